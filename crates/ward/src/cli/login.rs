@@ -1,0 +1,131 @@
+//! `ward login [ALIAS] [URL]`.
+
+use std::io::{BufRead, Read};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use ward_client::{oauth::parse_server_url, AuthFlow, LoginOptions, LoginOutcome};
+
+use super::{print_json, CliError, CliResult, Ctx};
+
+#[derive(clap::Args, Debug)]
+pub struct LoginArgs {
+    /// Profile name (default: --profile, WARD_PROFILE, the current profile, or `default`).
+    /// A URL here is taken as the server URL.
+    pub alias: Option<String>,
+    /// Server URL (default: --url, WARD_URL, or the profile's).
+    pub server: Option<String>,
+    /// Sign-in flow.
+    #[arg(long, value_name = "FLOW", default_value = "auto", value_parser = ["auto", "pkce", "device_code"])]
+    pub auth_flow: String,
+    /// Store this API token instead of signing in (checked with the server first; `-` reads it
+    /// from stdin).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Email to pre-fill on the sign-in page.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Do not open a browser; print the URL only.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Loopback callback port (any free port when taken; 0 for any).
+    #[arg(long, default_value_t = 9876)]
+    pub port: u16,
+    /// How long to wait for the sign-in (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
+    // `ward login https://ward.example.com` : the only positional is a URL.
+    if args.server.is_none() && args.alias.as_deref().is_some_and(|a| a.contains("://")) {
+        args.server = args.alias.take();
+    }
+    let client = ctx.bare_client();
+    let alias = client.resolve_alias(args.alias.as_deref().or(ctx.global.profile.as_deref()))?;
+    let url = match args.server.as_deref() {
+        Some(u) => parse_server_url(u)?,
+        None => client
+            .resolve_url(&alias, ctx.global.url.as_deref())
+            .map_err(|e| {
+                if e.is_not_signed_in() {
+                    CliError::usage(format!("no server URL for profile {alias}"))
+                        .hint(format!("Please run: ward login {alias} <url>"))
+                } else {
+                    e.into()
+                }
+            })?,
+    };
+    let outcome = match args.token.as_deref() {
+        Some(token) => {
+            let token = if token == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| CliError::new(format!("cannot read the token from stdin: {e}")))?;
+                s.trim().to_owned()
+            } else {
+                token.to_owned()
+            };
+            if token.is_empty() {
+                return Err(CliError::usage("the API token is empty"));
+            }
+            client.login_with_api_token(&alias, &url, &token).await?
+        }
+        None => {
+            let flow: AuthFlow = args.auth_flow.parse()?;
+            let paste = (flow != AuthFlow::DeviceCode).then(stdin_lines);
+            client
+                .login(LoginOptions {
+                    alias: alias.clone(),
+                    url,
+                    flow,
+                    email: args.email,
+                    no_browser: args.no_browser,
+                    port: args.port,
+                    timeout: args.timeout,
+                    paste,
+                })
+                .await?
+        }
+    };
+    ctx.progress.finish();
+    report(ctx, &outcome);
+    Ok(())
+}
+
+/// Lines typed (or piped) on stdin, read on a thread so the wait never blocks on it. Reading is
+/// not prompting: without a TTY nothing is asked, and an empty stdin just ends the stream.
+fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn report(ctx: &Ctx, o: &LoginOutcome) {
+    let email = o.profile.email.as_deref().unwrap_or("(unknown)");
+    if ctx.json() {
+        print_json(&json!({
+            "profile": o.alias,
+            "url": o.profile.url,
+            "email": o.profile.email,
+            "user_id": o.profile.user_id,
+            "session_id": o.profile.session_id,
+            "expires_at": o.profile.expires_at,
+            "credential_store": o.profile.credential_store,
+        }));
+        return;
+    }
+    println!("Login Successful!");
+    println!("Logged in to {} as {email} (profile {}).", o.profile.url.trim_end_matches('/'), o.alias);
+    println!("Credentials stored in {}.", o.store);
+}

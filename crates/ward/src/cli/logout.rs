@@ -1,0 +1,39 @@
+//! `ward logout [--all]`.
+
+use super::{CliError, CliResult, Ctx};
+
+#[derive(clap::Args, Debug)]
+pub struct LogoutArgs {
+    /// Log out of every profile.
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: LogoutArgs) -> CliResult {
+    let client = ctx.bare_client();
+    let config = client.load_config()?;
+    let aliases: Vec<String> = if args.all {
+        config.profiles.keys().cloned().collect()
+    } else {
+        let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
+        if !config.profiles.contains_key(&alias) {
+            return Err(CliError::new(format!("no profile named {alias}"))
+                .hint("See the profiles with: ward profiles list"));
+        }
+        vec![alias]
+    };
+    if aliases.is_empty() {
+        eprintln!("No profiles to log out of.");
+        return Ok(());
+    }
+    for alias in aliases {
+        let url = config
+            .profiles
+            .get(&alias)
+            .map(|p| p.url.trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        client.logout(&alias).await?;
+        eprintln!("Logged out of {url} (profile {alias}).");
+    }
+    Ok(())
+}

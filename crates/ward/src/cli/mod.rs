@@ -1,0 +1,178 @@
+//! The user CLI (`ward login`, `ward status`, …), built on ward-client. Human messages go to
+//! stderr, results (status lines, tokens, JSON) to stdout; errors are one `Error:` line plus a
+//! hint; exit 0 on success, 1 on failure, 2 on usage errors.
+
+mod api;
+mod login;
+mod logout;
+mod profiles;
+mod progress;
+mod status;
+mod token;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Subcommand, ValueEnum};
+use ward_client::{Client, Params};
+
+/// Flags accepted by every user command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Profile to use [env: WARD_PROFILE]; default: the current profile.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Use this API token instead of stored credentials [env: WARD_TOKEN].
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub api_token: Option<String>,
+    /// Server URL [env: WARD_URL]; default: the profile's.
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// `--output`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// JSON on stdout.
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Sign in to a ward server and store the session in a profile.
+    Login(login::LoginArgs),
+    /// Show who is signed in (exit 1 when not signed in).
+    #[command(visible_alias = "whoami")]
+    Status,
+    /// Revoke the session on the server and forget its secret (the profile is kept).
+    Logout(logout::LogoutArgs),
+    /// Print a valid access token for scripts, refreshing it when near expiry.
+    Token,
+    /// List profiles, switch the current one, or remove one.
+    Profiles {
+        #[command(subcommand)]
+        command: Option<profiles::ProfilesCommand>,
+    },
+    /// Call the gateway's API with the profile's credentials.
+    Api(api::ApiArgs),
+}
+
+/// A failure: the message, an optional hint, and whether it was a usage error (exit 2).
+pub struct CliError {
+    message: String,
+    hint: Option<String>,
+    usage: bool,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+            usage: false,
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            usage: true,
+            ..Self::new(message)
+        }
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<ward_client::Error> for CliError {
+    fn from(e: ward_client::Error) -> Self {
+        Self {
+            message: e.to_string(),
+            hint: e.hint().map(str::to_owned),
+            usage: e.is_usage(),
+        }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// Everything a command needs.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub progress: Arc<progress::TermProgress>,
+}
+
+impl Ctx {
+    /// A client with the global token override (`--api-token` > `WARD_TOKEN`).
+    pub fn client(&self) -> Client {
+        self.bare_client()
+            .with_token_override(self.global.api_token.clone())
+            .with_env_token()
+    }
+
+    /// A client that always uses stored credentials.
+    pub fn bare_client(&self) -> Client {
+        Client::new(Params::default()).with_progress(self.progress.clone())
+    }
+
+    pub fn json(&self) -> bool {
+        self.global.output == Output::Json
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}
+
+pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
+    let ctx = Ctx {
+        global,
+        progress: Arc::new(progress::TermProgress::new()),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            UserCommand::Login(args) => login::run(&ctx, args).await,
+            UserCommand::Status => status::run(&ctx).await,
+            UserCommand::Logout(args) => logout::run(&ctx, args).await,
+            UserCommand::Token => token::run(&ctx).await,
+            UserCommand::Profiles { command } => profiles::run(&ctx, command).await,
+            UserCommand::Api(args) => api::run(&ctx, args).await,
+        }
+    });
+    ctx.progress.finish();
+    // Do not wait for a stdin reader or a keyring thread that may still be blocked.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {}", e.message);
+            if let Some(h) = e.hint {
+                eprintln!("{h}");
+            }
+            if e.usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `ward status` / `ward whoami`.
+
+use serde_json::json;
+use ward_client::{format_rfc3339, format_utc, TokenOrigin};
+
+use super::{print_json, CliResult, Ctx};
+
+pub async fn run(ctx: &Ctx) -> CliResult {
+    let client = ctx.client();
+    let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
+    let s = client.status(&alias, ctx.global.url.as_deref()).await?;
+    let role = if s.user.roles.is_empty() {
+        "(none)".to_owned()
+    } else {
+        s.user.roles.join(", ")
+    };
+    let expires = match (s.expires_at, s.origin) {
+        (Some(t), _) => format_utc(t),
+        (None, TokenOrigin::ApiToken | TokenOrigin::Override) => "never (API token)".to_owned(),
+        (None, _) => "unknown".to_owned(),
+    };
+    let url = s.url.as_str().trim_end_matches('/');
+    if ctx.json() {
+        print_json(&json!({
+            "authenticated": true,
+            "email": s.user.email,
+            "user_id": s.user.id,
+            "roles": s.user.roles,
+            "permissions": s.user.permissions,
+            "session": s.user.session,
+            "expires_at": s.expires_at.map(format_rfc3339),
+            "profile": s.alias,
+            "url": url,
+            "credential_store": s.store,
+            "mfa": s.user.mfa,
+            "guest": s.user.guest,
+        }));
+        return Ok(());
+    }
+    println!("Authenticated as {}", s.user.email);
+    println!("Role: {role}");
+    println!("Session expires: {expires}");
+    println!("Profile: {}", s.alias);
+    println!("URL: {url}");
+    println!("Credential store: {}", s.store);
+    Ok(())
+}
