@@ -1,0 +1,72 @@
+//! Domain errors: the RFC 6749 / 8628 error codes and storage failures.
+
+use std::fmt;
+
+/// RFC 6749 §5.2 and RFC 8628 §3.5 error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    AccessDenied,
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
+    UnsupportedTokenType,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::AuthorizationPending => "authorization_pending",
+            OAuthErrorCode::SlowDown => "slow_down",
+            OAuthErrorCode::ExpiredToken => "expired_token",
+            OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
+        }
+    }
+}
+
+/// An OAuth protocol error with a human-readable description (never containing a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl fmt::Display) -> Self {
+        OAuthError {
+            code,
+            description: description.to_string(),
+        }
+    }
+    pub fn invalid_request(description: impl fmt::Display) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+    pub fn invalid_grant(description: impl fmt::Display) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
+    }
+    pub fn invalid_client(description: impl fmt::Display) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, description)
+    }
+}
+
+/// A storage failure. `Conflict` is a violated uniqueness rule (e.g. an email already taken).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,22 @@
+//! ward's domain: accounts, sessions, grants (code + PKCE, device, refresh), token formats, roles
+//! and scopes. No IO: time and randomness are parameters, storage is reached through the traits in
+//! [`store`], implemented by `ward-store`.
+
+pub mod clock;
+pub mod device;
+pub mod error;
+pub mod model;
+pub mod password;
+pub mod pkce;
+pub mod random;
+pub mod redirect;
+pub mod roles;
+pub mod scope;
+pub mod secret;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, Timestamp};
+pub use error::{OAuthError, OAuthErrorCode, StoreError};
+pub use random::Random;
+pub use secret::Secret;

@@ -1,0 +1,189 @@
+//! The records ward keeps: users, sessions, authorization codes, device grants, signing keys.
+
+use crate::clock::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    /// Lowercased at the edge (see [`normalize_email`]).
+    pub email: String,
+    pub name: String,
+    /// Argon2id PHC string; `None` for accounts that cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+}
+
+/// Emails compare case-insensitively; ward stores and looks them up lowercased and trimmed.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A syntactic check only: one `@`, something on each side, no spaces.
+pub fn is_plausible_email(email: &str) -> bool {
+    let mut parts = email.splitn(2, '@');
+    match (parts.next(), parts.next()) {
+        (Some(local), Some(domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+                && email.len() <= 254
+        }
+        _ => false,
+    }
+}
+
+/// How a session was started (SPEC §2.7); it decides the session's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Cli,
+    Web,
+    Api,
+    Guest,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Cli => "cli",
+            Channel::Web => "web",
+            Channel::Api => "api",
+            Channel::Guest => "guest",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "cli" => Some(Channel::Cli),
+            "web" => Some(Channel::Web),
+            "api" => Some(Channel::Api),
+            "guest" => Some(Channel::Guest),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub channel: Channel,
+    pub scope: String,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Seconds of inactivity after which the session stops working.
+    pub idle_timeout: i64,
+    pub mfa_verified: bool,
+    /// Authentication methods references (RFC 8176), e.g. `pwd`, `otp`.
+    pub amr: Vec<String>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl Session {
+    /// Why this session cannot be used at `now`, if it cannot. Checked on every use, so an
+    /// expired or idle session stops working without any sweeper having run.
+    pub fn unusable_reason(&self, now: Timestamp) -> Option<&'static str> {
+        if self.revoked_at.is_some() {
+            Some("session revoked")
+        } else if now >= self.expires_at {
+            Some("session expired")
+        } else if now >= self.last_seen_at.plus_secs(self.idle_timeout) {
+            Some("session idle for too long")
+        } else {
+            None
+        }
+    }
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.unusable_reason(now).is_none()
+    }
+}
+
+/// An issued authorization code (RFC 6749 §4.1.2), stored by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: Timestamp,
+    pub amr: Vec<String>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The session the first exchange created: revoked if the code is presented again.
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceGrantStatus {
+    Pending,
+    Approved,
+    Denied,
+    Consumed,
+}
+
+impl DeviceGrantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceGrantStatus::Pending => "pending",
+            DeviceGrantStatus::Approved => "approved",
+            DeviceGrantStatus::Denied => "denied",
+            DeviceGrantStatus::Consumed => "consumed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeviceGrantStatus::Pending),
+            "approved" => Some(DeviceGrantStatus::Approved),
+            "denied" => Some(DeviceGrantStatus::Denied),
+            "consumed" => Some(DeviceGrantStatus::Consumed),
+            _ => None,
+        }
+    }
+}
+
+/// An RFC 8628 device authorization, stored by the hash of its device code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceGrant {
+    pub device_code_hash: String,
+    /// Normalized: 8 letters, no dash.
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Seconds the client must wait between polls; grows by 5 on `slow_down`.
+    pub interval: i64,
+    pub last_polled_at: Option<Timestamp>,
+    pub status: DeviceGrantStatus,
+    pub user_id: Option<String>,
+    pub auth_time: Option<Timestamp>,
+    pub amr: Vec<String>,
+}
+
+/// A JWT signing key; the private half is encrypted under the master key by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    /// The public JWK as JSON text.
+    pub public_jwk: String,
+    /// Nonce and ciphertext of the PKCS#8 private key, base64.
+    pub private_key_enc: String,
+    pub created_at: Timestamp,
+    /// Set when a newer key took over signing; the key stays published until its tokens expire.
+    pub retired_at: Option<Timestamp>,
+}

@@ -1,0 +1,92 @@
+//! Scopes and permissions. A permission is `resource:action` with action `read`, `write` or
+//! `delete`; OAuth requests may also carry the OIDC scopes `openid`, `profile`, `email` and
+//! `offline_access`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub const ACTIONS: [&str; 3] = ["read", "write", "delete"];
+pub const DEFAULT_RESOURCES: [&str; 5] = ["agent", "containers", "ssh", "snippets", "recordings"];
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission {
+    pub resource: String,
+    pub action: String,
+}
+
+impl Permission {
+    /// Parses `resource:action`; the resource must be one of `resources`.
+    pub fn parse(s: &str, resources: &[String]) -> Option<Permission> {
+        let (resource, action) = s.split_once(':')?;
+        (resources.iter().any(|r| r == resource) && ACTIONS.contains(&action)).then(|| {
+            Permission {
+                resource: resource.to_string(),
+                action: action.to_string(),
+            }
+        })
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.resource, self.action)
+    }
+}
+
+/// A space-separated OAuth scope string (RFC 6749 §3.3), kept sorted and deduplicated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<String>);
+
+impl ScopeSet {
+    pub fn parse(s: &str) -> ScopeSet {
+        ScopeSet(s.split_ascii_whitespace().map(str::to_string).collect())
+    }
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The scopes of `self` that `allowed` accepts.
+    pub fn filter(&self, allowed: impl Fn(&str) -> bool) -> ScopeSet {
+        ScopeSet(self.0.iter().filter(|s| allowed(s)).cloned().collect())
+    }
+    /// The first scope that `allowed` rejects.
+    pub fn first_rejected(&self, allowed: impl Fn(&str) -> bool) -> Option<&str> {
+        self.iter().find(|s| !allowed(s))
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for s in &self.0 {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(s)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_sets() {
+        let s = ScopeSet::parse("openid  containers:read openid");
+        assert_eq!(s.to_string(), "containers:read openid");
+        assert_eq!(s.first_rejected(|x| x == "openid"), Some("containers:read"));
+        let resources: Vec<String> = DEFAULT_RESOURCES.iter().map(|s| s.to_string()).collect();
+        assert!(Permission::parse("containers:read", &resources).is_some());
+        assert!(Permission::parse("containers:fly", &resources).is_none());
+        assert!(Permission::parse("boats:read", &resources).is_none());
+    }
+}

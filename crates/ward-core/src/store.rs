@@ -1,0 +1,118 @@
+//! The storage traits ward's domain needs, implemented once per backend by `ward-store`.
+//!
+//! Every "use this once" operation (authorization code, device code, refresh token rotation) is a
+//! single store method that is atomic in the database, so "exactly once" holds however many
+//! requests race for it.
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::model::{AuthCode, DeviceGrant, Session, SigningKeyRecord, User};
+use crate::StoreError;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] when the email is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshRotation {
+    /// The token was current; it is now rotated and the new one stored. Carries the session id.
+    Rotated { session_id: String },
+    /// The token had already been rotated: a replay. The whole session is now revoked.
+    Reused { session_id: String },
+    /// No such token.
+    Unknown,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session and, when given, the hash of its first refresh token or its cookie.
+    async fn insert_session(
+        &self,
+        session: &Session,
+        refresh_token_hash: Option<&str>,
+        cookie_hash: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>>;
+    async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>>;
+    /// The session a refresh token belongs to, and whether the token is still current (not
+    /// yet rotated).
+    async fn session_by_refresh_token_hash(&self, hash: &str) -> StoreResult<Option<(Session, bool)>>;
+    /// Records activity, extending the idle deadline.
+    async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Revokes a session (idempotent). Returns whether it was live before.
+    async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Atomically marks `old_hash` rotated and stores `new_hash` for the same session; on a
+    /// replay of an already-rotated token, revokes the session (RFC 9700 §4.14.2).
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<RefreshRotation>;
+    async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>>;
+}
+
+/// What presenting an authorization code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First use: the code is now consumed.
+    Redeemed(AuthCode),
+    /// Already consumed before: a replay. Carries what the first use issued.
+    AlreadyUsed(AuthCode),
+    Unknown,
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_auth_code(&self, code: &AuthCode) -> StoreResult<()>;
+    /// Consumes the code exactly once.
+    async fn redeem_auth_code(&self, code_hash: &str, now: Timestamp) -> StoreResult<CodeRedemption>;
+    /// Links the session created by a redeemed code, so a replay can revoke it.
+    async fn set_auth_code_session(&self, code_hash: &str, session_id: &str) -> StoreResult<()>;
+
+    async fn insert_device_grant(&self, grant: &DeviceGrant) -> StoreResult<()>;
+    async fn device_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<DeviceGrant>>;
+    /// Approves (with the user) or denies a pending, unexpired grant. Returns false when the
+    /// grant was not pending any more.
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        approved_by: Option<(&str, Timestamp, &[String])>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Records a poll; returns the grant with `last_polled_at` set to the poll *before* this
+    /// one, so the caller can tell whether the client polled too fast.
+    async fn poll_device_grant(
+        &self,
+        device_code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<DeviceGrant>>;
+    /// Adds `by` seconds to the grant's polling interval (RFC 8628 `slow_down`).
+    async fn slow_down_device_grant(&self, device_code_hash: &str, by: i64) -> StoreResult<()>;
+    /// Moves an approved grant to consumed exactly once; false when someone else did.
+    async fn consume_device_grant(&self, device_code_hash: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Retires every current key but `kid`.
+    async fn retire_signing_keys_except(&self, kid: &str, now: Timestamp) -> StoreResult<()>;
+}
+
+/// Everything ward keeps.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + GrantStore + KeyStore {
+    /// Whether the database answers (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+}

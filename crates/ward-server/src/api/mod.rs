@@ -1,0 +1,4 @@
+//! The ward API under `/api` (SPEC §2.4).
+
+pub mod auth;
+pub mod profile;

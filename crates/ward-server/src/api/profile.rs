@@ -1,0 +1,36 @@
+//! `GET /api/profile`: who the caller is.
+
+use axum::extract::State;
+use axum::Json;
+use ward_proto::{MfaSummary, Profile, ProfileSession};
+
+use crate::auth::Caller;
+use crate::state::AppState;
+use crate::time::rfc3339;
+
+pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Profile> {
+    let role = state.config.roles.get(&caller.user.role);
+    let limits = role
+        .map(|r| {
+            r.limits
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(*v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(Profile {
+        permissions: state.config.roles.permissions_of(&caller.user.role, &state.config.resources),
+        roles: vec![caller.user.role.clone()],
+        guest: caller.user.role == "guest",
+        session: caller.session.as_ref().map(|s| ProfileSession {
+            id: s.id.clone(),
+            channel: s.channel.as_str().to_string(),
+            expires_at: rfc3339(s.expires_at),
+        }),
+        mfa: MfaSummary::default(),
+        id: caller.user.id,
+        email: caller.user.email,
+        name: caller.user.name,
+        limits,
+    })
+}

@@ -1,0 +1,111 @@
+//! Errors as HTTP answers. The ward API and the OAuth endpoints share one JSON shape,
+//! `{"error", "error_description"}` (RFC 6749 §5.2). Internal causes are logged, never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ward_core::{OAuthError, OAuthErrorCode, StoreError};
+use ward_proto::ErrorBody;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub description: String,
+    pub retry_after: Option<i64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, description: impl ToString) -> Self {
+        ApiError {
+            status,
+            code,
+            description: description.to_string(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(description: impl ToString) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+    pub fn unauthorized(description: impl ToString) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+    }
+    pub fn forbidden(description: impl ToString) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", description)
+    }
+    pub fn not_found(description: impl ToString) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+    pub fn conflict(description: impl ToString) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", description)
+    }
+    pub fn too_many_requests(retry_after: i64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many attempts; try again later",
+            )
+        }
+    }
+    /// A failure that is ours, not the client's: logged with its cause, answered vaguely.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => ApiError::conflict("already exists"),
+            StoreError::Backend(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        let status = match e.code {
+            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code.as_str(), e.description)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            error_description: self.description,
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        match self.status {
+            StatusCode::UNAUTHORIZED if self.code == "invalid_client" => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"ward\""),
+                );
+            }
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"ward\", error=\"invalid_token\""),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,192 @@
+//! Starting sessions and minting the tokens that belong to them.
+
+use ward_core::clock::Timestamp;
+use ward_core::model::{Channel, Session, User};
+use ward_core::random::random_id;
+use ward_core::scope::ScopeSet;
+use ward_core::token::{new_refresh_token, token_hash};
+use ward_proto::TokenResponse;
+
+use crate::error::{ApiError, ApiResult};
+use crate::jwt::{self, AccessClaims, IdClaims};
+use crate::state::AppState;
+
+/// Everything known about a sign-in when a session starts.
+#[derive(Debug, Clone)]
+pub struct SessionRequest {
+    pub client_id: String,
+    pub channel: Channel,
+    pub scope: String,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub amr: Vec<String>,
+    pub auth_time: Timestamp,
+    pub nonce: Option<String>,
+}
+
+pub struct Issued {
+    pub session: Session,
+    pub response: TokenResponse,
+}
+
+pub fn session_lifetime(state: &AppState, channel: Channel) -> i64 {
+    let s = state.config.sessions;
+    match channel {
+        Channel::Cli => s.cli,
+        Channel::Web => s.web,
+        Channel::Api => s.api,
+        Channel::Guest => s.guest,
+    }
+}
+
+fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
+    let now = state.clock.now();
+    Session {
+        id: random_id(state.random.as_ref()),
+        user_id: user.id.clone(),
+        client_id: req.client_id.clone(),
+        channel: req.channel,
+        scope: req.scope.clone(),
+        device_id: req.device_id.clone(),
+        device_name: req.device_name.clone(),
+        ip: req.ip.clone(),
+        user_agent: req.user_agent.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now.plus_secs(session_lifetime(state, req.channel)),
+        idle_timeout: state.config.sessions.idle_timeout,
+        mfa_verified: false,
+        amr: req.amr.clone(),
+        revoked_at: None,
+    }
+}
+
+/// Starts a session for a browser at ward's own pages; returns it and the cookie value.
+pub async fn start_web_session(state: &AppState, user: &User, req: &SessionRequest) -> ApiResult<(Session, String)> {
+    let session = new_session(state, user, req);
+    let cookie = ward_core::token::new_opaque_secret(state.random.as_ref());
+    state
+        .store
+        .insert_session(&session, None, Some(&token_hash(&cookie)))
+        .await?;
+    Ok((session, cookie))
+}
+
+/// Starts a token session (CLI, app) and returns its first tokens.
+pub async fn start_token_session(
+    state: &AppState,
+    user: &User,
+    req: &SessionRequest,
+    with_refresh: bool,
+) -> ApiResult<Issued> {
+    let session = new_session(state, user, req);
+    let refresh = with_refresh.then(|| new_refresh_token(&state.config.token_prefix, state.random.as_ref()));
+    state
+        .store
+        .insert_session(&session, refresh.as_deref().map(token_hash).as_deref(), None)
+        .await?;
+    let access_token = access_token(state, user, Some(&session), &req.client_id, &req.scope).await?;
+    let id_token = if ScopeSet::parse(&req.scope).contains("openid") {
+        Some(id_token(state, user, &session, &req.client_id, req.nonce.clone(), req.auth_time).await?)
+    } else {
+        None
+    };
+    Ok(Issued {
+        response: TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: access_ttl(state, Some(&session)),
+            refresh_token: refresh,
+            scope: Some(req.scope.clone()),
+            id_token,
+        },
+        session,
+    })
+}
+
+/// An access token never outlives its session.
+pub fn access_ttl(state: &AppState, session: Option<&Session>) -> u64 {
+    let ttl = state.config.access_token_ttl;
+    let ttl = match session {
+        Some(s) => ttl.min(s.expires_at.0 - state.clock.now().0),
+        None => ttl,
+    };
+    u64::try_from(ttl.max(1)).unwrap_or(1)
+}
+
+pub async fn access_token(
+    state: &AppState,
+    user: &User,
+    session: Option<&Session>,
+    client_id: &str,
+    scope: &str,
+) -> ApiResult<String> {
+    let now = state.clock.now();
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: user.id.clone(),
+        aud: state.issuer.clone(),
+        exp: now.0 + i64::try_from(access_ttl(state, session)).unwrap_or(0),
+        iat: now.0,
+        jti: random_id(state.random.as_ref()),
+        client_id: client_id.to_string(),
+        sid: session.map(|s| s.id.clone()),
+        scope: scope.to_string(),
+        roles: vec![user.role.clone()],
+        email: Some(user.email.clone()),
+        amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
+    };
+    let keys = state.keys().await;
+    jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)
+}
+
+/// An access token for a client acting on its own behalf (client_credentials): no user, no
+/// session, no refresh token.
+pub async fn client_access_token(state: &AppState, client_id: &str, scope: &str) -> ApiResult<String> {
+    let now = state.clock.now();
+    let claims = AccessClaims {
+        iss: state.issuer.clone(),
+        sub: client_id.to_string(),
+        aud: state.issuer.clone(),
+        exp: now.0 + state.config.access_token_ttl,
+        iat: now.0,
+        jti: random_id(state.random.as_ref()),
+        client_id: client_id.to_string(),
+        sid: None,
+        scope: scope.to_string(),
+        roles: Vec::new(),
+        email: None,
+        amr: Vec::new(),
+    };
+    let keys = state.keys().await;
+    jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)
+}
+
+async fn id_token(
+    state: &AppState,
+    user: &User,
+    session: &Session,
+    client_id: &str,
+    nonce: Option<String>,
+    auth_time: Timestamp,
+) -> ApiResult<String> {
+    let now = state.clock.now();
+    let claims = IdClaims {
+        iss: state.issuer.clone(),
+        sub: user.id.clone(),
+        aud: client_id.to_string(),
+        exp: now.0 + state.config.access_token_ttl,
+        iat: now.0,
+        auth_time: auth_time.0,
+        nonce,
+        email: user.email.clone(),
+        email_verified: true,
+        name: user.name.clone(),
+        sid: session.id.clone(),
+        amr: session.amr.clone(),
+    };
+    let keys = state.keys().await;
+    jwt::sign_id_token(&keys, &claims).map_err(ApiError::internal)
+}

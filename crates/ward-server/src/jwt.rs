@@ -1,0 +1,107 @@
+//! JWTs ward issues: RFC 9068 access tokens (`typ: at+jwt`) and OIDC ID tokens, ES256.
+//! Expiry is checked against ward's own clock (not the library's), so tests control time.
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use ward_core::clock::Timestamp;
+
+use crate::keys::KeyRing;
+
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub scope: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub sid: String,
+    pub amr: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("not an access token")]
+    WrongType,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("bad signature or claims")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+pub fn sign_access_token(keys: &KeyRing, claims: &AccessClaims) -> Result<String, JwtError> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(keys.signing_kid().to_string());
+    header.typ = Some(ACCESS_TOKEN_TYP.to_string());
+    jsonwebtoken::encode(&header, claims, keys.signing_key()).map_err(|e| JwtError::Sign(e.to_string()))
+}
+
+pub fn sign_id_token(keys: &KeyRing, claims: &IdClaims) -> Result<String, JwtError> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(keys.signing_kid().to_string());
+    jsonwebtoken::encode(&header, claims, keys.signing_key()).map_err(|e| JwtError::Sign(e.to_string()))
+}
+
+/// Verifies an access token's signature, type, issuer, audience and expiry (at `now`).
+pub fn verify_access_token(
+    keys: &KeyRing,
+    token: &str,
+    issuer: &str,
+    now: Timestamp,
+) -> Result<AccessClaims, JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        return Err(JwtError::WrongType);
+    }
+    if header.alg != Algorithm::ES256 {
+        return Err(JwtError::Invalid);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.decoding_key(kid))
+        .ok_or(JwtError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.validate_exp = false; // checked below against ward's clock
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[issuer]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|_| JwtError::Invalid)?;
+    if now.0 >= data.claims.exp {
+        return Err(JwtError::Expired);
+    }
+    Ok(data.claims)
+}

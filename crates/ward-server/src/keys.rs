@@ -1,0 +1,255 @@
+//! Signing keys: ES256 (P-256) keys generated on first start, the private half encrypted at rest
+//! with ChaCha20-Poly1305 under the master key, the public half published at the JWKS endpoint.
+//! Retired keys stay published until every token they signed has expired.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::EncodePrivateKey;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use ward_core::clock::Timestamp;
+use ward_core::model::SigningKeyRecord;
+use ward_core::store::Store;
+use ward_core::{Random, Secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("signing key {kid}: {reason}")]
+    Corrupt { kid: String, reason: String },
+    #[error("storage: {0}")]
+    Store(#[from] ward_core::StoreError),
+}
+
+/// The 256-bit key that encrypts private signing keys at rest.
+pub struct MasterKey(Secret<[u8; 32]>);
+
+impl MasterKey {
+    /// From `WARD_MASTER_KEY` (64 hex digits or base64 of 32 bytes) when set, else from
+    /// `<data_dir>/master.key`, created with mode 0600 on first start.
+    pub fn load(configured: Option<&str>, data_dir: &Path, random: &dyn Random) -> Result<Self, KeyError> {
+        if let Some(text) = configured {
+            return Self::parse(text).ok_or_else(|| {
+                KeyError::MasterKey("master_key must be 64 hex digits or base64 of 32 bytes".into())
+            });
+        }
+        let path = data_dir.join("master.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| KeyError::MasterKey(format!("{}: {e}", path.display())))?;
+            return Self::parse(text.trim()).ok_or_else(|| {
+                KeyError::MasterKey(format!("{} does not hold a 32-byte key", path.display()))
+            });
+        }
+        let mut key = [0u8; 32];
+        random.fill(&mut key);
+        write_private_file(&path, hex::encode(key).as_bytes())
+            .map_err(|e| KeyError::MasterKey(format!("{}: {e}", path.display())))?;
+        Ok(MasterKey(Secret::new(key)))
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let bytes = if text.len() == 64 {
+            hex::decode(text).ok()?
+        } else {
+            STANDARD.decode(text).ok()?
+        };
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(MasterKey(Secret::new(key)))
+    }
+
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(self.0.expose()))
+    }
+
+    fn seal(&self, plaintext: &[u8], random: &dyn Random) -> Result<String, KeyError> {
+        let mut nonce = [0u8; 12];
+        random.fill(&mut nonce);
+        let ct = self
+            .cipher()
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .map_err(|_| KeyError::MasterKey("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(STANDARD.encode(out))
+    }
+
+    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        let corrupt = |reason: &str| KeyError::Corrupt {
+            kid: kid.to_string(),
+            reason: reason.to_string(),
+        };
+        let bytes = STANDARD.decode(sealed).map_err(|_| corrupt("not base64"))?;
+        if bytes.len() < 12 {
+            return Err(corrupt("too short"));
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        self.cipher()
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| corrupt("cannot decrypt: is this the master key that encrypted it?"))
+    }
+}
+
+/// Writes a file readable only by its owner (0600 on Unix).
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+struct PublicKey {
+    decoding: DecodingKey,
+}
+
+/// The keys in use: one signing key and every published verification key.
+pub struct KeyRing {
+    signing_kid: String,
+    signing: EncodingKey,
+    public: HashMap<String, PublicKey>,
+    jwks: serde_json::Value,
+}
+
+impl KeyRing {
+    pub fn signing_kid(&self) -> &str {
+        &self.signing_kid
+    }
+    pub fn signing_key(&self) -> &EncodingKey {
+        &self.signing
+    }
+    pub fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
+        self.public.get(kid).map(|k| &k.decoding)
+    }
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    /// Loads the keys from the store, generating the first one when there is none.
+    /// `max_token_lifetime` is how long a retired key stays published.
+    pub async fn load_or_create(
+        store: &dyn Store,
+        master: &MasterKey,
+        random: &dyn Random,
+        now: Timestamp,
+        max_token_lifetime: i64,
+    ) -> Result<KeyRing, KeyError> {
+        let mut records = store.signing_keys().await?;
+        if !records.iter().any(|r| r.retired_at.is_none()) {
+            let record = generate(master, random, now)?;
+            store.insert_signing_key(&record).await?;
+            records = store.signing_keys().await?;
+        }
+        Self::from_records(&records, master, now, max_token_lifetime)
+    }
+
+    /// Makes a new signing key; the old ones are retired but stay published.
+    pub async fn rotate(
+        store: &dyn Store,
+        master: &MasterKey,
+        random: &dyn Random,
+        now: Timestamp,
+    ) -> Result<String, KeyError> {
+        let record = generate(master, random, now)?;
+        store.insert_signing_key(&record).await?;
+        store.retire_signing_keys_except(&record.kid, now).await?;
+        Ok(record.kid)
+    }
+
+    fn from_records(
+        records: &[SigningKeyRecord],
+        master: &MasterKey,
+        now: Timestamp,
+        max_token_lifetime: i64,
+    ) -> Result<KeyRing, KeyError> {
+        let current = records
+            .iter()
+            .filter(|r| r.retired_at.is_none())
+            .max_by_key(|r| r.created_at)
+            .ok_or_else(|| KeyError::MasterKey("no current signing key".into()))?;
+        let der = master.open(&current.kid, &current.private_key_enc)?;
+        let signing = EncodingKey::from_ec_der(&der);
+        let mut public = HashMap::new();
+        let mut jwks = Vec::new();
+        for r in records {
+            let still_published = r
+                .retired_at
+                .is_none_or(|retired| now < retired.plus_secs(max_token_lifetime));
+            if !still_published {
+                continue;
+            }
+            let jwk: serde_json::Value =
+                serde_json::from_str(&r.public_jwk).map_err(|e| KeyError::Corrupt {
+                    kid: r.kid.clone(),
+                    reason: e.to_string(),
+                })?;
+            let (Some(x), Some(y)) = (jwk["x"].as_str(), jwk["y"].as_str()) else {
+                return Err(KeyError::Corrupt {
+                    kid: r.kid.clone(),
+                    reason: "public JWK lacks x or y".into(),
+                });
+            };
+            let decoding = DecodingKey::from_ec_components(x, y).map_err(|e| KeyError::Corrupt {
+                kid: r.kid.clone(),
+                reason: e.to_string(),
+            })?;
+            public.insert(r.kid.clone(), PublicKey { decoding });
+            jwks.push(jwk);
+        }
+        Ok(KeyRing {
+            signing_kid: current.kid.clone(),
+            signing,
+            public,
+            jwks: json!({ "keys": jwks }),
+        })
+    }
+}
+
+fn generate(master: &MasterKey, random: &dyn Random, now: Timestamp) -> Result<SigningKeyRecord, KeyError> {
+    // Draw scalars until one is valid (all but ~2^-32 of 256-bit strings are).
+    let secret = loop {
+        let mut bytes = [0u8; 32];
+        random.fill(&mut bytes);
+        if let Ok(key) = p256::SecretKey::from_slice(&bytes) {
+            break key;
+        }
+    };
+    let point = secret.public_key().to_encoded_point(false);
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
+        return Err(KeyError::MasterKey("cannot encode the public key".into()));
+    };
+    let x = URL_SAFE_NO_PAD.encode(x);
+    let y = URL_SAFE_NO_PAD.encode(y);
+    // RFC 7638 thumbprint as the key id: members in lexicographic order, no spaces.
+    let thumbprint_input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(thumbprint_input.as_bytes()));
+    let jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256"});
+    let der = secret
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::MasterKey(format!("cannot encode the private key: {e}")))?;
+    Ok(SigningKeyRecord {
+        kid,
+        alg: "ES256".into(),
+        public_jwk: jwk.to_string(),
+        private_key_enc: master.seal(der.as_bytes(), random)?,
+        created_at: now,
+        retired_at: None,
+    })
+}

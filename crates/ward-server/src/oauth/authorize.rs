@@ -1,0 +1,257 @@
+//! The authorization endpoint (RFC 6749 §4.1, PKCE per RFC 7636) and `/cli-login`, its entry
+//! point for `ward login`. Errors about the client or redirect URI are shown on a page, never
+//! redirected (RFC 6749 §4.1.2.1); every other error goes back to the client.
+
+use std::collections::HashMap;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use url::Url;
+use ward_core::model::{AuthCode, User};
+use ward_core::pkce;
+use ward_core::scope::ScopeSet;
+use ward_core::token::{new_opaque_secret, token_hash};
+use ward_core::{OAuthError, OAuthErrorCode};
+
+use crate::auth::web_session;
+use crate::csrf;
+use crate::error::ApiError;
+use crate::extract::{parse_params, FormParams};
+use crate::oauth::client::Client;
+use crate::pages::consent::{self, Consent};
+use crate::pages::login::login_url;
+use crate::pages::{message_page, page, no_store};
+use crate::state::AppState;
+
+/// Authorization codes live 60 seconds (SPEC §2.2).
+pub const CODE_LIFETIME_SECS: i64 = 60;
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub scope: ScopeSet,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub login_hint: Option<String>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+}
+
+enum Rejection {
+    /// Shown to the user: the redirect URI cannot be trusted.
+    Page(String),
+    /// Sent back to the client's redirect URI.
+    Redirect { redirect_uri: String, error: OAuthError, state: Option<String> },
+}
+
+fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    p.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+fn short(p: &HashMap<String, String>, name: &str, max: usize) -> Option<String> {
+    param(p, name).map(|v| v.chars().take(max).collect())
+}
+
+fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRequest, Rejection> {
+    let client_id = param(p, "client_id").ok_or_else(|| Rejection::Page("The request has no client_id.".into()))?;
+    let client = Client::find(state, client_id)
+        .ok_or_else(|| Rejection::Page(format!("Unknown client {client_id:?}.")))?;
+    let redirect_uri = param(p, "redirect_uri")
+        .ok_or_else(|| Rejection::Page("The request has no redirect_uri.".into()))?;
+    if !client.redirect_allowed(redirect_uri) {
+        return Err(Rejection::Page(
+            "The redirect URI is not registered for this client.".into(),
+        ));
+    }
+    let back = |error: OAuthError| Rejection::Redirect {
+        redirect_uri: redirect_uri.to_string(),
+        error,
+        state: param(p, "state").map(str::to_string),
+    };
+    if param(p, "response_type") != Some("code") {
+        return Err(back(OAuthError::new(
+            OAuthErrorCode::InvalidRequest,
+            "response_type must be code",
+        )));
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(back(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        )));
+    }
+    let code_challenge = param(p, "code_challenge").map(str::to_string);
+    match (&code_challenge, param(p, "code_challenge_method")) {
+        (None, _) if client.is_public() => {
+            return Err(back(OAuthError::invalid_request(
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            )))
+        }
+        (Some(c), Some("S256")) if pkce::is_valid_challenge(c) => {}
+        (Some(_), Some("S256")) => {
+            return Err(back(OAuthError::invalid_request("malformed code_challenge")))
+        }
+        (Some(_), _) => {
+            return Err(back(OAuthError::invalid_request(
+                "code_challenge_method must be S256",
+            )))
+        }
+        (None, _) => {}
+    }
+    let scope = ScopeSet::parse(param(p, "scope").unwrap_or("openid"));
+    if let Some(bad) = scope.first_rejected(|s| client.allows_scope(state, s)) {
+        return Err(back(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            format!("scope {bad} is not allowed for this client"),
+        )));
+    }
+    Ok(AuthorizeRequest {
+        redirect_uri: redirect_uri.to_string(),
+        scope,
+        state: short(p, "state", 512),
+        nonce: short(p, "nonce", 512),
+        code_challenge,
+        login_hint: short(p, "login_hint", 254),
+        device_id: short(p, "device_id", 128),
+        device_name: short(p, "device_name", 128),
+        client,
+    })
+}
+
+fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in pairs {
+                    q.append_pair(k, v);
+                }
+            }
+            Redirect::to(url.as_str()).into_response()
+        }
+        Err(_) => message_page(StatusCode::BAD_REQUEST, "Invalid request", "The redirect URI is malformed."),
+    }
+}
+
+fn reject(r: Rejection) -> Response {
+    match r {
+        Rejection::Page(message) => message_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &message),
+        Rejection::Redirect { redirect_uri, error, state } => {
+            let mut pairs = vec![("error", error.code.as_str()), ("error_description", error.description.as_str())];
+            if let Some(s) = state.as_deref() {
+                pairs.push(("state", s));
+            }
+            redirect_with(&redirect_uri, &pairs)
+        }
+    }
+}
+
+/// `GET /oauth/authorize` and `GET /cli-login`.
+pub async fn authorize(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    uri: axum::http::Uri,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let params = match parse_params(query.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return Ok(message_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &e.description)),
+    };
+    let request = match validate(&state, &params) {
+        Ok(r) => r,
+        Err(r) => return Ok(reject(r)),
+    };
+    let Some((_session, user)) = web_session(&state, &jar).await? else {
+        let here = format!("{}?{query}", uri.path());
+        return Ok(Redirect::to(&login_url(&here, request.login_hint.as_deref())).into_response());
+    };
+    if matches!(request.client, Client::Cli) {
+        let (jar, token) = csrf::token(&state, jar);
+        let scopes = request.scope.iter().map(str::to_string).collect();
+        let page = consent::render(Consent {
+            user: &user,
+            client_id: request.client.id(),
+            device_name: request.device_name.as_deref(),
+            scopes,
+            action: "/oauth/authorize/decision",
+            hidden: vec![("request", query.clone())],
+            csrf: &token,
+        });
+        return Ok((jar, page).into_response());
+    }
+    // Clients declared by the operator are first-party: no consent screen.
+    issue_code(&state, &user, &request).await
+}
+
+/// `POST /oauth/authorize/decision`: the consent form.
+pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let query = form.require("request")?.to_string();
+    let params = parse_params(query.as_bytes())?;
+    let request = match validate(&state, &params) {
+        Ok(r) => r,
+        Err(r) => return Ok(reject(r)),
+    };
+    let Some((_session, user)) = web_session(&state, &jar).await? else {
+        let here = format!("/oauth/authorize?{query}");
+        return Ok(Redirect::to(&login_url(&here, None)).into_response());
+    };
+    match form.get("decision") {
+        Some("allow") => issue_code(&state, &user, &request).await,
+        Some("deny") => {
+            tracing::info!(target: "ward::auth", event = "consent.denied", user_id = %user.id, client_id = request.client.id(), "consent denied");
+            let mut pairs = vec![("error", "access_denied"), ("error_description", "the user denied the request")];
+            if let Some(s) = request.state.as_deref() {
+                pairs.push(("state", s));
+            }
+            Ok(redirect_with(&request.redirect_uri, &pairs))
+        }
+        _ => Err(ApiError::bad_request("decision must be allow or deny")),
+    }
+}
+
+async fn issue_code(state: &AppState, user: &User, request: &AuthorizeRequest) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let code = new_opaque_secret(state.random.as_ref());
+    let record = AuthCode {
+        code_hash: token_hash(&code),
+        client_id: request.client.id().to_string(),
+        user_id: user.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.to_string(),
+        code_challenge: request.code_challenge.clone(),
+        nonce: request.nonce.clone(),
+        auth_time: now,
+        amr: vec!["pwd".into()],
+        device_id: request.device_id.clone(),
+        device_name: request.device_name.clone(),
+        created_at: now,
+        expires_at: now.plus_secs(CODE_LIFETIME_SECS),
+        session_id: None,
+    };
+    state.store.insert_auth_code(&record).await?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(s) = request.state.as_deref() {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", state.issuer.as_str()));
+    Ok(redirect_with(&request.redirect_uri, &pairs))
+}
+
+/// `GET /cli-login/success`: where the CLI's loopback server sends the browser at the end.
+pub async fn cli_login_success() -> Response {
+    no_store(page(
+        "Login Successful!",
+        maud::html! {
+            p class="success" { "✓" }
+            h1 { "Login Successful!" }
+            p { "You can close this window and return to your terminal." }
+        },
+    ))
+}

@@ -1,0 +1,138 @@
+//! OAuth clients: the built-in public `ward-cli` and the confidential or public clients declared
+//! under `[[clients]]`, and client authentication (RFC 6749 §2.3.1: `client_secret_basic` or
+//! `client_secret_post`).
+
+use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ward_core::redirect::redirect_allowed;
+use ward_core::scope::{Permission, OIDC_SCOPES};
+use ward_core::token::constant_time_eq;
+use ward_core::OAuthError;
+use ward_proto::CLI_CLIENT_ID;
+
+use crate::config::ClientConfig;
+use crate::extract::FormParams;
+use crate::state::AppState;
+
+#[derive(Debug, Clone)]
+pub enum Client {
+    Cli,
+    Configured(ClientConfig),
+}
+
+impl Client {
+    pub fn find(state: &AppState, id: &str) -> Option<Client> {
+        if id == CLI_CLIENT_ID {
+            return Some(Client::Cli);
+        }
+        state
+            .config
+            .clients
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .map(Client::Configured)
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Client::Cli => CLI_CLIENT_ID,
+            Client::Configured(c) => &c.id,
+        }
+    }
+
+    pub fn is_public(&self) -> bool {
+        match self {
+            Client::Cli => true,
+            Client::Configured(c) => c.secret.is_none(),
+        }
+    }
+
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        match self {
+            Client::Cli => matches!(
+                grant,
+                "authorization_code" | "refresh_token" | ward_proto::DEVICE_CODE_GRANT_TYPE
+            ),
+            Client::Configured(c) => c.grant_types.iter().any(|g| g == grant),
+        }
+    }
+
+    pub fn redirect_allowed(&self, uri: &str) -> bool {
+        match self {
+            Client::Cli => redirect_allowed(uri, &[], true),
+            Client::Configured(c) => redirect_allowed(uri, &c.redirect_uris, false),
+        }
+    }
+
+    /// Whether this client may ask for `scope`. The CLI may ask for any configured permission
+    /// (what it gets is still bounded by the user's role); other clients for what they list.
+    pub fn allows_scope(&self, state: &AppState, scope: &str) -> bool {
+        if OIDC_SCOPES.contains(&scope) {
+            return true;
+        }
+        match self {
+            Client::Cli => Permission::parse(scope, &state.config.resources).is_some(),
+            Client::Configured(c) => c.scopes.iter().any(|s| s == scope),
+        }
+    }
+}
+
+/// Authenticates the client of a token, revocation or introspection request. Public clients
+/// identify themselves with `client_id` alone.
+pub fn authenticate(state: &AppState, headers: &HeaderMap, form: &FormParams) -> Result<Client, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|b| parse_basic(b.trim()))
+        .transpose()?;
+    let (id, secret) = match basic {
+        Some((id, secret)) => {
+            if form.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            (id, Some(secret))
+        }
+        None => (
+            form.get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client authentication required"))?
+                .to_string(),
+            form.get("client_secret").map(str::to_string),
+        ),
+    };
+    let client = Client::find(state, &id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    match (&client, secret) {
+        (Client::Configured(ClientConfig { secret: Some(expected), .. }), Some(given)) => {
+            if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+                Ok(client)
+            } else {
+                Err(OAuthError::invalid_client("client authentication failed"))
+            }
+        }
+        (Client::Configured(ClientConfig { secret: Some(_), .. }), None) => {
+            Err(OAuthError::invalid_client("client authentication required"))
+        }
+        (_, Some(_)) => Err(OAuthError::invalid_client("public clients have no secret")),
+        (_, None) => Ok(client),
+    }
+}
+
+/// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    let raw = STANDARD.decode(b64).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (id, secret) = text.split_once(':').ok_or_else(bad)?;
+    Ok((form_decode(id), form_decode(secret)))
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("v={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}

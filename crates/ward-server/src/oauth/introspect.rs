@@ -1,0 +1,73 @@
+//! Token introspection (RFC 7662), for confidential clients.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use ward_core::token::{is_refresh_token_shape, token_hash};
+use ward_core::OAuthError;
+use ward_proto::IntrospectionResponse;
+
+use crate::error::ApiResult;
+use crate::extract::FormParams;
+use crate::jwt;
+use crate::oauth::client;
+use crate::state::AppState;
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormParams,
+) -> ApiResult<Json<IntrospectionResponse>> {
+    let client = client::authenticate(&state, &headers, &form)?;
+    if client.is_public() {
+        return Err(OAuthError::invalid_client("introspection needs a confidential client").into());
+    }
+    let token = form.require("token")?;
+    let now = state.clock.now();
+    let inactive = Json(IntrospectionResponse::default());
+    if is_refresh_token_shape(token, &state.config.token_prefix) {
+        let Some((session, current)) = state.store.session_by_refresh_token_hash(&token_hash(token)).await? else {
+            return Ok(inactive);
+        };
+        // A rotated refresh token is no longer active even though its session is.
+        if !current || !session.is_usable(now) {
+            return Ok(inactive);
+        }
+        return Ok(Json(IntrospectionResponse {
+            active: true,
+            scope: Some(session.scope.clone()),
+            client_id: Some(session.client_id.clone()),
+            sub: Some(session.user_id.clone()),
+            exp: Some(session.expires_at.0),
+            iat: Some(session.created_at.0),
+            token_type: Some("refresh_token".into()),
+            sid: Some(session.id),
+            iss: Some(state.issuer.clone()),
+            ..IntrospectionResponse::default()
+        }));
+    }
+    let keys = state.keys().await;
+    let Ok(claims) = jwt::verify_access_token(&keys, token, &state.issuer, now) else {
+        return Ok(inactive);
+    };
+    if let Some(sid) = &claims.sid {
+        match state.store.session_by_id(sid).await? {
+            Some(s) if s.is_usable(now) => {}
+            _ => return Ok(inactive),
+        }
+    }
+    Ok(Json(IntrospectionResponse {
+        active: true,
+        scope: Some(claims.scope),
+        client_id: Some(claims.client_id),
+        username: claims.email,
+        token_type: Some("Bearer".into()),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        sub: Some(claims.sub),
+        aud: Some(claims.aud),
+        iss: Some(claims.iss),
+        jti: Some(claims.jti),
+        sid: claims.sid,
+    }))
+}

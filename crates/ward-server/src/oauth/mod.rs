@@ -1,0 +1,10 @@
+//! The OAuth 2.0 / OpenID Connect endpoints.
+
+pub mod authorize;
+pub mod client;
+pub mod device;
+pub mod discovery;
+pub mod introspect;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;

@@ -1,0 +1,269 @@
+//! The token endpoint (RFC 6749 §3.2): authorization code (+ PKCE), refresh token with
+//! rotation and reuse detection, device code (RFC 8628 §3.4), client credentials.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ward_core::device::{decide_poll, PollDecision, SLOW_DOWN_STEP_SECS};
+use ward_core::model::{Channel, User};
+use ward_core::pkce;
+use ward_core::scope::ScopeSet;
+use ward_core::store::{CodeRedemption, RefreshRotation};
+use ward_core::token::{is_refresh_token_shape, new_refresh_token, token_hash};
+use ward_core::{OAuthError, OAuthErrorCode};
+use ward_proto::{TokenResponse, DEVICE_CODE_GRANT_TYPE};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::issue::{self, SessionRequest};
+use crate::oauth::client::{self, Client};
+use crate::state::AppState;
+
+fn token_json(body: TokenResponse) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+        Json(body),
+    )
+        .into_response()
+}
+
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    form: FormParams,
+) -> ApiResult<Response> {
+    let client = client::authenticate(&state, &headers, &form)?;
+    let grant = form.require("grant_type")?;
+    if !matches!(
+        grant,
+        "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT_TYPE
+    ) {
+        return Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, format!("unsupported grant_type {grant}")).into());
+    }
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("this client may not use the {grant} grant"),
+        )
+        .into());
+    }
+    let result = match grant {
+        "authorization_code" => authorization_code(&state, &client, &form, ip, user_agent).await,
+        "refresh_token" => {
+            let token = form.require("refresh_token")?;
+            refresh(&state, Some(&client), token).await
+        }
+        "client_credentials" => client_credentials(&state, &client, &form).await,
+        _ => device_code(&state, &client, &form, ip, user_agent).await,
+    };
+    let kind = match grant {
+        DEVICE_CODE_GRANT_TYPE => "device_code",
+        g => g,
+    };
+    match &result {
+        Ok(_) => state.metrics.auth_event(kind, "ok"),
+        Err(e) => state.metrics.auth_event(kind, e.code),
+    }
+    result.map(token_json)
+}
+
+async fn load_user(state: &AppState, user_id: &str) -> ApiResult<User> {
+    match state.store.user_by_id(user_id).await? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),
+    }
+}
+
+fn channel_for(client: &Client) -> Channel {
+    match client {
+        Client::Cli => Channel::Cli,
+        Client::Configured(_) => Channel::Web,
+    }
+}
+
+fn wants_refresh(client: &Client) -> bool {
+    client.allows_grant("refresh_token")
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    form: &FormParams,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> ApiResult<TokenResponse> {
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let now = state.clock.now();
+    let hash = token_hash(code);
+    let record = match state.store.redeem_auth_code(&hash, now).await? {
+        CodeRedemption::Redeemed(c) => c,
+        CodeRedemption::AlreadyUsed(c) => {
+            // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
+            if let Some(sid) = &c.session_id {
+                state.store.revoke_session(sid, now).await?;
+            }
+            tracing::warn!(target: "ward::auth", event = "code.reused", client_id = %c.client_id, "authorization code presented twice; its session is revoked");
+            return Err(OAuthError::invalid_grant("authorization code already used").into());
+        }
+        CodeRedemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code").into()),
+    };
+    if record.client_id != client.id() {
+        return Err(OAuthError::invalid_grant("the code was issued to another client").into());
+    }
+    if now >= record.expires_at {
+        return Err(OAuthError::invalid_grant("authorization code expired").into());
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+    }
+    match (&record.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            if !pkce::verify_s256(verifier, challenge) {
+                return Err(OAuthError::invalid_grant("PKCE verification failed").into());
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier required").into()),
+        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent for this code").into()),
+        (None, None) => {}
+    }
+    let user = load_user(state, &record.user_id).await?;
+    let request = SessionRequest {
+        client_id: client.id().to_string(),
+        channel: channel_for(client),
+        scope: record.scope.clone(),
+        device_id: record.device_id.clone(),
+        device_name: record.device_name.clone(),
+        ip,
+        user_agent,
+        amr: record.amr.clone(),
+        auth_time: record.auth_time,
+        nonce: record.nonce.clone(),
+    };
+    let issued = issue::start_token_session(state, &user, &request, wants_refresh(client)).await?;
+    state.store.set_auth_code_session(&hash, &issued.session.id).await?;
+    Ok(issued.response)
+}
+
+/// Refresh with rotation (RFC 9700 §4.14.2). `client` is `None` for `/api/auth/refresh`,
+/// where the session's own client is implied.
+pub async fn refresh(state: &AppState, client: Option<&Client>, token: &str) -> ApiResult<TokenResponse> {
+    if !is_refresh_token_shape(token, &state.config.token_prefix) {
+        return Err(OAuthError::invalid_grant("malformed refresh token").into());
+    }
+    let hash = token_hash(token);
+    let now = state.clock.now();
+    let (session, _current) = state
+        .store
+        .session_by_refresh_token_hash(&hash)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    if client.is_some_and(|c| c.id() != session.client_id) {
+        return Err(OAuthError::invalid_grant("the refresh token was issued to another client").into());
+    }
+    if let Some(reason) = session.unusable_reason(now) {
+        return Err(OAuthError::invalid_grant(reason).into());
+    }
+    let new_token = new_refresh_token(&state.config.token_prefix, state.random.as_ref());
+    match state.store.rotate_refresh_token(&hash, &token_hash(&new_token), now).await? {
+        RefreshRotation::Rotated { .. } => {}
+        RefreshRotation::Reused { session_id } => {
+            tracing::warn!(target: "ward::auth", event = "refresh.reused", session_id = %session_id, "rotated refresh token presented again; session revoked");
+            return Err(OAuthError::invalid_grant("refresh token already used; the session is revoked").into());
+        }
+        RefreshRotation::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token").into()),
+    }
+    state.store.touch_session(&session.id, now).await?;
+    let user = load_user(state, &session.user_id).await?;
+    let access_token = issue::access_token(state, &user, Some(&session), &session.client_id, &session.scope).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: issue::access_ttl(state, Some(&session)),
+        refresh_token: Some(new_token),
+        scope: Some(session.scope.clone()),
+        id_token: None,
+    })
+}
+
+async fn client_credentials(state: &AppState, client: &Client, form: &FormParams) -> ApiResult<TokenResponse> {
+    let Client::Configured(config) = client else {
+        return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "public clients cannot use client_credentials").into());
+    };
+    let requested = match form.get("scope") {
+        Some(s) => ScopeSet::parse(s),
+        None => ScopeSet::parse(&config.scopes.join(" ")),
+    };
+    if let Some(bad) = requested.first_rejected(|s| config.scopes.iter().any(|c| c == s)) {
+        return Err(OAuthError::new(OAuthErrorCode::InvalidScope, format!("scope {bad} is not allowed for this client")).into());
+    }
+    let scope = requested.to_string();
+    let access_token = issue::client_access_token(state, &config.id, &scope).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: u64::try_from(state.config.access_token_ttl).unwrap_or(3600),
+        refresh_token: None,
+        scope: Some(scope),
+        id_token: None,
+    })
+}
+
+async fn device_code(
+    state: &AppState,
+    client: &Client,
+    form: &FormParams,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> ApiResult<TokenResponse> {
+    let device_code = form.require("device_code")?;
+    let hash = token_hash(device_code);
+    let now = state.clock.now();
+    let grant = state
+        .store
+        .poll_device_grant(&hash, now)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown device code"))?;
+    if grant.client_id != client.id() {
+        return Err(OAuthError::invalid_grant("the device code was issued to another client").into());
+    }
+    match decide_poll(&grant, now) {
+        PollDecision::Refuse(e) => {
+            if e.code == OAuthErrorCode::SlowDown {
+                state.store.slow_down_device_grant(&hash, SLOW_DOWN_STEP_SECS).await?;
+            }
+            Err(e.into())
+        }
+        PollDecision::Issue => {
+            if !state.store.consume_device_grant(&hash).await? {
+                return Err(OAuthError::invalid_grant("the device code has already been used").into());
+            }
+            let user_id = grant
+                .user_id
+                .as_deref()
+                .ok_or_else(|| ApiError::internal("approved device grant without a user"))?;
+            let user = load_user(state, user_id).await?;
+            let request = SessionRequest {
+                client_id: client.id().to_string(),
+                channel: channel_for(client),
+                scope: grant.scope.clone(),
+                device_id: grant.device_id.clone(),
+                device_name: grant.device_name.clone(),
+                ip,
+                user_agent,
+                amr: grant.amr.clone(),
+                auth_time: grant.auth_time.unwrap_or(now),
+                nonce: None,
+            };
+            Ok(issue::start_token_session(state, &user, &request, wants_refresh(client)).await?.response)
+        }
+    }
+}
+
+/// Used by `/api/auth/refresh`.
+pub fn refresh_headers() -> [(header::HeaderName, &'static str); 1] {
+    [(header::CACHE_CONTROL, "no-store")]
+}

@@ -1,0 +1,78 @@
+//! The consent page ("Authorize CLI access"), shared by the code flow and the device flow.
+
+use axum::response::Response;
+use maud::html;
+use ward_core::model::User;
+
+use crate::pages::{csrf_field, no_store, page};
+
+pub struct Consent<'a> {
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub device_name: Option<&'a str>,
+    pub scopes: Vec<String>,
+    /// Where the decision is posted.
+    pub action: &'a str,
+    /// Hidden fields identifying the request.
+    pub hidden: Vec<(&'a str, String)>,
+    pub csrf: &'a str,
+}
+
+fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => "Confirm your identity".into(),
+        "profile" => "See your name".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Stay signed in (refresh tokens)".into(),
+        other => match other.split_once(':') {
+            Some((resource, action)) => format!("{} {resource}", capitalize(action)),
+            None => other.to_string(),
+        },
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+pub fn render(c: Consent<'_>) -> Response {
+    let title = if c.client_id == ward_proto::CLI_CLIENT_ID {
+        "Authorize CLI access".to_string()
+    } else {
+        format!("Authorize {}", c.client_id)
+    };
+    no_store(page(
+        &title,
+        html! {
+            h1 { (title) }
+            p {
+                @if let Some(device) = c.device_name {
+                    "The command-line client on " strong { (device) } " wants to act as "
+                } @else {
+                    strong { (c.client_id) } " wants to act as "
+                }
+                strong { (c.user.email) } "."
+            }
+            @if !c.scopes.is_empty() {
+                p { "It will be able to:" }
+                ul class="scopes" {
+                    @for s in &c.scopes { li { (describe(s)) } }
+                }
+            }
+            p class="muted" { "Only allow this if you started the sign-in yourself." }
+            form method="post" action=(c.action) {
+                (csrf_field(c.csrf))
+                @for (name, value) in &c.hidden {
+                    input type="hidden" name=(name) value=(value);
+                }
+                div class="actions" {
+                    button type="submit" name="decision" value="deny" class="secondary" { "Deny" }
+                    button type="submit" name="decision" value="allow" { "Allow" }
+                }
+            }
+        },
+    ))
+}

@@ -1,0 +1,222 @@
+//! Sign-in: email first, then password (an email's domain will route to its identity provider
+//! here once federation exists). A successful sign-in starts a `web` session with a cookie.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use maud::html;
+use serde::Deserialize;
+use ward_core::model::{is_plausible_email, normalize_email, Channel};
+
+use crate::auth::{web_session, SESSION_COOKIE};
+use crate::csrf;
+use crate::error::ApiError;
+use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::issue::{start_web_session, SessionRequest};
+use crate::pages::{csrf_field, no_store, page};
+use crate::state::AppState;
+
+/// Only local paths: never an absolute or protocol-relative URL (no open redirect).
+pub fn safe_return_to(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(r) if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') => r.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+/// `/login?return_to=…` for the given local path.
+pub fn login_url(return_to: &str, login_hint: Option<&str>) -> String {
+    let mut url = String::from("/login?");
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    if let Some(hint) = login_hint {
+        q.append_pair("login_hint", hint);
+    }
+    url.push_str(&q.finish());
+    url
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+}
+
+pub async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Result<Response, ApiError> {
+    let return_to = safe_return_to(q.return_to.as_deref());
+    if web_session(&state, &jar).await?.is_some() {
+        return Ok(Redirect::to(&return_to).into_response());
+    }
+    let (jar, token) = csrf::token(&state, jar);
+    let body = match q.login_hint.as_deref().filter(|h| is_plausible_email(h.trim())) {
+        Some(hint) => password_form(&token, &normalize_email(hint), &return_to, None),
+        None => email_form(&token, &return_to, None),
+    };
+    Ok((jar, body).into_response())
+}
+
+fn email_form(csrf: &str, return_to: &str, error: Option<&str>) -> Response {
+    no_store(page(
+        "Sign in",
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            form method="post" action="/login" {
+                (csrf_field(csrf))
+                input type="hidden" name="return_to" value=(return_to);
+                label for="email" { "Email" }
+                input id="email" type="email" name="email" autocomplete="username" required autofocus;
+                button type="submit" { "Continue" }
+            }
+        },
+    ))
+}
+
+fn password_form(csrf: &str, email: &str, return_to: &str, error: Option<&str>) -> Response {
+    no_store(page(
+        "Enter your password",
+        html! {
+            h1 { "Enter your password" }
+            p { "Signing in as " strong { (email) } }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            form method="post" action="/login/password" {
+                (csrf_field(csrf))
+                input type="hidden" name="return_to" value=(return_to);
+                label for="email" { "Email" }
+                input id="email" type="email" name="email" value=(email) autocomplete="username" required;
+                label for="password" { "Password" }
+                input id="password" type="password" name="password" autocomplete="current-password" required autofocus;
+                button type="submit" { "Sign in" }
+            }
+            p class="muted" { a href=(login_url(return_to, None)) { "Use another account" } }
+        },
+    ))
+}
+
+/// Step one: the email. (Routing a domain to its identity provider happens here.)
+pub async fn submit_email(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let return_to = safe_return_to(form.get("return_to"));
+    let (jar, token) = csrf::token(&state, jar);
+    let email = normalize_email(form.get("email").unwrap_or_default());
+    if !is_plausible_email(&email) {
+        let mut r = email_form(&token, &return_to, Some("Enter a valid email address."));
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return Ok((jar, r).into_response());
+    }
+    Ok((jar, password_form(&token, &email, &return_to, None)).into_response())
+}
+
+/// Step two: the password. Rate-limited per IP (all attempts) and per account (failures).
+pub async fn submit_password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let return_to = safe_return_to(form.get("return_to"));
+    let email = normalize_email(form.get("email").unwrap_or_default());
+    let password = form.get("password").unwrap_or_default().to_string();
+    let now = state.clock.now();
+    let limits = state.config.rate_limits;
+    let ip_key = ip.clone().unwrap_or_default();
+    state
+        .limiter
+        .hit("signin_ip", &ip_key, limits.signin_per_ip, limits.window_secs, now)
+        .and_then(|_| {
+            state.limiter.check(
+                "signin_account",
+                &email,
+                limits.signin_failures_per_account,
+                limits.window_secs,
+                now,
+            )
+        })
+        .map_err(|l| {
+            state.metrics.auth_event("password", "rate_limited");
+            ApiError::too_many_requests(l.retry_after)
+        })?;
+
+    let user = state.store.user_by_email(&email).await?;
+    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = state.passwords.verify(password, phc).await;
+    let user = match user {
+        Some(u) if verified && !u.disabled => u,
+        _ => {
+            let _ = state.limiter.hit(
+                "signin_account",
+                &email,
+                limits.signin_failures_per_account,
+                limits.window_secs,
+                now,
+            );
+            state.metrics.auth_event("password", "failed");
+            tracing::info!(target: "ward::auth", event = "signin.failed", ip = ip.as_deref().unwrap_or(""), "sign-in failed");
+            let (jar, token) = csrf::token(&state, jar);
+            let mut r = password_form(&token, &email, &return_to, Some("Incorrect email or password."));
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok((jar, r).into_response());
+        }
+    };
+    let request = SessionRequest {
+        client_id: "ward-web".into(),
+        channel: Channel::Web,
+        scope: String::new(),
+        device_id: None,
+        device_name: None,
+        ip,
+        user_agent,
+        amr: vec!["pwd".into()],
+        auth_time: now,
+        nonce: None,
+    };
+    let (session, cookie_value) = start_web_session(&state, &user, &request).await?;
+    state.metrics.auth_event("password", "ok");
+    tracing::info!(target: "ward::auth", event = "signin.ok", user_id = %user.id, session_id = %session.id, "signed in");
+    let cookie = Cookie::build((SESSION_COOKIE, cookie_value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .build();
+    Ok((jar.add(cookie), Redirect::to(&return_to)).into_response())
+}
+
+pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
+    let signed_in = web_session(&state, &jar).await?;
+    let (jar, token) = csrf::token(&state, jar);
+    let body = match signed_in {
+        Some((_, user)) => page(
+            "ward",
+            html! {
+                h1 { "Signed in" }
+                p { "You are signed in as " strong { (user.email) } " (" (user.role) ")." }
+                form method="post" action="/logout" {
+                    (csrf_field(&token))
+                    button type="submit" class="secondary" { "Sign out" }
+                }
+            },
+        ),
+        None => page(
+            "ward",
+            html! {
+                h1 { "ward" }
+                p { "Identity gateway." }
+                p { a href="/login" { "Sign in" } }
+            },
+        ),
+    };
+    Ok((jar, no_store(body)).into_response())
+}
+
+pub async fn logout(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    if let Some((session, _)) = web_session(&state, &jar).await? {
+        state.store.revoke_session(&session.id, state.clock.now()).await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
+    Ok((jar, Redirect::to("/")).into_response())
+}

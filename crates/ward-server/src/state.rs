@@ -1,0 +1,50 @@
+//! The shared state every handler receives: configuration, store, clock, randomness, keys.
+
+use std::sync::Arc;
+
+use tokio::sync::RwLock;
+use url::Url;
+use ward_core::store::Store;
+use ward_core::{Clock, Random};
+
+use crate::config::Config;
+use crate::hashing::PasswordPool;
+use crate::keys::KeyRing;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// The issuer: `public_url` without a trailing slash.
+    pub issuer: String,
+    pub public_url: Url,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub keys: RwLock<Arc<KeyRing>>,
+    pub passwords: PasswordPool,
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+    /// Whether cookies get the `Secure` attribute (public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub async fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().await.clone()
+    }
+    /// An absolute URL under the public URL, e.g. `url("/device")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}

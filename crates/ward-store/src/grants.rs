@@ -1,0 +1,223 @@
+//! Authorization codes and device grants: each consumed by one atomic statement.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
+use ward_core::model::{AuthCode, DeviceGrant, DeviceGrantStatus};
+use ward_core::store::{CodeRedemption, GrantStore, StoreResult};
+use ward_core::StoreError;
+
+use crate::codec::{get, join, list, opt_time, time};
+use crate::{backend, SqlStore};
+
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, \
+    nonce, auth_time, amr, device_id, device_name, created_at, expires_at, session_id";
+
+fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
+    Ok(AuthCode {
+        code_hash: get(row, "code_hash")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        scope: get(row, "scope")?,
+        code_challenge: get(row, "code_challenge")?,
+        nonce: get(row, "nonce")?,
+        auth_time: time(row, "auth_time")?,
+        amr: list(row, "amr")?,
+        device_id: get(row, "device_id")?,
+        device_name: get(row, "device_name")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        session_id: get(row, "session_id")?,
+    })
+}
+
+const GRANT_COLUMNS: &str = "device_code_hash, user_code, client_id, scope, device_id, \
+    device_name, created_at, expires_at, poll_interval, prev_polled_at, status, user_id, \
+    auth_time, amr";
+
+fn device_grant(row: &AnyRow) -> StoreResult<DeviceGrant> {
+    let status: String = get(row, "status")?;
+    Ok(DeviceGrant {
+        device_code_hash: get(row, "device_code_hash")?,
+        user_code: get(row, "user_code")?,
+        client_id: get(row, "client_id")?,
+        scope: get(row, "scope")?,
+        device_id: get(row, "device_id")?,
+        device_name: get(row, "device_name")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        interval: get(row, "poll_interval")?,
+        last_polled_at: opt_time(row, "prev_polled_at")?,
+        status: DeviceGrantStatus::parse(&status)
+            .ok_or_else(|| StoreError::Backend(format!("unknown grant status {status:?}")))?,
+        user_id: get(row, "user_id")?,
+        auth_time: opt_time(row, "auth_time")?,
+        amr: list(row, "amr")?,
+    })
+}
+
+#[async_trait]
+impl GrantStore for SqlStore {
+    async fn insert_auth_code(&self, c: &AuthCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope, \
+             code_challenge, nonce, auth_time, amr, device_id, device_name, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.code_challenge)
+        .bind(&c.nonce)
+        .bind(c.auth_time.0)
+        .bind(join(&c.amr))
+        .bind(&c.device_id)
+        .bind(&c.device_name)
+        .bind(c.created_at.0)
+        .bind(c.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn redeem_auth_code(&self, code_hash: &str, now: Timestamp) -> StoreResult<CodeRedemption> {
+        let redeemed = sqlx::query(&format!(
+            "UPDATE auth_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL \
+             RETURNING {CODE_COLUMNS}"
+        ))
+        .bind(now.0)
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        if let Some(row) = redeemed {
+            return Ok(CodeRedemption::Redeemed(auth_code(&row)?));
+        }
+        let used = sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1"))
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(match used {
+            Some(row) => CodeRedemption::AlreadyUsed(auth_code(&row)?),
+            None => CodeRedemption::Unknown,
+        })
+    }
+
+    async fn set_auth_code_session(&self, code_hash: &str, session_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE auth_codes SET session_id = $1 WHERE code_hash = $2")
+            .bind(session_id)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn insert_device_grant(&self, g: &DeviceGrant) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO device_grants (device_code_hash, user_code, client_id, scope, device_id, \
+             device_name, created_at, expires_at, poll_interval, status, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&g.device_code_hash)
+        .bind(&g.user_code)
+        .bind(&g.client_id)
+        .bind(&g.scope)
+        .bind(&g.device_id)
+        .bind(&g.device_name)
+        .bind(g.created_at.0)
+        .bind(g.expires_at.0)
+        .bind(g.interval)
+        .bind(g.status.as_str())
+        .bind(join(&g.amr))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn device_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<DeviceGrant>> {
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS} FROM device_grants WHERE user_code = $1"
+        ))
+        .bind(user_code)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(device_grant).transpose()
+    }
+
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        approved_by: Option<(&str, Timestamp, &[String])>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (status, user_id, auth_time, amr) = match approved_by {
+            Some((user, at, amr)) => (DeviceGrantStatus::Approved, Some(user), Some(at.0), join(amr)),
+            None => (DeviceGrantStatus::Denied, None, None, String::new()),
+        };
+        let done = sqlx::query(
+            "UPDATE device_grants SET status = $1, user_id = $2, auth_time = $3, amr = $4 \
+             WHERE user_code = $5 AND status = 'pending' AND expires_at > $6",
+        )
+        .bind(status.as_str())
+        .bind(user_id)
+        .bind(auth_time)
+        .bind(amr)
+        .bind(user_code)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn poll_device_grant(
+        &self,
+        device_code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<DeviceGrant>> {
+        // Right-hand sides of SET see the old row (SQL standard, SQLite and PostgreSQL alike),
+        // so prev_polled_at receives the previous poll's time in the same atomic statement.
+        let row = sqlx::query(&format!(
+            "UPDATE device_grants SET prev_polled_at = last_polled_at, last_polled_at = $1 \
+             WHERE device_code_hash = $2 RETURNING {GRANT_COLUMNS}"
+        ))
+        .bind(now.0)
+        .bind(device_code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(device_grant).transpose()
+    }
+
+    async fn slow_down_device_grant(&self, device_code_hash: &str, by: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE device_grants SET poll_interval = poll_interval + $1 WHERE device_code_hash = $2",
+        )
+        .bind(by)
+        .bind(device_code_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn consume_device_grant(&self, device_code_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE device_grants SET status = 'consumed' \
+             WHERE device_code_hash = $1 AND status = 'approved'",
+        )
+        .bind(device_code_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

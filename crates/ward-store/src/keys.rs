@@ -1,0 +1,62 @@
+//! Signing keys (the private half arrives already encrypted).
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
+use ward_core::model::SigningKeyRecord;
+use ward_core::store::{KeyStore, StoreResult};
+
+use crate::codec::{get, opt_time, time};
+use crate::{backend, SqlStore};
+
+fn key(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: get(row, "kid")?,
+        alg: get(row, "alg")?,
+        public_jwk: get(row, "public_jwk")?,
+        private_key_enc: get(row, "private_key_enc")?,
+        created_at: time(row, "created_at")?,
+        retired_at: opt_time(row, "retired_at")?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqlStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, public_jwk, private_key_enc, created_at, retired_at \
+             FROM signing_keys ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(key).collect()
+    }
+
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key_enc, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.public_jwk)
+        .bind(&k.private_key_enc)
+        .bind(k.created_at.0)
+        .bind(k.retired_at.map(|t| t.0))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, kid: &str, now: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
+            .bind(now.0)
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

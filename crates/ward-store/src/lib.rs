@@ -1,0 +1,107 @@
+//! The storage of ward: one implementation of ward-core's store traits over sqlx's `Any`
+//! driver, running the same portable SQL on SQLite and PostgreSQL. There is no per-backend
+//! branch at any call site; the only backend-specific code is the SQLite connection setup in
+//! [`connect`] (WAL and durable commits).
+
+mod codec;
+mod grants;
+mod keys;
+mod sessions;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use ward_core::store::{Store, StoreResult};
+use ward_core::StoreError;
+
+/// The SQL store. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("database_url must start with sqlite:// or postgres://, got {0:?}")]
+    UnsupportedScheme(String),
+    #[error("cannot open the database: {0}")]
+    Open(#[from] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens the database at `url` (`sqlite://path` or `postgres://…`) and runs the migrations.
+///
+/// SQLite is opened in WAL mode with `synchronous = FULL`: a commit acknowledged to a client is
+/// on disk and survives `kill -9` and power loss.
+pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
+    sqlx::any::install_default_drivers();
+    let is_sqlite = url.starts_with("sqlite:");
+    if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
+        return Err(ConnectError::UnsupportedScheme(
+            url.split(':').next().unwrap_or_default().to_string(),
+        ));
+    }
+    let url = if is_sqlite && !url.contains('?') {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_string()
+    };
+    let options = AnyConnectOptions::from_str(&url)?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    let pool = AnyPoolOptions::new()
+        .max_connections(if is_sqlite { 8 } else { 16 })
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if is_sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(SqlStore { pool })
+}
+
+impl SqlStore {
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(db.message().to_string());
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+}

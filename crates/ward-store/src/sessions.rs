@@ -1,0 +1,217 @@
+//! Sessions and their refresh tokens.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
+use ward_core::model::{Channel, Session};
+use ward_core::store::{RefreshRotation, SessionStore, StoreResult};
+use ward_core::StoreError;
+
+use crate::codec::{flag, get, join, list, opt_time, time};
+use crate::{backend, SqlStore};
+
+const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.channel, s.scope, s.device_id, \
+    s.device_name, s.ip, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, \
+    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at";
+
+fn session(row: &AnyRow) -> StoreResult<Session> {
+    let channel: String = get(row, "channel")?;
+    Ok(Session {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        client_id: get(row, "client_id")?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Backend(format!("unknown channel {channel:?}")))?,
+        scope: get(row, "scope")?,
+        device_id: get(row, "device_id")?,
+        device_name: get(row, "device_name")?,
+        ip: get(row, "ip")?,
+        user_agent: get(row, "user_agent")?,
+        created_at: time(row, "created_at")?,
+        last_seen_at: time(row, "last_seen_at")?,
+        expires_at: time(row, "expires_at")?,
+        idle_timeout: get(row, "idle_timeout")?,
+        mfa_verified: flag(row, "mfa_verified")?,
+        amr: list(row, "amr")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+impl SqlStore {
+    async fn one_session(&self, sql: &str, key: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(session).transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(
+        &self,
+        s: &Session,
+        refresh_token_hash: Option<&str>,
+        cookie_hash: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, client_id, channel, scope, device_id, device_name, \
+             ip, user_agent, created_at, last_seen_at, expires_at, idle_timeout, mfa_verified, \
+             amr, revoked_at, cookie_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(&s.client_id)
+        .bind(s.channel.as_str())
+        .bind(&s.scope)
+        .bind(&s.device_id)
+        .bind(&s.device_name)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(s.created_at.0)
+        .bind(s.last_seen_at.0)
+        .bind(s.expires_at.0)
+        .bind(s.idle_timeout)
+        .bind(i64::from(s.mfa_verified))
+        .bind(join(&s.amr))
+        .bind(s.revoked_at.map(|t| t.0))
+        .bind(cookie_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(hash) = refresh_token_hash {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(hash)
+            .bind(&s.id)
+            .bind(s.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
+        self.one_session(&format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"), id)
+            .await
+    }
+
+    async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>> {
+        self.one_session(
+            &format!("SELECT {COLUMNS} FROM sessions s WHERE s.cookie_hash = $1"),
+            cookie_hash,
+        )
+        .await
+    }
+
+    async fn session_by_refresh_token_hash(&self, hash: &str) -> StoreResult<Option<(Session, bool)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, r.rotated_at AS token_rotated_at FROM sessions s \
+             JOIN refresh_tokens r ON r.session_id = s.id WHERE r.token_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(row) => Ok(Some((session(&row)?, opt_time(&row, "token_rotated_at")?.is_none()))),
+            None => Ok(None),
+        }
+    }
+
+    async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+            .bind(now.0)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<RefreshRotation> {
+        // The first statement writes, so SQLite takes its write lock at once (waiting on
+        // busy_timeout) and PostgreSQL locks the row: concurrent presentations serialize here
+        // and exactly one sees `rotated_at IS NULL`.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let rotated = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL \
+             RETURNING session_id",
+        )
+        .bind(now.0)
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let outcome = if let Some(row) = rotated {
+            let session_id: String = get(&row, "session_id")?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(new_hash)
+            .bind(&session_id)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            RefreshRotation::Rotated { session_id }
+        } else {
+            let known = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            match known {
+                Some(row) => {
+                    let session_id: String = get(&row, "session_id")?;
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(&session_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    RefreshRotation::Reused { session_id }
+                }
+                None => RefreshRotation::Unknown,
+            }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(outcome)
+    }
+
+    async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 ORDER BY s.created_at DESC"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(session).collect()
+    }
+}

@@ -1,0 +1,70 @@
+//! Users.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::model::User;
+use ward_core::store::{StoreResult, UserStore};
+
+use crate::codec::{flag, get, time};
+use crate::{backend, SqlStore};
+
+const COLUMNS: &str = "id, email, name, password_hash, role, disabled, created_at";
+
+fn user(row: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: get(row, "id")?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        password_hash: get(row, "password_hash")?,
+        role: get(row, "role")?,
+        disabled: flag(row, "disabled")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn insert_user(&self, u: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(&u.password_hash)
+        .bind(&u.role)
+        .bind(i64::from(u.disabled))
+        .bind(u.created_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(user).transpose()
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        get(&row, "n")
+    }
+}
