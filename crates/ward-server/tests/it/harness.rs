@@ -1,0 +1,342 @@
+//! Test harness: a real ward server on 127.0.0.1:0 backed by a fresh SQLite file or a fresh
+//! PostgreSQL database, driven by a manual clock, and a cookie-keeping "browser".
+
+use std::sync::Arc;
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use sqlx::Connection;
+use ward_core::clock::{ManualClock, SystemClock};
+use ward_core::random::OsRandom;
+use ward_core::Clock;
+use ward_server::config::{RawClient, RawConfig};
+use ward_server::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const ADMIN_EMAIL: &str = "admin@test.example";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const APP_CLIENT: &str = "backend";
+pub const APP_SECRET: &str = "backend-secret-0123456789";
+pub const APP_REDIRECT: &str = "https://app.example.com/callback";
+
+/// Runs the given async test functions once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::harness::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::harness::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub clock: ManualClock,
+    /// The server's state, for tests that inspect it directly.
+    #[allow(dead_code)]
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("WARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("ward.db").display()),
+        Backend::Postgres => {
+            let name = format!("ward_test_{}", ward_core::random::random_id(&OsRandom));
+            let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", pg_admin_url()))
+                .await
+                .expect("PostgreSQL must be running on 127.0.0.1:5432 (see .ci/run)");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            format!("{}/{name}", pg_admin_url())
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut RawConfig)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut raw = RawConfig::default();
+        raw.listen = "127.0.0.1:0".into();
+        raw.data_dir = dir.path().display().to_string();
+        raw.database_url = Some(fresh_database(backend, dir.path()).await);
+        raw.bootstrap_admin_email = Some(ADMIN_EMAIL.into());
+        raw.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
+        raw.clients.push(RawClient {
+            id: APP_CLIENT.into(),
+            secret: Some(APP_SECRET.into()),
+            secret_file: None,
+            redirect_uris: vec![APP_REDIRECT.into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+            scopes: vec!["containers:read".into(), "containers:write".into()],
+        });
+        customize(&mut raw);
+        let config = raw.validate().expect("test config is valid");
+        let clock = ManualClock::new(SystemClock.now());
+        let prepared = ward_server::prepare(config, Arc::new(clock.clone()), Arc::new(OsRandom))
+            .await
+            .expect("server starts");
+        let url = prepared.state.issuer.clone();
+        let state = prepared.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(prepared.serve(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            url,
+            clock,
+            state,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A client that does not follow redirects and keeps cookies, like a browser we drive.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            base: self.url.clone(),
+        }
+    }
+
+    /// A plain API client (no cookies, no redirects).
+    pub fn api(&self) -> reqwest::Client {
+        reqwest::Client::builder().redirect(Policy::none()).build().expect("client")
+    }
+
+    /// Signs in through the pages and runs the PKCE flow for `ward-cli`, returning the
+    /// authorization code and the redirect it came back on.
+    pub async fn cli_code(&self, browser: &Browser, challenge: &str, redirect_uri: &str) -> String {
+        let url = reqwest::Url::parse_with_params(
+            &self.url("/cli-login"),
+            &[
+                ("response_type", "code"),
+                ("client_id", "ward-cli"),
+                ("redirect_uri", redirect_uri),
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "st4te"),
+                ("scope", "openid offline_access"),
+                ("device_name", "test-laptop"),
+            ],
+        )
+        .expect("url");
+        let q = authorize_in_browser(browser, url.as_str(), redirect_uri).await;
+        assert_eq!(q.get("state").map(String::as_str), Some("st4te"));
+        q.get("code").cloned().expect("code in redirect")
+    }
+}
+
+/// Drives a browser through an authorization URL: sign in, consent, and return the query of the
+/// final redirect to `redirect_uri`.
+pub async fn authorize_in_browser(
+    browser: &Browser,
+    url: &str,
+    redirect_uri: &str,
+) -> std::collections::HashMap<String, String> {
+    let location = browser.sign_in_through(url, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let consent = browser.get(&location).await;
+    assert_eq!(consent.0, StatusCode::OK);
+    assert!(consent.1.contains("Authorize CLI access"), "{}", consent.1);
+    let back = browser.submit_form(&consent.1, &[("decision", "allow")]).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    let to = location_of(&back);
+    assert!(to.starts_with(redirect_uri), "{to}");
+    let url = reqwest::Url::parse(&to).expect("redirect url");
+    url.query_pairs().into_owned().collect()
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn location_of(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reads `<input … name="NAME" … value="VALUE">` from a page.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\"");
+    let at = html.find(&needle)?;
+    let start = html[..at].rfind('<')?;
+    let end = at + html[at..].find('>')?;
+    let tag = &html[start..end];
+    let v = tag.find("value=\"")? + 7;
+    let value = &tag[v..v + tag[v..].find('"')?];
+    Some(value.replace("&amp;", "&").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">"))
+}
+
+pub fn form_action(html: &str) -> Option<String> {
+    let at = html.find("<form")?;
+    let a = at + html[at..].find("action=\"")? + 8;
+    Some(html[a..a + html[a..].find('"')?].to_string())
+}
+
+pub struct Browser {
+    pub http: reqwest::Client,
+    base: String,
+}
+
+impl Browser {
+    fn abs(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, String, String) {
+        let r = self.http.get(self.abs(path)).send().await.expect("GET");
+        let status = r.status();
+        let loc = location_of(&r);
+        (status, r.text().await.unwrap_or_default(), loc)
+    }
+
+    /// Submits the page's first form with its hidden fields plus `fields`.
+    pub async fn submit_form(&self, html: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let action = form_action(html).expect("page has a form");
+        let mut params: Vec<(String, String)> = Vec::new();
+        for hidden in ["csrf_token", "return_to", "request", "user_code"] {
+            if fields.iter().any(|(k, _)| *k == hidden) {
+                continue;
+            }
+            if let Some(v) = input_value(html, hidden) {
+                params.push((hidden.to_string(), v));
+            }
+        }
+        for (k, v) in fields {
+            params.push((k.to_string(), v.to_string()));
+        }
+        self.http.post(self.abs(&action)).form(&params).send().await.expect("POST")
+    }
+
+    /// Starts at `url`, which must send an unsigned browser to the sign-in page, signs in, and
+    /// returns where the sign-in sends the browser back to.
+    pub async fn sign_in_through(&self, url: &str, email: &str, password: &str) -> String {
+        let (status, _, login) = self.get(url).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "unsigned browser is sent to sign in");
+        assert!(login.starts_with("/login?"), "{login}");
+        let (status, page, _) = self.get(&login).await;
+        assert_eq!(status, StatusCode::OK);
+        let r = self.submit_form(&page, &[("email", email)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let page = r.text().await.expect("password page");
+        assert!(page.contains("name=\"password\""));
+        let r = self.submit_form(&page, &[("email", email), ("password", password)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in succeeds");
+        location_of(&r)
+    }
+
+    /// Signs in at `/login` directly.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        let (_, page, _) = self.get("/login").await;
+        let r = self.submit_form(&page, &[("email", email)]).await;
+        let page = r.text().await.expect("password page");
+        self.submit_form(&page, &[("email", email), ("password", password)]).await
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = ward_core::random::random_string(&OsRandom, ward_core::random::BASE62, 64);
+    let challenge = ward_core::pkce::s256_challenge(&verifier);
+    (verifier, challenge)
+}
+
+pub const LOOPBACK: &str = "http://127.0.0.1:49152/callback";
+
+/// Exchanges a CLI code for tokens with a plain form post.
+pub async fn exchange_cli_code(server: &TestServer, code: &str, verifier: &str) -> reqwest::Response {
+    server
+        .api()
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", LOOPBACK),
+            ("client_id", "ward-cli"),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .expect("token request")
+}
+
+/// Full CLI sign-in: returns the token response JSON.
+pub async fn cli_tokens(server: &TestServer) -> serde_json::Value {
+    let browser = server.browser();
+    let (verifier, challenge) = pkce_pair();
+    let code = server.cli_code(&browser, &challenge, LOOPBACK).await;
+    let r = exchange_cli_code(server, &code, &verifier).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.expect("token json")
+}
+
+pub async fn profile_status(server: &TestServer, access_token: &str) -> StatusCode {
+    server
+        .api()
+        .get(server.url("/api/profile"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("profile")
+        .status()
+}
+
+pub async fn refresh_grant(server: &TestServer, refresh_token: &str) -> reqwest::Response {
+    server
+        .api()
+        .post(server.url("/oauth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "ward-cli")])
+        .send()
+        .await
+        .expect("refresh")
+}
+
+pub async fn error_code(r: reqwest::Response) -> (StatusCode, String) {
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    (status, body["error"].as_str().unwrap_or_default().to_string())
+}
