@@ -123,10 +123,16 @@ mod tests {
             PollDecision::Issue => None,
         };
         let g = grant(DeviceGrantStatus::Pending, None);
-        assert_eq!(code(decide_poll(&g, Timestamp(1001))), Some(AuthorizationPending));
+        assert_eq!(
+            code(decide_poll(&g, Timestamp(1001))),
+            Some(AuthorizationPending)
+        );
         let g = grant(DeviceGrantStatus::Pending, Some(1001));
         assert_eq!(code(decide_poll(&g, Timestamp(1003))), Some(SlowDown));
-        assert_eq!(code(decide_poll(&g, Timestamp(1006))), Some(AuthorizationPending));
+        assert_eq!(
+            code(decide_poll(&g, Timestamp(1006))),
+            Some(AuthorizationPending)
+        );
         assert_eq!(code(decide_poll(&g, Timestamp(1600))), Some(ExpiredToken));
         let g = grant(DeviceGrantStatus::Approved, Some(1001));
         assert_eq!(decide_poll(&g, Timestamp(1002)), PollDecision::Issue);

@@ -47,7 +47,9 @@ mod tests {
         assert!(!is_loopback_callback("http://127.0.0.1/callback"));
         assert!(!is_loopback_callback("http://127.0.0.1:9876/other"));
         assert!(!is_loopback_callback("http://127.0.0.1:9876/callback?x=1"));
-        assert!(!is_loopback_callback("http://127.0.0.1.evil.com:9876/callback"));
+        assert!(!is_loopback_callback(
+            "http://127.0.0.1.evil.com:9876/callback"
+        ));
         assert!(!is_loopback_callback("http://user@127.0.0.1:9876/callback"));
         assert!(!is_loopback_callback("http://127.0.0.2:9876/callback"));
     }
@@ -55,10 +57,30 @@ mod tests {
     #[test]
     fn exact_match_for_others() {
         let reg = vec!["https://app.example.com/callback".to_string()];
-        assert!(redirect_allowed("https://app.example.com/callback", &reg, false));
-        assert!(!redirect_allowed("https://app.example.com/callback/", &reg, false));
-        assert!(!redirect_allowed("https://app.example.com/callback?a=b", &reg, false));
-        assert!(!redirect_allowed("http://127.0.0.1:9876/callback", &reg, false));
-        assert!(redirect_allowed("http://127.0.0.1:9876/callback", &[], true));
+        assert!(redirect_allowed(
+            "https://app.example.com/callback",
+            &reg,
+            false
+        ));
+        assert!(!redirect_allowed(
+            "https://app.example.com/callback/",
+            &reg,
+            false
+        ));
+        assert!(!redirect_allowed(
+            "https://app.example.com/callback?a=b",
+            &reg,
+            false
+        ));
+        assert!(!redirect_allowed(
+            "http://127.0.0.1:9876/callback",
+            &reg,
+            false
+        ));
+        assert!(redirect_allowed(
+            "http://127.0.0.1:9876/callback",
+            &[],
+            true
+        ));
     }
 }

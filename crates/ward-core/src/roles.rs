@@ -100,8 +100,17 @@ mod tests {
             resource: s.split(':').next().unwrap().into(),
             action: s.split(':').nth(1).unwrap().into(),
         };
-        assert_eq!(map.least_role_granting(&p("containers:read")), Some("guest"));
-        assert_eq!(map.least_role_granting(&p("containers:write")), Some("user"));
-        assert_eq!(map.least_role_granting(&p("containers:delete")), Some("admin"));
+        assert_eq!(
+            map.least_role_granting(&p("containers:read")),
+            Some("guest")
+        );
+        assert_eq!(
+            map.least_role_granting(&p("containers:write")),
+            Some("user")
+        );
+        assert_eq!(
+            map.least_role_granting(&p("containers:delete")),
+            Some("admin")
+        );
     }
 }

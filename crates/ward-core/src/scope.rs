@@ -19,11 +19,9 @@ impl Permission {
     /// Parses `resource:action`; the resource must be one of `resources`.
     pub fn parse(s: &str, resources: &[String]) -> Option<Permission> {
         let (resource, action) = s.split_once(':')?;
-        (resources.iter().any(|r| r == resource) && ACTIONS.contains(&action)).then(|| {
-            Permission {
-                resource: resource.to_string(),
-                action: action.to_string(),
-            }
+        (resources.iter().any(|r| r == resource) && ACTIONS.contains(&action)).then(|| Permission {
+            resource: resource.to_string(),
+            action: action.to_string(),
         })
     }
 }

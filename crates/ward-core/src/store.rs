@@ -45,7 +45,10 @@ pub trait SessionStore: Send + Sync {
     async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>>;
     /// The session a refresh token belongs to, and whether the token is still current (not
     /// yet rotated).
-    async fn session_by_refresh_token_hash(&self, hash: &str) -> StoreResult<Option<(Session, bool)>>;
+    async fn session_by_refresh_token_hash(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(Session, bool)>>;
     /// Records activity, extending the idle deadline.
     async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()>;
     /// Revokes a session (idempotent). Returns whether it was live before.
@@ -75,7 +78,11 @@ pub enum CodeRedemption {
 pub trait GrantStore: Send + Sync {
     async fn insert_auth_code(&self, code: &AuthCode) -> StoreResult<()>;
     /// Consumes the code exactly once.
-    async fn redeem_auth_code(&self, code_hash: &str, now: Timestamp) -> StoreResult<CodeRedemption>;
+    async fn redeem_auth_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<CodeRedemption>;
     /// Links the session created by a redeemed code, so a replay can revoke it.
     async fn set_auth_code_session(&self, code_hash: &str, session_id: &str) -> StoreResult<()>;
 

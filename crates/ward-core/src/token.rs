@@ -35,7 +35,10 @@ fn base62_fixed(mut n: u32, width: usize) -> String {
 }
 
 fn checksum(random_part: &str) -> String {
-    base62_fixed(crc32fast::hash(random_part.as_bytes()), API_TOKEN_CHECKSUM_LEN)
+    base62_fixed(
+        crc32fast::hash(random_part.as_bytes()),
+        API_TOKEN_CHECKSUM_LEN,
+    )
 }
 
 pub fn new_api_token(prefix: &str, random: &dyn Random) -> String {
@@ -46,10 +49,7 @@ pub fn new_api_token(prefix: &str, random: &dyn Random) -> String {
 
 /// Whether `token` has the API-token shape for `prefix` and a correct checksum.
 pub fn api_token_checksum_ok(token: &str, prefix: &str) -> bool {
-    let Some(rest) = token
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('_'))
-    else {
+    let Some(rest) = token.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) else {
         return false;
     };
     if rest.len() != API_TOKEN_RANDOM_LEN + API_TOKEN_CHECKSUM_LEN
@@ -72,7 +72,9 @@ pub fn is_refresh_token_shape(token: &str, prefix: &str) -> bool {
     token
         .strip_prefix(prefix)
         .and_then(|r| r.strip_prefix("_rt_"))
-        .is_some_and(|r| r.len() == REFRESH_TOKEN_RANDOM_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .is_some_and(|r| {
+            r.len() == REFRESH_TOKEN_RANDOM_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 /// An opaque single-use secret (authorization codes, device codes, cookies): 43 base62 chars.

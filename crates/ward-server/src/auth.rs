@@ -3,8 +3,8 @@
 //! the user exists and is enabled, so a revocation takes effect on the very next request.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum_extra::extract::cookie::CookieJar;
 use ward_core::model::{Session, User};
 use ward_core::token::token_hash;
@@ -35,7 +35,10 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let value = value
                 .to_str()
@@ -64,10 +67,11 @@ impl FromRequestParts<AppState> for Caller {
 pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let now = state.clock.now();
     let keys = state.keys().await;
-    let claims = jwt::verify_access_token(&keys, token, &state.issuer, now).map_err(|e| match e {
-        JwtError::Expired => ApiError::unauthorized("access token expired"),
-        _ => ApiError::unauthorized("invalid access token"),
-    })?;
+    let claims =
+        jwt::verify_access_token(&keys, token, &state.issuer, now).map_err(|e| match e {
+            JwtError::Expired => ApiError::unauthorized("access token expired"),
+            _ => ApiError::unauthorized("invalid access token"),
+        })?;
     let session = match &claims.sid {
         Some(sid) => {
             let session = state
@@ -106,11 +110,18 @@ async fn live_session(state: &AppState, session: Session) -> Result<Option<Sessi
 }
 
 /// The browser's ward session, when its cookie names a live one.
-pub async fn web_session(state: &AppState, jar: &CookieJar) -> Result<Option<(Session, User)>, ApiError> {
+pub async fn web_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(Session, User)>, ApiError> {
     let Some(cookie) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let Some(session) = state.store.session_by_cookie_hash(&token_hash(cookie.value())).await? else {
+    let Some(session) = state
+        .store
+        .session_by_cookie_hash(&token_hash(cookie.value()))
+        .await?
+    else {
         return Ok(None);
     };
     if !session.is_usable(state.clock.now()) {

@@ -33,10 +33,16 @@ pub async fn ensure_admin(
     }
     let (email, password, generated) = match &config.bootstrap_admin {
         Some((email, password)) => (normalize_email(email), password.clone(), false),
-        None => ("admin@localhost".to_string(), random_string(random, BASE62, 20), true),
+        None => (
+            "admin@localhost".to_string(),
+            random_string(random, BASE62, 20),
+            true,
+        ),
     };
     if !is_plausible_email(&email) {
-        return Err(StartError::Bootstrap(format!("bootstrap_admin_email = {email:?}: expected an email address")));
+        return Err(StartError::Bootstrap(format!(
+            "bootstrap_admin_email = {email:?}: expected an email address"
+        )));
     }
     let hash = passwords
         .hash(password.clone())

@@ -400,16 +400,26 @@ impl RawConfig {
                 let url = Url::parse(u)
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                    .ok_or_else(|| invalid("public_url", u, "an http(s) URL such as https://ward.example.com"))?;
+                    .ok_or_else(|| {
+                        invalid(
+                            "public_url",
+                            u,
+                            "an http(s) URL such as https://ward.example.com",
+                        )
+                    })?;
                 Some(url)
             }
             None => None,
         };
         let data_dir = PathBuf::from(&self.data_dir);
-        let database_url = self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", data_dir.join("ward.db").display())
-        });
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+        let database_url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("ward.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
             return Err(invalid(
                 "database_url",
                 &database_url,
@@ -418,7 +428,10 @@ impl RawConfig {
         }
         if self.token_prefix.is_empty()
             || self.token_prefix.len() > 16
-            || !self.token_prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            || !self
+                .token_prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         {
             return Err(invalid(
                 "token_prefix",
@@ -436,7 +449,11 @@ impl RawConfig {
                 ))
             }
             (None, Some(_)) => {
-                return Err(invalid("bootstrap_admin_email", "", "an email for the bootstrap admin"))
+                return Err(invalid(
+                    "bootstrap_admin_email",
+                    "",
+                    "an email for the bootstrap admin",
+                ))
             }
             (None, None) => None,
         };
@@ -447,7 +464,11 @@ impl RawConfig {
         };
         for r in &self.resources {
             if r.is_empty() || r.contains(':') || r.contains(' ') {
-                return Err(invalid("resources", r, "resource names without ':' or spaces"));
+                return Err(invalid(
+                    "resources",
+                    r,
+                    "resource names without ':' or spaces",
+                ));
             }
         }
         let mut roles = Vec::new();
@@ -469,7 +490,11 @@ impl RawConfig {
         }
         let roles = RoleMap::new(roles);
         if !roles.contains(&self.default_role) {
-            return Err(invalid("default_role", &self.default_role, "the name of a configured role"));
+            return Err(invalid(
+                "default_role",
+                &self.default_role,
+                "the name of a configured role",
+            ));
         }
         if !roles.contains("admin") {
             return Err(invalid("roles", "(no admin)", "an `admin` role"));
@@ -478,7 +503,11 @@ impl RawConfig {
         for (i, c) in self.clients.iter().enumerate() {
             let key = format!("clients[{i}]");
             if c.id.is_empty() || c.id == ward_proto::CLI_CLIENT_ID {
-                return Err(invalid(&format!("{key}.id"), &c.id, "a unique client id other than ward-cli"));
+                return Err(invalid(
+                    &format!("{key}.id"),
+                    &c.id,
+                    "a unique client id other than ward-cli",
+                ));
             }
             let secret = match (&c.secret, &c.secret_file) {
                 (Some(s), None) => Some(s.clone()),
@@ -493,14 +522,24 @@ impl RawConfig {
                 ),
                 (None, None) => None,
                 (Some(_), Some(_)) => {
-                    return Err(invalid(&format!("{key}.secret_file"), f_or(&c.secret_file), "either secret or secret_file, not both"))
+                    return Err(invalid(
+                        &format!("{key}.secret_file"),
+                        f_or(&c.secret_file),
+                        "either secret or secret_file, not both",
+                    ))
                 }
             };
             if secret.as_ref().is_some_and(|s| s.len() < 16) {
-                return Err(invalid(&format!("{key}.secret"), "[redacted]", "a secret of at least 16 characters"));
+                return Err(invalid(
+                    &format!("{key}.secret"),
+                    "[redacted]",
+                    "a secret of at least 16 characters",
+                ));
             }
             for g in &c.grant_types {
-                if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
+                if !["authorization_code", "refresh_token", "client_credentials"]
+                    .contains(&g.as_str())
+                {
                     return Err(invalid(
                         &format!("{key}.grant_types"),
                         g,
@@ -509,7 +548,11 @@ impl RawConfig {
                 }
             }
             if c.grant_types.iter().any(|g| g == "client_credentials") && secret.is_none() {
-                return Err(invalid(&format!("{key}.secret"), "", "a secret: client_credentials needs a confidential client"));
+                return Err(invalid(
+                    &format!("{key}.secret"),
+                    "",
+                    "a secret: client_credentials needs a confidential client",
+                ));
             }
             for u in &c.redirect_uris {
                 if Url::parse(u).is_err() {
@@ -580,8 +623,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_key_value_and_expectation() {
-        let mut raw = RawConfig::default();
-        raw.listen = "nonsense".into();
+        let raw = RawConfig {
+            listen: "nonsense".into(),
+            ..RawConfig::default()
+        };
         let msg = raw.validate().unwrap_err().to_string();
         assert_eq!(
             msg,

@@ -30,9 +30,9 @@ pub fn token(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
 
 /// Checks a submitted form's token against the cookie.
 pub fn verify(jar: &CookieJar, submitted: &str) -> Result<(), ApiError> {
-    let ok = jar
-        .get(CSRF_COOKIE)
-        .is_some_and(|c| !submitted.is_empty() && constant_time_eq(c.value().as_bytes(), submitted.as_bytes()));
+    let ok = jar.get(CSRF_COOKIE).is_some_and(|c| {
+        !submitted.is_empty() && constant_time_eq(c.value().as_bytes(), submitted.as_bytes())
+    });
     if ok {
         Ok(())
     } else {

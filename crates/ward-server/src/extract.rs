@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -19,7 +19,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(ApiError::bad_request(format!("invalid JSON body: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "invalid JSON body: {}",
+                e.body_text()
+            ))),
         }
     }
 }
@@ -53,7 +56,9 @@ pub fn parse_params(bytes: &[u8]) -> Result<HashMap<String, String>, ApiError> {
     let mut map = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(bytes) {
         if map.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(ApiError::bad_request(format!("parameter {k} given more than once")));
+            return Err(ApiError::bad_request(format!(
+                "parameter {k} given more than once"
+            )));
         }
     }
     Ok(map)
@@ -61,7 +66,10 @@ pub fn parse_params(bytes: &[u8]) -> Result<HashMap<String, String>, ApiError> {
 
 impl FormParams {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
     pub fn require(&self, name: &str) -> Result<&str, ApiError> {
         self.get(name)

@@ -64,7 +64,11 @@ fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
 }
 
 /// Starts a session for a browser at ward's own pages; returns it and the cookie value.
-pub async fn start_web_session(state: &AppState, user: &User, req: &SessionRequest) -> ApiResult<(Session, String)> {
+pub async fn start_web_session(
+    state: &AppState,
+    user: &User,
+    req: &SessionRequest,
+) -> ApiResult<(Session, String)> {
     let session = new_session(state, user, req);
     let cookie = ward_core::token::new_opaque_secret(state.random.as_ref());
     state
@@ -82,14 +86,30 @@ pub async fn start_token_session(
     with_refresh: bool,
 ) -> ApiResult<Issued> {
     let session = new_session(state, user, req);
-    let refresh = with_refresh.then(|| new_refresh_token(&state.config.token_prefix, state.random.as_ref()));
+    let refresh =
+        with_refresh.then(|| new_refresh_token(&state.config.token_prefix, state.random.as_ref()));
     state
         .store
-        .insert_session(&session, refresh.as_deref().map(token_hash).as_deref(), None)
+        .insert_session(
+            &session,
+            refresh.as_deref().map(token_hash).as_deref(),
+            None,
+        )
         .await?;
-    let access_token = access_token(state, user, Some(&session), &req.client_id, &req.scope).await?;
+    let access_token =
+        access_token(state, user, Some(&session), &req.client_id, &req.scope).await?;
     let id_token = if ScopeSet::parse(&req.scope).contains("openid") {
-        Some(id_token(state, user, &session, &req.client_id, req.nonce.clone(), req.auth_time).await?)
+        Some(
+            id_token(
+                state,
+                user,
+                &session,
+                &req.client_id,
+                req.nonce.clone(),
+                req.auth_time,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -144,7 +164,11 @@ pub async fn access_token(
 
 /// An access token for a client acting on its own behalf (client_credentials): no user, no
 /// session, no refresh token.
-pub async fn client_access_token(state: &AppState, client_id: &str, scope: &str) -> ApiResult<String> {
+pub async fn client_access_token(
+    state: &AppState,
+    client_id: &str,
+    scope: &str,
+) -> ApiResult<String> {
     let now = state.clock.now();
     let claims = AccessClaims {
         iss: state.issuer.clone(),

@@ -66,13 +66,15 @@ pub fn sign_access_token(keys: &KeyRing, claims: &AccessClaims) -> Result<String
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(keys.signing_kid().to_string());
     header.typ = Some(ACCESS_TOKEN_TYP.to_string());
-    jsonwebtoken::encode(&header, claims, keys.signing_key()).map_err(|e| JwtError::Sign(e.to_string()))
+    jsonwebtoken::encode(&header, claims, keys.signing_key())
+        .map_err(|e| JwtError::Sign(e.to_string()))
 }
 
 pub fn sign_id_token(keys: &KeyRing, claims: &IdClaims) -> Result<String, JwtError> {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(keys.signing_kid().to_string());
-    jsonwebtoken::encode(&header, claims, keys.signing_key()).map_err(|e| JwtError::Sign(e.to_string()))
+    jsonwebtoken::encode(&header, claims, keys.signing_key())
+        .map_err(|e| JwtError::Sign(e.to_string()))
 }
 
 /// Verifies an access token's signature, type, issuer, audience and expiry (at `now`).
@@ -99,7 +101,8 @@ pub fn verify_access_token(
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[issuer]);
-    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|_| JwtError::Invalid)?;
+    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        .map_err(|_| JwtError::Invalid)?;
     if now.0 >= data.claims.exp {
         return Err(JwtError::Expired);
     }

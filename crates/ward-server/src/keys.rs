@@ -35,7 +35,11 @@ pub struct MasterKey(Secret<[u8; 32]>);
 impl MasterKey {
     /// From `WARD_MASTER_KEY` (64 hex digits or base64 of 32 bytes) when set, else from
     /// `<data_dir>/master.key`, created with mode 0600 on first start.
-    pub fn load(configured: Option<&str>, data_dir: &Path, random: &dyn Random) -> Result<Self, KeyError> {
+    pub fn load(
+        configured: Option<&str>,
+        data_dir: &Path,
+        random: &dyn Random,
+    ) -> Result<Self, KeyError> {
         if let Some(text) = configured {
             return Self::parse(text).ok_or_else(|| {
                 KeyError::MasterKey("master_key must be 64 hex digits or base64 of 32 bytes".into())
@@ -206,10 +210,11 @@ impl KeyRing {
                     reason: "public JWK lacks x or y".into(),
                 });
             };
-            let decoding = DecodingKey::from_ec_components(x, y).map_err(|e| KeyError::Corrupt {
-                kid: r.kid.clone(),
-                reason: e.to_string(),
-            })?;
+            let decoding =
+                DecodingKey::from_ec_components(x, y).map_err(|e| KeyError::Corrupt {
+                    kid: r.kid.clone(),
+                    reason: e.to_string(),
+                })?;
             public.insert(r.kid.clone(), PublicKey { decoding });
             jwks.push(jwk);
         }
@@ -222,7 +227,11 @@ impl KeyRing {
     }
 }
 
-fn generate(master: &MasterKey, random: &dyn Random, now: Timestamp) -> Result<SigningKeyRecord, KeyError> {
+fn generate(
+    master: &MasterKey,
+    random: &dyn Random,
+    now: Timestamp,
+) -> Result<SigningKeyRecord, KeyError> {
     // Draw scalars until one is valid (all but ~2^-32 of 256-bit strings are).
     let secret = loop {
         let mut bytes = [0u8; 32];

@@ -34,9 +34,9 @@ use ward_core::{Clock, Random};
 pub use bootstrap::Bootstrap;
 pub use config::Config;
 pub use routes::router;
+pub use state::AppState;
 pub use ward_core::clock::SystemClock;
 pub use ward_core::random::OsRandom;
-pub use state::AppState;
 
 use crate::hashing::PasswordPool;
 use crate::keys::{KeyRing, MasterKey};
@@ -47,9 +47,15 @@ use crate::state::Inner;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Database(#[from] ward_store::ConnectError),
     #[error(transparent)]
@@ -73,34 +79,67 @@ impl Prepared {
     }
 
     /// Serves until `shutdown` completes.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
 /// Opens the database, runs migrations, loads or creates the signing keys, creates the
 /// bootstrap admin on first start, and binds the listener.
-pub async fn prepare(config: Config, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Result<Prepared, StartError> {
+pub async fn prepare(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<Prepared, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
     })?;
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let bound = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let public_url = match &config.public_url {
         Some(u) => u.clone(),
         None => default_public_url(bound),
     };
     let issuer = public_url.as_str().trim_end_matches('/').to_string();
     let store: Arc<dyn Store> = Arc::new(ward_store::connect(&config.database_url).await?);
-    let master = MasterKey::load(config.master_key.as_deref(), &config.data_dir, random.as_ref())?;
+    let master = MasterKey::load(
+        config.master_key.as_deref(),
+        &config.data_dir,
+        random.as_ref(),
+    )?;
     let max_token_lifetime = config.access_token_ttl;
-    let keys = KeyRing::load_or_create(store.as_ref(), &master, random.as_ref(), clock.now(), max_token_lifetime).await?;
+    let keys = KeyRing::load_or_create(
+        store.as_ref(),
+        &master,
+        random.as_ref(),
+        clock.now(),
+        max_token_lifetime,
+    )
+    .await?;
     let passwords = PasswordPool::new(PasswordPool::default_permits(), random.clone());
-    let bootstrap = bootstrap::ensure_admin(&config, store.as_ref(), &passwords, clock.now(), random.as_ref()).await?;
+    let bootstrap = bootstrap::ensure_admin(
+        &config,
+        store.as_ref(),
+        &passwords,
+        clock.now(),
+        random.as_ref(),
+    )
+    .await?;
     let state = AppState(Arc::new(Inner {
         secure_cookies: public_url.scheme() == "https",
         issuer,
@@ -114,7 +153,11 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>, random: Arc<dyn Rand
         metrics: Metrics::default(),
         config,
     }));
-    Ok(Prepared { listener, state, bootstrap })
+    Ok(Prepared {
+        listener,
+        state,
+        bootstrap,
+    })
 }
 
 fn default_public_url(bound: SocketAddr) -> Url {
@@ -138,10 +181,25 @@ fn unreachable_url() -> Url {
 
 /// `ward server rotate-keys`: a new signing key; old keys stay published until their tokens
 /// have expired.
-pub async fn rotate_keys(config: &Config, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Result<String, StartError> {
+pub async fn rotate_keys(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<String, StartError> {
     let store = ward_store::connect(&config.database_url).await?;
-    let master = MasterKey::load(config.master_key.as_deref(), &config.data_dir, random.as_ref())?;
+    let master = MasterKey::load(
+        config.master_key.as_deref(),
+        &config.data_dir,
+        random.as_ref(),
+    )?;
     // Make sure a key exists and the master key opens it before adding another.
-    KeyRing::load_or_create(&store, &master, random.as_ref(), clock.now(), config.access_token_ttl).await?;
+    KeyRing::load_or_create(
+        &store,
+        &master,
+        random.as_ref(),
+        clock.now(),
+        config.access_token_ttl,
+    )
+    .await?;
     Ok(KeyRing::rotate(&store, &master, random.as_ref(), clock.now()).await?)
 }

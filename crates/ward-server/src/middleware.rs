@@ -23,7 +23,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
             h.insert(name, HeaderValue::from_static(value));
         }
     };
-    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+    set(
+        h,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=31536000; includeSubDomains",
+    );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::CONTENT_SECURITY_POLICY, CSP);
@@ -42,7 +46,11 @@ pub async fn log_requests(State(state): State<AppState>, request: Request, next:
         .unwrap_or_default();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state.metrics.requests.get_or_create(&StatusLabel { status }).inc();
+    state
+        .metrics
+        .requests
+        .get_or_create(&StatusLabel { status })
+        .inc();
     tracing::info!(
         target: "ward::http",
         %method,

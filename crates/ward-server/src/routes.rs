@@ -18,25 +18,49 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         // Pages
         .route("/", get(pages::login::home))
-        .route("/login", get(pages::login::login_page).post(pages::login::submit_email))
+        .route(
+            "/login",
+            get(pages::login::login_page).post(pages::login::submit_email),
+        )
         .route("/login/password", post(pages::login::submit_password))
         .route("/logout", post(pages::login::logout))
-        .route("/device", get(pages::device::device_page).post(pages::device::submit_code))
+        .route(
+            "/device",
+            get(pages::device::device_page).post(pages::device::submit_code),
+        )
         .route("/device/decision", post(pages::device::decision))
         .route("/static/ward.css", get(pages::stylesheet))
         // OAuth 2.0 / OIDC
-        .route("/.well-known/openid-configuration", get(oauth::discovery::metadata))
-        .route("/.well-known/oauth-authorization-server", get(oauth::discovery::metadata))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth::discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::discovery::metadata),
+        )
         .route("/.well-known/jwks.json", get(oauth::discovery::jwks))
         .route("/oauth/authorize", get(oauth::authorize::authorize))
-        .route("/oauth/authorize/decision", post(oauth::authorize::decision))
+        .route(
+            "/oauth/authorize/decision",
+            post(oauth::authorize::decision),
+        )
         .route("/cli-login", get(oauth::authorize::authorize))
-        .route("/cli-login/success", get(oauth::authorize::cli_login_success))
+        .route(
+            "/cli-login/success",
+            get(oauth::authorize::cli_login_success),
+        )
         .route("/oauth/token", post(oauth::token::token))
-        .route("/oauth/device/code", post(oauth::device::device_authorization))
+        .route(
+            "/oauth/device/code",
+            post(oauth::device::device_authorization),
+        )
         .route("/oauth/revoke", post(oauth::revoke::revoke))
         .route("/oauth/introspect", post(oauth::introspect::introspect))
-        .route("/oauth/userinfo", get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo))
+        .route(
+            "/oauth/userinfo",
+            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+        )
         // ward API
         .route("/api/profile", get(api::profile::profile))
         .route("/api/auth/validate", get(api::auth::validate))
@@ -48,8 +72,13 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::log_requests))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::log_requests,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .with_state(state)
 }
@@ -70,7 +99,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

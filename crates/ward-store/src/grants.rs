@@ -84,7 +84,11 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
-    async fn redeem_auth_code(&self, code_hash: &str, now: Timestamp) -> StoreResult<CodeRedemption> {
+    async fn redeem_auth_code(
+        &self,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<CodeRedemption> {
         let redeemed = sqlx::query(&format!(
             "UPDATE auth_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL \
              RETURNING {CODE_COLUMNS}"
@@ -97,11 +101,13 @@ impl GrantStore for SqlStore {
         if let Some(row) = redeemed {
             return Ok(CodeRedemption::Redeemed(auth_code(&row)?));
         }
-        let used = sqlx::query(&format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1"))
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let used = sqlx::query(&format!(
+            "SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1"
+        ))
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(match used {
             Some(row) => CodeRedemption::AlreadyUsed(auth_code(&row)?),
             None => CodeRedemption::Unknown,
@@ -159,7 +165,12 @@ impl GrantStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let (status, user_id, auth_time, amr) = match approved_by {
-            Some((user, at, amr)) => (DeviceGrantStatus::Approved, Some(user), Some(at.0), join(amr)),
+            Some((user, at, amr)) => (
+                DeviceGrantStatus::Approved,
+                Some(user),
+                Some(at.0),
+                join(amr),
+            ),
             None => (DeviceGrantStatus::Denied, None, None, String::new()),
         };
         let done = sqlx::query(

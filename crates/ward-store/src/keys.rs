@@ -51,12 +51,14 @@ impl KeyStore for SqlStore {
     }
 
     async fn retire_signing_keys_except(&self, kid: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL")
-            .bind(now.0)
-            .bind(kid)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid <> $2 AND retired_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(kid)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 }

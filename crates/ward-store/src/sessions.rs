@@ -98,8 +98,11 @@ impl SessionStore for SqlStore {
     }
 
     async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
-        self.one_session(&format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"), id)
-            .await
+        self.one_session(
+            &format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"),
+            id,
+        )
+        .await
     }
 
     async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>> {
@@ -110,7 +113,10 @@ impl SessionStore for SqlStore {
         .await
     }
 
-    async fn session_by_refresh_token_hash(&self, hash: &str) -> StoreResult<Option<(Session, bool)>> {
+    async fn session_by_refresh_token_hash(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(Session, bool)>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS}, r.rotated_at AS token_rotated_at FROM sessions s \
              JOIN refresh_tokens r ON r.session_id = s.id WHERE r.token_hash = $1"
@@ -120,7 +126,10 @@ impl SessionStore for SqlStore {
         .await
         .map_err(backend)?;
         match row {
-            Some(row) => Ok(Some((session(&row)?, opt_time(&row, "token_rotated_at")?.is_none()))),
+            Some(row) => Ok(Some((
+                session(&row)?,
+                opt_time(&row, "token_rotated_at")?.is_none(),
+            ))),
             None => Ok(None),
         }
     }
@@ -136,14 +145,13 @@ impl SessionStore for SqlStore {
     }
 
     async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now.0)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 

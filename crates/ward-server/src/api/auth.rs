@@ -37,7 +37,10 @@ pub async fn validate(caller: Caller) -> Response {
 }
 
 /// `POST /api/auth/refresh`.
-pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Response> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<Response> {
     let tokens = token::refresh(&state, None, &req.refresh_token).await?;
     let refresh_token = tokens
         .refresh_token
@@ -58,7 +61,10 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
     let session = caller
         .session
         .ok_or_else(|| ApiError::bad_request("this credential has no session to log out of"))?;
-    state.store.revoke_session(&session.id, state.clock.now()).await?;
+    state
+        .store
+        .revoke_session(&session.id, state.clock.now())
+        .await?;
     tracing::info!(target: "ward::auth", event = "session.revoked", session_id = %session.id, via = "logout", "session revoked");
     Ok(StatusCode::NO_CONTENT)
 }

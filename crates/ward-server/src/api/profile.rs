@@ -19,7 +19,10 @@ pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Prof
         })
         .unwrap_or_default();
     Json(Profile {
-        permissions: state.config.roles.permissions_of(&caller.user.role, &state.config.resources),
+        permissions: state
+            .config
+            .roles
+            .permissions_of(&caller.user.role, &state.config.resources),
         roles: vec![caller.user.role.clone()],
         guest: caller.user.role == "guest",
         session: caller.session.as_ref().map(|s| ProfileSession {

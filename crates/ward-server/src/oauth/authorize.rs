@@ -22,7 +22,7 @@ use crate::extract::{parse_params, FormParams};
 use crate::oauth::client::Client;
 use crate::pages::consent::{self, Consent};
 use crate::pages::login::login_url;
-use crate::pages::{message_page, page, no_store};
+use crate::pages::{message_page, no_store, page};
 use crate::state::AppState;
 
 /// Authorization codes live 60 seconds (SPEC §2.2).
@@ -46,7 +46,11 @@ enum Rejection {
     /// Shown to the user: the redirect URI cannot be trusted.
     Page(String),
     /// Sent back to the client's redirect URI.
-    Redirect { redirect_uri: String, error: OAuthError, state: Option<String> },
+    Redirect {
+        redirect_uri: String,
+        error: OAuthError,
+        state: Option<String>,
+    },
 }
 
 fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
@@ -58,7 +62,8 @@ fn short(p: &HashMap<String, String>, name: &str, max: usize) -> Option<String> 
 }
 
 fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRequest, Rejection> {
-    let client_id = param(p, "client_id").ok_or_else(|| Rejection::Page("The request has no client_id.".into()))?;
+    let client_id = param(p, "client_id")
+        .ok_or_else(|| Rejection::Page("The request has no client_id.".into()))?;
     let client = Client::find(state, client_id)
         .ok_or_else(|| Rejection::Page(format!("Unknown client {client_id:?}.")))?;
     let redirect_uri = param(p, "redirect_uri")
@@ -94,7 +99,9 @@ fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRe
         }
         (Some(c), Some("S256")) if pkce::is_valid_challenge(c) => {}
         (Some(_), Some("S256")) => {
-            return Err(back(OAuthError::invalid_request("malformed code_challenge")))
+            return Err(back(OAuthError::invalid_request(
+                "malformed code_challenge",
+            )))
         }
         (Some(_), _) => {
             return Err(back(OAuthError::invalid_request(
@@ -134,15 +141,28 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
             }
             Redirect::to(url.as_str()).into_response()
         }
-        Err(_) => message_page(StatusCode::BAD_REQUEST, "Invalid request", "The redirect URI is malformed."),
+        Err(_) => message_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The redirect URI is malformed.",
+        ),
     }
 }
 
 fn reject(r: Rejection) -> Response {
     match r {
-        Rejection::Page(message) => message_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &message),
-        Rejection::Redirect { redirect_uri, error, state } => {
-            let mut pairs = vec![("error", error.code.as_str()), ("error_description", error.description.as_str())];
+        Rejection::Page(message) => {
+            message_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &message)
+        }
+        Rejection::Redirect {
+            redirect_uri,
+            error,
+            state,
+        } => {
+            let mut pairs = vec![
+                ("error", error.code.as_str()),
+                ("error_description", error.description.as_str()),
+            ];
             if let Some(s) = state.as_deref() {
                 pairs.push(("state", s));
             }
@@ -161,7 +181,13 @@ pub async fn authorize(
     let query = query.unwrap_or_default();
     let params = match parse_params(query.as_bytes()) {
         Ok(p) => p,
-        Err(e) => return Ok(message_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &e.description)),
+        Err(e) => {
+            return Ok(message_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid sign-in request",
+                &e.description,
+            ))
+        }
     };
     let request = match validate(&state, &params) {
         Ok(r) => r,
@@ -190,7 +216,11 @@ pub async fn authorize(
 }
 
 /// `POST /oauth/authorize/decision`: the consent form.
-pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+pub async fn decision(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: FormParams,
+) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     let query = form.require("request")?.to_string();
     let params = parse_params(query.as_bytes())?;
@@ -206,7 +236,10 @@ pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormP
         Some("allow") => issue_code(&state, &user, &request).await,
         Some("deny") => {
             tracing::info!(target: "ward::auth", event = "consent.denied", user_id = %user.id, client_id = request.client.id(), "consent denied");
-            let mut pairs = vec![("error", "access_denied"), ("error_description", "the user denied the request")];
+            let mut pairs = vec![
+                ("error", "access_denied"),
+                ("error_description", "the user denied the request"),
+            ];
             if let Some(s) = request.state.as_deref() {
                 pairs.push(("state", s));
             }
@@ -216,7 +249,11 @@ pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormP
     }
 }
 
-async fn issue_code(state: &AppState, user: &User, request: &AuthorizeRequest) -> Result<Response, ApiError> {
+async fn issue_code(
+    state: &AppState,
+    user: &User,
+    request: &AuthorizeRequest,
+) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let code = new_opaque_secret(state.random.as_ref());
     let record = AuthCode {

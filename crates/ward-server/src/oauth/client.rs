@@ -81,7 +81,11 @@ impl Client {
 
 /// Authenticates the client of a token, revocation or introspection request. Public clients
 /// identify themselves with `client_id` alone.
-pub fn authenticate(state: &AppState, headers: &HeaderMap, form: &FormParams) -> Result<Client, OAuthError> {
+pub fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<Client, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -104,18 +108,28 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap, form: &FormParams) ->
             form.get("client_secret").map(str::to_string),
         ),
     };
-    let client = Client::find(state, &id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    let client =
+        Client::find(state, &id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     match (&client, secret) {
-        (Client::Configured(ClientConfig { secret: Some(expected), .. }), Some(given)) => {
+        (
+            Client::Configured(ClientConfig {
+                secret: Some(expected),
+                ..
+            }),
+            Some(given),
+        ) => {
             if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
                 Ok(client)
             } else {
                 Err(OAuthError::invalid_client("client authentication failed"))
             }
         }
-        (Client::Configured(ClientConfig { secret: Some(_), .. }), None) => {
-            Err(OAuthError::invalid_client("client authentication required"))
-        }
+        (
+            Client::Configured(ClientConfig {
+                secret: Some(_), ..
+            }),
+            None,
+        ) => Err(OAuthError::invalid_client("client authentication required")),
         (_, Some(_)) => Err(OAuthError::invalid_client("public clients have no secret")),
         (_, None) => Ok(client),
     }

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use ward_core::device::{display_user_code, new_user_code, DEFAULT_INTERVAL_SECS, DEVICE_CODE_LIFETIME_SECS};
+use ward_core::device::{
+    display_user_code, new_user_code, DEFAULT_INTERVAL_SECS, DEVICE_CODE_LIFETIME_SECS,
+};
 use ward_core::model::{DeviceGrant, DeviceGrantStatus};
 use ward_core::scope::ScopeSet;
 use ward_core::token::{new_opaque_secret, token_hash};
@@ -21,19 +23,34 @@ pub async fn device_authorization(
     form: FormParams,
 ) -> ApiResult<Json<DeviceAuthorizationResponse>> {
     if !state.config.device_flow {
-        return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "the device flow is switched off on this server").into());
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "the device flow is switched off on this server",
+        )
+        .into());
     }
     let client = client::authenticate(&state, &headers, &form)?;
     if !client.allows_grant(DEVICE_CODE_GRANT_TYPE) {
-        return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "this client may not use the device flow").into());
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the device flow",
+        )
+        .into());
     }
     let scope = ScopeSet::parse(form.get("scope").unwrap_or("openid"));
     if let Some(bad) = scope.first_rejected(|s| client.allows_scope(&state, s)) {
-        return Err(OAuthError::new(OAuthErrorCode::InvalidScope, format!("scope {bad} is not allowed for this client")).into());
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            format!("scope {bad} is not allowed for this client"),
+        )
+        .into());
     }
     let now = state.clock.now();
     let device_code = new_opaque_secret(state.random.as_ref());
-    let short = |name: &str| form.get(name).map(|v| v.chars().take(128).collect::<String>());
+    let short = |name: &str| {
+        form.get(name)
+            .map(|v| v.chars().take(128).collect::<String>())
+    };
     // A user code collision (1 in 20^8 per pair) is retried with a fresh code.
     for _ in 0..5 {
         let user_code = new_user_code(state.random.as_ref());
@@ -71,5 +88,7 @@ pub async fn device_authorization(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(crate::error::ApiError::internal("could not allocate a unique user code"))
+    Err(crate::error::ApiError::internal(
+        "could not allocate a unique user code",
+    ))
 }

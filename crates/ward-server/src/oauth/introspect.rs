@@ -26,7 +26,11 @@ pub async fn introspect(
     let now = state.clock.now();
     let inactive = Json(IntrospectionResponse::default());
     if is_refresh_token_shape(token, &state.config.token_prefix) {
-        let Some((session, current)) = state.store.session_by_refresh_token_hash(&token_hash(token)).await? else {
+        let Some((session, current)) = state
+            .store
+            .session_by_refresh_token_hash(&token_hash(token))
+            .await?
+        else {
             return Ok(inactive);
         };
         // A rotated refresh token is no longer active even though its session is.

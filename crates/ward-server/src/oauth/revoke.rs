@@ -11,12 +11,20 @@ use crate::jwt;
 use crate::oauth::client;
 use crate::state::AppState;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, form: FormParams) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: FormParams,
+) -> ApiResult<StatusCode> {
     let client = client::authenticate(&state, &headers, &form)?;
     let token = form.require("token")?;
     let now = state.clock.now();
     let session = if is_refresh_token_shape(token, &state.config.token_prefix) {
-        state.store.session_by_refresh_token_hash(&token_hash(token)).await?.map(|(s, _)| s)
+        state
+            .store
+            .session_by_refresh_token_hash(&token_hash(token))
+            .await?
+            .map(|(s, _)| s)
     } else {
         let keys = state.keys().await;
         match jwt::verify_access_token(&keys, token, &state.issuer, now) {

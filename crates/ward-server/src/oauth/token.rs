@@ -22,7 +22,10 @@ use crate::state::AppState;
 
 fn token_json(body: TokenResponse) -> Response {
     (
-        [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
         Json(body),
     )
         .into_response()
@@ -41,7 +44,11 @@ pub async fn token(
         grant,
         "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT_TYPE
     ) {
-        return Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, format!("unsupported grant_type {grant}")).into());
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnsupportedGrantType,
+            format!("unsupported grant_type {grant}"),
+        )
+        .into());
     }
     if !client.allows_grant(grant) {
         return Err(OAuthError::new(
@@ -109,7 +116,9 @@ async fn authorization_code(
             tracing::warn!(target: "ward::auth", event = "code.reused", client_id = %c.client_id, "authorization code presented twice; its session is revoked");
             return Err(OAuthError::invalid_grant("authorization code already used").into());
         }
-        CodeRedemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code").into()),
+        CodeRedemption::Unknown => {
+            return Err(OAuthError::invalid_grant("unknown authorization code").into())
+        }
     };
     if record.client_id != client.id() {
         return Err(OAuthError::invalid_grant("the code was issued to another client").into());
@@ -118,7 +127,10 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("authorization code expired").into());
     }
     if record.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        )
+        .into());
     }
     match (&record.code_challenge, form.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
@@ -127,7 +139,11 @@ async fn authorization_code(
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier required").into()),
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("no code_challenge was sent for this code").into()),
+        (None, Some(_)) => {
+            return Err(
+                OAuthError::invalid_grant("no code_challenge was sent for this code").into(),
+            )
+        }
         (None, None) => {}
     }
     let user = load_user(state, &record.user_id).await?;
@@ -144,13 +160,20 @@ async fn authorization_code(
         nonce: record.nonce.clone(),
     };
     let issued = issue::start_token_session(state, &user, &request, wants_refresh(client)).await?;
-    state.store.set_auth_code_session(&hash, &issued.session.id).await?;
+    state
+        .store
+        .set_auth_code_session(&hash, &issued.session.id)
+        .await?;
     Ok(issued.response)
 }
 
 /// Refresh with rotation (RFC 9700 §4.14.2). `client` is `None` for `/api/auth/refresh`,
 /// where the session's own client is implied.
-pub async fn refresh(state: &AppState, client: Option<&Client>, token: &str) -> ApiResult<TokenResponse> {
+pub async fn refresh(
+    state: &AppState,
+    client: Option<&Client>,
+    token: &str,
+) -> ApiResult<TokenResponse> {
     if !is_refresh_token_shape(token, &state.config.token_prefix) {
         return Err(OAuthError::invalid_grant("malformed refresh token").into());
     }
@@ -162,23 +185,41 @@ pub async fn refresh(state: &AppState, client: Option<&Client>, token: &str) -> 
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
     if client.is_some_and(|c| c.id() != session.client_id) {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client").into());
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
     }
     if let Some(reason) = session.unusable_reason(now) {
         return Err(OAuthError::invalid_grant(reason).into());
     }
     let new_token = new_refresh_token(&state.config.token_prefix, state.random.as_ref());
-    match state.store.rotate_refresh_token(&hash, &token_hash(&new_token), now).await? {
+    match state
+        .store
+        .rotate_refresh_token(&hash, &token_hash(&new_token), now)
+        .await?
+    {
         RefreshRotation::Rotated { .. } => {}
         RefreshRotation::Reused { session_id } => {
             tracing::warn!(target: "ward::auth", event = "refresh.reused", session_id = %session_id, "rotated refresh token presented again; session revoked");
-            return Err(OAuthError::invalid_grant("refresh token already used; the session is revoked").into());
+            return Err(OAuthError::invalid_grant(
+                "refresh token already used; the session is revoked",
+            )
+            .into());
         }
-        RefreshRotation::Unknown => return Err(OAuthError::invalid_grant("unknown refresh token").into()),
+        RefreshRotation::Unknown => {
+            return Err(OAuthError::invalid_grant("unknown refresh token").into())
+        }
     }
     state.store.touch_session(&session.id, now).await?;
     let user = load_user(state, &session.user_id).await?;
-    let access_token = issue::access_token(state, &user, Some(&session), &session.client_id, &session.scope).await?;
+    let access_token = issue::access_token(
+        state,
+        &user,
+        Some(&session),
+        &session.client_id,
+        &session.scope,
+    )
+    .await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
@@ -189,16 +230,28 @@ pub async fn refresh(state: &AppState, client: Option<&Client>, token: &str) -> 
     })
 }
 
-async fn client_credentials(state: &AppState, client: &Client, form: &FormParams) -> ApiResult<TokenResponse> {
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    form: &FormParams,
+) -> ApiResult<TokenResponse> {
     let Client::Configured(config) = client else {
-        return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "public clients cannot use client_credentials").into());
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "public clients cannot use client_credentials",
+        )
+        .into());
     };
     let requested = match form.get("scope") {
         Some(s) => ScopeSet::parse(s),
         None => ScopeSet::parse(&config.scopes.join(" ")),
     };
     if let Some(bad) = requested.first_rejected(|s| config.scopes.iter().any(|c| c == s)) {
-        return Err(OAuthError::new(OAuthErrorCode::InvalidScope, format!("scope {bad} is not allowed for this client")).into());
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            format!("scope {bad} is not allowed for this client"),
+        )
+        .into());
     }
     let scope = requested.to_string();
     let access_token = issue::client_access_token(state, &config.id, &scope).await?;
@@ -228,18 +281,25 @@ async fn device_code(
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("unknown device code"))?;
     if grant.client_id != client.id() {
-        return Err(OAuthError::invalid_grant("the device code was issued to another client").into());
+        return Err(
+            OAuthError::invalid_grant("the device code was issued to another client").into(),
+        );
     }
     match decide_poll(&grant, now) {
         PollDecision::Refuse(e) => {
             if e.code == OAuthErrorCode::SlowDown {
-                state.store.slow_down_device_grant(&hash, SLOW_DOWN_STEP_SECS).await?;
+                state
+                    .store
+                    .slow_down_device_grant(&hash, SLOW_DOWN_STEP_SECS)
+                    .await?;
             }
             Err(e.into())
         }
         PollDecision::Issue => {
             if !state.store.consume_device_grant(&hash).await? {
-                return Err(OAuthError::invalid_grant("the device code has already been used").into());
+                return Err(
+                    OAuthError::invalid_grant("the device code has already been used").into(),
+                );
             }
             let user_id = grant
                 .user_id
@@ -258,7 +318,11 @@ async fn device_code(
                 auth_time: grant.auth_time.unwrap_or(now),
                 nonce: None,
             };
-            Ok(issue::start_token_session(state, &user, &request, wants_refresh(client)).await?.response)
+            Ok(
+                issue::start_token_session(state, &user, &request, wants_refresh(client))
+                    .await?
+                    .response,
+            )
         }
     }
 }

@@ -41,13 +41,19 @@ fn entry_form(csrf: &str, user_code: &str, error: Option<&str>) -> Response {
     ))
 }
 
-pub async fn device_page(State(state): State<AppState>, jar: CookieJar, Query(q): Query<DeviceQuery>) -> Result<Response, ApiError> {
+pub async fn device_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<DeviceQuery>,
+) -> Result<Response, ApiError> {
     let code = q.user_code.unwrap_or_default();
     if web_session(&state, &jar).await?.is_none() {
         let mut here = String::from("/device");
         if !code.is_empty() {
             here.push_str("?user_code=");
-            here.push_str(&url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>());
+            here.push_str(
+                &url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>(),
+            );
         }
         return Ok(Redirect::to(&login_url(&here, None)).into_response());
     }
@@ -57,7 +63,12 @@ pub async fn device_page(State(state): State<AppState>, jar: CookieJar, Query(q)
 }
 
 /// `POST /device`: the code typed in; rate-limited per IP (user codes are guessable).
-pub async fn submit_code(State(state): State<AppState>, jar: CookieJar, ClientIp(ip): ClientIp, form: FormParams) -> Result<Response, ApiError> {
+pub async fn submit_code(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    form: FormParams,
+) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((_, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
@@ -66,7 +77,13 @@ pub async fn submit_code(State(state): State<AppState>, jar: CookieJar, ClientIp
     let limits = state.config.rate_limits;
     state
         .limiter
-        .hit("user_code_ip", ip.as_deref().unwrap_or(""), limits.user_code_per_ip, limits.window_secs, now)
+        .hit(
+            "user_code_ip",
+            ip.as_deref().unwrap_or(""),
+            limits.user_code_per_ip,
+            limits.window_secs,
+            now,
+        )
         .map_err(|l| ApiError::too_many_requests(l.retry_after))?;
     let typed = form.get("user_code").unwrap_or_default();
     let (jar, token) = csrf::token(&state, jar);
@@ -77,7 +94,11 @@ pub async fn submit_code(State(state): State<AppState>, jar: CookieJar, ClientIp
     let grant = match grant {
         Some(g) if g.status == DeviceGrantStatus::Pending && now < g.expires_at => g,
         _ => {
-            let mut r = entry_form(&token, "", Some("That code is not valid or has expired. Check your terminal and try again."));
+            let mut r = entry_form(
+                &token,
+                "",
+                Some("That code is not valid or has expired. Check your terminal and try again."),
+            );
             *r.status_mut() = StatusCode::BAD_REQUEST;
             return Ok((jar, r).into_response());
         }
@@ -86,7 +107,11 @@ pub async fn submit_code(State(state): State<AppState>, jar: CookieJar, ClientIp
         user: &user,
         client_id: &grant.client_id,
         device_name: grant.device_name.as_deref(),
-        scopes: grant.scope.split_ascii_whitespace().map(str::to_string).collect(),
+        scopes: grant
+            .scope
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect(),
         action: "/device/decision",
         hidden: vec![("user_code", display_user_code(&grant.user_code))],
         csrf: &token,
@@ -95,7 +120,11 @@ pub async fn submit_code(State(state): State<AppState>, jar: CookieJar, ClientIp
 }
 
 /// `POST /device/decision`: allow or deny.
-pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+pub async fn decision(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: FormParams,
+) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
@@ -108,9 +137,18 @@ pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormP
         Some("deny") => false,
         _ => return Err(ApiError::bad_request("decision must be allow or deny")),
     };
-    let approved_by = approve.then_some((user.id.as_str(), session.created_at, session.amr.as_slice()));
-    if !state.store.decide_device_grant(&code, approved_by, now).await? {
-        return Ok(message_page(StatusCode::BAD_REQUEST, "Code expired", "This code has expired or was already used. Start again from your terminal."));
+    let approved_by =
+        approve.then_some((user.id.as_str(), session.created_at, session.amr.as_slice()));
+    if !state
+        .store
+        .decide_device_grant(&code, approved_by, now)
+        .await?
+    {
+        return Ok(message_page(
+            StatusCode::BAD_REQUEST,
+            "Code expired",
+            "This code has expired or was already used. Start again from your terminal.",
+        ));
     }
     tracing::info!(target: "ward::auth", event = if approve { "device.approved" } else { "device.denied" }, user_id = %user.id, "device decision");
     Ok(if approve {
@@ -123,6 +161,10 @@ pub async fn decision(State(state): State<AppState>, jar: CookieJar, form: FormP
             },
         ))
     } else {
-        message_page(StatusCode::OK, "Request denied", "The device was not signed in.")
+        message_page(
+            StatusCode::OK,
+            "Request denied",
+            "The device was not signed in.",
+        )
     })
 }

@@ -43,13 +43,21 @@ pub struct LoginQuery {
     login_hint: Option<String>,
 }
 
-pub async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Result<Response, ApiError> {
+pub async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, ApiError> {
     let return_to = safe_return_to(q.return_to.as_deref());
     if web_session(&state, &jar).await?.is_some() {
         return Ok(Redirect::to(&return_to).into_response());
     }
     let (jar, token) = csrf::token(&state, jar);
-    let body = match q.login_hint.as_deref().filter(|h| is_plausible_email(h.trim())) {
+    let body = match q
+        .login_hint
+        .as_deref()
+        .filter(|h| is_plausible_email(h.trim()))
+    {
         Some(hint) => password_form(&token, &normalize_email(hint), &return_to, None),
         None => email_form(&token, &return_to, None),
     };
@@ -95,7 +103,11 @@ fn password_form(csrf: &str, email: &str, return_to: &str, error: Option<&str>) 
 }
 
 /// Step one: the email. (Routing a domain to its identity provider happens here.)
-pub async fn submit_email(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+pub async fn submit_email(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: FormParams,
+) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let (jar, token) = csrf::token(&state, jar);
@@ -125,7 +137,13 @@ pub async fn submit_password(
     let ip_key = ip.clone().unwrap_or_default();
     state
         .limiter
-        .hit("signin_ip", &ip_key, limits.signin_per_ip, limits.window_secs, now)
+        .hit(
+            "signin_ip",
+            &ip_key,
+            limits.signin_per_ip,
+            limits.window_secs,
+            now,
+        )
         .and_then(|_| {
             state.limiter.check(
                 "signin_account",
@@ -156,7 +174,12 @@ pub async fn submit_password(
             state.metrics.auth_event("password", "failed");
             tracing::info!(target: "ward::auth", event = "signin.failed", ip = ip.as_deref().unwrap_or(""), "sign-in failed");
             let (jar, token) = csrf::token(&state, jar);
-            let mut r = password_form(&token, &email, &return_to, Some("Incorrect email or password."));
+            let mut r = password_form(
+                &token,
+                &email,
+                &return_to,
+                Some("Incorrect email or password."),
+            );
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             return Ok((jar, r).into_response());
         }
@@ -212,10 +235,17 @@ pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
     Ok((jar, no_store(body)).into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, jar: CookieJar, form: FormParams) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: FormParams,
+) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     if let Some((session, _)) = web_session(&state, &jar).await? {
-        state.store.revoke_session(&session.id, state.clock.now()).await?;
+        state
+            .store
+            .revoke_session(&session.id, state.clock.now())
+            .await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
     Ok((jar, Redirect::to("/")).into_response())

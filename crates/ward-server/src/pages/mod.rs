@@ -52,7 +52,12 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
         h1 { (title) }
         p { (message) }
     };
-    (status, [(header::CACHE_CONTROL, "no-store")], page(title, body)).into_response()
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        page(title, body),
+    )
+        .into_response()
 }
 
 pub fn csrf_field(token: &str) -> Markup {

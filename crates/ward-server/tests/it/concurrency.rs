@@ -25,7 +25,8 @@ async fn authorization_code_redeemed_once(b: Backend) {
     let browser = server.browser();
     let (verifier, challenge) = pkce_pair();
     let code = server.cli_code(&browser, &challenge, LOOPBACK).await;
-    let responses = join_all((0..RACERS).map(|_| exchange_cli_code(&server, &code, &verifier))).await;
+    let responses =
+        join_all((0..RACERS).map(|_| exchange_cli_code(&server, &code, &verifier))).await;
     assert_eq!(count_ok(responses).await, 1);
 }
 
@@ -49,7 +50,11 @@ async fn device_code_redeemed_once(b: Backend) {
         .json()
         .await
         .unwrap();
-    crate::standard_clients::approve_device(&server, start["verification_uri_complete"].as_str().unwrap()).await;
+    crate::standard_clients::approve_device(
+        &server,
+        start["verification_uri_complete"].as_str().unwrap(),
+    )
+    .await;
     let device_code = start["device_code"].as_str().unwrap();
     let responses = join_all((0..RACERS).map(|_| {
         api.post(server.url("/oauth/token"))
@@ -74,4 +79,8 @@ async fn device_code_redeemed_once(b: Backend) {
     assert_eq!(ok, 1);
 }
 
-on_both_backends!(authorization_code_redeemed_once, refresh_token_rotated_once, device_code_redeemed_once);
+on_both_backends!(
+    authorization_code_redeemed_once,
+    refresh_token_rotated_once,
+    device_code_redeemed_once
+);

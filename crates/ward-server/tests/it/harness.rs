@@ -54,7 +54,8 @@ pub struct TestServer {
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("WARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("WARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
@@ -79,7 +80,10 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut RawConfig)) -> TestServer {
+    pub async fn start_with(
+        backend: Backend,
+        customize: impl FnOnce(&mut RawConfig),
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut raw = RawConfig::default();
         raw.listen = "127.0.0.1:0".into();
@@ -92,7 +96,11 @@ impl TestServer {
             secret: Some(APP_SECRET.into()),
             secret_file: None,
             redirect_uris: vec![APP_REDIRECT.into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()],
+            grant_types: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "client_credentials".into(),
+            ],
             scopes: vec!["containers:read".into(), "containers:write".into()],
         });
         customize(&mut raw);
@@ -134,7 +142,10 @@ impl TestServer {
 
     /// A plain API client (no cookies, no redirects).
     pub fn api(&self) -> reqwest::Client {
-        reqwest::Client::builder().redirect(Policy::none()).build().expect("client")
+        reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .expect("client")
     }
 
     /// Signs in through the pages and runs the PKCE flow for `ward-cli`, returning the
@@ -167,11 +178,15 @@ pub async fn authorize_in_browser(
     url: &str,
     redirect_uri: &str,
 ) -> std::collections::HashMap<String, String> {
-    let location = browser.sign_in_through(url, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let location = browser
+        .sign_in_through(url, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
     let consent = browser.get(&location).await;
     assert_eq!(consent.0, StatusCode::OK);
     assert!(consent.1.contains("Authorize CLI access"), "{}", consent.1);
-    let back = browser.submit_form(&consent.1, &[("decision", "allow")]).await;
+    let back = browser
+        .submit_form(&consent.1, &[("decision", "allow")])
+        .await;
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
     let to = location_of(&back);
     assert!(to.starts_with(redirect_uri), "{to}");
@@ -204,7 +219,13 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     let tag = &html[start..end];
     let v = tag.find("value=\"")? + 7;
     let value = &tag[v..v + tag[v..].find('"')?];
-    Some(value.replace("&amp;", "&").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">"))
+    Some(
+        value
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">"),
+    )
 }
 
 pub fn form_action(html: &str) -> Option<String> {
@@ -249,14 +270,23 @@ impl Browser {
         for (k, v) in fields {
             params.push((k.to_string(), v.to_string()));
         }
-        self.http.post(self.abs(&action)).form(&params).send().await.expect("POST")
+        self.http
+            .post(self.abs(&action))
+            .form(&params)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// Starts at `url`, which must send an unsigned browser to the sign-in page, signs in, and
     /// returns where the sign-in sends the browser back to.
     pub async fn sign_in_through(&self, url: &str, email: &str, password: &str) -> String {
         let (status, _, login) = self.get(url).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "unsigned browser is sent to sign in");
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "unsigned browser is sent to sign in"
+        );
         assert!(login.starts_with("/login?"), "{login}");
         let (status, page, _) = self.get(&login).await;
         assert_eq!(status, StatusCode::OK);
@@ -264,7 +294,9 @@ impl Browser {
         assert_eq!(r.status(), StatusCode::OK);
         let page = r.text().await.expect("password page");
         assert!(page.contains("name=\"password\""));
-        let r = self.submit_form(&page, &[("email", email), ("password", password)]).await;
+        let r = self
+            .submit_form(&page, &[("email", email), ("password", password)])
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in succeeds");
         location_of(&r)
     }
@@ -274,7 +306,8 @@ impl Browser {
         let (_, page, _) = self.get("/login").await;
         let r = self.submit_form(&page, &[("email", email)]).await;
         let page = r.text().await.expect("password page");
-        self.submit_form(&page, &[("email", email), ("password", password)]).await
+        self.submit_form(&page, &[("email", email), ("password", password)])
+            .await
     }
 }
 
@@ -288,7 +321,11 @@ pub fn pkce_pair() -> (String, String) {
 pub const LOOPBACK: &str = "http://127.0.0.1:49152/callback";
 
 /// Exchanges a CLI code for tokens with a plain form post.
-pub async fn exchange_cli_code(server: &TestServer, code: &str, verifier: &str) -> reqwest::Response {
+pub async fn exchange_cli_code(
+    server: &TestServer,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
     server
         .api()
         .post(server.url("/oauth/token"))
@@ -329,7 +366,11 @@ pub async fn refresh_grant(server: &TestServer, refresh_token: &str) -> reqwest:
     server
         .api()
         .post(server.url("/oauth/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", "ward-cli")])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "ward-cli"),
+        ])
         .send()
         .await
         .expect("refresh")
@@ -338,5 +379,8 @@ pub async fn refresh_grant(server: &TestServer, refresh_token: &str) -> reqwest:
 pub async fn error_code(r: reqwest::Response) -> (StatusCode, String) {
     let status = r.status();
     let body: serde_json::Value = r.json().await.unwrap_or_default();
-    (status, body["error"].as_str().unwrap_or_default().to_string())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_string(),
+    )
 }

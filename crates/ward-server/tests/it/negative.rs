@@ -12,7 +12,10 @@ async fn wrong_pkce_verifier_is_rejected(b: Backend) {
     let code = server.cli_code(&browser, &challenge, LOOPBACK).await;
     let (other_verifier, _) = pkce_pair();
     let r = exchange_cli_code(&server, &code, &other_verifier).await;
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
 }
 
 async fn reused_code_is_rejected_and_revokes_the_first_session(b: Backend) {
@@ -26,10 +29,19 @@ async fn reused_code_is_rejected_and_revokes_the_first_session(b: Backend) {
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(profile_status(&server, access).await, StatusCode::OK);
     let second = exchange_cli_code(&server, &code, &verifier).await;
-    assert_eq!(error_code(second).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
-    assert_eq!(profile_status(&server, access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        error_code(second).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    assert_eq!(
+        profile_status(&server, access).await,
+        StatusCode::UNAUTHORIZED
+    );
     let r = refresh_grant(&server, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
 }
 
 async fn expired_code_is_rejected(b: Backend) {
@@ -39,7 +51,10 @@ async fn expired_code_is_rejected(b: Backend) {
     let code = server.cli_code(&browser, &challenge, LOOPBACK).await;
     server.clock.advance(61);
     let r = exchange_cli_code(&server, &code, &verifier).await;
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
 }
 
 async fn foreign_redirect_uris_are_never_followed(b: Backend) {
@@ -75,7 +90,11 @@ async fn foreign_redirect_uris_are_never_followed(b: Backend) {
     // An exact registered redirect is accepted (the browser is sent to sign in).
     let url = reqwest::Url::parse_with_params(
         &server.url("/oauth/authorize"),
-        &[("response_type", "code"), ("client_id", APP_CLIENT), ("redirect_uri", APP_REDIRECT)],
+        &[
+            ("response_type", "code"),
+            ("client_id", APP_CLIENT),
+            ("redirect_uri", APP_REDIRECT),
+        ],
     )
     .unwrap();
     let (status, _, location) = browser.get(url.as_str()).await;
@@ -86,7 +105,13 @@ async fn foreign_redirect_uris_are_never_followed(b: Backend) {
 async fn public_clients_must_use_pkce_s256(b: Backend) {
     let server = TestServer::start(b).await;
     let browser = server.browser();
-    for extra in [vec![], vec![("code_challenge", "abc"), ("code_challenge_method", "plain")]] {
+    for extra in [
+        vec![],
+        vec![
+            ("code_challenge", "abc"),
+            ("code_challenge_method", "plain"),
+        ],
+    ] {
         let mut params = vec![
             ("response_type", "code"),
             ("client_id", "ward-cli"),
@@ -94,7 +119,8 @@ async fn public_clients_must_use_pkce_s256(b: Backend) {
             ("state", "s"),
         ];
         params.extend(extra);
-        let url = reqwest::Url::parse_with_params(&server.url("/oauth/authorize"), &params).unwrap();
+        let url =
+            reqwest::Url::parse_with_params(&server.url("/oauth/authorize"), &params).unwrap();
         let (status, _, location) = browser.get(url.as_str()).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         let to = reqwest::Url::parse(&location).unwrap();
@@ -139,13 +165,23 @@ async fn device_code_expiry_and_slow_down(b: Backend) {
     server.clock.advance(5);
     assert_eq!(poll().await.1, "slow_down", "interval grew to 10 s");
     server.clock.advance(15);
-    assert_eq!(poll().await.1, "authorization_pending", "waited the grown interval (15 s)");
+    assert_eq!(
+        poll().await.1,
+        "authorization_pending",
+        "waited the grown interval (15 s)"
+    );
     server.clock.advance(600);
     assert_eq!(poll().await.1, "expired_token");
 
     // An expired code cannot be approved either.
     let browser = server.browser();
-    let back = browser.sign_in_through(start["verification_uri_complete"].as_str().unwrap(), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let back = browser
+        .sign_in_through(
+            start["verification_uri_complete"].as_str().unwrap(),
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+        )
+        .await;
     let (_, page, _) = browser.get(&back).await;
     let r = browser.submit_form(&page, &[]).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -165,7 +201,13 @@ async fn denied_device_and_consent(b: Backend) {
         .await
         .unwrap();
     let browser = server.browser();
-    let back = browser.sign_in_through(start["verification_uri_complete"].as_str().unwrap(), ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let back = browser
+        .sign_in_through(
+            start["verification_uri_complete"].as_str().unwrap(),
+            ADMIN_EMAIL,
+            ADMIN_PASSWORD,
+        )
+        .await;
     let (_, page, _) = browser.get(&back).await;
     let consent = browser.submit_form(&page, &[]).await.text().await.unwrap();
     let r = browser.submit_form(&consent, &[("decision", "deny")]).await;
@@ -180,7 +222,10 @@ async fn denied_device_and_consent(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "access_denied".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "access_denied".into())
+    );
 }
 
 async fn bad_csrf_token_is_refused(b: Backend) {
@@ -189,15 +234,27 @@ async fn bad_csrf_token_is_refused(b: Backend) {
     let (_, page, _) = browser.get("/login").await;
     assert!(input_value(&page, "csrf_token").is_some());
     for token in ["", "forged-token-forged-token-forged-token"] {
-        let r = browser.submit_form(&page, &[("email", ADMIN_EMAIL), ("csrf_token", token)]).await;
-        assert_eq!(error_code(r).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        let r = browser
+            .submit_form(&page, &[("email", ADMIN_EMAIL), ("csrf_token", token)])
+            .await;
+        assert_eq!(
+            error_code(r).await,
+            (StatusCode::FORBIDDEN, "forbidden".into())
+        );
     }
     // A browser that never got the cookie cannot post either.
     let fresh = server.browser();
     let r = fresh
         .http
         .post(server.url("/login/password"))
-        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD), ("csrf_token", input_value(&page, "csrf_token").unwrap().as_str())])
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", ADMIN_PASSWORD),
+            (
+                "csrf_token",
+                input_value(&page, "csrf_token").unwrap().as_str(),
+            ),
+        ])
         .send()
         .await
         .unwrap();
@@ -208,12 +265,40 @@ async fn malformed_requests_get_clear_4xx(b: Backend) {
     let server = TestServer::start(b).await;
     let api = server.api();
     // Token endpoint: not a form, unknown grant, missing parameters, duplicated parameters.
-    let r = api.post(server.url("/oauth/token")).body("{}").header("content-type", "application/json").send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
-    let r = api.post(server.url("/oauth/token")).form(&[("grant_type", "password"), ("client_id", "ward-cli")]).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "unsupported_grant_type".into()));
-    let r = api.post(server.url("/oauth/token")).form(&[("grant_type", "authorization_code"), ("client_id", "ward-cli")]).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
+    let r = api
+        .post(server.url("/oauth/token"))
+        .body("{}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let r = api
+        .post(server.url("/oauth/token"))
+        .form(&[("grant_type", "password"), ("client_id", "ward-cli")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "unsupported_grant_type".into())
+    );
+    let r = api
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "ward-cli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
     let r = api
         .post(server.url("/oauth/token"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -221,11 +306,37 @@ async fn malformed_requests_get_clear_4xx(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
-    let r = api.post(server.url("/oauth/token")).form(&[("grant_type", "client_credentials"), ("client_id", "ward-cli")]).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "unauthorized_client".into()));
-    let r = api.post(server.url("/oauth/token")).form(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", "nobody")]).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let r = api
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ward-cli"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "unauthorized_client".into())
+    );
+    let r = api
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "x"),
+            ("client_id", "nobody"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
     let r = api
         .post(server.url("/oauth/token"))
         .header("authorization", "Basic !!!notbase64")
@@ -233,30 +344,68 @@ async fn malformed_requests_get_clear_4xx(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
     // ward API: bad JSON, wrong shapes, bad bearer tokens.
     for body in ["not json", "{}", "{\"refresh_token\": 5}", "[]"] {
-        let r = api.post(server.url("/api/auth/refresh")).header("content-type", "application/json").body(body).send().await.unwrap();
+        let r = api
+            .post(server.url("/api/auth/refresh"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         let e: serde_json::Value = r.json().await.unwrap();
         assert_eq!(e["error"], "invalid_request");
-        assert!(e["error_description"].as_str().unwrap().starts_with("invalid JSON body"));
+        assert!(e["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body"));
     }
-    let r = api.post(server.url("/api/auth/refresh")).json(&serde_json::json!({"refresh_token": "ward_rt_nope"})).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
-    for auth in ["Bearer", "Bearer x.y.z", "Basic abc", "Bearer eyJhbGciOiJub25lIn0.e30.", "Bearer \u{7f}"] {
-        let r = api.get(server.url("/api/profile")).header("authorization", auth).send().await;
+    let r = api
+        .post(server.url("/api/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": "ward_rt_nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    for auth in [
+        "Bearer",
+        "Bearer x.y.z",
+        "Basic abc",
+        "Bearer eyJhbGciOiJub25lIn0.e30.",
+        "Bearer \u{7f}",
+    ] {
+        let r = api
+            .get(server.url("/api/profile"))
+            .header("authorization", auth)
+            .send()
+            .await;
         if let Ok(r) = r {
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth}");
         }
     }
     // Oversized body.
     let big = "a".repeat(200 * 1024);
-    let r = api.post(server.url("/oauth/token")).form(&[("grant_type", big.as_str())]).send().await.unwrap();
+    let r = api
+        .post(server.url("/oauth/token"))
+        .form(&[("grant_type", big.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_client_error());
     // Unknown route: JSON 404.
     let r = api.get(server.url("/api/nope")).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::NOT_FOUND, "not_found".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
 }
 
 on_both_backends!(

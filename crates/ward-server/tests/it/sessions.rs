@@ -11,17 +11,38 @@ async fn logout_revokes_access_and_refresh_at_once(b: Backend) {
     let tokens = cli_tokens(&server).await;
     let access = tokens["access_token"].as_str().unwrap();
     let api = server.api();
-    let v = api.get(server.url("/api/auth/validate")).bearer_auth(access).send().await.unwrap();
+    let v = api
+        .get(server.url("/api/auth/validate"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.status(), StatusCode::OK);
     assert_eq!(v.headers()["x-ward-email"], ADMIN_EMAIL);
     assert_eq!(v.headers()["x-ward-roles"], "admin");
     assert!(v.headers().contains_key("x-ward-session-id"));
-    let r = api.post(server.url("/api/auth/logout")).bearer_auth(access).send().await.unwrap();
+    let r = api
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let v = api.get(server.url("/api/auth/validate")).bearer_auth(access).send().await.unwrap();
-    assert_eq!(error_code(v).await, (StatusCode::UNAUTHORIZED, "invalid_token".into()));
+    let v = api
+        .get(server.url("/api/auth/validate"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(v).await,
+        (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    );
     let r = refresh_grant(&server, tokens["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
 }
 
 async fn api_refresh_rotates(b: Backend) {
@@ -38,7 +59,10 @@ async fn api_refresh_rotates(b: Backend) {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_ne!(body["refresh_token"], tokens["refresh_token"]);
     assert_eq!(body["expires_in"], 3600);
-    assert_eq!(profile_status(&server, body["access_token"].as_str().unwrap()).await, StatusCode::OK);
+    assert_eq!(
+        profile_status(&server, body["access_token"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
 }
 
 async fn tokens_and_sessions_expire_at_controlled_time(b: Backend) {
@@ -52,7 +76,11 @@ async fn tokens_and_sessions_expire_at_controlled_time(b: Backend) {
     server.clock.advance(3599);
     assert_eq!(profile_status(&server, access).await, StatusCode::OK);
     server.clock.advance(1);
-    assert_eq!(profile_status(&server, access).await, StatusCode::UNAUTHORIZED, "access token expired after 1 h");
+    assert_eq!(
+        profile_status(&server, access).await,
+        StatusCode::UNAUTHORIZED,
+        "access token expired after 1 h"
+    );
     // Refresh works while the session is live; idle for 2 h kills it.
     let r = refresh_grant(&server, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -83,11 +111,23 @@ async fn sign_in_is_rate_limited_per_account(b: Backend) {
     for _ in 0..3 {
         let r = browser.sign_in(ADMIN_EMAIL, "wrong password!").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert!(r.text().await.unwrap().contains("Incorrect email or password."));
+        assert!(r
+            .text()
+            .await
+            .unwrap()
+            .contains("Incorrect email or password."));
     }
     let r = browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "locked even with the right password");
-    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked even with the right password"
+    );
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=300).contains(&retry));
     server.clock.advance(retry);
     let r = browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -103,7 +143,12 @@ async fn sign_in_and_user_codes_are_rate_limited_per_ip(b: Backend) {
     let browser = server.browser();
     let mut statuses = Vec::new();
     for i in 0..5 {
-        statuses.push(browser.sign_in(&format!("user{i}@test.example"), "whatever-password").await.status());
+        statuses.push(
+            browser
+                .sign_in(&format!("user{i}@test.example"), "whatever-password")
+                .await
+                .status(),
+        );
     }
     assert_eq!(statuses[..4], [StatusCode::UNAUTHORIZED; 4]);
     assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS);
@@ -113,10 +158,14 @@ async fn sign_in_and_user_codes_are_rate_limited_per_ip(b: Backend) {
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let (_, page, _) = browser.get("/device").await;
     for _ in 0..3 {
-        let r = browser.submit_form(&page, &[("user_code", "BCDF-GHJK")]).await;
+        let r = browser
+            .submit_form(&page, &[("user_code", "BCDF-GHJK")])
+            .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     }
-    let r = browser.submit_form(&page, &[("user_code", "BCDF-GHJK")]).await;
+    let r = browser
+        .submit_form(&page, &[("user_code", "BCDF-GHJK")])
+        .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
 }
@@ -124,26 +173,65 @@ async fn sign_in_and_user_codes_are_rate_limited_per_ip(b: Backend) {
 async fn operational_endpoints_and_headers(b: Backend) {
     let server = TestServer::start(b).await;
     let api = server.api();
-    for path in ["/healthz", "/readyz", "/metrics", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json", "/login", "/api/profile", "/nope"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/login",
+        "/api/profile",
+        "/nope",
+    ] {
         let r = api.get(server.url(path)).send().await.unwrap();
         assert!(r.status().as_u16() < 500, "{path}");
         let h = r.headers();
-        assert_eq!(h["strict-transport-security"], "max-age=31536000; includeSubDomains", "{path}");
+        assert_eq!(
+            h["strict-transport-security"], "max-age=31536000; includeSubDomains",
+            "{path}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["x-frame-options"], "DENY");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'"));
     }
-    let metrics = api.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = api
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("ward_http_requests_total"), "{metrics}");
-    let meta: serde_json::Value = api.get(server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let meta: serde_json::Value = api
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["issuer"], server.url);
-    assert_eq!(meta["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert_eq!(meta["device_authorization_endpoint"], server.url("/oauth/device/code"));
+    assert_eq!(
+        meta["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        meta["device_authorization_endpoint"],
+        server.url("/oauth/device/code")
+    );
 
     // The pages' cookies are HttpOnly and SameSite=Lax.
     let r = api.get(server.url("/login")).send().await.unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let page = r.text().await.unwrap();
     assert!(page.contains("name=\"email\"") && page.contains("autocomplete=\"username\""));
 }
@@ -151,10 +239,25 @@ async fn operational_endpoints_and_headers(b: Backend) {
 async fn device_flow_can_be_switched_off(b: Backend) {
     let server = TestServer::start_with(b, |c| c.device_flow = false).await;
     let api = server.api();
-    let meta: serde_json::Value = api.get(server.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let meta: serde_json::Value = api
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(meta.get("device_authorization_endpoint").is_none());
-    let r = api.post(server.url("/oauth/device/code")).form(&[("client_id", "ward-cli")]).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::BAD_REQUEST, "unauthorized_client".into()));
+    let r = api
+        .post(server.url("/oauth/device/code"))
+        .form(&[("client_id", "ward-cli")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "unauthorized_client".into())
+    );
 }
 
 on_both_backends!(

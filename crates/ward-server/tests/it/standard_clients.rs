@@ -8,11 +8,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use oauth2::basic::BasicClient;
 use oauth2::{
-    ClientId, ClientSecret, DeviceAuthorizationUrl, RefreshToken, Scope, StandardDeviceAuthorizationResponse,
-    TokenResponse, TokenUrl,
+    ClientId, ClientSecret, DeviceAuthorizationUrl, RefreshToken, Scope,
+    StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
 };
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata};
-use openidconnect::{AuthorizationCode, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl,
+};
 use p256::ecdsa::signature::Verifier;
 use reqwest::StatusCode;
 
@@ -28,10 +32,18 @@ fn http() -> reqwest::Client {
 
 /// Verifies a compact JWS (ES256) against the server's JWKS, independently of ward's code.
 async fn verify_with_jwks(server: &TestServer, jwt: &str) -> serde_json::Value {
-    let jwks: serde_json::Value = http().get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks: serde_json::Value = http()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
-    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
     assert_eq!(header["alg"], "ES256");
     let key = jwks["keys"]
         .as_array()
@@ -41,12 +53,18 @@ async fn verify_with_jwks(server: &TestServer, jwt: &str) -> serde_json::Value {
         .expect("kid published in JWKS");
     let x = URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap();
     let y = URL_SAFE_NO_PAD.decode(key["y"].as_str().unwrap()).unwrap();
-    let point = p256::EncodedPoint::from_affine_coordinates(x.as_slice().into(), y.as_slice().into(), false);
+    let point = p256::EncodedPoint::from_affine_coordinates(
+        x.as_slice().into(),
+        y.as_slice().into(),
+        false,
+    );
     let vk = p256::ecdsa::VerifyingKey::from_encoded_point(&point).unwrap();
-    let sig = p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
+    let sig =
+        p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
     vk.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
         .expect("signature verifies against the JWKS");
-    let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     claims["__typ"] = header["typ"].clone();
     claims
 }
@@ -54,14 +72,23 @@ async fn verify_with_jwks(server: &TestServer, jwt: &str) -> serde_json::Value {
 async fn openid_code_flow_with_pkce(b: Backend) {
     let server = TestServer::start(b).await;
     let http = http();
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(server.url.clone()).unwrap(), &http)
-        .await
-        .expect("discovery document is valid OIDC");
-    let client = CoreClient::from_provider_metadata(meta, openidconnect::ClientId::new("ward-cli".into()), None)
-        .set_redirect_uri(RedirectUrl::new(LOOPBACK.into()).unwrap());
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.url.clone()).unwrap(), &http)
+            .await
+            .expect("discovery document is valid OIDC");
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        openidconnect::ClientId::new("ward-cli".into()),
+        None,
+    )
+    .set_redirect_uri(RedirectUrl::new(LOOPBACK.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(openidconnect::Scope::new("offline_access".into()))
         .set_pkce_challenge(challenge)
         .url();
@@ -79,7 +106,9 @@ async fn openid_code_flow_with_pkce(b: Backend) {
     let verifier = client
         .id_token_verifier()
         .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
-    let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies");
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("ID token verifies");
     assert_eq!(claims.email().map(|e| e.as_str()), Some(ADMIN_EMAIL));
 
     let access = verify_with_jwks(&server, tokens.access_token().secret()).await;
@@ -92,7 +121,11 @@ async fn openid_code_flow_with_pkce(b: Backend) {
     for claim in ["sub", "aud", "exp", "iat", "jti", "scope", "amr"] {
         assert!(!access[claim].is_null(), "access token has {claim}");
     }
-    assert!(tokens.refresh_token().unwrap().secret().starts_with("ward_rt_"));
+    assert!(tokens
+        .refresh_token()
+        .unwrap()
+        .secret()
+        .starts_with("ward_rt_"));
 
     // The access token works at ward's endpoints, and userinfo agrees.
     let profile: serde_json::Value = http
@@ -109,7 +142,9 @@ async fn openid_code_flow_with_pkce(b: Backend) {
     assert!(profile["permissions"].as_array().unwrap().len() >= 15);
 }
 
-fn oauth2_cli_client(server: &TestServer) -> oauth2::Client<
+fn oauth2_cli_client(
+    server: &TestServer,
+) -> oauth2::Client<
     oauth2::basic::BasicErrorResponse,
     oauth2::basic::BasicTokenResponse,
     oauth2::basic::BasicTokenIntrospectionResponse,
@@ -123,13 +158,17 @@ fn oauth2_cli_client(server: &TestServer) -> oauth2::Client<
 > {
     BasicClient::new(ClientId::new("ward-cli".into()))
         .set_token_uri(TokenUrl::new(server.url("/oauth/token")).unwrap())
-        .set_device_authorization_url(DeviceAuthorizationUrl::new(server.url("/oauth/device/code")).unwrap())
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(server.url("/oauth/device/code")).unwrap(),
+        )
 }
 
 /// Approves a device code through the pages as a signed-in user would.
 pub async fn approve_device(server: &TestServer, verification_uri_complete: &str) {
     let browser = server.browser();
-    let back = browser.sign_in_through(verification_uri_complete, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let back = browser
+        .sign_in_through(verification_uri_complete, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
     let (status, page, _) = browser.get(&back).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("name=\"user_code\""));
@@ -137,7 +176,9 @@ pub async fn approve_device(server: &TestServer, verification_uri_complete: &str
     assert_eq!(r.status(), StatusCode::OK);
     let consent = r.text().await.unwrap();
     assert!(consent.contains("Authorize CLI access"), "{consent}");
-    let r = browser.submit_form(&consent, &[("decision", "allow")]).await;
+    let r = browser
+        .submit_form(&consent, &[("decision", "allow")])
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("Device approved"));
 }
@@ -155,10 +196,20 @@ async fn device_flow_and_refresh(b: Backend) {
     let user_code = details.user_code().secret().clone();
     assert_eq!(user_code.len(), 9);
     assert_eq!(&user_code[4..5], "-");
-    assert!(user_code.chars().filter(|c| *c != '-').all(|c| "BCDFGHJKLMNPQRSTVWXZ".contains(c)));
+    assert!(user_code
+        .chars()
+        .filter(|c| *c != '-')
+        .all(|c| "BCDFGHJKLMNPQRSTVWXZ".contains(c)));
     assert_eq!(details.verification_uri().as_str(), server.url("/device"));
-    let complete = details.verification_uri_complete().unwrap().secret().clone();
-    assert_eq!(complete, format!("{}?user_code={user_code}", server.url("/device")));
+    let complete = details
+        .verification_uri_complete()
+        .unwrap()
+        .secret()
+        .clone();
+    assert_eq!(
+        complete,
+        format!("{}?user_code={user_code}", server.url("/device"))
+    );
     approve_device(&server, &complete).await;
 
     // The library sleeps `interval` between polls; here sleeping moves the server's clock.
@@ -183,16 +234,31 @@ async fn device_flow_and_refresh(b: Backend) {
         .request_async(&http)
         .await
         .expect("refresh");
-    let second_refresh = refreshed.refresh_token().expect("rotated refresh token").clone();
+    let second_refresh = refreshed
+        .refresh_token()
+        .expect("rotated refresh token")
+        .clone();
     assert_ne!(second_refresh.secret(), first_refresh.secret());
-    assert_eq!(profile_status(&server, refreshed.access_token().secret()).await, StatusCode::OK);
+    assert_eq!(
+        profile_status(&server, refreshed.access_token().secret()).await,
+        StatusCode::OK
+    );
 
     // Replaying the rotated token: rejected, and the whole session is revoked.
-    let replay = client.exchange_refresh_token(&first_refresh).request_async(&http).await;
+    let replay = client
+        .exchange_refresh_token(&first_refresh)
+        .request_async(&http)
+        .await;
     assert!(replay.is_err());
-    let after = client.exchange_refresh_token(&RefreshToken::new(second_refresh.secret().clone())).request_async(&http).await;
+    let after = client
+        .exchange_refresh_token(&RefreshToken::new(second_refresh.secret().clone()))
+        .request_async(&http)
+        .await;
     assert!(after.is_err(), "the session died with the replay");
-    assert_eq!(profile_status(&server, refreshed.access_token().secret()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        profile_status(&server, refreshed.access_token().secret()).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn client_credentials_and_introspection(b: Backend) {
@@ -252,7 +318,10 @@ async fn client_credentials_and_introspection(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
 
     // Introspecting a CLI user's tokens: active until the session is revoked via RFC 7009.
     let cli = cli_tokens(&server).await;
@@ -281,7 +350,14 @@ async fn client_credentials_and_introspection(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(introspect(rt.to_string()).await["active"], false);
-    assert_eq!(introspect(cli["access_token"].as_str().unwrap().to_string()).await["active"], false);
+    assert_eq!(
+        introspect(cli["access_token"].as_str().unwrap().to_string()).await["active"],
+        false
+    );
 }
 
-on_both_backends!(openid_code_flow_with_pkce, device_flow_and_refresh, client_credentials_and_introspection);
+on_both_backends!(
+    openid_code_flow_with_pkce,
+    device_flow_and_refresh,
+    client_credentials_and_introspection
+);
