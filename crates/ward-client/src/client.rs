@@ -504,6 +504,12 @@ impl Client {
             )
             .with_hint("Check the token, or create a new one in the account page"));
         }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Error::new(
+                Kind::Server,
+                format!("the server at {url} does not support API tokens ({u} answered 404)"),
+            ));
+        }
         if !status.is_success() {
             return Err(Error::new(Kind::Server, format!("{u} answered {status}")));
         }

@@ -24,6 +24,8 @@ pub enum Step {
 pub struct DevicePoller {
     interval: u64,
     deadline: u64,
+    /// The caller's timeout, when it (not the code's expiry) sets the deadline.
+    by_timeout: Option<Duration>,
 }
 
 impl DevicePoller {
@@ -35,6 +37,7 @@ impl DevicePoller {
         Self {
             interval: auth.interval.unwrap_or(DEFAULT_INTERVAL).max(1),
             deadline: by_code.min(by_timeout),
+            by_timeout: (by_timeout < by_code).then_some(timeout),
         }
     }
 
@@ -53,10 +56,14 @@ impl DevicePoller {
 
     fn wait(&self, now: u64, slowed: bool) -> Result<Step> {
         if now >= self.deadline {
-            return Err(Error::new(
-                Kind::Timeout,
-                "the device code expired before it was approved",
-            ));
+            let message = match self.by_timeout {
+                Some(t) => format!(
+                    "timed out after {} waiting for the device approval",
+                    humantime::format_duration(t)
+                ),
+                None => "the device code expired before it was approved".to_owned(),
+            };
+            return Err(Error::new(Kind::Timeout, message));
         }
         let d = Duration::from_secs(self.interval.min(self.deadline - now).max(1));
         Ok(if slowed {
@@ -157,10 +164,14 @@ mod tests {
             Step::Wait(Duration::from_secs(2))
         );
         clock.advance(Duration::from_secs(2));
-        assert!(p
+        let e = p
             .on_error(&err("authorization_pending"), clock.unix())
-            .unwrap_err()
-            .is_timeout());
+            .unwrap_err();
+        assert!(e.is_timeout());
+        assert_eq!(
+            e.to_string(),
+            "timed out after 12s waiting for the device approval"
+        );
 
         let p = DevicePoller::new(&auth(Some(5), 3), 0, Duration::from_secs(300));
         assert!(p.first(3).unwrap_err().is_timeout());

@@ -6,7 +6,11 @@ mod server_cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ward", version, about = "Identity gateway for developer platforms")]
+#[command(
+    name = "ward",
+    version,
+    about = "Identity gateway for developer platforms"
+)]
 struct Args {
     #[command(flatten)]
     global: cli::GlobalArgs,

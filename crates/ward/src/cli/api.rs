@@ -56,7 +56,9 @@ pub async fn run(ctx: &Ctx, args: ApiArgs) -> CliResult {
         }
     }
     if status >= 400 {
-        return Err(CliError::new(format!("{method} {path} answered HTTP {status}")));
+        return Err(CliError::new(format!(
+            "{method} {path} answered HTTP {status}"
+        )));
     }
     Ok(())
 }

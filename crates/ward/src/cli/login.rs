@@ -126,6 +126,10 @@ fn report(ctx: &Ctx, o: &LoginOutcome) {
         return;
     }
     println!("Login Successful!");
-    println!("Logged in to {} as {email} (profile {}).", o.profile.url.trim_end_matches('/'), o.alias);
+    println!(
+        "Logged in to {} as {email} (profile {}).",
+        o.profile.url.trim_end_matches('/'),
+        o.alias
+    );
     println!("Credentials stored in {}.", o.store);
 }

@@ -43,7 +43,13 @@ pub async fn run(ctx: &Ctx, command: Option<ProfilesCommand>) -> CliResult {
                 eprintln!("No profiles. Sign in with: ward login <alias> <url>");
                 return Ok(());
             }
-            let w = config.profiles.keys().map(String::len).max().unwrap_or(5).max(5);
+            let w = config
+                .profiles
+                .keys()
+                .map(String::len)
+                .max()
+                .unwrap_or(5)
+                .max(5);
             println!("  {:w$}  {:30}  {:25}  STATUS", "NAME", "URL", "EMAIL");
             for (alias, p) in &config.profiles {
                 let mark = if config.current.as_deref() == Some(alias.as_str()) {

@@ -1,0 +1,576 @@
+//! End-to-end tests: the real `ward` CLI against a real `ward server` (one per test, temp SQLite
+//! data dir, port 0). `$BROWSER` records the URLs the CLI opens and the test plays the user
+//! through the server's HTML pages with [`browser::Browser`].
+
+// Test fixtures outside #[test] functions may unwrap and panic: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod browser;
+mod support;
+
+use std::time::Duration;
+
+use browser::Stop;
+use support::{query_param, Cli, Out, Server};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn assert_ok(out: &Out) {
+    assert_eq!(
+        out.code, 0,
+        "ward failed:\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+}
+
+/// `ward login default URL --auth-flow pkce`, completed by the user in the browser.
+async fn login_pkce(server: &Server, cli: &Cli) -> Out {
+    let running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--port",
+        "0",
+        "--timeout",
+        "60s",
+    ]);
+    let url = cli.wait_browser_url("/cli-login", WAIT).await;
+    match server.user().visit(&url, false).await {
+        Ok(Stop::Page(_, body)) => assert!(body.contains("Login Successful!")),
+        other => panic!(
+            "browser: {other:?}\nward: {}\nserver: {}",
+            running.stderr(),
+            server.log()
+        ),
+    }
+    let out = running.finish(WAIT).await;
+    assert_ok(&out);
+    out
+}
+
+fn is_utc_timestamp(s: &str) -> bool {
+    // YYYY-MM-DD HH:MM:SS UTC
+    let b = s.as_bytes();
+    s.len() == 23
+        && s.ends_with(" UTC")
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            19..=22 => true,
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_login_through_browser_then_status_and_token() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let out = login_pkce(&server, &cli).await;
+    assert!(out.stdout.contains("Login Successful!"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("Open this URL in a browser to sign in"),
+        "{}",
+        out.stderr
+    );
+
+    // The URL carried everything SPEC §3 / the server contract needs.
+    let url = &cli.browser_urls()[0];
+    assert_eq!(query_param(url, "client_id").as_deref(), Some("ward-cli"));
+    assert_eq!(
+        query_param(url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query_param(url, "redirect_uri")
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    assert!(query_param(url, "device_id").is_some());
+
+    let status = cli.run(&["status"]).await;
+    assert_ok(&status);
+    let lines: Vec<&str> = status.stdout.lines().collect();
+    assert_eq!(lines[0], format!("Authenticated as {}", server.admin_email));
+    assert!(
+        lines[1].starts_with("Role: ") && lines[1].contains("admin"),
+        "{lines:?}"
+    );
+    let expires = lines[2].strip_prefix("Session expires: ").unwrap();
+    assert!(is_utc_timestamp(expires), "{expires:?}");
+    assert!(status.stdout.contains("Profile: default"));
+    assert!(status.stdout.contains(&format!("URL: {}", server.url)));
+    assert!(status.stdout.contains("Credential store: file"));
+    // `whoami` is the same command.
+    assert_eq!(cli.run(&["whoami"]).await.stdout, status.stdout);
+
+    // Config: the exact shape, 0700/0600, no secret in it.
+    let config = cli.config();
+    assert_eq!(config["current"], "default");
+    let p = &config["profiles"]["default"];
+    assert_eq!(p["email"], server.admin_email.as_str());
+    assert_eq!(p["credential_store"], "file");
+    assert!(p["session_id"].is_string() && p["device_id"].is_string());
+    let raw = std::fs::read_to_string(cli.config_path()).unwrap();
+    assert!(!raw.contains("ward_rt_") && !raw.contains("eyJ"));
+    #[cfg(unix)]
+    {
+        assert_eq!(support::mode(&cli.config_dir()), 0o700);
+        assert_eq!(support::mode(&cli.config_path()), 0o600);
+        assert_eq!(support::mode(&cli.credentials_path()), 0o600);
+    }
+
+    // `ward token` prints the cached token, and needs no server to do so.
+    let token = cli.run(&["token"]).await;
+    assert_ok(&token);
+    let cached = cli.credentials()["default"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(token.stdout.trim(), cached);
+    drop(server);
+    let offline = cli.run(&["token"]).await;
+    assert_ok(&offline);
+    assert_eq!(offline.stdout.trim(), cached);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_flow_approved_through_the_device_page() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "device_code",
+        "--timeout",
+        "60s",
+    ]);
+    let url = cli.wait_browser_url("/device", WAIT).await;
+    let code = query_param(&url, "user_code").unwrap();
+    assert_eq!(code.len(), 9, "{code}");
+    assert_eq!(&code[4..5], "-");
+    let stderr = running.wait_stderr(&code, WAIT).await;
+    assert!(stderr.contains("/device"), "{stderr}");
+    match server.user().visit(&url, false).await {
+        Ok(Stop::Page(_, body)) => assert!(body.contains("Device approved"), "{body}"),
+        other => panic!("browser: {other:?}\n{}", server.log()),
+    }
+    let out = running.finish(WAIT).await;
+    assert_ok(&out);
+    let status = cli.run(&["status"]).await;
+    assert_ok(&status);
+    assert!(status
+        .stdout
+        .starts_with(&format!("Authenticated as {}\n", server.admin_email)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_9876_taken_uses_another_port() {
+    let server = Server::start();
+    let cli = Cli::new();
+    // Hold 9876 (if something else already holds it, it is just as taken).
+    let _held = std::net::TcpListener::bind("127.0.0.1:9876");
+    let running = cli.spawn(&["login", "default", &server.url, "--auth-flow", "pkce"]);
+    let url = cli.wait_browser_url("/cli-login", WAIT).await;
+    let redirect = query_param(&url, "redirect_uri").unwrap();
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    assert!(!redirect.contains(":9876/"), "{redirect}");
+    assert!(
+        running.stderr().contains("Port 9876 is in use"),
+        "{}",
+        running.stderr()
+    );
+    assert!(matches!(
+        server.user().visit(&url, false).await,
+        Ok(Stop::Page(..))
+    ));
+    assert_ok(&running.finish(WAIT).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_timeout_falls_back_to_device_flow() {
+    let server = Server::start();
+    let cli = Cli::new();
+    // The user ignores the browser tab; `auto` gives up on PKCE and opens the device page.
+    let running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--port",
+        "0",
+        "--timeout",
+        "8s",
+    ]);
+    cli.wait_browser_url("/cli-login", WAIT).await;
+    let url = cli.wait_browser_url("/device", WAIT).await;
+    let stderr = running.stderr();
+    assert!(
+        stderr.contains("switching to the device code flow"),
+        "{stderr}"
+    );
+    assert!(matches!(
+        server.user().visit(&url, false).await,
+        Ok(Stop::Page(..))
+    ));
+    assert_ok(&running.finish(WAIT).await);
+    assert_ok(&cli.run(&["status"]).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pasted_redirect_url_completes_login() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let mut running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--no-browser",
+        "--port",
+        "0",
+    ]);
+    let stderr = running.wait_stderr("/cli-login?", WAIT).await;
+    assert!(
+        cli.browser_urls().is_empty(),
+        "--no-browser opened a browser"
+    );
+    let url = stderr
+        .split_whitespace()
+        .find(|w| w.contains("/cli-login?"))
+        .unwrap()
+        .to_owned();
+    // The browser is "on another machine": it ends on the loopback URL, which the user pastes.
+    let Ok(Stop::Loopback(redirect)) = server.user().visit(&url, true).await else {
+        panic!("browser did not reach the loopback redirect");
+    };
+    running.type_line("this is not it").await;
+    running.type_line(&redirect).await;
+    let out = running.finish(WAIT).await;
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains("That is not the sign-in redirect"),
+        "{}",
+        out.stderr
+    );
+    assert_ok(&cli.run(&["status"]).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_a_bad_api_token_fails_and_stores_nothing() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let out = cli
+        .run(&[
+            "login",
+            "ci",
+            &server.url,
+            "--token",
+            "ward_0000000000000000000000000000000000000",
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
+    // Until the server has API tokens, /api/tokens/validate is a 404, which the CLI reports as
+    // such; either way nothing is stored.
+    assert!(
+        out.stderr.contains("rejected") || out.stderr.contains("does not support API tokens"),
+        "{}",
+        out.stderr
+    );
+    assert!(!cli.config_path().exists() || cli.config()["profiles"].get("ci").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs POST /api/tokens and GET /api/tokens/validate (API tokens issue)"]
+async fn login_with_a_good_api_token_is_stored() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let created = cli
+        .run(&[
+            "api",
+            "-X",
+            "POST",
+            "/api/tokens",
+            "-d",
+            r#"{"name":"ci","scopes":["containers:read"]}"#,
+        ])
+        .await;
+    assert_ok(&created);
+    let v: serde_json::Value = serde_json::from_str(&created.stdout).unwrap();
+    let secret = v["token"]
+        .as_str()
+        .or(v["secret"].as_str())
+        .unwrap()
+        .to_owned();
+    let ci = Cli::new();
+    assert_ok(
+        &ci.run(&["login", "ci", &server.url, "--token", &secret])
+            .await,
+    );
+    assert_eq!(ci.credentials()["ci"]["token"], secret.as_str());
+    let token = ci.run(&["token"]).await;
+    assert_eq!(token.stdout.trim(), secret);
+    let status = ci.run(&["status"]).await;
+    assert_ok(&status);
+    assert!(status
+        .stdout
+        .contains(&format!("Authenticated as {}", server.admin_email)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_precedence_flag_over_env_over_file() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let dead = "http://127.0.0.1:9";
+
+    // URL: WARD_URL beats the profile; --url beats WARD_URL.
+    let out = cli.run_env(&["status"], &[("WARD_URL", dead)]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
+    assert_ok(
+        &cli.run_env(&["status", "--url", &server.url], &[("WARD_URL", dead)])
+            .await,
+    );
+
+    // Profile: WARD_PROFILE beats the config's current; --profile beats WARD_PROFILE.
+    let out = cli.run_env(&["status"], &[("WARD_PROFILE", "other")]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("Please run: ward login other"),
+        "{}",
+        out.stderr
+    );
+    assert_ok(
+        &cli.run_env(
+            &["status", "--profile", "default"],
+            &[("WARD_PROFILE", "other")],
+        )
+        .await,
+    );
+
+    // Token: WARD_TOKEN beats stored credentials; --api-token beats WARD_TOKEN.
+    let good = cli.run(&["token"]).await.stdout.trim().to_owned();
+    let out = cli
+        .run_env(&["status"], &[("WARD_TOKEN", "ward_garbage")])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("Error: session expired or invalid"),
+        "{}",
+        out.stderr
+    );
+    let out = cli
+        .run_env(
+            &["status", "--api-token", &good],
+            &[("WARD_TOKEN", "ward_garbage")],
+        )
+        .await;
+    assert_ok(&out);
+    assert_eq!(
+        cli.run_env(&["token"], &[("WARD_TOKEN", "ward_x")])
+            .await
+            .stdout
+            .trim(),
+        "ward_x"
+    );
+
+    // Profiles: list, use, remove.
+    let list = cli.run(&["profiles", "list"]).await;
+    assert!(list.stdout.contains("* default"), "{}", list.stdout);
+    let out = cli.run(&["profiles", "use", "nope"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let mut creds = cli.credentials();
+    let old_access = creds["default"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_refresh = creds["default"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Time passes: the access token is now due for refresh.
+    creds["default"]["access_expires_at"] = 0.into();
+    cli.write_credentials(&creds);
+
+    // Ten processes at once, all started before any finishes.
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let mut cmd = cli.command(&["token"]);
+            tokio::spawn(async move { cmd.output().await.unwrap() })
+        })
+        .collect();
+    let mut outs = Vec::new();
+    for h in handles {
+        let o = h.await.unwrap();
+        outs.push(Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        });
+    }
+    for o in &outs {
+        assert_ok(o);
+    }
+    let tokens: std::collections::HashSet<_> =
+        outs.iter().map(|o| o.stdout.trim().to_owned()).collect();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "more than one refresh happened: {tokens:?}"
+    );
+    assert!(!tokens.contains(&old_access));
+    let new_refresh = cli.credentials()["default"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_refresh, old_refresh);
+    // Had a second process presented the rotated refresh token, the server would have revoked the
+    // whole session (reuse detection); it is still good.
+    assert_ok(&cli.run(&["status"]).await);
+    // And the server did rotate: the old refresh token is dead.
+    let (status, body) = server.refresh(&old_refresh).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_on_the_server_and_keeps_the_profile() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let refresh = cli.credentials()["default"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = cli.run(&["logout"]).await;
+    assert_ok(&out);
+    assert!(out.stderr.contains("Logged out"), "{}", out.stderr);
+    assert!(cli.credentials().get("default").is_none());
+    let config = cli.config();
+    assert_eq!(
+        config["profiles"]["default"]["url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/'),
+        server.url
+    );
+    // The server no longer accepts the session's refresh token.
+    let (status, body) = server.refresh(&refresh).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let status = cli.run(&["status"]).await;
+    assert_eq!(status.code, 1);
+    assert_eq!(
+        status.stderr,
+        format!(
+            "Error: session expired or invalid\nPlease run: ward login default {}\n",
+            server.url
+        )
+    );
+}
+
+#[tokio::test]
+async fn not_signed_in_status_exits_1_with_hint() {
+    let cli = Cli::new();
+    let out = cli.run(&["status"]).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error: session expired or invalid\nPlease run: ward login default <url>\n"
+    );
+    let out = cli.run(&["login", "--auth-flow", "nope", "x"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn loose_config_permissions_are_repaired_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    std::fs::create_dir_all(cli.config_dir()).unwrap();
+    std::fs::write(
+        cli.config_path(),
+        r#"{"current":"default","profiles":{"default":{"url":"http://127.0.0.1:9/"}}}"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(cli.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(cli.config_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = cli.run(&["profiles", "list"]).await;
+    assert_ok(&out);
+    assert!(out.stderr.contains("Warning: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("(mode 644); changed to 600"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("* default"), "{}", out.stdout);
+    assert_eq!(support::mode(&cli.config_path()), 0o600);
+    assert_eq!(support::mode(&cli.config_dir()), 0o700);
+}
+
+#[tokio::test]
+async fn corrupt_config_names_the_file_and_the_reset() {
+    let cli = Cli::new();
+    std::fs::create_dir_all(cli.config_dir()).unwrap();
+    std::fs::write(cli.config_path(), "{\"profiles\": [oops").unwrap();
+    for args in [&["status"][..], &["profiles"][..], &["token"][..]] {
+        let out = cli.run(args).await;
+        assert_eq!(out.code, 1, "{out:?}");
+        let path = cli.config_path().display().to_string();
+        assert!(
+            out.stderr.starts_with("Error: config file "),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains(&path), "{}", out.stderr);
+        assert!(out.stderr.contains(&format!("rm {path}")), "{}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_flow_switched_off_means_no_fallback_and_says_why() {
+    let server = Server::start_with("device_flow = false");
+    let cli = Cli::new();
+    let out = cli
+        .run(&[
+            "login",
+            "default",
+            &server.url,
+            "--port",
+            "0",
+            "--timeout",
+            "2s",
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("switched it off"), "{}", out.stderr);
+    assert!(!cli.browser_urls().iter().any(|u| u.contains("/device")));
+    let out = cli
+        .run(&[
+            "login",
+            "default",
+            &server.url,
+            "--auth-flow",
+            "device_code",
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("switched the device flow off"),
+        "{}",
+        out.stderr
+    );
+}
