@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod csrf;
 pub mod error;
