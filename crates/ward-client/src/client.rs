@@ -176,6 +176,21 @@ impl Client {
         self
     }
 
+    /// Login options with the defaults: `auto` flow, the configured port, a 5 minute timeout,
+    /// a browser when one can open, no pasted input.
+    pub fn login_options(&self, alias: impl Into<String>, url: Url) -> LoginOptions {
+        LoginOptions {
+            alias: alias.into(),
+            url,
+            flow: AuthFlow::Auto,
+            email: None,
+            no_browser: false,
+            port: self.params.callback_port,
+            timeout: Duration::from_secs(300),
+            paste: None,
+        }
+    }
+
     /// The parameters.
     pub fn params(&self) -> &Params {
         &self.params
@@ -324,10 +339,16 @@ impl Client {
             return Ok(Arc::new(keyring));
         }
         let file = FileStore::new(self.config.dir());
-        self.progress.report(&Event::PlaintextStore {
-            path: file.path().to_owned(),
-            reason: "no OS keyring is available".into(),
-        });
+        // Told once per config directory; `status` always names the store.
+        let marker = self.config.dir().join(".plaintext-notice-shown");
+        if !marker.exists() {
+            self.progress.report(&Event::PlaintextStore {
+                path: file.path().to_owned(),
+                reason: "no OS keyring is available".into(),
+            });
+            let _ = fsutil::ensure_private_dir(self.config.dir())
+                .and_then(|()| fsutil::write_private_atomic(&marker, b""));
+        }
         Ok(Arc::new(file))
     }
 
@@ -425,9 +446,34 @@ impl Client {
             mfa_verified: user.session.as_ref().and_then(|s| s.mfa_verified),
             credential_store: None,
         };
+        let previous = existing
+            .as_ref()
+            .filter(|p| p.credential_store.is_some())
+            .and_then(|p| self.store_of(p).load(&opts.alias).ok().flatten());
         let store = self
             .save_profile(&opts.alias, existing.as_ref(), profile, &credential)
             .await?;
+        // Signing in again replaces the profile's session: revoke the old one (best effort) so
+        // it does not linger on the server.
+        if let Some(Credential::Session {
+            refresh_token: Some(old),
+            ..
+        }) = previous
+        {
+            if let Some(rev) = discovery.revocation_endpoint.as_deref() {
+                if let Ok(http) = self.http() {
+                    let _ = http
+                        .post(rev)
+                        .form(&[
+                            ("token", old.expose()),
+                            ("token_type_hint", "refresh_token"),
+                            ("client_id", &self.params.client_id),
+                        ])
+                        .send()
+                        .await;
+                }
+            }
+        }
         Ok(LoginOutcome {
             alias: opts.alias,
             profile: store.0,

@@ -45,6 +45,8 @@ pub struct BrowserEnv {
     pub needs_display: bool,
     /// The caller said `--no-browser`.
     pub no_browser: bool,
+    /// Running under WSL, where the Windows browser opens without a Linux display.
+    pub wsl: bool,
 }
 
 impl BrowserEnv {
@@ -57,6 +59,7 @@ impl BrowserEnv {
             display: set("DISPLAY") || set("WAYLAND_DISPLAY"),
             needs_display: cfg!(all(unix, not(target_os = "macos"))),
             no_browser,
+            wsl: set("WSL_DISTRO_NAME") || set("WSL_INTEROP"),
         }
     }
 
@@ -72,7 +75,7 @@ impl BrowserEnv {
         if self.ssh {
             return false;
         }
-        !self.needs_display || self.display
+        !self.needs_display || self.display || self.wsl
     }
 }
 
@@ -148,6 +151,11 @@ mod tests {
         );
         // Device flow off: auto stays on PKCE (URL printed, paste accepted).
         assert_eq!(initial_flow(AuthFlow::Auto, &env, false), AuthFlow::Pkce);
+        let wsl = BrowserEnv {
+            wsl: true,
+            ..linux(false, false)
+        };
+        assert_eq!(initial_flow(AuthFlow::Auto, &wsl, true), AuthFlow::Pkce);
         let mac = BrowserEnv::default();
         assert_eq!(initial_flow(AuthFlow::Auto, &mac, true), AuthFlow::Pkce);
         assert_eq!(

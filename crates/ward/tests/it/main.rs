@@ -25,6 +25,7 @@ fn assert_ok(out: &Out) {
 
 /// `ward login default URL --auth-flow pkce`, completed by the user in the browser.
 async fn login_pkce(server: &Server, cli: &Cli) -> Out {
+    let opened_before = cli.browser_urls().len();
     let running = cli.spawn(&[
         "login",
         "default",
@@ -36,7 +37,9 @@ async fn login_pkce(server: &Server, cli: &Cli) -> Out {
         "--timeout",
         "60s",
     ]);
-    let url = cli.wait_browser_url("/cli-login", WAIT).await;
+    let url = cli
+        .wait_new_browser_url("/cli-login", opened_before, WAIT)
+        .await;
     match server.user().visit(&url, false).await {
         Ok(Stop::Page(_, body)) => assert!(body.contains("Login Successful!")),
         other => panic!(
@@ -101,6 +104,14 @@ async fn pkce_login_through_browser_then_status_and_token() {
     assert!(status.stdout.contains("Profile: default"));
     assert!(status.stdout.contains(&format!("URL: {}", server.url)));
     assert!(status.stdout.contains("Credential store: file"));
+    // `ward api` calls the gateway with the profile's credentials.
+    let api = cli.run(&["api", "/api/profile"]).await;
+    assert_ok(&api);
+    let v: serde_json::Value = serde_json::from_str(&api.stdout).unwrap();
+    assert_eq!(v["email"], server.admin_email.as_str());
+    let missing = cli.run(&["api", "/api/nope"]).await;
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(missing.stderr.contains("HTTP 404"), "{}", missing.stderr);
     // `whoami` is the same command.
     assert_eq!(cli.run(&["whoami"]).await.stdout, status.stdout);
 
@@ -337,6 +348,17 @@ async fn environment_precedence_flag_over_env_over_file() {
             .await,
     );
 
+    // Proxies: HTTP_PROXY is honoured, NO_PROXY exempts hosts from it.
+    let out = cli.run_env(&["status"], &[("HTTP_PROXY", dead)]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let out = cli
+        .run_env(
+            &["status"],
+            &[("HTTP_PROXY", dead), ("NO_PROXY", "127.0.0.1")],
+        )
+        .await;
+    assert_ok(&out);
+
     // Profile: WARD_PROFILE beats the config's current; --profile beats WARD_PROFILE.
     let out = cli.run_env(&["status"], &[("WARD_PROFILE", "other")]).await;
     assert_eq!(out.code, 1);
@@ -454,6 +476,14 @@ async fn logout_revokes_on_the_server_and_keeps_the_profile() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Signing in again revokes the previous session of the profile.
+    login_pkce(&server, &cli).await;
+    let (status, _) = server.refresh(&refresh).await;
+    assert_eq!(status, 400, "the replaced session still works");
+    let refresh = cli.credentials()["default"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = cli.run(&["logout"]).await;
     assert_ok(&out);
     assert!(out.stderr.contains("Logged out"), "{}", out.stderr);
@@ -470,6 +500,8 @@ async fn logout_revokes_on_the_server_and_keeps_the_profile() {
     let (status, body) = server.refresh(&refresh).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "invalid_grant");
+    // --all is idempotent.
+    assert_ok(&cli.run(&["logout", "--all"]).await);
     let status = cli.run(&["status"]).await;
     assert_eq!(status.code, 1);
     assert_eq!(

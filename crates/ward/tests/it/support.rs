@@ -234,9 +234,24 @@ impl Cli {
 
     /// Waits until `$BROWSER` was asked to open a URL containing `needle`.
     pub async fn wait_browser_url(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_new_browser_url(needle, 0, timeout).await
+    }
+
+    /// As [`Cli::wait_browser_url`], ignoring the first `skip` URLs opened.
+    pub async fn wait_new_browser_url(
+        &self,
+        needle: &str,
+        skip: usize,
+        timeout: Duration,
+    ) -> String {
         let start = Instant::now();
         loop {
-            if let Some(u) = self.browser_urls().into_iter().find(|u| u.contains(needle)) {
+            if let Some(u) = self
+                .browser_urls()
+                .into_iter()
+                .skip(skip)
+                .find(|u| u.contains(needle))
+            {
                 return u;
             }
             assert!(
