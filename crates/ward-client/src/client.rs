@@ -22,7 +22,7 @@ use crate::oauth::{
     TokenResponse, TokenValidation, UserProfile,
 };
 use crate::params::Params;
-use crate::pkce::{AuthorizeRequest, Loopback, Pkce};
+use crate::pkce::{AuthorizeRequest, CallbackCheck, Loopback, Pkce};
 use crate::progress::{Event, Progress, Silent};
 use crate::random;
 use crate::secret::Secret;
@@ -639,7 +639,11 @@ impl Client {
         let success = endpoint(&opts.url, "cli-login/success")?;
         let code = loopback
             .wait_for_code(
-                &state,
+                &CallbackCheck {
+                    state: state.clone(),
+                    issuer: discovery.issuer.clone(),
+                    issuer_required: discovery.authorization_response_iss_parameter_supported,
+                },
                 success.as_str(),
                 opts.paste.as_mut(),
                 opts.timeout,

@@ -28,6 +28,9 @@ pub struct Discovery {
     /// `userinfo_endpoint`.
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// RFC 9207: the server puts `iss` in authorization responses.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// RFC 6749 §5.1 token response.

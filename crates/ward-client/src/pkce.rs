@@ -56,18 +56,74 @@ pub enum CallbackOutcome {
     },
     /// The state did not match: ignore it (CSRF or a stale tab).
     StateMismatch,
+    /// The `iss` parameter named another authorization server (RFC 9207): ignore it.
+    IssuerMismatch,
     /// Not a callback (wrong path, no code, favicon).
     NotACallback,
 }
 
+/// What a redirect must carry to belong to this login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackCheck {
+    /// The `state` sent (RFC 6749 §10.12).
+    pub state: String,
+    /// The authorization server's issuer, when known (RFC 9207 mix-up defense).
+    pub issuer: Option<String>,
+    /// Whether the server promised to send `iss` (`authorization_response_iss_parameter_supported`).
+    pub issuer_required: bool,
+}
+
+impl CallbackCheck {
+    /// A check of `state` only.
+    pub fn state(state: impl Into<String>) -> Self {
+        Self {
+            state: state.into(),
+            issuer: None,
+            issuer_required: false,
+        }
+    }
+
+    /// Classifies a redirect URL or request target.
+    pub fn classify(&self, target: &str) -> CallbackOutcome {
+        let outcome = parse_callback(target, &self.state);
+        if matches!(
+            outcome,
+            CallbackOutcome::NotACallback | CallbackOutcome::StateMismatch
+        ) {
+            return outcome;
+        }
+        // RFC 9207 §2.4: compare `iss` with the issuer the request was sent to.
+        let iss = query_value(target, "iss");
+        match (&self.issuer, iss) {
+            (Some(expected), Some(got))
+                if got.trim_end_matches('/') != expected.trim_end_matches('/') =>
+            {
+                CallbackOutcome::IssuerMismatch
+            }
+            (Some(_), None) if self.issuer_required => CallbackOutcome::IssuerMismatch,
+            _ => outcome,
+        }
+    }
+}
+
+fn callback_url(target: &str) -> Option<Url> {
+    if target.starts_with('/') {
+        Url::parse(&format!("http://127.0.0.1{target}")).ok()
+    } else {
+        Url::parse(target.trim()).ok()
+    }
+}
+
+fn query_value(target: &str, name: &str) -> Option<String> {
+    callback_url(target)?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// Classifies a redirect URL (or a request target `/callback?…`) against the expected state.
 pub fn parse_callback(target: &str, expected_state: &str) -> CallbackOutcome {
-    let url = if target.starts_with('/') {
-        Url::parse(&format!("http://127.0.0.1{target}"))
-    } else {
-        Url::parse(target.trim())
-    };
-    let Ok(url) = url else {
+    let Some(url) = callback_url(target) else {
         return CallbackOutcome::NotACallback;
     };
     if url.path() != "/callback" {
@@ -165,13 +221,16 @@ impl Loopback {
     /// Dropping the future closes nothing but this wait; the listener stays bound until dropped.
     pub async fn wait_for_code(
         &self,
-        state: &str,
+        check: &CallbackCheck,
         success_url: &str,
         mut paste: Option<&mut mpsc::UnboundedReceiver<String>>,
         timeout: Duration,
         progress: &dyn Progress,
     ) -> Result<String> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // Each connection is served on its own task: a browser's idle pre-connection must not
+        // hold up the real redirect.
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<String>>();
         loop {
             let pasted = async {
                 match paste.as_deref_mut() {
@@ -182,28 +241,30 @@ impl Loopback {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
-                    if let Some(result) = handle_connection(stream, state, success_url).await {
-                        return result;
-                    }
+                    let (tx, check, success) = (done_tx.clone(), check.clone(), success_url.to_owned());
+                    tokio::spawn(async move {
+                        if let Some(result) = handle_connection(stream, &check, &success).await {
+                            let _ = tx.send(result);
+                        }
+                    });
                 }
+                Some(result) = done_rx.recv() => return result,
                 line = pasted => {
                     match line {
                         None => { paste = None; }
                         Some(line) => {
                             let line = line.trim();
                             if line.is_empty() { continue; }
-                            match parse_callback(line, state) {
+                            let reason = match check.classify(line) {
                                 CallbackOutcome::Code(code) => return Ok(code),
                                 CallbackOutcome::Denied { error, description } => {
                                     return Err(denied(&error, description.as_deref()));
                                 }
-                                CallbackOutcome::StateMismatch => progress.report(&Event::PasteRejected {
-                                    reason: "the state in that URL does not match this login".into(),
-                                }),
-                                CallbackOutcome::NotACallback => progress.report(&Event::PasteRejected {
-                                    reason: "expected the full URL the browser ended on (http://127.0.0.1:…/callback?code=…&state=…)".into(),
-                                }),
-                            }
+                                CallbackOutcome::StateMismatch => "the state in that URL does not match this login",
+                                CallbackOutcome::IssuerMismatch => "that URL comes from another server (iss mismatch)",
+                                CallbackOutcome::NotACallback => "expected the full URL the browser ended on (http://127.0.0.1:…/callback?code=…&state=…)",
+                            };
+                            progress.report(&Event::PasteRejected { reason: reason.into() });
                         }
                     }
                 }
@@ -231,7 +292,7 @@ fn denied(error: &str, description: Option<&str>) -> Error {
 /// Serves one HTTP request on the loopback; `Some` when it ended the wait.
 async fn handle_connection(
     mut stream: TcpStream,
-    state: &str,
+    check: &CallbackCheck,
     success_url: &str,
 ) -> Option<Result<String>> {
     let mut buf = Vec::with_capacity(1024);
@@ -261,7 +322,7 @@ async fn handle_connection(
         .await;
         return None;
     }
-    match parse_callback(target, state) {
+    match check.classify(target) {
         CallbackOutcome::Code(code) => {
             respond(
                 &mut stream,
@@ -282,7 +343,7 @@ async fn handle_connection(
             .await;
             Some(Err(denied(&error, description.as_deref())))
         }
-        CallbackOutcome::StateMismatch => {
+        CallbackOutcome::StateMismatch | CallbackOutcome::IssuerMismatch => {
             respond(
                 &mut stream,
                 "400 Bad Request",
@@ -433,7 +494,7 @@ mod tests {
         });
         let code = lb
             .wait_for_code(
-                "st",
+                &CallbackCheck::state("st"),
                 "http://srv/cli-login/success",
                 None,
                 Duration::from_secs(5),
@@ -464,7 +525,7 @@ mod tests {
         };
         let code = lb
             .wait_for_code(
-                "st",
+                &CallbackCheck::state("st"),
                 "http://srv/",
                 Some(&mut rx),
                 Duration::from_secs(5),
@@ -480,10 +541,49 @@ mod tests {
     async fn times_out() {
         let lb = Loopback::bind(0, &Silent).await.unwrap();
         let err = lb
-            .wait_for_code("st", "http://srv/", None, Duration::from_secs(300), &Silent)
+            .wait_for_code(
+                &CallbackCheck::state("st"),
+                "http://srv/",
+                None,
+                Duration::from_secs(300),
+                &Silent,
+            )
             .await
             .unwrap_err();
         assert!(err.is_timeout());
+    }
+
+    #[test]
+    fn issuer_is_checked_when_known() {
+        let check = CallbackCheck {
+            state: "s1".into(),
+            issuer: Some("http://127.0.0.1:8080".into()),
+            issuer_required: true,
+        };
+        assert_eq!(
+            check.classify("/callback?code=c&state=s1&iss=http%3A%2F%2F127.0.0.1%3A8080"),
+            CallbackOutcome::Code("c".into())
+        );
+        assert_eq!(
+            check.classify("/callback?code=c&state=s1&iss=https%3A%2F%2Fevil.example"),
+            CallbackOutcome::IssuerMismatch
+        );
+        assert_eq!(
+            check.classify("/callback?code=c&state=s1"),
+            CallbackOutcome::IssuerMismatch
+        );
+        assert_eq!(
+            check.classify("/callback?code=c&state=s2&iss=x"),
+            CallbackOutcome::StateMismatch
+        );
+        let lenient = CallbackCheck {
+            issuer_required: false,
+            ..check
+        };
+        assert_eq!(
+            lenient.classify("/callback?code=c&state=s1"),
+            CallbackOutcome::Code("c".into())
+        );
     }
 
     #[test]

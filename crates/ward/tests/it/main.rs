@@ -148,7 +148,9 @@ async fn pkce_login_through_browser_then_status_and_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_flow_approved_through_the_device_page() {
     let server = Server::start();
-    let cli = Cli::new();
+    // No WARD_CREDENTIAL_STORE and no D-Bus session bus: the keyring is skipped (not waited
+    // for) and the 0600 file is used, with a notice shown once.
+    let cli = Cli::with_auto_store();
     let running = cli.spawn(&[
         "login",
         "default",
@@ -170,11 +172,29 @@ async fn device_flow_approved_through_the_device_page() {
     }
     let out = running.finish(WAIT).await;
     assert_ok(&out);
+    assert!(
+        out.stderr
+            .contains("Notice: no OS keyring is available; credentials are stored in"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        cli.config()["profiles"]["default"]["credential_store"],
+        "file"
+    );
     let status = cli.run(&["status"]).await;
     assert_ok(&status);
     assert!(status
         .stdout
         .starts_with(&format!("Authenticated as {}\n", server.admin_email)));
+    assert!(
+        status.stdout.contains("Credential store: file "),
+        "{}",
+        status.stdout
+    );
+    // The notice is one-time.
+    let again = login_pkce(&server, &cli).await;
+    assert!(!again.stderr.contains("Notice:"), "{}", again.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,6 +143,9 @@ pub struct Out {
 
 pub struct Cli {
     pub dir: tempfile::TempDir,
+    /// Set `WARD_CREDENTIAL_STORE=file` (otherwise the CLI chooses: no session bus here, so the
+    /// file, with a notice).
+    force_file_store: bool,
 }
 
 impl Cli {
@@ -162,7 +165,18 @@ impl Cli {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        Self { dir }
+        Self {
+            dir,
+            force_file_store: true,
+        }
+    }
+
+    /// A CLI that picks its credential store itself.
+    pub fn with_auto_store() -> Self {
+        Self {
+            force_file_store: false,
+            ..Self::new()
+        }
     }
 
     pub fn config_dir(&self) -> PathBuf {
@@ -176,13 +190,15 @@ impl Cli {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("WARD_CONFIG_DIR", self.config_dir())
-            .env("WARD_CREDENTIAL_STORE", "file")
             .env("BROWSER", self.dir.path().join("browser.sh"))
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if self.force_file_store {
+            cmd.env("WARD_CREDENTIAL_STORE", "file");
+        }
         cmd
     }
 
