@@ -187,3 +187,57 @@ pub struct SigningKeyRecord {
     /// Set when a newer key took over signing; the key stays published until its tokens expire.
     pub retired_at: Option<Timestamp>,
 }
+
+/// A long-lived API token (SPEC §2.3), stored by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub token_hash: String,
+    /// `resource:action` permissions the token may use (intersected with the owner's).
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiToken {
+    pub fn unusable_reason(&self, now: Timestamp) -> Option<&'static str> {
+        if self.revoked_at.is_some() {
+            Some("API token revoked")
+        } else if self.expires_at.is_some_and(|e| now >= e) {
+            Some("API token expired")
+        } else {
+            None
+        }
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: String,
+    pub at: Timestamp,
+    /// e.g. `signin`, `token.created`, `role.changed` (see docs/api.md for the list).
+    pub event_type: String,
+    /// `ok`, `failed` or `denied`.
+    pub outcome: String,
+    pub actor_user_id: Option<String>,
+    pub actor_ip: Option<String>,
+    /// What the event was about (a user id, token id, session id…).
+    pub target: Option<String>,
+    /// Free-form JSON object with non-secret details.
+    pub detail: String,
+}
+
+/// Which audit events to list: newest first, `limit` of them, older than `before` (a cursor).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub user_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Cursor from the previous page: `(at, seq)` of its last event.
+    pub before: Option<(i64, i64)>,
+    pub limit: i64,
+}

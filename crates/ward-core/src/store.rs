@@ -7,7 +7,9 @@
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::model::{AuthCode, DeviceGrant, Session, SigningKeyRecord, User};
+use crate::model::{
+    ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, Session, SigningKeyRecord, User,
+};
 use crate::StoreError;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -19,6 +21,33 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Returns false when there is no such user.
+    async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool>;
+    /// Disabling also revokes every session and API token of the user, in one transaction.
+    async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ApiTokenStore: Send + Sync {
+    async fn insert_api_token(&self, token: &ApiToken) -> StoreResult<()>;
+    async fn api_token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>>;
+    async fn api_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<ApiToken>>;
+    /// Revokes the user's token `id`; false when there is no such live token of theirs.
+    async fn revoke_api_token(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn touch_api_token(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first; each row with its `(at, seq)` cursor.
+    async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<(AuditEvent, (i64, i64))>>;
 }
 
 /// What presenting a refresh token did.
@@ -119,7 +148,9 @@ pub trait KeyStore: Send + Sync {
 
 /// Everything ward keeps.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + GrantStore + KeyStore {
+pub trait Store:
+    UserStore + SessionStore + GrantStore + KeyStore + ApiTokenStore + AuditStore
+{
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 }

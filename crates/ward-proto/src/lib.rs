@@ -67,6 +67,10 @@ pub struct Profile {
     pub guest: bool,
     #[serde(default)]
     pub limits: serde_json::Map<String, serde_json::Value>,
+    /// Which credential authenticated this request: `access_token`, `api_token` or
+    /// `session_cookie`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::CookieJar;
-use ward_core::model::{Session, User};
-use ward_core::token::token_hash;
+use ward_core::model::{ApiToken, Session, User};
+use ward_core::token::{api_token_checksum_ok, token_hash};
 
 use crate::error::ApiError;
 use crate::jwt::{self, JwtError};
@@ -20,7 +20,18 @@ const TOUCH_EVERY_SECS: i64 = 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
     AccessToken,
+    ApiToken,
     SessionCookie,
+}
+
+impl Credential {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::AccessToken => "access_token",
+            Credential::ApiToken => "api_token",
+            Credential::SessionCookie => "session_cookie",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +41,8 @@ pub struct Caller {
     pub client_id: String,
     pub scope: String,
     pub credential: Credential,
+    /// The API token used, when `credential` is [`Credential::ApiToken`].
+    pub api_token: Option<ApiToken>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -57,6 +70,7 @@ impl FromRequestParts<AppState> for Caller {
                 user,
                 session: Some(session),
                 credential: Credential::SessionCookie,
+                api_token: None,
             });
         }
         Err(ApiError::unauthorized("authentication required"))
@@ -65,6 +79,9 @@ impl FromRequestParts<AppState> for Caller {
 
 /// Validates any bearer token ward understands.
 pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    if is_api_token_candidate(state, token) {
+        return authenticate_api_token(state, token).await;
+    }
     let now = state.clock.now();
     let keys = state.keys().await;
     let claims =
@@ -94,6 +111,50 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller
         client_id: claims.client_id,
         scope: claims.scope,
         credential: Credential::AccessToken,
+        api_token: None,
+    })
+}
+
+/// `<prefix>_…` and not a refresh token (`<prefix>_rt_…`).
+fn is_api_token_candidate(state: &AppState, token: &str) -> bool {
+    let prefix = &state.config.token_prefix;
+    token
+        .strip_prefix(prefix.as_str())
+        .is_some_and(|rest| rest.starts_with('_') && !rest.starts_with("_rt_"))
+}
+
+/// API tokens: the checksum is checked first, so a mistyped or made-up token is refused without
+/// a database lookup; then the stored hash, revocation, expiry and the owner's status.
+pub async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    if !api_token_checksum_ok(token, &state.config.token_prefix) {
+        return Err(ApiError::unauthorized("malformed API token (bad checksum)"));
+    }
+    let now = state.clock.now();
+    let record = state
+        .store
+        .api_token_by_hash(&token_hash(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown API token"))?;
+    if let Some(reason) = record.unusable_reason(now) {
+        return Err(ApiError::unauthorized(reason));
+    }
+    let user = match state.store.user_by_id(&record.user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(ApiError::unauthorized("the token's owner is disabled")),
+    };
+    if record
+        .last_used_at
+        .is_none_or(|t| now.0 - t.0 >= TOUCH_EVERY_SECS)
+    {
+        state.store.touch_api_token(&record.id, now).await?;
+    }
+    Ok(Caller {
+        user,
+        session: None,
+        client_id: "api-token".into(),
+        scope: record.scopes.join(" "),
+        credential: Credential::ApiToken,
+        api_token: Some(record),
     })
 }
 

@@ -5,7 +5,7 @@
 
 use ward_core::scope::{Permission, ScopeSet};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Credential};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,7 +21,11 @@ pub fn allows(state: &AppState, caller: &Caller, permission: &Permission) -> boo
     }
     let scopes = ScopeSet::parse(&caller.scope);
     let resources = &state.config.resources;
-    let narrowed = scopes.iter().any(|s| Permission::parse(s, resources).is_some());
+    // An API token is always limited to its scopes; an OAuth token only when it asked for some.
+    let narrowed = caller.credential == Credential::ApiToken
+        || scopes
+            .iter()
+            .any(|s| Permission::parse(s, resources).is_some());
     !narrowed || scopes.contains(&permission.to_string())
 }
 
@@ -56,4 +60,37 @@ pub fn parse_permission(state: &AppState, text: &str) -> Result<Permission, ApiE
             state.config.resources.join(", ")
         ))
     })
+}
+
+/// Whether a role is an administrator's (it grants `"*"`).
+pub fn is_admin_role(state: &AppState, role: &str) -> bool {
+    state
+        .config
+        .roles
+        .get(role)
+        .is_some_and(|r| r.permissions.iter().any(|p| p == "*"))
+}
+
+/// The admin API needs an administrator signed in (access token or session cookie). API tokens
+/// are refused there: a token scoped to `containers:read` must not be able to create users.
+pub fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    if caller.credential == Credential::ApiToken {
+        return Err(ApiError::forbidden(
+            "permission denied: the admin API needs a signed-in admin, not an API token",
+        ));
+    }
+    if !is_admin_role(state, &caller.user.role) {
+        let admin = state
+            .config
+            .roles
+            .names()
+            .find(|r| is_admin_role(state, r))
+            .unwrap_or("admin")
+            .to_string();
+        tracing::info!(target: "ward::audit", event = "policy.denied", user_id = %caller.user.id, "admin API denied");
+        return Err(ApiError::forbidden(format!(
+            "permission denied: the admin API requires {admin} role"
+        )));
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! middleware. The only crate that knows HTTP.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod config;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -66,6 +66,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/validate", get(api::auth::validate))
         .route("/api/auth/refresh", post(api::auth::refresh))
         .route("/api/auth/logout", post(api::auth::logout))
+        .route(
+            "/api/tokens",
+            get(api::tokens::list).post(api::tokens::create),
+        )
+        .route("/api/tokens/validate", get(api::tokens::validate))
+        .route("/api/tokens/{id}", delete(api::tokens::revoke))
+        .route(
+            "/api/admin/users",
+            get(api::admin::list_users).post(api::admin::create_user),
+        )
+        .route("/api/admin/users/{id}", patch(api::admin::patch_user))
+        .route("/api/admin/audit", get(api::admin::audit_log))
         // Operations
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

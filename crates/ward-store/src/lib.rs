@@ -3,6 +3,8 @@
 //! branch at any call site; the only backend-specific code is the SQLite connection setup in
 //! [`connect`] (WAL and durable commits).
 
+mod api_tokens;
+mod audit;
 mod codec;
 mod grants;
 mod keys;
@@ -22,6 +24,9 @@ use ward_core::StoreError;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// Orders audit events written within the same second (monotonic per process, seeded from
+    /// the wall clock in microseconds so that restarts keep increasing).
+    seq: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +79,24 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
         .connect_with(options)
         .await?;
     MIGRATOR.run(&pool).await?;
-    Ok(SqlStore { pool })
+    Ok(SqlStore {
+        pool,
+        seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),
+    })
+}
+
+#[allow(clippy::disallowed_methods)] // a seed for ordering, not a domain time
+fn seq_seed() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 impl SqlStore {
+    pub(crate) fn next_seq(&self) -> i64 {
+        self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

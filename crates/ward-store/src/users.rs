@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
 use ward_core::model::User;
 use ward_core::store::{StoreResult, UserStore};
 
@@ -66,5 +67,63 @@ impl UserStore for SqlStore {
             .await
             .map_err(backend)?;
         get(&row, "n")
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM users ORDER BY created_at, email"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(user).collect()
+    }
+
+    async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if disabled {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 }

@@ -1,19 +1,47 @@
 //! `/api/auth/*`: validate (also nginx `auth_request`), refresh, logout.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use ward_proto::{RefreshRequest, RefreshResponse, ValidateResponse};
+
+use crate::audit::{self, Audit};
+use crate::authz;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientIp};
 use crate::oauth::token;
 use crate::state::AppState;
 
+#[derive(Debug, Deserialize)]
+pub struct ValidateParams {
+    /// Also require this permission (`resource:action`): 403 with the denial message otherwise.
+    /// Lets an nginx `auth_request` location state what it protects.
+    pub permission: Option<String>,
+}
+
 /// `GET /api/auth/validate`: 200 with the identity as JSON and as `X-Ward-*` headers.
-pub async fn validate(caller: Caller) -> Response {
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ValidateParams>,
+) -> ApiResult<Response> {
+    if let Some(p) = params.permission.as_deref() {
+        let permission = authz::parse_permission(&state, p)?;
+        if let Err(denied) = authz::require(&state, &caller, &permission) {
+            audit::record(
+                &state,
+                Audit::new("policy.denied", "denied")
+                    .actor(&caller.user.id)
+                    .detail(serde_json::json!({"permission": p, "credential": caller.credential.as_str()})),
+            )
+            .await;
+            return Err(denied);
+        }
+    }
     let body = ValidateResponse {
         user_id: caller.user.id.clone(),
         email: caller.user.email.clone(),
@@ -33,7 +61,7 @@ pub async fn validate(caller: Caller) -> Response {
     if let Some(sid) = &body.session_id {
         set("x-ward-session-id", sid);
     }
-    (headers, Json(body)).into_response()
+    Ok((headers, Json(body)).into_response())
 }
 
 /// `POST /api/auth/refresh`.
@@ -57,7 +85,11 @@ pub async fn refresh(
 }
 
 /// `POST /api/auth/logout`: revokes the caller's session.
-pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+) -> ApiResult<StatusCode> {
     let session = caller
         .session
         .ok_or_else(|| ApiError::bad_request("this credential has no session to log out of"))?;
@@ -65,6 +97,14 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<
         .store
         .revoke_session(&session.id, state.clock.now())
         .await?;
-    tracing::info!(target: "ward::auth", event = "session.revoked", session_id = %session.id, via = "logout", "session revoked");
+    audit::record(
+        &state,
+        Audit::new("session.revoked", "ok")
+            .actor(&caller.user.id)
+            .ip(ip.as_deref())
+            .target(&session.id)
+            .detail(serde_json::json!({"via": "logout"})),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,6 @@
 //! The ward API under `/api` (SPEC §2.4).
 
+pub mod admin;
 pub mod auth;
 pub mod profile;
+pub mod tokens;

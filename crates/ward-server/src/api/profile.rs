@@ -31,6 +31,7 @@ pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Prof
             expires_at: rfc3339(s.expires_at),
         }),
         mfa: MfaSummary::default(),
+        credential: Some(caller.credential.as_str().to_string()),
         id: caller.user.id,
         email: caller.user.email,
         name: caller.user.name,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use ward_core::token::{is_refresh_token_shape, token_hash};
 
+use crate::audit::{self, Audit};
 use crate::error::ApiResult;
 use crate::extract::FormParams;
 use crate::jwt;
@@ -38,7 +39,14 @@ pub async fn revoke(
     // RFC 7009 §2.2: unknown or foreign tokens still get 200, so nothing leaks.
     if let Some(session) = session.filter(|s| s.client_id == client.id()) {
         if state.store.revoke_session(&session.id, now).await? {
-            tracing::info!(target: "ward::auth", event = "session.revoked", session_id = %session.id, via = "oauth_revoke", "session revoked");
+            audit::record(
+                &state,
+                Audit::new("session.revoked", "ok")
+                    .actor(&session.user_id)
+                    .target(&session.id)
+                    .detail(serde_json::json!({"via": "oauth_revoke"})),
+            )
+            .await;
         }
     }
     Ok(StatusCode::OK)

@@ -9,6 +9,7 @@ use maud::html;
 use serde::Deserialize;
 use ward_core::model::{is_plausible_email, normalize_email, Channel};
 
+use crate::audit::{self, Audit};
 use crate::auth::{web_session, SESSION_COOKIE};
 use crate::csrf;
 use crate::error::ApiError;
@@ -172,7 +173,13 @@ pub async fn submit_password(
                 now,
             );
             state.metrics.auth_event("password", "failed");
-            tracing::info!(target: "ward::auth", event = "signin.failed", ip = ip.as_deref().unwrap_or(""), "sign-in failed");
+            let mut event = Audit::new("signin", "failed")
+                .ip(ip.as_deref())
+                .detail(serde_json::json!({"email": email, "method": "password"}));
+            if let Some(u) = user.as_ref() {
+                event = event.target(&u.id);
+            }
+            audit::record(&state, event).await;
             let (jar, token) = csrf::token(&state, jar);
             let mut r = password_form(
                 &token,
@@ -198,7 +205,15 @@ pub async fn submit_password(
     };
     let (session, cookie_value) = start_web_session(&state, &user, &request).await?;
     state.metrics.auth_event("password", "ok");
-    tracing::info!(target: "ward::auth", event = "signin.ok", user_id = %user.id, session_id = %session.id, "signed in");
+    audit::record(
+        &state,
+        Audit::new("signin", "ok")
+            .actor(&user.id)
+            .ip(session.ip.as_deref())
+            .target(&session.id)
+            .detail(serde_json::json!({"method": "password", "channel": "web"})),
+    )
+    .await;
     let cookie = Cookie::build((SESSION_COOKIE, cookie_value))
         .path("/")
         .http_only(true)

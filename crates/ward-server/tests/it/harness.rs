@@ -124,6 +124,11 @@ impl TestServer {
         }
     }
 
+    pub fn clock_now(&self) -> i64 {
+        use ward_core::Clock;
+        self.clock.now().0
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
