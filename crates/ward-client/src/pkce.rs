@@ -100,7 +100,13 @@ impl CallbackCheck {
             {
                 CallbackOutcome::IssuerMismatch
             }
-            (Some(_), None) if self.issuer_required => CallbackOutcome::IssuerMismatch,
+            // A missing `iss` is fatal only for a code: a bare error response can at worst end
+            // this login, which the user can retry.
+            (Some(_), None)
+                if self.issuer_required && matches!(outcome, CallbackOutcome::Code(_)) =>
+            {
+                CallbackOutcome::IssuerMismatch
+            }
             _ => outcome,
         }
     }
@@ -576,6 +582,10 @@ mod tests {
             check.classify("/callback?code=c&state=s2&iss=x"),
             CallbackOutcome::StateMismatch
         );
+        assert!(matches!(
+            check.classify("/callback?error=access_denied&state=s1"),
+            CallbackOutcome::Denied { .. }
+        ));
         let lenient = CallbackCheck {
             issuer_required: false,
             ..check

@@ -87,12 +87,33 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
                     timeout: args.timeout,
                     paste,
                 })
-                .await?
+                .await
+                .map_err(|e| login_error(e, flow, &alias))?
         }
     };
     ctx.progress.finish();
     report(ctx, &outcome);
     Ok(())
+}
+
+/// Adds what to try next to a failed interactive sign-in.
+fn login_error(e: ward_client::Error, flow: AuthFlow, alias: &str) -> CliError {
+    let hint = match () {
+        _ if e.hint().is_some() => None,
+        _ if e.is_timeout() && flow == AuthFlow::Pkce => Some(format!(
+            "Run `ward login {alias}` again with a longer --timeout, or use --auth-flow device_code where no browser can reach this machine"
+        )),
+        _ if e.is_timeout() => Some(format!("Run `ward login {alias}` again to get a new code")),
+        _ if e.is_access_denied() => Some(format!(
+            "The request was denied in the browser; run `ward login {alias}` again to retry"
+        )),
+        _ => None,
+    };
+    let err = CliError::from(e);
+    match hint {
+        Some(h) => err.hint(h),
+        None => err,
+    }
 }
 
 /// Lines typed (or piped) on stdin, read on a thread so the wait never blocks on it. Reading is

@@ -626,3 +626,33 @@ async fn device_flow_switched_off_means_no_fallback_and_says_why() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denying_in_the_browser_fails_the_login_with_a_hint() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--port",
+        "0",
+    ]);
+    let url = cli.wait_browser_url("/cli-login", WAIT).await;
+    let mut user = server.user();
+    user.decision = "deny";
+    // The loopback answers the denied redirect with a plain page (no form to fill).
+    let _ = user.visit(&url, false).await;
+    let out = running.finish(WAIT).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("Error: sign-in was not completed"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("access_denied"), "{}", out.stderr);
+    assert!(out.stderr.contains("ward login default"), "{}", out.stderr);
+    assert!(!cli.credentials_path().exists());
+}
