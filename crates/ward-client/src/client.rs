@@ -289,6 +289,12 @@ impl Client {
                     format!("CA file {ca} is not a PEM bundle: {e}"),
                 )
             })?;
+            if certs.is_empty() {
+                return Err(Error::new(
+                    Kind::Config,
+                    format!("CA file {ca} contains no PEM certificate"),
+                ));
+            }
             for c in certs {
                 b = b.add_root_certificate(c);
             }
@@ -880,10 +886,13 @@ impl Client {
     /// Not signed in / session expired (with a hint to log in again), network errors.
     pub async fn status(&self, alias: &str, url_flag: Option<&str>) -> Result<Status> {
         let url = self.resolve_url(alias, url_flag).map_err(|e| {
-            if e.is_not_signed_in() {
-                self.not_signed_in(alias, None)
-            } else {
+            if !e.is_not_signed_in() {
                 e
+            } else if self.token_override.is_some() {
+                Error::usage("a token was given but no server URL")
+                    .with_hint(format!("Pass --url or set {}_URL", self.params.env_prefix))
+            } else {
+                self.not_signed_in(alias, None)
             }
         })?;
         let token = self.access_token(alias).await?;
@@ -1187,6 +1196,35 @@ mod tests {
         assert!(validate_alias("../x").unwrap_err().is_usage());
         assert!(validate_alias("").is_err());
         assert!(validate_alias("a b").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_bad_ca_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A prefix of its own, so no other test sees the variable.
+        let params = Params {
+            config_dir: Some(dir.path().to_owned()),
+            env_prefix: "WARDCATEST".into(),
+            ..Params::default()
+        };
+        let url = Url::parse("http://127.0.0.1:9").unwrap();
+        let missing = dir.path().join("missing.pem");
+        std::env::set_var("WARDCATEST_CA_FILE", &missing);
+        let err = Client::new(params.clone())
+            .validate_api_token(&url, "ward_x")
+            .await
+            .unwrap_err();
+        assert!(err.is_io(), "{err:?}");
+        assert!(err.to_string().contains("missing.pem"));
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        std::env::set_var("WARDCATEST_CA_FILE", &junk);
+        let err = Client::new(params)
+            .validate_api_token(&url, "ward_x")
+            .await
+            .unwrap_err();
+        assert!(err.is_config(), "{err:?}");
+        std::env::remove_var("WARDCATEST_CA_FILE");
     }
 
     #[tokio::test]
