@@ -225,6 +225,8 @@ async fn pkce_timeout_falls_back_to_device_flow() {
     let server = Server::start();
     let cli = Cli::new();
     // The user ignores the browser tab; `auto` gives up on PKCE and opens the device page.
+    // (The timeout also bounds the device flow, whose first poll is after 5 s: 15 s leaves
+    // room for a slow CI machine.)
     let running = cli.spawn(&[
         "login",
         "default",
@@ -232,7 +234,7 @@ async fn pkce_timeout_falls_back_to_device_flow() {
         "--port",
         "0",
         "--timeout",
-        "8s",
+        "15s",
     ]);
     cli.wait_browser_url("/cli-login", WAIT).await;
     let url = cli.wait_browser_url("/device", WAIT).await;
