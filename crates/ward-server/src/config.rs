@@ -62,17 +62,57 @@ impl StringList {
     }
 }
 
+/// Environment values are parsed by type (`12345678` is a number); keys that hold text accept
+/// such values as their text.
+mod text {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Int(i64),
+        Uint(u64),
+        Float(f64),
+        Bool(bool),
+    }
+
+    impl Scalar {
+        fn into_text(self) -> String {
+            match self {
+                Scalar::Text(s) => s,
+                Scalar::Int(i) => i.to_string(),
+                Scalar::Uint(u) => u.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            }
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Scalar::deserialize(d).map(Scalar::into_text)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Option::<Scalar>::deserialize(d).map(|o| o.map(Scalar::into_text))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: String,
     pub public_url: Option<String>,
+    #[serde(deserialize_with = "text::required")]
     pub data_dir: String,
     pub database_url: Option<String>,
+    #[serde(deserialize_with = "text::required")]
     pub token_prefix: String,
     pub bootstrap_admin_email: Option<String>,
+    #[serde(default, deserialize_with = "text::optional")]
     pub bootstrap_admin_password: Option<String>,
     pub log_format: String,
+    #[serde(default, deserialize_with = "text::optional")]
     pub master_key: Option<String>,
     pub dev: bool,
     pub signup: bool,
@@ -245,6 +285,8 @@ const ENV_KEYS: &[&str] = &[
 const ENV_SECTIONS: &[&str] = &["tokens", "sessions", "rate_limits", "roles"];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
+    "log",
+    "test_pg_url",
     "token",
     "url",
     "profile",
@@ -305,7 +347,7 @@ pub fn load(
     figment = figment
         .merge(
             Env::prefixed("WARD_")
-                .filter(|k| env_key_known(k.as_str()))
+                .filter(|k| env_key_known(&k.as_str().to_ascii_lowercase()))
                 .split("__"),
         )
         .merge(
@@ -499,10 +541,13 @@ impl RawConfig {
         if !roles.contains("admin") {
             return Err(invalid("roles", "(no admin)", "an `admin` role"));
         }
-        let mut clients = Vec::new();
+        let mut clients: Vec<ClientConfig> = Vec::new();
         for (i, c) in self.clients.iter().enumerate() {
             let key = format!("clients[{i}]");
-            if c.id.is_empty() || c.id == ward_proto::CLI_CLIENT_ID {
+            if c.id.is_empty()
+                || c.id == ward_proto::CLI_CLIENT_ID
+                || clients.iter().any(|seen| seen.id == c.id)
+            {
                 return Err(invalid(
                     &format!("{key}.id"),
                     &c.id,
@@ -610,6 +655,7 @@ fn f_or(v: &Option<String>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
@@ -642,5 +688,103 @@ mod tests {
     fn comma_lists() {
         let l = StringList::Comma("https://a.example, http://localhost:*".into());
         assert_eq!(l.items(), vec!["https://a.example", "http://localhost:*"]);
+    }
+
+    fn load_validated(flags: &FlagOverrides) -> Result<(Config, Vec<String>), String> {
+        let (raw, warnings) = load(None, flags).map_err(|e| e.to_string())?;
+        raw.validate()
+            .map(|c| (c, warnings))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn precedence_defaults_file_env_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "ward.toml",
+                "listen = \"127.0.0.1:7000\"\ntoken_prefix = \"file\"\n[sessions]\ncli_ttl = \"2h\"\n",
+            )?;
+            let (c, _) = load_validated(&FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 7000);
+            assert_eq!(c.token_prefix, "file");
+            assert_eq!(c.sessions.cli, 7200);
+            jail.set_env("WARD_LISTEN", "127.0.0.1:7001");
+            jail.set_env("WARD_TOKEN_PREFIX", "rexec");
+            jail.set_env("WARD_SESSIONS__CLI_TTL", "1h");
+            jail.set_env("WARD_BOOTSTRAP_ADMIN_EMAIL", "ops@example.com");
+            jail.set_env("WARD_BOOTSTRAP_ADMIN_PASSWORD", "12345678");
+            jail.set_env("ALLOWED_ORIGINS", "https://a.example,http://localhost:*");
+            jail.set_env("BLOCK_EMPTY_ORIGIN", "true");
+            let (c, _) = load_validated(&FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 7001);
+            assert_eq!(c.token_prefix, "rexec");
+            assert_eq!(c.sessions.cli, 3600);
+            assert_eq!(
+                c.bootstrap_admin,
+                Some(("ops@example.com".to_string(), "12345678".to_string()))
+            );
+            assert_eq!(
+                c.allowed_origins,
+                vec!["https://a.example", "http://localhost:*"]
+            );
+            assert!(c.block_empty_origin);
+            let flags = FlagOverrides {
+                listen: Some("127.0.0.1:7002".into()),
+                ..FlagOverrides::default()
+            };
+            let (c, _) = load_validated(&flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 7002);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARD_LISTEN", "nonsense");
+            let err = load_validated(&FlagOverrides::default()).unwrap_err();
+            assert_eq!(
+                err,
+                "invalid configuration: listen = \"nonsense\": expected an address such as 127.0.0.1:8080"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_variables_are_warned_about_cli_ones_are_not() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARD_LISTN", "127.0.0.1:1");
+            jail.set_env("WARD_TOKEN", "ward_x");
+            jail.set_env("WARD_LOG", "debug");
+            let (_, warnings) =
+                load_validated(&FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                warnings,
+                vec!["ignoring unknown environment variable WARD_LISTN"]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn duplicate_client_ids_are_refused() {
+        let client = RawClient {
+            id: "app".into(),
+            secret: None,
+            secret_file: None,
+            redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
+        };
+        let raw = RawConfig {
+            clients: vec![client.clone(), client],
+            ..RawConfig::default()
+        };
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("clients[1].id"));
     }
 }

@@ -85,6 +85,10 @@ pub async fn start_token_session(
     req: &SessionRequest,
     with_refresh: bool,
 ) -> ApiResult<Issued> {
+    let req = &SessionRequest {
+        scope: bound_scope(state, user, &req.scope),
+        ..req.clone()
+    };
     let session = new_session(state, user, req);
     let refresh =
         with_refresh.then(|| new_refresh_token(&state.config.token_prefix, state.random.as_ref()));
@@ -124,6 +128,20 @@ pub async fn start_token_session(
         },
         session,
     })
+}
+
+/// Drops requested `resource:action` scopes that the user's role does not grant, so a token
+/// never claims more than its user may do (OIDC scopes pass through).
+pub fn bound_scope(state: &AppState, user: &User, scope: &str) -> String {
+    let role = state.config.roles.get(&user.role);
+    ScopeSet::parse(scope)
+        .filter(
+            |s| match ward_core::scope::Permission::parse(s, &state.config.resources) {
+                Some(p) => role.is_some_and(|r| r.grants(&p)),
+                None => true,
+            },
+        )
+        .to_string()
 }
 
 /// An access token never outlives its session.

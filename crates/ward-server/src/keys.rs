@@ -164,6 +164,23 @@ impl KeyRing {
         Self::from_records(&records, master, now, max_token_lifetime)
     }
 
+    /// Re-reads the keys from the store (another replica, or `ward server rotate-keys`, may have
+    /// rotated them). `None` when nothing changed.
+    pub async fn reload(
+        &self,
+        store: &dyn Store,
+        master: &MasterKey,
+        now: Timestamp,
+        max_token_lifetime: i64,
+    ) -> Result<Option<KeyRing>, KeyError> {
+        let records = store.signing_keys().await?;
+        let fresh = Self::from_records(&records, master, now, max_token_lifetime)?;
+        let same = fresh.signing_kid == self.signing_kid
+            && fresh.public.len() == self.public.len()
+            && fresh.public.keys().all(|k| self.public.contains_key(k));
+        Ok((!same).then_some(fresh))
+    }
+
     /// Makes a new signing key; the old ones are retired but stay published.
     pub async fn rotate(
         store: &dyn Store,

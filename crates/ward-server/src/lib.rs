@@ -85,10 +85,13 @@ impl Prepared {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let reloader = tokio::spawn(reload_keys_forever(self.state.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        reloader.abort();
+        served
     }
 }
 
@@ -150,6 +153,7 @@ pub async fn prepare(
         clock,
         random,
         keys: RwLock::new(Arc::new(keys)),
+        master_key: master,
         passwords,
         limiter: RateLimiter::default(),
         metrics: Metrics::default(),
@@ -160,6 +164,42 @@ pub async fn prepare(
         state,
         bootstrap,
     })
+}
+
+/// How often a server looks for keys rotated elsewhere.
+const KEY_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn reload_keys_forever(state: AppState) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = reload_keys(&state).await {
+            tracing::warn!(error = %e, "cannot reload signing keys");
+        }
+    }
+}
+
+/// Picks up signing keys rotated elsewhere (another replica or `ward server rotate-keys`).
+/// Returns whether anything changed.
+pub async fn reload_keys(state: &AppState) -> Result<bool, keys::KeyError> {
+    let current = state.keys().await;
+    let fresh = current
+        .reload(
+            state.store.as_ref(),
+            &state.master_key,
+            state.clock.now(),
+            state.config.access_token_ttl,
+        )
+        .await?;
+    match fresh {
+        Some(fresh) => {
+            tracing::info!(kid = fresh.signing_kid(), "signing keys reloaded");
+            *state.keys.write().await = Arc::new(fresh);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 fn default_public_url(bound: SocketAddr) -> Url {
@@ -188,6 +228,10 @@ pub async fn rotate_keys(
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 ) -> Result<String, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
     let store = ward_store::connect(&config.database_url).await?;
     let master = MasterKey::load(
         config.master_key.as_deref(),

@@ -9,7 +9,7 @@ use ward_core::{Clock, Random};
 
 use crate::config::Config;
 use crate::hashing::PasswordPool;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, MasterKey};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 
@@ -25,6 +25,7 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub keys: RwLock<Arc<KeyRing>>,
+    pub master_key: MasterKey,
     pub passwords: PasswordPool,
     pub limiter: RateLimiter,
     pub metrics: Metrics,

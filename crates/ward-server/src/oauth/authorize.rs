@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use url::Url;
-use ward_core::model::{AuthCode, User};
+use ward_core::model::{AuthCode, Session, User};
 use ward_core::pkce;
 use ward_core::scope::ScopeSet;
 use ward_core::token::{new_opaque_secret, token_hash};
@@ -149,7 +149,7 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     }
 }
 
-fn reject(r: Rejection) -> Response {
+fn reject(state: &AppState, r: Rejection) -> Response {
     match r {
         Rejection::Page(message) => {
             message_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &message)
@@ -157,15 +157,17 @@ fn reject(r: Rejection) -> Response {
         Rejection::Redirect {
             redirect_uri,
             error,
-            state,
+            state: client_state,
         } => {
             let mut pairs = vec![
                 ("error", error.code.as_str()),
                 ("error_description", error.description.as_str()),
             ];
-            if let Some(s) = state.as_deref() {
+            if let Some(s) = client_state.as_deref() {
                 pairs.push(("state", s));
             }
+            // RFC 9207: error responses carry `iss` too.
+            pairs.push(("iss", state.issuer.as_str()));
             redirect_with(&redirect_uri, &pairs)
         }
     }
@@ -191,9 +193,9 @@ pub async fn authorize(
     };
     let request = match validate(&state, &params) {
         Ok(r) => r,
-        Err(r) => return Ok(reject(r)),
+        Err(r) => return Ok(reject(&state, r)),
     };
-    let Some((_session, user)) = web_session(&state, &jar).await? else {
+    let Some((session, user)) = web_session(&state, &jar).await? else {
         let here = format!("{}?{query}", uri.path());
         return Ok(Redirect::to(&login_url(&here, request.login_hint.as_deref())).into_response());
     };
@@ -212,7 +214,7 @@ pub async fn authorize(
         return Ok((jar, page).into_response());
     }
     // Clients declared by the operator are first-party: no consent screen.
-    issue_code(&state, &user, &request).await
+    issue_code(&state, &user, &session, &request).await
 }
 
 /// `POST /oauth/authorize/decision`: the consent form.
@@ -226,14 +228,14 @@ pub async fn decision(
     let params = parse_params(query.as_bytes())?;
     let request = match validate(&state, &params) {
         Ok(r) => r,
-        Err(r) => return Ok(reject(r)),
+        Err(r) => return Ok(reject(&state, r)),
     };
-    let Some((_session, user)) = web_session(&state, &jar).await? else {
+    let Some((session, user)) = web_session(&state, &jar).await? else {
         let here = format!("/oauth/authorize?{query}");
         return Ok(Redirect::to(&login_url(&here, None)).into_response());
     };
     match form.get("decision") {
-        Some("allow") => issue_code(&state, &user, &request).await,
+        Some("allow") => issue_code(&state, &user, &session, &request).await,
         Some("deny") => {
             tracing::info!(target: "ward::auth", event = "consent.denied", user_id = %user.id, client_id = request.client.id(), "consent denied");
             let mut pairs = vec![
@@ -243,6 +245,7 @@ pub async fn decision(
             if let Some(s) = request.state.as_deref() {
                 pairs.push(("state", s));
             }
+            pairs.push(("iss", state.issuer.as_str()));
             Ok(redirect_with(&request.redirect_uri, &pairs))
         }
         _ => Err(ApiError::bad_request("decision must be allow or deny")),
@@ -252,6 +255,7 @@ pub async fn decision(
 async fn issue_code(
     state: &AppState,
     user: &User,
+    signed_in: &Session,
     request: &AuthorizeRequest,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
@@ -264,8 +268,9 @@ async fn issue_code(
         scope: request.scope.to_string(),
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
-        auth_time: now,
-        amr: vec!["pwd".into()],
+        // When and how the user actually signed in (OIDC Core §2), not when the code was made.
+        auth_time: signed_in.created_at,
+        amr: signed_in.amr.clone(),
         device_id: request.device_id.clone(),
         device_name: request.device_name.clone(),
         created_at: now,

@@ -39,8 +39,9 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let keys = state.keys().await;
+    // Short: a key rotated on another replica must reach relying parties quickly.
     (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
+        [(header::CACHE_CONTROL, "public, max-age=60")],
         Json(keys.jwks().clone()),
     )
         .into_response()

@@ -50,6 +50,13 @@ pub async fn token(
         )
         .into());
     }
+    if grant == DEVICE_CODE_GRANT_TYPE && !state.config.device_flow {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "the device flow is switched off on this server",
+        )
+        .into());
+    }
     if !client.allows_grant(grant) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
@@ -184,10 +191,22 @@ pub async fn refresh(
         .session_by_refresh_token_hash(&hash)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
-    if client.is_some_and(|c| c.id() != session.client_id) {
-        return Err(
-            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
-        );
+    match client {
+        Some(c) if c.id() != session.client_id => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            )
+            .into());
+        }
+        // RFC 6749 §6: a confidential client must authenticate to refresh, so its tokens are
+        // refreshed at /oauth/token only.
+        None if Client::find(state, &session.client_id).is_some_and(|c| !c.is_public()) => {
+            return Err(OAuthError::invalid_client(
+                "this refresh token belongs to a confidential client: use /oauth/token with client authentication",
+            )
+            .into());
+        }
+        _ => {}
     }
     if let Some(reason) = session.unusable_reason(now) {
         return Err(OAuthError::invalid_grant(reason).into());

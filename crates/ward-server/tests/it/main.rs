@@ -9,6 +9,7 @@
 mod harness;
 
 mod concurrency;
+mod keys_and_fixes;
 mod negative;
 mod sessions;
 mod standard_clients;
