@@ -448,6 +448,8 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
     creds["default"]["access_expires_at"] = 0.into();
     cli.write_credentials(&creds);
 
+    let token_calls_before = server.logged_requests("POST", "/oauth/token", 200);
+    assert_eq!(token_calls_before, 1, "the login's code exchange");
     // Ten processes at once, all started before any finishes.
     let handles: Vec<_> = (0..10)
         .map(|_| {
@@ -480,6 +482,14 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
         .unwrap()
         .to_owned();
     assert_ne!(new_refresh, old_refresh);
+    // The server saw exactly one refresh, and no failed one.
+    assert_eq!(
+        server.logged_requests("POST", "/oauth/token", 200),
+        token_calls_before + 1,
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.logged_requests("POST", "/oauth/token", 400), 0);
     // Had a second process presented the rotated refresh token, the server would have revoked the
     // whole session (reuse detection); it is still good.
     assert_ok(&cli.run(&["status"]).await);
