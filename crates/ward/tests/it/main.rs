@@ -306,10 +306,8 @@ async fn login_with_a_bad_api_token_fails_and_stores_nothing() {
         .await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
-    // Until the server has API tokens, /api/tokens/validate is a 404, which the CLI reports as
-    // such; either way nothing is stored.
     assert!(
-        out.stderr.contains("rejected") || out.stderr.contains("does not support API tokens"),
+        out.stderr.contains("the server rejected the API token"),
         "{}",
         out.stderr
     );
@@ -317,7 +315,6 @@ async fn login_with_a_bad_api_token_fails_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs POST /api/tokens and GET /api/tokens/validate (API tokens issue)"]
 async fn login_with_a_good_api_token_is_stored() {
     let server = Server::start();
     let cli = Cli::new();
@@ -349,6 +346,14 @@ async fn login_with_a_good_api_token_is_stored() {
     assert_eq!(token.stdout.trim(), secret);
     let status = ci.run(&["status"]).await;
     assert_ok(&status);
+    assert!(
+        status.stdout.contains("Session expires: never (API token)"),
+        "{}",
+        status.stdout
+    );
+    // Logging out forgets the token locally.
+    assert_ok(&ci.run(&["logout"]).await);
+    assert_eq!(ci.run(&["token"]).await.code, 1);
     assert!(status
         .stdout
         .contains(&format!("Authenticated as {}", server.admin_email)));
