@@ -2,5 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod mfa;
 pub mod profile;
+pub mod security;
 pub mod tokens;

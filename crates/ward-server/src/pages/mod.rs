@@ -5,6 +5,7 @@
 pub mod consent;
 pub mod device;
 pub mod login;
+pub mod mfa_login;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
