@@ -112,6 +112,17 @@ async fn pkce_login_through_browser_then_status_and_token() {
     let missing = cli.run(&["api", "/api/nope"]).await;
     assert_eq!(missing.code, 1, "{missing:?}");
     assert!(missing.stderr.contains("HTTP 404"), "{}", missing.stderr);
+    // --output json, for scripts.
+    let json = cli.run(&["status", "--output", "json"]).await;
+    assert_ok(&json);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["authenticated"], true);
+    assert_eq!(v["email"], server.admin_email.as_str());
+    assert_eq!(v["profile"], "default");
+    let json = cli.run(&["--output", "json", "token"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(v["access_token"].as_str().unwrap().starts_with("ey"));
+    assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
     // `whoami` is the same command.
     assert_eq!(cli.run(&["whoami"]).await.stdout, status.stdout);
 
