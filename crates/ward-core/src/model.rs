@@ -308,3 +308,29 @@ pub fn amr_is_multi_factor(amr: &[String]) -> bool {
     amr.iter()
         .any(|m| matches!(m.as_str(), "otp" | "hwk" | "swk" | "mfa"))
 }
+
+/// A registered WebAuthn credential (security key or passkey). `passkey` is the library's
+/// serialized public-key record: no secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnCredential {
+    /// Base64url credential id.
+    pub credential_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub passkey: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A WebAuthn ceremony in progress (registration or authentication), single use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnCeremony {
+    pub id: String,
+    pub user_id: Option<String>,
+    /// `register`, `mfa`, `signin` or `step-up`.
+    pub kind: String,
+    /// The library's serialized ceremony state.
+    pub state: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, LockTicket, MfaChallenge, Session,
-    SigningKeyRecord, TotpEnrolment, User,
+    SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
 };
 use crate::StoreError;
 
@@ -105,6 +105,38 @@ pub trait MfaStore: Send + Sync {
         id: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait WebauthnStore: Send + Sync {
+    async fn insert_webauthn_credential(&self, credential: &WebauthnCredential) -> StoreResult<()>;
+    async fn webauthn_credentials_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<WebauthnCredential>>;
+    async fn webauthn_credential(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<WebauthnCredential>>;
+    /// Stores the updated record (signature counter) after a use.
+    async fn update_webauthn_credential(
+        &self,
+        credential_id: &str,
+        passkey: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn delete_webauthn_credential(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+    ) -> StoreResult<bool>;
+    async fn insert_webauthn_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()>;
+    /// Takes a live ceremony exactly once.
+    async fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<WebauthnCeremony>>;
 }
 
 #[async_trait]
@@ -213,7 +245,14 @@ pub trait KeyStore: Send + Sync {
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + GrantStore + KeyStore + ApiTokenStore + AuditStore + MfaStore
+    UserStore
+    + SessionStore
+    + GrantStore
+    + KeyStore
+    + ApiTokenStore
+    + AuditStore
+    + MfaStore
+    + WebauthnStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -54,29 +54,37 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let value = value
-                .to_str()
-                .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-            return authenticate_bearer(state, token.trim()).await;
-        }
-        let jar = CookieJar::from_headers(&parts.headers);
-        if let Some((session, user)) = web_session(state, &jar).await? {
-            return Ok(Caller {
-                client_id: session.client_id.clone(),
-                scope: session.scope.clone(),
-                user,
-                session: Some(session),
-                credential: Credential::SessionCookie,
-                api_token: None,
-            });
-        }
-        Err(ApiError::unauthorized("authentication required"))
+        caller_from_headers(state, &parts.headers).await
     }
+}
+
+/// Authenticates a request from its headers: `Authorization: Bearer …`, else the session cookie.
+pub async fn caller_from_headers(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Caller, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
+        return authenticate_bearer(state, token.trim()).await;
+    }
+    let jar = CookieJar::from_headers(headers);
+    if let Some((session, user)) = web_session(state, &jar).await? {
+        return Ok(Caller {
+            client_id: session.client_id.clone(),
+            scope: session.scope.clone(),
+            user,
+            session: Some(session),
+            credential: Credential::SessionCookie,
+            api_token: None,
+        });
+    }
+    Err(ApiError::unauthorized("authentication required"))
 }
 
 /// Validates any bearer token ward understands.

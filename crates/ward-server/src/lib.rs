@@ -21,6 +21,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod state;
 pub mod time;
+pub mod webauthn;
 
 mod bootstrap;
 mod routes;
@@ -146,6 +147,7 @@ pub async fn prepare(
         random.as_ref(),
     )
     .await?;
+    let webauthn = webauthn::relying_party(&public_url, "ward");
     let state = AppState(Arc::new(Inner {
         secure_cookies: public_url.scheme() == "https",
         issuer,
@@ -158,6 +160,7 @@ pub async fn prepare(
         passwords,
         limiter: RateLimiter::default(),
         mfa_guard: mfa::MfaGuard::default(),
+        webauthn,
         metrics: Metrics::default(),
         config,
     }));

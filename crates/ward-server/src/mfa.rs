@@ -100,12 +100,32 @@ pub async fn totp_secret(state: &AppState, user_id: &str) -> Result<Option<Vec<u
     }
 }
 
+/// MFA is on when the user has confirmed TOTP or registered a security key.
+/// MFA is on when the user has confirmed TOTP or registered a security key.
 pub async fn is_enabled(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-    Ok(state
+    Ok(!methods(state, user_id).await?.is_empty())
+}
+
+/// The second factors a user has: `totp`, `backup_code`, `webauthn`.
+pub async fn methods(state: &AppState, user_id: &str) -> Result<Vec<&'static str>, ApiError> {
+    let mut out = Vec::new();
+    if state
         .store
         .totp_enrolment(user_id)
         .await?
-        .is_some_and(|e| e.confirmed))
+        .is_some_and(|e| e.confirmed)
+    {
+        out.extend(["totp", "backup_code"]);
+    }
+    if !state
+        .store
+        .webauthn_credentials_of_user(user_id)
+        .await?
+        .is_empty()
+    {
+        out.push("webauthn");
+    }
+    Ok(out)
 }
 
 /// Whether policy (`mfa.required_roles`) demands MFA of this role.
@@ -163,15 +183,20 @@ pub async fn verify_code(state: &AppState, user_id: &str, code: &str) -> Result<
     }
 }
 
-/// The `amr` values after a second factor: the first factor's plus `otp`.
-pub fn amr_with_otp(amr: &[String]) -> Vec<String> {
+/// The `amr` values after a second factor: the first factor's plus `method` and `mfa`.
+pub fn amr_with(amr: &[String], method: &str) -> Vec<String> {
     let mut out = amr.to_vec();
-    for m in ["otp", "mfa"] {
+    for m in [method, "mfa"] {
         if !out.iter().any(|x| x == m) {
             out.push(m.to_string());
         }
     }
     out
+}
+
+/// After a TOTP or backup code (RFC 8176 `otp`).
+pub fn amr_with_otp(amr: &[String]) -> Vec<String> {
+    amr_with(amr, "otp")
 }
 
 #[cfg(test)]

@@ -37,7 +37,14 @@ pub fn router(state: AppState) -> Router {
             get(pages::device::device_page).post(pages::device::submit_code),
         )
         .route("/device/decision", post(pages::device::decision))
+        .route("/account/mfa", get(pages::account_mfa::show))
+        .route("/account/mfa/totp", post(pages::account_mfa::totp_start))
+        .route(
+            "/account/mfa/totp/confirm",
+            post(pages::account_mfa::totp_confirm),
+        )
         .route("/static/ward.css", get(pages::stylesheet))
+        .route("/static/webauthn.js", get(pages::webauthn_script))
         // OAuth 2.0 / OIDC
         .route(
             "/.well-known/openid-configuration",
@@ -94,6 +101,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/mfa/backup-codes",
             post(api::mfa::regenerate_backup_codes),
+        )
+        .route(
+            "/api/mfa/webauthn/register/start",
+            post(api::webauthn::register_start),
+        )
+        .route(
+            "/api/mfa/webauthn/register/finish",
+            post(api::webauthn::register_finish),
+        )
+        .route(
+            "/api/mfa/webauthn/authenticate/start",
+            post(api::webauthn::authenticate_start),
+        )
+        .route(
+            "/api/mfa/webauthn/authenticate/finish",
+            post(api::webauthn::authenticate_finish),
+        )
+        .route("/api/mfa/webauthn/credentials", get(api::webauthn::list))
+        .route(
+            "/api/mfa/webauthn/credentials/{id}",
+            delete(api::webauthn::remove),
         )
         .route("/api/security/{kind}/{id}", get(api::security::status))
         .route(

@@ -29,6 +29,8 @@ pub struct Inner {
     pub passwords: PasswordPool,
     pub limiter: RateLimiter,
     pub mfa_guard: crate::mfa::MfaGuard,
+    /// The WebAuthn relying party; `None` when `public_url` cannot be one (an IP address).
+    pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     pub metrics: Metrics,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,

@@ -11,6 +11,7 @@ mod keys;
 mod mfa;
 mod sessions;
 mod users;
+mod webauthn;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,3 +6,4 @@ pub mod mfa;
 pub mod profile;
 pub mod security;
 pub mod tokens;
+pub mod webauthn;

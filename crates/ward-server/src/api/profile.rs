@@ -12,7 +12,7 @@ pub async fn profile(
     State(state): State<AppState>,
     caller: Caller,
 ) -> crate::error::ApiResult<Json<Profile>> {
-    let mfa_enabled = crate::mfa::is_enabled(&state, &caller.user.id).await?;
+    let mfa_methods = crate::mfa::methods(&state, &caller.user.id).await?;
     let role = state.config.roles.get(&caller.user.role);
     let limits = role
         .map(|r| {
@@ -35,12 +35,8 @@ pub async fn profile(
             expires_at: rfc3339(s.expires_at),
         }),
         mfa: MfaSummary {
-            enabled: mfa_enabled,
-            methods: if mfa_enabled {
-                vec!["totp".into(), "backup_code".into()]
-            } else {
-                Vec::new()
-            },
+            enabled: !mfa_methods.is_empty(),
+            methods: mfa_methods.iter().map(|m| m.to_string()).collect(),
         },
         credential: Some(caller.credential.as_str().to_string()),
         id: caller.user.id,

@@ -75,9 +75,10 @@ fn email_form(csrf: &str, return_to: &str, error: Option<&str>) -> Response {
                 (csrf_field(csrf))
                 input type="hidden" name="return_to" value=(return_to);
                 label for="email" { "Email" }
-                input id="email" type="email" name="email" autocomplete="username" required autofocus;
+                input id="email" type="email" name="email" autocomplete="username webauthn" required autofocus;
                 button type="submit" { "Continue" }
             }
+            (super::passkey_signin(return_to))
         },
     ))
 }
@@ -276,6 +277,7 @@ pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
             html! {
                 h1 { "Signed in" }
                 p { "You are signed in as " strong { (user.email) } " (" (user.role) ")." }
+                p { a href="/account/mfa" { "Two-step verification" } }
                 form method="post" action="/logout" {
                     (csrf_field(&token))
                     button type="submit" class="secondary" { "Sign out" }

@@ -46,7 +46,7 @@ pub async fn start_challenge(
         })
         .await?;
     let cookie = Cookie::build((MFA_COOKIE, token))
-        .path("/login")
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.secure_cookies)
@@ -54,7 +54,7 @@ pub async fn start_challenge(
     Ok(jar.add(cookie))
 }
 
-async fn pending(
+pub async fn pending(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<(MfaChallenge, User)>, ApiError> {
@@ -81,7 +81,7 @@ fn expired() -> Response {
     Redirect::to(&login_url("/", None)).into_response()
 }
 
-fn code_form(csrf: &str, email: &str, error: Option<&str>) -> Response {
+fn code_form(csrf: &str, email: &str, security_key: Option<&str>, error: Option<&str>) -> Response {
     no_store(page(
         "Two-step verification",
         html! {
@@ -95,6 +95,7 @@ fn code_form(csrf: &str, email: &str, error: Option<&str>) -> Response {
                     autocomplete="one-time-code" required autofocus;
                 button type="submit" { "Verify" }
             }
+            @if let Some(return_to) = security_key { (super::security_key_button(return_to)) }
         },
     ))
 }
@@ -133,13 +134,31 @@ async fn enrol_form(
     )))
 }
 
+/// Where the security-key button returns to, when the user has a security key.
+async fn key_return(
+    state: &AppState,
+    challenge: &MfaChallenge,
+) -> Result<Option<String>, ApiError> {
+    let has_key = !state
+        .store
+        .webauthn_credentials_of_user(&challenge.user_id)
+        .await?
+        .is_empty();
+    Ok(has_key.then(|| challenge.return_to.clone()))
+}
+
 pub async fn mfa_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };
     let (jar, token) = csrf::token(&state, jar);
     let body = match challenge.purpose {
-        ChallengePurpose::Verify => code_form(&token, &user.email, None),
+        ChallengePurpose::Verify => code_form(
+            &token,
+            &user.email,
+            key_return(&state, &challenge).await?.as_deref(),
+            None,
+        ),
         ChallengePurpose::Enrol => {
             return Ok(Redirect::to("/login/mfa/enrol")
                 .into_response()
@@ -159,8 +178,8 @@ impl WithJar for Response {
     }
 }
 
-fn clear_challenge(jar: CookieJar) -> CookieJar {
-    jar.remove(Cookie::build(MFA_COOKIE).path("/login").build())
+pub fn clear_challenge(jar: CookieJar) -> CookieJar {
+    jar.remove(Cookie::build(MFA_COOKIE).path("/").build())
 }
 
 pub async fn submit_code(
@@ -193,9 +212,11 @@ pub async fn submit_code(
                 return Err(e);
             }
             let (jar, token) = csrf::token(&state, jar);
+            let key = key_return(&state, &challenge).await?;
             let mut r = code_form(
                 &token,
                 &user.email,
+                key.as_deref(),
                 Some("That code is not valid. Try again."),
             );
             *r.status_mut() = StatusCode::UNAUTHORIZED;

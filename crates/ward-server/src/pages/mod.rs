@@ -2,6 +2,7 @@
 //! Forms use the stable field names of SPEC §2.9 (`email`, `password`, `code`, `user_code`,
 //! `decision`) with matching `autocomplete` attributes.
 
+pub mod account_mfa;
 pub mod consent;
 pub mod device;
 pub mod login;
@@ -12,6 +13,19 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 pub const STYLESHEET: &str = include_str!("ward.css");
+/// The only script: WebAuthn needs the browser's `navigator.credentials` API.
+pub const WEBAUTHN_SCRIPT: &str = include_str!("webauthn.js");
+
+pub async fn webauthn_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        WEBAUTHN_SCRIPT,
+    )
+        .into_response()
+}
 
 pub async fn stylesheet() -> Response {
     (
@@ -59,6 +73,28 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
         page(title, body),
     )
         .into_response()
+}
+
+/// "Sign in with a passkey" (WebAuthn, discoverable credential; needs JavaScript).
+pub fn passkey_signin(return_to: &str) -> Markup {
+    html! {
+        div class="alt-signin" {
+            button type="button" class="secondary" data-webauthn="signin" data-return-to=(return_to) { "Sign in with a passkey" }
+            p id="webauthn-status" class="muted" role="status" {}
+        }
+        script src="/static/webauthn.js" defer {}
+    }
+}
+
+/// "Use your security key" for the second step of a sign-in.
+pub fn security_key_button(return_to: &str) -> Markup {
+    html! {
+        div class="alt-signin" {
+            button type="button" class="secondary" data-webauthn="mfa" data-return-to=(return_to) { "Use your security key" }
+            p id="webauthn-status" class="muted" role="status" {}
+        }
+        script src="/static/webauthn.js" defer {}
+    }
 }
 
 pub fn csrf_field(token: &str) -> Markup {

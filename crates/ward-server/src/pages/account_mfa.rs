@@ -1,0 +1,174 @@
+//! `/account/mfa`: two-step verification for the signed-in user — the authenticator app (TOTP
+//! enrolment with a QR code, backup codes shown once) and security keys / passkeys.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use maud::{html, PreEscaped};
+
+use crate::auth::web_session;
+use crate::csrf;
+use crate::error::ApiError;
+use crate::extract::FormParams;
+use crate::pages::login::login_url;
+use crate::pages::{csrf_field, no_store, page};
+use crate::state::AppState;
+
+const PATH: &str = "/account/mfa";
+
+fn svg_only(svg: &str) -> PreEscaped<String> {
+    let start = svg.find("<svg").unwrap_or(0);
+    PreEscaped(svg.get(start..).unwrap_or_default().to_string())
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
+    let Some((_, user)) = web_session(&state, &jar).await? else {
+        return Ok(Redirect::to(&login_url(PATH, None)).into_response());
+    };
+    let (jar, token) = csrf::token(&state, jar);
+    let totp_on = state
+        .store
+        .totp_enrolment(&user.id)
+        .await?
+        .is_some_and(|e| e.confirmed);
+    let remaining = if totp_on {
+        state.store.backup_codes_remaining(&user.id).await?
+    } else {
+        0
+    };
+    let keys = state.store.webauthn_credentials_of_user(&user.id).await?;
+    let body = page(
+        "Two-step verification",
+        html! {
+            h1 { "Two-step verification" }
+            p { a href="/" { "← Back" } }
+            h2 { "Authenticator app" }
+            @if totp_on {
+                p { "On. " (remaining) " backup codes remaining." }
+            } @else {
+                p { "Use an app such as Google Authenticator, 1Password or Aegis for a 6-digit code at sign-in." }
+                form method="post" action="/account/mfa/totp" {
+                    (csrf_field(&token))
+                    button type="submit" { "Set up authenticator app" }
+                }
+            }
+            h2 { "Security keys and passkeys" }
+            @if keys.is_empty() {
+                p class="muted" { "None registered." }
+            } @else {
+                ul class="keys" {
+                    @for k in &keys {
+                        li { strong { (k.name) } " · added " (crate::time::rfc3339(k.created_at)) }
+                    }
+                }
+            }
+            @if guest(&user.role) {
+                p class="muted" { "Guests cannot register security keys." }
+            } @else {
+                label for="key-name" { "Name" }
+                input id="key-name" type="text" name="key_name" value="Security key" maxlength="64";
+                button type="button" data-webauthn="register" { "Add a security key or passkey" }
+                p id="webauthn-status" class="muted" role="status" {}
+                script src="/static/webauthn.js" defer {}
+            }
+        },
+    );
+    Ok((jar, no_store(body)).into_response())
+}
+
+fn guest(role: &str) -> bool {
+    role == "guest"
+}
+
+/// `POST /account/mfa/totp`: a new secret with its QR code and a field for the first code;
+/// `POST /account/mfa/totp/confirm` with that code turns it on and shows the backup codes.
+pub async fn totp_start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let Some((_, user)) = web_session(&state, &jar).await? else {
+        return Ok(Redirect::to(&login_url(PATH, None)).into_response());
+    };
+    if guest(&user.role) {
+        return Err(ApiError::forbidden(
+            "guests cannot enrol in multi-factor authentication",
+        ));
+    }
+    let material = crate::api::mfa::start_enrolment(&state, &user.id, &user.email).await?;
+    let (jar, token) = csrf::token(&state, jar);
+    Ok((jar, enrol_page(&token, &material, None)).into_response())
+}
+
+fn enrol_page(csrf: &str, material: &serde_json::Value, error: Option<&str>) -> Response {
+    no_store(page(
+        "Set up authenticator app",
+        html! {
+            h1 { "Set up authenticator app" }
+            p { "Scan this QR code with your authenticator app, then enter the 6-digit code it shows." }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            div class="qr" { (svg_only(material["qr_svg"].as_str().unwrap_or_default())) }
+            p class="muted" { "Can't scan it? Enter this key: " code { (material["secret"].as_str().unwrap_or_default()) } }
+            form method="post" action="/account/mfa/totp/confirm" {
+                (csrf_field(csrf))
+                label for="code" { "Code" }
+                input id="code" class="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus;
+                button type="submit" { "Turn on" }
+            }
+        },
+    ))
+}
+
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let Some((session, user)) = web_session(&state, &jar).await? else {
+        return Ok(Redirect::to(&login_url(PATH, None)).into_response());
+    };
+    let codes = match crate::api::mfa::finish_enrolment(
+        &state,
+        &user.id,
+        form.get("code").unwrap_or_default(),
+    )
+    .await
+    {
+        Ok(codes) => codes,
+        Err(e) if e.retry_after.is_some() => return Err(e),
+        Err(_) => {
+            let material = crate::api::mfa::start_enrolment(&state, &user.id, &user.email).await?;
+            let (jar, token) = csrf::token(&state, jar);
+            let mut r = enrol_page(
+                &token,
+                &material,
+                Some("That code is not valid. Scan the new QR code and try again."),
+            );
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok((jar, r).into_response());
+        }
+    };
+    state
+        .store
+        .mark_session_mfa(&session.id, &crate::mfa::amr_with_otp(&session.amr))
+        .await?;
+    crate::audit::record(
+        &state,
+        crate::audit::Audit::new("mfa.enabled", "ok")
+            .actor(&user.id)
+            .target(&user.id),
+    )
+    .await;
+    Ok(no_store(page(
+        "Save your backup codes",
+        html! {
+            h1 { "Save your backup codes" }
+            p { "Two-step verification is on. Each of these codes signs you in once if you lose your authenticator. They are shown only now." }
+            ul class="backup-codes" { @for c in &codes { li { code { (c) } } } }
+            p { a class="button" href=(PATH) { "Done" } }
+        },
+    )))
+}

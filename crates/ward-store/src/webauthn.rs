@@ -1,0 +1,147 @@
+//! WebAuthn credentials and ceremonies.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
+use ward_core::model::{WebauthnCeremony, WebauthnCredential};
+use ward_core::store::{StoreResult, WebauthnStore};
+
+use crate::codec::{get, opt_time, time};
+use crate::{backend, SqlStore};
+
+const CREDENTIAL_COLUMNS: &str = "credential_id, user_id, name, passkey, created_at, last_used_at";
+
+fn credential(row: &AnyRow) -> StoreResult<WebauthnCredential> {
+    Ok(WebauthnCredential {
+        credential_id: get(row, "credential_id")?,
+        user_id: get(row, "user_id")?,
+        name: get(row, "name")?,
+        passkey: get(row, "passkey")?,
+        created_at: time(row, "created_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+    })
+}
+
+#[async_trait]
+impl WebauthnStore for SqlStore {
+    async fn insert_webauthn_credential(&self, c: &WebauthnCredential) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webauthn_credentials (credential_id, user_id, name, passkey, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&c.credential_id)
+        .bind(&c.user_id)
+        .bind(&c.name)
+        .bind(&c.passkey)
+        .bind(c.created_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn webauthn_credentials_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<WebauthnCredential>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE user_id = $1 ORDER BY created_at"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(credential).collect()
+    }
+
+    async fn webauthn_credential(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<WebauthnCredential>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE credential_id = $1"
+        ))
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(credential).transpose()
+    }
+
+    async fn update_webauthn_credential(
+        &self,
+        credential_id: &str,
+        passkey: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE webauthn_credentials SET passkey = $1, last_used_at = $2 WHERE credential_id = $3")
+            .bind(passkey)
+            .bind(now.0)
+            .bind(credential_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_webauthn_credential(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM webauthn_credentials WHERE user_id = $1 AND credential_id = $2",
+        )
+        .bind(user_id)
+        .bind(credential_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_webauthn_ceremony(&self, c: &WebauthnCeremony) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (id, user_id, kind, state, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(&c.user_id)
+        .bind(&c.kind)
+        .bind(&c.state)
+        .bind(c.created_at.0)
+        .bind(c.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<WebauthnCeremony>> {
+        let row = sqlx::query(
+            "UPDATE webauthn_ceremonies SET consumed_at = $1 \
+             WHERE id = $2 AND consumed_at IS NULL AND expires_at > $1 \
+             RETURNING id, user_id, kind, state, created_at, expires_at",
+        )
+        .bind(now.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(r) => Ok(Some(WebauthnCeremony {
+                id: get(&r, "id")?,
+                user_id: get(&r, "user_id")?,
+                kind: get(&r, "kind")?,
+                state: get(&r, "state")?,
+                created_at: time(&r, "created_at")?,
+                expires_at: time(&r, "expires_at")?,
+            })),
+            None => Ok(None),
+        }
+    }
+}
