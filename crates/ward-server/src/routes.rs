@@ -66,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/validate", get(api::auth::validate))
         .route("/api/auth/refresh", post(api::auth::refresh))
         .route("/api/auth/logout", post(api::auth::logout))
+        .route("/api/auth/guest", post(api::auth::guest))
+        .route("/api/sessions", get(api::sessions::list))
+        .route("/api/sessions/{id}", delete(api::sessions::revoke))
         .route(
             "/api/tokens",
             get(api::tokens::list).post(api::tokens::create),
@@ -78,6 +81,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/admin/users/{id}", patch(api::admin::patch_user))
         .route("/api/admin/audit", get(api::admin::audit_log))
+        .route("/api/admin/sessions", get(api::sessions::admin_list))
+        .route(
+            "/api/admin/sessions/{id}",
+            delete(api::sessions::admin_revoke),
+        )
         // Operations
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod auth;
 pub mod profile;
+pub mod sessions;
 pub mod tokens;

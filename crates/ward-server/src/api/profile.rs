@@ -24,7 +24,7 @@ pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Prof
             .roles
             .permissions_of(&caller.user.role, &state.config.resources),
         roles: vec![caller.user.role.clone()],
-        guest: caller.user.role == "guest",
+        guest: crate::authz::is_guest(&caller),
         session: caller.session.as_ref().map(|s| ProfileSession {
             id: s.id.clone(),
             channel: s.channel.as_str().to_string(),

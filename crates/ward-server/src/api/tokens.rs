@@ -67,7 +67,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> ApiResult<Response> {
-    if caller.user.role == "guest" {
+    if authz::is_guest(&caller) {
         return Err(ApiError::forbidden("guests cannot create API tokens"));
     }
     let name = req.name.trim();
