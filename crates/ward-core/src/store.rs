@@ -108,7 +108,7 @@ pub trait SessionStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<Session>>;
     /// Deletes sessions (and their refresh tokens) that stopped working, by expiry, idle
-    /// timeout or revocation, before `cutoff`, or before `guest_cutoff` for `guest` sessions.
+    /// timeout or revocation, at or before `cutoff` (`guest_cutoff` for `guest` sessions).
     /// Returns how many sessions were deleted.
     async fn delete_dead_sessions(
         &self,

@@ -24,6 +24,31 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login/password", post(pages::login::submit_password))
         .route("/logout", post(pages::login::logout))
+        .route("/login/guest", post(pages::login::start_guest))
+        .route("/account", get(pages::account::account_page))
+        .route("/account/tokens", post(pages::account::create_token_form))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(pages::account::revoke_token_form),
+        )
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(pages::account::revoke_session_form),
+        )
+        .route(
+            "/admin/users",
+            get(pages::admin::users_page).post(pages::admin::create_user_form),
+        )
+        .route(
+            "/admin/users/{id}/{action}",
+            post(pages::admin::user_action_form),
+        )
+        .route("/admin/sessions", get(pages::admin::sessions_page))
+        .route(
+            "/admin/sessions/{id}/revoke",
+            post(pages::admin::revoke_session_form),
+        )
+        .route("/admin/audit", get(pages::admin::audit_page))
         .route(
             "/device",
             get(pages::device::device_page).post(pages::device::submit_code),

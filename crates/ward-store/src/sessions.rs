@@ -251,8 +251,8 @@ impl SessionStore for SqlStore {
         // revocation; it is deleted once that moment is older than the cutoff of its kind.
         const DEAD: &str = "(CASE WHEN channel = 'guest' THEN $2 ELSE $1 END)";
         let condition = format!(
-            "expires_at < {DEAD} OR last_seen_at + idle_timeout < {DEAD} \
-             OR (revoked_at IS NOT NULL AND revoked_at < {DEAD})"
+            "expires_at <= {DEAD} OR last_seen_at + idle_timeout <= {DEAD} \
+             OR (revoked_at IS NOT NULL AND revoked_at <= {DEAD})"
         );
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query(&format!(

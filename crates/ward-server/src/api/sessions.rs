@@ -76,10 +76,7 @@ impl SessionInfo {
 /// The live sessions of `user_id` (or everyone's), usable right now.
 pub async fn live_sessions(state: &AppState, user_id: Option<&str>) -> ApiResult<Vec<Session>> {
     let now = state.clock.now();
-    let sessions = state
-        .store
-        .live_sessions(user_id, now, LIST_LIMIT)
-        .await?;
+    let sessions = state.store.live_sessions(user_id, now, LIST_LIMIT).await?;
     Ok(sessions.into_iter().filter(|s| s.is_usable(now)).collect())
 }
 

@@ -12,5 +12,6 @@ mod concurrency;
 mod keys_and_fixes;
 mod negative;
 mod sessions;
+mod sessions_api;
 mod standard_clients;
 mod tokens;
