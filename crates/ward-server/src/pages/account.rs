@@ -162,7 +162,7 @@ async fn tokens_panel(
     Ok(html! {
         section class="panel" id="tokens" aria-labelledby="tokens-h" {
             h2 id="tokens-h" { "API tokens" }
-            p class="muted" { "For scripts and CI: send one as " code { "Authorization: Bearer …" } ". A token can do only what its scopes and your role allow." }
+            p class="muted" { "For scripts and CI: send one as " code { "Authorization: Bearer <token>" } ". A token can do only what its scopes and your role allow." }
             @if let Some((name, value)) = secret {
                 div class="secret" role="status" {
                     p { strong { "Token “" (name) "” created." } " Copy it now: it is not shown again." }
@@ -244,7 +244,7 @@ async fn sessions_panel(state: &AppState, caller: &Caller, csrf: &str) -> Result
                             @let this = current == Some(s.id.as_str());
                             tr class=[this.then_some("current")] {
                                 td {
-                                    strong { (s.device_name.clone().or_else(|| describe_agent(s.user_agent.as_deref())).unwrap_or_else(|| s.client_id.clone())) }
+                                    strong { (s.device_name.clone().or_else(|| describe_agent(s.user_agent.as_deref())).unwrap_or_else(|| fallback_device(s))) }
                                     @if this { " " span class="badge accent" { "This device" } }
                                 }
                                 td { (s.channel.as_str()) }
@@ -361,4 +361,12 @@ pub async fn revoke_session_form(
         return Ok((jar, Redirect::to("/")).into_response());
     }
     Ok(Redirect::to("/account?done=session-revoked#sessions").into_response())
+}
+
+/// What to call a session whose device is unknown.
+pub fn fallback_device(s: &ward_core::model::Session) -> String {
+    match s.channel {
+        ward_core::model::Channel::Web | ward_core::model::Channel::Guest => "Web browser".into(),
+        _ => s.client_id.clone(),
+    }
 }

@@ -340,7 +340,10 @@ pub async fn sessions_page(
                                         tr class=[this.then_some("current")] {
                                             td { (s.email.as_deref().unwrap_or(&s.user_id)) }
                                             td {
-                                                (s.device_name.clone().or_else(|| describe_agent(s.user_agent.as_deref())).unwrap_or_else(|| s.client_id.clone()))
+                                                (s.device_name.clone().or_else(|| describe_agent(s.user_agent.as_deref())).unwrap_or_else(|| match s.channel.as_str() {
+                                                "web" | "guest" => "Web browser".to_string(),
+                                                _ => s.client_id.clone(),
+                                            }))
                                                 @if this { " " span class="badge accent" { "This device" } }
                                             }
                                             td { (s.channel) }
@@ -517,7 +520,7 @@ pub async fn audit_page(
                     } @else {
                         div class="table-wrap" {
                             table class="audit" {
-                                thead { tr { th { "Time" } th { "Event" } th { "Outcome" } th { "Actor" } th { "IP address" } th { "Target" } th { "Details" } } }
+                                thead { tr { th { "Time" } th { "Event" } th { "Outcome" } th { "Actor" } th { "IP" } th { "Target" } th { "Details" } } }
                                 tbody {
                                     @for (e, _) in &rows {
                                         tr {
@@ -556,7 +559,13 @@ fn details(detail: &str) -> Markup {
                 span class="kv" {
                     span class="k" { (k) }
                     " "
-                    @match v { serde_json::Value::String(s) => (s), other => (other.to_string()) }
+                    @match v {
+                        serde_json::Value::String(s) if k.ends_with("_id") && s.len() > 12 => {
+                            code title=(s) { (s.chars().take(10).collect::<String>()) "…" }
+                        }
+                        serde_json::Value::String(s) => (s),
+                        other => (other.to_string()),
+                    }
                 }
             }
         }
