@@ -59,12 +59,8 @@ impl Driver {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        // Its own process group, so that dropping the driver ends Chromium too, even after a
-        // failed assertion.
-        use std::os::unix::process::CommandExt;
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
-            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -245,10 +241,6 @@ impl Driver {
         panic!("expected to reach {path}, still at {last}");
     }
 
-    pub async fn delete_cookies(&self) {
-        self.call(reqwest::Method::DELETE, "/cookie", None).await;
-    }
-
     /// Saves a PNG of the viewport as `<artifacts>/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
@@ -271,11 +263,20 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // The whole group: chromedriver and the Chromium it started.
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
-            .status();
+        // Ends the browser session even after a failed assertion (a blocking HTTP DELETE, as
+        // Drop cannot await), so Chromium exits; then chromedriver, by its own process id.
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
