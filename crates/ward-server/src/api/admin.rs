@@ -269,10 +269,16 @@ pub async fn audit_log(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
+    // `user` is an id or an email.
+    let user_id = match params.user.as_deref().map(str::trim) {
+        Some(u) if u.contains('@') => Some(crate::api::sessions::resolve_user(&state, u).await?),
+        Some("") | None => None,
+        Some(u) => Some(u.to_string()),
+    };
     let rows = state
         .store
         .audit_events(&AuditQuery {
-            user_id: params.user,
+            user_id,
             event_type: params.event_type,
             before,
             limit,
