@@ -31,11 +31,13 @@ pub trait UserStore: Send + Sync {
         disabled: bool,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// Deletes users of `role` created before `created_before` that have no session left
-    /// (guests whose session was swept). Returns how many were deleted.
+    /// Deletes the users of `role` whose email ends with `email_suffix`, created before
+    /// `created_before`, that have no session and no API token left (guests whose session was
+    /// swept). Returns how many were deleted.
     async fn delete_users_without_sessions(
         &self,
         role: &str,
+        email_suffix: &str,
         created_before: Timestamp,
     ) -> StoreResult<u64>;
 }

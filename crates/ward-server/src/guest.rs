@@ -17,6 +17,9 @@ use crate::state::AppState;
 
 /// The role every guest has.
 pub const GUEST_ROLE: &str = "guest";
+/// Guests' email domain, reserved by RFC 2606: no real account can have it (the admin API
+/// refuses it), so the sweeper never deletes anyone but a guest.
+pub const GUEST_EMAIL_DOMAIN: &str = "guest.invalid";
 /// The client id of guest sessions started through the API.
 pub const GUEST_CLIENT: &str = "ward-guest";
 
@@ -60,7 +63,7 @@ pub async fn start_guest(
     let id = random_id(state.random.as_ref());
     let short: String = id.chars().take(12).collect();
     let user = User {
-        email: format!("guest-{short}@guest.invalid"),
+        email: format!("guest-{short}@{GUEST_EMAIL_DOMAIN}"),
         name: format!("Guest {}", short.chars().take(4).collect::<String>()),
         id,
         password_hash: None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ward_core::StoreError;
 
-use crate::guest::GUEST_ROLE;
+use crate::guest::{GUEST_EMAIL_DOMAIN, GUEST_ROLE};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,7 +29,11 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
     // bound keeps a guest whose session is being created right now.
     let guests = state
         .store
-        .delete_users_without_sessions(GUEST_ROLE, now.plus_secs(-60))
+        .delete_users_without_sessions(
+            GUEST_ROLE,
+            &format!("@{GUEST_EMAIL_DOMAIN}"),
+            now.plus_secs(-60),
+        )
         .await?;
     Ok(SweepReport { sessions, guests })
 }

@@ -101,6 +101,12 @@ pub async fn create_user_record(
             req.email
         )));
     }
+    if email.ends_with(&format!("@{}", crate::guest::GUEST_EMAIL_DOMAIN)) {
+        return Err(ApiError::bad_request(format!(
+            "the domain {} is reserved for guests",
+            crate::guest::GUEST_EMAIL_DOMAIN
+        )));
+    }
     let role = req
         .role
         .unwrap_or_else(|| state.config.default_role.clone());

@@ -519,6 +519,28 @@ async fn sweeper_deletes_dead_sessions_and_expired_guests(b: Backend) {
     let guest_id = profile["id"].as_str().unwrap().to_string();
     let guest_sid = profile["session"]["id"].as_str().unwrap().to_string();
     let store = server.state.store.clone();
+    // A real user demoted to the guest role, with no session: never swept.
+    let r = server
+        .api()
+        .post(server.url("/api/admin/users"))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .json(&json!({"email": "demoted@test.example", "role": "guest"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let demoted: Value = r.json().await.unwrap();
+    let demoted_id = demoted["id"].as_str().unwrap();
+    // The guests' domain is reserved.
+    let r = server
+        .api()
+        .post(server.url("/api/admin/users"))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .json(&json!({"email": "x@guest.invalid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // Nothing dead long enough yet.
     let report = ward_server::sweeper::sweep(&server.state).await.unwrap();
@@ -534,6 +556,7 @@ async fn sweeper_deletes_dead_sessions_and_expired_guests(b: Backend) {
     assert!(store.session_by_id(&guest_sid).await.unwrap().is_none());
     assert!(store.user_by_id(&guest_id).await.unwrap().is_none());
     assert!(store.session_by_id(&revoked_sid).await.unwrap().is_some());
+    assert!(store.user_by_id(demoted_id).await.unwrap().is_some());
     let r = server
         .api()
         .post(server.url("/api/auth/refresh"))
@@ -556,7 +579,127 @@ async fn sweeper_deletes_dead_sessions_and_expired_guests(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+async fn audit_session_revoked_by_page_logout(b: Backend) {
+    let server = TestServer::start(b).await;
+    let admin = cli_tokens(&server).await;
+    let admin = admin["access_token"].as_str().unwrap();
+    let (member, member_id) = member_browser(&server, admin).await;
+    let (_, body) = browser_json(&server, &member, "/api/sessions").await;
+    let sid = body["sessions"][0]["id"].as_str().unwrap().to_string();
+    let (_, home, _) = member.get("/").await;
+    let r = member.submit_form(&home, &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = browser_json(&server, &member, "/api/profile").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let events = audit_events(&server, admin, "session.revoked").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["target"], sid.as_str());
+    assert_eq!(events[0]["actor"], member_id.as_str());
+    assert_eq!(events[0]["detail"]["via"], "logout");
+    assert_eq!(events[0]["detail"]["channel"], "web");
+}
+
+async fn audit_guest_created_from_the_sign_in_page(b: Backend) {
+    let server = TestServer::start(b).await;
+    let guest = server.browser();
+    let (_, page, _) = guest.get("/login?return_to=/account").await;
+    assert!(page.contains("Try without signing in"));
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let r = guest
+        .http
+        .post(server.url("/login/guest"))
+        .form(&[("csrf_token", csrf.as_str()), ("return_to", "/account")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location_of(&r), "/account");
+    let (status, profile) = browser_json(&server, &guest, "/api/profile").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(profile["guest"], true);
+    assert_eq!(profile["session"]["channel"], "guest");
+    let (status, account, _) = guest.get("/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(account.contains("as a guest"));
+    assert!(
+        !account.contains("id=\"tokens\""),
+        "no API tokens for guests"
+    );
+    let admin = cli_tokens(&server).await;
+    let events = audit_events(
+        &server,
+        admin["access_token"].as_str().unwrap(),
+        "guest.created",
+    )
+    .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["channel"], "web");
+    assert_eq!(events[0]["actor"], profile["id"]);
+}
+
+/// Every page form refuses a POST without the CSRF token; the admin pages refuse non-admins;
+/// a browser that is not signed in is sent to sign in.
+async fn pages_need_csrf_sign_in_and_admin(b: Backend) {
+    let server = TestServer::start(b).await;
+    let admin = cli_tokens(&server).await;
+    let (member, member_id) =
+        member_browser(&server, admin["access_token"].as_str().unwrap()).await;
+    let (_, body) = browser_json(&server, &member, "/api/sessions").await;
+    let sid = body["sessions"][0]["id"].as_str().unwrap().to_string();
+    for path in [
+        "/login/guest".to_string(),
+        "/account/tokens".to_string(),
+        "/account/tokens/x/revoke".to_string(),
+        format!("/account/sessions/{sid}/revoke"),
+        "/admin/users".to_string(),
+        format!("/admin/users/{member_id}/role"),
+        format!("/admin/users/{member_id}/disable"),
+        format!("/admin/sessions/{sid}/revoke"),
+    ] {
+        let r = member
+            .http
+            .post(server.url(&path))
+            .form(&[("name", "x"), ("role", "admin")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error_description"].as_str().unwrap().contains("CSRF"),
+            "{path}"
+        );
+    }
+    // Nothing happened: the member is still a `user` and signed in.
+    let (status, profile) = browser_json(&server, &member, "/api/profile").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(profile["roles"], json!(["user"]));
+
+    for path in ["/admin/users", "/admin/sessions", "/admin/audit"] {
+        let (status, page, _) = member.get(path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.contains("permission denied"), "{path}");
+    }
+    let (status, page, _) = member.get("/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(USER_EMAIL));
+    assert!(
+        !page.contains("/admin/users"),
+        "no admin links for a member"
+    );
+
+    let stranger = server.browser();
+    for path in ["/account", "/admin/users", "/admin/audit"] {
+        let (status, _, location) = stranger.get(path).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert!(location.starts_with("/login?return_to="), "{location}");
+    }
+}
+
 on_both_backends!(
+    audit_session_revoked_by_page_logout,
+    audit_guest_created_from_the_sign_in_page,
+    pages_need_csrf_sign_in_and_admin,
     own_sessions_listed_current_marked_and_revoked,
     audit_session_revoked_by_user,
     users_cannot_touch_others_sessions_admins_can,
