@@ -238,7 +238,7 @@ async fn sessions_panel(state: &AppState, caller: &Caller, csrf: &str) -> Result
             p class="muted" { "Where you are signed in. Revoking a session signs that device out at once." }
             div class="table-wrap" {
                 table {
-                    thead { tr { th { "Device" } th { "Kind" } th { "IP address" } th { "Signed in" } th { "Last active" } th { "Expires" } th { span class="sr-only" { "Actions" } } } }
+                    thead { tr { th { "Device" } th { "Kind" } th { "IP" } th { "Signed in" } th { "Last active" } th { "Expires" } th { span class="sr-only" { "Actions" } } } }
                     tbody {
                         @for s in &sessions {
                             @let this = current == Some(s.id.as_str());
@@ -249,9 +249,9 @@ async fn sessions_panel(state: &AppState, caller: &Caller, csrf: &str) -> Result
                                 }
                                 td { (s.channel.as_str()) }
                                 td { (s.ip.as_deref().unwrap_or("—")) }
-                                td { (human_time(s.created_at)) }
-                                td { (human_time(s.last_seen_at)) }
-                                td { (human_time(s.expires_at)) }
+                                td class="nowrap" { (human_time(s.created_at)) }
+                                td class="nowrap" { (human_time(s.last_seen_at)) }
+                                td class="nowrap" { (human_time(s.expires_at)) }
                                 td class="actions-cell" {
                                     form method="post" action={ "/account/sessions/" (s.id) "/revoke" } {
                                         (csrf_field(csrf))

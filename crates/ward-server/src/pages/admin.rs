@@ -333,7 +333,7 @@ pub async fn sessions_page(
                     } @else {
                         div class="table-wrap" {
                             table {
-                                thead { tr { th { "User" } th { "Device" } th { "Kind" } th { "IP address" } th { "Signed in" } th { "Last active" } th { "Expires" } th { span class="sr-only" { "Actions" } } } }
+                                thead { tr { th { "User" } th { "Device" } th { "Kind" } th { "IP" } th { "Signed in" } th { "Last active" } th { "Expires" } th { span class="sr-only" { "Actions" } } } }
                                 tbody {
                                     @for s in &sessions {
                                         @let this = current.as_deref() == Some(s.id.as_str());
@@ -348,9 +348,9 @@ pub async fn sessions_page(
                                             }
                                             td { (s.channel) }
                                             td { (s.ip.as_deref().unwrap_or("—")) }
-                                            td { (short_time(&s.created_at)) }
-                                            td { (short_time(&s.last_seen_at)) }
-                                            td { (short_time(&s.expires_at)) }
+                                            td class="nowrap" { (short_time(&s.created_at)) }
+                                            td class="nowrap" { (short_time(&s.last_seen_at)) }
+                                            td class="nowrap" { (short_time(&s.expires_at)) }
                                             td class="actions-cell" {
                                                 form method="post" action={ "/admin/sessions/" (s.id) "/revoke" } {
                                                     (csrf_field(csrf))

@@ -86,7 +86,7 @@ async fn account_and_admin_pages_in_chromium() {
     );
     d.click("form[action^='/account/tokens/'][action$='/revoke'] button")
         .await;
-    assert!(d.text("p.ok").await.contains("revoked"));
+    d.wait_text("p.ok", "revoked").await;
     assert_eq!(
         validate_status(&server, &secret).await,
         StatusCode::UNAUTHORIZED
@@ -108,7 +108,7 @@ async fn account_and_admin_pages_in_chromium() {
         "form[action='/account/sessions/{other_sid}/revoke'] button"
     ))
     .await;
-    assert!(d.text("p.ok").await.contains("signed out"));
+    d.wait_text("p.ok", "signed out").await;
     assert!(!d.source().await.contains(&other_sid));
     assert_eq!(
         profile_status(&server, other["access_token"].as_str().unwrap()).await,
@@ -123,7 +123,7 @@ async fn account_and_admin_pages_in_chromium() {
     d.type_into("#new-password", "dev-password-123").await;
     d.click("form[action='/admin/users'] button[type=submit]")
         .await;
-    assert!(d.text("p.ok").await.contains("created"));
+    d.wait_text("p.ok", "created").await;
     let store = server.state.store.clone();
     let dev = store
         .user_by_email("dev@test.example")
@@ -138,7 +138,7 @@ async fn account_and_admin_pages_in_chromium() {
         dev.id
     ))
     .await;
-    assert!(d.text("p.ok").await.contains("role was changed"));
+    d.wait_text("p.ok", "role was changed").await;
     assert_eq!(
         store.user_by_id(&dev.id).await.unwrap().unwrap().role,
         "admin"
@@ -164,6 +164,7 @@ async fn account_and_admin_pages_in_chromium() {
     shots.push(d.screenshot("06-admin-audit").await);
     d.type_into("#filter-type", "role.changed").await;
     d.click("form.filters button[type=submit]").await;
+    d.wait_url_contains("type=role.changed").await;
     d.find("table.audit").await;
     let filtered = d.source().await;
     assert_eq!(filtered.matches("<tr>").count(), 2, "header + one event");
@@ -174,10 +175,11 @@ async fn account_and_admin_pages_in_chromium() {
 
     // Sign out, then try ward as a guest.
     d.click("main form[action='/logout'] button").await;
-    d.wait_path("/").await;
+    // The signed-out home page links to the sign-in page.
+    d.find("main a[href='/login']").await;
     d.goto(&format!("{base}/login")).await;
     d.click("form[action='/login/guest'] button").await;
-    d.wait_path("/").await;
+    d.find("main .home-links").await;
     assert!(d.text("main").await.contains("guest"));
     d.goto(&format!("{base}/account")).await;
     d.find("#sessions").await;

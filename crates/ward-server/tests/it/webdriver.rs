@@ -68,7 +68,7 @@ impl Driver {
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let mut ready = false;
-        for _ in 0..100 {
+        for _ in 0..300 {
             if let Ok(r) = http.get(format!("{base}/status")).send().await {
                 let v: Value = r.json().await.unwrap_or_default();
                 if v["value"]["ready"] == true {
@@ -163,9 +163,9 @@ impl Driver {
         v["value"][ELEMENT].as_str().map(|s| Element(s.to_string()))
     }
 
-    /// The first element matching `css`, waiting up to 10 s for it to appear.
+    /// The first element matching `css`, waiting up to 30 s for it to appear.
     pub async fn find(&self, css: &str) -> Element {
-        for _ in 0..100 {
+        for _ in 0..300 {
             if let Some(e) = self.try_find(css).await {
                 return e;
             }
@@ -215,6 +215,22 @@ impl Driver {
         .to_string()
     }
 
+    /// Waits up to 30 s until the first element matching `css` contains `needle` (after a
+    /// form post, the previous page may still be showing).
+    pub async fn wait_text(&self, css: &str, needle: &str) {
+        let mut last = String::new();
+        for _ in 0..300 {
+            if self.try_find(css).await.is_some() {
+                last = self.text(css).await;
+                if last.contains(needle) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never contained {needle:?}; last: {last:?}");
+    }
+
     pub async fn value(&self, css: &str) -> String {
         let e = self.find(css).await;
         self.call(
@@ -228,10 +244,23 @@ impl Driver {
         .to_string()
     }
 
+    /// Waits until the page's URL contains `needle`.
+    pub async fn wait_url_contains(&self, needle: &str) {
+        let mut last = String::new();
+        for _ in 0..300 {
+            last = self.current_url().await;
+            if last.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected a URL with {needle:?}, still at {last}");
+    }
+
     /// Waits until the page's URL path is `path` (query ignored).
     pub async fn wait_path(&self, path: &str) {
         let mut last = String::new();
-        for _ in 0..100 {
+        for _ in 0..300 {
             last = self.current_url().await;
             if reqwest::Url::parse(&last).is_ok_and(|u| u.path() == path) {
                 return;
