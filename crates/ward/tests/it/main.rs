@@ -318,7 +318,6 @@ async fn login_with_a_bad_api_token_fails_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs POST /api/tokens and GET /api/tokens/validate (API tokens issue)"]
 async fn login_with_a_good_api_token_is_stored() {
     let server = Server::start();
     let cli = Cli::new();
