@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod device;
 pub mod error;
+pub mod mfa;
 pub mod model;
 pub mod password;
 pub mod pkce;

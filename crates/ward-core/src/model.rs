@@ -241,3 +241,70 @@ pub struct AuditQuery {
     pub before: Option<(i64, i64)>,
     pub limit: i64,
 }
+
+/// A user's TOTP enrolment; `confirmed` once a first code was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpEnrolment {
+    pub user_id: String,
+    /// Sealed under the master key by the server.
+    pub secret_enc: String,
+    pub confirmed: bool,
+    /// The last step whose code was accepted: only newer steps are accepted (no replay).
+    pub last_step: i64,
+    pub created_at: Timestamp,
+}
+
+/// Why a sign-in is waiting at the second-factor step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengePurpose {
+    /// The user has MFA: ask for a code.
+    Verify,
+    /// Policy requires MFA and the user has none: enrol first.
+    Enrol,
+}
+
+impl ChallengePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengePurpose::Verify => "verify",
+            ChallengePurpose::Enrol => "enrol",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "verify" => Some(ChallengePurpose::Verify),
+            "enrol" => Some(ChallengePurpose::Enrol),
+            _ => None,
+        }
+    }
+}
+
+/// A sign-in that passed its first factor and waits for the second; no session exists yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    pub token_hash: String,
+    pub user_id: String,
+    pub purpose: ChallengePurpose,
+    pub return_to: String,
+    /// Methods used so far (e.g. `pwd`).
+    pub amr: Vec<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A single-use permission to open one connection to a locked resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockTicket {
+    pub ticket_hash: String,
+    pub session_id: String,
+    pub kind: String,
+    pub resource_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Whether the methods in `amr` (RFC 8176) include a second factor.
+pub fn amr_is_multi_factor(amr: &[String]) -> bool {
+    amr.iter()
+        .any(|m| matches!(m.as_str(), "otp" | "hwk" | "swk" | "mfa"))
+}

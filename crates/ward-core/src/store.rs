@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::model::{
-    ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, Session, SigningKeyRecord, User,
+    ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, LockTicket, MfaChallenge, Session,
+    SigningKeyRecord, TotpEnrolment, User,
 };
 use crate::StoreError;
 
@@ -50,6 +51,69 @@ pub trait ApiTokenStore: Send + Sync {
     /// Revokes the user's token `id`; false when there is no such live token of theirs.
     async fn revoke_api_token(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool>;
     async fn touch_api_token(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn totp_enrolment(&self, user_id: &str) -> StoreResult<Option<TotpEnrolment>>;
+    /// Stores a new, unconfirmed secret, replacing an earlier unconfirmed one. False when the
+    /// user already has confirmed TOTP.
+    async fn begin_totp_enrolment(
+        &self,
+        user_id: &str,
+        secret_enc: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Confirms the pending enrolment (recording `step` as used) and stores the backup codes,
+    /// replacing any earlier set, in one transaction. False when nothing was pending.
+    async fn confirm_totp_enrolment(
+        &self,
+        user_id: &str,
+        step: i64,
+        backup_code_hashes: &[String],
+    ) -> StoreResult<bool>;
+    /// Accepts a TOTP step once: false when `step` is not newer than the last accepted one.
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Removes TOTP and backup codes.
+    async fn remove_mfa(&self, user_id: &str) -> StoreResult<()>;
+    async fn replace_backup_codes(&self, user_id: &str, hashes: &[String]) -> StoreResult<()>;
+    /// Marks a backup code used, exactly once; false when unknown or used.
+    async fn use_backup_code(&self, user_id: &str, hash: &str, now: Timestamp)
+        -> StoreResult<bool>;
+    async fn backup_codes_remaining(&self, user_id: &str) -> StoreResult<i64>;
+
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
+    async fn mfa_challenge(&self, token_hash: &str) -> StoreResult<Option<MfaChallenge>>;
+    /// Consumes a live challenge exactly once.
+    async fn consume_mfa_challenge(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<MfaChallenge>>;
+    /// Step-up: records that the session passed a second factor.
+    async fn mark_session_mfa(&self, session_id: &str, amr: &[String]) -> StoreResult<()>;
+
+    /// Locks a resource; false when it is locked already.
+    async fn lock_resource(
+        &self,
+        kind: &str,
+        id: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn unlock_resource(&self, kind: &str, id: &str) -> StoreResult<bool>;
+    /// Who locked it, if it is locked.
+    async fn resource_lock(&self, kind: &str, id: &str) -> StoreResult<Option<String>>;
+    async fn insert_lock_ticket(&self, ticket: &LockTicket) -> StoreResult<()>;
+    /// Uses a ticket exactly once, only for the session and resource it was issued for.
+    async fn use_lock_ticket(
+        &self,
+        ticket_hash: &str,
+        session_id: &str,
+        kind: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -175,7 +239,7 @@ pub trait KeyStore: Send + Sync {
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + GrantStore + KeyStore + ApiTokenStore + AuditStore
+    UserStore + SessionStore + GrantStore + KeyStore + ApiTokenStore + AuditStore + MfaStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -14,6 +14,8 @@ use crate::jwt::{self, JwtError};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "ward_session";
+pub const MFA_POLICY_MESSAGE: &str =
+    "multi-factor authentication is required for your role: sign in again";
 /// Activity is written back at most this often per session.
 const TOUCH_EVERY_SECS: i64 = 60;
 
@@ -105,6 +107,11 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller
         // client_credentials tokens have the client as subject and no user.
         _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
     };
+    if let Some(s) = &session {
+        if !crate::mfa::policy_allows(state, &user, s) {
+            return Err(ApiError::unauthorized(MFA_POLICY_MESSAGE));
+        }
+    }
     Ok(Caller {
         user,
         session,
@@ -192,7 +199,9 @@ pub async fn web_session(
         return Ok(None);
     };
     match state.store.user_by_id(&session.user_id).await? {
-        Some(user) if !user.disabled => Ok(Some((session, user))),
+        Some(user) if !user.disabled && crate::mfa::policy_allows(state, &user, &session) => {
+            Ok(Some((session, user)))
+        }
         _ => Ok(None),
     }
 }

@@ -124,6 +124,7 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     pub sessions: RawSessions,
     pub rate_limits: RawRateLimits,
+    pub mfa: RawMfa,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
 }
@@ -201,6 +202,30 @@ impl Default for RawRateLimits {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMfa {
+    /// Users in these roles must enrol in MFA before they get a session.
+    pub required_roles: Vec<String>,
+    /// Resource kinds that can be locked behind MFA (`/api/security/{kind}/{id}/…`).
+    pub lock_kinds: Vec<String>,
+    /// How long a resource ticket from `…/verify` stays usable.
+    pub ticket_ttl: String,
+    /// The issuer shown in authenticator apps.
+    pub totp_issuer: String,
+}
+
+impl Default for RawMfa {
+    fn default() -> Self {
+        RawMfa {
+            required_roles: Vec::new(),
+            lock_kinds: vec!["terminal".into(), "container".into(), "agent".into()],
+            ticket_ttl: "60s".into(),
+            totp_issuer: "ward".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRole {
@@ -270,6 +295,7 @@ impl Default for RawConfig {
             tokens: RawTokens::default(),
             sessions: RawSessions::default(),
             rate_limits: RawRateLimits::default(),
+            mfa: RawMfa::default(),
             roles,
             clients: Vec::new(),
         }
@@ -295,7 +321,7 @@ const ENV_KEYS: &[&str] = &[
     "allowed_origins",
     "block_empty_origin",
 ];
-const ENV_SECTIONS: &[&str] = &["tokens", "sessions", "rate_limits", "roles"];
+const ENV_SECTIONS: &[&str] = &["tokens", "sessions", "rate_limits", "mfa", "roles"];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
     "log",
@@ -406,6 +432,14 @@ pub struct RateLimits {
     pub guests_per_ip: u32,
 }
 
+#[derive(Debug, Clone)]
+pub struct MfaConfig {
+    pub required_roles: Vec<String>,
+    pub lock_kinds: Vec<String>,
+    pub ticket_ttl: i64,
+    pub totp_issuer: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -434,6 +468,7 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub sessions: SessionLifetimes,
     pub rate_limits: RateLimits,
+    pub mfa: MfaConfig,
     pub roles: RoleMap,
     pub clients: Vec<ClientConfig>,
 }
@@ -629,6 +664,34 @@ impl RawConfig {
                 scopes: c.scopes.clone(),
             });
         }
+        for (i, r) in self.mfa.required_roles.iter().enumerate() {
+            if !roles.contains(r) {
+                return Err(invalid(
+                    &format!("mfa.required_roles[{i}]"),
+                    r,
+                    "the name of a configured role",
+                ));
+            }
+        }
+        for (i, k) in self.mfa.lock_kinds.iter().enumerate() {
+            if k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(invalid(
+                    &format!("mfa.lock_kinds[{i}]"),
+                    k,
+                    "letters, digits, - or _",
+                ));
+            }
+        }
+        let mfa = MfaConfig {
+            required_roles: self.mfa.required_roles.clone(),
+            lock_kinds: self.mfa.lock_kinds.clone(),
+            ticket_ttl: duration("mfa.ticket_ttl", &self.mfa.ticket_ttl)?,
+            totp_issuer: self.mfa.totp_issuer.clone(),
+        };
         let s = &self.sessions;
         let rl = &self.rate_limits;
         Ok(Config {
@@ -665,6 +728,7 @@ impl RawConfig {
                 user_code_per_ip: rl.user_code_per_ip,
                 guests_per_ip: rl.guests_per_ip,
             },
+            mfa,
             roles,
             clients,
         })

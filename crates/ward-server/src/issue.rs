@@ -57,7 +57,7 @@ fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
         last_seen_at: now,
         expires_at: now.plus_secs(session_lifetime(state, req.channel)),
         idle_timeout: state.config.sessions.idle_timeout,
-        mfa_verified: false,
+        mfa_verified: ward_core::model::amr_is_multi_factor(&req.amr),
         amr: req.amr.clone(),
         revoked_at: None,
     }

@@ -70,11 +70,23 @@ impl MasterKey {
         Some(MasterKey(Secret::new(key)))
     }
 
+    /// A key for keyed hashes (e.g. backup codes), derived for one `purpose` so that it is
+    /// never the encryption key itself: HMAC-SHA-256(master, purpose).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose()) else {
+            return [0u8; 32];
+        };
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(Key::from_slice(self.0.expose()))
     }
 
-    fn seal(&self, plaintext: &[u8], random: &dyn Random) -> Result<String, KeyError> {
+    /// Encrypts a secret that ward must read back (signing keys, TOTP secrets).
+    pub fn seal(&self, plaintext: &[u8], random: &dyn Random) -> Result<String, KeyError> {
         let mut nonce = [0u8; 12];
         random.fill(&mut nonce);
         let ct = self
@@ -86,7 +98,8 @@ impl MasterKey {
         Ok(STANDARD.encode(out))
     }
 
-    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+    /// Decrypts what [`seal`](Self::seal) produced; `kid` names it in errors.
+    pub fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
         let corrupt = |reason: &str| KeyError::Corrupt {
             kid: kid.to_string(),
             reason: reason.to_string(),

@@ -15,6 +15,7 @@ pub mod issue;
 pub mod jwt;
 pub mod keys;
 pub mod metrics;
+pub mod mfa;
 pub mod middleware;
 pub mod oauth;
 pub mod pages;
@@ -160,6 +161,7 @@ pub async fn prepare(
         master_key: master,
         passwords,
         limiter: RateLimiter::default(),
+        mfa_guard: mfa::MfaGuard::default(),
         metrics: Metrics::default(),
         config,
     }));

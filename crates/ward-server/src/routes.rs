@@ -23,6 +23,14 @@ pub fn router(state: AppState) -> Router {
             get(pages::login::login_page).post(pages::login::submit_email),
         )
         .route("/login/password", post(pages::login::submit_password))
+        .route(
+            "/login/mfa",
+            get(pages::mfa_login::mfa_page).post(pages::mfa_login::submit_code),
+        )
+        .route(
+            "/login/mfa/enrol",
+            get(pages::mfa_login::enrol_page).post(pages::mfa_login::submit_enrol),
+        )
         .route("/logout", post(pages::login::logout))
         .route("/login/guest", post(pages::login::start_guest))
         .route("/account", get(pages::account::account_page))
@@ -110,6 +118,28 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/admin/sessions/{id}",
             delete(api::sessions::admin_revoke),
+        )
+        .route("/api/mfa", get(api::mfa::status))
+        .route("/api/mfa/totp/setup", post(api::mfa::setup))
+        .route("/api/mfa/totp/confirm", post(api::mfa::confirm))
+        .route("/api/mfa/verify", post(api::mfa::verify))
+        .route("/api/mfa/disable", post(api::mfa::disable))
+        .route(
+            "/api/mfa/backup-codes",
+            post(api::mfa::regenerate_backup_codes),
+        )
+        .route("/api/security/{kind}/{id}", get(api::security::status))
+        .route(
+            "/api/security/{kind}/{id}/mfa-lock",
+            post(api::security::lock),
+        )
+        .route(
+            "/api/security/{kind}/{id}/mfa-unlock",
+            post(api::security::unlock),
+        )
+        .route(
+            "/api/security/{kind}/{id}/verify",
+            post(api::security::verify),
         )
         // Operations
         .route("/healthz", get(healthz))

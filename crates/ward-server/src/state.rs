@@ -28,6 +28,7 @@ pub struct Inner {
     pub master_key: MasterKey,
     pub passwords: PasswordPool,
     pub limiter: RateLimiter,
+    pub mfa_guard: crate::mfa::MfaGuard,
     pub metrics: Metrics,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,

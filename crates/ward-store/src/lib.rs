@@ -8,6 +8,7 @@ mod audit;
 mod codec;
 mod grants;
 mod keys;
+mod mfa;
 mod sessions;
 mod users;
 

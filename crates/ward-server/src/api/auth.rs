@@ -22,14 +22,35 @@ pub struct ValidateParams {
     /// Also require this permission (`resource:action`): 403 with the denial message otherwise.
     /// Lets an nginx `auth_request` location state what it protects.
     pub permission: Option<String>,
+    /// With `resource`: the connection is to a resource of this kind, which may be locked
+    /// behind MFA; a ticket (`X-Ward-Ticket`) or code (`X-Ward-MFA-Code`) then admits it once.
+    pub lock_kind: Option<String>,
+    pub resource: Option<String>,
 }
 
 /// `GET /api/auth/validate`: 200 with the identity as JSON and as `X-Ward-*` headers.
 pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
+    request_headers: HeaderMap,
     Query(params): Query<ValidateParams>,
 ) -> ApiResult<Response> {
+    match (params.lock_kind.as_deref(), params.resource.as_deref()) {
+        (Some(kind), Some(id)) => {
+            let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
+            crate::api::security::admit(
+                &state,
+                &caller,
+                kind,
+                id,
+                header("x-ward-ticket"),
+                header("x-ward-mfa-code"),
+            )
+            .await?;
+        }
+        (None, None) => {}
+        _ => return Err(ApiError::bad_request("lock_kind and resource go together")),
+    }
     if let Some(p) = params.permission.as_deref() {
         let permission = authz::parse_permission(&state, p)?;
         if let Err(denied) = authz::require(&state, &caller, &permission) {

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod auth;
+pub mod mfa;
 pub mod profile;
+pub mod security;
 pub mod sessions;
 pub mod tokens;

@@ -8,7 +8,11 @@ use crate::auth::Caller;
 use crate::state::AppState;
 use crate::time::rfc3339;
 
-pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Profile> {
+pub async fn profile(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> crate::error::ApiResult<Json<Profile>> {
+    let mfa_enabled = crate::mfa::is_enabled(&state, &caller.user.id).await?;
     let role = state.config.roles.get(&caller.user.role);
     let limits = role
         .map(|r| {
@@ -18,7 +22,7 @@ pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Prof
                 .collect()
         })
         .unwrap_or_default();
-    Json(Profile {
+    Ok(Json(Profile {
         permissions: state
             .config
             .roles
@@ -30,11 +34,18 @@ pub async fn profile(State(state): State<AppState>, caller: Caller) -> Json<Prof
             channel: s.channel.as_str().to_string(),
             expires_at: rfc3339(s.expires_at),
         }),
-        mfa: MfaSummary::default(),
+        mfa: MfaSummary {
+            enabled: mfa_enabled,
+            methods: if mfa_enabled {
+                vec!["totp".into(), "backup_code".into()]
+            } else {
+                Vec::new()
+            },
+        },
         credential: Some(caller.credential.as_str().to_string()),
         id: caller.user.id,
         email: caller.user.email,
         name: caller.user.name,
         limits,
-    })
+    }))
 }

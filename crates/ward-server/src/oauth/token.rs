@@ -229,8 +229,11 @@ pub async fn refresh(
             return Err(OAuthError::invalid_grant("unknown refresh token").into())
         }
     }
-    state.store.touch_session(&session.id, now).await?;
     let user = load_user(state, &session.user_id).await?;
+    if !crate::mfa::policy_allows(state, &user, &session) {
+        return Err(OAuthError::invalid_grant(crate::auth::MFA_POLICY_MESSAGE).into());
+    }
+    state.store.touch_session(&session.id, now).await?;
     let access_token = issue::access_token(
         state,
         &user,

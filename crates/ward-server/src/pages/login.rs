@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::html;
 use serde::Deserialize;
-use ward_core::model::{is_plausible_email, normalize_email, Channel};
+use ward_core::model::{is_plausible_email, normalize_email, ChallengePurpose, Channel, User};
 
 use crate::audit::{self, Audit};
 use crate::auth::{web_session, SESSION_COOKIE};
@@ -214,34 +214,74 @@ pub async fn submit_password(
             return Ok((jar, r).into_response());
         }
     };
+    state.metrics.auth_event("password", "ok");
+    let mfa_on = crate::mfa::is_enabled(&state, &user.id).await?;
+    if mfa_on || crate::mfa::required_for(&state, &user.role) {
+        // No session yet: the second factor (or enrolment, when policy demands it) comes first.
+        let purpose = if mfa_on {
+            ChallengePurpose::Verify
+        } else {
+            ChallengePurpose::Enrol
+        };
+        let jar =
+            super::mfa_login::start_challenge(&state, jar, &user, purpose, &return_to).await?;
+        return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
+    }
+    let jar = finish_sign_in(
+        &state,
+        jar,
+        &user,
+        SignedIn {
+            amr: vec!["pwd".into()],
+            ip,
+            user_agent,
+            method: "password",
+        },
+    )
+    .await?;
+    Ok((jar, Redirect::to(&return_to)).into_response())
+}
+
+/// How a sign-in completed.
+pub struct SignedIn {
+    pub amr: Vec<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub method: &'static str,
+}
+
+/// Starts the browser's web session after every factor passed, and audits the sign-in.
+pub async fn finish_sign_in(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    how: SignedIn,
+) -> Result<CookieJar, ApiError> {
     let request = SessionRequest {
         client_id: "ward-web".into(),
         channel: Channel::Web,
         scope: String::new(),
         device_id: None,
         device_name: None,
-        ip,
-        user_agent,
-        amr: vec!["pwd".into()],
-        auth_time: now,
+        ip: how.ip,
+        user_agent: how.user_agent,
+        amr: how.amr,
+        auth_time: state.clock.now(),
         nonce: None,
     };
-    let (session, cookie_value) = start_web_session(&state, &user, &request).await?;
-    state.metrics.auth_event("password", "ok");
+    let (session, cookie_value) = start_web_session(state, user, &request).await?;
     audit::record(
-        &state,
+        state,
         Audit::new("signin", "ok")
             .actor(&user.id)
             .ip(session.ip.as_deref())
             .target(&session.id)
-            .detail(serde_json::json!({"method": "password", "channel": "web"})),
+            .detail(
+                serde_json::json!({"method": how.method, "channel": "web", "amr": session.amr}),
+            ),
     )
     .await;
-    Ok((
-        jar.add(session_cookie(&state, cookie_value)),
-        Redirect::to(&return_to),
-    )
-        .into_response())
+    Ok(jar.add(session_cookie(state, cookie_value)))
 }
 
 fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {

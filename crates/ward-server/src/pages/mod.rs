@@ -7,6 +7,7 @@ pub mod admin;
 pub mod consent;
 pub mod device;
 pub mod login;
+pub mod mfa_login;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};

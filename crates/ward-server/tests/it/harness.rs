@@ -80,15 +80,46 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
+    /// Another server on this one's database and data directory (same master key), e.g. with
+    /// a changed policy; it shares this server's clock.
+    pub async fn restart_with(&self, customize: impl FnOnce(&mut RawConfig)) -> TestServer {
+        let data_dir = self.state.config.data_dir.display().to_string();
+        let database_url = self.state.config.database_url.clone();
+        Self::start_inner(
+            Backend::Sqlite,
+            customize,
+            Some((data_dir, database_url)),
+            Some(self.clock.clone()),
+        )
+        .await
+    }
+
     pub async fn start_with(
         backend: Backend,
         customize: impl FnOnce(&mut RawConfig),
     ) -> TestServer {
+        Self::start_inner(backend, customize, None, None).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        customize: impl FnOnce(&mut RawConfig),
+        existing: Option<(String, String)>,
+        clock: Option<ManualClock>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut raw = RawConfig::default();
         raw.listen = "127.0.0.1:0".into();
-        raw.data_dir = dir.path().display().to_string();
-        raw.database_url = Some(fresh_database(backend, dir.path()).await);
+        match existing {
+            Some((data_dir, database_url)) => {
+                raw.data_dir = data_dir;
+                raw.database_url = Some(database_url);
+            }
+            None => {
+                raw.data_dir = dir.path().display().to_string();
+                raw.database_url = Some(fresh_database(backend, dir.path()).await);
+            }
+        }
         raw.bootstrap_admin_email = Some(ADMIN_EMAIL.into());
         raw.bootstrap_admin_password = Some(ADMIN_PASSWORD.into());
         raw.clients.push(RawClient {
@@ -105,7 +136,7 @@ impl TestServer {
         });
         customize(&mut raw);
         let config = raw.validate().expect("test config is valid");
-        let clock = ManualClock::new(SystemClock.now());
+        let clock = clock.unwrap_or_else(|| ManualClock::new(SystemClock.now()));
         let prepared = ward_server::prepare(config, Arc::new(clock.clone()), Arc::new(OsRandom))
             .await
             .expect("server starts");

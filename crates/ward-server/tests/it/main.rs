@@ -10,6 +10,7 @@ mod harness;
 
 mod concurrency;
 mod keys_and_fixes;
+mod mfa;
 mod negative;
 mod pages_browser;
 mod sessions;

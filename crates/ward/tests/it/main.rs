@@ -307,10 +307,8 @@ async fn login_with_a_bad_api_token_fails_and_stores_nothing() {
         .await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
-    // Until the server has API tokens, /api/tokens/validate is a 404, which the CLI reports as
-    // such; either way nothing is stored.
     assert!(
-        out.stderr.contains("rejected") || out.stderr.contains("does not support API tokens"),
+        out.stderr.contains("the server rejected the API token"),
         "{}",
         out.stderr
     );
@@ -349,6 +347,14 @@ async fn login_with_a_good_api_token_is_stored() {
     assert_eq!(token.stdout.trim(), secret);
     let status = ci.run(&["status"]).await;
     assert_ok(&status);
+    assert!(
+        status.stdout.contains("Session expires: never (API token)"),
+        "{}",
+        status.stdout
+    );
+    // Logging out forgets the token locally.
+    assert_ok(&ci.run(&["logout"]).await);
+    assert_eq!(ci.run(&["token"]).await.code, 1);
     assert!(status
         .stdout
         .contains(&format!("Authenticated as {}", server.admin_email)));
@@ -448,6 +454,8 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
     creds["default"]["access_expires_at"] = 0.into();
     cli.write_credentials(&creds);
 
+    let token_calls_before = server.logged_requests("POST", "/oauth/token", 200);
+    assert_eq!(token_calls_before, 1, "the login's code exchange");
     // Ten processes at once, all started before any finishes.
     let handles: Vec<_> = (0..10)
         .map(|_| {
@@ -480,6 +488,14 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
         .unwrap()
         .to_owned();
     assert_ne!(new_refresh, old_refresh);
+    // The server saw exactly one refresh, and no failed one.
+    assert_eq!(
+        server.logged_requests("POST", "/oauth/token", 200),
+        token_calls_before + 1,
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.logged_requests("POST", "/oauth/token", 400), 0);
     // Had a second process presented the rotated refresh token, the server would have revoked the
     // whole session (reuse detection); it is still good.
     assert_ok(&cli.run(&["status"]).await);

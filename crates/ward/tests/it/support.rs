@@ -102,6 +102,34 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// How many requests to `path` the server logged with `status` (one log line per request,
+    /// SPEC §2.1).
+    pub fn logged_requests(&self, method: &str, path: &str, status: u16) -> usize {
+        let mut plain = String::new();
+        let log = self.log();
+        let mut chars = log.chars();
+        // Drop ANSI color sequences.
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("method={method} "))
+                    && l.contains(&format!("path={path} "))
+                    && l.contains(&format!("status={status} "))
+            })
+            .count()
+    }
+
     pub fn http() -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,214 @@
+//! Per-resource MFA locks (SPEC §2.6): `POST /api/security/{kind}/{id}/mfa-lock|mfa-unlock`
+//! and `…/verify` for a single-use ticket that opens one connection to a locked resource.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+use ward_core::model::LockTicket;
+use ward_core::token::{new_opaque_secret, token_hash};
+
+use crate::api::mfa::CodeBody;
+use crate::audit::{self, Audit};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ClientIp};
+use crate::mfa::verify_code;
+use crate::state::AppState;
+
+/// A ticket is bound to what presented the code: the session, or the API token when there is
+/// no session.
+pub fn holder(caller: &Caller) -> Option<String> {
+    match (&caller.session, &caller.api_token) {
+        (Some(s), _) => Some(s.id.clone()),
+        (None, Some(t)) => Some(format!("token:{}", t.id)),
+        _ => None,
+    }
+}
+
+/// Parses `{kind}/{id}`: the kind must be configured, the id a plain identifier.
+pub fn resource(state: &AppState, kind: &str, id: &str) -> ApiResult<()> {
+    if !state.config.mfa.lock_kinds.iter().any(|k| k == kind) {
+        return Err(ApiError::not_found(format!(
+            "unknown resource kind {kind:?}: expected one of {}",
+            state.config.mfa.lock_kinds.join(", ")
+        )));
+    }
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if !ok {
+        return Err(ApiError::bad_request(
+            "resource ids are 1-128 letters, digits, - _ . :",
+        ));
+    }
+    Ok(())
+}
+
+async fn checked(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    code: &str,
+    target: &str,
+) -> ApiResult<()> {
+    let result = verify_code(state, &caller.user.id, code).await;
+    audit::record(
+        state,
+        Audit::new("mfa.verify", if result.is_ok() { "ok" } else { "failed" })
+            .actor(&caller.user.id)
+            .ip(ip)
+            .target(target)
+            .detail(json!({"purpose": "resource"})),
+    )
+    .await;
+    result.map(|_| ())
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    resource(&state, &kind, &id)?;
+    let locked_by = state.store.resource_lock(&kind, &id).await?;
+    Ok(Json(
+        json!({ "kind": kind, "id": id, "locked": locked_by.is_some(), "locked_by": locked_by }),
+    ))
+}
+
+pub async fn lock(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> ApiResult<Json<Value>> {
+    resource(&state, &kind, &id)?;
+    let target = format!("{kind}/{id}");
+    checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
+    if !state
+        .store
+        .lock_resource(&kind, &id, &caller.user.id, state.clock.now())
+        .await?
+    {
+        return Err(ApiError::conflict(format!("{target} is already locked")));
+    }
+    audit::record(
+        &state,
+        Audit::new("lock", "ok")
+            .actor(&caller.user.id)
+            .ip(ip.as_deref())
+            .target(&target),
+    )
+    .await;
+    Ok(Json(json!({ "kind": kind, "id": id, "locked": true })))
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> ApiResult<Json<Value>> {
+    resource(&state, &kind, &id)?;
+    let target = format!("{kind}/{id}");
+    let Some(locked_by) = state.store.resource_lock(&kind, &id).await? else {
+        return Err(ApiError::not_found(format!("{target} is not locked")));
+    };
+    if locked_by != caller.user.id && !crate::authz::is_admin_role(&state, &caller.user.role) {
+        return Err(ApiError::forbidden(
+            "only the user who locked it, or an admin, can unlock it",
+        ));
+    }
+    checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
+    state.store.unlock_resource(&kind, &id).await?;
+    audit::record(
+        &state,
+        Audit::new("unlock", "ok")
+            .actor(&caller.user.id)
+            .ip(ip.as_deref())
+            .target(&target),
+    )
+    .await;
+    Ok(Json(json!({ "kind": kind, "id": id, "locked": false })))
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> ApiResult<Json<Value>> {
+    resource(&state, &kind, &id)?;
+    let holder = holder(&caller)
+        .ok_or_else(|| ApiError::bad_request("this credential cannot hold a ticket"))?;
+    checked(
+        &state,
+        &caller,
+        ip.as_deref(),
+        &body.code,
+        &format!("{kind}/{id}"),
+    )
+    .await?;
+    let now = state.clock.now();
+    let ticket = new_opaque_secret(state.random.as_ref());
+    state
+        .store
+        .insert_lock_ticket(&LockTicket {
+            ticket_hash: token_hash(&ticket),
+            session_id: holder,
+            kind,
+            resource_id: id,
+            created_at: now,
+            expires_at: now.plus_secs(state.config.mfa.ticket_ttl),
+        })
+        .await?;
+    Ok(Json(
+        json!({ "ticket": ticket, "expires_in": state.config.mfa.ticket_ttl }),
+    ))
+}
+
+/// Lets `caller` open one connection to `kind/id`: free when the resource is not locked;
+/// otherwise it takes a fresh ticket (used up here) or a valid MFA code. The proxy and
+/// forward-auth call this for every new connection.
+pub async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    id: &str,
+    ticket: Option<&str>,
+    code: Option<&str>,
+) -> ApiResult<()> {
+    resource(state, kind, id)?;
+    if state.store.resource_lock(kind, id).await?.is_none() {
+        return Ok(());
+    }
+    if let Some(ticket) = ticket {
+        let holder = holder(caller).unwrap_or_default();
+        if state
+            .store
+            .use_lock_ticket(&token_hash(ticket), &holder, kind, id, state.clock.now())
+            .await?
+        {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "mfa_required",
+            "the ticket is not valid for this resource, was used already, or expired",
+        ));
+    }
+    if let Some(code) = code {
+        return checked(state, caller, None, code, &format!("{kind}/{id}")).await;
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "mfa_required",
+        format!("{kind}/{id} is locked: verify with a code first (POST /api/security/{kind}/{id}/verify)"),
+    ))
+}

@@ -1,0 +1,320 @@
+//! The second step of sign-in: a TOTP or backup code (`/login/mfa`), or, when policy requires
+//! MFA and the user has none, enrolment (`/login/mfa/enrol`). Until it passes no session exists;
+//! the pending sign-in is a short-lived, single-use challenge named by a cookie.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use maud::{html, PreEscaped};
+use ward_core::model::{ChallengePurpose, MfaChallenge, User};
+use ward_core::token::{new_opaque_secret, token_hash};
+
+use crate::audit::{self, Audit};
+use crate::csrf;
+use crate::error::ApiError;
+use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::mfa::{amr_with_otp, verify_code};
+use crate::pages::login::{finish_sign_in, login_url, SignedIn};
+use crate::pages::{csrf_field, no_store, page};
+use crate::state::AppState;
+
+pub const MFA_PATH: &str = "/login/mfa";
+const MFA_COOKIE: &str = "ward_mfa";
+/// A pending sign-in waits at most this long for its second factor.
+const CHALLENGE_SECS: i64 = 300;
+
+pub async fn start_challenge(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    purpose: ChallengePurpose,
+    return_to: &str,
+) -> Result<CookieJar, ApiError> {
+    let now = state.clock.now();
+    let token = new_opaque_secret(state.random.as_ref());
+    state
+        .store
+        .insert_mfa_challenge(&MfaChallenge {
+            token_hash: token_hash(&token),
+            user_id: user.id.clone(),
+            purpose,
+            return_to: return_to.to_string(),
+            amr: vec!["pwd".into()],
+            created_at: now,
+            expires_at: now.plus_secs(CHALLENGE_SECS),
+        })
+        .await?;
+    let cookie = Cookie::build((MFA_COOKIE, token))
+        .path("/login")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .build();
+    Ok(jar.add(cookie))
+}
+
+async fn pending(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(MfaChallenge, User)>, ApiError> {
+    let Some(cookie) = jar.get(MFA_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(challenge) = state
+        .store
+        .mfa_challenge(&token_hash(cookie.value()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if state.clock.now() >= challenge.expires_at {
+        return Ok(None);
+    }
+    match state.store.user_by_id(&challenge.user_id).await? {
+        Some(user) if !user.disabled => Ok(Some((challenge, user))),
+        _ => Ok(None),
+    }
+}
+
+fn expired() -> Response {
+    Redirect::to(&login_url("/", None)).into_response()
+}
+
+fn code_form(csrf: &str, email: &str, error: Option<&str>) -> Response {
+    no_store(page(
+        "Two-step verification",
+        html! {
+            h1 { "Two-step verification" }
+            p { "Enter the 6-digit code from your authenticator app for " strong { (email) } ", or one of your backup codes." }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            form method="post" action=(MFA_PATH) {
+                (csrf_field(csrf))
+                label for="code" { "Code" }
+                input id="code" class="code" type="text" name="code" inputmode="numeric"
+                    autocomplete="one-time-code" required autofocus;
+                button type="submit" { "Verify" }
+            }
+        },
+    ))
+}
+
+/// Inline SVG without the XML declaration the renderer puts first.
+fn inline_svg(svg: &str) -> PreEscaped<String> {
+    let start = svg.find("<svg").unwrap_or(0);
+    PreEscaped(svg.get(start..).unwrap_or_default().to_string())
+}
+
+async fn enrol_form(
+    state: &AppState,
+    csrf: &str,
+    user: &User,
+    error: Option<&str>,
+) -> Result<Response, ApiError> {
+    let material = crate::api::mfa::start_enrolment(state, &user.id, &user.email).await?;
+    let svg = material["qr_svg"].as_str().unwrap_or_default();
+    let secret = material["secret"].as_str().unwrap_or_default();
+    Ok(no_store(page(
+        "Set up two-step verification",
+        html! {
+            h1 { "Set up two-step verification" }
+            p { "Your role requires a second factor. Scan this code with an authenticator app, then enter the 6-digit code it shows." }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            div class="qr" { (inline_svg(svg)) }
+            p class="muted" { "Can't scan it? Enter this key: " code { (secret) } }
+            form method="post" action="/login/mfa/enrol" {
+                (csrf_field(csrf))
+                label for="code" { "Code" }
+                input id="code" class="code" type="text" name="code" inputmode="numeric"
+                    autocomplete="one-time-code" required autofocus;
+                button type="submit" { "Turn on and continue" }
+            }
+        },
+    )))
+}
+
+pub async fn mfa_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
+    let Some((challenge, user)) = pending(&state, &jar).await? else {
+        return Ok(expired());
+    };
+    let (jar, token) = csrf::token(&state, jar);
+    let body = match challenge.purpose {
+        ChallengePurpose::Verify => code_form(&token, &user.email, None),
+        ChallengePurpose::Enrol => {
+            return Ok(Redirect::to("/login/mfa/enrol")
+                .into_response()
+                .with_jar(jar))
+        }
+    };
+    Ok((jar, body).into_response())
+}
+
+trait WithJar {
+    fn with_jar(self, jar: CookieJar) -> Response;
+}
+
+impl WithJar for Response {
+    fn with_jar(self, jar: CookieJar) -> Response {
+        (jar, self).into_response()
+    }
+}
+
+fn clear_challenge(jar: CookieJar) -> CookieJar {
+    jar.remove(Cookie::build(MFA_COOKIE).path("/login").build())
+}
+
+pub async fn submit_code(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let Some((challenge, user)) = pending(&state, &jar).await? else {
+        return Ok(expired());
+    };
+    if challenge.purpose != ChallengePurpose::Verify {
+        return Ok(Redirect::to("/login/mfa/enrol").into_response());
+    }
+    let code = form.get("code").unwrap_or_default();
+    match verify_code(&state, &user.id, code).await {
+        Ok(_) => {}
+        Err(e) => {
+            audit::record(
+                &state,
+                Audit::new("mfa.verify", "failed")
+                    .target(&user.id)
+                    .ip(ip.as_deref())
+                    .detail(serde_json::json!({"purpose": "signin"})),
+            )
+            .await;
+            if e.retry_after.is_some() {
+                return Err(e);
+            }
+            let (jar, token) = csrf::token(&state, jar);
+            let mut r = code_form(
+                &token,
+                &user.email,
+                Some("That code is not valid. Try again."),
+            );
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok((jar, r).into_response());
+        }
+    }
+    complete(&state, jar, challenge, &user, ip, user_agent)
+        .await
+        .map(|(jar, to)| (jar, Redirect::to(&to)).into_response())
+}
+
+/// Consumes the challenge (exactly once) and starts the session.
+async fn complete(
+    state: &AppState,
+    jar: CookieJar,
+    challenge: MfaChallenge,
+    user: &User,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> Result<(CookieJar, String), ApiError> {
+    let now = state.clock.now();
+    if state
+        .store
+        .consume_mfa_challenge(&challenge.token_hash, now)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::conflict(
+            "this sign-in was already completed; sign in again",
+        ));
+    }
+    audit::record(
+        state,
+        Audit::new("mfa.verify", "ok")
+            .actor(&user.id)
+            .ip(ip.as_deref())
+            .detail(serde_json::json!({"purpose": "signin"})),
+    )
+    .await;
+    let jar = finish_sign_in(
+        state,
+        clear_challenge(jar),
+        user,
+        SignedIn {
+            amr: amr_with_otp(&challenge.amr),
+            ip,
+            user_agent,
+            method: "password+totp",
+        },
+    )
+    .await?;
+    Ok((jar, challenge.return_to))
+}
+
+pub async fn enrol_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let Some((challenge, user)) = pending(&state, &jar).await? else {
+        return Ok(expired());
+    };
+    if challenge.purpose != ChallengePurpose::Enrol {
+        return Ok(Redirect::to(MFA_PATH).into_response());
+    }
+    let (jar, token) = csrf::token(&state, jar);
+    let body = enrol_form(&state, &token, &user, None).await?;
+    Ok((jar, body).into_response())
+}
+
+pub async fn submit_enrol(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let Some((challenge, user)) = pending(&state, &jar).await? else {
+        return Ok(expired());
+    };
+    if challenge.purpose != ChallengePurpose::Enrol {
+        return Ok(Redirect::to(MFA_PATH).into_response());
+    }
+    let code = form.get("code").unwrap_or_default();
+    let codes = match crate::api::mfa::finish_enrolment(&state, &user.id, code).await {
+        Ok(codes) => codes,
+        Err(e) if e.retry_after.is_some() => return Err(e),
+        Err(_) => {
+            let (jar, token) = csrf::token(&state, jar);
+            let mut r = enrol_form(
+                &state,
+                &token,
+                &user,
+                Some("That code is not valid. Scan the new QR code and try again."),
+            )
+            .await?;
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            return Ok((jar, r).into_response());
+        }
+    };
+    audit::record(
+        &state,
+        Audit::new("mfa.enabled", "ok")
+            .actor(&user.id)
+            .ip(ip.as_deref())
+            .target(&user.id),
+    )
+    .await;
+    let (jar, return_to) = complete(&state, jar, challenge, &user, ip, user_agent).await?;
+    let body = no_store(page(
+        "Save your backup codes",
+        html! {
+            h1 { "Save your backup codes" }
+            p { "Two-step verification is on. Each of these codes signs you in once if you lose your authenticator. They are shown only now." }
+            ul class="backup-codes" {
+                @for c in &codes { li { code { (c) } } }
+            }
+            p { a class="button" href=(return_to) { "Continue" } }
+        },
+    ));
+    Ok((jar, body).into_response())
+}

@@ -1,0 +1,339 @@
+//! MFA: TOTP enrolments, backup codes, sign-in challenges, resource locks and tickets.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
+use ward_core::model::{ChallengePurpose, LockTicket, MfaChallenge, TotpEnrolment};
+use ward_core::store::{MfaStore, StoreResult};
+use ward_core::StoreError;
+
+use crate::codec::{flag, get, join, list, time};
+use crate::{backend, SqlStore};
+
+fn enrolment(row: &AnyRow) -> StoreResult<TotpEnrolment> {
+    Ok(TotpEnrolment {
+        user_id: get(row, "user_id")?,
+        secret_enc: get(row, "secret_enc")?,
+        confirmed: flag(row, "confirmed")?,
+        last_step: get(row, "last_step")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+const CHALLENGE_COLUMNS: &str =
+    "token_hash, user_id, purpose, return_to, amr, created_at, expires_at";
+
+fn challenge(row: &AnyRow) -> StoreResult<MfaChallenge> {
+    let purpose: String = get(row, "purpose")?;
+    Ok(MfaChallenge {
+        token_hash: get(row, "token_hash")?,
+        user_id: get(row, "user_id")?,
+        purpose: ChallengePurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Backend(format!("unknown challenge purpose {purpose:?}")))?,
+        return_to: get(row, "return_to")?,
+        amr: list(row, "amr")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+    })
+}
+
+impl SqlStore {
+    async fn insert_backup_codes(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user_id: &str,
+        hashes: &[String],
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM mfa_backup_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        for h in hashes {
+            sqlx::query("INSERT INTO mfa_backup_codes (user_id, code_hash) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(h)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MfaStore for SqlStore {
+    async fn totp_enrolment(&self, user_id: &str) -> StoreResult<Option<TotpEnrolment>> {
+        let row = sqlx::query(
+            "SELECT user_id, secret_enc, confirmed, last_step, created_at FROM mfa_totp WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(enrolment).transpose()
+    }
+
+    async fn begin_totp_enrolment(
+        &self,
+        user_id: &str,
+        secret_enc: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1 AND confirmed = 0")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let inserted = sqlx::query(
+            "INSERT INTO mfa_totp (user_id, secret_enc, confirmed, last_step, created_at) \
+             VALUES ($1, $2, 0, 0, $3)",
+        )
+        .bind(user_id)
+        .bind(secret_enc)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await.map_err(backend)?;
+                Ok(true)
+            }
+            Err(e) => match backend(e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn confirm_totp_enrolment(
+        &self,
+        user_id: &str,
+        step: i64,
+        hashes: &[String],
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE mfa_totp SET confirmed = 1, last_step = $1 WHERE user_id = $2 AND confirmed = 0",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Self::insert_backup_codes(&mut tx, user_id, hashes).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mfa_totp SET last_step = $1 WHERE user_id = $2 AND confirmed = 1 AND last_step < $1",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_mfa(&self, user_id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM mfa_backup_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn replace_backup_codes(&self, user_id: &str, hashes: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        Self::insert_backup_codes(&mut tx, user_id, hashes).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn use_backup_code(
+        &self,
+        user_id: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mfa_backup_codes SET used_at = $1 \
+             WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(user_id)
+        .bind(hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn backup_codes_remaining(&self, user_id: &str) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        get(&row, "n")
+    }
+
+    async fn insert_mfa_challenge(&self, c: &MfaChallenge) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mfa_challenges (token_hash, user_id, purpose, return_to, amr, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.token_hash)
+        .bind(&c.user_id)
+        .bind(c.purpose.as_str())
+        .bind(&c.return_to)
+        .bind(join(&c.amr))
+        .bind(c.created_at.0)
+        .bind(c.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn mfa_challenge(&self, token_hash: &str) -> StoreResult<Option<MfaChallenge>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM mfa_challenges WHERE token_hash = $1 AND consumed_at IS NULL"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(challenge).transpose()
+    }
+
+    async fn consume_mfa_challenge(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<MfaChallenge>> {
+        let row = sqlx::query(&format!(
+            "UPDATE mfa_challenges SET consumed_at = $1 \
+             WHERE token_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
+             RETURNING {CHALLENGE_COLUMNS}"
+        ))
+        .bind(now.0)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(challenge).transpose()
+    }
+
+    async fn mark_session_mfa(&self, session_id: &str, amr: &[String]) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET mfa_verified = 1, amr = $1 WHERE id = $2")
+            .bind(join(amr))
+            .bind(session_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn lock_resource(
+        &self,
+        kind: &str,
+        id: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO resource_locks (kind, resource_id, locked_by, locked_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(user_id)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(e) => match backend(e) {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn unlock_resource(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM resource_locks WHERE kind = $1 AND resource_id = $2")
+            .bind(kind)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn resource_lock(&self, kind: &str, id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT locked_by FROM resource_locks WHERE kind = $1 AND resource_id = $2",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(|r| get(r, "locked_by")).transpose()
+    }
+
+    async fn insert_lock_ticket(&self, t: &LockTicket) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO lock_tickets (ticket_hash, session_id, kind, resource_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.ticket_hash)
+        .bind(&t.session_id)
+        .bind(&t.kind)
+        .bind(&t.resource_id)
+        .bind(t.created_at.0)
+        .bind(t.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn use_lock_ticket(
+        &self,
+        ticket_hash: &str,
+        session_id: &str,
+        kind: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE lock_tickets SET used_at = $1 \
+             WHERE ticket_hash = $2 AND session_id = $3 AND kind = $4 AND resource_id = $5 \
+               AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now.0)
+        .bind(ticket_hash)
+        .bind(session_id)
+        .bind(kind)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
