@@ -28,8 +28,14 @@ use crate::state::AppState;
 const AUDIT_PAGE: i64 = 50;
 
 /// Event types offered in the audit filter (any other type can be typed in).
-const EVENT_TYPES: [&str; 10] = [
+const EVENT_TYPES: [&str; 16] = [
     "signin",
+    "mfa.verify",
+    "mfa.enabled",
+    "mfa.disabled",
+    "mfa.backup_codes",
+    "lock",
+    "unlock",
     "guest.created",
     "token.created",
     "token.revoked",
