@@ -32,6 +32,15 @@ pub trait UserStore: Send + Sync {
         disabled: bool,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// Deletes the users of `role` whose email ends with `email_suffix`, created before
+    /// `created_before`, that have no session and no API token left (guests whose session was
+    /// swept). Returns how many were deleted.
+    async fn delete_users_without_sessions(
+        &self,
+        role: &str,
+        email_suffix: &str,
+        created_before: Timestamp,
+    ) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -187,6 +196,23 @@ pub trait SessionStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<RefreshRotation>;
     async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>>;
+    /// Sessions neither revoked nor past their absolute expiry at `now`, newest first, at most
+    /// `limit`; only `user_id`'s when given. (Idle ones are left to the caller's
+    /// [`Session::is_usable`] check: the idle deadline moves with every use.)
+    async fn live_sessions(
+        &self,
+        user_id: Option<&str>,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>>;
+    /// Deletes sessions (and their refresh tokens) that stopped working, by expiry, idle
+    /// timeout or revocation, at or before `cutoff` (`guest_cutoff` for `guest` sessions).
+    /// Returns how many sessions were deleted.
+    async fn delete_dead_sessions(
+        &self,
+        cutoff: Timestamp,
+        guest_cutoff: Timestamp,
+    ) -> StoreResult<u64>;
 }
 
 /// What presenting an authorization code did.

@@ -94,3 +94,8 @@ pub fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> 
     }
     Ok(())
 }
+
+/// Whether the caller is a guest (role `guest`): no API tokens, no MFA enrolment.
+pub fn is_guest(caller: &Caller) -> bool {
+    caller.user.role == crate::guest::GUEST_ROLE
+}

@@ -151,6 +151,13 @@ pub struct RawSessions {
     pub api_ttl: String,
     pub guest_ttl: String,
     pub idle_timeout: String,
+    /// Guest mode ("Try without signing in", `POST /api/auth/guest`); needs a `guest` role.
+    pub guests: bool,
+    /// How often the sweeper deletes dead sessions and expired guests.
+    pub sweep_interval: String,
+    /// How long a dead (expired, idle or revoked) session is kept before the sweeper deletes
+    /// it. Guest sessions and guest users are deleted at the first sweep after they end.
+    pub retention: String,
 }
 
 impl Default for RawSessions {
@@ -161,6 +168,9 @@ impl Default for RawSessions {
             api_ttl: "90d".into(),
             guest_ttl: "50h".into(),
             idle_timeout: "30d".into(),
+            guests: true,
+            sweep_interval: "10m".into(),
+            retention: "7d".into(),
         }
     }
 }
@@ -176,6 +186,8 @@ pub struct RawRateLimits {
     pub signin_failures_per_account: u32,
     /// Device `user_code` entries per client IP per window.
     pub user_code_per_ip: u32,
+    /// Guest sessions started per client IP per window.
+    pub guests_per_ip: u32,
 }
 
 impl Default for RawRateLimits {
@@ -185,6 +197,7 @@ impl Default for RawRateLimits {
             signin_per_ip: 60,
             signin_failures_per_account: 10,
             user_code_per_ip: 20,
+            guests_per_ip: 10,
         }
     }
 }
@@ -405,6 +418,9 @@ pub struct SessionLifetimes {
     pub api: i64,
     pub guest: i64,
     pub idle_timeout: i64,
+    pub guests: bool,
+    pub sweep_interval: i64,
+    pub retention: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -413,6 +429,7 @@ pub struct RateLimits {
     pub signin_per_ip: u32,
     pub signin_failures_per_account: u32,
     pub user_code_per_ip: u32,
+    pub guests_per_ip: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -700,12 +717,16 @@ impl RawConfig {
                 api: duration("sessions.api_ttl", &s.api_ttl)?,
                 guest: duration("sessions.guest_ttl", &s.guest_ttl)?,
                 idle_timeout: duration("sessions.idle_timeout", &s.idle_timeout)?,
+                guests: s.guests,
+                sweep_interval: duration("sessions.sweep_interval", &s.sweep_interval)?,
+                retention: duration("sessions.retention", &s.retention)?,
             },
             rate_limits: RateLimits {
                 window_secs: duration("rate_limits.window", &rl.window)?,
                 signin_per_ip: rl.signin_per_ip,
                 signin_failures_per_account: rl.signin_failures_per_account,
                 user_code_per_ip: rl.user_code_per_ip,
+                guests_per_ip: rl.guests_per_ip,
             },
             mfa,
             roles,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod guest;
 pub mod hashing;
 pub mod issue;
 pub mod jwt;
@@ -20,6 +21,7 @@ pub mod oauth;
 pub mod pages;
 pub mod ratelimit;
 pub mod state;
+pub mod sweeper;
 pub mod time;
 pub mod webauthn;
 
@@ -88,11 +90,13 @@ impl Prepared {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let reloader = tokio::spawn(reload_keys_forever(self.state.clone()));
+        let sweeper = tokio::spawn(sweeper::sweep_forever(self.state.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
+        sweeper.abort();
         served
     }
 }

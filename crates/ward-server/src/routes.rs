@@ -32,6 +32,31 @@ pub fn router(state: AppState) -> Router {
             get(pages::mfa_login::enrol_page).post(pages::mfa_login::submit_enrol),
         )
         .route("/logout", post(pages::login::logout))
+        .route("/login/guest", post(pages::login::start_guest))
+        .route("/account", get(pages::account::account_page))
+        .route("/account/tokens", post(pages::account::create_token_form))
+        .route(
+            "/account/tokens/{id}/revoke",
+            post(pages::account::revoke_token_form),
+        )
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(pages::account::revoke_session_form),
+        )
+        .route(
+            "/admin/users",
+            get(pages::admin::users_page).post(pages::admin::create_user_form),
+        )
+        .route(
+            "/admin/users/{id}/{action}",
+            post(pages::admin::user_action_form),
+        )
+        .route("/admin/sessions", get(pages::admin::sessions_page))
+        .route(
+            "/admin/sessions/{id}/revoke",
+            post(pages::admin::revoke_session_form),
+        )
+        .route("/admin/audit", get(pages::admin::audit_page))
         .route(
             "/device",
             get(pages::device::device_page).post(pages::device::submit_code),
@@ -81,6 +106,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/validate", get(api::auth::validate))
         .route("/api/auth/refresh", post(api::auth::refresh))
         .route("/api/auth/logout", post(api::auth::logout))
+        .route("/api/auth/guest", post(api::auth::guest))
+        .route("/api/sessions", get(api::sessions::list))
+        .route("/api/sessions/{id}", delete(api::sessions::revoke))
         .route(
             "/api/tokens",
             get(api::tokens::list).post(api::tokens::create),
@@ -93,6 +121,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/admin/users/{id}", patch(api::admin::patch_user))
         .route("/api/admin/audit", get(api::admin::audit_log))
+        .route("/api/admin/sessions", get(api::sessions::admin_list))
+        .route(
+            "/api/admin/sessions/{id}",
+            delete(api::sessions::admin_revoke),
+        )
         .route("/api/mfa", get(api::mfa::status))
         .route("/api/mfa/totp/setup", post(api::mfa::setup))
         .route("/api/mfa/totp/confirm", post(api::mfa::confirm))

@@ -222,4 +222,54 @@ impl SessionStore for SqlStore {
         .map_err(backend)?;
         rows.iter().map(session).collect()
     }
+
+    async fn live_sessions(
+        &self,
+        user_id: Option<&str>,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > $1 \
+             AND ($2 = '' OR s.user_id = $2) ORDER BY s.created_at DESC, s.id LIMIT $3"
+        ))
+        .bind(now.0)
+        .bind(user_id.unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(session).collect()
+    }
+
+    async fn delete_dead_sessions(
+        &self,
+        cutoff: Timestamp,
+        guest_cutoff: Timestamp,
+    ) -> StoreResult<u64> {
+        // A session is dead from the earliest of its expiry, its idle deadline and its
+        // revocation; it is deleted once that moment is older than the cutoff of its kind.
+        const DEAD: &str = "(CASE WHEN channel = 'guest' THEN $2 ELSE $1 END)";
+        let condition = format!(
+            "expires_at <= {DEAD} OR last_seen_at + idle_timeout <= {DEAD} \
+             OR (revoked_at IS NOT NULL AND revoked_at <= {DEAD})"
+        );
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(&format!(
+            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE {condition})"
+        ))
+        .bind(cutoff.0)
+        .bind(guest_cutoff.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let done = sqlx::query(&format!("DELETE FROM sessions WHERE {condition}"))
+            .bind(cutoff.0)
+            .bind(guest_cutoff.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }

@@ -126,4 +126,32 @@ impl UserStore for SqlStore {
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
+
+    async fn delete_users_without_sessions(
+        &self,
+        role: &str,
+        email_suffix: &str,
+        created_before: Timestamp,
+    ) -> StoreResult<u64> {
+        // The suffix is matched with LIKE: escape its wildcards (`_` is common in domains).
+        let pattern = format!(
+            "%{}",
+            email_suffix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let done = sqlx::query(
+            "DELETE FROM users WHERE role = $1 AND created_at < $2 AND email LIKE $3 ESCAPE '\\' \
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id) \
+             AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.user_id = users.id)",
+        )
+        .bind(role)
+        .bind(created_before.0)
+        .bind(pattern)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
 }

@@ -82,7 +82,18 @@ pub async fn create_user(
     caller: Caller,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> ApiResult<Response> {
-    authz::require_admin(&state, &caller)?;
+    let user = create_user_record(&state, &caller, ip.as_deref(), req).await?;
+    Ok((StatusCode::CREATED, Json(UserInfo::from(&user))).into_response())
+}
+
+/// Creates a user (the API and the admin page).
+pub async fn create_user_record(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    req: CreateUser,
+) -> ApiResult<User> {
+    authz::require_admin(state, caller)?;
     let email = normalize_email(&req.email);
     if !is_plausible_email(&email) {
         return Err(ApiError::bad_request(format!(
@@ -90,10 +101,16 @@ pub async fn create_user(
             req.email
         )));
     }
+    if email.ends_with(&format!("@{}", crate::guest::GUEST_EMAIL_DOMAIN)) {
+        return Err(ApiError::bad_request(format!(
+            "the domain {} is reserved for guests",
+            crate::guest::GUEST_EMAIL_DOMAIN
+        )));
+    }
     let role = req
         .role
         .unwrap_or_else(|| state.config.default_role.clone());
-    known_role(&state, &role)?;
+    known_role(state, &role)?;
     let password_hash = match req.password {
         Some(p) => Some(
             state
@@ -127,15 +144,15 @@ pub async fn create_user(
         Err(e) => return Err(e.into()),
     }
     audit::record(
-        &state,
+        state,
         Audit::new("user.created", "ok")
             .actor(&caller.user.id)
-            .ip(ip.as_deref())
+            .ip(ip)
             .target(&user.id)
             .detail(json!({"email": user.email, "role": user.role})),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(UserInfo::from(&user))).into_response())
+    Ok(user)
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +171,19 @@ pub async fn patch_user(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PatchUser>,
 ) -> ApiResult<Json<UserInfo>> {
-    authz::require_admin(&state, &caller)?;
+    let after = patch_user_record(&state, &caller, ip.as_deref(), &id, req).await?;
+    Ok(Json(UserInfo::from(&after)))
+}
+
+/// Changes a user's role and/or disabled flag (the API and the admin page).
+pub async fn patch_user_record(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    id: &str,
+    req: PatchUser,
+) -> ApiResult<User> {
+    authz::require_admin(state, caller)?;
     if req.role.is_none() && req.disabled.is_none() {
         return Err(ApiError::bad_request(
             "nothing to change: send role and/or disabled",
@@ -162,7 +191,7 @@ pub async fn patch_user(
     }
     let before = state
         .store
-        .user_by_id(&id)
+        .user_by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     if id == caller.user.id
@@ -170,7 +199,7 @@ pub async fn patch_user(
             || req
                 .role
                 .as_deref()
-                .is_some_and(|r| !authz::is_admin_role(&state, r)))
+                .is_some_and(|r| !authz::is_admin_role(state, r)))
     {
         return Err(ApiError::conflict(
             "you cannot disable or demote yourself; ask another admin",
@@ -178,15 +207,15 @@ pub async fn patch_user(
     }
     let now = state.clock.now();
     if let Some(role) = &req.role {
-        known_role(&state, role)?;
+        known_role(state, role)?;
         if *role != before.role {
-            state.store.set_user_role(&id, role).await?;
+            state.store.set_user_role(id, role).await?;
             audit::record(
-                &state,
+                state,
                 Audit::new("role.changed", "ok")
                     .actor(&caller.user.id)
-                    .ip(ip.as_deref())
-                    .target(&id)
+                    .ip(ip)
+                    .target(id)
                     .detail(json!({"from": before.role, "to": role})),
             )
             .await;
@@ -194,28 +223,28 @@ pub async fn patch_user(
     }
     if let Some(disabled) = req.disabled {
         if disabled != before.disabled {
-            state.store.set_user_disabled(&id, disabled, now).await?;
+            state.store.set_user_disabled(id, disabled, now).await?;
             let event = if disabled {
                 "user.disabled"
             } else {
                 "user.enabled"
             };
             audit::record(
-                &state,
+                state,
                 Audit::new(event, "ok")
                     .actor(&caller.user.id)
-                    .ip(ip.as_deref())
-                    .target(&id),
+                    .ip(ip)
+                    .target(id),
             )
             .await;
         }
     }
     let after = state
         .store
-        .user_by_id(&id)
+        .user_by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
-    Ok(Json(UserInfo::from(&after)))
+    Ok(after)
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,10 +275,16 @@ pub async fn audit_log(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
+    // `user` is an id or an email.
+    let user_id = match params.user.as_deref().map(str::trim) {
+        Some(u) if u.contains('@') => Some(crate::api::sessions::resolve_user(&state, u).await?),
+        Some("") | None => None,
+        Some(u) => Some(u.to_string()),
+    };
     let rows = state
         .store
         .audit_events(&AuditQuery {
-            user_id: params.user,
+            user_id,
             event_type: params.event_type,
             before,
             limit,

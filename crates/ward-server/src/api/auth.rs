@@ -1,4 +1,4 @@
-//! `/api/auth/*`: validate (also nginx `auth_request`), refresh, logout.
+//! `/api/auth/*`: validate (also nginx `auth_request`), refresh, logout, guest.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -12,7 +12,8 @@ use crate::authz;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ClientIp};
+use crate::extract::{ApiJson, ClientIp, UserAgent};
+use crate::guest::{start_guest, GuestChannel, GuestStart};
 use crate::oauth::token;
 use crate::state::AppState;
 
@@ -128,4 +129,21 @@ pub async fn logout(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/guest`: starts a guest session (SPEC §2.5) and answers like the token
+/// endpoint: an access token and a refresh token, refreshable at `/api/auth/refresh` until the
+/// session's hard limit (`sessions.guest_ttl`), never beyond it.
+pub async fn guest(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+) -> ApiResult<Response> {
+    let (_, start) = start_guest(&state, GuestChannel::Api, ip, user_agent).await?;
+    match start {
+        GuestStart::Api { response } => {
+            Ok((StatusCode::OK, token::refresh_headers(), Json(response)).into_response())
+        }
+        GuestStart::Web { .. } => Err(ApiError::internal("guest API start gave a web session")),
+    }
 }

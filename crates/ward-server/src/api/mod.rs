@@ -5,5 +5,6 @@ pub mod auth;
 pub mod mfa;
 pub mod profile;
 pub mod security;
+pub mod sessions;
 pub mod tokens;
 pub mod webauthn;

@@ -28,7 +28,7 @@ pub async fn profile(
             .roles
             .permissions_of(&caller.user.role, &state.config.resources),
         roles: vec![caller.user.role.clone()],
-        guest: caller.user.role == "guest",
+        guest: crate::authz::is_guest(&caller),
         session: caller.session.as_ref().map(|s| ProfileSession {
             id: s.id.clone(),
             channel: s.channel.as_str().to_string(),

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use ward_core::clock::Timestamp;
 use ward_core::model::ApiToken;
 use ward_core::random::random_id;
 use ward_core::token::{new_api_token, token_hash};
@@ -67,42 +68,68 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> ApiResult<Response> {
-    if caller.user.role == "guest" {
+    let expires_at = match req.expires_at.as_deref() {
+        Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "expires_at {text:?} is not an RFC 3339 time such as 2027-01-31T00:00:00Z"
+            ))
+        })?),
+        None => None,
+    };
+    let (record, secret) = create_token(
+        &state,
+        &caller,
+        ip.as_deref(),
+        &req.name,
+        &req.scopes,
+        expires_at,
+    )
+    .await?;
+    let mut body = serde_json::to_value(TokenInfo::from(&record)).map_err(ApiError::internal)?;
+    body["token"] = json!(secret);
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// Creates an API token for the caller (the API and the account page); returns the record
+/// and the secret, which exists only in this return value.
+pub async fn create_token(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    name: &str,
+    requested: &[String],
+    expires_at: Option<Timestamp>,
+) -> ApiResult<(ApiToken, String)> {
+    if authz::is_guest(caller) {
         return Err(ApiError::forbidden("guests cannot create API tokens"));
     }
-    let name = req.name.trim();
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("name must be 1 to 100 characters"));
     }
-    if req.scopes.is_empty() {
+    if requested.is_empty() {
         return Err(ApiError::bad_request(
             "scopes must name at least one permission, e.g. containers:read",
         ));
     }
     let mut scopes = Vec::new();
-    for s in &req.scopes {
-        let permission = authz::parse_permission(&state, s)?;
+    for s in requested {
+        let permission = authz::parse_permission(state, s)?;
         // A token can never hold more than its creator may do right now.
-        authz::require(&state, &caller, &permission)?;
+        authz::require(state, caller, &permission)?;
         if !scopes.contains(s) {
             scopes.push(s.clone());
         }
     }
     let now = state.clock.now();
-    let expires_at = match req.expires_at.as_deref() {
-        Some(text) => {
-            let t = parse_rfc3339(text).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "expires_at {text:?} is not an RFC 3339 time such as 2027-01-31T00:00:00Z"
-                ))
-            })?;
-            if t <= now {
-                return Err(ApiError::bad_request("expires_at must be in the future"));
-            }
-            Some(t)
-        }
-        None => None,
-    };
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::bad_request("expires_at must be in the future"));
+    }
     let secret = new_api_token(&state.config.token_prefix, state.random.as_ref());
     let record = ApiToken {
         id: random_id(state.random.as_ref()),
@@ -117,22 +144,15 @@ pub async fn create(
     };
     state.store.insert_api_token(&record).await?;
     audit::record(
-        &state,
+        state,
         Audit::new("token.created", "ok")
             .actor(&caller.user.id)
-            .ip(ip.as_deref())
+            .ip(ip)
             .target(&record.id)
             .detail(json!({"name": record.name, "scopes": record.scopes})),
     )
     .await;
-    let mut body = serde_json::to_value(TokenInfo::from(&record)).map_err(ApiError::internal)?;
-    body["token"] = json!(secret);
-    Ok((
-        StatusCode::CREATED,
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        Json(body),
-    )
-        .into_response())
+    Ok((record, secret))
 }
 
 pub async fn revoke(
@@ -141,22 +161,33 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    revoke_token(&state, &caller, ip.as_deref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes one of the caller's API tokens (the API and the account page).
+pub async fn revoke_token(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    id: &str,
+) -> ApiResult<()> {
     if !state
         .store
-        .revoke_api_token(&caller.user.id, &id, state.clock.now())
+        .revoke_api_token(&caller.user.id, id, state.clock.now())
         .await?
     {
         return Err(ApiError::not_found("no such live API token of yours"));
     }
     audit::record(
-        &state,
+        state,
         Audit::new("token.revoked", "ok")
             .actor(&caller.user.id)
-            .ip(ip.as_deref())
-            .target(&id),
+            .ip(ip)
+            .target(id),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `GET /api/tokens/validate`: the bearer must be an API token.

@@ -11,10 +11,14 @@ use ward_core::model::{is_plausible_email, normalize_email, ChallengePurpose, Ch
 
 use crate::audit::{self, Audit};
 use crate::auth::{web_session, SESSION_COOKIE};
+use crate::authz;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::guest::{GuestChannel, GuestStart, GUEST_ROLE};
 use crate::issue::{start_web_session, SessionRequest};
+use crate::pages::error_page;
+use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
@@ -60,12 +64,17 @@ pub async fn login_page(
         .filter(|h| is_plausible_email(h.trim()))
     {
         Some(hint) => password_form(&token, &normalize_email(hint), &return_to, None),
-        None => email_form(&token, &return_to, None),
+        None => email_form(&state, &token, &return_to, None),
     };
     Ok((jar, body).into_response())
 }
 
-fn email_form(csrf: &str, return_to: &str, error: Option<&str>) -> Response {
+/// Whether the sign-in page offers "Try without signing in".
+fn guests_offered(state: &AppState) -> bool {
+    state.config.sessions.guests && state.config.roles.contains(GUEST_ROLE)
+}
+
+fn email_form(state: &AppState, csrf: &str, return_to: &str, error: Option<&str>) -> Response {
     no_store(page(
         "Sign in",
         html! {
@@ -77,6 +86,15 @@ fn email_form(csrf: &str, return_to: &str, error: Option<&str>) -> Response {
                 label for="email" { "Email" }
                 input id="email" type="email" name="email" autocomplete="username webauthn" required autofocus;
                 button type="submit" { "Continue" }
+            }
+            @if guests_offered(state) {
+                div class="divider" { span { "or" } }
+                form method="post" action="/login/guest" {
+                    (csrf_field(csrf))
+                    input type="hidden" name="return_to" value=(return_to);
+                    button type="submit" class="secondary wide-button" { "Try without signing in" }
+                }
+                p class="muted small" { "A guest session lasts " (state.config.sessions.guest / 3600) " hours; nothing is kept after it ends." }
             }
             (super::passkey_signin(return_to))
         },
@@ -115,7 +133,12 @@ pub async fn submit_email(
     let (jar, token) = csrf::token(&state, jar);
     let email = normalize_email(form.get("email").unwrap_or_default());
     if !is_plausible_email(&email) {
-        let mut r = email_form(&token, &return_to, Some("Enter a valid email address."));
+        let mut r = email_form(
+            &state,
+            &token,
+            &return_to,
+            Some("Enter a valid email address."),
+        );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok((jar, r).into_response());
     }
@@ -259,25 +282,63 @@ pub async fn finish_sign_in(
             ),
     )
     .await;
-    let cookie = Cookie::build((SESSION_COOKIE, cookie_value))
+    Ok(jar.add(session_cookie(state, cookie_value)))
+}
+
+fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.secure_cookies)
-        .build();
-    Ok(jar.add(cookie))
+        .build()
+}
+
+/// `POST /login/guest`: "Try without signing in" (SPEC §2.5).
+pub async fn start_guest(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let return_to = safe_return_to(form.get("return_to"));
+    match crate::guest::start_guest(&state, GuestChannel::Web, ip, user_agent).await {
+        Ok((_, GuestStart::Web { cookie, .. })) => Ok((
+            jar.add(session_cookie(&state, cookie)),
+            Redirect::to(&return_to),
+        )
+            .into_response()),
+        Ok((_, GuestStart::Api { .. })) => {
+            Err(ApiError::internal("guest web start gave a token session"))
+        }
+        Err(e) => Ok(error_page(&e)),
+    }
 }
 
 pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
     let signed_in = web_session(&state, &jar).await?;
     let (jar, token) = csrf::token(&state, jar);
     let body = match signed_in {
-        Some((_, user)) => page(
+        Some((session, user)) => page(
             "ward",
             html! {
                 h1 { "Signed in" }
-                p { "You are signed in as " strong { (user.email) } " (" (user.role) ")." }
-                p { a href="/account/mfa" { "Two-step verification" } }
+                @if user.role == GUEST_ROLE {
+                    p { "You are using ward as a " strong { "guest" } " until " (human_time(session.expires_at)) "." }
+                } @else {
+                    p { "You are signed in as " strong { (user.email) } " (" (user.role) ")." }
+                }
+                nav class="home-links" aria-label="Your pages" {
+                    a href="/account/mfa" { strong { "Two-step verification" } span { "Authenticator app, security keys and passkeys" } }
+                    a href="/account" { strong { "Your account" } span { "Profile, API tokens and sessions" } }
+                    @if authz::is_admin_role(&state, &user.role) {
+                        a href="/admin/users" { strong { "Users" } span { "Create users, change roles, disable" } }
+                        a href="/admin/sessions" { strong { "Sessions" } span { "Everyone's sessions" } }
+                        a href="/admin/audit" { strong { "Audit log" } span { "Who did what, and when" } }
+                    }
+                }
                 form method="post" action="/logout" {
                     (csrf_field(&token))
                     button type="submit" class="secondary" { "Sign out" }
@@ -299,14 +360,28 @@ pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
 pub async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
-    if let Some((session, _)) = web_session(&state, &jar).await? {
-        state
+    if let Some((session, user)) = web_session(&state, &jar).await? {
+        if state
             .store
             .revoke_session(&session.id, state.clock.now())
-            .await?;
+            .await?
+        {
+            audit::record(
+                &state,
+                Audit::new("session.revoked", "ok")
+                    .actor(&user.id)
+                    .ip(ip.as_deref())
+                    .target(&session.id)
+                    .detail(
+                        serde_json::json!({"via": "logout", "channel": session.channel.as_str()}),
+                    ),
+            )
+            .await;
+        }
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
     Ok((jar, Redirect::to("/")).into_response())

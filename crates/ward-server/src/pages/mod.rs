@@ -3,14 +3,22 @@
 //! `decision`) with matching `autocomplete` attributes.
 
 pub mod account_mfa;
+pub mod account;
+pub mod admin;
 pub mod consent;
 pub mod device;
 pub mod login;
 pub mod mfa_login;
 
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup, DOCTYPE};
+use ward_core::clock::Timestamp;
+
+use crate::auth::{web_session, Caller, Credential};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 pub const STYLESHEET: &str = include_str!("ward.css");
 /// The only script: WebAuthn needs the browser's `navigator.credentials` API.
@@ -104,4 +112,153 @@ pub fn csrf_field(token: &str) -> Markup {
 /// Pages are never cached (they carry CSRF tokens and personal data).
 pub fn no_store(body: Html<String>) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+/// The signed-in browser's caller, or the redirect to the sign-in page that comes back to
+/// `return_to`.
+pub async fn page_caller(
+    state: &AppState,
+    jar: &CookieJar,
+    return_to: &str,
+) -> Result<Result<Caller, Response>, ApiError> {
+    Ok(match web_session(state, jar).await? {
+        Some((session, user)) => Ok(Caller {
+            client_id: session.client_id.clone(),
+            scope: session.scope.clone(),
+            user,
+            session: Some(session),
+            credential: Credential::SessionCookie,
+            api_token: None,
+        }),
+        None => Err(Redirect::to(&login::login_url(return_to, None)).into_response()),
+    })
+}
+
+/// What the navigation bar of the account and admin pages needs.
+pub struct Nav<'a> {
+    pub email: &'a str,
+    pub admin: bool,
+    pub csrf: &'a str,
+    /// The path of the page shown, marked `aria-current`.
+    pub active: &'a str,
+}
+
+/// The frame of the account and admin pages: a top bar with navigation and sign-out, and a
+/// wide main column of panels.
+pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
+    let link = |href: &'static str, label: &'static str| {
+        html! {
+            @if nav.active == href {
+                a href=(href) aria-current="page" { (label) }
+            } @else {
+                a href=(href) { (label) }
+            }
+        }
+    };
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · ward" }
+                link rel="stylesheet" href="/static/ward.css";
+            }
+            body class="app" {
+                header class="topbar" {
+                    div class="topbar-inner" {
+                        a class="brand" href="/" { "ward" }
+                        nav aria-label="Main" {
+                            (link("/account", "Account"))
+                            @if nav.admin {
+                                (link("/admin/users", "Users"))
+                                (link("/admin/sessions", "Sessions"))
+                                (link("/admin/audit", "Audit log"))
+                            }
+                        }
+                        div class="who" {
+                            span class="muted" { (nav.email) }
+                            form method="post" action="/logout" {
+                                (csrf_field(nav.csrf))
+                                button type="submit" class="secondary small" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main class="wide" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    };
+    Html(markup.into_string())
+}
+
+/// A flash line above a page's panels: what just happened, or what went wrong.
+pub fn notice(ok: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = error { p class="error" role="alert" { (e) } }
+        @if let Some(m) = ok { p class="ok" role="status" { (m) } }
+    }
+}
+
+/// `2026-11-25 10:31 UTC`.
+pub fn human_time(t: Timestamp) -> String {
+    let full = crate::time::rfc3339(t);
+    match (full.get(..10), full.get(11..16)) {
+        (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
+        _ => full,
+    }
+}
+
+/// A short description of the browser or program behind a session, from its user agent.
+pub fn describe_agent(user_agent: Option<&str>) -> Option<String> {
+    let ua = user_agent?;
+    let program = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("ward/", "ward CLI"),
+        ("reqwest", "reqwest"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    Some(match (program, os) {
+        (Some(p), Some(o)) => format!("{p} on {o}"),
+        (Some(p), None) => p.to_string(),
+        (None, Some(o)) => o.to_string(),
+        (None, None) => ua.chars().take(40).collect(),
+    })
+}
+
+/// A page for an error from the shared API functions, keeping its status.
+pub fn error_page(e: &ApiError) -> Response {
+    let title = match e.status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "Cannot do that",
+    };
+    let shown = if e.status.is_server_error() {
+        "ward could not complete the request. Try again in a moment."
+    } else {
+        e.description.as_str()
+    };
+    message_page(e.status, title, shown)
 }

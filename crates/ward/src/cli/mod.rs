@@ -2,13 +2,16 @@
 //! stderr, results (status lines, tokens, JSON) to stdout; errors are one `Error:` line plus a
 //! hint; exit 0 on success, 1 on failure, 2 on usage errors.
 
+mod admin;
 mod api;
 mod login;
 mod logout;
 mod profiles;
 mod progress;
+mod sessions;
 mod status;
 mod token;
+mod tokens;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -61,6 +64,21 @@ pub enum UserCommand {
     },
     /// Call the gateway's API with the profile's credentials.
     Api(api::ApiArgs),
+    /// Your API tokens: create, list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        command: Option<tokens::TokensCommand>,
+    },
+    /// Your sessions: list, revoke.
+    Sessions {
+        #[command(subcommand)]
+        command: Option<sessions::SessionsCommand>,
+    },
+    /// Admin views and actions: users, sessions, audit log.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
 }
 
 /// A failure: the message, an optional hint, and whether it was a usage error (exit 2).
@@ -133,6 +151,72 @@ pub fn print_json(value: &serde_json::Value) {
     let _ = writeln!(out);
 }
 
+/// Calls the gateway's API with the profile's credentials and returns the JSON answer (null
+/// for an empty one); an error answer becomes the server's `error_description`.
+pub async fn call_api(
+    ctx: &Ctx,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> CliResult<serde_json::Value> {
+    let client = ctx.client();
+    let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
+    let body = body.map(|b| b.to_string().into_bytes());
+    let (status, bytes) = client
+        .api(&alias, ctx.global.url.as_deref(), method, path, body)
+        .await?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if status < 400 {
+        return Ok(value);
+    }
+    let message = value["error_description"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{method} {path} answered HTTP {status}"));
+    let error = CliError::new(message);
+    Err(match status {
+        401 => error.hint(format!("Please run: ward login {alias}")),
+        403 if path.starts_with("/api/admin") => error.hint(
+            "The admin commands need an admin signed in with `ward login` (not an API token).",
+        ),
+        _ => error,
+    })
+}
+
+/// Prints rows under headers in aligned columns (the last column is not padded).
+pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line(headers.to_vec()));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+/// `2026-11-25T10:31:00Z` → `2026-11-25 10:31 UTC`; anything else as it is.
+pub fn short_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(day), Some(hm)) if rfc3339.len() >= 20 => format!("{day} {hm} UTC"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
 pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
     let ctx = Ctx {
         global,
@@ -156,6 +240,9 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
             UserCommand::Token => token::run(&ctx).await,
             UserCommand::Profiles { command } => profiles::run(&ctx, command).await,
             UserCommand::Api(args) => api::run(&ctx, args).await,
+            UserCommand::Tokens { command } => tokens::run(&ctx, command).await,
+            UserCommand::Sessions { command } => sessions::run(&ctx, command).await,
+            UserCommand::Admin { command } => admin::run(&ctx, command).await,
         }
     });
     ctx.progress.finish();

@@ -1,0 +1,163 @@
+//! `ward tokens [create --name N --scope S… [--expires 90d] | list | revoke ID]`: API tokens
+//! for scripts and CI. The secret is printed once, on stdout, when it is created.
+
+use clap::Subcommand;
+use serde_json::json;
+use ward_client::{format_rfc3339, parse_rfc3339, Clock, SystemClock};
+
+use super::sessions::segment;
+use super::{call_api, print_json, print_table, short_time, CliError, CliResult, Ctx};
+
+#[derive(Subcommand, Debug)]
+pub enum TokensCommand {
+    /// Create a token; its secret is printed once, on stdout.
+    Create {
+        /// A name to recognize the token by, e.g. ci-deploy.
+        #[arg(long)]
+        name: String,
+        /// A permission the token may use, `resource:action` (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE", required = true, num_args = 1..)]
+        scopes: Vec<String>,
+        /// When it expires: a duration from now (90d, 12h), an RFC 3339 time, or `never`.
+        #[arg(long, default_value = "never")]
+        expires: String,
+    },
+    /// List your live tokens (never their secrets).
+    List,
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// The token id (from `ward tokens list`).
+        id: String,
+    },
+}
+
+/// `--expires` as an RFC 3339 time, or `None` for `never`.
+fn expires_at(text: &str, now: u64) -> Result<Option<String>, CliError> {
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    if let Some(t) = parse_rfc3339(text) {
+        return Ok(Some(format_rfc3339(t)));
+    }
+    let d = humantime::parse_duration(text).map_err(|_| {
+        CliError::usage(format!(
+            "--expires {text:?} is not a duration (90d, 12h), an RFC 3339 time or never"
+        ))
+    })?;
+    Ok(Some(format_rfc3339(now.saturating_add(d.as_secs()))))
+}
+
+pub async fn run(ctx: &Ctx, command: Option<TokensCommand>) -> CliResult {
+    match command.unwrap_or(TokensCommand::List) {
+        TokensCommand::Create {
+            name,
+            scopes,
+            expires,
+        } => {
+            let mut body = json!({"name": name, "scopes": scopes});
+            if let Some(at) = expires_at(&expires, SystemClock.unix())? {
+                body["expires_at"] = json!(at);
+            }
+            let v = call_api(ctx, "POST", "/api/tokens", Some(body)).await?;
+            if ctx.json() {
+                print_json(&v);
+                return Ok(());
+            }
+            let expiry = v["expires_at"]
+                .as_str()
+                .map(short_time)
+                .unwrap_or_else(|| "never".to_owned());
+            eprintln!(
+                "Created API token {} ({}), expires: {expiry}. Copy it now: it is not shown again.",
+                v["name"].as_str().unwrap_or_default(),
+                v["id"].as_str().unwrap_or_default(),
+            );
+            println!("{}", v["token"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        TokensCommand::List => {
+            let v = call_api(ctx, "GET", "/api/tokens", None).await?;
+            if ctx.json() {
+                print_json(&v);
+                return Ok(());
+            }
+            let empty = Vec::new();
+            let tokens: Vec<&serde_json::Value> = v["tokens"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter(|t| t["revoked"] != true)
+                .collect();
+            if tokens.is_empty() {
+                eprintln!(
+                    "No API tokens. Create one with: ward tokens create --name NAME --scope containers:read"
+                );
+                return Ok(());
+            }
+            let rows = tokens
+                .iter()
+                .map(|t| {
+                    let time = |k: &str| {
+                        t[k].as_str()
+                            .map(short_time)
+                            .unwrap_or_else(|| "never".into())
+                    };
+                    let scopes: Vec<&str> = t["scopes"]
+                        .as_array()
+                        .map(|s| s.iter().filter_map(|x| x.as_str()).collect())
+                        .unwrap_or_default();
+                    vec![
+                        t["id"].as_str().unwrap_or("-").to_owned(),
+                        t["name"].as_str().unwrap_or("-").to_owned(),
+                        scopes.join(","),
+                        time("created_at"),
+                        time("expires_at"),
+                        time("last_used_at"),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "LAST USED"],
+                rows,
+            );
+            Ok(())
+        }
+        TokensCommand::Revoke { id } => {
+            call_api(
+                ctx,
+                "DELETE",
+                &format!("/api/tokens/{}", segment(&id)),
+                None,
+            )
+            .await?;
+            if ctx.json() {
+                print_json(&json!({"revoked": id}));
+            } else {
+                println!("Revoked API token {id}");
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_forms() {
+        assert_eq!(expires_at("never", 0).ok(), Some(None));
+        assert_eq!(
+            expires_at("90d", 0).ok().flatten().as_deref(),
+            Some("1970-04-01T00:00:00Z")
+        );
+        assert_eq!(
+            expires_at("2027-01-31T00:00:00Z", 0)
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("2027-01-31T00:00:00Z")
+        );
+        assert!(expires_at("soon", 0).is_err());
+    }
+}
