@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::mfa_login::enrol_page).post(pages::mfa_login::submit_enrol),
         )
         .route("/logout", post(pages::login::logout))
+        .route("/idp/{name}/callback", get(pages::idp::callback))
         .route(
             "/device",
             get(pages::device::device_page).post(pages::device::submit_code),

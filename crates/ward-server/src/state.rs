@@ -30,6 +30,8 @@ pub struct Inner {
     pub limiter: RateLimiter,
     pub mfa_guard: crate::mfa::MfaGuard,
     pub metrics: Metrics,
+    /// Upstream identity providers: HTTP client and discovery cache.
+    pub idp: crate::idp::Registry,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,
 }

@@ -4,6 +4,7 @@
 
 pub mod consent;
 pub mod device;
+pub mod idp;
 pub mod login;
 pub mod mfa_login;
 
