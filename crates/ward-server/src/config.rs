@@ -543,7 +543,7 @@ impl IdpConfig {
 /// The IdP an email's domain is routed to, if any.
 pub fn idp_for_email<'a>(idps: &'a [IdpConfig], email: &str) -> Option<&'a IdpConfig> {
     let domain = email.rsplit_once('@')?.1.to_ascii_lowercase();
-    idps.iter().find(|i| i.domains.iter().any(|d| *d == domain))
+    idps.iter().find(|i| i.domains.contains(&domain))
 }
 
 fn is_domain(d: &str) -> bool {

@@ -5,8 +5,8 @@
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
 use url::Url;
@@ -118,7 +118,9 @@ pub async fn identify(
         // Only used to satisfy the type; ward builds the authorization URL itself.
         .set_auth_uri(AuthUrl::from_url(token_url.clone()))
         .set_token_uri(TokenUrl::from_url(token_url.clone()))
-        .set_redirect_uri(redirect);
+        .set_redirect_uri(redirect)
+        // GitHub documents client_id and client_secret as body parameters.
+        .set_auth_type(AuthType::RequestBody);
     let response = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))

@@ -1,6 +1,6 @@
 //! ward as an OpenID Connect relying party (OIDC Core 1.0 §3.1, the authorization code flow),
-//! on the `openidconnect` crate: discovery, the authorization request (code + PKCE S256 + state
-//! + nonce), the code exchange, and ID token verification (signature against the IdP's JWKS,
+//! on the `openidconnect` crate: discovery, the authorization request (code, PKCE S256, state
+//! and nonce), the code exchange, and ID token verification (signature against the IdP's JWKS,
 //! `iss`, `aud`, `exp` against ward's clock, `nonce`).
 
 use openidconnect::core::{
