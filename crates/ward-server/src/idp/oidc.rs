@@ -9,7 +9,8 @@ use openidconnect::core::{
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, DiscoveryError,
     EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    Scope, TokenResponse,
 };
 use url::Url;
 
@@ -162,7 +163,7 @@ pub async fn identify(
         }
         Err(e) => return Err(IdpFailure::BadIdToken(chain(&e))),
     };
-    Ok(UpstreamIdentity {
+    let mut who = UpstreamIdentity {
         subject: claims.subject().as_str().to_string(),
         email: claims.email().map(|e| e.as_str().to_string()),
         email_verified: claims.email_verified() == Some(true),
@@ -170,5 +171,28 @@ pub async fn identify(
             .name()
             .and_then(|n| n.get(None))
             .map(|n| n.as_str().to_string()),
-    })
+    };
+    if who.email.is_none() {
+        // OIDC Core §5.4: a provider may return the `email` scope's claims from UserInfo only
+        // (oidc-provider does by default). The library checks that its `sub` is the ID token's
+        // (§5.3.2), so these claims describe the same, verified subject.
+        let info: openidconnect::core::CoreUserInfoClaims = client
+            .user_info(
+                response.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
+            .map_err(|e| IdpFailure::BadResponse(format!("no email and no userinfo: {e}")))?
+            .request_async(&state.idp.http)
+            .await
+            .map_err(|e| IdpFailure::BadResponse(format!("userinfo: {}", chain(&e))))?;
+        who.email = info.email().map(|e| e.as_str().to_string());
+        who.email_verified = info.email_verified() == Some(true);
+        if who.name.is_none() {
+            who.name = info
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string());
+        }
+    }
+    Ok(who)
 }

@@ -63,11 +63,18 @@ struct OidcProvider {
 
 impl OidcProvider {
     async fn start(redirect_uri: &str) -> OidcProvider {
+        Self::start_with(redirect_uri, false).await
+    }
+
+    /// `conform`: oidc-provider's default, where the `email` scope's claims come from UserInfo
+    /// only, not in the ID token.
+    async fn start_with(redirect_uri: &str, conform: bool) -> OidcProvider {
         ensure_npm_packages();
         let mut child = tokio::process::Command::new("node")
             .arg("provider.mjs")
             .current_dir(provider_dir())
             .env("WARD_REDIRECT_URI", redirect_uri)
+            .env("CONFORM_ID_TOKEN_CLAIMS", if conform { "1" } else { "0" })
             .env("CLIENT_SECRET", PROVIDER_SECRET)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -287,6 +294,36 @@ async fn oidc_sign_in_provisions_then_matches_on_subject(b: Backend) {
     let r = submit_email(&server.browser(), "someone@elsewhere.example").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("name=\"password\""));
+}
+
+/// A provider that puts the email in UserInfo only: ward reads it there, for the same subject.
+async fn email_from_userinfo(b: Backend) {
+    let port = free_port();
+    let provider =
+        OidcProvider::start_with(&format!("http://127.0.0.1:{port}/idp/corp/callback"), true).await;
+    let server = TestServer::start_with(b, |c| {
+        c.listen = format!("127.0.0.1:{port}");
+        c.idp
+            .push(oidc_idp("corp", &provider.issuer, &["corp.example"]));
+    })
+    .await;
+    let browser = server.browser();
+    let r = sign_in_via_idp(&server, &browser, "ines@corp.example").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        signed_in_email(&server, &browser).await.as_deref(),
+        Some("ines@corp.example")
+    );
+    // Unverified there too: refused.
+    provider
+        .post(
+            "/__test/accounts",
+            json!({"uv@corp.example": {"email_verified": false}}),
+        )
+        .await;
+    let (s, page) =
+        page_of(sign_in_via_idp(&server, &server.browser(), "uv@corp.example").await).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{page}");
 }
 
 async fn misbehaving_provider_is_rejected(b: Backend) {
@@ -940,6 +977,7 @@ async fn github_sign_in_against_a_stand_in(b: Backend) {
 
 on_both_backends!(
     oidc_sign_in_provisions_then_matches_on_subject,
+    email_from_userinfo,
     misbehaving_provider_is_rejected,
     idp_down_ends_on_a_page,
     domain_not_allowed_and_no_takeover,

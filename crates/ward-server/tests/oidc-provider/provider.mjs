@@ -57,8 +57,9 @@ const provider = new Provider(issuer, {
     },
   ],
   jwks: { keys: [jwk] },
-  // Email in the ID token itself, as Google, Okta and Entra ID do.
-  conformIdTokenClaims: false,
+  // Email in the ID token itself, as Google, Okta and Entra ID do (oidc-provider's default,
+  // conformIdTokenClaims, returns it from UserInfo only: CONFORM_ID_TOKEN_CLAIMS=1).
+  conformIdTokenClaims: process.env.CONFORM_ID_TOKEN_CLAIMS === '1',
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   scopes: ['openid', 'email', 'profile'],
   pkce: { required: () => true },
