@@ -1140,6 +1140,100 @@ mod tests {
         });
     }
 
+    fn idp(name: &str, kind: &str) -> RawIdp {
+        RawIdp {
+            name: name.into(),
+            kind: kind.into(),
+            issuer: (kind == "oidc").then(|| "https://idp.example.com".to_string()),
+            client_id: "ward".into(),
+            client_secret: Some("s3cret".into()),
+            domains: vec!["Example.COM".into()],
+            ..RawIdp::default()
+        }
+    }
+
+    fn idp_error(idps: Vec<RawIdp>) -> String {
+        RawConfig {
+            idp: idps,
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+    }
+
+    #[test]
+    fn idp_defaults() {
+        let c = RawConfig {
+            idp: vec![idp("corp", "oidc"), {
+                let mut g = idp("gh", "github");
+                g.domains = vec!["gh.example".into()];
+                g.allowed_domains = Some(vec!["*".into()]);
+                g
+            }],
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let corp = &c.idps[0];
+        assert_eq!(corp.domains, vec!["example.com"]);
+        assert_eq!(
+            corp.allowed_domains,
+            vec!["example.com"],
+            "defaults to domains"
+        );
+        assert_eq!(corp.scopes, vec!["openid", "email", "profile"]);
+        assert!(!corp.link_existing_accounts);
+        assert!(format!("{corp:?}").contains("[redacted]"));
+        let gh = &c.idps[1];
+        assert_eq!(
+            gh.kind,
+            IdpKind::Github {
+                authorize_url: Url::parse("https://github.com/login/oauth/authorize").unwrap(),
+                token_url: Url::parse("https://github.com/login/oauth/access_token").unwrap(),
+                api_url: Url::parse("https://api.github.com").unwrap(),
+            }
+        );
+        assert!(gh.allows_domain("anything.example"));
+        assert_eq!(
+            idp_for_email(&c.idps, "a@EXAMPLE.com").unwrap().name,
+            "corp"
+        );
+        assert!(idp_for_email(&c.idps, "a@other.example").is_none());
+    }
+
+    #[test]
+    fn idp_errors_name_key_value_and_expectation() {
+        let mut bad_kind = idp("corp", "saml");
+        bad_kind.issuer = None;
+        assert_eq!(
+            idp_error(vec![bad_kind]),
+            "invalid configuration: idp.corp.kind = \"saml\": expected oidc or github"
+        );
+        let mut plain_http = idp("corp", "oidc");
+        plain_http.issuer = Some("http://idp.example.com".into());
+        assert!(idp_error(vec![plain_http])
+            .starts_with("invalid configuration: idp.corp.issuer = \"http://idp.example.com\": expected an https issuer URL"));
+        let mut no_issuer = idp("corp", "oidc");
+        no_issuer.issuer = None;
+        assert!(idp_error(vec![no_issuer]).contains("idp.corp.issuer"));
+        let mut two_secrets = idp("corp", "oidc");
+        two_secrets.client_secret_file = Some("/run/secret".into());
+        assert!(idp_error(vec![two_secrets]).contains("idp.corp.client_secret_file"));
+        let mut gh_issuer = idp("gh", "github");
+        gh_issuer.issuer = Some("https://github.com".into());
+        assert!(idp_error(vec![gh_issuer]).contains("GitHub is not an OIDC provider"));
+        assert!(idp_error(vec![idp("Corp!", "oidc")]).contains("idp[0].name = \"Corp!\""));
+        let msg = idp_error(vec![idp("a", "oidc"), idp("b", "oidc")]);
+        assert!(
+            msg.contains("idp.b.domains = \"example.com\"") && msg.contains("routed to a already"),
+            "{msg}"
+        );
+        let mut bad_domain = idp("corp", "oidc");
+        bad_domain.allowed_domains = Some(vec!["not a domain".into()]);
+        assert!(idp_error(vec![bad_domain]).contains("idp.corp.allowed_domains"));
+    }
+
     #[test]
     fn duplicate_client_ids_are_refused() {
         let client = RawClient {

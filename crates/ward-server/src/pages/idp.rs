@@ -137,6 +137,21 @@ pub async fn callback(
         )
         .await;
     }
+    // The upstream step, like `mfa.verify` for the second factor; `signin` follows once every
+    // factor passed.
+    audit::record(
+        &state,
+        Audit::new("idp.authenticated", "ok")
+            .actor(&user.id)
+            .ip(ip_ref)
+            .target(&user.id)
+            .detail(serde_json::json!({
+                "idp": idp.name,
+                "subject": who.subject,
+                "email": user.email,
+            })),
+    )
+    .await;
     state.metrics.auth_event("idp", "ok");
     let amr = vec![AMR_FEDERATED.to_string()];
     let return_to = pending.return_to;
