@@ -494,10 +494,14 @@ pub struct Config {
     pub idps: Vec<IdpConfig>,
 }
 
+// Built once at start-up; boxing the GitHub URLs would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdpKind {
-    /// Any OpenID Connect provider, found by discovery from its issuer.
-    Oidc { issuer: Url },
+    /// Any OpenID Connect provider, found by discovery from its issuer. Kept as written: the
+    /// discovery document's `issuer` must match it exactly (OIDC Discovery §4.3), trailing slash
+    /// included.
+    Oidc { issuer: String },
     /// GitHub's OAuth apps (not OIDC): `/user` and `/user/emails` give the identity.
     Github {
         authorize_url: Url,
@@ -623,12 +627,13 @@ fn validate_idps(raw: &[RawIdp]) -> Result<Vec<IdpConfig>, ConfigError> {
                         "the IdP's issuer URL, such as https://accounts.google.com",
                     )
                 })?;
+                endpoint(
+                    &format!("{key}.issuer"),
+                    issuer,
+                    "an https issuer URL, such as https://accounts.google.com",
+                )?;
                 IdpKind::Oidc {
-                    issuer: endpoint(
-                        &format!("{key}.issuer"),
-                        issuer,
-                        "an https issuer URL, such as https://accounts.google.com",
-                    )?,
+                    issuer: issuer.trim().to_string(),
                 }
             }
             "github" => {

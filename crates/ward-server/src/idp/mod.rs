@@ -445,7 +445,7 @@ pub async fn resolve_account(
 pub(crate) async fn cached_metadata(
     state: &AppState,
     idp: &IdpConfig,
-    issuer: &Url,
+    issuer: &str,
     fresh: bool,
 ) -> Result<oidc::Metadata, IdpFailure> {
     let now = state.clock.now().0;

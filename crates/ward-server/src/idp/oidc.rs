@@ -43,8 +43,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Reads `<issuer>/.well-known/openid-configuration` and the JWKS it names.
-pub async fn discover(state: &AppState, issuer: &Url) -> Result<Metadata, IdpFailure> {
-    let issuer_url = IssuerUrl::new(issuer.as_str().trim_end_matches('/').to_string())
+pub async fn discover(state: &AppState, issuer: &str) -> Result<Metadata, IdpFailure> {
+    let issuer_url = IssuerUrl::new(issuer.to_string())
         .map_err(|e| IdpFailure::BadResponse(format!("issuer: {e}")))?;
     CoreProviderMetadata::discover_async(issuer_url, &state.idp.http)
         .await
@@ -75,7 +75,7 @@ fn build_client(
 pub async fn authorize_url(
     state: &AppState,
     idp: &IdpConfig,
-    issuer: &Url,
+    issuer: &str,
     state_value: &str,
     verifier: &str,
     nonce: &str,
@@ -127,7 +127,7 @@ fn verify_claims(
 pub async fn identify(
     state: &AppState,
     idp: &IdpConfig,
-    issuer: &Url,
+    issuer: &str,
     code: &str,
     verifier: &str,
     nonce: &str,
