@@ -331,6 +331,18 @@ pub struct WebauthnCeremony {
     pub kind: String,
     /// The library's serialized ceremony state.
     pub state: String,
+/// A sign-in sent to an upstream identity provider and not yet back (SPEC §2.5). Stored by the
+/// hash of its `state` value; the PKCE verifier and the nonce are derived from `state` and the
+/// browser's binding cookie, so nothing in this record can finish the sign-in by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpPending {
+    pub state_hash: String,
+    /// The `[[idp]]` name.
+    pub idp: String,
+    /// Hash of the browser-binding cookie: the callback must come in the browser that started.
+    pub binding_hash: String,
+    pub return_to: String,
+    pub login_hint: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }

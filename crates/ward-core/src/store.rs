@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::clock::Timestamp;
 use crate::model::{
-    ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, LockTicket, MfaChallenge, Session,
-    SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
+    ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
+    Session, SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
 };
 use crate::StoreError;
 
@@ -268,6 +268,33 @@ pub trait KeyStore: Send + Sync {
     async fn retire_signing_keys_except(&self, kid: &str, now: Timestamp) -> StoreResult<()>;
 }
 
+/// Federation: sign-ins waiting for an upstream identity provider, and the links between an
+/// upstream identity (IdP name, subject) and a ward user.
+#[async_trait]
+pub trait IdpStore: Send + Sync {
+    async fn insert_idp_pending(&self, pending: &IdpPending) -> StoreResult<()>;
+    /// Consumes a pending sign-in exactly once, expired or not (the caller tells the user which).
+    async fn consume_idp_pending(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<IdpPending>>;
+    /// The ward user linked to this upstream identity.
+    async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<String>>;
+    /// Links an upstream identity to an existing user; [`StoreError::Conflict`] when the
+    /// identity is linked already.
+    async fn insert_idp_link(
+        &self,
+        idp: &str,
+        subject: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Creates the user and its link in one transaction; [`StoreError::Conflict`] when the
+    /// email is taken or the identity is linked already.
+    async fn insert_idp_user(&self, user: &User, idp: &str, subject: &str) -> StoreResult<()>;
+}
+
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
@@ -279,6 +306,7 @@ pub trait Store:
     + AuditStore
     + MfaStore
     + WebauthnStore
+    + IdpStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

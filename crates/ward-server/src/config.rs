@@ -127,6 +127,42 @@ pub struct RawConfig {
     pub mfa: RawMfa,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
+    #[serde(default)]
+    pub idp: Vec<RawIdp>,
+}
+
+/// An upstream identity provider (`[[idp]]`, SPEC §2.5).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdp {
+    pub name: String,
+    /// `oidc` or `github`.
+    pub kind: String,
+    /// OIDC: the issuer, whose `/.well-known/openid-configuration` is read.
+    pub issuer: Option<String>,
+    #[serde(deserialize_with = "text::required")]
+    pub client_id: String,
+    #[serde(default, deserialize_with = "text::optional")]
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<String>,
+    /// Default: `openid email profile` (OIDC), `read:user user:email` (GitHub).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Email domains routed to this IdP at the sign-in page.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Email domains this IdP may sign in (checked on the email it returns). Default: `domains`;
+    /// `["*"]` allows any.
+    #[serde(default)]
+    pub allowed_domains: Option<Vec<String>>,
+    /// Link a first sign-in to an existing ward account with the same (verified) email instead
+    /// of refusing it. Off by default: see docs/design/decisions.md.
+    #[serde(default)]
+    pub link_existing_accounts: bool,
+    /// GitHub: endpoints, defaulting to github.com's (overridable for GitHub Enterprise Server).
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub api_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -298,6 +334,7 @@ impl Default for RawConfig {
             mfa: RawMfa::default(),
             roles,
             clients: Vec::new(),
+            idp: Vec::new(),
         }
     }
 }
@@ -471,6 +508,281 @@ pub struct Config {
     pub mfa: MfaConfig,
     pub roles: RoleMap,
     pub clients: Vec<ClientConfig>,
+    pub idps: Vec<IdpConfig>,
+}
+
+// Built once at start-up; boxing the GitHub URLs would only add noise.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpKind {
+    /// Any OpenID Connect provider, found by discovery from its issuer. Kept as written: the
+    /// discovery document's `issuer` must match it exactly (OIDC Discovery §4.3), trailing slash
+    /// included.
+    Oidc { issuer: String },
+    /// GitHub's OAuth apps (not OIDC): `/user` and `/user/emails` give the identity.
+    Github {
+        authorize_url: Url,
+        token_url: Url,
+        api_url: Url,
+    },
+}
+
+impl IdpKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IdpKind::Oidc { .. } => "oidc",
+            IdpKind::Github { .. } => "github",
+        }
+    }
+}
+
+/// A validated `[[idp]]`.
+#[derive(Debug, Clone)]
+pub struct IdpConfig {
+    pub name: String,
+    pub kind: IdpKind,
+    pub client_id: String,
+    pub client_secret: ward_core::Secret<String>,
+    pub scopes: Vec<String>,
+    /// Lowercased.
+    pub domains: Vec<String>,
+    /// Lowercased; `*` allows any domain.
+    pub allowed_domains: Vec<String>,
+    pub link_existing_accounts: bool,
+}
+
+impl IdpConfig {
+    /// Whether this IdP may sign in an email at `domain`.
+    pub fn allows_domain(&self, domain: &str) -> bool {
+        let domain = domain.to_ascii_lowercase();
+        self.allowed_domains
+            .iter()
+            .any(|d| d == "*" || *d == domain)
+    }
+}
+
+/// The IdP an email's domain is routed to, if any.
+pub fn idp_for_email<'a>(idps: &'a [IdpConfig], email: &str) -> Option<&'a IdpConfig> {
+    let domain = email.rsplit_once('@')?.1.to_ascii_lowercase();
+    idps.iter().find(|i| i.domains.contains(&domain))
+}
+
+fn is_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && !d.starts_with('.')
+        && !d.ends_with('.')
+        && d.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// An https URL (http only on loopback, for development and tests).
+fn endpoint(key: &str, value: &str, expected: &str) -> Result<Url, ConfigError> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| {
+            u.host().is_some()
+                && (u.scheme() == "https" || (u.scheme() == "http" && is_loopback(u)))
+        })
+        .ok_or_else(|| invalid(key, value, expected))
+}
+
+fn validate_idps(raw: &[RawIdp]) -> Result<Vec<IdpConfig>, ConfigError> {
+    let mut idps: Vec<IdpConfig> = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let key = format!("idp[{i}]");
+        if r.name.is_empty()
+            || r.name.len() > 32
+            || !r
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            || idps.iter().any(|seen| seen.name == r.name)
+        {
+            return Err(invalid(
+                &format!("{key}.name"),
+                &r.name,
+                "a unique name of 1 to 32 lowercase letters, digits, - or _ (it is part of the callback URL)",
+            ));
+        }
+        let key = format!("idp.{}", r.name);
+        let github_default = |field: &str, value: &Option<String>, default: &str| {
+            endpoint(
+                &format!("{key}.{field}"),
+                value.as_deref().unwrap_or(default),
+                "an https URL",
+            )
+        };
+        let kind = match r.kind.as_str() {
+            "oidc" => {
+                for (field, v) in [
+                    ("authorize_url", &r.authorize_url),
+                    ("token_url", &r.token_url),
+                    ("api_url", &r.api_url),
+                ] {
+                    if let Some(v) = v {
+                        return Err(invalid(
+                            &format!("{key}.{field}"),
+                            v,
+                            "nothing: an oidc IdP's endpoints come from discovery (set issuer)",
+                        ));
+                    }
+                }
+                let issuer = r.issuer.as_deref().ok_or_else(|| {
+                    invalid(
+                        &format!("{key}.issuer"),
+                        "",
+                        "the IdP's issuer URL, such as https://accounts.google.com",
+                    )
+                })?;
+                endpoint(
+                    &format!("{key}.issuer"),
+                    issuer,
+                    "an https issuer URL, such as https://accounts.google.com",
+                )?;
+                IdpKind::Oidc {
+                    issuer: issuer.trim().to_string(),
+                }
+            }
+            "github" => {
+                if let Some(v) = &r.issuer {
+                    return Err(invalid(
+                        &format!("{key}.issuer"),
+                        v,
+                        "nothing: GitHub is not an OIDC provider (use authorize_url, token_url, api_url)",
+                    ));
+                }
+                IdpKind::Github {
+                    authorize_url: github_default(
+                        "authorize_url",
+                        &r.authorize_url,
+                        "https://github.com/login/oauth/authorize",
+                    )?,
+                    token_url: github_default(
+                        "token_url",
+                        &r.token_url,
+                        "https://github.com/login/oauth/access_token",
+                    )?,
+                    api_url: github_default("api_url", &r.api_url, "https://api.github.com")?,
+                }
+            }
+            other => return Err(invalid(&format!("{key}.kind"), other, "oidc or github")),
+        };
+        if r.client_id.is_empty() {
+            return Err(invalid(
+                &format!("{key}.client_id"),
+                "",
+                "the client id registered at the IdP",
+            ));
+        }
+        let client_secret = match (&r.client_secret, &r.client_secret_file) {
+            (Some(s), None) => s.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| ConfigError::Read {
+                    path: f.clone(),
+                    reason: e.to_string(),
+                })?
+                .trim()
+                .to_string(),
+            (Some(_), Some(f)) => {
+                return Err(invalid(
+                    &format!("{key}.client_secret_file"),
+                    f,
+                    "either client_secret or client_secret_file, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(invalid(
+                    &format!("{key}.client_secret"),
+                    "",
+                    "the client secret registered at the IdP (or client_secret_file)",
+                ))
+            }
+        };
+        if client_secret.is_empty() {
+            return Err(invalid(
+                &format!("{key}.client_secret"),
+                "",
+                "a non-empty client secret",
+            ));
+        }
+        let domain_list = |field: &str, list: &[String], star: bool| {
+            list.iter()
+                .map(|d| {
+                    let d = d.trim().to_ascii_lowercase();
+                    if is_domain(&d) || (star && d == "*") {
+                        Ok(d)
+                    } else {
+                        Err(invalid(
+                            &format!("{key}.{field}"),
+                            &d,
+                            if star {
+                                "email domains such as example.com, or \"*\" for any"
+                            } else {
+                                "email domains such as example.com"
+                            },
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let domains = domain_list("domains", &r.domains, false)?;
+        for d in &domains {
+            if let Some(other) = idps.iter().find(|o| o.domains.contains(d)) {
+                return Err(invalid(
+                    &format!("{key}.domains"),
+                    d,
+                    &format!(
+                        "a domain routed to one IdP only (it is routed to {} already)",
+                        other.name
+                    ),
+                ));
+            }
+        }
+        let allowed_domains = match &r.allowed_domains {
+            Some(list) => domain_list("allowed_domains", list, true)?,
+            None => domains.clone(),
+        };
+        if allowed_domains.is_empty() {
+            return Err(invalid(
+                &format!("{key}.allowed_domains"),
+                "[]",
+                "at least one email domain this IdP may sign in (or list them under domains)",
+            ));
+        }
+        let scopes = match (&r.scopes, &kind) {
+            (Some(s), IdpKind::Oidc { .. }) => {
+                let mut s = s.clone();
+                if !s.iter().any(|x| x == "openid") {
+                    s.insert(0, "openid".into());
+                }
+                s
+            }
+            (Some(s), IdpKind::Github { .. }) => s.clone(),
+            (None, IdpKind::Oidc { .. }) => vec!["openid".into(), "email".into(), "profile".into()],
+            (None, IdpKind::Github { .. }) => vec!["read:user".into(), "user:email".into()],
+        };
+        idps.push(IdpConfig {
+            name: r.name.clone(),
+            kind,
+            client_id: r.client_id.clone(),
+            client_secret: ward_core::Secret::new(client_secret),
+            scopes,
+            domains,
+            allowed_domains,
+            link_existing_accounts: r.link_existing_accounts,
+        });
+    }
+    Ok(idps)
 }
 
 fn duration(key: &str, value: &str) -> Result<i64, ConfigError> {
@@ -692,6 +1004,7 @@ impl RawConfig {
             ticket_ttl: duration("mfa.ticket_ttl", &self.mfa.ticket_ttl)?,
             totp_issuer: self.mfa.totp_issuer.clone(),
         };
+        let idps = validate_idps(&self.idp)?;
         let s = &self.sessions;
         let rl = &self.rate_limits;
         Ok(Config {
@@ -731,6 +1044,7 @@ impl RawConfig {
             mfa,
             roles,
             clients,
+            idps,
         })
     }
 }
@@ -850,6 +1164,100 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    fn idp(name: &str, kind: &str) -> RawIdp {
+        RawIdp {
+            name: name.into(),
+            kind: kind.into(),
+            issuer: (kind == "oidc").then(|| "https://idp.example.com".to_string()),
+            client_id: "ward".into(),
+            client_secret: Some("s3cret".into()),
+            domains: vec!["Example.COM".into()],
+            ..RawIdp::default()
+        }
+    }
+
+    fn idp_error(idps: Vec<RawIdp>) -> String {
+        RawConfig {
+            idp: idps,
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+    }
+
+    #[test]
+    fn idp_defaults() {
+        let c = RawConfig {
+            idp: vec![idp("corp", "oidc"), {
+                let mut g = idp("gh", "github");
+                g.domains = vec!["gh.example".into()];
+                g.allowed_domains = Some(vec!["*".into()]);
+                g
+            }],
+            ..RawConfig::default()
+        }
+        .validate()
+        .unwrap();
+        let corp = &c.idps[0];
+        assert_eq!(corp.domains, vec!["example.com"]);
+        assert_eq!(
+            corp.allowed_domains,
+            vec!["example.com"],
+            "defaults to domains"
+        );
+        assert_eq!(corp.scopes, vec!["openid", "email", "profile"]);
+        assert!(!corp.link_existing_accounts);
+        assert!(format!("{corp:?}").contains("[redacted]"));
+        let gh = &c.idps[1];
+        assert_eq!(
+            gh.kind,
+            IdpKind::Github {
+                authorize_url: Url::parse("https://github.com/login/oauth/authorize").unwrap(),
+                token_url: Url::parse("https://github.com/login/oauth/access_token").unwrap(),
+                api_url: Url::parse("https://api.github.com").unwrap(),
+            }
+        );
+        assert!(gh.allows_domain("anything.example"));
+        assert_eq!(
+            idp_for_email(&c.idps, "a@EXAMPLE.com").unwrap().name,
+            "corp"
+        );
+        assert!(idp_for_email(&c.idps, "a@other.example").is_none());
+    }
+
+    #[test]
+    fn idp_errors_name_key_value_and_expectation() {
+        let mut bad_kind = idp("corp", "saml");
+        bad_kind.issuer = None;
+        assert_eq!(
+            idp_error(vec![bad_kind]),
+            "invalid configuration: idp.corp.kind = \"saml\": expected oidc or github"
+        );
+        let mut plain_http = idp("corp", "oidc");
+        plain_http.issuer = Some("http://idp.example.com".into());
+        assert!(idp_error(vec![plain_http])
+            .starts_with("invalid configuration: idp.corp.issuer = \"http://idp.example.com\": expected an https issuer URL"));
+        let mut no_issuer = idp("corp", "oidc");
+        no_issuer.issuer = None;
+        assert!(idp_error(vec![no_issuer]).contains("idp.corp.issuer"));
+        let mut two_secrets = idp("corp", "oidc");
+        two_secrets.client_secret_file = Some("/run/secret".into());
+        assert!(idp_error(vec![two_secrets]).contains("idp.corp.client_secret_file"));
+        let mut gh_issuer = idp("gh", "github");
+        gh_issuer.issuer = Some("https://github.com".into());
+        assert!(idp_error(vec![gh_issuer]).contains("GitHub is not an OIDC provider"));
+        assert!(idp_error(vec![idp("Corp!", "oidc")]).contains("idp[0].name = \"Corp!\""));
+        let msg = idp_error(vec![idp("a", "oidc"), idp("b", "oidc")]);
+        assert!(
+            msg.contains("idp.b.domains = \"example.com\"") && msg.contains("routed to a already"),
+            "{msg}"
+        );
+        let mut bad_domain = idp("corp", "oidc");
+        bad_domain.allowed_domains = Some(vec!["not a domain".into()]);
+        assert!(idp_error(vec![bad_domain]).contains("idp.corp.allowed_domains"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod guest;
 pub mod hashing;
+pub mod idp;
 pub mod issue;
 pub mod jwt;
 pub mod keys;
@@ -70,6 +71,8 @@ pub enum StartError {
     Bootstrap(String),
     #[error("storage: {0}")]
     Store(#[from] ward_core::StoreError),
+    #[error("cannot create the HTTP client for identity providers: {0}")]
+    Http(String),
 }
 
 /// A bound, initialized server, ready to [`serve`](Prepared::serve).
@@ -152,7 +155,9 @@ pub async fn prepare(
     )
     .await?;
     let webauthn = webauthn::relying_party(&public_url, "ward");
+    let idp = idp::Registry::new().map_err(|e| StartError::Http(e.to_string()))?;
     let state = AppState(Arc::new(Inner {
+        idp,
         secure_cookies: public_url.scheme() == "https",
         issuer,
         public_url,

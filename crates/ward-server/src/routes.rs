@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             post(pages::admin::revoke_session_form),
         )
         .route("/admin/audit", get(pages::admin::audit_page))
+        .route("/idp/{name}/callback", get(pages::idp::callback))
         .route(
             "/device",
             get(pages::device::device_page).post(pages::device::submit_code),

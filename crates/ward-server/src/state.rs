@@ -32,6 +32,8 @@ pub struct Inner {
     /// The WebAuthn relying party; `None` when `public_url` cannot be one (an IP address).
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     pub metrics: Metrics,
+    /// Upstream identity providers: HTTP client and discovery cache.
+    pub idp: crate::idp::Registry,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,
 }

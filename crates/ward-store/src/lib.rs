@@ -7,6 +7,7 @@ mod api_tokens;
 mod audit;
 mod codec;
 mod grants;
+mod idp;
 mod keys;
 mod mfa;
 mod sessions;

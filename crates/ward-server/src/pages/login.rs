@@ -1,5 +1,6 @@
-//! Sign-in: email first, then password (an email's domain will route to its identity provider
-//! here once federation exists). A successful sign-in starts a `web` session with a cookie.
+//! Sign-in: email first; an email whose domain is routed to an upstream identity provider
+//! (`[[idp]] domains`) goes there (see `pages::idp`), any other gets the password form. A
+//! successful sign-in starts a `web` session with a cookie.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use ward_core::model::{is_plausible_email, normalize_email, ChallengePurpose, Ch
 use crate::audit::{self, Audit};
 use crate::auth::{web_session, SESSION_COOKIE};
 use crate::authz;
+use crate::config::idp_for_email;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams, UserAgent};
@@ -51,19 +53,32 @@ pub struct LoginQuery {
 pub async fn login_page(
     State(state): State<AppState>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let return_to = safe_return_to(q.return_to.as_deref());
     if web_session(&state, &jar).await?.is_some() {
         return Ok(Redirect::to(&return_to).into_response());
     }
-    let (jar, token) = csrf::token(&state, jar);
-    let body = match q
+    let hint = q
         .login_hint
         .as_deref()
         .filter(|h| is_plausible_email(h.trim()))
+        .map(normalize_email);
+    // A hint at a routed domain (`ward login --email`, `/oauth/authorize?login_hint=`) goes
+    // straight to its identity provider.
+    if let Some(idp) = hint
+        .as_deref()
+        .and_then(|h| idp_for_email(&state.config.idps, h))
     {
-        Some(hint) => password_form(&token, &normalize_email(hint), &return_to, None),
+        let email = hint.as_deref().unwrap_or_default();
+        return Ok(
+            super::idp::send_to_idp(&state, jar, idp, email, &return_to, ip.as_deref()).await,
+        );
+    }
+    let (jar, token) = csrf::token(&state, jar);
+    let body = match hint {
+        Some(hint) => password_form(&token, &hint, &return_to, None),
         None => email_form(&state, &token, &return_to, None),
     };
     Ok((jar, body).into_response())
@@ -122,10 +137,12 @@ fn password_form(csrf: &str, email: &str, return_to: &str, error: Option<&str>) 
     ))
 }
 
-/// Step one: the email. (Routing a domain to its identity provider happens here.)
+/// Step one: the email. A domain routed to an identity provider goes there; any other email
+/// gets the password form.
 pub async fn submit_email(
     State(state): State<AppState>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
@@ -141,6 +158,11 @@ pub async fn submit_email(
         );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok((jar, r).into_response());
+    }
+    if let Some(idp) = idp_for_email(&state.config.idps, &email) {
+        return Ok(
+            super::idp::send_to_idp(&state, jar, idp, &email, &return_to, ip.as_deref()).await,
+        );
     }
     Ok((jar, password_form(&token, &email, &return_to, None)).into_response())
 }
@@ -224,8 +246,15 @@ pub async fn submit_password(
         } else {
             ChallengePurpose::Enrol
         };
-        let jar =
-            super::mfa_login::start_challenge(&state, jar, &user, purpose, &return_to).await?;
+        let jar = super::mfa_login::start_challenge(
+            &state,
+            jar,
+            &user,
+            purpose,
+            &return_to,
+            &["pwd".to_string()],
+        )
+        .await?;
         return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
     }
     let jar = finish_sign_in(

@@ -30,6 +30,7 @@ pub async fn start_challenge(
     user: &User,
     purpose: ChallengePurpose,
     return_to: &str,
+    amr: &[String],
 ) -> Result<CookieJar, ApiError> {
     let now = state.clock.now();
     let token = new_opaque_secret(state.random.as_ref());
@@ -40,7 +41,7 @@ pub async fn start_challenge(
             user_id: user.id.clone(),
             purpose,
             return_to: return_to.to_string(),
-            amr: vec!["pwd".into()],
+            amr: amr.to_vec(),
             created_at: now,
             expires_at: now.plus_secs(CHALLENGE_SECS),
         })
@@ -256,6 +257,12 @@ async fn complete(
             .detail(serde_json::json!({"purpose": "signin"})),
     )
     .await;
+    // The first factor was a password or an upstream IdP (`fed`).
+    let method = if challenge.amr.iter().any(|m| m == "fed") {
+        "idp+totp"
+    } else {
+        "password+totp"
+    };
     let jar = finish_sign_in(
         state,
         clear_challenge(jar),
@@ -264,7 +271,7 @@ async fn complete(
             amr: amr_with_otp(&challenge.amr),
             ip,
             user_agent,
-            method: "password+totp",
+            method,
         },
     )
     .await?;

@@ -7,6 +7,7 @@ pub mod account;
 pub mod admin;
 pub mod consent;
 pub mod device;
+pub mod idp;
 pub mod login;
 pub mod mfa_login;
 

@@ -1,0 +1,123 @@
+//! Federation: pending upstream sign-ins and (IdP, subject) → user links.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::clock::Timestamp;
+use ward_core::model::{IdpPending, User};
+use ward_core::store::{IdpStore, StoreResult};
+
+use crate::codec::{get, time};
+use crate::{backend, SqlStore};
+
+const PENDING_COLUMNS: &str =
+    "state_hash, idp, binding_hash, return_to, login_hint, created_at, expires_at";
+
+fn pending(row: &AnyRow) -> StoreResult<IdpPending> {
+    Ok(IdpPending {
+        state_hash: get(row, "state_hash")?,
+        idp: get(row, "idp")?,
+        binding_hash: get(row, "binding_hash")?,
+        return_to: get(row, "return_to")?,
+        login_hint: get(row, "login_hint")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+    })
+}
+
+#[async_trait]
+impl IdpStore for SqlStore {
+    async fn insert_idp_pending(&self, p: &IdpPending) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO idp_pending ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&p.state_hash)
+        .bind(&p.idp)
+        .bind(&p.binding_hash)
+        .bind(&p.return_to)
+        .bind(&p.login_hint)
+        .bind(p.created_at.0)
+        .bind(p.expires_at.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn consume_idp_pending(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<IdpPending>> {
+        let row = sqlx::query(&format!(
+            "UPDATE idp_pending SET consumed_at = $1 \
+             WHERE state_hash = $2 AND consumed_at IS NULL \
+             RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(now.0)
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(pending).transpose()
+    }
+
+    async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT user_id FROM idp_links WHERE idp = $1 AND subject = $2")
+            .bind(idp)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(|r| get(r, "user_id")).transpose()
+    }
+
+    async fn insert_idp_link(
+        &self,
+        idp: &str,
+        subject: &str,
+        user_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO idp_links (idp, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(idp)
+        .bind(subject)
+        .bind(user_id)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn insert_idp_user(&self, u: &User, idp: &str, subject: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(&u.password_hash)
+        .bind(&u.role)
+        .bind(i64::from(u.disabled))
+        .bind(u.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO idp_links (idp, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(idp)
+        .bind(subject)
+        .bind(&u.id)
+        .bind(u.created_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+}
