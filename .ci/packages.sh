@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests drive besides Rust: headless Chromium and ChromeDriver (browser
+# tests), Python 3 (an independent TOTP implementation), pg_dump, nginx (forward-auth), and the
+# npm packages of the test OpenID provider. Each is installed only when missing.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+(cd crates/ward-server/tests/oidc-provider && npm ci --no-audit --no-fund --loglevel=error)
