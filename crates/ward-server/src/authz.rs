@@ -21,7 +21,9 @@ pub fn allows(state: &AppState, caller: &Caller, permission: &Permission) -> boo
     }
     let scopes = ScopeSet::parse(&caller.scope);
     let resources = &state.config.resources;
-    let narrowed = scopes.iter().any(|s| Permission::parse(s, resources).is_some());
+    let narrowed = scopes
+        .iter()
+        .any(|s| Permission::parse(s, resources).is_some());
     !narrowed || scopes.contains(&permission.to_string())
 }
 

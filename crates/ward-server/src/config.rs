@@ -86,6 +86,9 @@ pub struct RawConfig {
     pub rate_limits: RawRateLimits,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
+    /// `[[routes]]`: the identity-aware proxy (SPEC §2.8), validated in `proxy::config`.
+    #[serde(default)]
+    pub routes: Vec<crate::proxy::config::RawRoute>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,6 +222,7 @@ impl Default for RawConfig {
             rate_limits: RawRateLimits::default(),
             roles,
             clients: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -377,6 +381,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub roles: RoleMap,
     pub clients: Vec<ClientConfig>,
+    pub routes: Vec<crate::proxy::config::Route>,
 }
 
 fn duration(key: &str, value: &str) -> Result<i64, ConfigError> {
@@ -599,6 +604,7 @@ impl RawConfig {
                 signin_failures_per_account: rl.signin_failures_per_account,
                 user_code_per_ip: rl.user_code_per_ip,
             },
+            routes: crate::proxy::config::validate_routes(&self.routes, &self.resources)?,
             roles,
             clients,
         })

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod oauth;
 pub mod pages;
+pub mod proxy;
 pub mod ratelimit;
 pub mod state;
 pub mod time;

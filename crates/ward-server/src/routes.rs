@@ -70,7 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
+        // The identity-aware proxy for `[[routes]]`; the JSON 404 for everything else.
+        .fallback(crate::proxy::fallback())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -106,8 +107,4 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
 }

@@ -34,7 +34,10 @@ enum ServerAction {
 }
 
 pub fn main(args: ServerArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
@@ -51,9 +54,16 @@ pub fn main(args: ServerArgs) -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, dev: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(if dev { "debug,sqlx=warn,hyper=info" } else { "info,sqlx=warn" }));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if dev {
+            "debug,sqlx=warn,hyper=info"
+        } else {
+            "info,sqlx=warn"
+        })
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -83,7 +93,9 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let prepared = ward_server::prepare(config, clock, random).await?;
     match &prepared.bootstrap {
         Bootstrap::Generated { email, password } => {
-            eprintln!("ward: created the first admin account (shown once, change it after signing in):");
+            eprintln!(
+                "ward: created the first admin account (shown once, change it after signing in):"
+            );
             eprintln!("  email:    {email}");
             eprintln!("  password: {password}");
         }
@@ -93,7 +105,10 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let addr = prepared.local_addr().context("reading the bound address")?;
     tracing::info!(%addr, issuer = %prepared.state.issuer, ready_ms = started.elapsed().as_millis() as u64, "ward is ready");
     println!("listening on http://{addr}");
-    prepared.serve(shutdown_signal()).await.context("serving HTTP")?;
+    prepared
+        .serve(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     tracing::info!("shut down");
     Ok(())
 }

@@ -12,8 +12,17 @@ use crate::extract::ApiJson;
 use crate::oauth::token;
 use crate::state::AppState;
 
-/// `GET /api/auth/validate`: 200 with the identity as JSON and as `X-Ward-*` headers.
-pub async fn validate(caller: Caller) -> Response {
+/// `GET /api/auth/validate`: 200 with the identity as JSON and as `X-Ward-*` headers. With
+/// `X-Forwarded-Method`/`X-Forwarded-Uri` (nginx `auth_request`) it also checks the matching
+/// route's permission and the request's origin (403).
+pub async fn validate(
+    State(state): State<AppState>,
+    request_headers: HeaderMap,
+    caller: Caller,
+) -> Response {
+    if let Err(e) = crate::proxy::forward_auth::check(&state, &request_headers, &caller).await {
+        return e.into_response();
+    }
     let body = ValidateResponse {
         user_id: caller.user.id.clone(),
         email: caller.user.email.clone(),

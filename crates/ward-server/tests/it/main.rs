@@ -1,5 +1,10 @@
 //! Integration tests: real HTTP against a ward server on 127.0.0.1:0, on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
 
 mod harness;
 
