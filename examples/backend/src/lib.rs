@@ -68,6 +68,15 @@ pub fn pattern_byte(i: u64) -> u8 {
     (i % 251) as u8
 }
 
+/// `len` (at most 64 KiB) bytes of the pattern starting at `offset`, cut from one
+/// precomputed period-aligned buffer.
+pub fn pattern_slice(offset: u64, len: usize) -> Bytes {
+    static PATTERN: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| (0..(CHUNK as u64 + 251)).map(pattern_byte).collect());
+    let start = (offset % 251) as usize;
+    pattern.slice(start..start + len.min(CHUNK))
+}
+
 fn ward_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     headers
         .iter()
@@ -95,9 +104,9 @@ async fn stream(State(c): State<Counters>, Query(p): Query<StreamParams>) -> Res
                 return None;
             }
             let len = (total - offset).min(CHUNK as u64);
-            let chunk: Vec<u8> = (offset..offset + len).map(pattern_byte).collect();
+            let chunk = pattern_slice(offset, len as usize);
             c.streamed.fetch_add(len, Ordering::SeqCst);
-            Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), offset + len))
+            Some((Ok::<_, std::io::Error>(chunk), offset + len))
         }
     });
     (
@@ -115,8 +124,8 @@ async fn upload(State(c): State<Counters>, request: Request) -> Response {
         let Ok(chunk) = chunk else {
             return (StatusCode::BAD_REQUEST, "body interrupted").into_response();
         };
-        for (i, b) in chunk.iter().enumerate() {
-            ok &= *b == pattern_byte(n + i as u64);
+        for (i, piece) in chunk.chunks(CHUNK).enumerate() {
+            ok &= *piece == pattern_slice(n + (i * CHUNK) as u64, piece.len());
         }
         n += chunk.len() as u64;
         c.uploaded.fetch_add(chunk.len() as u64, Ordering::SeqCst);

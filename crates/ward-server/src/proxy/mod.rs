@@ -188,7 +188,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, ward's own
-/// credentials (`Authorization`, the session cookie) and hop-by-hop headers.
+/// credentials (`Authorization`, ward's cookies) and hop-by-hop headers.
 pub fn sanitize_request_headers(headers: &mut HeaderMap) {
     remove_hop_by_hop(headers);
     let ward: Vec<HeaderName> = headers
@@ -207,7 +207,7 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .filter(|c| c.split('=').next().map(str::trim) != Some(SESSION_COOKIE))
+        .filter(|c| !is_ward_cookie(c.split('=').next().unwrap_or_default().trim()))
         .map(str::to_string)
         .collect();
     headers.remove(header::COOKIE);
@@ -216,6 +216,12 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
             headers.insert(header::COOKIE, v);
         }
     }
+}
+
+/// ward's own cookies (`ward_session`, `ward_csrf`, …) are credentials or CSRF secrets for
+/// ward's pages: the upstream never sees them.
+fn is_ward_cookie(name: &str) -> bool {
+    name == SESSION_COOKIE || name.starts_with("ward_")
 }
 
 /// The upstream URL for `path_and_query`: the route's upstream (with its base path) followed by
@@ -240,7 +246,7 @@ mod tests {
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; ward_session=secret; b=2"),
+            HeaderValue::from_static("a=1; ward_session=secret; b=2; ward_csrf=x"),
         );
         h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
         h.insert("x-hop", HeaderValue::from_static("1"));

@@ -10,5 +10,6 @@ mod harness;
 
 mod concurrency;
 mod negative;
+mod proxy;
 mod sessions;
 mod standard_clients;
