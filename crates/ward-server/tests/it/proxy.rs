@@ -20,9 +20,8 @@ use ward_server::proxy::config::RawRoute;
 use crate::harness::*;
 use crate::on_both_backends;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn route(prefix: &str, upstream: &str) -> RawRoute {
     RawRoute {
@@ -159,7 +158,10 @@ async fn http_with_access_token_carries_identity_not_credentials(b: Backend) {
     assert!(h["x-ward-session-id"].as_str().unwrap().len() > 8);
     assert!(h.get("x-ward-anything").is_none(), "{h}");
     assert_eq!(h.as_object().unwrap().len(), 4, "{h}");
-    assert_eq!(body["authorization"], false, "the bearer never reaches the backend");
+    assert_eq!(
+        body["authorization"], false,
+        "the bearer never reaches the backend"
+    );
     assert_eq!(body["cookie"], "theme=dark");
 }
 
@@ -186,10 +188,21 @@ async fn http_refusals(b: Backend) {
     let url = s.server.url("/api/containers/c1");
     // No credential.
     let r = api.get(&url).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::UNAUTHORIZED, "invalid_token".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    );
     // A bad token.
-    let r = api.get(&url).bearer_auth("ward_notatoken").send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::UNAUTHORIZED, "invalid_token".into()));
+    let r = api
+        .get(&url)
+        .bearer_auth("ward_notatoken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    );
     // A disallowed origin, even with a good token.
     let r = api
         .get(&url)
@@ -215,7 +228,12 @@ async fn http_refusals(b: Backend) {
         assert_eq!(r.headers()["access-control-allow-origin"], origin);
     }
     // Missing permission: SPEC's message.
-    let r = api.delete(&url).bearer_auth(&s.access).send().await.unwrap();
+    let r = api
+        .delete(&url)
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let body = json_of(r).await;
     assert_eq!(
@@ -227,7 +245,10 @@ async fn http_refusals(b: Backend) {
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     // Not a route: JSON 404.
     let r = api.get(s.server.url("/nowhere")).send().await.unwrap();
-    assert_eq!(error_code(r).await, (StatusCode::NOT_FOUND, "not_found".into()));
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
     // ward's own routes still win.
     let r = api.get(s.server.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -349,7 +370,9 @@ async fn forward_auth_checks_route_permission(b: Backend) {
     let r = validate("GET", "/api/containers/c1", None).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A URI outside every route needs only a valid identity.
-    let r = validate("DELETE", "/elsewhere", Some(&s.access)).await.unwrap();
+    let r = validate("DELETE", "/elsewhere", Some(&s.access))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -362,7 +385,10 @@ fn ws_url(server: &TestServer, path: &str) -> String {
 async fn ws_connect(
     url: &str,
     headers: &[(&str, &str)],
-) -> (Ws, tokio_tungstenite::tungstenite::handshake::client::Response) {
+) -> (
+    Ws,
+    tokio_tungstenite::tungstenite::handshake::client::Response,
+) {
     let mut req = url.into_client_request().unwrap();
     for (k, v) in headers {
         req.headers_mut().insert(
@@ -418,7 +444,9 @@ async fn assert_terminal(ws: &mut Ws, expect_query: Value) -> Value {
     assert!(hello["headers"]["x-ward-session-id"].is_string());
     ws.send(Message::text("ls -la")).await.unwrap();
     assert_eq!(next_text(ws).await, "ls -la");
-    ws.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
+    ws.send(Message::binary(vec![0u8, 1, 2, 255]))
+        .await
+        .unwrap();
     let m = ws.next().await.unwrap().unwrap();
     assert_eq!(m, Message::binary(vec![0u8, 1, 2, 255]));
     hello
@@ -457,7 +485,10 @@ async fn websocket_protocol_token_echoed(b: Backend) {
         &[("Sec-WebSocket-Protocol", &protocol)],
     )
     .await;
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol.as_str());
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocol.as_str()
+    );
     let hello = assert_terminal(&mut ws, Value::Null).await;
     assert!(hello["protocol"].is_null(), "token protocol not forwarded");
 }
@@ -503,7 +534,11 @@ async fn websocket_refusals_close_1008(b: Backend) {
     );
     // Missing permission.
     let (mut ws, _) = ws_connect(
-        &format!("{}?token={}", ws_url(&s.server, "/api/admin-shell/x"), s.access),
+        &format!(
+            "{}?token={}",
+            ws_url(&s.server, "/api/admin-shell/x"),
+            s.access
+        ),
         &[],
     )
     .await;
@@ -519,7 +554,11 @@ async fn websocket_refusals_close_1008(b: Backend) {
 
 async fn websocket_empty_origin_blocked(b: Backend) {
     let s = setup_with(b, |c| c.block_empty_origin = true).await;
-    let url = format!("{}?token={}", ws_url(&s.server, "/api/terminal/t1"), s.access);
+    let url = format!(
+        "{}?token={}",
+        ws_url(&s.server, "/api/terminal/t1"),
+        s.access
+    );
     let (mut ws, _) = ws_connect(&url, &[]).await;
     assert_eq!(close_of(&mut ws).await.0, 1008);
     let (mut ws, _) = ws_connect(&url, &[("Origin", "http://localhost:8000")]).await;
@@ -529,7 +568,11 @@ async fn websocket_empty_origin_blocked(b: Backend) {
 async fn revoked_session_closes_websocket_within_a_second(b: Backend) {
     let s = setup(b).await;
     let (mut ws, _) = ws_connect(
-        &format!("{}?token={}", ws_url(&s.server, "/api/terminal/t1"), s.access),
+        &format!(
+            "{}?token={}",
+            ws_url(&s.server, "/api/terminal/t1"),
+            s.access
+        ),
         &[],
     )
     .await;
@@ -550,7 +593,11 @@ async fn revoked_session_closes_websocket_within_a_second(b: Backend) {
     assert!(took < Duration::from_secs(1), "closed after {took:?}");
     // And it cannot come back.
     let (mut ws, _) = ws_connect(
-        &format!("{}?token={}", ws_url(&s.server, "/api/terminal/t1"), s.access),
+        &format!(
+            "{}?token={}",
+            ws_url(&s.server, "/api/terminal/t1"),
+            s.access
+        ),
         &[],
     )
     .await;
@@ -750,7 +797,10 @@ async fn start_nginx(binary: &std::path::Path, ward: &str, backend: &str) -> (Ng
         .expect("nginx starts");
     let nginx = Nginx { child, _dir: dir };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "nginx did not start listening");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -772,7 +822,11 @@ async fn nginx_auth_request_in_front_of_the_example_backend() {
     let (_nginx, front) = start_nginx(&binary, &s.server.url, &backend).await;
     let api = s.server.api();
 
-    let r = api.get(format!("{front}/api/containers/c1")).send().await.unwrap();
+    let r = api
+        .get(format!("{front}/api/containers/c1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = api
         .get(format!("{front}/api/containers/c1"))
