@@ -165,8 +165,20 @@ fn main() {
     // Warm both paths up.
     wrk(&format!("http://{backend}{path}"), None, 2, conns, threads);
     wrk(&format!("{ward_url}{path}"), Some(&auth), 2, conns, threads);
-    let direct = wrk(&format!("http://{backend}{path}"), None, secs, conns, threads);
-    let proxied = wrk(&format!("{ward_url}{path}"), Some(&auth), secs, conns, threads);
+    let direct = wrk(
+        &format!("http://{backend}{path}"),
+        None,
+        secs,
+        conns,
+        threads,
+    );
+    let proxied = wrk(
+        &format!("{ward_url}{path}"),
+        Some(&auth),
+        secs,
+        conns,
+        threads,
+    );
     println!("| path | requests/s | p50 | p99 |");
     println!("|---|---|---|---|");
     println!(
@@ -185,7 +197,11 @@ fn main() {
     );
     if std::env::var_os("PROXY_BENCH_BREAKDOWN").is_some() {
         for (name, url, h) in [
-            ("ward /healthz (no auth)", format!("{ward_url}/healthz"), None),
+            (
+                "ward /healthz (no auth)",
+                format!("{ward_url}/healthz"),
+                None,
+            ),
             (
                 "ward /api/auth/validate (auth only)",
                 format!("{ward_url}/api/auth/validate"),
@@ -193,7 +209,10 @@ fn main() {
             ),
         ] {
             let r = wrk(&url, h, secs, conns, threads);
-            println!("| {name} | {:.0} | {:.2} ms | {:.2} ms |", r.rps, r.p50_ms, r.p99_ms);
+            println!(
+                "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
+                r.rps, r.p50_ms, r.p99_ms
+            );
         }
     }
     drop(rt);

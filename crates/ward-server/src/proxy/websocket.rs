@@ -82,6 +82,8 @@ struct Connection {
     verdict: OriginVerdict,
     pre: PreAuth,
     proof: Proof,
+    /// The client's request path (for the lock's resource id).
+    path: String,
     upstream_url: String,
     upstream_headers: HeaderMap,
     upstream_protocols: Vec<String>,
@@ -182,6 +184,7 @@ pub async fn upgrade(
         verdict,
         pre,
         proof,
+        path: parts.uri.path().to_string(),
         upstream_url,
         upstream_headers,
         upstream_protocols,
@@ -320,9 +323,7 @@ async fn run(socket: WebSocket, c: Connection) {
         return close(&mut client_tx, ws::close_code::POLICY, &e.description).await;
     }
     if let Some(kind) = &c.route.lock_kind {
-        let path = c.upstream_url.clone();
-        let id = url::Url::parse(&path).ok();
-        let resource = id.as_ref().and_then(|u| c.route.resource_id(u.path()));
+        let resource = c.route.resource_id(&c.path);
         if let Err(e) = lock::check(&c.state, &caller, kind, resource, &proof).await {
             return close(&mut client_tx, ws::close_code::POLICY, &e.description).await;
         }
