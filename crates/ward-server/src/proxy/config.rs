@@ -414,4 +414,44 @@ mod tests {
             assert!(msg.contains("expected"), "{msg}");
         }
     }
+
+    #[test]
+    fn spec_example_parses_from_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ward.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[routes]]
+prefix = "/api/containers"
+upstream = "http://127.0.0.1:9000"
+permissions = { GET = "containers:read", POST = "containers:write", DELETE = "containers:delete" }
+
+[[routes]]
+prefix = "/api/terminal"
+upstream = "http://127.0.0.1:9000"
+websocket = true
+permission = "containers:write"
+lock_kind = "terminal"
+"#,
+        )
+        .unwrap();
+        let (raw, _) =
+            crate::config::load(Some(&file), &crate::config::FlagOverrides::default()).unwrap();
+        let config = raw.validate().unwrap();
+        assert_eq!(config.routes.len(), 2);
+        let c = &config.routes[0];
+        assert_eq!(c.upstream.as_str(), "http://127.0.0.1:9000/");
+        assert!(matches!(&c.permissions, MethodPermissions::PerMethod(m) if m.len() == 3));
+        let t = &config.routes[1];
+        assert!(t.websocket);
+        assert_eq!(t.lock_kind.as_deref(), Some("terminal"));
+        assert_eq!(t.timeout, Duration::from_secs(30));
+
+        std::fs::write(&file, "[[routes]]\nprefix = \"/x\"\nupstream = \"http://h\"\npermision = \"containers:read\"\n").unwrap();
+        let err = crate::config::load(Some(&file), &crate::config::FlagOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("permision"), "{err}");
+    }
 }
