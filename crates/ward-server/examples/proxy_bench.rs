@@ -9,7 +9,12 @@
 //! `info`) with one `[[routes]]` entry; the credential is a real access token for the bootstrap
 //! admin, checked on every request (JWT signature, session row, user row). The backend runs in
 //! its own runtime; wrk is a separate process.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
 
 use std::process::Command;
 use std::sync::Arc;
