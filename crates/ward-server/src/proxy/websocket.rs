@@ -11,7 +11,7 @@
 //! the upgrade of a route with `websocket = true` and then reports a refusal in-band: a bad
 //! `Origin`, a failed authentication and a missing permission close with 1008 (policy
 //! violation), because a browser's WebSocket API cannot see an HTTP status. An unreachable
-//! upstream closes with 1014 (bad gateway).
+//! upstream closes with 1011.
 //!
 //! Revocation: every open connection re-checks its session every [`RECHECK`] (the session row
 //! and its user; for a credential without a session, the credential itself) and closes with
@@ -50,7 +50,9 @@ const AUTH_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RECHECK_ERRORS: u32 = 3;
 /// RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
 const MAX_REASON: usize = 123;
-const BAD_GATEWAY: u16 = 1014;
+/// 1011 (unexpected condition). IANA's 1014 "bad gateway" would fit better, but RFC 6455
+/// implementations such as tungstenite treat it as reserved and fail the connection with 1002.
+const BAD_GATEWAY: u16 = ws::close_code::ERROR;
 
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers

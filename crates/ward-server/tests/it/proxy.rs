@@ -61,6 +61,7 @@ fn configure(c: &mut RawConfig, backend: &str, dead: &str) {
     slow.timeout = Some("300ms".into());
     let mut down = route("/down", dead);
     down.permission = Some("containers:read".into());
+    down.websocket = true;
     c.routes = vec![containers, terminal, admin_ws, files, upload, slow, down];
     c.roles.get_mut("admin").unwrap().permissions =
         vec!["containers:read".into(), "containers:write".into()];
@@ -504,6 +505,79 @@ async fn websocket_authorization_header(b: Backend) {
     assert_terminal(&mut ws, Value::Null).await;
 }
 
+/// Signs in through the pages with a client whose cookie jar we can read; returns the
+/// `Cookie` header a browser would send.
+async fn browser_cookie_header(server: &TestServer) -> String {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let page = http
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = |html: &str, extra: &[(&str, &str)]| {
+        let mut fields: Vec<(String, String)> = ["csrf_token", "return_to"]
+            .iter()
+            .filter_map(|k| input_value(html, k).map(|v| (k.to_string(), v)))
+            .collect();
+        fields.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        (server.url(&form_action(html).unwrap()), fields)
+    };
+    let (action, fields) = form(&page, &[("email", ADMIN_EMAIL)]);
+    let page = http
+        .post(action)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (action, fields) = form(
+        &page,
+        &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)],
+    );
+    let r = http.post(action).form(&fields).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let url = reqwest::Url::parse(&server.url("/")).unwrap();
+    use reqwest::cookie::CookieStore;
+    let cookies = jar.cookies(&url).unwrap();
+    let cookies = cookies.to_str().unwrap().to_string();
+    assert!(cookies.contains("ward_session="), "{cookies}");
+    cookies
+}
+
+async fn websocket_session_cookie(b: Backend) {
+    let s = setup(b).await;
+    let cookie = browser_cookie_header(&s.server).await;
+    let (mut ws, _) = ws_connect(
+        &ws_url(&s.server, "/api/terminal/t1"),
+        &[("Cookie", &cookie), ("Origin", s.server.url.as_str())],
+    )
+    .await;
+    assert_terminal(&mut ws, Value::Null).await;
+}
+
+async fn websocket_upstream_down_closes_1011(b: Backend) {
+    let s = setup(b).await;
+    let (mut ws, _) = ws_connect(
+        &format!("{}?token={}", ws_url(&s.server, "/down/x"), s.access),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        close_of(&mut ws).await,
+        (1011, "upstream unavailable".to_string())
+    );
+}
+
 async fn websocket_refusals_close_1008(b: Backend) {
     let s = setup(b).await;
     let url = ws_url(&s.server, "/api/terminal/t1");
@@ -591,6 +665,19 @@ async fn revoked_session_closes_websocket_within_a_second(b: Backend) {
     let took = revoked_at.elapsed();
     assert_eq!((code, reason.as_str()), (1008, "session revoked"));
     assert!(took < Duration::from_secs(1), "closed after {took:?}");
+    // Plain HTTP through the proxy fails at once too.
+    let r = s
+        .server
+        .api()
+        .get(s.server.url("/api/containers"))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    );
     // And it cannot come back.
     let (mut ws, _) = ws_connect(
         &format!(
@@ -616,6 +703,8 @@ on_both_backends!(
     websocket_query_token_removed,
     websocket_protocol_token_echoed,
     websocket_authorization_header,
+    websocket_session_cookie,
+    websocket_upstream_down_closes_1011,
     websocket_refusals_close_1008,
     websocket_empty_origin_blocked,
     revoked_session_closes_websocket_within_a_second,
