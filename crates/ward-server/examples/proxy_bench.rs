@@ -200,6 +200,53 @@ fn main() {
         proxied.p50_ms - direct.p50_ms,
         proxied.p99_ms - direct.p99_ms
     );
+    // A peer for scale: nginx as a plain reverse proxy (no authentication) to the same backend.
+    if let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+    {
+        let ndir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = ndir.path().display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
+error_log {d}/error.log warn; events {{ worker_connections 1024; }}
+http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
+fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+upstream backend {{ server {backend}; keepalive 64; }}
+server {{ listen 127.0.0.1:{port};
+location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://backend; }} }} }}"
+        );
+        std::fs::write(ndir.path().join("nginx.conf"), conf).unwrap();
+        let mut child = Command::new(nginx)
+            .arg("-p")
+            .arg(ndir.path())
+            .arg("-e")
+            .arg(ndir.path().join("error.log"))
+            .arg("-c")
+            .arg(ndir.path().join("nginx.conf"))
+            .spawn()
+            .unwrap();
+        let front = format!("http://127.0.0.1:{port}{path}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            rt.block_on(tokio::time::sleep(std::time::Duration::from_millis(10)));
+        }
+        wrk(&front, None, 2, conns, threads);
+        let r = wrk(&front, None, secs, conns, threads);
+        println!(
+            "| nginx plain proxy_pass, no auth (peer) | {:.0} | {:.2} ms | {:.2} ms |",
+            r.rps, r.p50_ms, r.p99_ms
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     if std::env::var_os("PROXY_BENCH_BREAKDOWN").is_some() {
         for (name, url, h) in [
             (
