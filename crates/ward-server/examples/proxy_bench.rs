@@ -236,7 +236,7 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
-            rt.block_on(tokio::time::sleep(std::time::Duration::from_millis(10)));
+            rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(10)).await });
         }
         wrk(&front, None, 2, conns, threads);
         let r = wrk(&front, None, secs, conns, threads);
