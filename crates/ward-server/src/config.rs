@@ -163,6 +163,9 @@ pub struct RawIdp {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub api_url: Option<String>,
+    /// `[[routes]]`: the identity-aware proxy (SPEC §2.8), validated in `proxy::config`.
+    #[serde(default)]
+    pub routes: Vec<crate::proxy::config::RawRoute>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -335,6 +338,7 @@ impl Default for RawConfig {
             roles,
             clients: Vec::new(),
             idp: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -783,6 +787,7 @@ fn validate_idps(raw: &[RawIdp]) -> Result<Vec<IdpConfig>, ConfigError> {
         });
     }
     Ok(idps)
+    pub routes: Vec<crate::proxy::config::Route>,
 }
 
 fn duration(key: &str, value: &str) -> Result<i64, ConfigError> {
@@ -1042,6 +1047,7 @@ impl RawConfig {
                 guests_per_ip: rl.guests_per_ip,
             },
             mfa,
+            routes: crate::proxy::config::validate_routes(&self.routes, &self.resources)?,
             roles,
             clients,
             idps,

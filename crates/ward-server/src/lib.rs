@@ -20,6 +20,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod oauth;
 pub mod pages;
+pub mod proxy;
 pub mod ratelimit;
 pub mod state;
 pub mod sweeper;

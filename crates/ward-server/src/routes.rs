@@ -174,7 +174,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
+        // The identity-aware proxy for `[[routes]]`; the JSON 404 for everything else.
+        .fallback(crate::proxy::fallback())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
@@ -219,8 +220,4 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not accept that method",
     )
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
 }

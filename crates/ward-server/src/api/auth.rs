@@ -35,6 +35,8 @@ pub async fn validate(
     request_headers: HeaderMap,
     Query(params): Query<ValidateParams>,
 ) -> ApiResult<Response> {
+    // nginx `auth_request`: the matching route's permission and the request's origin.
+    crate::proxy::forward_auth::check(&state, &request_headers, &caller).await?;
     match (params.lock_kind.as_deref(), params.resource.as_deref()) {
         (Some(kind), Some(id)) => {
             let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());

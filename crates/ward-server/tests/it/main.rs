@@ -14,6 +14,7 @@ mod keys_and_fixes;
 mod mfa;
 mod negative;
 mod pages_browser;
+mod proxy;
 mod sessions;
 mod sessions_api;
 mod standard_clients;

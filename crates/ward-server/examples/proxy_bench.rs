@@ -1,0 +1,272 @@
+//! Proxy benchmark (not a test): wrk against the example backend directly and through ward's
+//! proxy, same run, same concurrency. Run it with a release build:
+//!
+//! ```text
+//! cargo run --release -p ward-server --example proxy_bench -- [SECONDS] [CONNECTIONS] [THREADS]
+//! ```
+//!
+//! ward runs as it does in production (SQLite, system clock, request logging to a file at
+//! `info`) with one `[[routes]]` entry; the credential is a real access token for the bootstrap
+//! admin, checked on every request (JWT signature, session row, user row). The backend runs in
+//! its own runtime; wrk is a separate process.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::field_reassign_with_default
+)]
+
+use std::process::Command;
+use std::sync::Arc;
+
+use ward_core::clock::SystemClock;
+use ward_core::model::Channel;
+use ward_core::random::OsRandom;
+use ward_core::Clock;
+use ward_server::config::RawConfig;
+use ward_server::issue::{start_token_session, SessionRequest};
+use ward_server::proxy::config::RawRoute;
+
+struct WrkResult {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn parse_ms(s: &str) -> f64 {
+    let s = s.trim();
+    if let Some(v) = s.strip_suffix("us") {
+        v.parse::<f64>().unwrap() / 1000.0
+    } else if let Some(v) = s.strip_suffix("ms") {
+        v.parse().unwrap()
+    } else if let Some(v) = s.strip_suffix('s') {
+        v.parse::<f64>().unwrap() * 1000.0
+    } else {
+        panic!("unknown latency {s}")
+    }
+}
+
+fn wrk(url: &str, header: Option<&str>, secs: u32, conns: u32, threads: u32) -> WrkResult {
+    let mut cmd = Command::new("wrk");
+    cmd.arg(format!("-t{threads}"))
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{secs}s"))
+        .arg("--latency");
+    if let Some(h) = header {
+        cmd.arg("-H").arg(h);
+    }
+    cmd.arg(url);
+    let out = cmd.output().expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rps = 0.0;
+    let (mut p50, mut p99) = (0.0, 0.0);
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            rps = v.trim().parse().unwrap();
+        } else if let Some(v) = t.strip_prefix("50%") {
+            p50 = parse_ms(v);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            p99 = parse_ms(v);
+        } else if t.starts_with("Non-2xx") {
+            panic!("wrk saw errors: {t}\n{text}");
+        }
+    }
+    WrkResult {
+        rps,
+        p50_ms: p50,
+        p99_ms: p99,
+    }
+}
+
+fn main() {
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numbers"))
+        .collect();
+    let secs = args.first().copied().unwrap_or(10);
+    let conns = args.get(1).copied().unwrap_or(32);
+    let threads = args.get(2).copied().unwrap_or(1);
+
+    // The backend in its own runtime, as it would be its own process.
+    let backend_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = backend_rt
+        .block_on(ward_example_backend::spawn(
+            "127.0.0.1:0",
+            ward_example_backend::Counters::default(),
+        ))
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("ward.log")).unwrap();
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_writer(std::sync::Mutex::new(log))
+        .with_ansi(false)
+        .init();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ward_url, token) = rt.block_on(async {
+        let mut raw = RawConfig::default();
+        raw.listen = "127.0.0.1:0".into();
+        raw.data_dir = dir.path().display().to_string();
+        raw.bootstrap_admin_email = Some("bench@example.com".into());
+        raw.bootstrap_admin_password = Some("bench password 0123456789".into());
+        raw.routes = vec![RawRoute {
+            prefix: "/api/containers".into(),
+            upstream: format!("http://{backend}"),
+            permissions: Default::default(),
+            permission: Some("containers:read".into()),
+            websocket: false,
+            lock_kind: None,
+            timeout: None,
+        }];
+        let config = raw.validate().unwrap();
+        let prepared = ward_server::prepare(config, Arc::new(SystemClock), Arc::new(OsRandom))
+            .await
+            .unwrap();
+        let state = prepared.state.clone();
+        let url = state.issuer.clone();
+        tokio::spawn(prepared.serve(std::future::pending()));
+        let user = state
+            .store
+            .user_by_email("bench@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let issued = start_token_session(
+            &state,
+            &user,
+            &SessionRequest {
+                client_id: "ward-cli".into(),
+                channel: Channel::Cli,
+                scope: "openid".into(),
+                device_id: None,
+                device_name: Some("bench".into()),
+                ip: None,
+                user_agent: None,
+                amr: vec!["pwd".into()],
+                auth_time: SystemClock.now(),
+                nonce: None,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        (url, issued.response.access_token)
+    });
+
+    let path = "/api/containers/c1";
+    let auth = format!("Authorization: Bearer {token}");
+    println!("wrk -t{threads} -c{conns} -d{secs}s --latency, GET {path}");
+    // Warm both paths up.
+    wrk(&format!("http://{backend}{path}"), None, 2, conns, threads);
+    wrk(&format!("{ward_url}{path}"), Some(&auth), 2, conns, threads);
+    let direct = wrk(
+        &format!("http://{backend}{path}"),
+        None,
+        secs,
+        conns,
+        threads,
+    );
+    let proxied = wrk(
+        &format!("{ward_url}{path}"),
+        Some(&auth),
+        secs,
+        conns,
+        threads,
+    );
+    println!("| path | requests/s | p50 | p99 |");
+    println!("|---|---|---|---|");
+    println!(
+        "| backend direct | {:.0} | {:.2} ms | {:.2} ms |",
+        direct.rps, direct.p50_ms, direct.p99_ms
+    );
+    println!(
+        "| through ward (access token) | {:.0} | {:.2} ms | {:.2} ms |",
+        proxied.rps, proxied.p50_ms, proxied.p99_ms
+    );
+    println!(
+        "ratio {:.0}% of direct; added p50 {:.2} ms, added p99 {:.2} ms",
+        100.0 * proxied.rps / direct.rps,
+        proxied.p50_ms - direct.p50_ms,
+        proxied.p99_ms - direct.p99_ms
+    );
+    // A peer for scale: nginx as a plain reverse proxy (no authentication) to the same backend.
+    if let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+    {
+        let ndir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = ndir.path().display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
+error_log {d}/error.log warn; events {{ worker_connections 1024; }}
+http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
+fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+upstream backend {{ server {backend}; keepalive 64; }}
+server {{ listen 127.0.0.1:{port};
+location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://backend; }} }} }}"
+        );
+        std::fs::write(ndir.path().join("nginx.conf"), conf).unwrap();
+        let mut child = Command::new(nginx)
+            .arg("-p")
+            .arg(ndir.path())
+            .arg("-e")
+            .arg(ndir.path().join("error.log"))
+            .arg("-c")
+            .arg(ndir.path().join("nginx.conf"))
+            .spawn()
+            .unwrap();
+        let front = format!("http://127.0.0.1:{port}{path}");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(10)).await });
+        }
+        wrk(&front, None, 2, conns, threads);
+        let r = wrk(&front, None, secs, conns, threads);
+        println!(
+            "| nginx plain proxy_pass, no auth (peer) | {:.0} | {:.2} ms | {:.2} ms |",
+            r.rps, r.p50_ms, r.p99_ms
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if std::env::var_os("PROXY_BENCH_BREAKDOWN").is_some() {
+        for (name, url, h) in [
+            (
+                "ward /healthz (no auth)",
+                format!("{ward_url}/healthz"),
+                None,
+            ),
+            (
+                "ward /api/auth/validate (auth only)",
+                format!("{ward_url}/api/auth/validate"),
+                Some(auth.as_str()),
+            ),
+        ] {
+            let r = wrk(&url, h, secs, conns, threads);
+            println!(
+                "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
+                r.rps, r.p50_ms, r.p99_ms
+            );
+        }
+    }
+    drop(rt);
+    drop(backend_rt);
+}

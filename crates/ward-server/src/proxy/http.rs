@@ -1,0 +1,110 @@
+//! Plain HTTP through the proxy: authenticate, authorize, rewrite headers, forward. Bodies are
+//! handed to hyper as streams in both directions, so memory per request stays bounded whatever
+//! the body size. Only the wait for the upstream's response headers is timed (504); a long
+//! download or upload is not cut off.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use super::config::Route;
+use super::{authorize, identity_headers, lock, sanitize_request_headers, upstream_url, Proxy};
+
+pub async fn forward(proxy: &Proxy, state: &AppState, route: &Route, request: Request) -> Response {
+    match try_forward(proxy, state, route, request).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_forward(
+    proxy: &Proxy,
+    state: &AppState,
+    route: &Route,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, state).await?;
+    authorize(state, route, &parts.method, &caller)?;
+    if let Some(kind) = &route.lock_kind {
+        let ticket = lock::Proof::from_headers(&parts.headers);
+        lock::check(
+            state,
+            &caller,
+            kind,
+            route.resource_id(parts.uri.path()),
+            &ticket,
+        )
+        .await?;
+    }
+
+    let uri: Uri = upstream_url(route, parts.uri.path(), parts.uri.query())
+        .parse()
+        .map_err(|_| ApiError::bad_request("request path cannot be forwarded"))?;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let host = parts.headers.get(header::HOST).cloned();
+    let mut headers = std::mem::take(&mut parts.headers);
+    sanitize_request_headers(&mut headers);
+    headers.remove(header::HOST);
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host);
+    }
+    if let Some(ip) = peer {
+        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(prior) => format!("{prior}, {ip}"),
+            None => ip.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    let proto = if state.public_url.scheme() == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    for (name, value) in identity_headers(&caller) {
+        headers.insert(name, value);
+    }
+
+    let mut upstream_request = axum::http::Request::new(body);
+    *upstream_request.method_mut() = parts.method.clone();
+    *upstream_request.uri_mut() = uri;
+    *upstream_request.headers_mut() = headers;
+
+    let sent = tokio::time::timeout(route.timeout, proxy.client.request(upstream_request)).await;
+    let response = match sent {
+        Err(_) => {
+            tracing::warn!(target: "ward::proxy", route = %route.prefix, "upstream timed out");
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the upstream did not answer in time",
+            ));
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(target: "ward::proxy", route = %route.prefix, connect = e.is_connect(), error = %e, "upstream failed");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                "the upstream could not be reached",
+            ));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let (mut parts, incoming) = response.into_parts();
+    super::remove_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, Body::new(incoming)))
+}

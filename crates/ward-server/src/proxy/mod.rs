@@ -1,0 +1,263 @@
+//! The identity-aware reverse proxy (SPEC §2.8): requests under a `[[routes]]` prefix are
+//! authenticated (access token, API token or session cookie), authorized per method, stripped
+//! of any incoming `X-Ward-*` header and of ward's own credentials, given `X-Ward-User-Id`,
+//! `X-Ward-Email`, `X-Ward-Roles` and `X-Ward-Session-Id`, and forwarded with their bodies
+//! streamed both ways. WebSocket routes do the same for upgrades ([`websocket`]).
+//!
+//! The proxy is the router's fallback: ward's own routes always win, anything else that
+//! matches no route gets the JSON 404. Query strings and tokens are never logged.
+
+pub mod config;
+pub mod forward_auth;
+pub mod http;
+pub mod lock;
+pub mod origin;
+pub mod websocket;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth::{Caller, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use self::config::{find_route, Needed, Route};
+use self::origin::OriginVerdict;
+
+/// The HTTP client to upstreams, with its connection pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy {
+    client: Client<HttpConnector, Body>,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Proxy {
+    pub fn new() -> Proxy {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Proxy { client }
+    }
+
+    /// Handles a request that matched none of ward's own routes.
+    pub async fn handle(&self, state: AppState, request: Request) -> Response {
+        let Some(route) = find_route(&state.config.routes, request.uri().path()).cloned() else {
+            return ApiError::not_found("no such route").into_response();
+        };
+        let verdict = origin::check(&state, request.headers());
+        if origin::is_preflight(request.method(), request.headers()) {
+            return preflight(&route, &verdict, request.headers());
+        }
+        if websocket::is_upgrade(request.headers()) {
+            if !route.websocket {
+                return ApiError::bad_request("this route does not accept WebSocket connections")
+                    .into_response();
+            }
+            return websocket::upgrade(state, route, request, verdict).await;
+        }
+        if let OriginVerdict::Refused(why) = verdict {
+            return origin_refused(why).into_response();
+        }
+        let mut response = http::forward(self, &state, &route, request).await;
+        if let OriginVerdict::Allowed(origin) = &verdict {
+            origin::add_cors_headers(response.headers_mut(), origin);
+        }
+        response
+    }
+}
+
+/// The router's fallback handler: proxies matching routes, 404 for the rest.
+pub fn fallback() -> impl Fn(
+    State<AppState>,
+    Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let proxy = Proxy::new();
+    move |State(state): State<AppState>, request: Request| {
+        let proxy = proxy.clone();
+        Box::pin(async move { proxy.handle(state, request).await })
+    }
+}
+
+pub fn origin_refused(why: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", why)
+}
+
+/// Authorizes `caller` for `method` on `route`: 405 when the route does not take the method,
+/// 403 with SPEC's message when the caller lacks the permission.
+pub fn authorize(
+    state: &AppState,
+    route: &Route,
+    method: &Method,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    match route.permissions.for_method(method) {
+        Needed::Permission(p) => crate::authz::require(state, caller, p),
+        Needed::MethodNotAllowed => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {}", route.prefix),
+        )),
+    }
+}
+
+/// CORS preflight: answered by ward for allowed origins only, never forwarded.
+fn preflight(route: &Route, verdict: &OriginVerdict, headers: &HeaderMap) -> Response {
+    let OriginVerdict::Allowed(origin) = verdict else {
+        return origin_refused("origin not allowed").into_response();
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    origin::add_cors_headers(h, origin);
+    if let Ok(v) = HeaderValue::from_str(&route.permissions.allowed_methods().join(", ")) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+    }
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("authorization, content-type"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    response
+}
+
+/// The identity ward asserts to the upstream.
+pub fn identity_headers(caller: &Caller) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(4);
+    let mut add = |name: &'static str, value: &str| {
+        // from_bytes: an email may be non-ASCII; control characters are refused.
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            out.push((HeaderName::from_static(name), v));
+        }
+    };
+    add("x-ward-user-id", &caller.user.id);
+    add("x-ward-email", &caller.user.email);
+    add("x-ward-roles", &caller.user.role);
+    if let Some(session) = &caller.session {
+        add("x-ward-session-id", &session.id);
+    }
+    out
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) are the proxy's, not the request's.
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(listed.iter()) {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+}
+
+/// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, ward's own
+/// credentials (`Authorization`, ward's cookies) and hop-by-hop headers.
+pub fn sanitize_request_headers(headers: &mut HeaderMap) {
+    remove_hop_by_hop(headers);
+    let ward: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-ward-"))
+        .cloned()
+        .collect();
+    for name in ward {
+        headers.remove(name);
+    }
+    headers.remove(header::AUTHORIZATION);
+    let cookies: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| !is_ward_cookie(c.split('=').next().unwrap_or_default().trim()))
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+}
+
+/// ward's own cookies (`ward_session`, `ward_csrf`, …) are credentials or CSRF secrets for
+/// ward's pages: the upstream never sees them.
+fn is_ward_cookie(name: &str) -> bool {
+    name == SESSION_COOKIE || name.starts_with("ward_")
+}
+
+/// The upstream URL for `path_and_query`: the route's upstream (with its base path) followed by
+/// the request path.
+pub fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
+    let base = route.upstream.as_str().trim_end_matches('/');
+    match query {
+        Some(q) if !q.is_empty() => format!("{base}{path}?{q}"),
+        _ => format!("{base}{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_strips_identity_credentials_and_hop_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ward-user-id", HeaderValue::from_static("evil"));
+        h.insert("X-Ward-Roles", HeaderValue::from_static("admin"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ward_session=secret; b=2; ward_csrf=x"),
+        );
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        sanitize_request_headers(&mut h);
+        assert!(!h.contains_key("x-ward-user-id"));
+        assert!(!h.contains_key("x-ward-roles"));
+        assert!(!h.contains_key(header::AUTHORIZATION));
+        assert!(!h.contains_key("x-hop"));
+        assert!(!h.contains_key(header::CONNECTION));
+        assert_eq!(h[header::COOKIE], "a=1; b=2");
+        assert_eq!(h["x-keep"], "1");
+    }
+}

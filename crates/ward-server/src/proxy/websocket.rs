@@ -1,0 +1,477 @@
+//! WebSocket through the proxy (SPEC §2.8). Any of three ways to authenticate:
+//!
+//! 1. a first message `{"type":"auth","token":"Bearer <t>"}` (optionally `"mfa_code"` or
+//!    `"ticket"`), consumed by ward and never forwarded;
+//! 2. `?token=<t>`, removed from the query before forwarding (and never logged: the request log
+//!    records paths only);
+//! 3. `Sec-WebSocket-Protocol: <token_prefix>.token.<t>`, echoed back as the selected protocol
+//!    (and not forwarded upstream);
+//!
+//! and, like plain HTTP, `Authorization: Bearer` or the session cookie. ward always completes
+//! the upgrade of a route with `websocket = true` and then reports a refusal in-band: a bad
+//! `Origin`, a failed authentication and a missing permission close with 1008 (policy
+//! violation), because a browser's WebSocket API cannot see an HTTP status. An unreachable
+//! upstream closes with 1011.
+//!
+//! Revocation: every open connection re-checks its session every [`RECHECK`] (the session row
+//! and its user; for a credential without a session, the credential itself) and closes with
+//! 1008 when it has been revoked, has expired or its user was disabled, so a revoked session's
+//! terminals close within one second. Polling per connection costs one or two indexed reads per
+//! connection per half second; a PostgreSQL `LISTEN/NOTIFY` broadcast (SPEC §2.10) can replace
+//! it without changing the behavior. While a connection is open it keeps its session's
+//! last-seen time fresh, so an active terminal does not count as idle.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ws::{self, CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::auth::{authenticate_bearer, Caller};
+use crate::state::AppState;
+
+use super::config::Route;
+use super::lock::{self, Proof};
+use super::origin::OriginVerdict;
+use super::{authorize, identity_headers, sanitize_request_headers, upstream_url};
+
+/// How often an open connection re-checks its session.
+pub const RECHECK: Duration = Duration::from_millis(500);
+/// How long ward waits for the auth message when the upgrade carried no credential.
+const AUTH_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Consecutive failed re-checks (database unreachable) after which a connection is closed.
+const MAX_RECHECK_ERRORS: u32 = 3;
+/// RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
+const MAX_REASON: usize = 123;
+/// 1011 (unexpected condition). IANA's 1014 "bad gateway" would fit better, but RFC 6455
+/// implementations such as tungstenite treat it as reserved and fail the connection with 1002.
+const BAD_GATEWAY: u16 = ws::close_code::ERROR;
+
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// How a connection's identity is re-checked while it is open.
+#[derive(Clone)]
+enum Watch {
+    Session {
+        id: String,
+    },
+    /// A credential without a session (e.g. an API token): re-validated as a whole.
+    Bearer(String),
+}
+
+enum PreAuth {
+    Authenticated(Box<Caller>, Watch),
+    Failed(String),
+    /// No credential on the upgrade request: wait for the auth message.
+    AwaitMessage,
+}
+
+struct Connection {
+    state: AppState,
+    route: Route,
+    verdict: OriginVerdict,
+    pre: PreAuth,
+    proof: Proof,
+    /// The client's request path (for the lock's resource id).
+    path: String,
+    upstream_url: String,
+    upstream_headers: HeaderMap,
+    upstream_protocols: Vec<String>,
+}
+
+pub async fn upgrade(
+    state: AppState,
+    route: Route,
+    request: Request,
+    verdict: OriginVerdict,
+) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let mut ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+
+    // (3) Sec-WebSocket-Protocol: <prefix>.token.<t>
+    let marker = format!("{}.token.", state.config.token_prefix);
+    let mut protocol_token: Option<(String, String)> = None;
+    let mut upstream_protocols = Vec::new();
+    for value in ws.requested_protocols() {
+        for p in value.to_str().unwrap_or_default().split(',').map(str::trim) {
+            match p.strip_prefix(marker.as_str()) {
+                Some(t) if protocol_token.is_none() => {
+                    protocol_token = Some((p.to_string(), t.to_string()));
+                }
+                Some(_) => {}
+                None if !p.is_empty() => upstream_protocols.push(p.to_string()),
+                None => {}
+            }
+        }
+    }
+    if let Some((selected, _)) = &protocol_token {
+        if let Ok(v) = HeaderValue::from_str(selected) {
+            ws.set_selected_protocol(v);
+        }
+    }
+
+    // (2) ?token=<t>, and ?ticket=<t> for locked resources; both removed before forwarding.
+    let mut proof = Proof::from_headers(&parts.headers);
+    let (query_token, query_ticket, forwarded_query) = split_query(parts.uri.query());
+    if query_ticket.is_some() {
+        proof.ticket = query_ticket;
+    }
+
+    let pre = if matches!(verdict, OriginVerdict::Refused(_)) {
+        PreAuth::AwaitMessage // never used: the origin refusal closes first
+    } else if let Some(token) = protocol_token.map(|(_, t)| t).or(query_token) {
+        bearer_pre_auth(&state, token).await
+    } else if parts.headers.contains_key(header::AUTHORIZATION) {
+        match Caller::from_request_parts(&mut parts, &state).await {
+            Ok(caller) => {
+                let token = bearer_from_header(&parts.headers).unwrap_or_default();
+                let watch = watch_for(&caller, token);
+                PreAuth::Authenticated(Box::new(caller), watch)
+            }
+            Err(e) => PreAuth::Failed(e.description),
+        }
+    } else {
+        // The session cookie, if any; otherwise the auth message.
+        match Caller::from_request_parts(&mut parts, &state).await {
+            Ok(caller) => {
+                let watch = watch_for(&caller, String::new());
+                PreAuth::Authenticated(Box::new(caller), watch)
+            }
+            Err(_) => PreAuth::AwaitMessage,
+        }
+    };
+
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let mut upstream_headers = parts.headers.clone();
+    sanitize_request_headers(&mut upstream_headers);
+    for name in [
+        header::HOST,
+        header::CONTENT_LENGTH,
+        header::SEC_WEBSOCKET_KEY,
+        header::SEC_WEBSOCKET_VERSION,
+        header::SEC_WEBSOCKET_EXTENSIONS,
+        header::SEC_WEBSOCKET_PROTOCOL,
+        header::SEC_WEBSOCKET_ACCEPT,
+    ] {
+        upstream_headers.remove(name);
+    }
+    if let Some(ip) = peer {
+        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
+            upstream_headers.insert("x-forwarded-for", v);
+        }
+    }
+    let upstream_url = upstream_url(&route, parts.uri.path(), forwarded_query.as_deref())
+        .replacen("http://", "ws://", 1);
+    let connection = Connection {
+        state,
+        route,
+        verdict,
+        pre,
+        proof,
+        path: parts.uri.path().to_string(),
+        upstream_url,
+        upstream_headers,
+        upstream_protocols,
+    };
+    ws.on_upgrade(move |socket| run(socket, connection))
+}
+
+/// Takes `token` and `ticket` out of a query string: (token, ticket, the rest).
+fn split_query(query: Option<&str>) -> (Option<String>, Option<String>, Option<String>) {
+    let (mut token, mut ticket) = (None, None);
+    let mut kept = url::form_urlencoded::Serializer::new(String::new());
+    let mut kept_any = false;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "token" => token = Some(v.into_owned()),
+            "ticket" => ticket = Some(v.into_owned()),
+            _ => {
+                kept.append_pair(&k, &v);
+                kept_any = true;
+            }
+        }
+    }
+    (token, ticket, kept_any.then(|| kept.finish()))
+}
+
+async fn bearer_pre_auth(state: &AppState, token: String) -> PreAuth {
+    match authenticate_bearer(state, &token).await {
+        Ok(caller) => {
+            let watch = watch_for(&caller, token);
+            PreAuth::Authenticated(Box::new(caller), watch)
+        }
+        Err(e) => PreAuth::Failed(e.description),
+    }
+}
+
+fn bearer_from_header(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    Some(t.trim().to_string())
+}
+
+fn watch_for(caller: &Caller, token: String) -> Watch {
+    match &caller.session {
+        Some(s) => Watch::Session { id: s.id.clone() },
+        None => Watch::Bearer(token),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    token: String,
+    #[serde(default)]
+    mfa_code: Option<String>,
+    #[serde(default)]
+    ticket: Option<String>,
+}
+
+type ClientRx = futures::stream::SplitStream<WebSocket>;
+type ClientTx = futures::stream::SplitSink<WebSocket, Message>;
+
+/// (1) The first message must be the auth message.
+async fn message_auth(
+    state: &AppState,
+    rx: &mut ClientRx,
+    proof: &mut Proof,
+) -> Result<(Caller, Watch), String> {
+    let first = tokio::time::timeout(AUTH_MESSAGE_TIMEOUT, rx.next())
+        .await
+        .map_err(|_| "authentication required: no auth message".to_string())?;
+    let text = match first {
+        Some(Ok(Message::Text(t))) => t,
+        Some(Ok(_)) => {
+            return Err(
+                "authentication required: the first message must be {\"type\":\"auth\",…}".into(),
+            )
+        }
+        _ => return Err("connection closed before authentication".into()),
+    };
+    let message: AuthMessage = serde_json::from_str(text.as_str())
+        .ok()
+        .filter(|m: &AuthMessage| m.kind == "auth")
+        .ok_or_else(|| {
+            "authentication required: the first message must be {\"type\":\"auth\",\"token\":\"Bearer …\"}".to_string()
+        })?;
+    let token = message
+        .token
+        .strip_prefix("Bearer ")
+        .unwrap_or(&message.token)
+        .trim()
+        .to_string();
+    if message.ticket.is_some() {
+        proof.ticket = message.ticket;
+    }
+    proof.mfa_code = message.mfa_code;
+    let caller = authenticate_bearer(state, &token)
+        .await
+        .map_err(|e| e.description)?;
+    let watch = watch_for(&caller, token);
+    Ok((caller, watch))
+}
+
+async fn close(tx: &mut ClientTx, code: u16, reason: &str) {
+    let mut end = reason.len().min(MAX_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason.get(..end).unwrap_or_default().into(),
+    };
+    let _ = tx.send(Message::Close(Some(frame))).await;
+    let _ = tx.close().await;
+}
+
+async fn run(socket: WebSocket, c: Connection) {
+    let (mut client_tx, mut client_rx) = socket.split();
+    if let OriginVerdict::Refused(why) = c.verdict {
+        return close(&mut client_tx, ws::close_code::POLICY, why).await;
+    }
+    let mut proof = c.proof;
+    let (caller, watch) = match c.pre {
+        PreAuth::Authenticated(caller, watch) => (*caller, watch),
+        PreAuth::Failed(why) => return close(&mut client_tx, ws::close_code::POLICY, &why).await,
+        PreAuth::AwaitMessage => match message_auth(&c.state, &mut client_rx, &mut proof).await {
+            Ok(found) => found,
+            Err(why) => {
+                return close(&mut client_tx, ws::close_code::POLICY, &why).await;
+            }
+        },
+    };
+    if let Err(e) = authorize(&c.state, &c.route, &Method::GET, &caller) {
+        return close(&mut client_tx, ws::close_code::POLICY, &e.description).await;
+    }
+    if let Some(kind) = &c.route.lock_kind {
+        let resource = c.route.resource_id(&c.path);
+        if let Err(e) = lock::check(&c.state, &caller, kind, resource, &proof).await {
+            return close(&mut client_tx, ws::close_code::POLICY, &e.description).await;
+        }
+    }
+
+    let mut request = match c.upstream_url.as_str().into_client_request() {
+        Ok(r) => r,
+        Err(_) => return close(&mut client_tx, BAD_GATEWAY, "bad upstream address").await,
+    };
+    let h = request.headers_mut();
+    for (name, value) in c.upstream_headers.iter() {
+        h.append(name.clone(), value.clone());
+    }
+    for (name, value) in identity_headers(&caller) {
+        h.insert(name, value);
+    }
+    if !c.upstream_protocols.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&c.upstream_protocols.join(", ")) {
+            h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
+        }
+    }
+    let upstream = match tokio::time::timeout(
+        c.route.timeout,
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    {
+        Ok(Ok((stream, _response))) => stream,
+        Ok(Err(e)) => {
+            tracing::warn!(target: "ward::proxy", route = %c.route.prefix, error = %e, "websocket upstream failed");
+            return close(&mut client_tx, BAD_GATEWAY, "upstream unavailable").await;
+        }
+        Err(_) => {
+            tracing::warn!(target: "ward::proxy", route = %c.route.prefix, "websocket upstream timed out");
+            return close(&mut client_tx, BAD_GATEWAY, "upstream timed out").await;
+        }
+    };
+    tracing::info!(target: "ward::proxy", route = %c.route.prefix, user_id = %caller.user.id, "websocket opened");
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
+    let mut errors = 0u32;
+    loop {
+        tokio::select! {
+            m = client_rx.next() => {
+                let Some(Ok(m)) = m else { break };
+                let Some(m) = to_upstream(m) else { continue };
+                let closing = matches!(m, tungstenite::Message::Close(_));
+                if up_tx.send(m).await.is_err() && !closing {
+                    break;
+                }
+            }
+            m = up_rx.next() => {
+                let Some(Ok(m)) = m else { break };
+                let Some(m) = to_client(m) else { continue };
+                let closing = matches!(m, Message::Close(_));
+                if client_tx.send(m).await.is_err() && !closing {
+                    break;
+                }
+            }
+            _ = recheck.tick() => {
+                match still_valid(&c.state, &watch).await {
+                    Ok(()) => errors = 0,
+                    Err(Recheck::Revoked(why)) => {
+                        tracing::info!(target: "ward::proxy", route = %c.route.prefix, user_id = %caller.user.id, reason = why, "websocket closed: credential no longer valid");
+                        let _ = up_tx.send(tungstenite::Message::Close(None)).await;
+                        return close(&mut client_tx, ws::close_code::POLICY, why).await;
+                    }
+                    Err(Recheck::Unavailable) => {
+                        errors += 1;
+                        if errors >= MAX_RECHECK_ERRORS {
+                            let _ = up_tx.send(tungstenite::Message::Close(None)).await;
+                            return close(&mut client_tx, ws::close_code::AGAIN, "cannot verify the session; reconnect").await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = up_tx.close().await;
+    let _ = client_tx.close().await;
+}
+
+enum Recheck {
+    Revoked(&'static str),
+    Unavailable,
+}
+
+async fn still_valid(state: &AppState, watch: &Watch) -> Result<(), Recheck> {
+    match watch {
+        Watch::Session { id } => {
+            let session = state
+                .store
+                .session_by_id(id)
+                .await
+                .map_err(|_| Recheck::Unavailable)?
+                .ok_or(Recheck::Revoked("session not found"))?;
+            let now = state.clock.now();
+            if let Some(why) = session.unusable_reason(now) {
+                return Err(Recheck::Revoked(why));
+            }
+            match state.store.user_by_id(&session.user_id).await {
+                Ok(Some(u)) if !u.disabled => {}
+                Ok(_) => return Err(Recheck::Revoked("user disabled")),
+                Err(_) => return Err(Recheck::Unavailable),
+            }
+            // An open connection is activity: keep the session from going idle.
+            if now.0 - session.last_seen_at.0 >= 60 {
+                let _ = state.store.touch_session(id, now).await;
+            }
+            Ok(())
+        }
+        Watch::Bearer(token) => match authenticate_bearer(state, token).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status.is_server_error() => Err(Recheck::Unavailable),
+            Err(_) => Err(Recheck::Revoked("credential no longer valid")),
+        },
+    }
+}
+
+fn to_upstream(m: Message) -> Option<tungstenite::Message> {
+    Some(match m {
+        Message::Text(t) => tungstenite::Message::Text(t.as_str().into()),
+        Message::Binary(b) => tungstenite::Message::Binary(b),
+        Message::Close(frame) => {
+            tungstenite::Message::Close(frame.map(|f| tungstenite::protocol::CloseFrame {
+                code: f.code.into(),
+                reason: f.reason.as_str().into(),
+            }))
+        }
+        // Each hop answers its own pings.
+        Message::Ping(_) | Message::Pong(_) => return None,
+    })
+}
+
+fn to_client(m: tungstenite::Message) -> Option<Message> {
+    Some(match m {
+        tungstenite::Message::Text(t) => Message::Text(t.as_str().into()),
+        tungstenite::Message::Binary(b) => Message::Binary(b),
+        tungstenite::Message::Close(frame) => Message::Close(frame.map(|f| CloseFrame {
+            code: f.code.into(),
+            reason: f.reason.as_str().into(),
+        })),
+        tungstenite::Message::Ping(_)
+        | tungstenite::Message::Pong(_)
+        | tungstenite::Message::Frame(_) => return None,
+    })
+}
