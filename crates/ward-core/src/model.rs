@@ -331,6 +331,10 @@ pub struct WebauthnCeremony {
     pub kind: String,
     /// The library's serialized ceremony state.
     pub state: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// A sign-in sent to an upstream identity provider and not yet back (SPEC §2.5). Stored by the
 /// hash of its `state` value; the PKCE verifier and the nonce are derived from `state` and the
 /// browser's binding cookie, so nothing in this record can finish the sign-in by itself.

@@ -129,6 +129,9 @@ pub struct RawConfig {
     pub clients: Vec<RawClient>,
     #[serde(default)]
     pub idp: Vec<RawIdp>,
+    /// `[[routes]]`: the identity-aware proxy (SPEC §2.8), validated in `proxy::config`.
+    #[serde(default)]
+    pub routes: Vec<crate::proxy::config::RawRoute>,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -163,9 +166,6 @@ pub struct RawIdp {
     pub authorize_url: Option<String>,
     pub token_url: Option<String>,
     pub api_url: Option<String>,
-    /// `[[routes]]`: the identity-aware proxy (SPEC §2.8), validated in `proxy::config`.
-    #[serde(default)]
-    pub routes: Vec<crate::proxy::config::RawRoute>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -513,6 +513,7 @@ pub struct Config {
     pub roles: RoleMap,
     pub clients: Vec<ClientConfig>,
     pub idps: Vec<IdpConfig>,
+    pub routes: Vec<crate::proxy::config::Route>,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -787,7 +788,6 @@ fn validate_idps(raw: &[RawIdp]) -> Result<Vec<IdpConfig>, ConfigError> {
         });
     }
     Ok(idps)
-    pub routes: Vec<crate::proxy::config::Route>,
 }
 
 fn duration(key: &str, value: &str) -> Result<i64, ConfigError> {

@@ -2,8 +2,8 @@
 //! Forms use the stable field names of SPEC §2.9 (`email`, `password`, `code`, `user_code`,
 //! `decision`) with matching `autocomplete` attributes.
 
-pub mod account_mfa;
 pub mod account;
+pub mod account_mfa;
 pub mod admin;
 pub mod consent;
 pub mod device;

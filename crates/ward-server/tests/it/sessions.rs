@@ -233,7 +233,7 @@ async fn operational_endpoints_and_headers(b: Backend) {
         "{cookie}"
     );
     let page = r.text().await.unwrap();
-    assert!(page.contains("name=\"email\"") && page.contains("autocomplete=\"username\""));
+    assert!(page.contains("name=\"email\"") && page.contains("autocomplete=\"username"));
 }
 
 async fn device_flow_can_be_switched_off(b: Backend) {

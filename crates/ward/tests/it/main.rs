@@ -7,6 +7,7 @@
 
 mod admin_cli;
 mod browser;
+mod durability;
 mod support;
 
 use std::time::Duration;
