@@ -10,6 +10,7 @@ mod grants;
 mod keys;
 mod sessions;
 mod users;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,6 +25,8 @@ use ward_core::StoreError;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// Group commit of the hot durable writes (refresh rotation, session activity).
+    writer: writer::Writer,
     /// Orders audit events written within the same second (monotonic per process, seeded from
     /// the wall clock in microseconds so that restarts keep increasing).
     seq: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -80,6 +83,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(SqlStore {
+        writer: writer::Writer::spawn(pool.clone()),
         pool,
         seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),
     })
