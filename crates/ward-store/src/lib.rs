@@ -5,6 +5,7 @@
 
 mod api_tokens;
 mod audit;
+mod cache;
 mod codec;
 mod grants;
 mod keys;
@@ -27,6 +28,8 @@ pub struct SqlStore {
     pool: AnyPool,
     /// Group commit of the hot durable writes (refresh rotation, session activity).
     writer: writer::Writer,
+    /// Short-lived cache of sessions, users and API tokens (see cache.rs).
+    cache: std::sync::Arc<cache::Cache>,
     /// Orders audit events written within the same second (monotonic per process, seeded from
     /// the wall clock in microseconds so that restarts keep increasing).
     seq: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -84,6 +87,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
     MIGRATOR.run(&pool).await?;
     Ok(SqlStore {
         writer: writer::Writer::spawn(pool.clone()),
+        cache: std::sync::Arc::default(),
         pool,
         seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),
     })

@@ -100,11 +100,20 @@ impl SessionStore for SqlStore {
     }
 
     async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
-        self.one_session(
-            &format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"),
-            id,
-        )
-        .await
+        if let Some(s) = self.cache.sessions.get(id) {
+            return Ok(Some(s));
+        }
+        let generation = self.cache.sessions.generation();
+        let found = self
+            .one_session(
+                &format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"),
+                id,
+            )
+            .await?;
+        if let Some(s) = &found {
+            self.cache.sessions.put(id, s, generation);
+        }
+        Ok(found)
     }
 
     async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>> {
@@ -142,8 +151,13 @@ impl SessionStore for SqlStore {
                 session_id: id.to_string(),
                 now: now.0,
             })
-            .await
-            .map(|_| ())
+            .await?;
+        self.cache.sessions.update_key(id, |s| {
+            if s.last_seen_at < now {
+                s.last_seen_at = now;
+            }
+        });
+        Ok(())
     }
 
     async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
@@ -154,6 +168,7 @@ impl SessionStore for SqlStore {
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
+        self.cache.sessions.invalidate_key(id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -174,7 +189,12 @@ impl SessionStore for SqlStore {
             })
             .await?
         {
-            Done::Rotation(r) => Ok(r),
+            Done::Rotation(r) => {
+                if let RefreshRotation::Reused { session_id } = &r {
+                    self.cache.sessions.invalidate_key(session_id);
+                }
+                Ok(r)
+            }
             Done::Touched => Err(StoreError::Backend("unexpected write result".into())),
         }
     }
