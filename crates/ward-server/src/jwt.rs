@@ -1,7 +1,9 @@
 //! JWTs ward issues: RFC 9068 access tokens (`typ: at+jwt`) and OIDC ID tokens, ES256.
 //! Expiry is checked against ward's own clock (not the library's), so tests control time.
 
-use jsonwebtoken::{Algorithm, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use ward_core::clock::Timestamp;
 
@@ -63,18 +65,43 @@ pub enum JwtError {
 }
 
 pub fn sign_access_token(keys: &KeyRing, claims: &AccessClaims) -> Result<String, JwtError> {
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(keys.signing_kid().to_string());
-    header.typ = Some(ACCESS_TOKEN_TYP.to_string());
-    jsonwebtoken::encode(&header, claims, keys.signing_key())
-        .map_err(|e| JwtError::Sign(e.to_string()))
+    sign(keys, Some(ACCESS_TOKEN_TYP), claims)
 }
 
 pub fn sign_id_token(keys: &KeyRing, claims: &IdClaims) -> Result<String, JwtError> {
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(keys.signing_kid().to_string());
-    jsonwebtoken::encode(&header, claims, keys.signing_key())
-        .map_err(|e| JwtError::Sign(e.to_string()))
+    sign(keys, None, claims)
+}
+
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    typ: Option<&'static str>,
+}
+
+/// A compact JWS (RFC 7515 §7.1) signed with the ring's current key.
+fn sign(
+    keys: &KeyRing,
+    typ: Option<&'static str>,
+    claims: &impl Serialize,
+) -> Result<String, JwtError> {
+    let header = JwsHeader {
+        alg: "ES256",
+        kid: keys.signing_kid(),
+        typ,
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let mut jws = URL_SAFE_NO_PAD.encode(header);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut jws);
+    let signature = keys
+        .sign(jws.as_bytes())
+        .map_err(|e| JwtError::Sign(e.to_string()))?;
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+    Ok(jws)
 }
 
 /// Verifies an access token's signature, type, issuer, audience and expiry (at `now`).
