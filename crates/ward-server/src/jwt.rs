@@ -111,6 +111,17 @@ pub fn verify_access_token(
     issuer: &str,
     now: Timestamp,
 ) -> Result<AccessClaims, JwtError> {
+    if let Some(claims) = keys.verified(token) {
+        // Same token text, same ring: the signature was checked. The issuer is compared again
+        // in case the caller's differs, and expiry is ward's clock now.
+        if claims.iss != issuer || claims.aud != issuer {
+            return Err(JwtError::Invalid);
+        }
+        if now.0 >= claims.exp {
+            return Err(JwtError::Expired);
+        }
+        return Ok(AccessClaims::clone(&claims));
+    }
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
     if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
         return Err(JwtError::WrongType);
@@ -133,5 +144,6 @@ pub fn verify_access_token(
     if now.0 >= data.claims.exp {
         return Err(JwtError::Expired);
     }
+    keys.remember_verified(token, std::sync::Arc::new(data.claims.clone()));
     Ok(data.claims)
 }

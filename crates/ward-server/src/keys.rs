@@ -134,7 +134,14 @@ pub struct KeyRing {
     signing: EcdsaKeyPair,
     public: HashMap<String, PublicKey>,
     jwks: serde_json::Value,
+    /// Access tokens whose signature, issuer and audience this ring has verified, with their
+    /// claims: an ES256 verification costs more than the rest of a validation. Expiry is still
+    /// checked on every use; a reload (rotation) starts a new ring and so an empty cache.
+    verified: std::sync::RwLock<HashMap<String, std::sync::Arc<crate::jwt::AccessClaims>>>,
 }
+
+/// Most verified tokens remembered (about 1 KB each).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl KeyRing {
     pub fn signing_kid(&self) -> &str {
@@ -155,6 +162,21 @@ impl KeyRing {
     }
     pub fn jwks(&self) -> &serde_json::Value {
         &self.jwks
+    }
+
+    /// The claims of `token` if this ring has verified it before.
+    pub fn verified(&self, token: &str) -> Option<std::sync::Arc<crate::jwt::AccessClaims>> {
+        self.verified.read().ok()?.get(token).cloned()
+    }
+
+    /// Remembers a verified token.
+    pub fn remember_verified(&self, token: &str, claims: std::sync::Arc<crate::jwt::AccessClaims>) {
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), claims);
+        }
     }
 
     /// Loads the keys from the store, generating the first one when there is none.
@@ -268,6 +290,7 @@ impl KeyRing {
             signing,
             public,
             jwks: json!({ "keys": jwks }),
+            verified: Default::default(),
         })
     }
 }
