@@ -96,7 +96,7 @@ async fn commit_all(pool: &AnyPool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
     let mut tx = pool.begin().await.map_err(backend)?;
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {
-        done.push(apply(&mut *tx, &job.write).await?);
+        done.push(apply(&mut tx, &job.write).await?);
     }
     tx.commit().await.map_err(backend)?;
     Ok(done)
@@ -104,7 +104,7 @@ async fn commit_all(pool: &AnyPool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
 
 async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Done> {
     let mut tx = pool.begin().await.map_err(backend)?;
-    let done = apply(&mut *tx, write).await?;
+    let done = apply(&mut tx, write).await?;
     tx.commit().await.map_err(backend)?;
     Ok(done)
 }
