@@ -3,7 +3,7 @@
 # driven by the same load generator (wrk) at the same concurrency. Prints one Markdown table.
 #
 #   bench/run.sh [--postgres] [--duration 10s] [--concurrency 32] [--threads 2] [--no-peer]
-#                [--only LIST]
+#                [--only LIST] [--no-build]
 #
 # --only takes a comma list of scenario keys: cc,introspect,refresh,validate,signin,healthz.
 # See docs/benchmarks.md.
@@ -15,6 +15,7 @@ THREADS=2
 POSTGRES=0
 PEER=1
 ONLY=""
+BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) POSTGRES=1 ;;
@@ -23,7 +24,8 @@ while [ $# -gt 0 ]; do
     --threads) THREADS="$2"; shift ;;
     --no-peer) PEER=0 ;;
     --only) ONLY="$2"; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -60,8 +62,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "bench: building ward (release)..." >&2
-(cd "$ROOT" && cargo build --release -p ward --quiet)
+if [ "$BUILD" = 1 ]; then
+  echo "bench: building ward (release)..." >&2
+  (cd "$ROOT" && cargo build --release -p ward --quiet)
+fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WARD_BIN="$TARGET_DIR/release/ward"
 
@@ -107,7 +111,7 @@ wait_ready() { # URL PID -> prints ms since $2 started (caller sets T0)
   local url="$1" pid="$2"
   for _ in $(seq 1 3000); do
     if curl -sf -o /dev/null "$url"; then echo $(( $(now_ms) - T0 )); return 0; fi
-    kill -0 "$pid" 2>/dev/null || { echo "bench: server exited" >&2; return 1; }
+    kill -0 "$pid" 2>/dev/null || { echo "bench: server exited:" >&2; tail -5 "$WORK"/*.log >&2; return 1; }
     sleep 0.005
   done
   echo "bench: $url not ready" >&2; return 1
@@ -187,8 +191,9 @@ W=(ward "$WARD_PID" "$WARD_PORT")
 
 echo "bench: ward on $BACKEND, $DURATION per scenario, $CONC connections, $THREADS wrk threads" >&2
 
+# The baseline runs first and last; ratios use the mean of the two (the machine's load drifts).
 if want healthz; then
-  run healthz "6. /healthz (baseline)" "${W[@]}" get.lua "$CONC" "$THREADS" BENCH_PATH=/healthz
+  run healthz "6. /healthz (baseline, first)" "${W[@]}" get.lua "$CONC" "$THREADS" BENCH_PATH=/healthz
 fi
 if want cc; then
   run cc "1. client_credentials (JWT)" "${W[@]}" post_form.lua "$CONC" "$THREADS" \
@@ -226,16 +231,20 @@ if want signin; then
     BENCH_BODY="csrf_token=$CSRF&email=${ADMIN_EMAIL/@/%40}&password=$ADMIN_PASSWORD&return_to=%2F")
   run signin "5a. password sign-in" "${W[@]}" post_form.lua "$CONC" "$THREADS" "${SIGNIN_ENV[@]}"
   [ "$PEER" = 1 ] && na "5a. password sign-in" peer
-  # 5b: validate (JWT) again while sign-ins run at the same time, one wrk thread each.
+  # 5b/5c: validate (JWT) again, as in 4b, while sign-ins run at the same time.
   run signin_bg "5b. sign-ins alongside 5c" "${W[@]}" post_form.lua "$CONC" 1 "${SIGNIN_ENV[@]}" &
   BG=$!
   sleep 0.2
-  run validate_busy "5c. validate, JWT, during 5b" "${W[@]}" get.lua "$CONC" 1 \
+  run validate_busy "5c. validate, JWT, during 5b" "${W[@]}" get.lua "$CONC" "$THREADS" \
     BENCH_PATH=/api/auth/validate BENCH_AUTH="Bearer $(ward_cred access_token)"
   wait "$BG" || true
   # The background run's row was recorded in a subshell: record it again here.
   record signin_bg "5b. sign-ins alongside 5c" ward "$WORK/wrk-signin_bg-ward.out" 0
   [ "$PEER" = 1 ] && na "5c. validate, JWT, during 5b" peer
+fi
+
+if want healthz; then
+  run healthz2 "6. /healthz (baseline, last)" "${W[@]}" get.lua "$CONC" "$THREADS" BENCH_PATH=/healthz
 fi
 
 # --- report ------------------------------------------------------------------------------
@@ -249,7 +258,7 @@ echo "| scenario | server | req/s | p50 ms | p99 ms | errors | peak RSS MB |"
 echo "|---|---|---:|---:|---:|---:|---:|"
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
-H="${RPS[healthz/ward]:-}"
+H=$(python3 -c "import sys; v=[float(x) for x in sys.argv[1:] if x]; print(sum(v)/len(v) if v else '')" "${RPS[healthz/ward]:-}" "${RPS[healthz2/ward]:-}")
 echo "| ratio | value |"
 echo "|---|---:|"
 [ "$PEER" = 1 ] && echo "| client_credentials ward / peer | $(ratio "${RPS[cc/ward]:-}" "${RPS[cc/peer]:-}") |"
