@@ -105,6 +105,8 @@ pub(crate) struct Cache {
     pub(crate) users: Table<User>,
     /// By token hash.
     pub(crate) api_tokens: Table<ApiToken>,
+    /// Session id -> the activity time this process last committed for it.
+    pub(crate) touched: Table<i64>,
 }
 
 impl std::fmt::Debug for Cache {

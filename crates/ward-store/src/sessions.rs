@@ -146,6 +146,11 @@ impl SessionStore for SqlStore {
     }
 
     async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()> {
+        // Already recorded at `now` or later by this process (a rotation commits its own touch):
+        // the UPDATE below would change nothing.
+        if self.cache.touched.get(id).is_some_and(|t| t >= now.0) {
+            return Ok(());
+        }
         self.writer
             .submit(Write::Touch {
                 session_id: id.to_string(),
@@ -190,8 +195,20 @@ impl SessionStore for SqlStore {
             .await?
         {
             Done::Rotation(r) => {
-                if let RefreshRotation::Reused { session_id } = &r {
-                    self.cache.sessions.invalidate_key(session_id);
+                match &r {
+                    RefreshRotation::Rotated { session_id } => {
+                        let generation = self.cache.touched.generation();
+                        self.cache.touched.put(session_id, &now.0, generation);
+                        self.cache.sessions.update_key(session_id, |s| {
+                            if s.last_seen_at < now {
+                                s.last_seen_at = now;
+                            }
+                        });
+                    }
+                    RefreshRotation::Reused { session_id } => {
+                        self.cache.sessions.invalidate_key(session_id);
+                    }
+                    RefreshRotation::Unknown => {}
                 }
                 Ok(r)
             }
@@ -242,6 +259,9 @@ pub(crate) async fn rotate_in(
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
+        // A refresh is activity: recorded in the same commit, so that the caller's
+        // `touch_session` finds nothing left to write (see `touch_session`).
+        touch_in(conn, &session_id, now).await?;
         RefreshRotation::Rotated { session_id }
     } else {
         let known = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
