@@ -30,8 +30,25 @@ fn bench(c: &mut Criterion) {
     c.bench_function("jwt::sign_access_token (ES256)", |b| {
         b.iter(|| jwt::sign_access_token(&keys, black_box(&claims)))
     });
-    c.bench_function("jwt::verify_access_token (ES256)", |b| {
+    c.bench_function("jwt::verify_access_token (remembered)", |b| {
         b.iter(|| jwt::verify_access_token(&keys, black_box(&token), issuer, now))
+    });
+    // Twice as many distinct tokens as the ring remembers: every verification is a first one.
+    let fresh: Vec<String> = (0..20_000)
+        .map(|i| {
+            let claims = AccessClaims {
+                jti: format!("{i:032x}"),
+                ..claims.clone()
+            };
+            jwt::sign_access_token(&keys, &claims).expect("signed")
+        })
+        .collect();
+    let mut i = 0;
+    c.bench_function("jwt::verify_access_token (ES256, first time)", |b| {
+        b.iter(|| {
+            i = (i + 1) % fresh.len();
+            jwt::verify_access_token(&keys, black_box(&fresh[i]), issuer, now)
+        })
     });
 }
 
