@@ -26,7 +26,7 @@ use ward_core::StoreError;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
-    /// Group commit of the hot durable writes (refresh rotation, session activity).
+    /// The hot durable writes (refresh rotation, session activity), group-committed on SQLite.
     writer: writer::Writer,
     /// Short-lived cache of sessions, users and API tokens (see cache.rs).
     cache: std::sync::Arc<cache::Cache>,
@@ -86,7 +86,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(SqlStore {
-        writer: writer::Writer::spawn(pool.clone()),
+        writer: writer::Writer::new(pool.clone(), is_sqlite),
         cache: std::sync::Arc::default(),
         pool,
         seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),

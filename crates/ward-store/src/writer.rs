@@ -1,9 +1,9 @@
-//! Group commit for the hot durable writes (refresh-token rotation, session activity). One task
-//! takes every write queued while the previous batch was committing and commits them together in
-//! one transaction: N concurrent rotations cost one fsync instead of N, and writers no longer
-//! queue on SQLite's busy handler (which sleeps in steps of up to 100 ms instead of waking the
-//! next writer). A caller is answered only after the commit that holds its write, so durability
-//! is unchanged; writes in a batch apply in queue order, exactly as if committed one by one.
+//! Group commit for the hot durable writes (refresh-token rotation, session activity) on SQLite.
+//! One task takes every write queued while the previous batch was committing and commits them
+//! together in one transaction: N concurrent rotations cost one fsync instead of N, and writers
+//! no longer queue on SQLite's busy handler (which sleeps in steps of up to 100 ms instead of
+//! waking the next writer). A caller is answered only after the commit that holds its write, so
+//! durability is unchanged; writes in a batch apply in queue order, as if committed one by one.
 
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
@@ -33,15 +33,19 @@ pub(crate) enum Done {
     Touched,
 }
 
-struct Job {
+pub(crate) struct Job {
     write: Write,
     reply: oneshot::Sender<StoreResult<Done>>,
 }
 
 /// Handle to the group-commit task; cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Writer {
-    queue: mpsc::UnboundedSender<Job>,
+pub(crate) enum Writer {
+    /// SQLite: one writer at a time anyway, so batching only removes waiting and fsyncs.
+    Batched(mpsc::UnboundedSender<Job>),
+    /// PostgreSQL: concurrent transactions, which the server already group-commits; funnelling
+    /// them through one connection would serialize every statement's round trip.
+    Direct(AnyPool),
 }
 
 impl std::fmt::Debug for Writer {
@@ -51,11 +55,15 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the task; it ends when the last handle is dropped.
-    pub(crate) fn spawn(pool: AnyPool) -> Writer {
+    /// With `batch`, starts the group-commit task (it ends when the last handle is dropped);
+    /// otherwise each write commits on its own.
+    pub(crate) fn new(pool: AnyPool, batch: bool) -> Writer {
+        if !batch {
+            return Writer::Direct(pool);
+        }
         let (queue, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(pool, rx));
-        Writer { queue }
+        Writer::Batched(queue)
     }
 
     /// Queues `write` and waits until it is committed.
@@ -63,8 +71,12 @@ impl Writer {
     /// # Cancel safety
     /// Dropping the future does not withdraw the write: once queued it is committed.
     pub(crate) async fn submit(&self, write: Write) -> StoreResult<Done> {
+        let queue = match self {
+            Writer::Batched(queue) => queue,
+            Writer::Direct(pool) => return commit_one(pool, &write).await,
+        };
         let (reply, answer) = oneshot::channel();
-        self.queue
+        queue
             .send(Job { write, reply })
             .map_err(|_| StoreError::Backend("the write queue has stopped".into()))?;
         answer
