@@ -1,7 +1,7 @@
 //! Password hashing: Argon2id with the OWASP-recommended parameters (m = 19 MiB, t = 2, p = 1).
 //! These functions are CPU-heavy and synchronous; the server runs them on a bounded blocking pool.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::random::Random;
@@ -48,8 +48,25 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 
 /// A fixed hash to verify against when the account does not exist, so that a sign-in for an
 /// unknown email costs the same time as one for a known email (no user enumeration by timing).
+/// Random bytes stand where the digest goes: verifying against it is a full Argon2id run with the
+/// real parameters and matches no password, yet making it costs no Argon2id run at start-up.
 pub fn dummy_hash(random: &dyn Random) -> String {
-    hash_password("ward-dummy-password-never-valid", random).unwrap_or_default()
+    let mut salt = [0u8; 16];
+    random.fill(&mut salt);
+    let mut digest = [0u8; 32];
+    random.fill(&mut digest);
+    let (Ok(salt), Ok(digest)) = (SaltString::encode_b64(&salt), Output::new(&digest)) else {
+        return String::new();
+    };
+    let argon2 = argon2();
+    let p = argon2.params();
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${digest}",
+        p.m_cost(),
+        p.t_cost(),
+        p.p_cost(),
+        salt.as_str()
+    )
 }
 
 #[cfg(test)]
@@ -64,6 +81,14 @@ mod tests {
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn dummy_hash_has_the_real_parameters_and_matches_nothing() {
+        let d = dummy_hash(&OsRandom);
+        assert!(d.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{d}");
+        assert!(PasswordHash::new(&d).is_ok());
+        assert!(!verify_password("ward-dummy-password-never-valid", &d));
     }
 
     #[test]

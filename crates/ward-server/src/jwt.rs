@@ -1,7 +1,9 @@
 //! JWTs ward issues: RFC 9068 access tokens (`typ: at+jwt`) and OIDC ID tokens, ES256.
 //! Expiry is checked against ward's own clock (not the library's), so tests control time.
 
-use jsonwebtoken::{Algorithm, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use ward_core::clock::Timestamp;
 
@@ -63,18 +65,43 @@ pub enum JwtError {
 }
 
 pub fn sign_access_token(keys: &KeyRing, claims: &AccessClaims) -> Result<String, JwtError> {
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(keys.signing_kid().to_string());
-    header.typ = Some(ACCESS_TOKEN_TYP.to_string());
-    jsonwebtoken::encode(&header, claims, keys.signing_key())
-        .map_err(|e| JwtError::Sign(e.to_string()))
+    sign(keys, Some(ACCESS_TOKEN_TYP), claims)
 }
 
 pub fn sign_id_token(keys: &KeyRing, claims: &IdClaims) -> Result<String, JwtError> {
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(keys.signing_kid().to_string());
-    jsonwebtoken::encode(&header, claims, keys.signing_key())
-        .map_err(|e| JwtError::Sign(e.to_string()))
+    sign(keys, None, claims)
+}
+
+#[derive(Serialize)]
+struct JwsHeader<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    typ: Option<&'static str>,
+}
+
+/// A compact JWS (RFC 7515 §7.1) signed with the ring's current key.
+fn sign(
+    keys: &KeyRing,
+    typ: Option<&'static str>,
+    claims: &impl Serialize,
+) -> Result<String, JwtError> {
+    let header = JwsHeader {
+        alg: "ES256",
+        kid: keys.signing_kid(),
+        typ,
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let mut jws = URL_SAFE_NO_PAD.encode(header);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut jws);
+    let signature = keys
+        .sign(jws.as_bytes())
+        .map_err(|e| JwtError::Sign(e.to_string()))?;
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+    Ok(jws)
 }
 
 /// Verifies an access token's signature, type, issuer, audience and expiry (at `now`).
@@ -84,6 +111,17 @@ pub fn verify_access_token(
     issuer: &str,
     now: Timestamp,
 ) -> Result<AccessClaims, JwtError> {
+    if let Some(claims) = keys.verified(token) {
+        // Same token text, same ring: the signature was checked. The issuer is compared again
+        // in case the caller's differs, and expiry is ward's clock now.
+        if claims.iss != issuer || claims.aud != issuer {
+            return Err(JwtError::Invalid);
+        }
+        if now.0 >= claims.exp {
+            return Err(JwtError::Expired);
+        }
+        return Ok(AccessClaims::clone(&claims));
+    }
     let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
     if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
         return Err(JwtError::WrongType);
@@ -106,5 +144,6 @@ pub fn verify_access_token(
     if now.0 >= data.claims.exp {
         return Err(JwtError::Expired);
     }
+    keys.remember_verified(token, std::sync::Arc::new(data.claims.clone()));
     Ok(data.claims)
 }

@@ -9,9 +9,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::EncodePrivateKey;
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use ward_core::clock::Timestamp;
@@ -140,23 +141,55 @@ struct PublicKey {
 /// The keys in use: one signing key and every published verification key.
 pub struct KeyRing {
     signing_kid: String,
-    signing: EncodingKey,
+    /// Parsed once: jsonwebtoken's `EncodingKey` re-parses the PKCS#8 document and recomputes
+    /// the public point (a scalar multiplication) on every signature, which was half the cost
+    /// of a token response.
+    signing: EcdsaKeyPair,
     public: HashMap<String, PublicKey>,
     jwks: serde_json::Value,
+    /// Access tokens whose signature, issuer and audience this ring has verified, with their
+    /// claims: an ES256 verification costs more than the rest of a validation. Expiry is still
+    /// checked on every use; a reload (rotation) starts a new ring and so an empty cache.
+    verified: std::sync::RwLock<HashMap<String, std::sync::Arc<crate::jwt::AccessClaims>>>,
 }
+
+/// Most verified tokens remembered (about 1 KB each).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl KeyRing {
     pub fn signing_kid(&self) -> &str {
         &self.signing_kid
     }
-    pub fn signing_key(&self) -> &EncodingKey {
-        &self.signing
+    /// An ES256 signature of `message` (the 64-byte `r || s` form JWS uses, RFC 7518 §3.4).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signing
+            .sign(&ring::rand::SystemRandom::new(), message)
+            .map(|sig| sig.as_ref().to_vec())
+            .map_err(|_| KeyError::Corrupt {
+                kid: self.signing_kid.clone(),
+                reason: "signing failed".into(),
+            })
     }
     pub fn decoding_key(&self, kid: &str) -> Option<&DecodingKey> {
         self.public.get(kid).map(|k| &k.decoding)
     }
     pub fn jwks(&self) -> &serde_json::Value {
         &self.jwks
+    }
+
+    /// The claims of `token` if this ring has verified it before.
+    pub fn verified(&self, token: &str) -> Option<std::sync::Arc<crate::jwt::AccessClaims>> {
+        self.verified.read().ok()?.get(token).cloned()
+    }
+
+    /// Remembers a verified token.
+    pub fn remember_verified(&self, token: &str, claims: std::sync::Arc<crate::jwt::AccessClaims>) {
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), claims);
+        }
     }
 
     /// Loads the keys from the store, generating the first one when there is none.
@@ -194,6 +227,15 @@ impl KeyRing {
         Ok((!same).then_some(fresh))
     }
 
+    /// A ring with one fresh signing key that lives only in memory (benchmarks and tests).
+    pub fn ephemeral(random: &dyn Random, now: Timestamp) -> Result<KeyRing, KeyError> {
+        let mut key = [0u8; 32];
+        random.fill(&mut key);
+        let master = MasterKey(Secret::new(key));
+        let record = generate(&master, random, now)?;
+        Self::from_records(std::slice::from_ref(&record), &master, now, 0)
+    }
+
     /// Makes a new signing key; the old ones are retired but stay published.
     pub async fn rotate(
         store: &dyn Store,
@@ -219,7 +261,15 @@ impl KeyRing {
             .max_by_key(|r| r.created_at)
             .ok_or_else(|| KeyError::MasterKey("no current signing key".into()))?;
         let der = master.open(&current.kid, &current.private_key_enc)?;
-        let signing = EncodingKey::from_ec_der(&der);
+        let signing = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &der,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| KeyError::Corrupt {
+            kid: current.kid.clone(),
+            reason: format!("not a P-256 private key: {e}"),
+        })?;
         let mut public = HashMap::new();
         let mut jwks = Vec::new();
         for r in records {
@@ -253,6 +303,7 @@ impl KeyRing {
             signing,
             public,
             jwks: json!({ "keys": jwks }),
+            verified: Default::default(),
         })
     }
 }

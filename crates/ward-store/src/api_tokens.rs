@@ -49,6 +49,10 @@ impl ApiTokenStore for SqlStore {
     }
 
     async fn api_token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        if let Some(t) = self.cache.api_tokens.get(hash) {
+            return Ok(Some(t));
+        }
+        let generation = self.cache.api_tokens.generation();
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"
         ))
@@ -56,7 +60,11 @@ impl ApiTokenStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(api_token).transpose()
+        let found = row.as_ref().map(api_token).transpose()?;
+        if let Some(t) = &found {
+            self.cache.api_tokens.put(hash, t, generation);
+        }
+        Ok(found)
     }
 
     async fn api_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
@@ -80,6 +88,7 @@ impl ApiTokenStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        self.cache.api_tokens.invalidate(|_, t| t.id == id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -90,6 +99,11 @@ impl ApiTokenStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        self.cache.api_tokens.update(|t| {
+            if t.id == id {
+                t.last_used_at = Some(now);
+            }
+        });
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 mod api_tokens;
 mod audit;
+mod cache;
 mod codec;
 mod grants;
 mod idp;
@@ -13,6 +14,7 @@ mod mfa;
 mod sessions;
 mod users;
 mod webauthn;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +29,10 @@ use ward_core::StoreError;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// The hot durable writes (refresh rotation, session activity), group-committed on SQLite.
+    writer: writer::Writer,
+    /// Short-lived cache of sessions, users and API tokens (see cache.rs).
+    cache: std::sync::Arc<cache::Cache>,
     /// Orders audit events written within the same second (monotonic per process, seeded from
     /// the wall clock in microseconds so that restarts keep increasing).
     seq: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -83,6 +89,8 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(SqlStore {
+        writer: writer::Writer::new(pool.clone(), is_sqlite),
+        cache: std::sync::Arc::default(),
         pool,
         seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),
     })

@@ -246,6 +246,7 @@ impl MfaStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        self.cache.sessions.invalidate_key(session_id);
         Ok(())
     }
 

@@ -2,12 +2,14 @@
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use ward_core::clock::Timestamp;
 use ward_core::model::{Channel, Session};
 use ward_core::store::{RefreshRotation, SessionStore, StoreResult};
 use ward_core::StoreError;
 
 use crate::codec::{flag, get, join, list, opt_time, time};
+use crate::writer::{Done, Write};
 use crate::{backend, SqlStore};
 
 const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.channel, s.scope, s.device_id, \
@@ -98,11 +100,20 @@ impl SessionStore for SqlStore {
     }
 
     async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
-        self.one_session(
-            &format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"),
-            id,
-        )
-        .await
+        if let Some(s) = self.cache.sessions.get(id) {
+            return Ok(Some(s));
+        }
+        let generation = self.cache.sessions.generation();
+        let found = self
+            .one_session(
+                &format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"),
+                id,
+            )
+            .await?;
+        if let Some(s) = &found {
+            self.cache.sessions.put(id, s, generation);
+        }
+        Ok(found)
     }
 
     async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>> {
@@ -135,12 +146,22 @@ impl SessionStore for SqlStore {
     }
 
     async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
-            .bind(now.0)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        // Already recorded at `now` or later by this process (a rotation commits its own touch):
+        // the UPDATE below would change nothing.
+        if self.cache.touched.get(id).is_some_and(|t| t >= now.0) {
+            return Ok(());
+        }
+        self.writer
+            .submit(Write::Touch {
+                session_id: id.to_string(),
+                now: now.0,
+            })
+            .await?;
+        self.cache.sessions.update_key(id, |s| {
+            if s.last_seen_at < now {
+                s.last_seen_at = now;
+            }
+        });
         Ok(())
     }
 
@@ -152,6 +173,7 @@ impl SessionStore for SqlStore {
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
+        self.cache.sessions.invalidate_key(id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -161,55 +183,37 @@ impl SessionStore for SqlStore {
         new_hash: &str,
         now: Timestamp,
     ) -> StoreResult<RefreshRotation> {
-        // The first statement writes, so SQLite takes its write lock at once (waiting on
-        // busy_timeout) and PostgreSQL locks the row: concurrent presentations serialize here
-        // and exactly one sees `rotated_at IS NULL`.
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let rotated = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL \
-             RETURNING session_id",
-        )
-        .bind(now.0)
-        .bind(old_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let outcome = if let Some(row) = rotated {
-            let session_id: String = get(&row, "session_id")?;
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
-            )
-            .bind(new_hash)
-            .bind(&session_id)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            RefreshRotation::Rotated { session_id }
-        } else {
-            let known = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(old_hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-            match known {
-                Some(row) => {
-                    let session_id: String = get(&row, "session_id")?;
-                    sqlx::query(
-                        "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                    )
-                    .bind(now.0)
-                    .bind(&session_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    RefreshRotation::Reused { session_id }
+        // Group-committed (see writer.rs): one transaction, and one fsync, for every rotation
+        // queued meanwhile; this call returns once its rotation is durable.
+        match self
+            .writer
+            .submit(Write::Rotate {
+                old_hash: old_hash.to_string(),
+                new_hash: new_hash.to_string(),
+                now: now.0,
+            })
+            .await?
+        {
+            Done::Rotation(r) => {
+                match &r {
+                    RefreshRotation::Rotated { session_id } => {
+                        let generation = self.cache.touched.generation();
+                        self.cache.touched.put(session_id, &now.0, generation);
+                        self.cache.sessions.update_key(session_id, |s| {
+                            if s.last_seen_at < now {
+                                s.last_seen_at = now;
+                            }
+                        });
+                    }
+                    RefreshRotation::Reused { session_id } => {
+                        self.cache.sessions.invalidate_key(session_id);
+                    }
+                    RefreshRotation::Unknown => {}
                 }
-                None => RefreshRotation::Unknown,
+                Ok(r)
             }
-        };
-        tx.commit().await.map_err(backend)?;
-        Ok(outcome)
+            Done::Touched => Err(StoreError::Backend("unexpected write result".into())),
+        }
     }
 
     async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>> {
@@ -272,4 +276,75 @@ impl SessionStore for SqlStore {
         tx.commit().await.map_err(backend)?;
         Ok(done.rows_affected())
     }
+}
+
+/// Rotation inside the caller's transaction: marks `old_hash` rotated and stores `new_hash`, or,
+/// when `old_hash` was already rotated, revokes its session (reuse detection, RFC 9700).
+pub(crate) async fn rotate_in(
+    conn: &mut AnyConnection,
+    old_hash: &str,
+    new_hash: &str,
+    now: i64,
+) -> StoreResult<RefreshRotation> {
+    // The first statement writes, so SQLite takes its write lock at once (waiting on
+    // busy_timeout) and PostgreSQL locks the row: concurrent presentations serialize here
+    // and exactly one sees `rotated_at IS NULL` (within a batch, in queue order).
+    let rotated = sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL \
+         RETURNING session_id",
+    )
+    .bind(now)
+    .bind(old_hash)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let outcome = if let Some(row) = rotated {
+        let session_id: String = get(&row, "session_id")?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(new_hash)
+        .bind(&session_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        // A refresh is activity: recorded in the same commit, so that the caller's
+        // `touch_session` finds nothing left to write (see `touch_session`).
+        touch_in(conn, &session_id, now).await?;
+        RefreshRotation::Rotated { session_id }
+    } else {
+        let known = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+            .bind(old_hash)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+        match known {
+            Some(row) => {
+                let session_id: String = get(&row, "session_id")?;
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(&session_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+                RefreshRotation::Reused { session_id }
+            }
+            None => RefreshRotation::Unknown,
+        }
+    };
+    Ok(outcome)
+}
+
+/// Records activity on a session, inside the caller's transaction.
+pub(crate) async fn touch_in(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }

@@ -44,12 +44,20 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        if let Some(u) = self.cache.users.get(id) {
+            return Ok(Some(u));
+        }
+        let generation = self.cache.users.generation();
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.as_ref().map(user).transpose()
+        let found = row.as_ref().map(user).transpose()?;
+        if let Some(u) = &found {
+            self.cache.users.put(id, u, generation);
+        }
+        Ok(found)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -86,6 +94,7 @@ impl UserStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        self.cache.users.invalidate_key(id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -124,6 +133,9 @@ impl UserStore for SqlStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
+        self.cache.users.invalidate_key(id);
+        self.cache.sessions.invalidate(|_, s| s.user_id == id);
+        self.cache.api_tokens.invalidate(|_, t| t.user_id == id);
         Ok(true)
     }
 

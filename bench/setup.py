@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Prepares credentials for bench/run.sh (standard library only).
+
+ward: signs the bootstrap admin in through the pages (GET /login for the CSRF pair, POST
+/login/password), runs the authorization code flow of the confidential client N times to get
+N refresh tokens (one session each) and a user access token (JWT with a session), creates an
+API token, and gets a client_credentials token.
+peer: asks the bench-only /bench/mint endpoint for N refresh tokens and gets a
+client_credentials token (opaque, for introspection).
+
+Writes files into OUT_DIR: refresh_tokens, access_token, api_token, cc_token, csrf.
+"""
+import base64
+import http.client
+import json
+import re
+import sys
+import urllib.parse
+
+
+def request(port, method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp, data
+
+
+def basic(client_id, secret):
+    raw = f"{client_id}:{secret}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def form(fields):
+    return urllib.parse.urlencode(fields)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def write(out, name, text):
+    with open(f"{out}/{name}", "w") as f:
+        f.write(text + "\n")
+
+
+def ward(port, out, n, email, password, client_id, secret):
+    resp, _ = request(port, "GET", "/login")
+    cookies = resp.headers.get_all("Set-Cookie") or []
+    csrf = next(c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("ward_csrf="))
+    write(out, "csrf", csrf)
+    resp, body = request(
+        port, "POST", "/login/password",
+        form({"csrf_token": csrf, "email": email, "password": password, "return_to": "/"}),
+        {**FORM, "Cookie": f"ward_csrf={csrf}"},
+    )
+    cookies = resp.headers.get_all("Set-Cookie") or []
+    session = [c.split(";")[0] for c in cookies if c.startswith("ward_session=")]
+    if resp.status // 100 != 3 or not session:
+        sys.exit(f"ward sign-in failed: {resp.status} {body[:200]!r}")
+    auth = basic(client_id, secret)
+    refresh_tokens, access = [], None
+    for i in range(n):
+        query = form({
+            "response_type": "code", "client_id": client_id,
+            "redirect_uri": "http://127.0.0.1:1/callback",
+            "scope": "openid containers:read", "state": f"s{i}",
+        })
+        resp, body = request(port, "GET", f"/oauth/authorize?{query}", headers={"Cookie": session[0]})
+        location = resp.headers.get("Location", "")
+        code = re.search(r"[?&]code=([^&]+)", location)
+        if not code:
+            sys.exit(f"ward authorize failed: {resp.status} {location} {body[:200]!r}")
+        resp, body = request(
+            port, "POST", "/oauth/token",
+            form({"grant_type": "authorization_code", "code": urllib.parse.unquote(code.group(1)),
+                  "redirect_uri": "http://127.0.0.1:1/callback"}),
+            {**FORM, "Authorization": auth},
+        )
+        tokens = json.loads(body)
+        if "refresh_token" not in tokens:
+            sys.exit(f"ward code exchange failed: {resp.status} {body[:200]!r}")
+        refresh_tokens.append(tokens["refresh_token"])
+        access = tokens["access_token"]
+    write(out, "refresh_tokens", "\n".join(refresh_tokens))
+    write(out, "access_token", access)
+    resp, body = request(
+        port, "POST", "/api/tokens", json.dumps({"name": "bench", "scopes": ["containers:read"]}),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {access}"},
+    )
+    created = json.loads(body)
+    api_token = created.get("token") or created.get("secret")
+    if not api_token:
+        sys.exit(f"ward API token creation failed: {resp.status} {body[:300]!r}")
+    write(out, "api_token", api_token)
+    resp, body = request(port, "POST", "/oauth/token",
+                         form({"grant_type": "client_credentials", "scope": "containers:read"}),
+                         {**FORM, "Authorization": auth})
+    write(out, "cc_token", json.loads(body)["access_token"])
+
+
+def peer(port, out, n, client_id, secret):
+    resp, body = request(port, "POST", f"/bench/mint?n={n}")
+    write(out, "refresh_tokens", "\n".join(json.loads(body)["refresh_tokens"]))
+    resp, body = request(port, "POST", "/token",
+                         form({"grant_type": "client_credentials", "scope": "containers:read"}),
+                         {**FORM, "Authorization": basic(client_id, secret), "X-Bench-Opaque": "1"})
+    write(out, "cc_token", json.loads(body)["access_token"])
+
+
+if __name__ == "__main__":
+    kind, port, out, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    if kind == "ward":
+        ward(port, out, n, *sys.argv[5:9])
+    else:
+        peer(port, out, n, *sys.argv[5:7])

@@ -1,0 +1,137 @@
+//! Group commit for the hot durable writes (refresh-token rotation, session activity) on SQLite.
+//! One task takes every write queued while the previous batch was committing and commits them
+//! together in one transaction: N concurrent rotations cost one fsync instead of N, and writers
+//! no longer queue on SQLite's busy handler (which sleeps in steps of up to 100 ms instead of
+//! waking the next writer). A caller is answered only after the commit that holds its write, so
+//! durability is unchanged; writes in a batch apply in queue order, as if committed one by one.
+
+use sqlx::{AnyConnection, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+use ward_core::store::{RefreshRotation, StoreResult};
+use ward_core::StoreError;
+
+use crate::backend;
+use crate::sessions;
+
+/// The most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+pub(crate) enum Write {
+    Rotate {
+        old_hash: String,
+        new_hash: String,
+        now: i64,
+    },
+    Touch {
+        session_id: String,
+        now: i64,
+    },
+}
+
+pub(crate) enum Done {
+    Rotation(RefreshRotation),
+    Touched,
+}
+
+pub(crate) struct Job {
+    write: Write,
+    reply: oneshot::Sender<StoreResult<Done>>,
+}
+
+/// Handle to the group-commit task; cheap to clone.
+#[derive(Clone)]
+pub(crate) enum Writer {
+    /// SQLite: one writer at a time anyway, so batching only removes waiting and fsyncs.
+    Batched(mpsc::UnboundedSender<Job>),
+    /// PostgreSQL: concurrent transactions, which the server already group-commits; funnelling
+    /// them through one connection would serialize every statement's round trip.
+    Direct(AnyPool),
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl Writer {
+    /// With `batch`, starts the group-commit task (it ends when the last handle is dropped);
+    /// otherwise each write commits on its own.
+    pub(crate) fn new(pool: AnyPool, batch: bool) -> Writer {
+        if !batch {
+            return Writer::Direct(pool);
+        }
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, rx));
+        Writer::Batched(queue)
+    }
+
+    /// Queues `write` and waits until it is committed.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not withdraw the write: once queued it is committed.
+    pub(crate) async fn submit(&self, write: Write) -> StoreResult<Done> {
+        let queue = match self {
+            Writer::Batched(queue) => queue,
+            Writer::Direct(pool) => return commit_one(pool, &write).await,
+        };
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Job { write, reply })
+            .map_err(|_| StoreError::Backend("the write queue has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the write queue dropped a write".into()))?
+    }
+}
+
+async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        match commit_all(&pool, &jobs).await {
+            Ok(done) => {
+                for (job, d) in jobs.drain(..).zip(done) {
+                    let _ = job.reply.send(Ok(d));
+                }
+            }
+            // One failing write must not fail the others: retry each in its own transaction.
+            Err(_) => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(commit_one(&pool, &job.write).await);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_all(pool: &AnyPool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let mut done = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        done.push(apply(&mut tx, &job.write).await?);
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(done)
+}
+
+async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Done> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let done = apply(&mut tx, write).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(done)
+}
+
+async fn apply(conn: &mut AnyConnection, write: &Write) -> StoreResult<Done> {
+    match write {
+        Write::Rotate {
+            old_hash,
+            new_hash,
+            now,
+        } => sessions::rotate_in(conn, old_hash, new_hash, *now)
+            .await
+            .map(Done::Rotation),
+        Write::Touch { session_id, now } => sessions::touch_in(conn, session_id, *now)
+            .await
+            .map(|()| Done::Touched),
+    }
+}
