@@ -274,6 +274,10 @@ impl SessionStore for SqlStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
+        if done.rows_affected() > 0 {
+            // Rare (a sweep), so simply forget every cached session.
+            self.cache.sessions.invalidate(|_, _| true);
+        }
         Ok(done.rows_affected())
     }
 }

@@ -164,6 +164,9 @@ impl UserStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        if done.rows_affected() > 0 {
+            self.cache.users.invalidate(|_, u| u.role == role);
+        }
         Ok(done.rows_affected())
     }
 }
