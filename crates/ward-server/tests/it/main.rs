@@ -19,4 +19,6 @@ mod sessions;
 mod sessions_api;
 mod standard_clients;
 mod tokens;
+mod webauthn_browser;
+mod webauthn_driver;
 mod webdriver;
