@@ -215,13 +215,30 @@ impl Driver {
         .to_string()
     }
 
+    /// The element's text, or `None` when it is absent or went stale.
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let e = self.try_find(css).await?;
+        let url = format!(
+            "{}/session/{}/element/{}/text",
+            self.base, self.session, e.0
+        );
+        let r = self.http.get(url).send().await.ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        let v: Value = r.json().await.ok()?;
+        v["value"].as_str().map(str::to_string)
+    }
+
     /// Waits up to 30 s until the first element matching `css` contains `needle` (after a
     /// form post, the previous page may still be showing).
     pub async fn wait_text(&self, css: &str, needle: &str) {
         let mut last = String::new();
         for _ in 0..300 {
-            if self.try_find(css).await.is_some() {
-                last = self.text(css).await;
+            // The page may navigate between finding the element and reading it (a stale element
+            // reference): that is not a failure, just another round.
+            if let Some(text) = self.try_text(css).await {
+                last = text;
                 if last.contains(needle) {
                     return;
                 }

@@ -6,6 +6,7 @@ mod admin;
 mod api;
 mod login;
 mod logout;
+mod mfa;
 mod profiles;
 mod progress;
 mod sessions;
@@ -74,6 +75,17 @@ pub enum UserCommand {
         #[command(subcommand)]
         command: Option<sessions::SessionsCommand>,
     },
+    /// Two-step verification: status, enable (QR code), disable, backup codes.
+    Mfa {
+        #[command(subcommand)]
+        command: Option<mfa::MfaCommand>,
+    },
+    /// Lock a resource behind a fresh MFA code for every new connection.
+    Lock(mfa::ResourceArgs),
+    /// Remove a resource's MFA lock.
+    Unlock(mfa::ResourceArgs),
+    /// Get a single-use ticket to open one connection to a locked resource.
+    Verify(mfa::ResourceArgs),
     /// Admin views and actions: users, sessions, audit log.
     Admin {
         #[command(subcommand)]
@@ -243,6 +255,10 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
             UserCommand::Tokens { command } => tokens::run(&ctx, command).await,
             UserCommand::Sessions { command } => sessions::run(&ctx, command).await,
             UserCommand::Admin { command } => admin::run(&ctx, command).await,
+            UserCommand::Mfa { command } => mfa::run(&ctx, command).await,
+            UserCommand::Lock(args) => mfa::resource(&ctx, "lock", args).await,
+            UserCommand::Unlock(args) => mfa::resource(&ctx, "unlock", args).await,
+            UserCommand::Verify(args) => mfa::resource(&ctx, "verify", args).await,
         }
     });
     ctx.progress.finish();

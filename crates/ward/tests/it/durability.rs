@@ -99,3 +99,41 @@ fn bad_configuration_stops_start_up_with_one_message() {
         "Error: invalid configuration: listen = \"nonsense\": expected an address such as 127.0.0.1:8080"
     );
 }
+
+/// `ward mfa`, `ward lock|unlock|verify`: the commands reach the API, and never prompt without a
+/// terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_and_lock_commands() {
+    let server = crate::support::Server::start();
+    let cli = Cli::new();
+    crate::login_pkce(&server, &cli).await;
+    let status = cli.run(&["mfa", "status"]).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.stdout.starts_with("Two-step verification: off"),
+        "{}",
+        status.stdout
+    );
+    // No terminal and no --code: a usage error that says what to pass, not a prompt.
+    let out = cli.run(&["mfa", "disable"]).await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("Error: ward mfa disable needs a code"),
+        "{}",
+        out.stderr
+    );
+    let out = cli.run(&["lock", "terminal", "t1"]).await;
+    assert_eq!(out.code, 2);
+    // A wrong code reaches the server and is refused with its message.
+    let out = cli
+        .run(&["lock", "terminal", "t1", "--code", "000000"])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("Error: multi-factor authentication is not enabled"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,186 @@
+//! `ward mfa [status | enable | disable | backup-codes]` and `ward lock|unlock|verify KIND ID`.
+//! A code comes from `--code`, or is asked for when standard input is a terminal; without a
+//! terminal and without `--code` the command says what to pass instead of prompting.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::progress::qr_text;
+use super::sessions::segment;
+use super::{call_api, print_json, CliError, CliResult, Ctx};
+
+#[derive(Args, Debug)]
+pub struct CodeArg {
+    /// The 6-digit code from your authenticator app, or a backup code.
+    #[arg(long)]
+    code: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MfaCommand {
+    /// Whether two-step verification is on, and how many backup codes are left.
+    Status,
+    /// Turn on an authenticator app: shows a QR code, asks for a code, prints backup codes once.
+    Enable(CodeArg),
+    /// Turn two-step verification off (needs a code).
+    Disable(CodeArg),
+    /// Replace your backup codes with a new set of 10 (needs a code).
+    BackupCodes(CodeArg),
+}
+
+#[derive(Args, Debug)]
+pub struct ResourceArgs {
+    /// The kind of resource (e.g. terminal, container, agent).
+    kind: String,
+    /// The resource id.
+    id: String,
+    #[command(flatten)]
+    code: CodeArg,
+}
+
+fn code(arg: &CodeArg, what: &str) -> CliResult<String> {
+    if let Some(c) = &arg.code {
+        return Ok(c.trim().to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(format!("{what} needs a code"))
+            .hint("Pass --code CODE (no terminal to ask on)."));
+    }
+    eprint!("Code: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::new(format!("cannot read the code: {e}")))?;
+    Ok(line.trim().to_owned())
+}
+
+fn print_codes(ctx: &Ctx, v: &serde_json::Value) {
+    if ctx.json() {
+        print_json(v);
+        return;
+    }
+    println!("Backup codes (each works once; they are shown only now):");
+    for c in v["backup_codes"].as_array().into_iter().flatten() {
+        println!("  {}", c.as_str().unwrap_or_default());
+    }
+}
+
+pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
+    match command.unwrap_or(MfaCommand::Status) {
+        MfaCommand::Status => {
+            let v = call_api(ctx, "GET", "/api/mfa", None).await?;
+            if ctx.json() {
+                print_json(&v);
+            } else if v["enabled"] == true {
+                let methods: Vec<&str> = v["methods"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str())
+                    .collect();
+                println!("Two-step verification: on ({})", methods.join(", "));
+                println!("Backup codes remaining: {}", v["backup_codes_remaining"]);
+            } else {
+                println!("Two-step verification: off");
+                println!("Turn it on with: ward mfa enable");
+            }
+            Ok(())
+        }
+        MfaCommand::Enable(arg) => {
+            let setup = call_api(ctx, "POST", "/api/mfa/totp/setup", Some(json!({}))).await?;
+            let url = setup["otpauth_url"].as_str().unwrap_or_default();
+            if !ctx.json() {
+                if std::io::stderr().is_terminal() {
+                    if let Some(qr) = qr_text(url) {
+                        eprintln!("{qr}");
+                    }
+                }
+                eprintln!(
+                    "Scan the QR code with your authenticator app, or enter this key: {}",
+                    setup["secret"].as_str().unwrap_or_default()
+                );
+            }
+            let code = code(&arg, "ward mfa enable")?;
+            let v = call_api(
+                ctx,
+                "POST",
+                "/api/mfa/totp/confirm",
+                Some(json!({ "code": code })),
+            )
+            .await?;
+            if !ctx.json() {
+                println!("Two-step verification is on.");
+            }
+            print_codes(ctx, &v);
+            Ok(())
+        }
+        MfaCommand::Disable(arg) => {
+            let code = code(&arg, "ward mfa disable")?;
+            let v = call_api(
+                ctx,
+                "POST",
+                "/api/mfa/disable",
+                Some(json!({ "code": code })),
+            )
+            .await?;
+            if ctx.json() {
+                print_json(&v);
+            } else {
+                println!("Two-step verification is off.");
+            }
+            Ok(())
+        }
+        MfaCommand::BackupCodes(arg) => {
+            let code = code(&arg, "ward mfa backup-codes")?;
+            let v = call_api(
+                ctx,
+                "POST",
+                "/api/mfa/backup-codes",
+                Some(json!({ "code": code })),
+            )
+            .await?;
+            print_codes(ctx, &v);
+            Ok(())
+        }
+    }
+}
+
+/// `ward lock|unlock|verify KIND ID`.
+pub async fn resource(ctx: &Ctx, action: &str, args: ResourceArgs) -> CliResult {
+    let what = format!("ward {action} {} {}", args.kind, args.id);
+    let code = code(&args.code, &what)?;
+    let endpoint = match action {
+        "lock" => "mfa-lock",
+        "unlock" => "mfa-unlock",
+        _ => "verify",
+    };
+    let path = format!(
+        "/api/security/{}/{}/{endpoint}",
+        segment(&args.kind),
+        segment(&args.id)
+    );
+    let v = call_api(ctx, "POST", &path, Some(json!({ "code": code }))).await?;
+    if ctx.json() {
+        print_json(&v);
+        return Ok(());
+    }
+    match action {
+        "lock" => println!(
+            "Locked {}/{}: every new connection now needs a fresh code.",
+            args.kind, args.id
+        ),
+        "unlock" => println!("Unlocked {}/{}.", args.kind, args.id),
+        _ => {
+            println!("{}", v["ticket"].as_str().unwrap_or_default());
+            eprintln!(
+                "Ticket for one connection to {}/{}, valid {} s.",
+                args.kind, args.id, v["expires_in"]
+            );
+        }
+    }
+    Ok(())
+}
