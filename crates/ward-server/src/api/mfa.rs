@@ -19,8 +19,9 @@ pub struct CodeBody {
     pub code: String,
 }
 
-fn refuse_guests(caller: &Caller) -> ApiResult<()> {
-    if caller.user.role == "guest" {
+/// Guests are refused MFA enrolment (SPEC §2.5).
+pub fn refuse_guests(caller: &Caller) -> ApiResult<()> {
+    if crate::authz::is_guest(caller) {
         return Err(ApiError::forbidden(
             "guests cannot enrol in multi-factor authentication",
         ));

@@ -95,11 +95,7 @@ pub async fn register_start(
     caller: Caller,
     ApiJson(_body): ApiJson<RegisterStart>,
 ) -> ApiResult<Json<Value>> {
-    if caller.user.role == "guest" {
-        return Err(ApiError::forbidden(
-            "guests cannot enrol in multi-factor authentication",
-        ));
-    }
+    crate::api::mfa::refuse_guests(&caller)?;
     let rp = relying_party(&state)?;
     let handle = user_handle(&caller.user.id)
         .ok_or_else(|| ApiError::internal("user id is not 128-bit hex"))?;

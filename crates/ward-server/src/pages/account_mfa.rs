@@ -5,22 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use maud::{html, PreEscaped};
+use maud::html;
 
 use crate::auth::web_session;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::FormParams;
+use crate::guest::GUEST_ROLE;
 use crate::pages::login::login_url;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
 const PATH: &str = "/account/mfa";
-
-fn svg_only(svg: &str) -> PreEscaped<String> {
-    let start = svg.find("<svg").unwrap_or(0);
-    PreEscaped(svg.get(start..).unwrap_or_default().to_string())
-}
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
     let Some((_, user)) = web_session(&state, &jar).await? else {
@@ -63,7 +59,7 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
                     }
                 }
             }
-            @if guest(&user.role) {
+            @if user.role == GUEST_ROLE {
                 p class="muted" { "Guests cannot register security keys." }
             } @else {
                 label for="key-name" { "Name" }
@@ -77,10 +73,6 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
     Ok((jar, no_store(body)).into_response())
 }
 
-fn guest(role: &str) -> bool {
-    role == "guest"
-}
-
 /// `POST /account/mfa/totp`: a new secret with its QR code and a field for the first code;
 /// `POST /account/mfa/totp/confirm` with that code turns it on and shows the backup codes.
 pub async fn totp_start(
@@ -92,7 +84,7 @@ pub async fn totp_start(
     let Some((_, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
-    if guest(&user.role) {
+    if user.role == GUEST_ROLE {
         return Err(ApiError::forbidden(
             "guests cannot enrol in multi-factor authentication",
         ));
@@ -109,7 +101,7 @@ fn enrol_page(csrf: &str, material: &serde_json::Value, error: Option<&str>) -> 
             h1 { "Set up authenticator app" }
             p { "Scan this QR code with your authenticator app, then enter the 6-digit code it shows." }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            div class="qr" { (svg_only(material["qr_svg"].as_str().unwrap_or_default())) }
+            div class="qr" { (super::inline_svg(material["qr_svg"].as_str().unwrap_or_default())) }
             p class="muted" { "Can't scan it? Enter this key: " code { (material["secret"].as_str().unwrap_or_default()) } }
             form method="post" action="/account/mfa/totp/confirm" {
                 (csrf_field(csrf))
@@ -162,13 +154,5 @@ pub async fn totp_confirm(
             .target(&user.id),
     )
     .await;
-    Ok(no_store(page(
-        "Save your backup codes",
-        html! {
-            h1 { "Save your backup codes" }
-            p { "Two-step verification is on. Each of these codes signs you in once if you lose your authenticator. They are shown only now." }
-            ul class="backup-codes" { @for c in &codes { li { code { (c) } } } }
-            p { a class="button" href=(PATH) { "Done" } }
-        },
-    )))
+    Ok(super::backup_codes_page(&codes, PATH, "Done"))
 }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use maud::{html, PreEscaped};
+use maud::html;
 use ward_core::model::{ChallengePurpose, MfaChallenge, User};
 use ward_core::token::{new_opaque_secret, token_hash};
 
@@ -101,12 +101,6 @@ fn code_form(csrf: &str, email: &str, security_key: Option<&str>, error: Option<
     ))
 }
 
-/// Inline SVG without the XML declaration the renderer puts first.
-fn inline_svg(svg: &str) -> PreEscaped<String> {
-    let start = svg.find("<svg").unwrap_or(0);
-    PreEscaped(svg.get(start..).unwrap_or_default().to_string())
-}
-
 async fn enrol_form(
     state: &AppState,
     csrf: &str,
@@ -122,7 +116,7 @@ async fn enrol_form(
             h1 { "Set up two-step verification" }
             p { "Your role requires a second factor. Scan this code with an authenticator app, then enter the 6-digit code it shows." }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            div class="qr" { (inline_svg(svg)) }
+            div class="qr" { (super::inline_svg(svg)) }
             p class="muted" { "Can't scan it? Enter this key: " code { (secret) } }
             form method="post" action="/login/mfa/enrol" {
                 (csrf_field(csrf))
@@ -333,16 +327,6 @@ pub async fn submit_enrol(
     )
     .await;
     let (jar, return_to) = complete(&state, jar, challenge, &user, ip, user_agent).await?;
-    let body = no_store(page(
-        "Save your backup codes",
-        html! {
-            h1 { "Save your backup codes" }
-            p { "Two-step verification is on. Each of these codes signs you in once if you lose your authenticator. They are shown only now." }
-            ul class="backup-codes" {
-                @for c in &codes { li { code { (c) } } }
-            }
-            p { a class="button" href=(return_to) { "Continue" } }
-        },
-    ));
+    let body = super::backup_codes_page(&codes, &return_to, "Continue");
     Ok((jar, body).into_response())
 }

@@ -106,6 +106,26 @@ pub fn security_key_button(return_to: &str) -> Markup {
     }
 }
 
+/// An SVG document (such as the TOTP QR code) inlined in a page, without the XML declaration
+/// the renderer puts first.
+pub fn inline_svg(svg: &str) -> maud::PreEscaped<String> {
+    let start = svg.find("<svg").unwrap_or(0);
+    maud::PreEscaped(svg.get(start..).unwrap_or_default().to_string())
+}
+
+/// The page that shows freshly made backup codes, once, with a link onwards.
+pub fn backup_codes_page(codes: &[String], next_href: &str, next_label: &str) -> Response {
+    no_store(page(
+        "Save your backup codes",
+        html! {
+            h1 { "Save your backup codes" }
+            p { "Two-step verification is on. Each of these codes signs you in once if you lose your authenticator. They are shown only now." }
+            ul class="backup-codes" { @for c in codes { li { code { (c) } } } }
+            p { a class="button" href=(next_href) { (next_label) } }
+        },
+    ))
+}
+
 pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf_token" value=(token); }
 }
