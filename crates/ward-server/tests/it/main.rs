@@ -20,5 +20,4 @@ mod sessions_api;
 mod standard_clients;
 mod tokens;
 mod webauthn_browser;
-mod webauthn_driver;
 mod webdriver;

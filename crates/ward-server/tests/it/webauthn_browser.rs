@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use crate::on_both_backends;
-use crate::webauthn_driver as webdriver;
+use crate::webdriver::{find_browser, Driver};
 
 async fn security_key_and_passkey_in_chromium(b: Backend) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -18,9 +18,11 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     })
     .await;
     assert!(server.state.webauthn.is_some());
-    let Some(browser) = webdriver::launch().await else {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        eprintln!("SKIPPED: needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)");
         return;
     };
+    let browser = Driver::start(&chromium, &chromedriver).await;
     let authenticator = browser.add_virtual_authenticator().await;
     let url = |p: &str| format!("http://localhost:{port}{p}");
 
@@ -30,15 +32,15 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     browser.click("button[type=submit]").await;
     browser.type_into("#password", ADMIN_PASSWORD).await;
     browser.click("button[type=submit]").await;
-    browser.wait_for("You are signed in as").await;
+    browser.wait_source("You are signed in as").await;
 
     // Register a security key from the account page.
     browser.goto(&url("/account/mfa")).await;
-    browser.type_into("#key-name", "Test key").await;
+    browser.replace_text("#key-name", "Test key").await;
     browser.click("button[data-webauthn=register]").await;
-    browser.wait_for("Test key").await;
+    browser.wait_source("Test key").await;
     browser.screenshot(&format!("account-mfa-{b:?}")).await;
-    let creds = browser.credentials(&authenticator).await;
+    let creds = browser.authenticator_credentials(&authenticator).await;
     assert_eq!(creds.len(), 1, "one credential on the authenticator");
     assert_eq!(creds[0]["isResidentCredential"], true);
 
@@ -49,18 +51,18 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     browser.click("button[type=submit]").await;
     browser.type_into("#password", ADMIN_PASSWORD).await;
     browser.click("button[type=submit]").await;
-    browser.wait_for("Use your security key").await;
-    assert!(browser.url().await.ends_with("/login/mfa"));
+    browser.wait_source("Use your security key").await;
+    assert!(browser.current_url().await.ends_with("/login/mfa"));
     browser.screenshot(&format!("signin-mfa-{b:?}")).await;
     browser.click("button[data-webauthn=mfa]").await;
-    browser.wait_for("You are signed in as").await;
+    browser.wait_source("You are signed in as").await;
 
     // Passwordless: the passkey alone.
     browser.delete_cookies().await;
     browser.goto(&url("/login")).await;
     browser.screenshot(&format!("signin-{b:?}")).await;
     browser.click("button[data-webauthn=signin]").await;
-    browser.wait_for("You are signed in as").await;
+    browser.wait_source("You are signed in as").await;
 
     let user = server
         .state

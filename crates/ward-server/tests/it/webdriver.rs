@@ -299,6 +299,59 @@ impl Driver {
     }
 }
 
+/// WebAuthn's WebDriver extension (W3C WebAuthn Level 2 §11) and cookie control.
+impl Driver {
+    /// A CTAP2 platform authenticator with resident keys and user verification; returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true
+        });
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/webauthn/authenticator",
+                Some(options),
+            )
+            .await;
+        v.as_str().expect("authenticator id").to_string()
+    }
+
+    /// The credentials an authenticator holds.
+    pub async fn authenticator_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        let v = self.call(reqwest::Method::GET, &path, None).await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Clears the field, then types into it.
+    pub async fn replace_text(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", e.0),
+            Some(json!({})),
+        )
+        .await;
+        self.type_into(css, text).await;
+    }
+
+    pub async fn delete_cookies(&self) {
+        self.call(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+
+    /// Waits up to 30 s until the page source contains `text`.
+    pub async fn wait_source(&self, text: &str) {
+        for _ in 0..300 {
+            if self.source().await.contains(text) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{text:?} never appeared on {}", self.current_url().await);
+    }
+}
+
 impl Driver {
     /// Ends the browser session (Chromium exits).
     pub async fn quit(&self) {
