@@ -39,6 +39,26 @@ pub struct Counters {
     pub streamed: Arc<AtomicU64>,
     /// Bytes `/upload` has received so far.
     pub uploaded: Arc<AtomicU64>,
+    /// Plain requests the echo handler has answered.
+    pub requests: Arc<AtomicU64>,
+    /// Terminal (WebSocket) connections opened.
+    pub websockets: Arc<AtomicU64>,
+}
+
+/// The request counters at one moment (tests compare two of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub requests: u64,
+    pub websockets: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Seen {
+        Seen {
+            requests: self.requests.load(Ordering::SeqCst),
+            websockets: self.websockets.load(Ordering::SeqCst),
+        }
+    }
 }
 
 pub fn router(counters: Counters) -> Router {
@@ -156,6 +176,7 @@ async fn echo_or_terminal(State(c): State<Counters>, request: Request) -> Respon
             .map(str::to_string);
         return match WebSocketUpgrade::from_request_parts(&mut parts, &c).await {
             Ok(ws) => {
+                c.websockets.fetch_add(1, Ordering::SeqCst);
                 let hello = json!({
                     "type": "hello",
                     "path": path,
@@ -168,6 +189,7 @@ async fn echo_or_terminal(State(c): State<Counters>, request: Request) -> Respon
             Err(rejection) => rejection.into_response(),
         };
     }
+    c.requests.fetch_add(1, Ordering::SeqCst);
     let cookie = parts
         .headers
         .get(header::COOKIE)

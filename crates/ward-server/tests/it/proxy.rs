@@ -691,6 +691,257 @@ async fn revoked_session_closes_websocket_within_a_second(b: Backend) {
     assert_eq!(close_of(&mut ws).await.0, 1008);
 }
 
+// ---------------------------------------------------------------- API tokens
+
+/// Creates an API token for the bearer's user with `scopes`; returns (id, token).
+async fn api_token(server: &TestServer, bearer: &str, scopes: &[&str]) -> (String, String) {
+    let r = server
+        .api()
+        .post(server.url("/api/tokens"))
+        .bearer_auth(bearer)
+        .json(&json!({"name": "proxy-ci", "scopes": scopes}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created = json_of(r).await;
+    let field = |k: &str| created[k].as_str().unwrap().to_string();
+    (field("id"), field("token"))
+}
+
+async fn http_and_websocket_with_api_token(b: Backend) {
+    let s = setup(b).await;
+    let (full_id, full) = api_token(
+        &s.server,
+        &s.access,
+        &["containers:read", "containers:write"],
+    )
+    .await;
+    let (_, read_only) = api_token(&s.server, &s.access, &["containers:read"]).await;
+    let api = s.server.api();
+    let url = s.server.url("/api/containers/c1");
+
+    let r = api
+        .post(&url)
+        .bearer_auth(&full)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = json_of(r).await;
+    let h = &body["headers"];
+    assert_eq!(h["x-ward-email"], ADMIN_EMAIL);
+    assert_eq!(h["x-ward-roles"], "admin");
+    assert!(h["x-ward-user-id"].as_str().unwrap().len() > 8);
+    assert!(
+        h.get("x-ward-session-id").is_none(),
+        "an API token has no session: {h}"
+    );
+    assert_eq!(
+        body["authorization"], false,
+        "the token never reaches the backend"
+    );
+
+    // The token's scopes narrow what its owner's role allows.
+    let r = api.get(&url).bearer_auth(&read_only).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = s.counters.snapshot();
+    let r = api.post(&url).bearer_auth(&read_only).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.counters.snapshot(),
+        before,
+        "a refused request never reaches the backend"
+    );
+
+    // A token with one character changed fails its checksum before any lookup.
+    let mut forged = full.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'a' { b'b' } else { b'a' };
+    let forged = String::from_utf8(forged).unwrap();
+    let r = api.get(&url).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    );
+
+    // WebSocket with the API token, by each method that carries a token.
+    let terminal = ws_url(&s.server, "/api/terminal/t1");
+    let (mut ws, _) = ws_connect(&format!("{terminal}?token={full}"), &[]).await;
+    assert_terminal(&mut ws, Value::Null).await;
+    let (mut ws, _) = ws_connect(&terminal, &[]).await;
+    let auth = json!({"type": "auth", "token": format!("Bearer {full}")});
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    assert_terminal(&mut ws, Value::Null).await;
+    let protocol = format!("ward.token.{full}");
+    let (mut ws, response) = ws_connect(&terminal, &[("Sec-WebSocket-Protocol", &protocol)]).await;
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocol.as_str()
+    );
+    assert_terminal(&mut ws, Value::Null).await;
+    // The read-only token lacks containers:write, which the terminal route needs.
+    let (mut ws, _) = ws_connect(&format!("{terminal}?token={read_only}"), &[]).await;
+    let (code, reason) = close_of(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.starts_with("permission denied"), "{reason}");
+
+    // Revoking the token closes its open terminal within a second and refuses it from then on.
+    let (mut ws, _) = ws_connect(&format!("{terminal}?token={full}"), &[]).await;
+    assert_terminal(&mut ws, Value::Null).await;
+    let r = api
+        .delete(s.server.url(&format!("/api/tokens/{full_id}")))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let revoked_at = Instant::now();
+    let (code, _) = close_of(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(revoked_at.elapsed() < Duration::from_secs(1));
+    let r = api.get(&url).bearer_auth(&full).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+// ---------------------------------------------------------------- locked resources
+
+/// Locks `/api/terminal/t1` behind the admin's TOTP; returns the TOTP secret.
+async fn lock_terminal(s: &Setup) -> String {
+    let (secret, _) = crate::mfa::enrol(&s.server, &s.access).await;
+    let code = crate::mfa::python_totp(&secret, s.server.clock_now());
+    let r = s
+        .server
+        .api()
+        .post(s.server.url("/api/security/terminal/t1/mfa-lock"))
+        .bearer_auth(&s.access)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    s.server.clock.advance(30);
+    secret
+}
+
+/// A fresh single-use ticket for terminal t1; moves the clock one TOTP step on.
+async fn ticket(s: &Setup, secret: &str) -> String {
+    let code = crate::mfa::python_totp(secret, s.server.clock_now());
+    let r = s
+        .server
+        .api()
+        .post(s.server.url("/api/security/terminal/t1/verify"))
+        .bearer_auth(&s.access)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    s.server.clock.advance(30);
+    json_of(r).await["ticket"].as_str().unwrap().to_string()
+}
+
+async fn locked_terminal_needs_a_fresh_proof_per_connection(b: Backend) {
+    let s = setup(b).await;
+    let secret = lock_terminal(&s).await;
+    let terminal = ws_url(&s.server, "/api/terminal/t1");
+    let with_token = format!("{terminal}?token={}", s.access);
+    let before = s.counters.snapshot();
+
+    // Locked, no proof: 1008, the backend never sees it.
+    let (mut ws, _) = ws_connect(&with_token, &[]).await;
+    let (code, reason) = close_of(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("terminal/t1 is locked"), "{reason}");
+    // Another resource of the same kind is not locked.
+    let (mut ws, _) = ws_connect(
+        &format!(
+            "{}?token={}",
+            ws_url(&s.server, "/api/terminal/t2"),
+            s.access
+        ),
+        &[],
+    )
+    .await;
+    let hello: Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
+    assert_eq!(hello["path"], "/api/terminal/t2");
+    ws.close(None).await.unwrap();
+
+    // A ticket in the auth message opens one connection; the ticket is not forwarded.
+    let t = ticket(&s, &secret).await;
+    let (mut ws, _) = ws_connect(&terminal, &[]).await;
+    let auth = json!({"type": "auth", "token": format!("Bearer {}", s.access), "ticket": t});
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    assert_terminal(&mut ws, Value::Null).await;
+    ws.close(None).await.unwrap();
+    // The same ticket again: refused.
+    let (mut ws, _) = ws_connect(&terminal, &[]).await;
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    let (code, reason) = close_of(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("was used already"), "{reason}");
+
+    // A ticket in the query string, removed before forwarding like the token.
+    let t = ticket(&s, &secret).await;
+    let (mut ws, _) = ws_connect(&format!("{with_token}&ticket={t}&cols=80"), &[]).await;
+    assert_terminal(&mut ws, json!("cols=80")).await;
+    ws.close(None).await.unwrap();
+    let (mut ws, _) = ws_connect(&format!("{with_token}&ticket={t}"), &[]).await;
+    assert_eq!(
+        close_of(&mut ws).await.0,
+        1008,
+        "a query ticket is single-use too"
+    );
+
+    // A code in the auth message; a wrong code is refused.
+    let code = crate::mfa::python_totp(&secret, s.server.clock_now());
+    let (mut ws, _) = ws_connect(&terminal, &[]).await;
+    let auth = json!({"type": "auth", "token": format!("Bearer {}", s.access), "mfa_code": code});
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    assert_terminal(&mut ws, Value::Null).await;
+    ws.close(None).await.unwrap();
+    s.server.clock.advance(30);
+    let (mut ws, _) = ws_connect(&terminal, &[]).await;
+    let auth =
+        json!({"type": "auth", "token": format!("Bearer {}", s.access), "mfa_code": "000000"});
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    assert_eq!(close_of(&mut ws).await.0, 1008);
+
+    // Plain HTTP on the locked route: 403 without proof, X-Ward-Ticket once, not forwarded.
+    let api = s.server.api();
+    let url = s.server.url("/api/terminal/t1/size");
+    let r = api.get(&url).bearer_auth(&s.access).send().await.unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::FORBIDDEN, "mfa_required".into())
+    );
+    let t = ticket(&s, &secret).await;
+    let r = api
+        .get(&url)
+        .bearer_auth(&s.access)
+        .header("X-Ward-Ticket", &t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = json_of(r).await;
+    assert!(body["headers"].get("x-ward-ticket").is_none(), "{body}");
+    let r = api
+        .get(&url)
+        .bearer_auth(&s.access)
+        .header("X-Ward-Ticket", &t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "reused ticket");
+
+    // Exactly the admitted connections reached the backend: t2, auth-message ticket, query
+    // ticket, code, and one HTTP request.
+    let after = s.counters.snapshot();
+    assert_eq!(after.websockets - before.websockets, 4, "{after:?}");
+}
+
 on_both_backends!(
     http_with_access_token_carries_identity_not_credentials,
     http_with_session_cookie,
@@ -708,6 +959,8 @@ on_both_backends!(
     websocket_refusals_close_1008,
     websocket_empty_origin_blocked,
     revoked_session_closes_websocket_within_a_second,
+    http_and_websocket_with_api_token,
+    locked_terminal_needs_a_fresh_proof_per_connection,
 );
 
 // ---------------------------------------------------------------- streaming
