@@ -6,9 +6,10 @@
 //! ```
 //!
 //! ward runs as it does in production (SQLite, system clock, request logging to a file at
-//! `info`) with one `[[routes]]` entry; the credential is a real access token for the bootstrap
-//! admin, checked on every request (JWT signature, session row, user row). The backend runs in
-//! its own runtime; wrk is a separate process.
+//! `info`) with one `[[routes]]` entry. Two credentials of the bootstrap admin are measured, each
+//! checked on every request: an API token made through `POST /api/tokens` (checksum, hash
+//! lookup, owner's role ∩ scopes) and a JWT access token (signature, session row, user row). The
+//! backend runs in its own runtime; wrk is a separate process.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -164,12 +165,34 @@ fn main() {
         (url, issued.response.access_token)
     });
 
+    let api_token = rt.block_on(async {
+        let created: serde_json::Value = reqwest::Client::new()
+            .post(format!("{ward_url}/api/tokens"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "bench", "scopes": ["containers:read"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["token"].as_str().unwrap().to_string()
+    });
+
     let path = "/api/containers/c1";
     let auth = format!("Authorization: Bearer {token}");
+    let api_auth = format!("Authorization: Bearer {api_token}");
     println!("wrk -t{threads} -c{conns} -d{secs}s --latency, GET {path}");
     // Warm both paths up.
     wrk(&format!("http://{backend}{path}"), None, 2, conns, threads);
     wrk(&format!("{ward_url}{path}"), Some(&auth), 2, conns, threads);
+    wrk(
+        &format!("{ward_url}{path}"),
+        Some(&api_auth),
+        2,
+        conns,
+        threads,
+    );
     let direct = wrk(
         &format!("http://{backend}{path}"),
         None,
@@ -177,29 +200,37 @@ fn main() {
         conns,
         threads,
     );
-    let proxied = wrk(
+    let with_api_token = wrk(
+        &format!("{ward_url}{path}"),
+        Some(&api_auth),
+        secs,
+        conns,
+        threads,
+    );
+    let with_access_token = wrk(
         &format!("{ward_url}{path}"),
         Some(&auth),
         secs,
         conns,
         threads,
     );
-    println!("| path | requests/s | p50 | p99 |");
-    println!("|---|---|---|---|");
-    println!(
-        "| backend direct | {:.0} | {:.2} ms | {:.2} ms |",
-        direct.rps, direct.p50_ms, direct.p99_ms
-    );
-    println!(
-        "| through ward (access token) | {:.0} | {:.2} ms | {:.2} ms |",
-        proxied.rps, proxied.p50_ms, proxied.p99_ms
-    );
-    println!(
-        "ratio {:.0}% of direct; added p50 {:.2} ms, added p99 {:.2} ms",
-        100.0 * proxied.rps / direct.rps,
-        proxied.p50_ms - direct.p50_ms,
-        proxied.p99_ms - direct.p99_ms
-    );
+    println!("| path | requests/s | p50 | p99 | of direct | added p50 | added p99 |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, r) in [
+        ("backend direct", &direct),
+        ("through ward (API token)", &with_api_token),
+        ("through ward (access token)", &with_access_token),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms |",
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            100.0 * r.rps / direct.rps,
+            r.p50_ms - direct.p50_ms,
+            r.p99_ms - direct.p99_ms
+        );
+    }
     // A peer for scale: nginx as a plain reverse proxy (no authentication) to the same backend.
     if let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .iter()
@@ -241,8 +272,13 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
         wrk(&front, None, 2, conns, threads);
         let r = wrk(&front, None, secs, conns, threads);
         println!(
-            "| nginx plain proxy_pass, no auth (peer) | {:.0} | {:.2} ms | {:.2} ms |",
-            r.rps, r.p50_ms, r.p99_ms
+            "| nginx plain proxy_pass, no auth (peer) | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms |",
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            100.0 * r.rps / direct.rps,
+            r.p50_ms - direct.p50_ms,
+            r.p99_ms - direct.p99_ms
         );
         let _ = child.kill();
         let _ = child.wait();
@@ -255,7 +291,12 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
                 None,
             ),
             (
-                "ward /api/auth/validate (auth only)",
+                "ward /api/auth/validate (API token, auth only)",
+                format!("{ward_url}/api/auth/validate"),
+                Some(api_auth.as_str()),
+            ),
+            (
+                "ward /api/auth/validate (access token, auth only)",
                 format!("{ward_url}/api/auth/validate"),
                 Some(auth.as_str()),
             ),

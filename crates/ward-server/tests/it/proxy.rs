@@ -436,13 +436,19 @@ async fn close_of(ws: &mut Ws) -> (u16, String) {
 /// After the hello, the terminal echoes; the auth message was never forwarded, so the first
 /// echo is the first message sent after it.
 async fn assert_terminal(ws: &mut Ws, expect_query: Value) -> Value {
+    let hello = assert_terminal_without_session(ws, expect_query).await;
+    assert!(hello["headers"]["x-ward-session-id"].is_string());
+    hello
+}
+
+/// [`assert_terminal`] for a credential without a session (an API token): no session header.
+async fn assert_terminal_without_session(ws: &mut Ws, expect_query: Value) -> Value {
     let hello: Value = serde_json::from_str(&next_text(ws).await).unwrap();
     assert_eq!(hello["type"], "hello");
     assert_eq!(hello["path"], "/api/terminal/t1");
     assert_eq!(hello["query"], expect_query);
     assert_eq!(hello["headers"]["x-ward-email"], ADMIN_EMAIL);
     assert_eq!(hello["headers"]["x-ward-roles"], "admin");
-    assert!(hello["headers"]["x-ward-session-id"].is_string());
     ws.send(Message::text("ls -la")).await.unwrap();
     assert_eq!(next_text(ws).await, "ls -la");
     ws.send(Message::binary(vec![0u8, 1, 2, 255]))
@@ -769,18 +775,30 @@ async fn http_and_websocket_with_api_token(b: Backend) {
     // WebSocket with the API token, by each method that carries a token.
     let terminal = ws_url(&s.server, "/api/terminal/t1");
     let (mut ws, _) = ws_connect(&format!("{terminal}?token={full}"), &[]).await;
-    assert_terminal(&mut ws, Value::Null).await;
+    assert!(
+        assert_terminal_without_session(&mut ws, Value::Null).await["headers"]
+            .get("x-ward-session-id")
+            .is_none()
+    );
     let (mut ws, _) = ws_connect(&terminal, &[]).await;
     let auth = json!({"type": "auth", "token": format!("Bearer {full}")});
     ws.send(Message::text(auth.to_string())).await.unwrap();
-    assert_terminal(&mut ws, Value::Null).await;
+    assert!(
+        assert_terminal_without_session(&mut ws, Value::Null).await["headers"]
+            .get("x-ward-session-id")
+            .is_none()
+    );
     let protocol = format!("ward.token.{full}");
     let (mut ws, response) = ws_connect(&terminal, &[("Sec-WebSocket-Protocol", &protocol)]).await;
     assert_eq!(
         response.headers()["sec-websocket-protocol"],
         protocol.as_str()
     );
-    assert_terminal(&mut ws, Value::Null).await;
+    assert!(
+        assert_terminal_without_session(&mut ws, Value::Null).await["headers"]
+            .get("x-ward-session-id")
+            .is_none()
+    );
     // The read-only token lacks containers:write, which the terminal route needs.
     let (mut ws, _) = ws_connect(&format!("{terminal}?token={read_only}"), &[]).await;
     let (code, reason) = close_of(&mut ws).await;
@@ -789,7 +807,11 @@ async fn http_and_websocket_with_api_token(b: Backend) {
 
     // Revoking the token closes its open terminal within a second and refuses it from then on.
     let (mut ws, _) = ws_connect(&format!("{terminal}?token={full}"), &[]).await;
-    assert_terminal(&mut ws, Value::Null).await;
+    assert!(
+        assert_terminal_without_session(&mut ws, Value::Null).await["headers"]
+            .get("x-ward-session-id")
+            .is_none()
+    );
     let r = api
         .delete(s.server.url(&format!("/api/tokens/{full_id}")))
         .bearer_auth(&s.access)
