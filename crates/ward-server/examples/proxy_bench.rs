@@ -18,6 +18,7 @@
 )]
 
 use std::process::Command;
+
 use std::sync::Arc;
 
 use ward_core::clock::SystemClock;
@@ -92,6 +93,7 @@ fn main() {
     // The backend in its own runtime, as it would be its own process.
     let backend_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("backend")
         .enable_all()
         .build()
         .unwrap();
@@ -112,6 +114,7 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("ward")
         .enable_all()
         .build()
         .unwrap();
@@ -121,15 +124,16 @@ fn main() {
         raw.data_dir = dir.path().display().to_string();
         raw.bootstrap_admin_email = Some("bench@example.com".into());
         raw.bootstrap_admin_password = Some("bench password 0123456789".into());
-        raw.routes = vec![RawRoute {
-            prefix: "/api/containers".into(),
+        let route = |prefix: &str| RawRoute {
+            prefix: prefix.into(),
             upstream: format!("http://{backend}"),
             permissions: Default::default(),
             permission: Some("containers:read".into()),
             websocket: false,
             lock_kind: None,
             timeout: None,
-        }];
+        };
+        raw.routes = vec![route("/api/containers"), route("/work")];
         let config = raw.validate().unwrap();
         let prepared = ward_server::prepare(config, Arc::new(SystemClock), Arc::new(OsRandom))
             .await
@@ -179,111 +183,67 @@ fn main() {
         created["token"].as_str().unwrap().to_string()
     });
 
-    let path = "/api/containers/c1";
     let auth = format!("Authorization: Bearer {token}");
     let api_auth = format!("Authorization: Bearer {api_token}");
-    println!("wrk -t{threads} -c{conns} -d{secs}s --latency, GET {path}");
-    // Warm both paths up.
-    wrk(&format!("http://{backend}{path}"), None, 2, conns, threads);
-    wrk(&format!("{ward_url}{path}"), Some(&auth), 2, conns, threads);
-    wrk(
-        &format!("{ward_url}{path}"),
-        Some(&api_auth),
-        2,
-        conns,
-        threads,
-    );
-    let direct = wrk(
-        &format!("http://{backend}{path}"),
-        None,
-        secs,
-        conns,
-        threads,
-    );
-    let with_api_token = wrk(
-        &format!("{ward_url}{path}"),
-        Some(&api_auth),
-        secs,
-        conns,
-        threads,
-    );
-    let with_access_token = wrk(
-        &format!("{ward_url}{path}"),
-        Some(&auth),
-        secs,
-        conns,
-        threads,
-    );
-    println!("| path | requests/s | p50 | p99 | of direct | added p50 | added p99 |");
-    println!("|---|---|---|---|---|---|---|");
-    for (name, r) in [
-        ("backend direct", &direct),
-        ("through ward (API token)", &with_api_token),
-        ("through ward (access token)", &with_access_token),
+    let nginx = Nginx::start(&backend.to_string());
+    let work_us: u32 = std::env::var("PROXY_BENCH_WORK_US")
+        .ok()
+        .map(|v| v.parse().expect("PROXY_BENCH_WORK_US is a number"))
+        .unwrap_or(200);
+    let work_path = format!("/work?us={work_us}");
+    println!("wrk -t{threads} -c{conns} -d{secs}s --latency; ward on SQLite, info logging");
+    for (scenario, path) in [
+        ("backend echoes the request (no work)", "/api/containers/c1"),
+        ("backend spends CPU per request", work_path.as_str()),
     ] {
-        println!(
-            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms |",
-            r.rps,
-            r.p50_ms,
-            r.p99_ms,
-            100.0 * r.rps / direct.rps,
-            r.p50_ms - direct.p50_ms,
-            r.p99_ms - direct.p99_ms
-        );
-    }
-    // A peer for scale: nginx as a plain reverse proxy (no authentication) to the same backend.
-    if let Some(nginx) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-    {
-        let ndir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let d = ndir.path().display();
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
-error_log {d}/error.log warn; events {{ worker_connections 1024; }}
-http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
-fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
-upstream backend {{ server {backend}; keepalive 64; }}
-server {{ listen 127.0.0.1:{port};
-location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://backend; }} }} }}"
-        );
-        std::fs::write(ndir.path().join("nginx.conf"), conf).unwrap();
-        let mut child = Command::new(nginx)
-            .arg("-p")
-            .arg(ndir.path())
-            .arg("-e")
-            .arg(ndir.path().join("error.log"))
-            .arg("-c")
-            .arg(ndir.path().join("nginx.conf"))
-            .spawn()
-            .unwrap();
-        let front = format!("http://127.0.0.1:{port}{path}");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(10)).await });
+        println!("\n### GET {path}: {scenario}\n");
+        let direct_url = format!("http://{backend}{path}");
+        let ward = format!("{ward_url}{path}");
+        let mut targets: Vec<(&str, String, Option<&str>)> = vec![
+            ("backend direct", direct_url, None),
+            (
+                "through ward (API token)",
+                ward.clone(),
+                Some(api_auth.as_str()),
+            ),
+            ("through ward (access token)", ward, Some(auth.as_str())),
+        ];
+        if let Some(n) = &nginx {
+            targets.push((
+                "nginx plain proxy_pass, no auth (peer)",
+                format!("{}{path}", n.url),
+                None,
+            ));
         }
-        wrk(&front, None, 2, conns, threads);
-        let r = wrk(&front, None, secs, conns, threads);
-        println!(
-            "| nginx plain proxy_pass, no auth (peer) | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms |",
-            r.rps,
-            r.p50_ms,
-            r.p99_ms,
-            100.0 * r.rps / direct.rps,
-            r.p50_ms - direct.p50_ms,
-            r.p99_ms - direct.p99_ms
-        );
-        let _ = child.kill();
-        let _ = child.wait();
+        for (_, url, header) in &targets {
+            wrk(url, *header, 2, conns, threads); // warm-up
+        }
+        println!("| path | requests/s | p50 | p99 | of direct | added p50 | added p99 |");
+        println!("|---|---|---|---|---|---|---|");
+        let mut direct: Option<WrkResult> = None;
+        for (name, url, header) in &targets {
+            let r = wrk(url, *header, secs, conns, threads);
+            let base = direct.as_ref().unwrap_or(&r);
+            println!(
+                "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms |",
+                r.rps,
+                r.p50_ms,
+                r.p99_ms,
+                100.0 * r.rps / base.rps,
+                r.p50_ms - base.p50_ms,
+                r.p99_ms - base.p99_ms
+            );
+            if direct.is_none() {
+                direct = Some(r);
+            }
+        }
     }
+    drop(nginx);
+    println!();
     if std::env::var_os("PROXY_BENCH_BREAKDOWN").is_some() {
+        println!("### ward alone (no upstream)\n");
+        println!("| path | requests/s | p50 | p99 |");
+        println!("|---|---|---|---|");
         for (name, url, h) in [
             (
                 "ward /healthz (no auth)",
@@ -310,4 +270,64 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
     }
     drop(rt);
     drop(backend_rt);
+}
+
+/// nginx as a plain reverse proxy (no authentication) to the backend: a peer for what one
+/// proxy hop costs on this machine. `None` when nginx is not installed.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(backend: &str) -> Option<Nginx> {
+        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
+error_log {d}/error.log warn; events {{ worker_connections 1024; }}
+http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
+fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+upstream backend {{ server {backend}; keepalive 64; }}
+server {{ listen 127.0.0.1:{port};
+location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass http://backend; }} }} }}"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Some(Nginx {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

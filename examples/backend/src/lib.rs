@@ -6,6 +6,8 @@
 //! - `POST|PUT /upload`: reads the body as a stream, answers `{"bytes": n, "ok": bool}` where
 //!   `ok` says the bytes followed the same pattern.
 //! - `GET /slow?ms=N`: answers after N milliseconds (timeouts).
+//! - `GET /work?us=N`: spends N microseconds of CPU before answering, like a handler that
+//!   queries and serializes something (the proxy benchmark's "backend that does work").
 //! - WebSocket on any path when the request is an upgrade: the "terminal". It first sends a
 //!   JSON `{"type":"hello", "path", "query", "protocol", "headers": {x-ward-*}}`, then echoes
 //!   every text and binary message.
@@ -66,6 +68,7 @@ pub fn router(counters: Counters) -> Router {
         .route("/stream", get(stream))
         .route("/upload", post(upload).put(upload))
         .route("/slow", get(slow))
+        .route("/work", get(work))
         .fallback(echo_or_terminal)
         .with_state(counters)
 }
@@ -161,6 +164,27 @@ struct SlowParams {
 async fn slow(Query(p): Query<SlowParams>) -> &'static str {
     tokio::time::sleep(Duration::from_millis(p.ms)).await;
     "finally"
+}
+
+#[derive(Deserialize)]
+struct WorkParams {
+    us: u64,
+}
+
+/// Busy for `us` microseconds of wall time on this worker (capped at one second), then answers
+/// with a digest of what it computed so the loop cannot be optimised away.
+async fn work(Query(p): Query<WorkParams>) -> Json<Value> {
+    let budget = Duration::from_micros(p.us.min(1_000_000));
+    let started = std::time::Instant::now();
+    let mut acc: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rounds: u64 = 0;
+    while started.elapsed() < budget {
+        for _ in 0..64 {
+            acc = acc.rotate_left(5) ^ acc.wrapping_mul(0x0100_0000_01B3);
+        }
+        rounds += 1;
+    }
+    Json(json!({"rounds": rounds, "digest": format!("{acc:016x}")}))
 }
 
 async fn echo_or_terminal(State(c): State<Counters>, request: Request) -> Response {
