@@ -1,5 +1,6 @@
 //! Wire types shared by the ward server and `ward-client`: OAuth 2.0 / OIDC bodies, ward API
-//! bodies and error codes. Only serde; no IO.
+//! bodies and error codes. Only serde; no IO. With the `openapi` feature each type also
+//! derives `utoipa::ToSchema`, for the server's OpenAPI document.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,7 @@ pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:devic
 
 /// Every error body of ward: RFC 6749 §5.2 shape, used for the ward API too.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: String,
     pub error_description: String,
@@ -17,6 +19,7 @@ pub struct ErrorBody {
 
 /// RFC 6749 §5.1 access token response (plus OIDC `id_token`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -31,6 +34,7 @@ pub struct TokenResponse {
 
 /// RFC 8628 §3.2 device authorization response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceAuthorizationResponse {
     pub device_code: String,
     pub user_code: String,
@@ -42,12 +46,14 @@ pub struct DeviceAuthorizationResponse {
 
 /// `POST /api/auth/refresh` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// `POST /api/auth/refresh` response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshResponse {
     pub access_token: String,
     pub expires_in: u64,
@@ -56,6 +62,7 @@ pub struct RefreshResponse {
 
 /// `GET /api/profile`: who the caller is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     pub id: String,
     pub email: String,
@@ -65,7 +72,9 @@ pub struct Profile {
     pub mfa: MfaSummary,
     pub session: Option<ProfileSession>,
     pub guest: bool,
+    /// The role's numeric limits, by name.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub limits: serde_json::Map<String, serde_json::Value>,
     /// Which credential authenticated this request: `access_token`, `api_token` or
     /// `session_cookie`.
@@ -74,12 +83,14 @@ pub struct Profile {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaSummary {
     pub enabled: bool,
     pub methods: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProfileSession {
     pub id: String,
     pub channel: String,
@@ -89,6 +100,7 @@ pub struct ProfileSession {
 
 /// `GET /api/auth/validate` response body (also sent as `X-Ward-*` headers).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidateResponse {
     pub user_id: String,
     pub email: String,
@@ -100,6 +112,7 @@ pub struct ValidateResponse {
 
 /// RFC 7662 §2.2 introspection response.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntrospectionResponse {
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod proxy;
 pub mod ratelimit;

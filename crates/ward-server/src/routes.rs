@@ -9,7 +9,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{api, middleware, oauth, pages};
+use crate::{api, middleware, oauth, openapi, pages};
 
 /// Form and JSON bodies are small; anything bigger is refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -100,9 +100,11 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/introspect", post(oauth::introspect::introspect))
         .route(
             "/oauth/userinfo",
-            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo),
+            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo_post),
         )
-        // ward API
+        // ward API. Every `/api/…` and `/oauth/…` route is in the OpenAPI document
+        // (`openapi.rs`); `tests/it/openapi.rs` reads this table to check it.
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/profile", get(api::profile::profile))
         .route("/api/auth/validate", get(api::auth::validate))
         .route("/api/auth/refresh", post(api::auth::refresh))

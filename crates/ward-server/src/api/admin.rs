@@ -10,6 +10,7 @@ use serde_json::json;
 use ward_core::model::{is_plausible_email, normalize_email, AuditQuery, User};
 use ward_core::random::random_id;
 use ward_core::StoreError;
+use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -19,7 +20,8 @@ use crate::extract::{ApiJson, ClientIp};
 use crate::state::AppState;
 use crate::time::rfc3339;
 
-#[derive(Debug, Serialize)]
+/// A user. `created_at` is RFC 3339, UTC.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     pub id: String,
     pub email: String,
@@ -42,24 +44,46 @@ impl From<&User> for UserInfo {
     }
 }
 
+/// `GET /api/admin/users`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserInfo>,
+}
+
+/// `GET /api/admin/users`: every user (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/admin/users",
+    operation_id = "admin_list_users",
+    tag = "admin",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "All users", body = UserList),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    )
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<UserList>> {
     authz::require_admin(&state, &caller)?;
     let users = state.store.list_users().await?;
     let users: Vec<UserInfo> = users.iter().map(UserInfo::from).collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(UserList { users }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
+    /// Without one, the user signs in through an identity provider only.
     #[serde(default)]
     pub password: Option<String>,
+    /// A configured role; the default role when absent.
     #[serde(default)]
     pub role: Option<String>,
+    /// The display name; the email's local part when absent.
     #[serde(default)]
     pub name: Option<String>,
 }
@@ -76,6 +100,22 @@ fn known_role(state: &AppState, role: &str) -> ApiResult<()> {
     }
 }
 
+/// `POST /api/admin/users`: creates a user (admins only).
+#[utoipa::path(
+    post,
+    path = "/api/admin/users",
+    operation_id = "admin_create_user",
+    tag = "admin",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = UserInfo),
+        (status = 400, description = "Not an email, a guest domain, an unknown role or a refused password", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "A user with this email exists", body = ErrorBody),
+    )
+)]
 pub async fn create_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -155,7 +195,8 @@ pub async fn create_user_record(
     Ok(user)
 }
 
-#[derive(Debug, Deserialize)]
+/// At least one of the two.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     #[serde(default)]
@@ -164,6 +205,25 @@ pub struct PatchUser {
     pub disabled: Option<bool>,
 }
 
+/// `PATCH /api/admin/users/{id}`: changes a user's role and/or disabled flag (admins only).
+/// Disabling a user revokes their sessions.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/users/{id}",
+    operation_id = "admin_patch_user",
+    tag = "admin",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = PatchUser,
+    responses(
+        (status = 200, description = "The user after the change", body = UserInfo),
+        (status = 400, description = "Nothing to change, or an unknown role", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "An admin disabling or demoting themselves", body = ErrorBody),
+    )
+)]
 pub async fn patch_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -247,21 +307,67 @@ pub async fn patch_user_record(
     Ok(after)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// A user id or an email: events this user did.
     pub user: Option<String>,
+    /// An event type, e.g. `session.revoked`.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
+    /// 1 to 500; 50 when absent.
     pub limit: Option<i64>,
     /// The `next` cursor of the previous page.
     pub before: Option<String>,
 }
 
+/// One audit event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `ok`, `failed`, `denied`…
+    pub outcome: String,
+    /// The acting user's id.
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub target: Option<String>,
+    /// Event-specific details.
+    pub detail: serde_json::Value,
+}
+
+/// `GET /api/admin/audit`: newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `before` for the next page; null on the last page.
+    pub next: Option<String>,
+}
+
+/// `GET /api/admin/audit`: the audit log, newest first, a page at a time (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit",
+    operation_id = "admin_audit_log",
+    tag = "admin",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 400, description = "Malformed cursor or limit", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn audit_log(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<AuditParams>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<AuditPage>> {
     authz::require_admin(&state, &caller)?;
     let before = match params.before.as_deref() {
         Some(c) => Some(
@@ -293,20 +399,18 @@ pub async fn audit_log(
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|(_, (at, seq))| format!("{at}.{seq}")))
         .flatten();
-    let events: Vec<serde_json::Value> = rows
+    let events: Vec<AuditEvent> = rows
         .iter()
-        .map(|(e, _)| {
-            json!({
-                "id": e.id,
-                "time": rfc3339(e.at),
-                "type": e.event_type,
-                "outcome": e.outcome,
-                "actor": e.actor_user_id,
-                "ip": e.actor_ip,
-                "target": e.target,
-                "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
-            })
+        .map(|(e, _)| AuditEvent {
+            id: e.id.clone(),
+            time: rfc3339(e.at),
+            event_type: e.event_type.clone(),
+            outcome: e.outcome.clone(),
+            actor: e.actor_user_id.clone(),
+            ip: e.actor_ip.clone(),
+            target: e.target.clone(),
+            detail: serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default(),
         })
         .collect();
-    Ok(Json(json!({ "events": events, "next": next })))
+    Ok(Json(AuditPage { events, next }))
 }

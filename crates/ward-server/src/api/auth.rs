@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use ward_proto::{RefreshRequest, RefreshResponse, ValidateResponse};
+use ward_proto::{ErrorBody, RefreshRequest, RefreshResponse, TokenResponse, ValidateResponse};
 
 use crate::audit::{self, Audit};
 use crate::authz;
@@ -17,7 +17,8 @@ use crate::guest::{start_guest, GuestChannel, GuestStart};
 use crate::oauth::token;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ValidateParams {
     /// Also require this permission (`resource:action`): 403 with the denial message otherwise.
     /// Lets an nginx `auth_request` location state what it protects.
@@ -29,6 +30,30 @@ pub struct ValidateParams {
 }
 
 /// `GET /api/auth/validate`: 200 with the identity as JSON and as `X-Ward-*` headers.
+///
+/// Also the forward-auth endpoint (nginx `auth_request`, Traefik `forwardAuth`): with
+/// `X-Forwarded-Uri` (and `X-Forwarded-Method`) the permission of the matching `[[routes]]`
+/// entry and the original request's `Origin` are checked too.
+#[utoipa::path(
+    get,
+    path = "/api/auth/validate",
+    operation_id = "auth_validate",
+    tag = "auth",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(
+        ValidateParams,
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "Forward-auth: the URI of the original request"),
+        ("X-Forwarded-Method" = Option<String>, Header, description = "Forward-auth: the method of the original request (default GET)"),
+        ("X-Ward-Ticket" = Option<String>, Header, description = "A ticket from POST /api/security/{kind}/{id}/verify, for a locked resource"),
+        ("X-Ward-MFA-Code" = Option<String>, Header, description = "An MFA code, for a locked resource"),
+    ),
+    responses(
+        (status = 200, description = "The identity; also sent as X-Ward-User-Id, X-Ward-Email, X-Ward-Roles and X-Ward-Session-Id headers", body = ValidateResponse),
+        (status = 400, description = "Malformed parameters", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "The permission is denied, the origin is refused, or the resource is locked (`mfa_required`)", body = ErrorBody),
+    )
+)]
 pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,7 +113,20 @@ pub async fn validate(
     Ok((headers, Json(body)).into_response())
 }
 
-/// `POST /api/auth/refresh`.
+/// `POST /api/auth/refresh`: a new access token and a rotated refresh token for a public
+/// client's (or a guest's) session.
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    operation_id = "auth_refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens; the old refresh token is used up", body = RefreshResponse),
+        (status = 400, description = "Unknown, reused or expired refresh token (`invalid_grant`), or a malformed body", body = ErrorBody),
+        (status = 401, description = "The token belongs to a confidential client: use /oauth/token", body = ErrorBody),
+    )
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -109,6 +147,18 @@ pub async fn refresh(
 }
 
 /// `POST /api/auth/logout`: revokes the caller's session.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    operation_id = "auth_logout",
+    tag = "auth",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "The session is revoked"),
+        (status = 400, description = "The credential has no session (an API token)", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -136,6 +186,17 @@ pub async fn logout(
 /// `POST /api/auth/guest`: starts a guest session (SPEC §2.5) and answers like the token
 /// endpoint: an access token and a refresh token, refreshable at `/api/auth/refresh` until the
 /// session's hard limit (`sessions.guest_ttl`), never beyond it.
+#[utoipa::path(
+    post,
+    path = "/api/auth/guest",
+    operation_id = "auth_guest",
+    tag = "auth",
+    responses(
+        (status = 200, description = "A guest session's tokens", body = TokenResponse),
+        (status = 403, description = "Guest mode is off", body = ErrorBody),
+        (status = 429, description = "Too many guest sessions from this address", body = ErrorBody),
+    )
+)]
 pub async fn guest(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

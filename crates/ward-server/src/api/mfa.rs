@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use ward_core::mfa;
+use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -13,10 +14,61 @@ use crate::extract::{ApiJson, ClientIp};
 use crate::mfa::{amr_with_otp, backup_hashes, verify_code, Factor};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// A TOTP code or a backup code.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     pub code: String,
+}
+
+/// The enrolment material of `POST /api/mfa/totp/setup`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TotpSetup {
+    /// The secret, base32.
+    pub secret: String,
+    pub otpauth_url: String,
+    /// The `otpauth_url` as an SVG QR code.
+    pub qr_svg: String,
+}
+
+/// Fresh backup codes, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BackupCodes {
+    pub backup_codes: Vec<String>,
+}
+
+/// A successful step-up.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MfaVerified {
+    pub verified: bool,
+    /// `totp` or `backup_code`.
+    pub method: &'static str,
+    /// With a backup code: how many are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_codes_remaining: Option<i64>,
+    /// With a backup code: "N remaining".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `POST /api/mfa/disable`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MfaDisabled {
+    /// Always false.
+    pub enabled: bool,
+}
+
+/// `GET /api/mfa`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MfaStatus {
+    pub enabled: bool,
+    /// `totp` and `backup_code` when enabled.
+    pub methods: Vec<&'static str>,
+    pub backup_codes_remaining: i64,
+    /// Whether the policy requires MFA of the caller's role.
+    pub required_by_policy: bool,
+    /// Whether the current session passed a second factor; null without a session.
+    pub session_verified: Option<bool>,
 }
 
 /// Guests are refused MFA enrolment (SPEC §2.5).
@@ -40,7 +92,7 @@ pub fn qr_svg(data: &str) -> ApiResult<String> {
 }
 
 /// The enrolment material for a new secret: what the account page and `ward mfa enable` show.
-pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> ApiResult<Value> {
+pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> ApiResult<TotpSetup> {
     let secret = mfa::new_totp_secret(state.random.as_ref());
     let sealed = state
         .master_key
@@ -57,11 +109,11 @@ pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> Ap
     }
     let url = mfa::otpauth_url(&secret, &state.config.mfa.totp_issuer, email)
         .map_err(ApiError::internal)?;
-    Ok(json!({
-        "secret": mfa::secret_base32(&secret),
-        "otpauth_url": url,
-        "qr_svg": qr_svg(&url)?,
-    }))
+    Ok(TotpSetup {
+        secret: mfa::secret_base32(&secret),
+        qr_svg: qr_svg(&url)?,
+        otpauth_url: url,
+    })
 }
 
 /// Confirms a pending enrolment with a first code; returns the backup codes (shown once).
@@ -103,19 +155,49 @@ pub async fn finish_enrolment(
     Ok(codes)
 }
 
-pub async fn setup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+/// `POST /api/mfa/totp/setup`: starts TOTP enrolment; confirm with a first code.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/totp/setup",
+    operation_id = "mfa_setup",
+    tag = "mfa",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The secret to add to an authenticator app", body = TotpSetup),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Guests cannot enrol", body = ErrorBody),
+        (status = 409, description = "MFA is already enabled", body = ErrorBody),
+    )
+)]
+pub async fn setup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TotpSetup>> {
     refuse_guests(&caller)?;
     Ok(Json(
         start_enrolment(&state, &caller.user.id, &caller.user.email).await?,
     ))
 }
 
+/// `POST /api/mfa/totp/confirm`: confirms the enrolment with a first code.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/totp/confirm",
+    operation_id = "mfa_confirm",
+    tag = "mfa",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "MFA is on; the backup codes are shown once", body = BackupCodes),
+        (status = 400, description = "No enrolment in progress, or a wrong code (`invalid_code`)", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Guests cannot enrol", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BackupCodes>> {
     refuse_guests(&caller)?;
     let codes = finish_enrolment(&state, &caller.user.id, &body.code).await?;
     if let Some(session) = &caller.session {
@@ -132,7 +214,9 @@ pub async fn confirm(
             .target(&caller.user.id),
     )
     .await;
-    Ok(Json(json!({ "backup_codes": codes })))
+    Ok(Json(BackupCodes {
+        backup_codes: codes,
+    }))
 }
 
 /// Checks a code and writes the MFA audit event either way.
@@ -156,24 +240,44 @@ async fn checked(
     result
 }
 
-fn factor_json(factor: Factor) -> Value {
+fn verified(factor: Factor) -> MfaVerified {
     match factor {
-        Factor::Totp => json!({ "method": "totp" }),
-        Factor::Backup { remaining } => json!({
-            "method": "backup_code",
-            "backup_codes_remaining": remaining,
-            "message": format!("{remaining} remaining"),
-        }),
+        Factor::Totp => MfaVerified {
+            verified: true,
+            method: "totp",
+            backup_codes_remaining: None,
+            message: None,
+        },
+        Factor::Backup { remaining } => MfaVerified {
+            verified: true,
+            method: "backup_code",
+            backup_codes_remaining: Some(remaining),
+            message: Some(format!("{remaining} remaining")),
+        },
     }
 }
 
-/// Step-up for the current session.
+/// `POST /api/mfa/verify`: step-up for the current session.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/verify",
+    operation_id = "mfa_verify",
+    tag = "mfa",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "Verified; the session is marked as having passed MFA", body = MfaVerified),
+        (status = 400, description = "MFA is not enabled, or a wrong or used code (`invalid_code`)", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MfaVerified>> {
     let factor = checked(&state, &caller, ip.as_deref(), &body.code, "step-up").await?;
     if let Some(session) = &caller.session {
         state
@@ -181,17 +285,30 @@ pub async fn verify(
             .mark_session_mfa(&session.id, &amr_with_otp(&session.amr))
             .await?;
     }
-    let mut out = factor_json(factor);
-    out["verified"] = json!(true);
-    Ok(Json(out))
+    Ok(Json(verified(factor)))
 }
 
+/// `POST /api/mfa/disable`: turns MFA off, with a current code.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/disable",
+    operation_id = "mfa_disable",
+    tag = "mfa",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "MFA is off", body = MfaDisabled),
+        (status = 400, description = "MFA is not enabled, or a wrong code", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn disable(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<MfaDisabled>> {
     checked(&state, &caller, ip.as_deref(), &body.code, "disable").await?;
     state.store.remove_mfa(&caller.user.id).await?;
     audit::record(
@@ -202,15 +319,30 @@ pub async fn disable(
             .target(&caller.user.id),
     )
     .await;
-    Ok(Json(json!({ "enabled": false })))
+    Ok(Json(MfaDisabled { enabled: false }))
 }
 
+/// `POST /api/mfa/backup-codes`: replaces the backup codes, with a current code.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/backup-codes",
+    operation_id = "mfa_regenerate_backup_codes",
+    tag = "mfa",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "The new backup codes, shown once; the old ones stop working", body = BackupCodes),
+        (status = 400, description = "MFA is not enabled, or a wrong code", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn regenerate_backup_codes(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BackupCodes>> {
     checked(&state, &caller, ip.as_deref(), &body.code, "backup-codes").await?;
     let codes = mfa::new_backup_codes(state.random.as_ref());
     state
@@ -228,22 +360,39 @@ pub async fn regenerate_backup_codes(
             .target(&caller.user.id),
     )
     .await;
-    Ok(Json(json!({ "backup_codes": codes })))
+    Ok(Json(BackupCodes {
+        backup_codes: codes,
+    }))
 }
 
 /// `GET /api/mfa`: what is enabled.
-pub async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/api/mfa",
+    operation_id = "mfa_status",
+    tag = "mfa",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's MFA state", body = MfaStatus),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+    )
+)]
+pub async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MfaStatus>> {
     let enabled = crate::mfa::is_enabled(&state, &caller.user.id).await?;
     let remaining = if enabled {
         state.store.backup_codes_remaining(&caller.user.id).await?
     } else {
         0
     };
-    Ok(Json(json!({
-        "enabled": enabled,
-        "methods": if enabled { vec!["totp", "backup_code"] } else { vec![] },
-        "backup_codes_remaining": remaining,
-        "required_by_policy": crate::mfa::required_for(&state, &caller.user.role),
-        "session_verified": caller.session.as_ref().map(|s| s.mfa_verified),
-    })))
+    Ok(Json(MfaStatus {
+        enabled,
+        methods: if enabled {
+            vec!["totp", "backup_code"]
+        } else {
+            vec![]
+        },
+        backup_codes_remaining: remaining,
+        required_by_policy: crate::mfa::required_for(&state, &caller.user.role),
+        session_verified: caller.session.as_ref().map(|s| s.mfa_verified),
+    }))
 }

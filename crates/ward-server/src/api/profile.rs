@@ -2,12 +2,24 @@
 
 use axum::extract::State;
 use axum::Json;
-use ward_proto::{MfaSummary, Profile, ProfileSession};
+use ward_proto::{ErrorBody, MfaSummary, Profile, ProfileSession};
 
 use crate::auth::Caller;
 use crate::state::AppState;
 use crate::time::rfc3339;
 
+/// Who the caller is: identity, role, permissions, MFA state and session.
+#[utoipa::path(
+    get,
+    path = "/api/profile",
+    operation_id = "profile_get",
+    tag = "profile",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Profile),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+    )
+)]
 pub async fn profile(
     State(state): State<AppState>,
     caller: Caller,

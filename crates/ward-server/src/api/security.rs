@@ -4,9 +4,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use ward_core::model::LockTicket;
 use ward_core::token::{new_opaque_secret, token_hash};
+use ward_proto::ErrorBody;
 
 use crate::api::mfa::CodeBody;
 use crate::audit::{self, Audit};
@@ -47,6 +49,33 @@ pub fn resource(state: &AppState, kind: &str, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// `GET /api/security/{kind}/{id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LockStatus {
+    pub kind: String,
+    pub id: String,
+    pub locked: bool,
+    /// The id of the user who locked it; null when unlocked.
+    pub locked_by: Option<String>,
+}
+
+/// The state after `mfa-lock` or `mfa-unlock`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LockChanged {
+    pub kind: String,
+    pub id: String,
+    pub locked: bool,
+}
+
+/// A single-use ticket for one connection to a locked resource, bound to the session (or API
+/// token) that asked for it; present it as `X-Ward-Ticket`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    pub ticket: String,
+    /// Seconds.
+    pub expires_in: i64,
+}
+
 async fn checked(
     state: &AppState,
     caller: &Caller,
@@ -67,25 +96,67 @@ async fn checked(
     result.map(|_| ())
 }
 
+/// `GET /api/security/{kind}/{id}`: whether a resource is locked behind MFA.
+#[utoipa::path(
+    get,
+    path = "/api/security/{kind}/{id}",
+    operation_id = "security_status",
+    tag = "security",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(
+        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
+        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
+    ),
+    responses(
+        (status = 200, description = "The lock state", body = LockStatus),
+        (status = 400, description = "Malformed resource id", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "Unknown resource kind", body = ErrorBody),
+    )
+)]
 pub async fn status(
     State(state): State<AppState>,
     _caller: Caller,
     Path((kind, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LockStatus>> {
     resource(&state, &kind, &id)?;
     let locked_by = state.store.resource_lock(&kind, &id).await?;
-    Ok(Json(
-        json!({ "kind": kind, "id": id, "locked": locked_by.is_some(), "locked_by": locked_by }),
-    ))
+    Ok(Json(LockStatus {
+        kind,
+        id,
+        locked: locked_by.is_some(),
+        locked_by,
+    }))
 }
 
+/// `POST /api/security/{kind}/{id}/mfa-lock`: locks a resource behind MFA, with a current code.
+#[utoipa::path(
+    post,
+    path = "/api/security/{kind}/{id}/mfa-lock",
+    operation_id = "security_lock",
+    tag = "security",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(
+        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
+        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
+    ),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "Locked", body = LockChanged),
+        (status = 400, description = "Malformed id, MFA not enabled, or a wrong code", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "Unknown resource kind", body = ErrorBody),
+        (status = 409, description = "Already locked", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn lock(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LockChanged>> {
     resource(&state, &kind, &id)?;
     let target = format!("{kind}/{id}");
     checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
@@ -104,16 +175,42 @@ pub async fn lock(
             .target(&target),
     )
     .await;
-    Ok(Json(json!({ "kind": kind, "id": id, "locked": true })))
+    Ok(Json(LockChanged {
+        kind,
+        id,
+        locked: true,
+    }))
 }
 
+/// `POST /api/security/{kind}/{id}/mfa-unlock`: removes the lock, with a current code; only
+/// the user who locked it, or an admin.
+#[utoipa::path(
+    post,
+    path = "/api/security/{kind}/{id}/mfa-unlock",
+    operation_id = "security_unlock",
+    tag = "security",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(
+        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
+        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
+    ),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "Unlocked", body = LockChanged),
+        (status = 400, description = "Malformed id, MFA not enabled, or a wrong code", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Neither the locker nor an admin", body = ErrorBody),
+        (status = 404, description = "Unknown resource kind, or not locked", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn unlock(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LockChanged>> {
     resource(&state, &kind, &id)?;
     let target = format!("{kind}/{id}");
     let Some(locked_by) = state.store.resource_lock(&kind, &id).await? else {
@@ -134,16 +231,41 @@ pub async fn unlock(
             .target(&target),
     )
     .await;
-    Ok(Json(json!({ "kind": kind, "id": id, "locked": false })))
+    Ok(Json(LockChanged {
+        kind,
+        id,
+        locked: false,
+    }))
 }
 
+/// `POST /api/security/{kind}/{id}/verify`: a single-use ticket for one connection to a
+/// locked resource, with a current code.
+#[utoipa::path(
+    post,
+    path = "/api/security/{kind}/{id}/verify",
+    operation_id = "security_verify",
+    tag = "security",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(
+        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
+        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
+    ),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "A ticket", body = Ticket),
+        (status = 400, description = "Malformed id, a credential that cannot hold a ticket, MFA not enabled, or a wrong code", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "Unknown resource kind", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes", body = ErrorBody),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<CodeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ticket>> {
     resource(&state, &kind, &id)?;
     let holder = holder(&caller)
         .ok_or_else(|| ApiError::bad_request("this credential cannot hold a ticket"))?;
@@ -168,9 +290,10 @@ pub async fn verify(
             expires_at: now.plus_secs(state.config.mfa.ticket_ttl),
         })
         .await?;
-    Ok(Json(
-        json!({ "ticket": ticket, "expires_in": state.config.mfa.ticket_ttl }),
-    ))
+    Ok(Json(Ticket {
+        ticket,
+        expires_in: state.config.mfa.ticket_ttl,
+    }))
 }
 
 /// Lets `caller` open one connection to `kind/id`: free when the resource is not locked;

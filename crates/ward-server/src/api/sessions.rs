@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ward_core::clock::Timestamp;
 use ward_core::model::{normalize_email, Session};
+use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -24,7 +25,8 @@ use crate::time::rfc3339;
 /// At most this many sessions in one listing.
 pub const LIST_LIMIT: i64 = 500;
 
-#[derive(Debug, Clone, Serialize)]
+/// A live session. Times are RFC 3339, UTC.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub user_id: String,
@@ -73,6 +75,12 @@ impl SessionInfo {
     }
 }
 
+/// `GET /api/sessions` and `GET /api/admin/sessions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
 /// The live sessions of `user_id` (or everyone's), usable right now.
 pub async fn live_sessions(state: &AppState, user_id: Option<&str>) -> ApiResult<Vec<Session>> {
     let now = state.clock.now();
@@ -84,17 +92,25 @@ fn current_id(caller: &Caller) -> Option<&str> {
     caller.session.as_ref().map(|s| s.id.as_str())
 }
 
-/// `GET /api/sessions`.
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
+/// `GET /api/sessions`: the caller's live sessions.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    operation_id = "sessions_list",
+    tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions", body = SessionList),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+    )
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<SessionList>> {
     let sessions = live_sessions(&state, Some(&caller.user.id)).await?;
     let sessions: Vec<SessionInfo> = sessions
         .iter()
         .map(|s| SessionInfo::new(s, current_id(&caller)))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
 /// Who revoked a session, recorded as the audit event's `via`.
@@ -154,7 +170,20 @@ pub async fn revoke_session(
     Ok(session)
 }
 
-/// `DELETE /api/sessions/{id}`.
+/// `DELETE /api/sessions/{id}`: revokes one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    operation_id = "sessions_revoke",
+    tag = "sessions",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Revoked; it stops working on its next use"),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "No such live session of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -165,7 +194,8 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminListParams {
     /// A user id or an email address.
     pub user: Option<String>,
@@ -203,12 +233,26 @@ pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<V
         .collect())
 }
 
-/// `GET /api/admin/sessions?user=`.
+/// `GET /api/admin/sessions?user=`: everyone's live sessions (admins only).
+#[utoipa::path(
+    get,
+    path = "/api/admin/sessions",
+    operation_id = "admin_list_sessions",
+    tag = "admin",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(AdminListParams),
+    responses(
+        (status = 200, description = "Live sessions, each with its user's email", body = SessionList),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn admin_list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<AdminListParams>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SessionList>> {
     authz::require_admin(&state, &caller)?;
     let sessions = admin_sessions(&state, params.user.as_deref()).await?;
     let sessions: Vec<SessionInfo> = sessions
@@ -218,10 +262,24 @@ pub async fn admin_list(
             ..s
         })
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
-/// `DELETE /api/admin/sessions/{id}`.
+/// `DELETE /api/admin/sessions/{id}`: revokes anyone's session (admins only).
+#[utoipa::path(
+    delete,
+    path = "/api/admin/sessions/{id}",
+    operation_id = "admin_revoke_session",
+    tag = "admin",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such live session", body = ErrorBody),
+    )
+)]
 pub async fn admin_revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -10,6 +10,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::ApiToken;
 use ward_core::random::random_id;
 use ward_core::token::{new_api_token, token_hash};
+use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::auth::{Caller, Credential};
@@ -19,7 +20,8 @@ use crate::extract::{ApiJson, ClientIp};
 use crate::state::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
 
-#[derive(Debug, Serialize)]
+/// An API token, without its secret. Times are RFC 3339, UTC.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,
@@ -44,24 +46,78 @@ impl From<&ApiToken> for TokenInfo {
     }
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<serde_json::Value>> {
-    let tokens = state.store.api_tokens_of_user(&caller.user.id).await?;
-    let tokens: Vec<TokenInfo> = tokens.iter().map(TokenInfo::from).collect();
-    Ok(Json(json!({ "tokens": tokens })))
+/// `GET /api/tokens`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/tokens`: the new token's record and, this once, its secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The secret, shown only in this response.
+    pub token: String,
+}
+
+/// `GET /api/tokens/validate`: the API token and its owner.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenValidation {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// `GET /api/tokens`: the caller's API tokens, revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    operation_id = "tokens_list",
+    tag = "tokens",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's API tokens", body = TokenList),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+    )
+)]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TokenList>> {
+    let tokens = state.store.api_tokens_of_user(&caller.user.id).await?;
+    let tokens: Vec<TokenInfo> = tokens.iter().map(TokenInfo::from).collect();
+    Ok(Json(TokenList { tokens }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    /// 1 to 100 characters.
     pub name: String,
+    /// Permissions (`resource:action`), each one the creator holds now.
     pub scopes: Vec<String>,
+    /// RFC 3339, in the future; none for a token that does not expire.
     #[serde(default)]
     pub expires_at: Option<String>,
 }
 
+/// `POST /api/tokens`: creates an API token for the caller.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    operation_id = "tokens_create",
+    tag = "tokens",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created; the secret is in `token`, shown only now", body = CreatedToken),
+        (status = 400, description = "Bad name, scopes or expires_at", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "A guest, or a scope the caller does not hold", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -85,8 +141,10 @@ pub async fn create(
         expires_at,
     )
     .await?;
-    let mut body = serde_json::to_value(TokenInfo::from(&record)).map_err(ApiError::internal)?;
-    body["token"] = json!(secret);
+    let body = CreatedToken {
+        info: TokenInfo::from(&record),
+        token: secret,
+    };
     Ok((
         StatusCode::CREATED,
         [(axum::http::header::CACHE_CONTROL, "no-store")],
@@ -155,6 +213,20 @@ pub async fn create_token(
     Ok((record, secret))
 }
 
+/// `DELETE /api/tokens/{id}`: revokes one of the caller's API tokens.
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    operation_id = "tokens_revoke",
+    tag = "tokens",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "API token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "No such live API token of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -191,7 +263,18 @@ pub async fn revoke_token(
 }
 
 /// `GET /api/tokens/validate`: the bearer must be an API token.
-pub async fn validate(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/api/tokens/validate",
+    operation_id = "tokens_validate",
+    tag = "tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The API token and its owner", body = TokenValidation),
+        (status = 401, description = "The bearer is not a valid API token", body = ErrorBody),
+    )
+)]
+pub async fn validate(caller: Caller) -> ApiResult<Json<TokenValidation>> {
     let token = match (&caller.credential, &caller.api_token) {
         (Credential::ApiToken, Some(t)) => t,
         _ => {
@@ -200,13 +283,13 @@ pub async fn validate(caller: Caller) -> ApiResult<Json<serde_json::Value>> {
             ))
         }
     };
-    Ok(Json(json!({
-        "id": token.id,
-        "name": token.name,
-        "user_id": caller.user.id,
-        "email": caller.user.email,
-        "role": caller.user.role,
-        "scopes": token.scopes,
-        "expires_at": token.expires_at.map(rfc3339),
-    })))
+    Ok(Json(TokenValidation {
+        id: token.id.clone(),
+        name: token.name.clone(),
+        user_id: caller.user.id.clone(),
+        email: caller.user.email.clone(),
+        role: caller.user.role.clone(),
+        scopes: token.scopes.clone(),
+        expires_at: token.expires_at.map(rfc3339),
+    }))
 }

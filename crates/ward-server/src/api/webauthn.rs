@@ -5,10 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ward_core::model::{User, WebauthnCeremony, WebauthnCredential};
 use ward_core::random::random_id;
+use ward_proto::ErrorBody;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Webauthn,
@@ -24,6 +25,62 @@ use crate::state::AppState;
 use crate::webauthn::{credential_key, passkey_key, prefer_resident_key, user_handle, user_id_of};
 
 const CEREMONY_SECS: i64 = 300;
+
+/// A started ceremony: pass `options` to the browser's WebAuthn API and send its result to
+/// the matching `…/finish` with this `ceremony` id within 5 minutes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ceremony {
+    pub ceremony: String,
+    /// `PublicKeyCredentialCreationOptions` or `…RequestOptions` (W3C WebAuthn), wrapped as
+    /// `{"publicKey": …}`.
+    pub options: Value,
+}
+
+/// A registered security key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub id: String,
+    pub name: String,
+}
+
+/// The end of an authentication ceremony: `redirect` for `signin` and `mfa` (the session
+/// cookie is set), `verified` and `method` for `step-up`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Authenticated {
+    /// Where the browser goes next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// `webauthn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+}
+
+impl Authenticated {
+    fn redirect(to: String) -> Self {
+        Authenticated {
+            redirect: Some(to),
+            verified: None,
+            method: None,
+        }
+    }
+}
+
+/// A security key of the caller's. Times are RFC 3339, UTC.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// `GET /api/mfa/webauthn/credentials`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CredentialList {
+    pub credentials: Vec<CredentialInfo>,
+}
 
 fn relying_party(state: &AppState) -> ApiResult<&Webauthn> {
     state.webauthn.as_ref().ok_or_else(|| {
@@ -84,17 +141,32 @@ async fn passkeys_of(state: &AppState, user_id: &str) -> ApiResult<Vec<Passkey>>
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterStart {
     #[serde(default)]
     pub name: Option<String>,
 }
 
+/// `POST /api/mfa/webauthn/register/start`: starts registering a security key or passkey.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/webauthn/register/start",
+    operation_id = "webauthn_register_start",
+    tag = "webauthn",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = RegisterStart,
+    responses(
+        (status = 200, description = "The creation options", body = Ceremony),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Guests cannot enrol", body = ErrorBody),
+        (status = 501, description = "WebAuthn is off: public_url is an IP address (`webauthn_unavailable`)", body = ErrorBody),
+    )
+)]
 pub async fn register_start(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(_body): ApiJson<RegisterStart>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ceremony>> {
     crate::api::mfa::refuse_guests(&caller)?;
     let rp = relying_party(&state)?;
     let handle = user_handle(&caller.user.id)
@@ -114,23 +186,42 @@ pub async fn register_start(
         .map_err(ApiError::internal)?;
     let ceremony = save_ceremony(&state, Some(&caller.user.id), "register", &registration).await?;
     let options = prefer_resident_key(serde_json::to_value(options).map_err(ApiError::internal)?);
-    Ok(Json(json!({ "ceremony": ceremony, "options": options })))
+    Ok(Json(Ceremony { ceremony, options }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterFinish {
     pub ceremony: String,
+    /// A label for the key; "Security key" when absent.
     #[serde(default)]
     pub name: Option<String>,
+    /// The browser's `PublicKeyCredential` from `navigator.credentials.create`, as JSON.
+    #[schema(value_type = Object)]
     pub credential: RegisterPublicKeyCredential,
 }
 
+/// `POST /api/mfa/webauthn/register/finish`: checks the authenticator's answer and stores the
+/// new key.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/webauthn/register/finish",
+    operation_id = "webauthn_register_finish",
+    tag = "webauthn",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = RegisterFinish,
+    responses(
+        (status = 201, description = "Registered", body = Registered),
+        (status = 400, description = "Unknown or expired ceremony, or the authenticator's answer was refused (`webauthn_failed`)", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 501, description = "WebAuthn is off", body = ErrorBody),
+    )
+)]
 pub async fn register_finish(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
     ApiJson(body): ApiJson<RegisterFinish>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Registered>)> {
     let rp = relying_party(&state)?;
     let ceremony = take_ceremony(&state, &body.ceremony, "register").await?;
     if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
@@ -168,23 +259,43 @@ pub async fn register_finish(
     .await;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": record.credential_id, "name": name })),
+        Json(Registered {
+            id: record.credential_id,
+            name,
+        }),
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AuthenticateStart {
     /// `signin` (passwordless, discoverable), `mfa` (second factor of a pending sign-in) or
     /// `step-up` (the current session).
     pub mode: String,
 }
 
+/// `POST /api/mfa/webauthn/authenticate/start`: starts a passwordless sign-in (`signin`), the
+/// second factor of a pending sign-in (`mfa`, with the pages' MFA challenge cookie) or a
+/// step-up of the current session (`step-up`, with a bearer or session cookie).
+#[utoipa::path(
+    post,
+    path = "/api/mfa/webauthn/authenticate/start",
+    operation_id = "webauthn_authenticate_start",
+    tag = "webauthn",
+    security((), ("bearer" = []), ("session_cookie" = [])),
+    request_body = AuthenticateStart,
+    responses(
+        (status = 200, description = "The request options", body = Ceremony),
+        (status = 400, description = "Unknown mode, or no key registered", body = ErrorBody),
+        (status = 401, description = "No pending sign-in (`mfa`) or no valid credential (`step-up`)", body = ErrorBody),
+        (status = 501, description = "WebAuthn is off", body = ErrorBody),
+    )
+)]
 pub async fn authenticate_start(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<AuthenticateStart>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Ceremony>> {
     let rp = relying_party(&state)?;
     let (ceremony, options) = match body.mode.as_str() {
         "signin" => {
@@ -237,15 +348,19 @@ pub async fn authenticate_start(
             )))
         }
     };
-    Ok(Json(
-        json!({ "ceremony": ceremony, "options": options.map_err(ApiError::internal)? }),
-    ))
+    Ok(Json(Ceremony {
+        ceremony,
+        options: options.map_err(ApiError::internal)?,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AuthenticateFinish {
     pub ceremony: String,
+    /// The browser's `PublicKeyCredential` from `navigator.credentials.get`, as JSON.
+    #[schema(value_type = Object)]
     pub credential: PublicKeyCredential,
+    /// `signin`: a local path to go to afterwards.
     #[serde(default)]
     pub return_to: Option<String>,
 }
@@ -265,6 +380,23 @@ async fn record_use(
     Ok(())
 }
 
+/// `POST /api/mfa/webauthn/authenticate/finish`: checks the authenticator's answer; `signin`
+/// and `mfa` set the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/mfa/webauthn/authenticate/finish",
+    operation_id = "webauthn_authenticate_finish",
+    tag = "webauthn",
+    security((), ("bearer" = []), ("session_cookie" = [])),
+    request_body = AuthenticateFinish,
+    responses(
+        (status = 200, description = "Signed in (`redirect`) or verified (`step-up`)", body = Authenticated),
+        (status = 400, description = "Unknown or expired ceremony, or the answer was refused (`webauthn_failed`)", body = ErrorBody),
+        (status = 401, description = "The user is gone or disabled, or no valid credential (`step-up`)", body = ErrorBody),
+        (status = 409, description = "The pending sign-in expired or was completed", body = ErrorBody),
+        (status = 501, description = "WebAuthn is off", body = ErrorBody),
+    )
+)]
 pub async fn authenticate_finish(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -317,7 +449,7 @@ pub async fn authenticate_finish(
             )
             .await?;
             let to = safe_return_to(body.return_to.as_deref());
-            Ok((jar, Json(json!({ "redirect": to }))).into_response())
+            Ok((jar, Json(Authenticated::redirect(to))).into_response())
         }
         "mfa" => {
             let (auth, challenge_hash): (PasskeyAuthentication, String) =
@@ -367,7 +499,7 @@ pub async fn authenticate_finish(
                 },
             )
             .await?;
-            Ok((jar, Json(json!({ "redirect": challenge.return_to }))).into_response())
+            Ok((jar, Json(Authenticated::redirect(challenge.return_to))).into_response())
         }
         "step-up" => {
             let caller = crate::auth::caller_from_headers(&state, &headers).await?;
@@ -394,7 +526,12 @@ pub async fn authenticate_finish(
                     .mark_session_mfa(&session.id, &amr_with(&session.amr, "hwk"))
                     .await?;
             }
-            Ok(Json(json!({ "verified": true, "method": "webauthn" })).into_response())
+            Ok(Json(Authenticated {
+                redirect: None,
+                verified: Some(true),
+                method: Some("webauthn"),
+            })
+            .into_response())
         }
         _ => Err(ApiError::bad_request("unknown ceremony")),
     }
@@ -407,25 +544,52 @@ async fn enabled_user(state: &AppState, user_id: &str) -> ApiResult<User> {
     }
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+/// `GET /api/mfa/webauthn/credentials`: the caller's security keys.
+#[utoipa::path(
+    get,
+    path = "/api/mfa/webauthn/credentials",
+    operation_id = "webauthn_list",
+    tag = "webauthn",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's security keys", body = CredentialList),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<CredentialList>> {
     let creds = state
         .store
         .webauthn_credentials_of_user(&caller.user.id)
         .await?;
-    let creds: Vec<Value> = creds
+    let credentials = creds
         .iter()
-        .map(|c| {
-            json!({
-                "id": c.credential_id,
-                "name": c.name,
-                "created_at": crate::time::rfc3339(c.created_at),
-                "last_used_at": c.last_used_at.map(crate::time::rfc3339),
-            })
+        .map(|c| CredentialInfo {
+            id: c.credential_id.clone(),
+            name: c.name.clone(),
+            created_at: crate::time::rfc3339(c.created_at),
+            last_used_at: c.last_used_at.map(crate::time::rfc3339),
         })
         .collect();
-    Ok(Json(json!({ "credentials": creds })))
+    Ok(Json(CredentialList { credentials }))
 }
 
+/// `DELETE /api/mfa/webauthn/credentials/{id}`: removes one of the caller's security keys.
+#[utoipa::path(
+    delete,
+    path = "/api/mfa/webauthn/credentials/{id}",
+    operation_id = "webauthn_remove",
+    tag = "webauthn",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "Credential id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "No such security key of the caller's", body = ErrorBody),
+    )
+)]
 pub async fn remove(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

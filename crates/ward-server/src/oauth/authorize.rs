@@ -173,7 +173,63 @@ fn reject(state: &AppState, r: Rejection) -> Response {
     }
 }
 
+/// The query of `GET /oauth/authorize` (documentation only: the handler parses the raw query,
+/// refusing repeated parameters).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuthorizeParams {
+    /// `code`.
+    pub response_type: String,
+    pub client_id: String,
+    /// Registered for the client; for `ward-cli`, a loopback URI on any port (RFC 8252).
+    pub redirect_uri: String,
+    /// Space-separated; `openid` when absent.
+    pub scope: Option<String>,
+    /// Returned unchanged with the code or error.
+    pub state: Option<String>,
+    /// Put in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE (RFC 7636); required of public clients.
+    pub code_challenge: Option<String>,
+    /// `S256`.
+    pub code_challenge_method: Option<String>,
+    /// Pre-fills the sign-in page's email.
+    pub login_hint: Option<String>,
+    /// A stable id of the device, recorded on the session.
+    pub device_id: Option<String>,
+    /// A human name of the device, shown on the consent screen and in session lists.
+    pub device_name: Option<String>,
+}
+
+/// The consent form of `POST /oauth/authorize/decision` (documentation only).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct DecisionForm {
+    /// The CSRF token of the consent page.
+    pub csrf_token: String,
+    /// The authorization request's query string, as the consent page sent it.
+    pub request: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+}
+
 /// `GET /oauth/authorize` and `GET /cli-login`.
+///
+/// The authorization endpoint (RFC 6749 §4.1, PKCE per RFC 7636). Without a ward session the
+/// browser is sent to the sign-in page first; `ward-cli` gets a consent page, clients declared
+/// in the configuration are first-party and get the code at once.
+#[utoipa::path(
+    get,
+    path = "/oauth/authorize",
+    operation_id = "oauth_authorize",
+    tag = "oauth",
+    security((), ("session_cookie" = [])),
+    params(AuthorizeParams),
+    responses(
+        (status = 200, description = "The consent page (HTML), for `ward-cli`", content_type = "text/html"),
+        (status = 303, description = "To the sign-in page; or to `redirect_uri` with `code`, `state` and `iss`, or with `error`, `error_description`, `state` and `iss` (RFC 9207)"),
+        (status = 400, description = "An HTML page: unknown client, or an unregistered or missing redirect URI (never redirected)", content_type = "text/html"),
+    )
+)]
 pub async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -218,6 +274,19 @@ pub async fn authorize(
 }
 
 /// `POST /oauth/authorize/decision`: the consent form.
+#[utoipa::path(
+    post,
+    path = "/oauth/authorize/decision",
+    operation_id = "oauth_authorize_decision",
+    tag = "oauth",
+    security(("session_cookie" = [])),
+    request_body(content = DecisionForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "To `redirect_uri` with a code (`allow`) or `error=access_denied` (`deny`); to the sign-in page without a session"),
+        (status = 400, description = "A malformed request or decision", body = ward_proto::ErrorBody),
+        (status = 403, description = "A missing or wrong CSRF token", body = ward_proto::ErrorBody),
+    )
+)]
 pub async fn decision(
     State(state): State<AppState>,
     jar: CookieJar,

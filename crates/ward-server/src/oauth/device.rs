@@ -10,13 +10,43 @@ use ward_core::model::{DeviceGrant, DeviceGrantStatus};
 use ward_core::scope::ScopeSet;
 use ward_core::token::{new_opaque_secret, token_hash};
 use ward_core::{OAuthError, OAuthErrorCode, StoreError};
-use ward_proto::{DeviceAuthorizationResponse, DEVICE_CODE_GRANT_TYPE};
+use ward_proto::{DeviceAuthorizationResponse, ErrorBody, DEVICE_CODE_GRANT_TYPE};
 
 use crate::error::ApiResult;
 use crate::extract::FormParams;
 use crate::oauth::client;
 use crate::state::AppState;
 
+/// The form of `POST /oauth/device/code` (documentation only).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct DeviceAuthorizationForm {
+    /// Space-separated; `openid` when absent.
+    pub scope: Option<String>,
+    /// A stable id of the device, recorded on the session.
+    pub device_id: Option<String>,
+    /// A human name of the device, shown in session lists.
+    pub device_name: Option<String>,
+    /// Client authentication by `client_secret_post` or, for a public client, its id alone;
+    /// alternatively HTTP Basic (`client_secret_basic`).
+    pub client_id: Option<String>,
+    /// `client_secret_post`; never together with HTTP Basic.
+    pub client_secret: Option<String>,
+}
+
+/// The device authorization endpoint (RFC 8628 §3.1), when `device_flow` is on.
+#[utoipa::path(
+    post,
+    path = "/oauth/device/code",
+    operation_id = "oauth_device_authorization",
+    tag = "oauth",
+    security(("client_basic" = []), ()),
+    request_body(content = DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A device code and the user code to enter at `verification_uri`", body = DeviceAuthorizationResponse),
+        (status = 400, description = "`invalid_request`, `unauthorized_client` (also when the device flow is off) or `invalid_scope`", body = ErrorBody),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = ErrorBody),
+    )
+)]
 pub async fn device_authorization(
     State(state): State<AppState>,
     headers: HeaderMap,

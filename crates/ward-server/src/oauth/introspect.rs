@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use ward_core::token::{is_refresh_token_shape, token_hash};
 use ward_core::OAuthError;
-use ward_proto::IntrospectionResponse;
+use ward_proto::{ErrorBody, IntrospectionResponse};
 
 use crate::error::ApiResult;
 use crate::extract::FormParams;
@@ -13,6 +13,34 @@ use crate::jwt;
 use crate::oauth::client;
 use crate::state::AppState;
 
+/// The form of `POST /oauth/introspect` (documentation only).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct IntrospectForm {
+    /// A refresh token or an access token.
+    pub token: String,
+    /// Accepted and ignored.
+    pub token_type_hint: Option<String>,
+    /// Client authentication by `client_secret_post` or, for a public client, its id alone;
+    /// alternatively HTTP Basic (`client_secret_basic`).
+    pub client_id: Option<String>,
+    /// `client_secret_post`; never together with HTTP Basic.
+    pub client_secret: Option<String>,
+}
+
+/// Token introspection (RFC 7662), for confidential clients.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    operation_id = "oauth_introspect",
+    tag = "oauth",
+    security(("client_basic" = []), ()),
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "`{\"active\": false}` for an unknown, expired or revoked token", body = IntrospectionResponse),
+        (status = 400, description = "Malformed request (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "Client authentication failed, or a public client (`invalid_client`)", body = ErrorBody),
+    )
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,

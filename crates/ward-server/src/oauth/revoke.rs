@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use ward_core::token::{is_refresh_token_shape, token_hash};
+use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::error::ApiResult;
@@ -12,6 +13,35 @@ use crate::jwt;
 use crate::oauth::client;
 use crate::state::AppState;
 
+/// The form of `POST /oauth/revoke` (documentation only).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct RevokeForm {
+    /// A refresh token or an access token.
+    pub token: String,
+    /// Accepted and ignored: the token's shape tells.
+    pub token_type_hint: Option<String>,
+    /// Client authentication by `client_secret_post` or, for a public client, its id alone;
+    /// alternatively HTTP Basic (`client_secret_basic`).
+    pub client_id: Option<String>,
+    /// `client_secret_post`; never together with HTTP Basic.
+    pub client_secret: Option<String>,
+}
+
+/// Token revocation (RFC 7009): revokes the session behind a refresh or access token issued to
+/// this client.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    operation_id = "oauth_revoke",
+    tag = "oauth",
+    security(("client_basic" = []), ()),
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or unknown: RFC 7009 §2.2 answers 200 either way"),
+        (status = 400, description = "Malformed request (`invalid_request`)", body = ErrorBody),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,

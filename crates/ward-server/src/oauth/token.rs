@@ -12,7 +12,7 @@ use ward_core::scope::ScopeSet;
 use ward_core::store::{CodeRedemption, RefreshRotation};
 use ward_core::token::{is_refresh_token_shape, new_refresh_token, token_hash};
 use ward_core::{OAuthError, OAuthErrorCode};
-use ward_proto::{TokenResponse, DEVICE_CODE_GRANT_TYPE};
+use ward_proto::{ErrorBody, TokenResponse, DEVICE_CODE_GRANT_TYPE};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, FormParams, UserAgent};
@@ -31,6 +31,48 @@ fn token_json(body: TokenResponse) -> Response {
         .into_response()
 }
 
+/// The form of `POST /oauth/token` (documentation only: the handler reads [`FormParams`]).
+#[derive(Debug, utoipa::ToSchema)]
+pub struct TokenForm {
+    /// `authorization_code`, `refresh_token`, `client_credentials` or
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
+    pub grant_type: String,
+    /// `authorization_code`.
+    pub code: Option<String>,
+    /// `authorization_code`: the same as in the authorization request.
+    pub redirect_uri: Option<String>,
+    /// `authorization_code` with PKCE.
+    pub code_verifier: Option<String>,
+    /// `refresh_token`.
+    pub refresh_token: Option<String>,
+    /// The device code grant.
+    pub device_code: Option<String>,
+    /// `client_credentials`: a subset of the client's scopes (all of them when absent).
+    pub scope: Option<String>,
+    /// Client authentication by `client_secret_post` or, for a public client, its id alone;
+    /// alternatively HTTP Basic (`client_secret_basic`).
+    pub client_id: Option<String>,
+    /// `client_secret_post`; never together with HTTP Basic.
+    pub client_secret: Option<String>,
+}
+
+/// The token endpoint (RFC 6749 §3.2).
+///
+/// Grants: authorization code with PKCE, refresh token (rotated; a reused one revokes its
+/// session), client credentials, and the device code (RFC 8628 §3.4).
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "oauth_token",
+    tag = "oauth",
+    security(("client_basic" = []), ()),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens (`Cache-Control: no-store`)", body = TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, or the device flow's `authorization_pending`, `slow_down`, `access_denied`, `expired_token`", body = ErrorBody),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = ErrorBody),
+    )
+)]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -94,15 +94,15 @@ pub async fn totp_start(
     Ok((jar, enrol_page(&token, &material, None)).into_response())
 }
 
-fn enrol_page(csrf: &str, material: &serde_json::Value, error: Option<&str>) -> Response {
+fn enrol_page(csrf: &str, material: &crate::api::mfa::TotpSetup, error: Option<&str>) -> Response {
     no_store(page(
         "Set up authenticator app",
         html! {
             h1 { "Set up authenticator app" }
             p { "Scan this QR code with your authenticator app, then enter the 6-digit code it shows." }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
-            div class="qr" { (super::inline_svg(material["qr_svg"].as_str().unwrap_or_default())) }
-            p class="muted" { "Can't scan it? Enter this key: " code { (material["secret"].as_str().unwrap_or_default()) } }
+            div class="qr" { (super::inline_svg(&material.qr_svg)) }
+            p class="muted" { "Can't scan it? Enter this key: " code { (&material.secret) } }
             form method="post" action="/account/mfa/totp/confirm" {
                 (csrf_field(csrf))
                 label for="code" { "Code" }

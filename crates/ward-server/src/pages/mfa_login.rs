@@ -108,8 +108,8 @@ async fn enrol_form(
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
     let material = crate::api::mfa::start_enrolment(state, &user.id, &user.email).await?;
-    let svg = material["qr_svg"].as_str().unwrap_or_default();
-    let secret = material["secret"].as_str().unwrap_or_default();
+    let svg = material.qr_svg.as_str();
+    let secret = material.secret.as_str();
     Ok(no_store(page(
         "Set up two-step verification",
         html! {

@@ -13,6 +13,7 @@ mod idp;
 mod keys_and_fixes;
 mod mfa;
 mod negative;
+mod openapi;
 mod pages_browser;
 mod proxy;
 mod sessions;

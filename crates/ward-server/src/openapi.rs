@@ -1,0 +1,141 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document of every `/api/…` and `/oauth/…` route,
+//! generated from the handlers' `#[utoipa::path]` annotations and the wire types' `ToSchema`.
+//! `tests/it/openapi.rs` checks it against the route table in `routes.rs`.
+
+use axum::extract::State;
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
+use utoipa::OpenApi;
+
+use crate::auth::SESSION_COOKIE;
+use crate::state::AppState;
+use crate::{api, oauth};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ward",
+        description = "ward's OAuth 2.0 / OpenID Connect endpoints and the ward API. Every error \
+                       body is `{\"error\", \"error_description\"}` (RFC 6749 §5.2).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        document,
+        oauth::authorize::authorize,
+        oauth::authorize::decision,
+        oauth::token::token,
+        oauth::device::device_authorization,
+        oauth::revoke::revoke,
+        oauth::introspect::introspect,
+        oauth::userinfo::userinfo,
+        oauth::userinfo::userinfo_post,
+        api::profile::profile,
+        api::auth::validate,
+        api::auth::refresh,
+        api::auth::logout,
+        api::auth::guest,
+        api::sessions::list,
+        api::sessions::revoke,
+        api::tokens::list,
+        api::tokens::create,
+        api::tokens::validate,
+        api::tokens::revoke,
+        api::admin::list_users,
+        api::admin::create_user,
+        api::admin::patch_user,
+        api::admin::audit_log,
+        api::sessions::admin_list,
+        api::sessions::admin_revoke,
+        api::mfa::status,
+        api::mfa::setup,
+        api::mfa::confirm,
+        api::mfa::verify,
+        api::mfa::disable,
+        api::mfa::regenerate_backup_codes,
+        api::webauthn::register_start,
+        api::webauthn::register_finish,
+        api::webauthn::authenticate_start,
+        api::webauthn::authenticate_finish,
+        api::webauthn::list,
+        api::webauthn::remove,
+        api::security::status,
+        api::security::lock,
+        api::security::unlock,
+        api::security::verify,
+    ),
+    components(schemas(ward_proto::ErrorBody)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "oauth", description = "OAuth 2.0 / OpenID Connect"),
+        (name = "auth", description = "Validation (also forward-auth), refresh, logout, guests"),
+        (name = "profile", description = "Who the caller is"),
+        (name = "sessions", description = "The caller's sessions"),
+        (name = "tokens", description = "API tokens"),
+        (name = "admin", description = "Users, sessions and the audit log, for admins"),
+        (name = "mfa", description = "TOTP and backup codes"),
+        (name = "webauthn", description = "Security keys and passkeys"),
+        (name = "security", description = "Per-resource MFA locks"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The three ways to call ward: an access token or API token as a bearer, the pages' session
+/// cookie, and (OAuth endpoints) HTTP Basic client authentication.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token (JWT) from /oauth/token or /api/auth/*, or an API token",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The session cookie set by the sign-in pages",
+            ))),
+        );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "client_secret_basic (RFC 6749 §2.3.1); or client_id and client_secret \
+                         in the form (client_secret_post); public clients send client_id alone",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document, with the configured public URL as its server.
+pub fn document_for(public_url: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![Server::new(public_url)]);
+    doc
+}
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    operation_id = "openapi_document",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")),
+)]
+pub async fn document(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json(document_for(&state.issuer))
+}
