@@ -315,6 +315,8 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
+            // Waiting for another process to listen: no clock to step here.
+            #[allow(clippy::disallowed_methods)]
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         Some(Nginx {
