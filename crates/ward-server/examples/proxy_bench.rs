@@ -186,11 +186,11 @@ fn main() {
     let auth = format!("Authorization: Bearer {token}");
     let api_auth = format!("Authorization: Bearer {api_token}");
     let nginx = Nginx::start(&backend.to_string());
-    let work_us: u32 = std::env::var("PROXY_BENCH_WORK_US")
+    let work_rounds: u32 = std::env::var("PROXY_BENCH_WORK_ROUNDS")
         .ok()
-        .map(|v| v.parse().expect("PROXY_BENCH_WORK_US is a number"))
-        .unwrap_or(200);
-    let work_path = format!("/work?us={work_us}");
+        .map(|v| v.parse().expect("PROXY_BENCH_WORK_ROUNDS is a number"))
+        .unwrap_or(2000);
+    let work_path = format!("/work?rounds={work_rounds}");
     println!("wrk -t{threads} -c{conns} -d{secs}s --latency; ward on SQLite, info logging");
     for (scenario, path) in [
         ("backend echoes the request (no work)", "/api/containers/c1"),

@@ -6,8 +6,11 @@
 //! - `POST|PUT /upload`: reads the body as a stream, answers `{"bytes": n, "ok": bool}` where
 //!   `ok` says the bytes followed the same pattern.
 //! - `GET /slow?ms=N`: answers after N milliseconds (timeouts).
-//! - `GET /work?us=N`: spends N microseconds of CPU before answering, like a handler that
-//!   queries and serializes something (the proxy benchmark's "backend that does work").
+//! - `GET /work?rounds=N`: a fixed amount of CPU work before answering (N rounds of 64
+//!   multiply-rotate steps; 2000 rounds take about 0.2 ms on the development machine), like a
+//!   handler that queries and serializes something (the proxy benchmark's "backend that works").
+//!   A fixed amount of work, not a wall-clock budget, so that a loaded machine slows it down
+//!   the same way it slows everything else.
 //! - WebSocket on any path when the request is an upgrade: the "terminal". It first sends a
 //!   JSON `{"type":"hello", "path", "query", "protocol", "headers": {x-ward-*}}`, then echoes
 //!   every text and binary message.
@@ -168,23 +171,19 @@ async fn slow(Query(p): Query<SlowParams>) -> &'static str {
 
 #[derive(Deserialize)]
 struct WorkParams {
-    us: u64,
+    rounds: u64,
 }
 
-/// Busy for `us` microseconds of wall time on this worker (capped at one second), then answers
-/// with a digest of what it computed so the loop cannot be optimised away.
+/// `rounds` rounds of arithmetic (capped at ten million); answers with a digest of the result
+/// so the loop cannot be optimised away.
 async fn work(Query(p): Query<WorkParams>) -> Json<Value> {
-    let budget = Duration::from_micros(p.us.min(1_000_000));
-    let started = std::time::Instant::now();
     let mut acc: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rounds: u64 = 0;
-    while started.elapsed() < budget {
+    for _ in 0..p.rounds.min(10_000_000) {
         for _ in 0..64 {
             acc = acc.rotate_left(5) ^ acc.wrapping_mul(0x0100_0000_01B3);
         }
-        rounds += 1;
     }
-    Json(json!({"rounds": rounds, "digest": format!("{acc:016x}")}))
+    Json(json!({"rounds": p.rounds, "digest": format!("{acc:016x}")}))
 }
 
 async fn echo_or_terminal(State(c): State<Counters>, request: Request) -> Response {

@@ -916,6 +916,27 @@ async fn locked_terminal_needs_a_fresh_proof_per_connection(b: Backend) {
         "a query ticket is single-use too"
     );
 
+    // One ticket raced on ten connections at once: exactly one gets through.
+    let t = ticket(&s, &secret).await;
+    let url = format!("{with_token}&ticket={t}");
+    let outcomes = futures::future::join_all((0..10).map(|_| {
+        let url = url.clone();
+        async move {
+            let (mut ws, _) = ws_connect(&url, &[]).await;
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.as_str().contains("\"hello\"") => "admitted",
+                Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == 1008 => "refused",
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }))
+    .await;
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "admitted").count(),
+        1,
+        "{outcomes:?}"
+    );
+
     // A code in the auth message; a wrong code is refused.
     let code = crate::mfa::python_totp(&secret, s.server.clock_now());
     let (mut ws, _) = ws_connect(&terminal, &[]).await;
@@ -959,9 +980,9 @@ async fn locked_terminal_needs_a_fresh_proof_per_connection(b: Backend) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "reused ticket");
 
     // Exactly the admitted connections reached the backend: t2, auth-message ticket, query
-    // ticket, code, and one HTTP request.
+    // ticket, the race's one winner, code, and one HTTP request.
     let after = s.counters.snapshot();
-    assert_eq!(after.websockets - before.websockets, 4, "{after:?}");
+    assert_eq!(after.websockets - before.websockets, 5, "{after:?}");
 }
 
 on_both_backends!(
