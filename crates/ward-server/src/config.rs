@@ -227,6 +227,8 @@ pub struct RawRateLimits {
     pub user_code_per_ip: u32,
     /// Guest sessions started per client IP per window.
     pub guests_per_ip: u32,
+    /// Accounts created through sign-up (`signup = true`) per client IP per window.
+    pub signups_per_ip: u32,
 }
 
 impl Default for RawRateLimits {
@@ -237,6 +239,7 @@ impl Default for RawRateLimits {
             signin_failures_per_account: 10,
             user_code_per_ip: 20,
             guests_per_ip: 10,
+            signups_per_ip: 10,
         }
     }
 }
@@ -471,6 +474,7 @@ pub struct RateLimits {
     pub signin_failures_per_account: u32,
     pub user_code_per_ip: u32,
     pub guests_per_ip: u32,
+    pub signups_per_ip: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -1045,6 +1049,7 @@ impl RawConfig {
                 signin_failures_per_account: rl.signin_failures_per_account,
                 user_code_per_ip: rl.user_code_per_ip,
                 guests_per_ip: rl.guests_per_ip,
+                signups_per_ip: rl.signups_per_ip,
             },
             mfa,
             routes: crate::proxy::config::validate_routes(&self.routes, &self.resources)?,

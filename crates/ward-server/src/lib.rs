@@ -1,6 +1,7 @@
 //! ward's HTTP server: the OAuth 2.0 / OIDC endpoints, the ward API, the pages and the
 //! middleware. The only crate that knows HTTP.
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;

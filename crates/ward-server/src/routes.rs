@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/logout", post(pages::login::logout))
         .route("/login/guest", post(pages::login::start_guest))
+        .route(
+            "/signup",
+            get(pages::signup::signup_page).post(pages::signup::submit_signup),
+        )
         .route("/account", get(pages::account::account_page))
         .route("/account/tokens", post(pages::account::create_token_form))
         .route(

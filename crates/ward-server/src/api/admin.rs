@@ -7,9 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ward_core::model::{is_plausible_email, normalize_email, AuditQuery, User};
-use ward_core::random::random_id;
-use ward_core::StoreError;
+use ward_core::model::{AuditQuery, User};
 use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
@@ -134,55 +132,20 @@ pub async fn create_user_record(
     req: CreateUser,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller)?;
-    let email = normalize_email(&req.email);
-    if !is_plausible_email(&email) {
-        return Err(ApiError::bad_request(format!(
-            "{:?} is not an email address",
-            req.email
-        )));
-    }
-    if email.ends_with(&format!("@{}", crate::guest::GUEST_EMAIL_DOMAIN)) {
-        return Err(ApiError::bad_request(format!(
-            "the domain {} is reserved for guests",
-            crate::guest::GUEST_EMAIL_DOMAIN
-        )));
-    }
     let role = req
         .role
         .unwrap_or_else(|| state.config.default_role.clone());
     known_role(state, &role)?;
-    let password_hash = match req.password {
-        Some(p) => Some(
-            state
-                .passwords
-                .hash(p)
-                .await
-                .map_err(|e| ApiError::bad_request(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let user = User {
-        id: random_id(state.random.as_ref()),
-        name: req
-            .name
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string()),
-        email,
-        password_hash,
-        role,
-        disabled: false,
-        created_at: state.clock.now(),
-    };
-    match state.store.insert_user(&user).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(format!(
-                "a user with email {} exists",
-                user.email
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let user = crate::accounts::create_local_user(
+        state,
+        crate::accounts::NewLocalUser {
+            email: req.email,
+            name: req.name,
+            password: req.password,
+            role,
+        },
+    )
+    .await?;
     audit::record(
         state,
         Audit::new("user.created", "ok")

@@ -112,6 +112,12 @@ fn email_form(state: &AppState, csrf: &str, return_to: &str, error: Option<&str>
                 p class="muted small" { "A guest session lasts " (state.config.sessions.guest / 3600) " hours; nothing is kept after it ends." }
             }
             (super::passkey_signin(return_to))
+            @if state.config.signup {
+                p class="muted" {
+                    "New here? "
+                    a href=(format!("{}?{}", super::signup::SIGNUP_PATH, url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish())) { "Create an account" }
+                }
+            }
         },
     ))
 }

@@ -10,6 +10,7 @@ pub mod device;
 pub mod idp;
 pub mod login;
 pub mod mfa_login;
+pub mod signup;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -281,5 +282,11 @@ pub fn error_page(e: &ApiError) -> Response {
     } else {
         e.description.as_str()
     };
-    message_page(e.status, title, shown)
+    let mut response = message_page(e.status, title, shown);
+    if let Some(secs) = e.retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    response
 }

@@ -18,6 +18,7 @@ mod pages_browser;
 mod proxy;
 mod sessions;
 mod sessions_api;
+mod signup;
 mod standard_clients;
 mod tokens;
 mod webauthn_browser;

@@ -1,0 +1,70 @@
+//! Local accounts (email + password) as the admin API, the admin page and self-service sign-up
+//! create them: one place that checks the email, hashes the password off the runtime and
+//! inserts the user.
+
+use ward_core::model::{is_plausible_email, normalize_email, User};
+use ward_core::random::random_id;
+use ward_core::StoreError;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What a new local account needs. `role` must be a configured role (callers check).
+pub struct NewLocalUser {
+    pub email: String,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub role: String,
+}
+
+/// Creates the account.
+///
+/// # Errors
+/// 400 for an address that is not an email or is in the guests' reserved domain, or a password
+/// the hashing policy refuses; 409 when the email is taken.
+pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<User, ApiError> {
+    let email = normalize_email(&new.email);
+    if !is_plausible_email(&email) {
+        return Err(ApiError::bad_request(format!(
+            "{:?} is not an email address",
+            new.email
+        )));
+    }
+    if email.ends_with(&format!("@{}", crate::guest::GUEST_EMAIL_DOMAIN)) {
+        return Err(ApiError::bad_request(format!(
+            "the domain {} is reserved for guests",
+            crate::guest::GUEST_EMAIL_DOMAIN
+        )));
+    }
+    let password_hash = match new.password {
+        Some(p) => Some(
+            state
+                .passwords
+                .hash(p)
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let user = User {
+        id: random_id(state.random.as_ref()),
+        name: new
+            .name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string()),
+        email,
+        password_hash,
+        role: new.role,
+        disabled: false,
+        created_at: state.clock.now(),
+    };
+    match state.store.insert_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(format!(
+            "a user with email {} exists",
+            user.email
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}

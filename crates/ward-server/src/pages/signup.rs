@@ -1,0 +1,193 @@
+//! Self-service sign-up (SPEC §2.5), only when `signup = true`: `GET /signup` shows the form,
+//! `POST /signup` creates a local account with the `default_role` and signs it in (or sends it
+//! to MFA enrolment first when `mfa.required_roles` names that role).
+//!
+//! Decisions (docs/design/decisions.md): the email's ownership is not verified (ward sends no
+//! mail), so an address at a domain routed to an identity provider (`[[idp]] domains`) cannot
+//! sign up — those users sign in through their provider, and a squatter cannot pre-claim their
+//! address; a taken email is reported as taken (like GitHub and Keycloak), which is why sign-up
+//! is rate-limited per IP (`rate_limits.signups_per_ip`).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use maud::html;
+use serde::Deserialize;
+use ward_core::model::{normalize_email, ChallengePurpose};
+
+use crate::accounts::{create_local_user, NewLocalUser};
+use crate::audit::{self, Audit};
+use crate::auth::web_session;
+use crate::config::idp_for_email;
+use crate::csrf;
+use crate::error::ApiError;
+use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::pages::login::{finish_sign_in, login_url, safe_return_to, SignedIn};
+use crate::pages::{csrf_field, error_page, no_store, page};
+use crate::state::AppState;
+
+pub const SIGNUP_PATH: &str = "/signup";
+
+#[derive(Deserialize)]
+pub struct SignupQuery {
+    return_to: Option<String>,
+}
+
+/// What the form shows again after a refusal (never the password).
+struct Filled<'a> {
+    email: &'a str,
+    name: &'a str,
+}
+
+fn signup_off() -> Response {
+    error_page(&ApiError::not_found(
+        "sign-up is not enabled on this server",
+    ))
+}
+
+fn signup_form(csrf: &str, return_to: &str, filled: &Filled<'_>, error: Option<&str>) -> Response {
+    no_store(page(
+        "Create an account",
+        html! {
+            h1 { "Create an account" }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            form method="post" action=(SIGNUP_PATH) {
+                (csrf_field(csrf))
+                input type="hidden" name="return_to" value=(return_to);
+                label for="email" { "Email" }
+                input id="email" type="email" name="email" value=(filled.email) autocomplete="username" required autofocus;
+                label for="name" { "Name " span class="muted small" { "(optional)" } }
+                input id="name" type="text" name="name" value=(filled.name) autocomplete="name";
+                label for="password" { "Password" }
+                input id="password" type="password" name="password" autocomplete="new-password" required minlength="8";
+                button type="submit" { "Create account" }
+            }
+            p class="muted" { "Already have an account? " a href=(login_url(return_to, None)) { "Sign in" } }
+        },
+    ))
+}
+
+/// `GET /signup`.
+pub async fn signup_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<SignupQuery>,
+) -> Result<Response, ApiError> {
+    if !state.config.signup {
+        return Ok(signup_off());
+    }
+    let return_to = safe_return_to(q.return_to.as_deref());
+    if web_session(&state, &jar).await?.is_some() {
+        return Ok(Redirect::to(&return_to).into_response());
+    }
+    let (jar, token) = csrf::token(&state, jar);
+    let empty = Filled {
+        email: "",
+        name: "",
+    };
+    Ok((jar, signup_form(&token, &return_to, &empty, None)).into_response())
+}
+
+/// `POST /signup`.
+pub async fn submit_signup(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    UserAgent(user_agent): UserAgent,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    if !state.config.signup {
+        return Ok(signup_off());
+    }
+    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    let return_to = safe_return_to(form.get("return_to"));
+    let limits = state.config.rate_limits;
+    if let Err(l) = state.limiter.hit(
+        "signup_ip",
+        ip.as_deref().unwrap_or_default(),
+        limits.signups_per_ip,
+        limits.window_secs,
+        state.clock.now(),
+    ) {
+        return Ok(error_page(&ApiError::too_many_requests(l.retry_after)));
+    }
+    let email = normalize_email(form.get("email").unwrap_or_default());
+    let name = form.get("name").unwrap_or_default().trim().to_string();
+    let refuse = |jar: CookieJar, status: StatusCode, message: &str| {
+        let (jar, token) = csrf::token(&state, jar);
+        let filled = Filled {
+            email: &email,
+            name: &name,
+        };
+        let mut r = signup_form(&token, &return_to, &filled, Some(message));
+        *r.status_mut() = status;
+        (jar, r).into_response()
+    };
+    if let Some(idp) = idp_for_email(&state.config.idps, &email) {
+        let message = format!(
+            "Accounts at {} sign in through {}: use Sign in instead.",
+            email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default(),
+            idp.name
+        );
+        return Ok(refuse(jar, StatusCode::BAD_REQUEST, &message));
+    }
+    let new = NewLocalUser {
+        email: email.clone(),
+        name: Some(name.clone()),
+        password: Some(form.get("password").unwrap_or_default().to_string()),
+        role: state.config.default_role.clone(),
+    };
+    let user = match create_local_user(&state, new).await {
+        Ok(user) => user,
+        Err(e) if e.status.is_client_error() => {
+            return Ok(refuse(jar, e.status, &capitalized(&e.description)));
+        }
+        Err(e) => return Err(e),
+    };
+    audit::record(
+        &state,
+        Audit::new("user.created", "ok")
+            .actor(&user.id)
+            .ip(ip.as_deref())
+            .target(&user.id)
+            .detail(
+                serde_json::json!({"email": user.email, "role": user.role, "method": "signup"}),
+            ),
+    )
+    .await;
+    if crate::mfa::required_for(&state, &user.role) {
+        // The policy wants a second factor before any session: enrol first.
+        let jar = super::mfa_login::start_challenge(
+            &state,
+            jar,
+            &user,
+            ChallengePurpose::Enrol,
+            &return_to,
+            &["pwd".to_string()],
+        )
+        .await?;
+        return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
+    }
+    let jar = finish_sign_in(
+        &state,
+        jar,
+        &user,
+        SignedIn {
+            amr: vec!["pwd".into()],
+            ip,
+            user_agent,
+            method: "signup",
+        },
+    )
+    .await?;
+    Ok((jar, Redirect::to(&return_to)).into_response())
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
