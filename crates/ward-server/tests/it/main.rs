@@ -19,6 +19,7 @@ mod proxy;
 mod sessions;
 mod sessions_api;
 mod standard_clients;
+mod sweeper;
 mod tokens;
 mod webauthn_browser;
 mod webdriver;
