@@ -34,7 +34,9 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Deletes the users of `role` whose email ends with `email_suffix`, created before
     /// `created_before`, that have no session and no API token left (guests whose session was
-    /// swept). Returns how many were deleted.
+    /// swept), with everything else that names them (MFA enrolment, backup codes, sign-in
+    /// challenges, security keys, upstream identity links), in one transaction. Returns how
+    /// many users were deleted.
     async fn delete_users_without_sessions(
         &self,
         role: &str,

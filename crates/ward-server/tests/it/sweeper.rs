@@ -1,7 +1,8 @@
 //! The sweeper and short-lived rows (docs/operations.md, "What the sweeper deletes"): each kind
 //! is created through the HTTP API, survives sweeps while it can be used and through the grace
 //! hour after its expiry (late callers get the precise error), and is gone, counted by SQL
-//! on the database itself, at the first sweep after that.
+//! on the database itself, at the first sweep after that. A guest with MFA rows is deleted
+//! whole instead of failing the sweep on a foreign key.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -348,8 +349,67 @@ async fn expired_idp_sign_ins_are_swept(b: Backend) {
     assert_eq!(count(&server, "idp_pending").await, 1);
 }
 
+async fn guest_with_mfa_rows_is_swept_whole(b: Backend) {
+    // The guest role is also one that policy requires MFA of.
+    let server = server_with(b, |c| c.mfa.required_roles = vec!["guest".into()]).await;
+    let admin = cli_tokens(&server).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(&server, None, "/api/auth/guest", json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let guest = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guest_id = server
+        .state
+        .store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.role == "guest")
+        .unwrap()
+        .id;
+    let set_role = |role: &'static str| {
+        let r = server
+            .api()
+            .patch(server.url(&format!("/api/admin/users/{guest_id}")))
+            .bearer_auth(&admin)
+            .json(&json!({ "role": role }))
+            .send();
+        async move { assert_eq!(r.await.unwrap().status(), StatusCode::OK) }
+    };
+    // Promoted for a while, the guest enrols TOTP (backup codes too); then it is a guest again.
+    set_role("user").await;
+    enrol(&server, &guest).await;
+    set_role("guest").await;
+    assert_eq!(count(&server, "mfa_totp").await, 1);
+    assert!(count(&server, "mfa_backup_codes").await > 0);
+
+    // At 50 h its session ends: the sweep deletes the guest with its MFA rows (a foreign key
+    // would otherwise fail this sweep and every later one).
+    server.clock.advance(50 * 3600);
+    let report = sweep(&server.state).await.unwrap();
+    assert_eq!(report.guests, 1);
+    assert!(server
+        .state
+        .store
+        .user_by_id(&guest_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(count(&server, "mfa_totp").await, 0);
+    assert_eq!(count(&server, "mfa_backup_codes").await, 0);
+    assert_eq!(count(&server, "users").await, 1, "the admin stays");
+    // And the next sweep runs clean.
+    assert_eq!(sweep(&server.state).await.unwrap().guests, 0);
+}
+
 on_both_backends!(
     expired_codes_and_device_grants_are_swept,
     expired_mfa_rows_are_swept,
     expired_idp_sign_ins_are_swept,
+    guest_with_mfa_rows_is_swept_whole,
 );
