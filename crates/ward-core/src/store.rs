@@ -34,7 +34,9 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Deletes the users of `role` whose email ends with `email_suffix`, created before
     /// `created_before`, that have no session and no API token left (guests whose session was
-    /// swept). Returns how many were deleted.
+    /// swept), with everything else that names them (MFA enrolment, backup codes, sign-in
+    /// challenges, security keys, upstream identity links), in one transaction. Returns how
+    /// many users were deleted.
     async fn delete_users_without_sessions(
         &self,
         role: &str,
@@ -114,6 +116,12 @@ pub trait MfaStore: Send + Sync {
         id: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// Deletes the sign-in challenges that expired at or before `cutoff` (consumed or not).
+    /// Returns how many were deleted.
+    async fn delete_expired_mfa_challenges(&self, cutoff: Timestamp) -> StoreResult<u64>;
+    /// Deletes the lock tickets that expired at or before `cutoff` (used or not). Returns how
+    /// many were deleted.
+    async fn delete_expired_lock_tickets(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -146,6 +154,9 @@ pub trait WebauthnStore: Send + Sync {
         id: &str,
         now: Timestamp,
     ) -> StoreResult<Option<WebauthnCeremony>>;
+    /// Deletes the ceremonies that expired at or before `cutoff` (taken or not). Returns how
+    /// many were deleted.
+    async fn delete_expired_webauthn_ceremonies(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -258,6 +269,12 @@ pub trait GrantStore: Send + Sync {
     async fn slow_down_device_grant(&self, device_code_hash: &str, by: i64) -> StoreResult<()>;
     /// Moves an approved grant to consumed exactly once; false when someone else did.
     async fn consume_device_grant(&self, device_code_hash: &str) -> StoreResult<bool>;
+    /// Deletes the authorization codes that expired at or before `cutoff` (redeemed or not).
+    /// Returns how many were deleted.
+    async fn delete_expired_auth_codes(&self, cutoff: Timestamp) -> StoreResult<u64>;
+    /// Deletes the device grants that expired at or before `cutoff`, whatever their status.
+    /// Returns how many were deleted.
+    async fn delete_expired_device_grants(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -293,6 +310,9 @@ pub trait IdpStore: Send + Sync {
     /// Creates the user and its link in one transaction; [`StoreError::Conflict`] when the
     /// email is taken or the identity is linked already.
     async fn insert_idp_user(&self, user: &User, idp: &str, subject: &str) -> StoreResult<()>;
+    /// Deletes the pending sign-ins that expired at or before `cutoff` (consumed or not).
+    /// Returns how many were deleted.
+    async fn delete_expired_idp_pending(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 /// Everything ward keeps.

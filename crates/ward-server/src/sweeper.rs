@@ -1,8 +1,16 @@
-//! The sweeper: deletes sessions that stopped working (expired, idle or revoked) more than
-//! `sessions.retention` ago, guest sessions as soon as they stop working, and then the guest
-//! users left without a session. Sessions never depend on it: every use checks
-//! [`Session::unusable_reason`](ward_core::model::Session::unusable_reason), so a session is
-//! dead at its deadline whether or not a sweep has run.
+//! The sweeper: deletes what can no longer be used, so the database does not grow without
+//! bound.
+//!
+//! - Sessions that stopped working (expired, idle or revoked) more than `sessions.retention`
+//!   ago, guest sessions as soon as they stop working, and then the guest users left without a
+//!   session (with their MFA rows and links).
+//! - Every short-lived single-use row ([`GRACE_SECS`] after it expired, used or not):
+//!   authorization codes, device grants, MFA sign-in challenges, resource-lock tickets, pending
+//!   upstream (IdP) sign-ins and WebAuthn ceremonies.
+//!
+//! Nothing depends on it: every use checks its own deadline (a session's
+//! [`Session::unusable_reason`](ward_core::model::Session::unusable_reason), a code's
+//! `expires_at`), so a row is dead at its deadline whether or not a sweep has run.
 
 use std::time::Duration;
 
@@ -11,10 +19,43 @@ use ward_core::StoreError;
 use crate::guest::{GUEST_EMAIL_DOMAIN, GUEST_ROLE};
 use crate::state::AppState;
 
+/// How long a short-lived row is kept after it expired. Long enough that a late presentation
+/// still gets its precise answer rather than "unknown": a CLI polling an expired device code
+/// gets `expired_token` (RFC 8628 §3.5), not `invalid_grant`; a replayed authorization code is
+/// still recognized as reused and revokes its session (RFC 6749 §4.1.2); a user coming back from
+/// the IdP late is told the sign-in expired. Every such row lives at most 10 minutes, so an hour
+/// bounds these tables to about an hour and ten minutes of traffic.
+pub const GRACE_SECS: i64 = 3600;
+
+/// What one sweep deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub sessions: u64,
     pub guests: u64,
+    pub auth_codes: u64,
+    pub device_grants: u64,
+    pub mfa_challenges: u64,
+    pub lock_tickets: u64,
+    pub idp_pending: u64,
+    pub webauthn_ceremonies: u64,
+}
+
+impl SweepReport {
+    /// Rows deleted, all kinds together.
+    pub fn total(&self) -> u64 {
+        [
+            self.sessions,
+            self.guests,
+            self.auth_codes,
+            self.device_grants,
+            self.mfa_challenges,
+            self.lock_tickets,
+            self.idp_pending,
+            self.webauthn_ceremonies,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
+    }
 }
 
 /// One sweep at the state's current time.
@@ -35,7 +76,18 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
             now.plus_secs(-60),
         )
         .await?;
-    Ok(SweepReport { sessions, guests })
+    let expired = now.plus_secs(-GRACE_SECS);
+    let store = &state.store;
+    Ok(SweepReport {
+        sessions,
+        guests,
+        auth_codes: store.delete_expired_auth_codes(expired).await?,
+        device_grants: store.delete_expired_device_grants(expired).await?,
+        mfa_challenges: store.delete_expired_mfa_challenges(expired).await?,
+        lock_tickets: store.delete_expired_lock_tickets(expired).await?,
+        idp_pending: store.delete_expired_idp_pending(expired).await?,
+        webauthn_ceremonies: store.delete_expired_webauthn_ceremonies(expired).await?,
+    })
 }
 
 /// Sweeps every `sessions.sweep_interval` until the task is aborted.
@@ -46,12 +98,18 @@ pub(crate) async fn sweep_forever(state: AppState) {
     loop {
         tick.tick().await;
         match sweep(&state).await {
-            Ok(r) if r.sessions > 0 || r.guests > 0 => {
+            Ok(r) if r.total() > 0 => {
                 tracing::info!(
                     target: "ward::sweeper",
                     sessions = r.sessions,
                     guests = r.guests,
-                    "deleted dead sessions and expired guests"
+                    auth_codes = r.auth_codes,
+                    device_grants = r.device_grants,
+                    mfa_challenges = r.mfa_challenges,
+                    lock_tickets = r.lock_tickets,
+                    idp_pending = r.idp_pending,
+                    webauthn_ceremonies = r.webauthn_ceremonies,
+                    "deleted rows that can no longer be used"
                 );
             }
             Ok(_) => {}

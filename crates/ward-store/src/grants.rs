@@ -231,4 +231,12 @@ impl GrantStore for SqlStore {
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn delete_expired_auth_codes(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("auth_codes", cutoff).await
+    }
+
+    async fn delete_expired_device_grants(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("device_grants", cutoff).await
+    }
 }

@@ -120,4 +120,8 @@ impl IdpStore for SqlStore {
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
+
+    async fn delete_expired_idp_pending(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("idp_pending", cutoff).await
+    }
 }

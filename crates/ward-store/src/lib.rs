@@ -108,6 +108,20 @@ impl SqlStore {
     pub(crate) fn next_seq(&self) -> i64 {
         self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
+    /// Deletes the rows of `table` whose `expires_at` is at or before `cutoff` (the sweeper's
+    /// statement for every short-lived table; `table` is one of ours, never input).
+    pub(crate) async fn delete_expired(
+        &self,
+        table: &'static str,
+        cutoff: ward_core::clock::Timestamp,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+            .bind(cutoff.0)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -337,4 +337,12 @@ impl MfaStore for SqlStore {
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn delete_expired_mfa_challenges(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("mfa_challenges", cutoff).await
+    }
+
+    async fn delete_expired_lock_tickets(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("lock_tickets", cutoff).await
+    }
 }

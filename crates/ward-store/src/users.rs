@@ -9,6 +9,15 @@ use ward_core::store::{StoreResult, UserStore};
 use crate::codec::{flag, get, time};
 use crate::{backend, SqlStore};
 
+/// The tables besides `sessions` and `api_tokens` whose `user_id` references `users(id)`.
+const DEPENDENTS: [&str; 5] = [
+    "mfa_totp",
+    "mfa_backup_codes",
+    "mfa_challenges",
+    "webauthn_credentials",
+    "idp_links",
+];
+
 const COLUMNS: &str = "id, email, name, password_hash, role, disabled, created_at";
 
 fn user(row: &AnyRow) -> StoreResult<User> {
@@ -153,17 +162,31 @@ impl UserStore for SqlStore {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let done = sqlx::query(
-            "DELETE FROM users WHERE role = $1 AND created_at < $2 AND email LIKE $3 ESCAPE '\\' \
-             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id) \
-             AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.user_id = users.id)",
-        )
-        .bind(role)
-        .bind(created_before.0)
-        .bind(pattern)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        const DOOMED: &str = "SELECT u.id FROM users u WHERE u.role = $1 AND u.created_at < $2 \
+             AND u.email LIKE $3 ESCAPE '\\' \
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id) \
+             AND NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.user_id = u.id)";
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Every other table with a foreign key to users first: a guest who was promoted for a
+        // while (and enrolled a second factor, say) and demoted again must not make the delete
+        // fail, which would stop every later sweep too.
+        for table in DEPENDENTS {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id IN ({DOOMED})"))
+                .bind(role)
+                .bind(created_before.0)
+                .bind(&pattern)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let done = sqlx::query(&format!("DELETE FROM users WHERE id IN ({DOOMED})"))
+            .bind(role)
+            .bind(created_before.0)
+            .bind(&pattern)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         if done.rows_affected() > 0 {
             self.cache.users.invalidate(|_, u| u.role == role);
         }

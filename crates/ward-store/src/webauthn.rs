@@ -144,4 +144,8 @@ impl WebauthnStore for SqlStore {
             None => Ok(None),
         }
     }
+
+    async fn delete_expired_webauthn_ceremonies(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("webauthn_ceremonies", cutoff).await
+    }
 }

@@ -385,7 +385,10 @@ pub async fn resolve_account(
         _ => return Err(IdpFailure::EmailNotVerified),
     };
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-    if !idp.allows_domain(domain) {
+    // The guests' domain is reserved (the admin API refuses it too): an upstream vouching for
+    // `guest-…@guest.invalid` must neither sign in to a guest nor create an account that the
+    // sweeper would take for a guest, even under `allowed_domains = ["*"]`.
+    if domain == crate::guest::GUEST_EMAIL_DOMAIN || !idp.allows_domain(domain) {
         return Err(IdpFailure::DomainNotAllowed { email });
     }
     for _attempt in 0..2 {

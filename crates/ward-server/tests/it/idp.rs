@@ -975,6 +975,70 @@ async fn github_sign_in_against_a_stand_in(b: Backend) {
     assert!(page.contains("verified email"), "{page}");
 }
 
+async fn no_idp_sign_in_at_the_guests_domain(b: Backend) {
+    // Even an IdP allowed every domain and linking existing accounts cannot reach a guest.
+    let (server, provider) = ward_with_provider(b, |c, _| {
+        let idp = c.idp.last_mut().unwrap();
+        idp.allowed_domains = Some(vec!["*".into()]);
+        idp.link_existing_accounts = true;
+    })
+    .await;
+    let guest: Value = server
+        .api()
+        .post(server.url("/api/auth/guest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile: Value = server
+        .api()
+        .get(server.url("/api/profile"))
+        .bearer_auth(guest["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let guest_email = profile["email"].as_str().unwrap().to_string();
+    assert!(guest_email.ends_with("@guest.invalid"), "{guest_email}");
+
+    // The IdP vouches for the guest's address: refused, nothing linked to the guest.
+    provider
+        .post(
+            "/__test/accounts",
+            json!({"mallory@corp.example": {"email": guest_email}}),
+        )
+        .await;
+    let browser = server.browser();
+    let (s, page) = page_of(sign_in_via_idp(&server, &browser, "mallory@corp.example").await).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(page.contains("email domain not allowed"), "{page}");
+    assert!(signed_in_email(&server, &browser).await.is_none());
+    // Nor is an account created at the guests' domain, which the sweeper would take for a guest.
+    provider
+        .post(
+            "/__test/accounts",
+            json!({"newbie@corp.example": {"email": "guest-000000000000@guest.invalid"}}),
+        )
+        .await;
+    let (s, _) =
+        page_of(sign_in_via_idp(&server, &server.browser(), "newbie@corp.example").await).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        server
+            .state
+            .store
+            .user_by_email("guest-000000000000@guest.invalid")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(server.state.store.list_users().await.unwrap().len(), 2);
+}
+
 on_both_backends!(
     oidc_sign_in_provisions_then_matches_on_subject,
     email_from_userinfo,
@@ -985,4 +1049,5 @@ on_both_backends!(
     cli_device_and_pkce_flows_through_the_idp,
     ward_as_upstream_idp,
     github_sign_in_against_a_stand_in,
+    no_idp_sign_in_at_the_guests_domain,
 );

@@ -20,6 +20,7 @@ mod sessions;
 mod sessions_api;
 mod signup;
 mod standard_clients;
+mod sweeper;
 mod tokens;
 mod webauthn_browser;
 mod webdriver;
