@@ -142,6 +142,7 @@ pub async fn prepare(
     // Other replicas' revocations and key rotations, by PostgreSQL LISTEN/NOTIFY.
     sql.spawn_listener();
     let changes = sql.changes();
+    let limiter = RateLimiter::new(Arc::new(sql.clone()));
     let store: Arc<dyn Store> = Arc::new(sql);
     let master = MasterKey::load(
         config.master_key.as_deref(),
@@ -180,7 +181,7 @@ pub async fn prepare(
         changes,
         master_key: master,
         passwords,
-        limiter: RateLimiter::default(),
+        limiter,
         mfa_guard: mfa::MfaGuard::default(),
         webauthn,
         metrics: Metrics::default(),

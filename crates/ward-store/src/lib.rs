@@ -12,6 +12,7 @@ mod grants;
 mod idp;
 mod keys;
 mod mfa;
+mod rate_limits;
 mod sessions;
 mod users;
 mod webauthn;

@@ -323,3 +323,35 @@ async fn postgres_replicas_listener_reconnects_and_forgets_what_it_may_have_miss
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_share_rate_limit_counters() {
+    let (a, b) = replicas().await;
+    let limits = a.state.config.rate_limits;
+    let limit = limits.signin_failures_per_account;
+    let (on_a, on_b) = (a.browser(), b.browser());
+    // Failed sign-ins for one account, alternating between the replicas: each sees only half of
+    // them, yet the account is locked at the configured total.
+    for i in 0..limit {
+        let browser = if i % 2 == 0 { &on_a } else { &on_b };
+        let r = browser.sign_in(ADMIN_EMAIL, "not the password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    for browser in [&on_a, &on_b] {
+        let r = browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: i64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=limits.window_secs).contains(&retry_after),
+            "{retry_after}"
+        );
+    }
+    // The next window (on ward's clock) starts afresh on both.
+    a.clock.advance(limits.window_secs);
+    let r = on_b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
