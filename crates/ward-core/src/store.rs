@@ -277,6 +277,20 @@ pub trait GrantStore: Send + Sync {
     async fn delete_expired_device_grants(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
+/// Fixed-window rate-limit counters in the database, so that every replica counts against the
+/// same budget (SPEC §2.10). Windows are named by their start on ward's clock.
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Adds `add` hits to `key` in the window starting at `window_start`, atomically, and returns
+    /// the window's count including them.
+    async fn add_rate_limit_hits(&self, key: &str, window_start: i64, add: i64)
+        -> StoreResult<i64>;
+    /// The hits of `key` in the window starting at `window_start` (0 when none).
+    async fn rate_limit_hits(&self, key: &str, window_start: i64) -> StoreResult<i64>;
+    /// Deletes the windows that started before `window_start`; returns how many.
+    async fn delete_rate_limits_before(&self, window_start: i64) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
@@ -327,6 +341,7 @@ pub trait Store:
     + MfaStore
     + WebauthnStore
     + IdpStore
+    + RateLimitStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -518,6 +518,11 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     pub idps: Vec<IdpConfig>,
     pub routes: Vec<crate::proxy::config::Route>,
+    /// How long the store trusts a cached session, user or API token (1 s). Not read from the
+    /// configuration file: on PostgreSQL, changes reach every replica by `LISTEN/NOTIFY`, and
+    /// this TTL only bounds staleness while a replica's listener is reconnecting. Tests raise it
+    /// to show that changes arrive by notification.
+    pub store_cache_ttl: std::time::Duration,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -1017,6 +1022,7 @@ impl RawConfig {
         let s = &self.sessions;
         let rl = &self.rate_limits;
         Ok(Config {
+            store_cache_ttl: ward_store::DEFAULT_CACHE_TTL,
             listen,
             public_url,
             data_dir,

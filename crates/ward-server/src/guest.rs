@@ -59,7 +59,7 @@ pub async fn start_guest(
             limits.window_secs,
             now,
         )
-        .map_err(|l| ApiError::too_many_requests(l.retry_after))?;
+        .await?;
     let id = random_id(state.random.as_ref());
     let short: String = id.chars().take(12).collect();
     let user = User {

@@ -133,7 +133,18 @@ pub async fn prepare(
         None => default_public_url(bound),
     };
     let issuer = public_url.as_str().trim_end_matches('/').to_string();
-    let store: Arc<dyn Store> = Arc::new(ward_store::connect(&config.database_url).await?);
+    let sql = ward_store::connect_with(
+        &config.database_url,
+        ward_store::StoreOptions {
+            cache_ttl: config.store_cache_ttl,
+        },
+    )
+    .await?;
+    // Other replicas' revocations and key rotations, by PostgreSQL LISTEN/NOTIFY.
+    sql.spawn_listener();
+    let changes = sql.changes();
+    let limiter = RateLimiter::new(Arc::new(sql.clone()));
+    let store: Arc<dyn Store> = Arc::new(sql);
     let master = MasterKey::load(
         config.master_key.as_deref(),
         &config.data_dir,
@@ -168,9 +179,10 @@ pub async fn prepare(
         clock,
         random,
         keys: RwLock::new(Arc::new(keys)),
+        changes,
         master_key: master,
         passwords,
-        limiter: RateLimiter::default(),
+        limiter,
         mfa_guard: mfa::MfaGuard::default(),
         webauthn,
         metrics: Metrics::default(),
@@ -183,14 +195,23 @@ pub async fn prepare(
     })
 }
 
-/// How often a server looks for keys rotated elsewhere.
+/// How often a server looks for keys rotated elsewhere when the change listener is up (it
+/// hears of rotations at once; this only lets retired keys age out of the JWKS)…
 const KEY_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// …and while it is reconnecting, so that a rotation still arrives within about a second.
+const KEY_RELOAD_FALLBACK: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn reload_keys_forever(state: AppState) {
-    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
-    tick.tick().await;
     loop {
-        tick.tick().await;
+        let every = if state.changes.live() {
+            KEY_RELOAD_EVERY
+        } else {
+            KEY_RELOAD_FALLBACK
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = state.changes.keys_changed() => {}
+        }
         if let Err(e) = reload_keys(&state).await {
             tracing::warn!(error = %e, "cannot reload signing keys");
         }

@@ -25,6 +25,9 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub keys: RwLock<Arc<KeyRing>>,
+    /// The store's change listener (PostgreSQL `LISTEN/NOTIFY`): key rotations elsewhere, and
+    /// whether other replicas' changes reach this one at once.
+    pub changes: ward_store::Changes,
     pub master_key: MasterKey,
     pub passwords: PasswordPool,
     pub limiter: RateLimiter,

@@ -6,6 +6,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::ApiToken;
 use ward_core::store::{ApiTokenStore, StoreResult};
 
+use crate::changes::Change;
 use crate::codec::{get, join, list, opt_time, time};
 use crate::{backend, SqlStore};
 
@@ -88,7 +89,7 @@ impl ApiTokenStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
-        self.cache.api_tokens.invalidate(|_, t| t.id == id);
+        self.changed(&[Change::ApiToken(id.to_string())]).await;
         Ok(done.rows_affected() == 1)
     }
 

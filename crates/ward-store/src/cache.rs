@@ -3,9 +3,11 @@
 //! (two context switches), which made these lookups most of the cost of `/api/auth/validate`.
 //!
 //! Every write this process makes through [`SqlStore`](crate::SqlStore) updates or drops the
-//! entries it affects, so a revocation takes effect on the very next request. Writes by other
-//! replicas sharing a PostgreSQL database are seen within [`TTL`] (SPEC §2.10 allows 1 s).
-//! A generation counter per table keeps a read that raced a write from caching the old row.
+//! entries it affects, so a revocation takes effect on the very next request. On PostgreSQL the
+//! same writes send a notification that every replica's listener turns into the same drops
+//! (changes.rs), well within SPEC §2.10's 1 s; the TTL ([`DEFAULT_TTL`]) bounds staleness when
+//! the listener is down. A generation counter per table keeps a read that raced a write
+//! (here or, through the listener, elsewhere) from caching the old row.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,31 +16,31 @@ use std::time::{Duration, Instant};
 
 use ward_core::model::{ApiToken, Session, User};
 
-/// How long an entry is trusted without asking the database.
-pub(crate) const TTL: Duration = Duration::from_secs(1);
+/// How long an entry is trusted without asking the database, unless configured otherwise.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(1);
 /// Entries per table; when full, expired entries go, and if that is not enough, all of them.
 const CAPACITY: usize = 50_000;
 
 pub(crate) struct Table<T> {
     entries: Mutex<HashMap<String, (Instant, T)>>,
     generation: AtomicU64,
-}
-
-impl<T: Clone> Default for Table<T> {
-    fn default() -> Self {
-        Table {
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
-        }
-    }
+    ttl: Duration,
 }
 
 impl<T: Clone> Table<T> {
+    fn new(ttl: Duration) -> Self {
+        Table {
+            entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            ttl,
+        }
+    }
+
     /// A fresh cached value.
     pub(crate) fn get(&self, key: &str) -> Option<T> {
         let entries = self.entries.lock().ok()?;
         let (at, value) = entries.get(key)?;
-        (at.elapsed() < TTL).then(|| value.clone())
+        (at.elapsed() < self.ttl).then(|| value.clone())
     }
 
     /// Take before reading the database; pass to [`put`](Table::put) after.
@@ -55,7 +57,8 @@ impl<T: Clone> Table<T> {
             return;
         }
         if entries.len() >= CAPACITY {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
@@ -99,7 +102,6 @@ impl<T: Clone> Table<T> {
 }
 
 /// The cached tables.
-#[derive(Default)]
 pub(crate) struct Cache {
     pub(crate) sessions: Table<Session>,
     pub(crate) users: Table<User>,
@@ -107,6 +109,24 @@ pub(crate) struct Cache {
     pub(crate) api_tokens: Table<ApiToken>,
     /// Session id -> the activity time this process last committed for it.
     pub(crate) touched: Table<i64>,
+}
+
+impl Cache {
+    pub(crate) fn new(ttl: Duration) -> Cache {
+        Cache {
+            sessions: Table::new(ttl),
+            users: Table::new(ttl),
+            api_tokens: Table::new(ttl),
+            touched: Table::new(ttl),
+        }
+    }
+
+    /// Forgets everything (the listener reconnected and may have missed notifications).
+    pub(crate) fn clear(&self) {
+        self.sessions.invalidate(|_, _| true);
+        self.users.invalidate(|_, _| true);
+        self.api_tokens.invalidate(|_, _| true);
+    }
 }
 
 impl std::fmt::Debug for Cache {

@@ -6,6 +6,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::SigningKeyRecord;
 use ward_core::store::{KeyStore, StoreResult};
 
+use crate::changes::Change;
 use crate::codec::{get, opt_time, time};
 use crate::{backend, SqlStore};
 
@@ -47,6 +48,7 @@ impl KeyStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        self.changed(&[Change::SigningKeys]).await;
         Ok(())
     }
 
@@ -59,6 +61,7 @@ impl KeyStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        self.changed(&[Change::SigningKeys]).await;
         Ok(())
     }
 }

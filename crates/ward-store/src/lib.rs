@@ -6,11 +6,13 @@
 mod api_tokens;
 mod audit;
 mod cache;
+mod changes;
 mod codec;
 mod grants;
 mod idp;
 mod keys;
 mod mfa;
+mod rate_limits;
 mod sessions;
 mod users;
 mod webauthn;
@@ -25,14 +27,24 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 use ward_core::store::{Store, StoreResult};
 use ward_core::StoreError;
 
+pub use cache::DEFAULT_TTL as DEFAULT_CACHE_TTL;
+pub use changes::{Change, Changes, CHANNEL};
+
 /// The SQL store. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
     /// The hot durable writes (refresh rotation, session activity), group-committed on SQLite.
     writer: writer::Writer,
-    /// Short-lived cache of sessions, users and API tokens (see cache.rs).
+    /// Short-lived cache of sessions, users and API tokens (see cache.rs), kept current
+    /// across replicas by the change listener (changes.rs).
     cache: std::sync::Arc<cache::Cache>,
+    is_sqlite: bool,
+    /// For the change listener's own connection.
+    url: String,
+    changes: Changes,
+    /// Dropped with the last handle to this store, which stops the change listener.
+    stop: std::sync::Arc<tokio::sync::watch::Sender<()>>,
     /// Orders audit events written within the same second (monotonic per process, seeded from
     /// the wall clock in microseconds so that restarts keep increasing).
     seq: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -48,6 +60,22 @@ pub enum ConnectError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// How a store is set up beyond its URL.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// How long cached sessions, users and API tokens are trusted without asking the database:
+    /// the bound on staleness across replicas while the change listener is down.
+    pub cache_ttl: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_ttl: DEFAULT_CACHE_TTL,
+        }
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Opens the database at `url` (`sqlite://path` or `postgres://…`) and runs the migrations.
@@ -55,6 +83,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// SQLite is opened in WAL mode with `synchronous = FULL`: a commit acknowledged to a client is
 /// on disk and survives `kill -9` and power loss.
 pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
+    connect_with(url, StoreOptions::default()).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(url: &str, options: StoreOptions) -> Result<SqlStore, ConnectError> {
+    let cache_ttl = options.cache_ttl;
     sqlx::any::install_default_drivers();
     let is_sqlite = url.starts_with("sqlite:");
     if !is_sqlite && !url.starts_with("postgres:") && !url.starts_with("postgresql:") {
@@ -67,7 +101,7 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
     } else {
         url.to_string()
     };
-    let options = AnyConnectOptions::from_str(&url)?
+    let connect_options = AnyConnectOptions::from_str(&url)?
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
     let pool = AnyPoolOptions::new()
@@ -85,12 +119,19 @@ pub async fn connect(url: &str) -> Result<SqlStore, ConnectError> {
                 Ok(())
             })
         })
-        .connect_with(options)
+        .connect_with(connect_options)
         .await?;
     MIGRATOR.run(&pool).await?;
+    let changes = Changes::default();
+    // One process on SQLite: every change is this process's own, applied as it is written.
+    changes.set_live(is_sqlite);
     Ok(SqlStore {
         writer: writer::Writer::new(pool.clone(), is_sqlite),
-        cache: std::sync::Arc::default(),
+        cache: std::sync::Arc::new(cache::Cache::new(cache_ttl)),
+        is_sqlite,
+        url: url.clone(),
+        changes,
+        stop: std::sync::Arc::new(tokio::sync::watch::channel(()).0),
         pool,
         seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),
     })
@@ -125,7 +166,11 @@ impl SqlStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+    pub fn is_sqlite(&self) -> bool {
+        self.is_sqlite
+    }
     pub async fn close(&self) {
+        self.stop.send_replace(());
         self.pool.close().await;
     }
 }

@@ -7,6 +7,7 @@ use ward_core::model::{ChallengePurpose, LockTicket, MfaChallenge, TotpEnrolment
 use ward_core::store::{MfaStore, StoreResult};
 use ward_core::StoreError;
 
+use crate::changes::Change;
 use crate::codec::{flag, get, join, list, time};
 use crate::{backend, SqlStore};
 
@@ -246,7 +247,8 @@ impl MfaStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        self.cache.sessions.invalidate_key(session_id);
+        self.changed(&[Change::Session(session_id.to_string())])
+            .await;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use ward_core::model::{Channel, Session};
 use ward_core::store::{RefreshRotation, SessionStore, StoreResult};
 use ward_core::StoreError;
 
+use crate::changes::Change;
 use crate::codec::{flag, get, join, list, opt_time, time};
 use crate::writer::{Done, Write};
 use crate::{backend, SqlStore};
@@ -173,7 +174,7 @@ impl SessionStore for SqlStore {
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
-        self.cache.sessions.invalidate_key(id);
+        self.changed(&[Change::Session(id.to_string())]).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -206,7 +207,7 @@ impl SessionStore for SqlStore {
                         });
                     }
                     RefreshRotation::Reused { session_id } => {
-                        self.cache.sessions.invalidate_key(session_id);
+                        self.changed(&[Change::Session(session_id.clone())]).await;
                     }
                     RefreshRotation::Unknown => {}
                 }
@@ -276,7 +277,7 @@ impl SessionStore for SqlStore {
         tx.commit().await.map_err(backend)?;
         if done.rows_affected() > 0 {
             // Rare (a sweep), so simply forget every cached session.
-            self.cache.sessions.invalidate(|_, _| true);
+            self.changed(&[Change::AllSessions]).await;
         }
         Ok(done.rows_affected())
     }

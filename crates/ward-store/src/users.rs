@@ -6,6 +6,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::User;
 use ward_core::store::{StoreResult, UserStore};
 
+use crate::changes::Change;
 use crate::codec::{flag, get, time};
 use crate::{backend, SqlStore};
 
@@ -103,7 +104,7 @@ impl UserStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        self.cache.users.invalidate_key(id);
+        self.changed(&[Change::User(id.to_string())]).await;
         Ok(done.rows_affected() == 1)
     }
 
@@ -142,9 +143,8 @@ impl UserStore for SqlStore {
             .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
-        self.cache.users.invalidate_key(id);
-        self.cache.sessions.invalidate(|_, s| s.user_id == id);
-        self.cache.api_tokens.invalidate(|_, t| t.user_id == id);
+        // The user, and every session and API token of theirs.
+        self.changed(&[Change::User(id.to_string())]).await;
         Ok(true)
     }
 
@@ -188,7 +188,7 @@ impl UserStore for SqlStore {
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         if done.rows_affected() > 0 {
-            self.cache.users.invalidate(|_, u| u.role == role);
+            self.changed(&[Change::AllUsers]).await;
         }
         Ok(done.rows_affected())
     }

@@ -84,7 +84,7 @@ pub async fn submit_code(
             limits.window_secs,
             now,
         )
-        .map_err(|l| ApiError::too_many_requests(l.retry_after))?;
+        .await?;
     let typed = form.get("user_code").unwrap_or_default();
     let (jar, token) = csrf::token(&state, jar);
     let grant = match normalize_user_code(typed) {

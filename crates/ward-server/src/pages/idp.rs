@@ -68,15 +68,21 @@ pub async fn send_to_idp(
     }
     // Each start stores a pending sign-in: the same per-IP budget as password attempts.
     let limits = state.config.rate_limits;
-    if let Err(l) = state.limiter.hit(
-        "signin_ip",
-        ip.unwrap_or_default(),
-        limits.signin_per_ip,
-        limits.window_secs,
-        state.clock.now(),
-    ) {
-        state.metrics.auth_event("idp", "rate_limited");
-        return ApiError::too_many_requests(l.retry_after).into_response();
+    if let Err(e) = state
+        .limiter
+        .hit(
+            "signin_ip",
+            ip.unwrap_or_default(),
+            limits.signin_per_ip,
+            limits.window_secs,
+            state.clock.now(),
+        )
+        .await
+    {
+        if e.is_limited() {
+            state.metrics.auth_event("idp", "rate_limited");
+        }
+        return ApiError::from(e).into_response();
     }
     match idp::start(state, jar, idp, Some(email), return_to).await {
         Ok((jar, url)) => (jar, Redirect::to(url.as_str())).into_response(),

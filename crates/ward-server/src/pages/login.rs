@@ -188,28 +188,35 @@ pub async fn submit_password(
     let now = state.clock.now();
     let limits = state.config.rate_limits;
     let ip_key = ip.clone().unwrap_or_default();
-    state
-        .limiter
-        .hit(
-            "signin_ip",
-            &ip_key,
-            limits.signin_per_ip,
-            limits.window_secs,
-            now,
-        )
-        .and_then(|_| {
-            state.limiter.check(
+    let allowed = async {
+        state
+            .limiter
+            .hit(
+                "signin_ip",
+                &ip_key,
+                limits.signin_per_ip,
+                limits.window_secs,
+                now,
+            )
+            .await?;
+        state
+            .limiter
+            .check(
                 "signin_account",
                 &email,
                 limits.signin_failures_per_account,
                 limits.window_secs,
                 now,
             )
-        })
-        .map_err(|l| {
+            .await
+    }
+    .await;
+    if let Err(e) = allowed {
+        if e.is_limited() {
             state.metrics.auth_event("password", "rate_limited");
-            ApiError::too_many_requests(l.retry_after)
-        })?;
+        }
+        return Err(e.into());
+    }
 
     let user = state.store.user_by_email(&email).await?;
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -217,13 +224,22 @@ pub async fn submit_password(
     let user = match user {
         Some(u) if verified && !u.disabled => u,
         _ => {
-            let _ = state.limiter.hit(
-                "signin_account",
-                &email,
-                limits.signin_failures_per_account,
-                limits.window_secs,
-                now,
-            );
+            // Counted for the next attempt; this one is answered below either way.
+            if let Err(e) = state
+                .limiter
+                .hit(
+                    "signin_account",
+                    &email,
+                    limits.signin_failures_per_account,
+                    limits.window_secs,
+                    now,
+                )
+                .await
+            {
+                if !e.is_limited() {
+                    tracing::warn!(error = %e, "cannot count a failed sign-in");
+                }
+            }
             state.metrics.auth_event("password", "failed");
             let mut event = Audit::new("signin", "failed")
                 .ip(ip.as_deref())

@@ -90,6 +90,33 @@ impl TestServer {
             customize,
             Some((data_dir, database_url)),
             Some(self.clock.clone()),
+            None,
+        )
+        .await
+    }
+
+    /// A server on a fresh PostgreSQL database whose store trusts cached sessions, users and API
+    /// tokens for `cache_ttl` (instead of 1 s): with a long TTL, only `LISTEN/NOTIFY` can carry
+    /// another replica's change here in time.
+    #[allow(dead_code)]
+    pub async fn start_postgres_with_cache_ttl(cache_ttl: std::time::Duration) -> TestServer {
+        Self::start_inner(Backend::Postgres, |_| {}, None, None, Some(cache_ttl)).await
+    }
+
+    /// Another replica of this server: same database, data directory (master key), public URL
+    /// (issuer), clock and cache TTL, its own process state and port (`url` is its own address,
+    /// as if the load balancer sent the request there). This one keeps running.
+    #[allow(dead_code)]
+    pub async fn start_replica(&self) -> TestServer {
+        let data_dir = self.state.config.data_dir.display().to_string();
+        let database_url = self.state.config.database_url.clone();
+        let public_url = self.state.issuer.clone();
+        Self::start_inner(
+            Backend::Sqlite,
+            move |raw| raw.public_url = Some(public_url),
+            Some((data_dir, database_url)),
+            Some(self.clock.clone()),
+            Some(self.state.config.store_cache_ttl),
         )
         .await
     }
@@ -98,7 +125,7 @@ impl TestServer {
         backend: Backend,
         customize: impl FnOnce(&mut RawConfig),
     ) -> TestServer {
-        Self::start_inner(backend, customize, None, None).await
+        Self::start_inner(backend, customize, None, None, None).await
     }
 
     async fn start_inner(
@@ -106,6 +133,7 @@ impl TestServer {
         customize: impl FnOnce(&mut RawConfig),
         existing: Option<(String, String)>,
         clock: Option<ManualClock>,
+        cache_ttl: Option<std::time::Duration>,
     ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut raw = RawConfig::default();
@@ -135,12 +163,20 @@ impl TestServer {
             scopes: vec!["containers:read".into(), "containers:write".into()],
         });
         customize(&mut raw);
-        let config = raw.validate().expect("test config is valid");
+        let mut config = raw.validate().expect("test config is valid");
+        if let Some(ttl) = cache_ttl {
+            config.store_cache_ttl = ttl;
+        }
         let clock = clock.unwrap_or_else(|| ManualClock::new(SystemClock.now()));
         let prepared = ward_server::prepare(config, Arc::new(clock.clone()), Arc::new(OsRandom))
             .await
             .expect("server starts");
-        let url = prepared.state.issuer.clone();
+        // Replica tests (the only ones setting a cache TTL) reach each server at its own
+        // address: a replica's issuer is the first server's URL.
+        let url = match cache_ttl {
+            Some(_) => format!("http://{}", prepared.local_addr().expect("bound address")),
+            None => prepared.state.issuer.clone(),
+        };
         let state = prepared.state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(prepared.serve(async move {

@@ -32,7 +32,8 @@ async fn key_rotation_keeps_old_tokens_valid(b: Backend) {
     .await
     .unwrap();
     assert_ne!(new_kid, old_kid);
-    assert!(ward_server::reload_keys(&server.state).await.unwrap());
+    // On PostgreSQL the server may already have reloaded them on the rotation's notification.
+    ward_server::reload_keys(&server.state).await.unwrap();
     let jwks: Value = server
         .api()
         .get(server.url("/.well-known/jwks.json"))

@@ -16,6 +16,7 @@ mod negative;
 mod openapi;
 mod pages_browser;
 mod proxy;
+mod replicas;
 mod sessions;
 mod sessions_api;
 mod signup;
