@@ -229,6 +229,8 @@ pub struct RawRateLimits {
     pub guests_per_ip: u32,
     /// Accounts created through sign-up (`signup = true`) per client IP per window.
     pub signups_per_ip: u32,
+    /// Wrong client secrets per OAuth client per window (token, device, revoke, introspect).
+    pub token_failures_per_client: u32,
 }
 
 impl Default for RawRateLimits {
@@ -240,6 +242,7 @@ impl Default for RawRateLimits {
             user_code_per_ip: 20,
             guests_per_ip: 10,
             signups_per_ip: 10,
+            token_failures_per_client: 20,
         }
     }
 }
@@ -475,6 +478,7 @@ pub struct RateLimits {
     pub user_code_per_ip: u32,
     pub guests_per_ip: u32,
     pub signups_per_ip: u32,
+    pub token_failures_per_client: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -1056,6 +1060,7 @@ impl RawConfig {
                 user_code_per_ip: rl.user_code_per_ip,
                 guests_per_ip: rl.guests_per_ip,
                 signups_per_ip: rl.signups_per_ip,
+                token_failures_per_client: rl.token_failures_per_client,
             },
             mfa,
             routes: crate::proxy::config::validate_routes(&self.routes, &self.resources)?,

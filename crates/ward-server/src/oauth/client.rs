@@ -12,7 +12,9 @@ use ward_core::OAuthError;
 use ward_proto::CLI_CLIENT_ID;
 
 use crate::config::ClientConfig;
+use crate::error::ApiError;
 use crate::extract::FormParams;
+use crate::ratelimit::LimitError;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
@@ -80,36 +82,42 @@ impl Client {
 }
 
 /// Authenticates the client of a token, revocation or introspection request. Public clients
-/// identify themselves with `client_id` alone.
-pub fn authenticate(
+/// identify themselves with `client_id` alone. A client secret is a guessable input: after
+/// `rate_limits.token_failures_per_client` wrong secrets in a window, the client's requests are
+/// refused with 429 until the window ends (even with the right secret), as sign-in does per
+/// account.
+pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &FormParams,
-) -> Result<Client, OAuthError> {
+) -> Result<Client, ApiError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .map(|b| parse_basic(b.trim()))
-        .transpose()?;
+        .transpose()
+        .map_err(ApiError::from)?;
     let (id, secret) = match basic {
         Some((id, secret)) => {
             if form.get("client_secret").is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method, not two",
-                ));
+                )
+                .into());
             }
             (id, Some(secret))
         }
         None => (
             form.get("client_id")
-                .ok_or_else(|| OAuthError::invalid_client("client authentication required"))?
+                .ok_or_else(|| OAuthError::invalid_client("client authentication required"))
+                .map_err(ApiError::from)?
                 .to_string(),
             form.get("client_secret").map(str::to_string),
         ),
     };
-    let client =
-        Client::find(state, &id).ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    let client = Client::find(state, &id)
+        .ok_or_else(|| ApiError::from(OAuthError::invalid_client("unknown client")))?;
     match (&client, secret) {
         (
             Client::Configured(ClientConfig {
@@ -118,10 +126,25 @@ pub fn authenticate(
             }),
             Some(given),
         ) => {
+            let limits = state.config.rate_limits;
+            let now = state.clock.now();
+            let (bucket, limit) = ("client_auth_failures", limits.token_failures_per_client);
+            state
+                .limiter
+                .check(bucket, &id, limit, limits.window_secs, now)
+                .await?;
             if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
                 Ok(client)
             } else {
-                Err(OAuthError::invalid_client("client authentication failed"))
+                // Counted; this attempt answers invalid_client whatever the count says.
+                if let Err(LimitError::Store(e)) = state
+                    .limiter
+                    .hit(bucket, &id, limit, limits.window_secs, now)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not count a failed client authentication");
+                }
+                Err(OAuthError::invalid_client("client authentication failed").into())
             }
         }
         (
@@ -129,8 +152,8 @@ pub fn authenticate(
                 secret: Some(_), ..
             }),
             None,
-        ) => Err(OAuthError::invalid_client("client authentication required")),
-        (_, Some(_)) => Err(OAuthError::invalid_client("public clients have no secret")),
+        ) => Err(OAuthError::invalid_client("client authentication required").into()),
+        (_, Some(_)) => Err(OAuthError::invalid_client("public clients have no secret").into()),
         (_, None) => Ok(client),
     }
 }

@@ -59,7 +59,7 @@ pub async fn device_authorization(
         )
         .into());
     }
-    let client = client::authenticate(&state, &headers, &form)?;
+    let client = client::authenticate(&state, &headers, &form).await?;
     if !client.allows_grant(DEVICE_CODE_GRANT_TYPE) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,

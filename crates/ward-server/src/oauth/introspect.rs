@@ -46,7 +46,7 @@ pub async fn introspect(
     headers: HeaderMap,
     form: FormParams,
 ) -> ApiResult<Json<IntrospectionResponse>> {
-    let client = client::authenticate(&state, &headers, &form)?;
+    let client = client::authenticate(&state, &headers, &form).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client("introspection needs a confidential client").into());
     }

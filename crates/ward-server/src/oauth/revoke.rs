@@ -47,7 +47,7 @@ pub async fn revoke(
     headers: HeaderMap,
     form: FormParams,
 ) -> ApiResult<StatusCode> {
-    let client = client::authenticate(&state, &headers, &form)?;
+    let client = client::authenticate(&state, &headers, &form).await?;
     let token = form.require("token")?;
     let now = state.clock.now();
     let session = if is_refresh_token_shape(token, &state.config.token_prefix) {

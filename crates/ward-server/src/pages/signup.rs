@@ -103,14 +103,18 @@ pub async fn submit_signup(
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let limits = state.config.rate_limits;
-    if let Err(l) = state.limiter.hit(
-        "signup_ip",
-        ip.as_deref().unwrap_or_default(),
-        limits.signups_per_ip,
-        limits.window_secs,
-        state.clock.now(),
-    ) {
-        return Ok(error_page(&ApiError::too_many_requests(l.retry_after)));
+    let hit = state
+        .limiter
+        .hit(
+            "signup_ip",
+            ip.as_deref().unwrap_or_default(),
+            limits.signups_per_ip,
+            limits.window_secs,
+            state.clock.now(),
+        )
+        .await;
+    if let Err(e) = hit {
+        return Ok(error_page(&ApiError::from(e)));
     }
     let email = normalize_email(form.get("email").unwrap_or_default());
     let name = form.get("name").unwrap_or_default().trim().to_string();

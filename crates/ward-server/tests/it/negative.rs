@@ -408,7 +408,48 @@ async fn malformed_requests_get_clear_4xx(b: Backend) {
     );
 }
 
+/// A client secret is guessable input: after `token_failures_per_client` wrong secrets in a
+/// window the client is refused (429 + Retry-After, even with the right secret) until the
+/// window ends; other clients are not affected.
+async fn client_secret_guessing_is_rate_limited(b: Backend) {
+    let server = TestServer::start_with(b, |c| c.rate_limits.token_failures_per_client = 5).await;
+    let api = server.api();
+    let grant = |secret: &'static str| {
+        api.post(server.url("/oauth/token"))
+            .basic_auth(APP_CLIENT, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    for _ in 0..5 {
+        let r = grant("wrong-secret").await.unwrap();
+        assert_eq!(
+            error_code(r).await,
+            (StatusCode::UNAUTHORIZED, "invalid_client".into())
+        );
+    }
+    let r = grant(APP_SECRET).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    // The public CLI client is not affected.
+    let r = api
+        .post(server.url("/oauth/device/code"))
+        .form(&[("client_id", "ward-cli")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    server.clock.advance(retry);
+    let r = grant(APP_SECRET).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the next window");
+}
+
 on_both_backends!(
+    client_secret_guessing_is_rate_limited,
     wrong_pkce_verifier_is_rejected,
     reused_code_is_rejected_and_revokes_the_first_session,
     expired_code_is_rejected,
