@@ -49,6 +49,22 @@ impl<'a> Audit<'a> {
 /// Records an event. A failure to write is logged, not returned: the action it describes has
 /// already happened and must not be reported as failed.
 pub async fn record(state: &AppState, audit: Audit<'_>) {
+    let event = logged_event(state, audit);
+    store(state, &event).await;
+}
+
+/// Records an event from code that cannot wait (synchronous checks such as
+/// [`authz::require`](crate::authz::require)): the time and id are taken now, the row is written
+/// by a task. Without a runtime (unit tests), the event is only logged.
+pub fn record_soon(state: &AppState, audit: Audit<'_>) {
+    let event = logged_event(state, audit);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let state = state.clone();
+        runtime.spawn(async move { store(&state, &event).await });
+    }
+}
+
+fn logged_event(state: &AppState, audit: Audit<'_>) -> AuditEvent {
     let event = AuditEvent {
         id: random_id(state.random.as_ref()),
         at: state.clock.now(),
@@ -69,7 +85,11 @@ pub async fn record(state: &AppState, audit: Audit<'_>) {
         detail = %event.detail,
         "audit"
     );
-    if let Err(e) = state.store.insert_audit_event(&event).await {
+    event
+}
+
+async fn store(state: &AppState, event: &AuditEvent) {
+    if let Err(e) = state.store.insert_audit_event(event).await {
         tracing::error!(error = %e, event = %event.event_type, "cannot write the audit event");
     }
 }

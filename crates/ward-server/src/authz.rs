@@ -35,12 +35,14 @@ pub fn require(state: &AppState, caller: &Caller, permission: &Permission) -> Re
     if allows(state, caller, permission) {
         return Ok(());
     }
-    tracing::info!(
-        target: "ward::audit",
-        event = "policy.denied",
-        user_id = %caller.user.id,
-        permission = %permission,
-        "permission denied"
+    crate::audit::record_soon(
+        state,
+        crate::audit::Audit::new("policy.denied", "denied")
+            .actor(&caller.user.id)
+            .detail(serde_json::json!({
+                "permission": permission.to_string(),
+                "credential": caller.credential.as_str(),
+            })),
     );
     Err(ApiError::forbidden(denial_message(state, permission)))
 }
@@ -87,7 +89,15 @@ pub fn require_admin(state: &AppState, caller: &Caller) -> Result<(), ApiError> 
             .find(|r| is_admin_role(state, r))
             .unwrap_or("admin")
             .to_string();
-        tracing::info!(target: "ward::audit", event = "policy.denied", user_id = %caller.user.id, "admin API denied");
+        crate::audit::record_soon(
+            state,
+            crate::audit::Audit::new("policy.denied", "denied")
+                .actor(&caller.user.id)
+                .detail(serde_json::json!({
+                    "permission": "admin API",
+                    "credential": caller.credential.as_str(),
+                })),
+        );
         return Err(ApiError::forbidden(format!(
             "permission denied: the admin API requires {admin} role"
         )));

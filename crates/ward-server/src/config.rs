@@ -1062,8 +1062,12 @@ impl RawConfig {
                 signups_per_ip: rl.signups_per_ip,
                 token_failures_per_client: rl.token_failures_per_client,
             },
+            routes: crate::proxy::config::validate_routes(
+                &self.routes,
+                &self.resources,
+                &mfa.lock_kinds,
+            )?,
             mfa,
-            routes: crate::proxy::config::validate_routes(&self.routes, &self.resources)?,
             roles,
             clients,
             idps,

@@ -80,16 +80,8 @@ pub async fn validate(
     }
     if let Some(p) = params.permission.as_deref() {
         let permission = authz::parse_permission(&state, p)?;
-        if let Err(denied) = authz::require(&state, &caller, &permission) {
-            audit::record(
-                &state,
-                Audit::new("policy.denied", "denied")
-                    .actor(&caller.user.id)
-                    .detail(serde_json::json!({"permission": p, "credential": caller.credential.as_str()})),
-            )
-            .await;
-            return Err(denied);
-        }
+        // A denial is audited by `require` itself.
+        authz::require(&state, &caller, &permission)?;
     }
     let body = ValidateResponse {
         user_id: caller.user.id.clone(),

@@ -157,7 +157,13 @@ fn invalid(key: &str, value: impl ToString, expected: &str) -> ConfigError {
     }
 }
 
-pub fn validate_routes(raw: &[RawRoute], resources: &[String]) -> Result<Vec<Route>, ConfigError> {
+/// Validates `[[routes]]` against the configured resources and `mfa.lock_kinds` (a `lock_kind`
+/// outside that list could never be locked, and the lock routes would answer 404 for it).
+pub fn validate_routes(
+    raw: &[RawRoute],
+    resources: &[String],
+    lock_kinds: &[String],
+) -> Result<Vec<Route>, ConfigError> {
     let mut routes: Vec<Route> = Vec::new();
     for (i, r) in raw.iter().enumerate() {
         let key = format!("routes[{i}]");
@@ -223,6 +229,13 @@ pub fn validate_routes(raw: &[RawRoute], resources: &[String]) -> Result<Vec<Rou
                     &format!("{key}.lock_kind"),
                     kind,
                     "a resource kind of 1 to 32 lowercase letters, digits, '-' or '_' (e.g. terminal)",
+                ));
+            }
+            if !lock_kinds.contains(kind) {
+                return Err(invalid(
+                    &format!("{key}.lock_kind"),
+                    kind,
+                    &format!("one of mfa.lock_kinds ({})", lock_kinds.join(", ")),
                 ));
             }
         }
@@ -330,11 +343,16 @@ mod tests {
         }
     }
 
+    fn kinds() -> Vec<String> {
+        vec!["terminal".into(), "agent".into()]
+    }
+
     #[test]
     fn longest_prefix_wins_and_segments_matter() {
         let routes = validate_routes(
             &[raw("/api/containers"), raw("/api/containers/admin/")],
             &resources(),
+            &kinds(),
         )
         .unwrap();
         assert_eq!(routes[1].prefix, "/api/containers/admin");
@@ -357,7 +375,7 @@ mod tests {
         r.permissions.insert("GET".into(), "containers:read".into());
         r.permissions
             .insert("DELETE".into(), "containers:delete".into());
-        let routes = validate_routes(&[r], &resources()).unwrap();
+        let routes = validate_routes(&[r], &resources(), &kinds()).unwrap();
         let p = &routes[0].permissions;
         assert!(
             matches!(p.for_method(&Method::HEAD), Needed::Permission(p) if p.to_string() == "containers:read")
@@ -400,6 +418,13 @@ mod tests {
             ),
             (
                 RawRoute {
+                    lock_kind: Some("vm".into()),
+                    ..raw("/a")
+                },
+                "routes[0].lock_kind = \"vm\": expected one of mfa.lock_kinds (terminal, agent)",
+            ),
+            (
+                RawRoute {
                     timeout: Some("soon".into()),
                     ..raw("/a")
                 },
@@ -407,7 +432,7 @@ mod tests {
             ),
         ];
         for (route, expected) in cases {
-            let msg = validate_routes(&[route], &resources())
+            let msg = validate_routes(&[route], &resources(), &kinds())
                 .unwrap_err()
                 .to_string();
             assert!(msg.contains(expected), "{msg}");

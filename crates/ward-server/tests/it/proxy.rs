@@ -241,6 +241,25 @@ async fn http_refusals(b: Backend) {
         body["error_description"],
         "permission denied: containers:delete requires ops role"
     );
+    // The denial is in the audit log (written by a task: wait for it briefly).
+    let query = ward_core::model::AuditQuery {
+        user_id: None,
+        event_type: Some("policy.denied".into()),
+        before: None,
+        limit: 10,
+    };
+    let mut denied = Vec::new();
+    for _ in 0..100 {
+        denied = s.server.state.store.audit_events(&query).await.unwrap();
+        if !denied.is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert!(denied[0].0.detail.contains("containers:delete"));
+    assert!(denied[0].0.actor_user_id.is_some());
     // A method the route does not list.
     let r = api.put(&url).bearer_auth(&s.access).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);

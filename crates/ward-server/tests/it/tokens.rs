@@ -757,11 +757,20 @@ async fn audit_events_for_each_action(b: Backend) {
         ("policy.denied", "denied", None),
         ("session.revoked", "ok", None),
     ] {
-        let list = events(vec![("type", event_type.to_string())]).await;
-        let found = list
-            .iter()
-            .any(|e| e["outcome"] == outcome && target.is_none_or(|t| e["target"] == t));
-        assert!(found, "{event_type}/{outcome} in {list:?}");
+        // policy.denied is written by a task after the answer: allow it a moment.
+        let mut tries = 0;
+        let list = loop {
+            let list = events(vec![("type", event_type.to_string())]).await;
+            let found = list
+                .iter()
+                .any(|e| e["outcome"] == outcome && target.is_none_or(|t| e["target"] == t));
+            tries += 1;
+            if found || tries == 50 {
+                assert!(found, "{event_type}/{outcome} in {list:?}");
+                break list;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
         for e in &list {
             assert!(e["time"].is_string() && e["type"] == event_type);
         }
