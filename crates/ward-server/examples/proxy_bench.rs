@@ -106,8 +106,10 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(dir.path().join("ward.log")).unwrap();
+    // As in production by default; PROXY_BENCH_LOG=warn shows what the request log costs.
+    let filter = std::env::var("PROXY_BENCH_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter("info")
+        .with_env_filter(filter)
         .with_writer(std::sync::Mutex::new(log))
         .with_ansi(false)
         .init();

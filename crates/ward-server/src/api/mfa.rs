@@ -319,7 +319,9 @@ pub async fn disable(
             .target(&caller.user.id),
     )
     .await;
-    Ok(Json(MfaDisabled { enabled: false }))
+    // TOTP and backup codes are gone; registered security keys still count as MFA.
+    let enabled = crate::mfa::is_enabled(&state, &caller.user.id).await?;
+    Ok(Json(MfaDisabled { enabled }))
 }
 
 /// `POST /api/mfa/backup-codes`: replaces the backup codes, with a current code.
