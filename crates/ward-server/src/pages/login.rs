@@ -260,29 +260,11 @@ pub async fn submit_password(
         }
     };
     state.metrics.auth_event("password", "ok");
-    let mfa_on = crate::mfa::is_enabled(&state, &user.id).await?;
-    if mfa_on || crate::mfa::required_for(&state, &user.role) {
-        // No session yet: the second factor (or enrolment, when policy demands it) comes first.
-        let purpose = if mfa_on {
-            ChallengePurpose::Verify
-        } else {
-            ChallengePurpose::Enrol
-        };
-        let jar = super::mfa_login::start_challenge(
-            &state,
-            jar,
-            &user,
-            purpose,
-            &return_to,
-            &["pwd".to_string()],
-        )
-        .await?;
-        return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
-    }
-    let jar = finish_sign_in(
+    after_password(
         &state,
         jar,
         &user,
+        &return_to,
         SignedIn {
             amr: vec!["pwd".into()],
             ip,
@@ -290,8 +272,32 @@ pub async fn submit_password(
             method: "password",
         },
     )
-    .await?;
-    Ok((jar, Redirect::to(&return_to)).into_response())
+    .await
+}
+
+/// After a password proved who the user is (sign-in or sign-up): the second factor first when
+/// the user has one, or enrolment when `mfa.required_roles` names the role and the user has
+/// none — no session exists before that; otherwise the web session, and on to `return_to`.
+pub async fn after_password(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    return_to: &str,
+    how: SignedIn,
+) -> Result<Response, ApiError> {
+    let mfa_on = crate::mfa::is_enabled(state, &user.id).await?;
+    if mfa_on || crate::mfa::required_for(state, &user.role) {
+        let purpose = if mfa_on {
+            ChallengePurpose::Verify
+        } else {
+            ChallengePurpose::Enrol
+        };
+        let jar = super::mfa_login::start_challenge(state, jar, user, purpose, return_to, &how.amr)
+            .await?;
+        return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
+    }
+    let jar = finish_sign_in(state, jar, user, how).await?;
+    Ok((jar, Redirect::to(return_to)).into_response())
 }
 
 /// How a sign-in completed.

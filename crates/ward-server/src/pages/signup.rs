@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
-use ward_core::model::{normalize_email, ChallengePurpose};
+use ward_core::model::normalize_email;
 
 use crate::accounts::{create_local_user, NewLocalUser};
 use crate::audit::{self, Audit};
@@ -23,7 +23,7 @@ use crate::config::idp_for_email;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams, UserAgent};
-use crate::pages::login::{finish_sign_in, login_url, safe_return_to, SignedIn};
+use crate::pages::login::{after_password, login_url, safe_return_to, SignedIn};
 use crate::pages::{csrf_field, error_page, no_store, page};
 use crate::state::AppState;
 
@@ -160,23 +160,11 @@ pub async fn submit_signup(
             ),
     )
     .await;
-    if crate::mfa::required_for(&state, &user.role) {
-        // The policy wants a second factor before any session: enrol first.
-        let jar = super::mfa_login::start_challenge(
-            &state,
-            jar,
-            &user,
-            ChallengePurpose::Enrol,
-            &return_to,
-            &["pwd".to_string()],
-        )
-        .await?;
-        return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
-    }
-    let jar = finish_sign_in(
+    after_password(
         &state,
         jar,
         &user,
+        &return_to,
         SignedIn {
             amr: vec!["pwd".into()],
             ip,
@@ -184,8 +172,7 @@ pub async fn submit_signup(
             method: "signup",
         },
     )
-    .await?;
-    Ok((jar, Redirect::to(&return_to)).into_response())
+    .await
 }
 
 fn capitalized(s: &str) -> String {

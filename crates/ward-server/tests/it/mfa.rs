@@ -27,7 +27,8 @@ print('%06d' % ((struct.unpack('>I', h[o:o+4])[0] & 0x7fffffff) % 1000000))";
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-async fn post(server: &TestServer, bearer: &str, path: &str, body: Value) -> reqwest::Response {
+/// POSTs `body` as JSON to `path` with the bearer.
+pub async fn post(server: &TestServer, bearer: &str, path: &str, body: Value) -> reqwest::Response {
     server
         .api()
         .post(server.url(path))

@@ -254,7 +254,6 @@ async fn http_refusals(b: Backend) {
         if !denied.is_empty() {
             break;
         }
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(denied.len(), 1, "{denied:?}");
@@ -720,14 +719,7 @@ async fn revoked_session_closes_websocket_within_a_second(b: Backend) {
 
 /// Creates an API token for the bearer's user with `scopes`; returns (id, token).
 async fn api_token(server: &TestServer, bearer: &str, scopes: &[&str]) -> (String, String) {
-    let r = server
-        .api()
-        .post(server.url("/api/tokens"))
-        .bearer_auth(bearer)
-        .json(&json!({"name": "proxy-ci", "scopes": scopes}))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::tokens::create_token(server, bearer, scopes).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created = json_of(r).await;
     let field = |k: &str| created[k].as_str().unwrap().to_string();
@@ -852,15 +844,8 @@ async fn http_and_websocket_with_api_token(b: Backend) {
 async fn lock_terminal(s: &Setup) -> String {
     let (secret, _) = crate::mfa::enrol(&s.server, &s.access).await;
     let code = crate::mfa::python_totp(&secret, s.server.clock_now());
-    let r = s
-        .server
-        .api()
-        .post(s.server.url("/api/security/terminal/t1/mfa-lock"))
-        .bearer_auth(&s.access)
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .unwrap();
+    let path = "/api/security/terminal/t1/mfa-lock";
+    let r = crate::mfa::post(&s.server, &s.access, path, json!({ "code": code })).await;
     assert_eq!(r.status(), StatusCode::OK);
     s.server.clock.advance(30);
     secret
@@ -869,15 +854,8 @@ async fn lock_terminal(s: &Setup) -> String {
 /// A fresh single-use ticket for terminal t1; moves the clock one TOTP step on.
 async fn ticket(s: &Setup, secret: &str) -> String {
     let code = crate::mfa::python_totp(secret, s.server.clock_now());
-    let r = s
-        .server
-        .api()
-        .post(s.server.url("/api/security/terminal/t1/verify"))
-        .bearer_auth(&s.access)
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .unwrap();
+    let path = "/api/security/terminal/t1/verify";
+    let r = crate::mfa::post(&s.server, &s.access, path, json!({ "code": code })).await;
     assert_eq!(r.status(), StatusCode::OK);
     s.server.clock.advance(30);
     json_of(r).await["ticket"].as_str().unwrap().to_string()

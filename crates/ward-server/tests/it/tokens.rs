@@ -28,7 +28,8 @@ async fn create_user(server: &TestServer, admin: &str, email: &str, role: &str) 
     r.json().await.unwrap()
 }
 
-async fn create_token(server: &TestServer, bearer: &str, scopes: &[&str]) -> reqwest::Response {
+/// `POST /api/tokens` named "ci" with `scopes`.
+pub async fn create_token(server: &TestServer, bearer: &str, scopes: &[&str]) -> reqwest::Response {
     server
         .api()
         .post(server.url("/api/tokens"))
