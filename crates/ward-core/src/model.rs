@@ -13,6 +13,9 @@ pub struct User {
     pub role: String,
     pub disabled: bool,
     pub created_at: Timestamp,
+    /// Whether the address was verified: by an IdP that said so, by an emailed link, or by an
+    /// admin who created the account (SPEC §2.11). Self-signed-up addresses start unverified.
+    pub email_verified: bool,
 }
 
 /// Emails compare case-insensitively; ward stores and looks them up lowercased and trimmed.
@@ -84,6 +87,9 @@ pub struct Session {
     /// Authentication methods references (RFC 8176), e.g. `pwd`, `otp`.
     pub amr: Vec<String>,
     pub revoked_at: Option<Timestamp>,
+    /// When the owner last proved a second factor (or, without MFA, the password) in this
+    /// session: sign-in, step-up or re-authentication. Account security needs it recent.
+    pub verified_at: Timestamp,
 }
 
 impl Session {

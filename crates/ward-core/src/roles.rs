@@ -53,7 +53,8 @@ impl RoleMap {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for resource in resources {
+        let admin = [crate::scope::ADMIN_RESOURCE.to_string()];
+        for resource in resources.iter().chain(admin.iter()) {
             for action in crate::scope::ACTIONS {
                 let p = Permission {
                     resource: resource.clone(),

@@ -1,6 +1,7 @@
 //! Scopes and permissions. A permission is `resource:action` with action `read`, `write` or
-//! `delete`; OAuth requests may also carry the OIDC scopes `openid`, `profile`, `email` and
-//! `offline_access`.
+//! `delete`; a resource may be namespaced with `:` (`convox:app:delete` is resource `convox:app`,
+//! action `delete`). OAuth requests may also carry the OIDC scopes `openid`, `profile`, `email`
+//! and `offline_access`, which grant identity only, never a resource permission.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,6 +9,13 @@ use std::fmt;
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 pub const ACTIONS: [&str; 3] = ["read", "write", "delete"];
 pub const DEFAULT_RESOURCES: [&str; 5] = ["agent", "containers", "ssh", "snippets", "recordings"];
+/// The admin API's resource (`admin:read`, `admin:write`): always known, whatever is configured.
+pub const ADMIN_RESOURCE: &str = "admin";
+
+/// Whether `scope` is one of the OIDC scopes (identity only).
+pub fn is_oidc_scope(scope: &str) -> bool {
+    OIDC_SCOPES.contains(&scope)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Permission {
@@ -16,10 +24,12 @@ pub struct Permission {
 }
 
 impl Permission {
-    /// Parses `resource:action`; the resource must be one of `resources`.
+    /// Parses `resource:action` (the action is after the last `:`); the resource must be one of
+    /// `resources` or [`ADMIN_RESOURCE`].
     pub fn parse(s: &str, resources: &[String]) -> Option<Permission> {
-        let (resource, action) = s.split_once(':')?;
-        (resources.iter().any(|r| r == resource) && ACTIONS.contains(&action)).then(|| Permission {
+        let (resource, action) = s.rsplit_once(':')?;
+        let known = resource == ADMIN_RESOURCE || resources.iter().any(|r| r == resource);
+        (known && ACTIONS.contains(&action)).then(|| Permission {
             resource: resource.to_string(),
             action: action.to_string(),
         })
@@ -86,5 +96,13 @@ mod tests {
         assert!(Permission::parse("containers:read", &resources).is_some());
         assert!(Permission::parse("containers:fly", &resources).is_none());
         assert!(Permission::parse("boats:read", &resources).is_none());
+        assert!(Permission::parse("admin:write", &resources).is_some());
+        let namespaced = vec!["convox:app".to_string()];
+        let p = Permission::parse("convox:app:delete", &namespaced).unwrap();
+        assert_eq!(
+            (p.resource.as_str(), p.action.as_str()),
+            ("convox:app", "delete")
+        );
+        assert!(Permission::parse("convox:delete", &namespaced).is_none());
     }
 }

@@ -93,7 +93,13 @@ pub trait MfaStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Option<MfaChallenge>>;
     /// Step-up: records that the session passed a second factor.
-    async fn mark_session_mfa(&self, session_id: &str, amr: &[String]) -> StoreResult<()>;
+    /// Also records `now` as the session's last verification (`verified_at`).
+    async fn mark_session_mfa(
+        &self,
+        session_id: &str,
+        amr: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()>;
 
     /// Locks a resource; false when it is locked already.
     async fn lock_resource(
@@ -196,6 +202,8 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<Option<(Session, bool)>>;
     /// Records activity, extending the idle deadline.
     async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Re-authentication (password, or a second factor): the session's `verified_at` is `now`.
+    async fn mark_session_reauthenticated(&self, id: &str, now: Timestamp) -> StoreResult<()>;
     /// Revokes a session (idempotent). Returns whether it was live before.
     async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Atomically marks `old_hash` rotated and stores `new_hash` for the same session; on a
@@ -247,6 +255,16 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<CodeRedemption>;
     /// Links the session created by a redeemed code, so a replay can revoke it.
     async fn set_auth_code_session(&self, code_hash: &str, session_id: &str) -> StoreResult<()>;
+    /// The scopes `user_id` consented to give `client_id`, if ever asked.
+    async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>>;
+    /// Records (replaces) what `user_id` consented to give `client_id`.
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 
     async fn insert_device_grant(&self, grant: &DeviceGrant) -> StoreResult<()>;
     async fn device_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<DeviceGrant>>;

@@ -108,6 +108,15 @@ pub struct ValidateResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     pub scope: String,
+    /// The credential's effective permissions (role ∩ grant), as in `X-Ward-Scopes`.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// `session`, `api_token`, … as in `X-Ward-Credential`.
+    #[serde(default)]
+    pub credential: String,
+    /// The OAuth client the credential was issued to, as in `X-Ward-Client-Id`.
+    #[serde(default)]
+    pub client_id: String,
 }
 
 /// RFC 7662 §2.2 introspection response.

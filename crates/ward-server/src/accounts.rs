@@ -15,6 +15,8 @@ pub struct NewLocalUser {
     pub name: Option<String>,
     pub password: Option<String>,
     pub role: String,
+    /// True when an admin creates the account; false for self-service sign-up (SPEC §2.11).
+    pub email_verified: bool,
 }
 
 /// Creates the account.
@@ -58,6 +60,7 @@ pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<Us
         role: new.role,
         disabled: false,
         created_at: state.clock.now(),
+        email_verified: new.email_verified,
     };
     match state.store.insert_user(&user).await {
         Ok(()) => Ok(user),

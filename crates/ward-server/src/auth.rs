@@ -6,6 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::CookieJar;
+use ward_core::authority::{Authority, Grant, FIRST_PARTY_CLIENT};
 use ward_core::model::{ApiToken, Session, User};
 use ward_core::token::{api_token_checksum_ok, token_hash};
 
@@ -19,22 +20,7 @@ pub const MFA_POLICY_MESSAGE: &str =
 /// Activity is written back at most this often per session.
 const TOUCH_EVERY_SECS: i64 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    AccessToken,
-    ApiToken,
-    SessionCookie,
-}
-
-impl Credential {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Credential::AccessToken => "access_token",
-            Credential::ApiToken => "api_token",
-            Credential::SessionCookie => "session_cookie",
-        }
-    }
-}
+pub use ward_core::authority::CredentialKind as Credential;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -45,6 +31,64 @@ pub struct Caller {
     pub credential: Credential,
     /// The API token used, when `credential` is [`Credential::ApiToken`].
     pub api_token: Option<ApiToken>,
+    /// What this credential may do (SPEC §2.11), computed once for the request.
+    pub authority: Authority,
+}
+
+impl Caller {
+    /// A caller and its [`Authority`]: the grant follows from the credential kind, its client
+    /// and its scopes; the owner's role is read from the configuration now.
+    pub fn new(
+        state: &AppState,
+        user: User,
+        session: Option<Session>,
+        client_id: String,
+        scope: String,
+        credential: Credential,
+        api_token: Option<ApiToken>,
+    ) -> Caller {
+        let resources = &state.config.resources;
+        let grant = match credential {
+            // ward's pages and `ward-cli` hold the whole role, narrowed only when the CLI asked
+            // for particular permissions.
+            Credential::SessionCookie | Credential::FirstPartyToken => {
+                match Grant::from_scope(&scope, resources) {
+                    Grant::Permissions(p) if p.is_empty() => Grant::WholeRole,
+                    narrowed => narrowed,
+                }
+            }
+            Credential::ApiToken => Grant::from_scope(&scope, resources),
+            // A configured client: what the user consented to, within the scopes the client
+            // is declared with today.
+            Credential::ClientToken => {
+                let client = crate::oauth::client::Client::find(state, &client_id);
+                match Grant::from_scope(&scope, resources) {
+                    Grant::Permissions(p) => Grant::Permissions(
+                        p.into_iter()
+                            .filter(|s| client.as_ref().is_some_and(|c| c.declares_scope(s)))
+                            .collect(),
+                    ),
+                    whole => whole,
+                }
+            }
+        };
+        let authority = Authority {
+            kind: credential,
+            client_id: client_id.clone(),
+            role: state.config.roles.get(&user.role).cloned(),
+            grant,
+            verified_at: session.as_ref().map(|s| s.verified_at),
+        };
+        Caller {
+            user,
+            session,
+            client_id,
+            scope,
+            credential,
+            api_token,
+            authority,
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -75,14 +119,7 @@ pub async fn caller_from_headers(
     }
     let jar = CookieJar::from_headers(headers);
     if let Some((session, user)) = web_session(state, &jar).await? {
-        return Ok(Caller {
-            client_id: session.client_id.clone(),
-            scope: session.scope.clone(),
-            user,
-            session: Some(session),
-            credential: Credential::SessionCookie,
-            api_token: None,
-        });
+        return Ok(cookie_caller(state, session, user));
     }
     Err(ApiError::unauthorized("authentication required"))
 }
@@ -99,35 +136,47 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller
             JwtError::Expired => ApiError::unauthorized("access token expired"),
             _ => ApiError::unauthorized("invalid access token"),
         })?;
-    let session = match &claims.sid {
+    let (session, user) = match &claims.sid {
         Some(sid) => {
-            let session = state
-                .store
-                .session_by_id(sid)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("session not found"))?;
-            live_session(state, session).await?
+            let (session, user) = live_session(state, sid).await?;
+            if user.id != claims.sub {
+                return Err(ApiError::unauthorized("invalid access token"));
+            }
+            (Some(session), user)
         }
-        None => None,
+        None => match state.store.user_by_id(&claims.sub).await? {
+            Some(u) if !u.disabled => (None, u),
+            // client_credentials tokens have the client as subject and no user.
+            _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
+        },
     };
-    let user = match state.store.user_by_id(&claims.sub).await? {
-        Some(u) if !u.disabled => u,
-        // client_credentials tokens have the client as subject and no user.
-        _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
+    let credential = if claims.client_id == FIRST_PARTY_CLIENT {
+        Credential::FirstPartyToken
+    } else {
+        Credential::ClientToken
     };
-    if let Some(s) = &session {
-        if !crate::mfa::policy_allows(state, &user, s) {
-            return Err(ApiError::unauthorized(MFA_POLICY_MESSAGE));
-        }
-    }
-    Ok(Caller {
+    Ok(Caller::new(
+        state,
         user,
         session,
-        client_id: claims.client_id,
-        scope: claims.scope,
-        credential: Credential::AccessToken,
-        api_token: None,
-    })
+        claims.client_id,
+        claims.scope,
+        credential,
+        None,
+    ))
+}
+
+/// The caller of ward's own pages, from a live browser session.
+pub fn cookie_caller(state: &AppState, session: Session, user: User) -> Caller {
+    Caller::new(
+        state,
+        user,
+        Some(session.clone()),
+        session.client_id,
+        session.scope,
+        Credential::SessionCookie,
+        None,
+    )
 }
 
 /// `<prefix>_…` and not a refresh token (`<prefix>_rt_…`).
@@ -157,32 +206,64 @@ pub async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Cal
         Some(u) if !u.disabled => u,
         _ => return Err(ApiError::unauthorized("the token's owner is disabled")),
     };
+    // The MFA policy covers every credential (SPEC §2.11): a token whose owner must enrol and
+    // has not stops working until they do.
+    if crate::mfa::required_for(state, &user.role)
+        && !crate::mfa::is_enabled(state, &user.id).await?
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "mfa_enrollment_required",
+            "multi-factor authentication is required for your role: enrol at /account/mfa before using API tokens",
+        ));
+    }
     if record
         .last_used_at
         .is_none_or(|t| now.0 - t.0 >= TOUCH_EVERY_SECS)
     {
         state.store.touch_api_token(&record.id, now).await?;
     }
-    Ok(Caller {
+    let scope = record.scopes.join(" ");
+    Ok(Caller::new(
+        state,
         user,
-        session: None,
-        client_id: "api-token".into(),
-        scope: record.scopes.join(" "),
-        credential: Credential::ApiToken,
-        api_token: Some(record),
-    })
+        None,
+        "api-token".into(),
+        scope,
+        Credential::ApiToken,
+        Some(record),
+    ))
 }
 
-/// `Some(session)` when usable at this moment, recording activity now and then.
-async fn live_session(state: &AppState, session: Session) -> Result<Option<Session>, ApiError> {
+/// The one live-session check (SPEC §2.11), used by bearer tokens, the pages' cookie and the
+/// proxy's re-check of open WebSockets: the session is usable now (not revoked, expired or
+/// idle), its user exists and is enabled, and the MFA policy is met. Records activity now and
+/// then.
+pub async fn live_session(state: &AppState, session_id: &str) -> Result<(Session, User), ApiError> {
+    let session = state
+        .store
+        .session_by_id(session_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("session not found"))?;
+    checked_session(state, session).await
+}
+
+async fn checked_session(state: &AppState, session: Session) -> Result<(Session, User), ApiError> {
     let now = state.clock.now();
     if let Some(reason) = session.unusable_reason(now) {
         return Err(ApiError::unauthorized(reason));
     }
+    let user = match state.store.user_by_id(&session.user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
+    };
+    if !crate::mfa::policy_allows(state, &user, &session) {
+        return Err(ApiError::unauthorized(MFA_POLICY_MESSAGE));
+    }
     if now.0 - session.last_seen_at.0 >= TOUCH_EVERY_SECS {
         state.store.touch_session(&session.id, now).await?;
     }
-    Ok(Some(session))
+    Ok((session, user))
 }
 
 /// The browser's ward session, when its cookie names a live one.
@@ -200,16 +281,9 @@ pub async fn web_session(
     else {
         return Ok(None);
     };
-    if !session.is_usable(state.clock.now()) {
-        return Ok(None);
-    }
-    let Some(session) = live_session(state, session).await? else {
-        return Ok(None);
-    };
-    match state.store.user_by_id(&session.user_id).await? {
-        Some(user) if !user.disabled && crate::mfa::policy_allows(state, &user, &session) => {
-            Ok(Some((session, user)))
-        }
-        _ => Ok(None),
+    match checked_session(state, session).await {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if e.status.is_server_error() => Err(e),
+        Err(_) => Ok(None),
     }
 }

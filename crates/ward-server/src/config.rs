@@ -122,6 +122,7 @@ pub struct RawConfig {
     pub allowed_origins: StringList,
     pub block_empty_origin: bool,
     pub tokens: RawTokens,
+    pub security: RawSecurity,
     pub sessions: RawSessions,
     pub rate_limits: RawRateLimits,
     pub mfa: RawMfa,
@@ -180,6 +181,30 @@ impl Default for RawTokens {
             access_token_ttl: "1h".into(),
         }
     }
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecurity {
+    /// How recently a second factor (or, without MFA, the password) must have been proved for
+    /// account-security operations (SPEC §2.11).
+    pub reauth_window: String,
+}
+
+impl Default for RawSecurity {
+    fn default() -> Self {
+        RawSecurity {
+            reauth_window: "10m".into(),
+        }
+    }
+}
+
+/// `[security]`, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityConfig {
+    /// Seconds.
+    pub reauth_window: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -290,6 +315,9 @@ pub struct RawClient {
     pub grant_types: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A resource server: may introspect any token, not only those issued to it.
+    #[serde(default)]
+    pub introspect: bool,
 }
 
 impl Default for RawConfig {
@@ -338,6 +366,7 @@ impl Default for RawConfig {
             allowed_origins: StringList::Empty,
             block_empty_origin: false,
             tokens: RawTokens::default(),
+            security: RawSecurity::default(),
             sessions: RawSessions::default(),
             rate_limits: RawRateLimits::default(),
             mfa: RawMfa::default(),
@@ -368,7 +397,14 @@ const ENV_KEYS: &[&str] = &[
     "allowed_origins",
     "block_empty_origin",
 ];
-const ENV_SECTIONS: &[&str] = &["tokens", "sessions", "rate_limits", "mfa", "roles"];
+const ENV_SECTIONS: &[&str] = &[
+    "tokens",
+    "security",
+    "sessions",
+    "rate_limits",
+    "mfa",
+    "roles",
+];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
     "log",
@@ -456,6 +492,8 @@ pub struct ClientConfig {
     pub redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// May introspect any token (a resource server), not only its own.
+    pub introspect: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -515,6 +553,7 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub block_empty_origin: bool,
     pub access_token_ttl: i64,
+    pub security: SecurityConfig,
     pub sessions: SessionLifetimes,
     pub rate_limits: RateLimits,
     pub mfa: MfaConfig,
@@ -887,11 +926,17 @@ impl RawConfig {
             other => return Err(invalid("log_format", other, "text or json")),
         };
         for r in &self.resources {
-            if r.is_empty() || r.contains(':') || r.contains(' ') {
+            let segments_ok = r.split(':').all(|seg| {
+                !seg.is_empty()
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            });
+            if !segments_ok || r == ward_core::scope::ADMIN_RESOURCE {
                 return Err(invalid(
                     "resources",
                     r,
-                    "resource names without ':' or spaces",
+                    "resource names of letters, digits, '-', '_' or '.', optionally namespaced with ':' (convox:app), other than the reserved \"admin\"",
                 ));
             }
         }
@@ -974,6 +1019,17 @@ impl RawConfig {
                     ));
                 }
             }
+            for sc in &c.scopes {
+                if !ward_core::scope::is_oidc_scope(sc)
+                    && ward_core::scope::Permission::parse(sc, &self.resources).is_none()
+                {
+                    return Err(invalid(
+                        &format!("{key}.scopes"),
+                        sc,
+                        "an OIDC scope (openid, profile, email, offline_access) or resource:action with a configured resource",
+                    ));
+                }
+            }
             if c.grant_types.iter().any(|g| g == "client_credentials") && secret.is_none() {
                 return Err(invalid(
                     &format!("{key}.secret"),
@@ -992,6 +1048,7 @@ impl RawConfig {
                 redirect_uris: c.redirect_uris.clone(),
                 grant_types: c.grant_types.clone(),
                 scopes: c.scopes.clone(),
+                introspect: c.introspect,
             });
         }
         for (i, r) in self.mfa.required_roles.iter().enumerate() {
@@ -1043,6 +1100,9 @@ impl RawConfig {
             allowed_origins: self.allowed_origins.items(),
             block_empty_origin: self.block_empty_origin,
             access_token_ttl: duration("tokens.access_token_ttl", &self.tokens.access_token_ttl)?,
+            security: SecurityConfig {
+                reauth_window: duration("security.reauth_window", &self.security.reauth_window)?,
+            },
             sessions: SessionLifetimes {
                 cli: duration("sessions.cli_ttl", &s.cli_ttl)?,
                 web: duration("sessions.web_ttl", &s.web_ttl)?,
@@ -1295,6 +1355,7 @@ mod tests {
             redirect_uris: vec![],
             grant_types: vec![],
             scopes: vec![],
+            introspect: false,
         };
         let raw = RawConfig {
             clients: vec![client.clone(), client],

@@ -70,6 +70,7 @@ pub async fn start_guest(
         role: GUEST_ROLE.to_string(),
         disabled: false,
         created_at: now,
+        email_verified: false,
     };
     state.store.insert_user(&user).await?;
     let request = SessionRequest {

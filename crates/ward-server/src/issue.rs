@@ -60,6 +60,8 @@ fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
         mfa_verified: ward_core::model::amr_is_multi_factor(&req.amr),
         amr: req.amr.clone(),
         revoked_at: None,
+        // Signing in proved the password (and the second factor, when enrolled) at auth_time.
+        verified_at: req.auth_time,
     }
 }
 
@@ -224,7 +226,7 @@ async fn id_token(
         auth_time: auth_time.0,
         nonce,
         email: user.email.clone(),
-        email_verified: true,
+        email_verified: user.email_verified,
         name: user.name.clone(),
         sid: session.id.clone(),
         amr: session.amr.clone(),

@@ -21,6 +21,7 @@ pub mod mfa;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod proxy;
 pub mod ratelimit;

@@ -34,6 +34,7 @@ use crate::{api, oauth};
         api::auth::validate,
         api::auth::refresh,
         api::auth::logout,
+        api::auth::reauth,
         api::auth::guest,
         api::sessions::list,
         api::sessions::revoke,

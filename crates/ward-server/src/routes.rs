@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router {
             get(pages::signup::signup_page).post(pages::signup::submit_signup),
         )
         .route("/account", get(pages::account::account_page))
+        .route(
+            "/reauth",
+            get(pages::reauth::reauth_page).post(pages::reauth::submit_reauth),
+        )
         .route("/account/tokens", post(pages::account::create_token_form))
         .route(
             "/account/tokens/{id}/revoke",
@@ -113,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/validate", get(api::auth::validate))
         .route("/api/auth/refresh", post(api::auth::refresh))
         .route("/api/auth/logout", post(api::auth::logout))
+        .route("/api/auth/reauth", post(api::auth::reauth))
         .route("/api/auth/guest", post(api::auth::guest))
         .route("/api/sessions", get(api::sessions::list))
         .route("/api/sessions/{id}", delete(api::sessions::revoke))

@@ -124,6 +124,38 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
+    async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(|r| get(r, "scope")).transpose()
+    }
+
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) \
+             DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn insert_device_grant(&self, g: &DeviceGrant) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO device_grants (device_code_hash, user_code, client_id, scope, device_id, \

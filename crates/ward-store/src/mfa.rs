@@ -240,13 +240,21 @@ impl MfaStore for SqlStore {
         row.as_ref().map(challenge).transpose()
     }
 
-    async fn mark_session_mfa(&self, session_id: &str, amr: &[String]) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET mfa_verified = 1, amr = $1 WHERE id = $2")
-            .bind(join(amr))
-            .bind(session_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+    async fn mark_session_mfa(
+        &self,
+        session_id: &str,
+        amr: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET mfa_verified = 1, amr = $1, verified_at = $2 WHERE id = $3",
+        )
+        .bind(join(amr))
+        .bind(now.0)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         self.changed(&[Change::Session(session_id.to_string())])
             .await;
         Ok(())

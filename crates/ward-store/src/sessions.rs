@@ -15,7 +15,7 @@ use crate::{backend, SqlStore};
 
 const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.channel, s.scope, s.device_id, \
     s.device_name, s.ip, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, \
-    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at";
+    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at, s.verified_at";
 
 fn session(row: &AnyRow) -> StoreResult<Session> {
     let channel: String = get(row, "channel")?;
@@ -37,6 +37,11 @@ fn session(row: &AnyRow) -> StoreResult<Session> {
         mfa_verified: flag(row, "mfa_verified")?,
         amr: list(row, "amr")?,
         revoked_at: opt_time(row, "revoked_at")?,
+        // Rows written before migration 0010 count as verified when they were created.
+        verified_at: match opt_time(row, "verified_at")? {
+            Some(t) => t,
+            None => time(row, "created_at")?,
+        },
     })
 }
 
@@ -63,8 +68,8 @@ impl SessionStore for SqlStore {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, channel, scope, device_id, device_name, \
              ip, user_agent, created_at, last_seen_at, expires_at, idle_timeout, mfa_verified, \
-             amr, revoked_at, cookie_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             amr, revoked_at, cookie_hash, verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&s.id)
         .bind(&s.user_id)
@@ -83,6 +88,7 @@ impl SessionStore for SqlStore {
         .bind(join(&s.amr))
         .bind(s.revoked_at.map(|t| t.0))
         .bind(cookie_hash)
+        .bind(s.verified_at.0)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -163,6 +169,17 @@ impl SessionStore for SqlStore {
                 s.last_seen_at = now;
             }
         });
+        Ok(())
+    }
+
+    async fn mark_session_reauthenticated(&self, id: &str, now: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET verified_at = $1 WHERE id = $2")
+            .bind(now.0)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        self.changed(&[Change::Session(id.to_string())]).await;
         Ok(())
     }
 

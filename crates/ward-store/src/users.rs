@@ -11,7 +11,8 @@ use crate::codec::{flag, get, time};
 use crate::{backend, SqlStore};
 
 /// The tables besides `sessions` and `api_tokens` whose `user_id` references `users(id)`.
-const DEPENDENTS: [&str; 5] = [
+const DEPENDENTS: [&str; 6] = [
+    "consents",
     "mfa_totp",
     "mfa_backup_codes",
     "mfa_challenges",
@@ -19,7 +20,7 @@ const DEPENDENTS: [&str; 5] = [
     "idp_links",
 ];
 
-const COLUMNS: &str = "id, email, name, password_hash, role, disabled, created_at";
+const COLUMNS: &str = "id, email, name, password_hash, role, disabled, created_at, email_verified";
 
 fn user(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
@@ -30,6 +31,7 @@ fn user(row: &AnyRow) -> StoreResult<User> {
         role: get(row, "role")?,
         disabled: flag(row, "disabled")?,
         created_at: time(row, "created_at")?,
+        email_verified: flag(row, "email_verified")?,
     })
 }
 
@@ -37,8 +39,8 @@ fn user(row: &AnyRow) -> StoreResult<User> {
 impl UserStore for SqlStore {
     async fn insert_user(&self, u: &User) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, \
+             email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&u.id)
         .bind(&u.email)
@@ -47,6 +49,7 @@ impl UserStore for SqlStore {
         .bind(&u.role)
         .bind(i64::from(u.disabled))
         .bind(u.created_at.0)
+        .bind(i64::from(u.email_verified))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -65,7 +65,7 @@ pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<UserList>> {
-    authz::require_admin(&state, &caller)?;
+    authz::require_admin(&state, &caller, false)?;
     let users = state.store.list_users().await?;
     let users: Vec<UserInfo> = users.iter().map(UserInfo::from).collect();
     Ok(Json(UserList { users }))
@@ -131,7 +131,7 @@ pub async fn create_user_record(
     ip: Option<&str>,
     req: CreateUser,
 ) -> ApiResult<User> {
-    authz::require_admin(state, caller)?;
+    authz::require_admin(state, caller, true)?;
     let role = req
         .role
         .unwrap_or_else(|| state.config.default_role.clone());
@@ -143,6 +143,7 @@ pub async fn create_user_record(
             name: req.name,
             password: req.password,
             role,
+            email_verified: true,
         },
     )
     .await?;
@@ -206,7 +207,7 @@ pub async fn patch_user_record(
     id: &str,
     req: PatchUser,
 ) -> ApiResult<User> {
-    authz::require_admin(state, caller)?;
+    authz::require_admin(state, caller, true)?;
     if req.role.is_none() && req.disabled.is_none() {
         return Err(ApiError::bad_request(
             "nothing to change: send role and/or disabled",
@@ -331,7 +332,7 @@ pub async fn audit_log(
     caller: Caller,
     Query(params): Query<AuditParams>,
 ) -> ApiResult<Json<AuditPage>> {
-    authz::require_admin(&state, &caller)?;
+    authz::require_admin(&state, &caller, false)?;
     let before = match params.before.as_deref() {
         Some(c) => Some(
             c.split_once('.')

@@ -1,7 +1,7 @@
 //! `/api/auth/*`: validate (also nginx `auth_request`), refresh, logout, guest.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -89,18 +89,16 @@ pub async fn validate(
         roles: vec![caller.user.role.clone()],
         session_id: caller.session.as_ref().map(|s| s.id.clone()),
         scope: caller.scope.clone(),
+        permissions: caller
+            .authority
+            .effective_permissions(&state.config.resources),
+        credential: caller.credential.header_value().to_string(),
+        client_id: caller.client_id.clone(),
     };
+    // The same identity headers the built-in proxy sends its upstreams.
     let mut headers = HeaderMap::new();
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    set("x-ward-user-id", &body.user_id);
-    set("x-ward-email", &body.email);
-    set("x-ward-roles", &body.roles.join(","));
-    if let Some(sid) = &body.session_id {
-        set("x-ward-session-id", sid);
+    for (name, value) in crate::proxy::identity_headers(&state, &caller) {
+        headers.insert(name, value);
     }
     Ok((headers, Json(body)).into_response())
 }
@@ -201,4 +199,63 @@ pub async fn guest(
         }
         GuestStart::Web { .. } => Err(ApiError::internal("guest API start gave a web session")),
     }
+}
+
+/// `POST /api/auth/reauth`: a TOTP or backup code (accounts with MFA) or the password (accounts
+/// without). Exactly one of the two.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReauthRequest {
+    pub code: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `POST /api/auth/reauth`: the session is verified now.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Reauthenticated {
+    /// RFC 3339, UTC.
+    pub verified_at: String,
+    /// Until then, account-security operations accept this session.
+    pub valid_until: String,
+}
+
+/// `POST /api/auth/reauth`: re-authenticates the caller's session, so account-security
+/// operations (security keys, TOTP, API tokens, other sessions) accept it again for
+/// `security.reauth_window` (SPEC §2.11).
+#[utoipa::path(
+    post,
+    path = "/api/auth/reauth",
+    operation_id = "auth_reauth",
+    tag = "auth",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = ReauthRequest,
+    responses(
+        (status = 200, description = "Verified", body = Reauthenticated),
+        (status = 400, description = "A wrong code or password, or the wrong kind of proof for the account", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+    )
+)]
+pub async fn reauth(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+    ApiJson(req): ApiJson<ReauthRequest>,
+) -> ApiResult<Json<Reauthenticated>> {
+    use crate::ops::reauth::{reauthenticate, Proof};
+    let proof = match (req.code, req.password) {
+        (Some(code), None) => Proof::Code(code),
+        (None, Some(password)) => Proof::Password(password),
+        _ => {
+            return Err(ApiError::bad_request(
+                "send exactly one of code and password",
+            ))
+        }
+    };
+    let at = reauthenticate(&state, &caller, ip.as_deref(), proof).await?;
+    Ok(Json(Reauthenticated {
+        verified_at: crate::time::rfc3339(at),
+        valid_until: crate::time::rfc3339(at.plus_secs(state.config.security.reauth_window)),
+    }))
 }

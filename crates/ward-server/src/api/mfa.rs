@@ -171,6 +171,7 @@ pub async fn finish_enrolment(
 )]
 pub async fn setup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TotpSetup>> {
     refuse_guests(&caller)?;
+    crate::authz::require_account_security(&state, &caller)?;
     Ok(Json(
         start_enrolment(&state, &caller.user.id, &caller.user.email).await?,
     ))
@@ -199,11 +200,12 @@ pub async fn confirm(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<BackupCodes>> {
     refuse_guests(&caller)?;
+    crate::authz::require_account_security(&state, &caller)?;
     let codes = finish_enrolment(&state, &caller.user.id, &body.code).await?;
     if let Some(session) = &caller.session {
         state
             .store
-            .mark_session_mfa(&session.id, &amr_with_otp(&session.amr))
+            .mark_session_mfa(&session.id, &amr_with_otp(&session.amr), state.clock.now())
             .await?;
     }
     audit::record(
@@ -282,7 +284,7 @@ pub async fn verify(
     if let Some(session) = &caller.session {
         state
             .store
-            .mark_session_mfa(&session.id, &amr_with_otp(&session.amr))
+            .mark_session_mfa(&session.id, &amr_with_otp(&session.amr), state.clock.now())
             .await?;
     }
     Ok(Json(verified(factor)))
@@ -309,6 +311,7 @@ pub async fn disable(
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<MfaDisabled>> {
+    crate::authz::require_first_party_session(&state, &caller)?;
     checked(&state, &caller, ip.as_deref(), &body.code, "disable").await?;
     state.store.remove_mfa(&caller.user.id).await?;
     audit::record(
@@ -345,6 +348,7 @@ pub async fn regenerate_backup_codes(
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<BackupCodes>> {
+    crate::authz::require_first_party_session(&state, &caller)?;
     checked(&state, &caller, ip.as_deref(), &body.code, "backup-codes").await?;
     let codes = mfa::new_backup_codes(state.random.as_ref());
     state

@@ -140,6 +140,11 @@ pub async fn revoke_session(
     id: &str,
     via: Via,
 ) -> ApiResult<Session> {
+    // Revoking another of one's own sessions is account security; ending the current one
+    // (signing out) is not.
+    if via == Via::User && current_id(caller) != Some(id) {
+        authz::require_account_security(state, caller)?;
+    }
     let session = state
         .store
         .session_by_id(id)
@@ -253,7 +258,7 @@ pub async fn admin_list(
     caller: Caller,
     Query(params): Query<AdminListParams>,
 ) -> ApiResult<Json<SessionList>> {
-    authz::require_admin(&state, &caller)?;
+    authz::require_admin(&state, &caller, false)?;
     let sessions = admin_sessions(&state, params.user.as_deref()).await?;
     let sessions: Vec<SessionInfo> = sessions
         .into_iter()
@@ -286,7 +291,7 @@ pub async fn admin_revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authz::require_admin(&state, &caller)?;
+    authz::require_admin(&state, &caller, true)?;
     revoke_session(&state, &caller, ip.as_deref(), &id, Via::Admin).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -166,6 +166,8 @@ pub async fn create_token(
     if authz::is_guest(caller) {
         return Err(ApiError::forbidden("guests cannot create API tokens"));
     }
+    // A token must not mint tokens, and a stale session must prove itself again (SPEC §2.11).
+    authz::require_account_security(state, caller)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request("name must be 1 to 100 characters"));

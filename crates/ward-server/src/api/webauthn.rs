@@ -168,6 +168,7 @@ pub async fn register_start(
     ApiJson(_body): ApiJson<RegisterStart>,
 ) -> ApiResult<Json<Ceremony>> {
     crate::api::mfa::refuse_guests(&caller)?;
+    crate::authz::require_account_security(&state, &caller)?;
     let rp = relying_party(&state)?;
     let handle = user_handle(&caller.user.id)
         .ok_or_else(|| ApiError::internal("user id is not 128-bit hex"))?;
@@ -222,6 +223,8 @@ pub async fn register_finish(
     caller: Caller,
     ApiJson(body): ApiJson<RegisterFinish>,
 ) -> ApiResult<(StatusCode, Json<Registered>)> {
+    crate::api::mfa::refuse_guests(&caller)?;
+    crate::authz::require_account_security(&state, &caller)?;
     let rp = relying_party(&state)?;
     let ceremony = take_ceremony(&state, &body.ceremony, "register").await?;
     if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
@@ -523,7 +526,11 @@ pub async fn authenticate_finish(
             if let Some(session) = &caller.session {
                 state
                     .store
-                    .mark_session_mfa(&session.id, &amr_with(&session.amr, "hwk"))
+                    .mark_session_mfa(
+                        &session.id,
+                        &amr_with(&session.amr, "hwk"),
+                        state.clock.now(),
+                    )
                     .await?;
             }
             Ok(Json(Authenticated {
@@ -596,6 +603,7 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    crate::authz::require_account_security(&state, &caller)?;
     if !state
         .store
         .delete_webauthn_credential(&caller.user.id, &id)

@@ -429,6 +429,8 @@ pub async fn resolve_account(
             role: state.config.default_role.clone(),
             disabled: false,
             created_at: now,
+            // Only verified upstream emails reach this point (`EmailNotVerified` otherwise).
+            email_verified: who.email_verified,
         };
         match state
             .store

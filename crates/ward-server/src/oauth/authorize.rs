@@ -255,7 +255,9 @@ pub async fn authorize(
         let here = format!("{}?{query}", uri.path());
         return Ok(Redirect::to(&login_url(&here, request.login_hint.as_deref())).into_response());
     };
-    if matches!(request.client, Client::Cli) {
+    // `ward-cli` always asks (it names the device); a configured client asks once, and again
+    // whenever it wants more than the user granted it (SPEC §2.11).
+    if matches!(request.client, Client::Cli) || !consented(&state, &user, &request).await? {
         let (jar, token) = csrf::token(&state, jar);
         let scopes = request.scope.iter().map(str::to_string).collect();
         let page = consent::render(Consent {
@@ -269,8 +271,50 @@ pub async fn authorize(
         });
         return Ok((jar, page).into_response());
     }
-    // Clients declared by the operator are first-party: no consent screen.
     issue_code(&state, &user, &session, &request).await
+}
+
+/// Whether `user` already granted the client everything `request` asks for.
+async fn consented(
+    state: &AppState,
+    user: &User,
+    request: &AuthorizeRequest,
+) -> Result<bool, ApiError> {
+    let granted = state
+        .store
+        .consented_scope(&user.id, request.client.id())
+        .await?;
+    Ok(granted.is_some_and(|g| {
+        let g = ScopeSet::parse(&g);
+        request.scope.iter().all(|s| g.contains(s))
+    }))
+}
+
+/// Records that `user` granted the client `request`'s scopes, beside what was granted before.
+async fn record_consent(
+    state: &AppState,
+    user: &User,
+    request: &AuthorizeRequest,
+) -> Result<(), ApiError> {
+    if matches!(request.client, Client::Cli) {
+        return Ok(());
+    }
+    let before = state
+        .store
+        .consented_scope(&user.id, request.client.id())
+        .await?
+        .unwrap_or_default();
+    let all = ScopeSet::parse(&format!("{before} {}", request.scope));
+    state
+        .store
+        .record_consent(
+            &user.id,
+            request.client.id(),
+            &all.to_string(),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// `POST /oauth/authorize/decision`: the consent form.
@@ -304,7 +348,10 @@ pub async fn decision(
         return Ok(Redirect::to(&login_url(&here, None)).into_response());
     };
     match form.get("decision") {
-        Some("allow") => issue_code(&state, &user, &session, &request).await,
+        Some("allow") => {
+            record_consent(&state, &user, &request).await?;
+            issue_code(&state, &user, &session, &request).await
+        }
         Some("deny") => {
             tracing::info!(target: "ward::auth", event = "consent.denied", user_id = %user.id, client_id = request.client.id(), "consent denied");
             let mut pairs = vec![
@@ -338,7 +385,7 @@ async fn issue_code(
         code_challenge: request.code_challenge.clone(),
         nonce: request.nonce.clone(),
         // When and how the user actually signed in (OIDC Core §2), not when the code was made.
-        auth_time: signed_in.created_at,
+        auth_time: signed_in.verified_at,
         amr: signed_in.amr.clone(),
         device_id: request.device_id.clone(),
         device_name: request.device_name.clone(),

@@ -68,6 +68,14 @@ impl Client {
         }
     }
 
+    /// Whether the client is declared with the resource permission `scope` (the CLI: any).
+    pub fn declares_scope(&self, scope: &str) -> bool {
+        match self {
+            Client::Cli => true,
+            Client::Configured(c) => c.scopes.iter().any(|s| s == scope),
+        }
+    }
+
     /// Whether this client may ask for `scope`. The CLI may ask for any configured permission
     /// (what it gets is still bounded by the user's role); other clients for what they list.
     pub fn allows_scope(&self, state: &AppState, scope: &str) -> bool {

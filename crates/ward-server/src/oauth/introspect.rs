@@ -1,4 +1,5 @@
-//! Token introspection (RFC 7662), for confidential clients.
+//! Token introspection (RFC 7662), for confidential clients: each sees the tokens issued to it;
+//! a client declared with `introspect = true` (a resource server) sees any (SPEC §2.11).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -53,6 +54,11 @@ pub async fn introspect(
     let token = form.require("token")?;
     let now = state.clock.now();
     let inactive = Json(IntrospectionResponse::default());
+    // SPEC §2.11: a client sees its own tokens; a resource server (`introspect = true`) any.
+    let may_see = |issued_to: &str| match &client {
+        client::Client::Configured(c) => c.introspect || c.id == issued_to,
+        client::Client::Cli => false,
+    };
     if is_refresh_token_shape(token, &state.config.token_prefix) {
         let Some((session, current)) = state
             .store
@@ -62,7 +68,7 @@ pub async fn introspect(
             return Ok(inactive);
         };
         // A rotated refresh token is no longer active even though its session is.
-        if !current || !session.is_usable(now) {
+        if !current || !session.is_usable(now) || !may_see(&session.client_id) {
             return Ok(inactive);
         }
         return Ok(Json(IntrospectionResponse {
@@ -82,6 +88,9 @@ pub async fn introspect(
     let Ok(claims) = jwt::verify_access_token(&keys, token, &state.issuer, now) else {
         return Ok(inactive);
     };
+    if !may_see(&claims.client_id) {
+        return Ok(inactive);
+    }
     if let Some(sid) = &claims.sid {
         match state.store.session_by_id(sid).await? {
             Some(s) if s.is_usable(now) => {}

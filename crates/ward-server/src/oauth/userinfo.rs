@@ -31,7 +31,7 @@ pub async fn userinfo(caller: Caller) -> Json<UserInfoClaims> {
     Json(UserInfoClaims {
         sub: caller.user.id,
         email: caller.user.email,
-        email_verified: true,
+        email_verified: caller.user.email_verified,
         name: caller.user.name,
     })
 }

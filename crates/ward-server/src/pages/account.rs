@@ -281,6 +281,9 @@ pub async fn create_token_form(
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
+    if let Some(reauth) = super::reauth::gate(&state, &caller, "/account#tokens") {
+        return Ok(reauth);
+    }
     let name = form.get("name").unwrap_or_default().to_string();
     let mut scopes: Vec<String> = form
         .0
@@ -353,6 +356,12 @@ pub async fn revoke_session_form(
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
+    let current = caller.session.as_ref().is_some_and(|s| s.id == id);
+    if !current {
+        if let Some(reauth) = super::reauth::gate(&state, &caller, "/account#sessions") {
+            return Ok(reauth);
+        }
+    }
     if let Err(e) = revoke_session(&state, &caller, ip.as_deref(), &id, Via::User).await {
         return Ok(error_page(&e));
     }

@@ -81,9 +81,13 @@ pub async fn totp_start(
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
-    let Some((_, user)) = web_session(&state, &jar).await? else {
+    let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
+    let caller = crate::auth::cookie_caller(&state, session, user.clone());
+    if let Some(reauth) = super::reauth::gate(&state, &caller, PATH) {
+        return Ok(reauth);
+    }
     if user.role == GUEST_ROLE {
         return Err(ApiError::forbidden(
             "guests cannot enrol in multi-factor authentication",
@@ -122,6 +126,10 @@ pub async fn totp_confirm(
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
+    let caller = crate::auth::cookie_caller(&state, session.clone(), user.clone());
+    if let Some(reauth) = super::reauth::gate(&state, &caller, PATH) {
+        return Ok(reauth);
+    }
     let codes = match crate::api::mfa::finish_enrolment(
         &state,
         &user.id,
@@ -145,7 +153,11 @@ pub async fn totp_confirm(
     };
     state
         .store
-        .mark_session_mfa(&session.id, &crate::mfa::amr_with_otp(&session.amr))
+        .mark_session_mfa(
+            &session.id,
+            &crate::mfa::amr_with_otp(&session.amr),
+            state.clock.now(),
+        )
         .await?;
     crate::audit::record(
         &state,

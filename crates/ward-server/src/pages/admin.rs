@@ -74,12 +74,13 @@ async fn admin_caller(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
+    write: bool,
 ) -> Result<Result<Caller, Response>, ApiError> {
     let caller = match page_caller(state, jar, return_to).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(Err(redirect)),
     };
-    match authz::require_admin(state, &caller) {
+    match authz::require_admin(state, &caller, write) {
         Ok(()) => Ok(Ok(caller)),
         Err(e) => Ok(Err(error_page(&e))),
     }
@@ -112,7 +113,7 @@ pub async fn users_page(
     jar: CookieJar,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/users").await? {
+    let caller = match admin_caller(&state, &jar, "/admin/users", false).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -229,7 +230,7 @@ pub async fn create_user_form(
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/users").await? {
+    let caller = match admin_caller(&state, &jar, "/admin/users", true).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -258,7 +259,7 @@ pub async fn user_action_form(
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/users").await? {
+    let caller = match admin_caller(&state, &jar, "/admin/users", true).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -303,7 +304,7 @@ pub async fn sessions_page(
     jar: CookieJar,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/sessions").await? {
+    let caller = match admin_caller(&state, &jar, "/admin/sessions", false).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -393,7 +394,7 @@ pub async fn revoke_session_form(
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/sessions").await? {
+    let caller = match admin_caller(&state, &jar, "/admin/sessions", true).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
@@ -421,7 +422,7 @@ pub async fn audit_page(
     jar: CookieJar,
     Query(q): Query<AdminQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/audit").await? {
+    let caller = match admin_caller(&state, &jar, "/admin/audit", false).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };

@@ -24,7 +24,7 @@ fn describe(scope: &str) -> String {
         "profile" => "See your name".into(),
         "email" => "See your email address".into(),
         "offline_access" => "Stay signed in (refresh tokens)".into(),
-        other => match other.split_once(':') {
+        other => match other.rsplit_once(':') {
             Some((resource, action)) => format!("{} {resource}", capitalize(action)),
             None => other.to_string(),
         },

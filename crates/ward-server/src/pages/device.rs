@@ -137,8 +137,11 @@ pub async fn decision(
         Some("deny") => false,
         _ => return Err(ApiError::bad_request("decision must be allow or deny")),
     };
-    let approved_by =
-        approve.then_some((user.id.as_str(), session.created_at, session.amr.as_slice()));
+    let approved_by = approve.then_some((
+        user.id.as_str(),
+        session.verified_at,
+        session.amr.as_slice(),
+    ));
     if !state
         .store
         .decide_device_grant(&code, approved_by, now)

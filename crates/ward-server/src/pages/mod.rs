@@ -10,6 +10,7 @@ pub mod device;
 pub mod idp;
 pub mod login;
 pub mod mfa_login;
+pub mod reauth;
 pub mod signup;
 
 use axum::http::{header, StatusCode};
@@ -18,7 +19,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup, DOCTYPE};
 use ward_core::clock::Timestamp;
 
-use crate::auth::{web_session, Caller, Credential};
+use crate::auth::{web_session, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -144,14 +145,7 @@ pub async fn page_caller(
     return_to: &str,
 ) -> Result<Result<Caller, Response>, ApiError> {
     Ok(match web_session(state, jar).await? {
-        Some((session, user)) => Ok(Caller {
-            client_id: session.client_id.clone(),
-            scope: session.scope.clone(),
-            user,
-            session: Some(session),
-            credential: Credential::SessionCookie,
-            api_token: None,
-        }),
+        Some((session, user)) => Ok(crate::auth::cookie_caller(state, session, user)),
         None => Err(Redirect::to(&login::login_url(return_to, None)).into_response()),
     })
 }

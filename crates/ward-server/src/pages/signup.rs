@@ -141,6 +141,7 @@ pub async fn submit_signup(
         name: Some(name.clone()),
         password: Some(form.get("password").unwrap_or_default().to_string()),
         role: state.config.default_role.clone(),
+        email_verified: false,
     };
     let user = match create_local_user(&state, new).await {
         Ok(user) => user,

@@ -25,7 +25,11 @@
       body: JSON.stringify(body),
     });
     const json = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(json.error_description || "request failed (" + r.status + ")");
+    if (!r.ok) {
+      const err = new Error(json.error_description || "request failed (" + r.status + ")");
+      err.code = json.error;
+      throw err;
+    }
     return json;
   }
 
@@ -111,9 +115,15 @@
       } else {
         const done = await authenticate(mode, button.dataset.returnTo || "/");
         if (done.redirect) window.location.assign(done.redirect);
+        else if (mode === "step-up" && button.dataset.returnTo) window.location.assign(button.dataset.returnTo);
         else say(button, "Verified.", false);
       }
     } catch (e) {
+      if (e.code === "reauth_required") {
+        // A stale session: confirm it's you, then come back here.
+        window.location.assign("/reauth?return_to=" + encodeURIComponent(window.location.pathname));
+        return;
+      }
       say(button, e.message || String(e), true);
     } finally {
       button.disabled = false;

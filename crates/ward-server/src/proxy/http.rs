@@ -75,7 +75,7 @@ async fn try_forward(
         "http"
     };
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    for (name, value) in identity_headers(&caller) {
+    for (name, value) in identity_headers(state, &caller) {
         headers.insert(name, value);
     }
 

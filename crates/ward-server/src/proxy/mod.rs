@@ -144,9 +144,9 @@ fn preflight(route: &Route, verdict: &OriginVerdict, headers: &HeaderMap) -> Res
     response
 }
 
-/// The identity ward asserts to the upstream.
-pub fn identity_headers(caller: &Caller) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(4);
+/// The identity ward asserts to the upstream (SPEC §2.8, §2.11), and to nginx at forward-auth.
+pub fn identity_headers(state: &AppState, caller: &Caller) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(7);
     let mut add = |name: &'static str, value: &str| {
         // from_bytes: an email may be non-ASCII; control characters are refused.
         if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
@@ -159,6 +159,12 @@ pub fn identity_headers(caller: &Caller) -> Vec<(HeaderName, HeaderValue)> {
     if let Some(session) = &caller.session {
         add("x-ward-session-id", &session.id);
     }
+    let permissions = caller
+        .authority
+        .effective_permissions(&state.config.resources);
+    add("x-ward-scopes", &permissions.join(" "));
+    add("x-ward-credential", caller.credential.header_value());
+    add("x-ward-client-id", &caller.client_id);
     out
 }
 

@@ -339,7 +339,7 @@ async fn run(socket: WebSocket, c: Connection) {
     for (name, value) in c.upstream_headers.iter() {
         h.append(name.clone(), value.clone());
     }
-    for (name, value) in identity_headers(&caller) {
+    for (name, value) in identity_headers(&c.state, &caller) {
         h.insert(name, value);
     }
     if !c.upstream_protocols.is_empty() {
@@ -391,9 +391,9 @@ async fn run(socket: WebSocket, c: Connection) {
                 match still_valid(&c.state, &watch).await {
                     Ok(()) => errors = 0,
                     Err(Recheck::Revoked(why)) => {
-                        tracing::info!(target: "ward::proxy", route = %c.route.prefix, user_id = %caller.user.id, reason = why, "websocket closed: credential no longer valid");
+                        tracing::info!(target: "ward::proxy", route = %c.route.prefix, user_id = %caller.user.id, reason = %why, "websocket closed: credential no longer valid");
                         let _ = up_tx.send(tungstenite::Message::Close(None)).await;
-                        return close(&mut client_tx, ws::close_code::POLICY, why).await;
+                        return close(&mut client_tx, ws::close_code::POLICY, &why).await;
                     }
                     Err(Recheck::Unavailable) => {
                         errors += 1;
@@ -411,38 +411,23 @@ async fn run(socket: WebSocket, c: Connection) {
 }
 
 enum Recheck {
-    Revoked(&'static str),
+    Revoked(String),
     Unavailable,
 }
 
 async fn still_valid(state: &AppState, watch: &Watch) -> Result<(), Recheck> {
     match watch {
-        Watch::Session { id } => {
-            let session = state
-                .store
-                .session_by_id(id)
-                .await
-                .map_err(|_| Recheck::Unavailable)?
-                .ok_or(Recheck::Revoked("session not found"))?;
-            let now = state.clock.now();
-            if let Some(why) = session.unusable_reason(now) {
-                return Err(Recheck::Revoked(why));
-            }
-            match state.store.user_by_id(&session.user_id).await {
-                Ok(Some(u)) if !u.disabled => {}
-                Ok(_) => return Err(Recheck::Revoked("user disabled")),
-                Err(_) => return Err(Recheck::Unavailable),
-            }
-            // An open connection is activity: keep the session from going idle.
-            if now.0 - session.last_seen_at.0 >= 60 {
-                let _ = state.store.touch_session(id, now).await;
-            }
-            Ok(())
-        }
+        // The same live-session check as every request (revocation, expiry, idle time, a
+        // disabled user, the MFA policy); an open connection is activity, so it is touched.
+        Watch::Session { id } => match crate::auth::live_session(state, id).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.status.is_server_error() => Err(Recheck::Unavailable),
+            Err(e) => Err(Recheck::Revoked(e.description)),
+        },
         Watch::Bearer(token) => match authenticate_bearer(state, token).await {
             Ok(_) => Ok(()),
             Err(e) if e.status.is_server_error() => Err(Recheck::Unavailable),
-            Err(_) => Err(Recheck::Revoked("credential no longer valid")),
+            Err(_) => Err(Recheck::Revoked("credential no longer valid".into())),
         },
     }
 }

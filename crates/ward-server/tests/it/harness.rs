@@ -161,6 +161,7 @@ impl TestServer {
                 "client_credentials".into(),
             ],
             scopes: vec!["containers:read".into(), "containers:write".into()],
+            introspect: false,
         });
         customize(&mut raw);
         let mut config = raw.validate().expect("test config is valid");

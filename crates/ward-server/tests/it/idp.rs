@@ -538,6 +538,7 @@ async fn domain_not_allowed_and_no_takeover(b: Backend) {
             role: "admin".into(),
             disabled: false,
             created_at: ward_core::clock::Timestamp(server.clock_now()),
+            email_verified: true,
         })
         .await
         .unwrap();
@@ -731,6 +732,7 @@ async fn ward_as_upstream_idp(b: Backend) {
             redirect_uris: vec![format!("{downstream_url}/idp/upstream/callback")],
             grant_types: vec!["authorization_code".into()],
             scopes: vec![],
+            introspect: false,
         });
     })
     .await;

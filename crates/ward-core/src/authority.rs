@@ -1,0 +1,247 @@
+//! Authority: what a credential may do (SPEC §2.11), decided in one place.
+//!
+//! An [`Authority`] is computed once per request from the credential (its kind, client, scopes
+//! and session) and the owner's current role; the API, the pages, the proxy, forward-auth and the
+//! WebSocket re-check all ask it, so they cannot disagree and a new endpoint cannot forget a rule.
+//! No IO here: the server gathers the facts, this module judges them.
+
+use std::collections::BTreeSet;
+
+use crate::clock::Timestamp;
+use crate::roles::Role;
+use crate::scope::{is_oidc_scope, Permission, ScopeSet, ACTIONS, ADMIN_RESOURCE};
+
+/// The first-party CLI client: its tokens carry the whole role, like ward's own pages.
+pub const FIRST_PARTY_CLIENT: &str = "ward-cli";
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// ward's own pages: the `ward_session` cookie.
+    SessionCookie,
+    /// An access token of the first-party client `ward-cli`.
+    FirstPartyToken,
+    /// An access token of a configured (third-party) client, on behalf of a user.
+    ClientToken,
+    /// A long-lived API token (`ward_…`).
+    ApiToken,
+}
+
+impl CredentialKind {
+    /// The value of `X-Ward-Credential` (SPEC §2.11).
+    pub fn header_value(self) -> &'static str {
+        match self {
+            CredentialKind::SessionCookie
+            | CredentialKind::FirstPartyToken
+            | CredentialKind::ClientToken => "session",
+            CredentialKind::ApiToken => "api_token",
+        }
+    }
+
+    /// The name used in audit events and denials.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::SessionCookie => "session_cookie",
+            CredentialKind::FirstPartyToken => "access_token",
+            CredentialKind::ClientToken => "client_access_token",
+            CredentialKind::ApiToken => "api_token",
+        }
+    }
+
+    /// A first-party session credential: the pages' cookie or a `ward-cli` token.
+    pub fn is_first_party_session(self) -> bool {
+        matches!(
+            self,
+            CredentialKind::SessionCookie | CredentialKind::FirstPartyToken
+        )
+    }
+}
+
+/// What the credential was granted, before the owner's role is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// The whole role (ward's pages, `ward-cli` without resource scopes).
+    WholeRole,
+    /// Only these permissions (`resource:action`); OIDC scopes are never in here.
+    Permissions(BTreeSet<String>),
+}
+
+impl Grant {
+    /// The resource permissions named in `scope`; OIDC scopes and unknown names grant nothing.
+    pub fn from_scope(scope: &str, resources: &[String]) -> Grant {
+        Grant::Permissions(
+            ScopeSet::parse(scope)
+                .iter()
+                .filter(|s| !is_oidc_scope(s) && Permission::parse(s, resources).is_some())
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    fn covers(&self, permission: &str) -> bool {
+        match self {
+            Grant::WholeRole => true,
+            Grant::Permissions(set) => set.contains(permission),
+        }
+    }
+}
+
+/// Why an [`Authority`] said no.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// 403: the credential may not do this at all.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 401 `reauth_required`: a first-party session whose second factor (or password) is stale.
+    #[error("this needs a recent second factor (or password): verify again, then retry")]
+    ReauthRequired,
+}
+
+/// The facts about one request's credential that every authorization decision needs.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub kind: CredentialKind,
+    pub client_id: String,
+    /// The owner's current role; `None` when it no longer exists (grants nothing).
+    pub role: Option<Role>,
+    pub grant: Grant,
+    /// When the owner last proved a second factor (or, without MFA, the password) in this
+    /// session; `None` for credentials without a session.
+    pub verified_at: Option<Timestamp>,
+}
+
+impl Authority {
+    /// Whether the credential holds `permission` now: the role grants it and so does the grant.
+    pub fn allows(&self, permission: &Permission) -> bool {
+        self.role.as_ref().is_some_and(|r| r.grants(permission))
+            && self.grant.covers(&permission.to_string())
+    }
+
+    /// Whether the role (ignoring the credential's narrower grant) holds `permission`.
+    pub fn role_allows(&self, permission: &Permission) -> bool {
+        self.role.as_ref().is_some_and(|r| r.grants(permission))
+    }
+
+    /// Every permission this credential holds, expanded over `resources` and `admin`.
+    pub fn effective_permissions(&self, resources: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        let admin = [ADMIN_RESOURCE.to_string()];
+        for resource in resources.iter().chain(admin.iter()) {
+            for action in ACTIONS {
+                let p = Permission {
+                    resource: resource.clone(),
+                    action: action.to_string(),
+                };
+                if self.allows(&p) {
+                    out.push(p.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Account security (SPEC §2.11): a first-party session credential whose owner proved a
+    /// second factor (or the password) within `window` seconds.
+    pub fn require_account_security(&self, now: Timestamp, window: i64) -> Result<(), Denial> {
+        if !self.kind.is_first_party_session() {
+            return Err(Denial::Forbidden(format!(
+                "permission denied: account security needs a signed-in session, not {}",
+                match self.kind {
+                    CredentialKind::ApiToken => "an API token".to_string(),
+                    _ => format!("a token of client {}", self.client_id),
+                }
+            )));
+        }
+        match self.verified_at {
+            Some(at) if now.0 - at.0 <= window => Ok(()),
+            _ => Err(Denial::ReauthRequired),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn role(perms: &[&str]) -> Role {
+        Role {
+            name: "r".into(),
+            permissions: perms.iter().map(|s| s.to_string()).collect(),
+            limits: BTreeMap::new(),
+        }
+    }
+
+    fn resources() -> Vec<String> {
+        vec!["containers".into(), "snippets".into()]
+    }
+
+    fn authority(kind: CredentialKind, perms: &[&str], grant: Grant) -> Authority {
+        Authority {
+            kind,
+            client_id: "c".into(),
+            role: Some(role(perms)),
+            grant,
+            verified_at: Some(Timestamp(1000)),
+        }
+    }
+
+    fn perm(s: &str) -> Permission {
+        Permission::parse(s, &resources()).unwrap()
+    }
+
+    #[test]
+    fn oidc_scopes_grant_nothing() {
+        let a = authority(
+            CredentialKind::ClientToken,
+            &["*"],
+            Grant::from_scope("openid profile email offline_access", &resources()),
+        );
+        assert!(!a.allows(&perm("containers:read")));
+        assert!(!a.allows(&perm("admin:read")));
+        assert!(a.effective_permissions(&resources()).is_empty());
+    }
+
+    #[test]
+    fn grant_is_intersected_with_the_role() {
+        let a = authority(
+            CredentialKind::ApiToken,
+            &["containers:read"],
+            Grant::from_scope("containers:read containers:write", &resources()),
+        );
+        assert!(a.allows(&perm("containers:read")));
+        assert!(!a.allows(&perm("containers:write")));
+        assert_eq!(a.effective_permissions(&resources()), ["containers:read"]);
+    }
+
+    #[test]
+    fn whole_role_includes_admin_for_star() {
+        let a = authority(CredentialKind::SessionCookie, &["*"], Grant::WholeRole);
+        assert!(a.allows(&perm("admin:write")));
+        let narrowed = authority(
+            CredentialKind::ApiToken,
+            &["*"],
+            Grant::from_scope("containers:read", &resources()),
+        );
+        assert!(!narrowed.allows(&perm("admin:read")));
+        assert!(narrowed.role_allows(&perm("admin:read")));
+    }
+
+    #[test]
+    fn account_security_needs_a_fresh_first_party_session() {
+        let fresh = authority(CredentialKind::FirstPartyToken, &["*"], Grant::WholeRole);
+        assert_eq!(fresh.require_account_security(Timestamp(1600), 600), Ok(()));
+        assert_eq!(
+            fresh.require_account_security(Timestamp(1601), 600),
+            Err(Denial::ReauthRequired)
+        );
+        for kind in [CredentialKind::ApiToken, CredentialKind::ClientToken] {
+            let a = authority(kind, &["*"], Grant::WholeRole);
+            assert!(matches!(
+                a.require_account_security(Timestamp(1000), 600),
+                Err(Denial::Forbidden(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Operations: what ward does, independent of how it was asked. The HTTP API, the pages and the
+//! proxy are thin adapters over these; an operation takes the state and an authenticated
+//! [`Caller`](crate::auth::Caller), applies the rules (with [`crate::authz`] and `ward-core`)
+//! and returns domain results or an [`ApiError`](crate::error::ApiError).
+
+pub mod reauth;
