@@ -11,15 +11,21 @@ use crate::clock::Timestamp;
 use crate::roles::Role;
 use crate::scope::{is_oidc_scope, Permission, ScopeSet, ACTIONS, ADMIN_RESOURCE};
 
-/// The first-party CLI client: its tokens carry the whole role, like ward's own pages.
-pub const FIRST_PARTY_CLIENT: &str = "ward-cli";
+/// ward's own clients: the CLI (`ward-cli`) and guest sessions started by the API
+/// (`ward-guest`). Their tokens carry the whole role, like ward's own pages.
+pub const FIRST_PARTY_CLIENTS: [&str; 2] = ["ward-cli", "ward-guest"];
+
+/// Whether `client_id` is one of ward's own clients.
+pub fn is_first_party_client(client_id: &str) -> bool {
+    FIRST_PARTY_CLIENTS.contains(&client_id)
+}
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {
     /// ward's own pages: the `ward_session` cookie.
     SessionCookie,
-    /// An access token of the first-party client `ward-cli`.
+    /// An access token of one of ward's own clients (`ward-cli`, `ward-guest`).
     FirstPartyToken,
     /// An access token of a configured (third-party) client, on behalf of a user.
     ClientToken,

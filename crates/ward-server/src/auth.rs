@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::CookieJar;
-use ward_core::authority::{Authority, Grant, FIRST_PARTY_CLIENT};
+use ward_core::authority::{is_first_party_client, Authority, Grant};
 use ward_core::model::{ApiToken, Session, User};
 use ward_core::token::{api_token_checksum_ok, token_hash};
 
@@ -150,7 +150,7 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller
             _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
         },
     };
-    let credential = if claims.client_id == FIRST_PARTY_CLIENT {
+    let credential = if is_first_party_client(&claims.client_id) {
         Credential::FirstPartyToken
     } else {
         Credential::ClientToken

@@ -33,10 +33,10 @@ pub fn gate(state: &AppState, caller: &Caller, return_to: &str) -> Option<Respon
 
 /// `/reauth?return_to=…`.
 pub fn redirect_to_reauth(return_to: &str) -> Response {
-    let url = url::form_urlencoded::Serializer::new(format!("{PATH}?"))
+    let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("return_to", return_to)
         .finish();
-    Redirect::to(&url).into_response()
+    Redirect::to(&format!("{PATH}?{query}")).into_response()
 }
 
 #[derive(Debug, Deserialize)]

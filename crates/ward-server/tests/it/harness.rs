@@ -161,7 +161,8 @@ impl TestServer {
                 "client_credentials".into(),
             ],
             scopes: vec!["containers:read".into(), "containers:write".into()],
-            introspect: false,
+            // The tests' resource server: it introspects the CLI's tokens too.
+            introspect: true,
         });
         customize(&mut raw);
         let mut config = raw.validate().expect("test config is valid");

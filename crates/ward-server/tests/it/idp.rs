@@ -150,6 +150,29 @@ async fn through_idp(
 ) -> reqwest::Response {
     let mut r = r;
     for _ in 0..12 {
+        if r.status() == StatusCode::OK {
+            // An upstream ward's consent page for a configured client (SPEC §2.11): allow.
+            let url = r.url().clone();
+            let page = r.text().await.unwrap_or_default();
+            assert!(
+                page.contains("action=\"/oauth/authorize/decision\""),
+                "expected a redirect or a consent page at {url}: {page}"
+            );
+            let form = [
+                ("csrf_token", input_value(&page, "csrf_token").unwrap()),
+                ("request", input_value(&page, "request").unwrap()),
+                ("decision", "allow".to_string()),
+            ];
+            let decision = url.join("/oauth/authorize/decision").unwrap();
+            r = browser
+                .http
+                .post(decision)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            continue;
+        }
         if !r.status().is_redirection() {
             let (url, status) = (r.url().clone(), r.status());
             panic!(

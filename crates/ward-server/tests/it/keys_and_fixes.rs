@@ -164,12 +164,13 @@ async fn review_edges(b: Backend) {
     let back = app_browser
         .sign_in_through(url.as_str(), ADMIN_EMAIL, ADMIN_PASSWORD)
         .await;
-    let (status, _, location) = app_browser.get(&back).await;
-    assert_eq!(
-        status,
-        StatusCode::SEE_OTHER,
-        "first-party clients skip consent"
-    );
+    let (status, consent, _) = app_browser.get(&back).await;
+    assert_eq!(status, StatusCode::OK, "configured clients ask for consent");
+    let r = app_browser
+        .submit_form(&consent, &[("decision", "allow")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = location_of(&r);
     let code = reqwest::Url::parse(&location)
         .unwrap()
         .query_pairs()

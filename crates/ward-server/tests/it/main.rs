@@ -8,6 +8,8 @@
 
 mod harness;
 
+mod authority;
+mod authority_matrix;
 mod concurrency;
 mod idp;
 mod keys_and_fixes;

@@ -20,6 +20,14 @@ const METHODS: [&str; 8] = [
 
 /// Every `.route("path", …)` of `routes.rs` under `/api/` or `/oauth/`, with its methods.
 fn routed_api() -> BTreeMap<String, BTreeSet<String>> {
+    routed()
+        .into_iter()
+        .filter(|(path, _)| path.starts_with("/api/") || path.starts_with("/oauth/"))
+        .collect()
+}
+
+/// Every `.route("path", …)` of `routes.rs`, with its methods.
+pub fn routed() -> BTreeMap<String, BTreeSet<String>> {
     let code: String = ROUTES_RS
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
@@ -49,9 +57,6 @@ fn routed_api() -> BTreeMap<String, BTreeSet<String>> {
             .split('"')
             .nth(1)
             .expect("a .route( call starts with a path literal");
-        if !(path.starts_with("/api/") || path.starts_with("/oauth/")) {
-            continue;
-        }
         // Method routers: `get(`, `.post(`, … not preceded by an identifier character.
         let methods: BTreeSet<String> = METHODS
             .iter()

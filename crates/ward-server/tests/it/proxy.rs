@@ -158,7 +158,16 @@ async fn http_with_access_token_carries_identity_not_credentials(b: Backend) {
     assert!(h["x-ward-user-id"].as_str().unwrap().len() > 8);
     assert!(h["x-ward-session-id"].as_str().unwrap().len() > 8);
     assert!(h.get("x-ward-anything").is_none(), "{h}");
-    assert_eq!(h.as_object().unwrap().len(), 4, "{h}");
+    assert_eq!(h["x-ward-credential"], "session");
+    assert_eq!(h["x-ward-client-id"], "ward-cli");
+    assert!(
+        h["x-ward-scopes"]
+            .as_str()
+            .unwrap()
+            .contains("containers:read"),
+        "{h}"
+    );
+    assert_eq!(h.as_object().unwrap().len(), 7, "{h}");
     assert_eq!(
         body["authorization"], false,
         "the bearer never reaches the backend"

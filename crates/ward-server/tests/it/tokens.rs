@@ -515,7 +515,7 @@ async fn demotion_disable_and_admin_api(b: Backend) {
     let e: Value = r.json().await.unwrap();
     assert_eq!(
         e["error_description"],
-        "permission denied: the admin API requires admin role"
+        "permission denied: admin:read requires admin role"
     );
 
     // Demotion takes the token's power on the next request.

@@ -9,6 +9,7 @@ mod logout;
 mod mfa;
 mod profiles;
 mod progress;
+mod reauth;
 mod sessions;
 mod status;
 mod token;
@@ -174,10 +175,24 @@ pub async fn call_api(
     let client = ctx.client();
     let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
     let body = body.map(|b| b.to_string().into_bytes());
-    let (status, bytes) = client
-        .api(&alias, ctx.global.url.as_deref(), method, path, body)
+    let (mut status, mut bytes) = client
+        .api(
+            &alias,
+            ctx.global.url.as_deref(),
+            method,
+            path,
+            body.clone(),
+        )
         .await?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    // Account security on a session last verified too long ago: confirm it's you, then retry.
+    if status == 401 && value["error"] == reauth::REAUTH_REQUIRED {
+        Box::pin(reauth::confirm(ctx, &value)).await?;
+        (status, bytes) = client
+            .api(&alias, ctx.global.url.as_deref(), method, path, body)
+            .await?;
+        value = serde_json::from_slice(&bytes).unwrap_or_default();
+    }
     if status < 400 {
         return Ok(value);
     }
