@@ -458,3 +458,15 @@ pub async fn error_code(r: reqwest::Response) -> (StatusCode, String) {
         body["error"].as_str().unwrap_or_default().to_string(),
     )
 }
+
+/// A component a test needs is missing: a failure, unless the person running the tests asked
+/// for skipping with `WARD_TEST_ALLOW_SKIP=1`.
+pub fn missing_component(test: &str, what: &str) {
+    if std::env::var("WARD_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: {what} (WARD_TEST_ALLOW_SKIP=1)");
+        return;
+    }
+    panic!(
+        "{test} needs {what}; install it (.ci/packages.sh) or set WARD_TEST_ALLOW_SKIP=1 to skip"
+    );
+}

@@ -39,9 +39,9 @@ async fn validate_status(server: &TestServer, token: &str) -> StatusCode {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn account_and_admin_pages_in_chromium() {
     let Some((chromium, chromedriver)) = find_browser() else {
-        eprintln!(
-            "SKIPPED account_and_admin_pages_in_chromium: Chromium and chromedriver are not \
-             installed (apt-get install -y chromium chromium-driver)"
+        missing_component(
+            "account_and_admin_pages_in_chromium",
+            "Chromium and chromedriver (apt-get install -y chromium chromium-driver)",
         );
         return;
     };

@@ -1201,7 +1201,10 @@ async fn start_nginx(binary: &std::path::Path, ward: &str, backend: &str) -> (Ng
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nginx_auth_request_in_front_of_the_example_backend() {
     let Some(binary) = nginx_binary() else {
-        eprintln!("SKIPPED nginx_auth_request_in_front_of_the_example_backend: the nginx binary is not installed (apt-get install -y nginx)");
+        missing_component(
+            "nginx_auth_request_in_front_of_the_example_backend",
+            "the nginx binary (apt-get install -y nginx)",
+        );
         return;
     };
     let counters = Counters::default();

@@ -19,7 +19,10 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     .await;
     assert!(server.state.webauthn.is_some());
     let Some((chromium, chromedriver)) = find_browser() else {
-        eprintln!("SKIPPED: needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)");
+        missing_component(
+            "security_key_and_passkey_in_chromium",
+            "Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+        );
         return;
     };
     let browser = Driver::start(&chromium, &chromedriver).await;
@@ -98,4 +101,92 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     browser.quit().await;
 }
 
-on_both_backends!(security_key_and_passkey_in_chromium);
+/// The attack of issue 14: a read-only API token (`snippets:read`, leaked from CI) registers a
+/// passkey for its owner from a page of the origin, then signs in passwordless as the owner with
+/// a fully MFA-verified session. Registration must be refused before any ceremony starts.
+const REGISTER_WITH_BEARER: &str = r#"
+const token = arguments[0], done = arguments[arguments.length - 1];
+const enc = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const dec = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0));
+(async () => {
+  const h = {"content-type": "application/json", "authorization": "Bearer " + token};
+  const r = await fetch("/api/mfa/webauthn/register/start", {method: "POST", headers: h, body: JSON.stringify({name: "evil"})});
+  const start = await r.json();
+  if (!r.ok) return done({stage: "start", status: r.status, body: start});
+  const pk = start.options.publicKey;
+  pk.challenge = dec(pk.challenge); pk.user.id = dec(pk.user.id);
+  (pk.excludeCredentials || []).forEach((c) => (c.id = dec(c.id)));
+  const cred = await navigator.credentials.create({publicKey: pk});
+  const f = await fetch("/api/mfa/webauthn/register/finish", {method: "POST", headers: h, body: JSON.stringify({
+    ceremony: start.ceremony, name: "evil",
+    credential: {id: cred.id, rawId: enc(cred.rawId), type: cred.type, extensions: {}, response: {
+      attestationObject: enc(cred.response.attestationObject), clientDataJSON: enc(cred.response.clientDataJSON)}}})});
+  done({stage: "finish", status: f.status});
+})().catch((e) => done({stage: "error", message: String(e)}));
+"#;
+
+async fn readonly_api_token_cannot_plant_a_passkey(b: Backend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = TestServer::start_with(b, |c| {
+        c.listen = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://localhost:{port}"));
+    })
+    .await;
+    let cli = cli_tokens(&server).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let leaked = crate::authority::api_token(&server, &cli, &["snippets:read"]).await;
+    let Some((chromium, chromedriver)) = find_browser() else {
+        missing_component(
+            "readonly_api_token_cannot_plant_a_passkey",
+            "Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+        );
+        return;
+    };
+    let browser = Driver::start(&chromium, &chromedriver).await;
+    let authenticator = browser.add_virtual_authenticator().await;
+    browser
+        .goto(&format!("http://localhost:{port}/login"))
+        .await;
+    let outcome = browser
+        .execute_async(REGISTER_WITH_BEARER, vec![serde_json::json!(leaked)])
+        .await;
+    assert_eq!(outcome["stage"], "start", "{outcome}");
+    assert_eq!(outcome["status"], 403, "{outcome}");
+    assert!(
+        outcome["body"]["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not an API token"),
+        "{outcome}"
+    );
+    assert!(browser
+        .authenticator_credentials(&authenticator)
+        .await
+        .is_empty());
+    let user = server
+        .state
+        .store
+        .user_by_email(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(server
+        .state
+        .store
+        .webauthn_credentials_of_user(&user.id)
+        .await
+        .unwrap()
+        .is_empty());
+    browser.quit().await;
+}
+
+on_both_backends!(
+    security_key_and_passkey_in_chromium,
+    readonly_api_token_cannot_plant_a_passkey
+);

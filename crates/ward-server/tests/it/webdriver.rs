@@ -126,6 +126,17 @@ impl Driver {
         v["value"].clone()
     }
 
+    /// Runs an asynchronous script (WebDriver "Execute Async Script"): the script calls its last
+    /// argument with the result.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
             .await;
