@@ -153,7 +153,7 @@ async fn api_tokens_cannot_touch_account_security(b: Backend) {
     let other = cli_tokens(&server).await;
     let sid = get(
         &server,
-        &other["access_token"].as_str().unwrap(),
+        other["access_token"].as_str().unwrap(),
         "/api/profile",
     )
     .await
