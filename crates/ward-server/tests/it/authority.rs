@@ -17,8 +17,32 @@ pub const RESOURCE_SERVER_SECRET: &str = "resource-server-secret-0123";
 pub const OTHER_CLIENT: &str = "other-app";
 pub const OTHER_SECRET: &str = "other-app-secret-0123456789";
 
+/// A server with two more clients, a namespaced resource (`convox:app`) and its `deployer`
+/// role, and two proxy routes to the example backend: `/api/containers` (`containers:read` to
+/// GET) and `/api/convox/apps` (`convox:app:read` / `convox:app:delete`).
 pub async fn start(b: Backend) -> TestServer {
+    let backend = ward_example_backend::spawn("127.0.0.1:0", Default::default())
+        .await
+        .unwrap();
+    let backend = format!("http://{backend}");
     TestServer::start_with(b, |c| {
+        c.resources.push("convox:app".into());
+        c.roles.insert(
+            "deployer".into(),
+            ward_server::config::RawRole {
+                permissions: vec!["convox:app:read".into(), "convox:app:delete".into()],
+                limits: Default::default(),
+            },
+        );
+        let mut containers = crate::proxy::route("/api/containers", &backend);
+        containers.permissions = [("GET".to_string(), "containers:read".to_string())].into();
+        let mut apps = crate::proxy::route("/api/convox/apps", &backend);
+        apps.permissions = [
+            ("GET".to_string(), "convox:app:read".to_string()),
+            ("DELETE".to_string(), "convox:app:delete".to_string()),
+        ]
+        .into();
+        c.routes.extend([containers, apps]);
         for (id, secret, introspect) in [
             (RESOURCE_SERVER, RESOURCE_SERVER_SECRET, true),
             (OTHER_CLIENT, OTHER_SECRET, false),
@@ -513,44 +537,7 @@ async fn admin_scopes_on_api_tokens(b: Backend) {
         StatusCode::CREATED
     );
     // A user whose role lacks admin:read cannot put it in a token.
-    let user_browser = server.browser();
-    let user_token = {
-        let (verifier, challenge) = pkce_pair();
-        let url = reqwest::Url::parse_with_params(
-            &server.url("/cli-login"),
-            &[
-                ("response_type", "code"),
-                ("client_id", "ward-cli"),
-                ("redirect_uri", LOOPBACK),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ],
-        )
-        .unwrap();
-        let back = user_browser
-            .sign_in_through(url.as_str(), "two@test.example", "a long enough password 1")
-            .await;
-        let (_, consent, _) = user_browser.get(&back).await;
-        let r = user_browser
-            .submit_form(&consent, &[("decision", "allow")])
-            .await;
-        let to = location_of(&r);
-        let code = reqwest::Url::parse(&to)
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .unwrap()
-            .1
-            .to_string();
-        exchange_cli_code(&server, &code, &verifier)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let user_token = user_cli_token(&server, "two@test.example").await;
     let (status, v) = body(create_token(&server, &user_token, &["admin:read"]).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -635,7 +622,115 @@ async fn email_verified_is_truthful(b: Backend) {
     assert_eq!(info["email_verified"], false, "{info}");
 }
 
+/// Namespaced resources (`convox:app:delete`) in roles, scopes, routes and denials.
+async fn namespaced_resources(b: Backend) {
+    let server = start(b).await;
+    let admin_cli = cli_tokens(&server).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (email, role) in [
+        ("dep@test.example", "deployer"),
+        ("plain@test.example", "user"),
+    ] {
+        let r = server
+            .api()
+            .post(server.url("/api/admin/users"))
+            .bearer_auth(&admin_cli)
+            .json(&json!({"email": email, "password": "a long enough password 1", "role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let deployer = user_cli_token(&server, "dep@test.example").await;
+    let plain = user_cli_token(&server, "plain@test.example").await;
+    let reader = api_token(&server, &deployer, &["convox:app:read"]).await;
+    let del = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .api()
+                .delete(server.url("/api/convox/apps/web"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        get(&server, &reader, "/api/convox/apps/web").await.status(),
+        StatusCode::OK
+    );
+    let r = get(&server, &reader, "/api/auth/validate").await;
+    assert_eq!(r.headers()["x-ward-scopes"], "convox:app:read");
+    assert_eq!(r.headers()["x-ward-credential"], "api_token");
+    let (status, v) = body(del(reader).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("permission denied: convox:app:delete is not granted to this credential"),
+        "{v}"
+    );
+    assert_eq!(del(deployer.clone()).await.status(), StatusCode::OK);
+    let (status, v) = body(del(plain.clone()).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error_description"],
+        "permission denied: convox:app:delete requires deployer role"
+    );
+    let (status, v) = body(create_token(&server, &plain, &["convox:app:delete"]).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error_description"],
+        "permission denied: convox:app:delete requires deployer role"
+    );
+}
+
+/// A `ward-cli` access token for a user with the password `a long enough password 1`.
+pub async fn user_cli_token(server: &TestServer, email: &str) -> String {
+    let browser = server.browser();
+    let (verifier, challenge) = pkce_pair();
+    let url = reqwest::Url::parse_with_params(
+        &server.url("/cli-login"),
+        &[
+            ("response_type", "code"),
+            ("client_id", "ward-cli"),
+            ("redirect_uri", LOOPBACK),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let back = browser
+        .sign_in_through(url.as_str(), email, "a long enough password 1")
+        .await;
+    let (_, consent, _) = browser.get(&back).await;
+    let r = browser
+        .submit_form(&consent, &[("decision", "allow")])
+        .await;
+    let to = location_of(&r);
+    let code = reqwest::Url::parse(&to)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    exchange_cli_code(server, &code, &verifier)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 on_both_backends!(
+    namespaced_resources,
     api_tokens_cannot_touch_account_security,
     stale_sessions_must_reauthenticate,
     the_pages_ask_again_then_continue,

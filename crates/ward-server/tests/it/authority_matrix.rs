@@ -255,6 +255,13 @@ fn concrete(path: &str) -> String {
         .replace("{action}", "disable")
 }
 
+/// Beside the routes: the same resource permission (`containers:read`) through the built-in
+/// proxy and through forward-auth (as nginx asks), which must agree with `/api/auth/validate`.
+const EDGES: &[(&str, &str)] = &[
+    ("proxy", "/api/containers/c1"),
+    ("forward-auth", "/api/auth/validate"),
+];
+
 async fn send(
     server: &TestServer,
     browser: &Browser,
@@ -263,16 +270,31 @@ async fn send(
     path: &str,
     body: &str,
 ) -> (StatusCode, Value) {
+    send_with(server, browser, bearer, method, path, body, &[]).await
+}
+
+async fn send_with(
+    server: &TestServer,
+    browser: &Browser,
+    bearer: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
     let client = match bearer {
         Some(_) => server.api(),
         None => browser.http.clone(),
     };
     let mut url = server.url(&concrete(path));
-    if path == "/api/auth/validate" {
+    if path == "/api/auth/validate" && headers.is_empty() {
         url.push_str("?permission=containers:read");
     }
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let mut req = client.request(method, url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(b) = bearer {
         req = req.bearer_auth(b);
     }
@@ -339,6 +361,34 @@ async fn credential_kinds_by_endpoint_group(b: Backend) {
                 failures.push(format!(
                     "{} {path} with {cred:?} ({group:?}): want {want:?}, got {status} {v}",
                     method.to_uppercase()
+                ));
+            }
+        }
+    }
+    for (edge, path) in EDGES {
+        let headers: &[(&str, &str)] = if *edge == "forward-auth" {
+            &[
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/api/containers/c1"),
+            ]
+        } else {
+            &[]
+        };
+        for (cred, bearer, browser) in &creds {
+            let (status, v) = send_with(&server, browser, *bearer, "get", path, "", headers).await;
+            checked += 1;
+            let outcome = match status {
+                StatusCode::FORBIDDEN => Expect::Forbidden,
+                s if s.is_success() => Expect::Allowed,
+                _ => {
+                    failures.push(format!("{edge} {path} {cred:?}: {status} {v}"));
+                    continue;
+                }
+            };
+            let want = expected(Resource, *cred);
+            if outcome != want {
+                failures.push(format!(
+                    "{edge} {path} with {cred:?}: want {want:?}, got {status} {v}"
                 ));
             }
         }

@@ -23,7 +23,7 @@ use crate::on_both_backends;
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-fn route(prefix: &str, upstream: &str) -> RawRoute {
+pub fn route(prefix: &str, upstream: &str) -> RawRoute {
     RawRoute {
         prefix: prefix.into(),
         upstream: upstream.into(),
