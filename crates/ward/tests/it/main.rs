@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use browser::Stop;
-use support::{query_param, Cli, Out, Server};
+use support::{query_param, Cli, Out, Server, ADMIN_PASSWORD};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -685,4 +685,50 @@ async fn denying_in_the_browser_fails_the_login_with_a_hint() {
     assert!(out.stderr.contains("access_denied"), "{}", out.stderr);
     assert!(out.stderr.contains("ward login default"), "{}", out.stderr);
     assert!(!cli.credentials_path().exists());
+}
+
+/// SPEC §2.11: `ward tokens create` on a session verified longer ago than
+/// `security.reauth_window` (1 s here) asks for the password on a terminal (no MFA enrolled),
+/// re-authenticates and creates the token; without a terminal it says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_create_on_a_stale_session_reauthenticates() {
+    let server = Server::start_with("[security]\nreauth_window = \"1s\"");
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let args = [
+        "tokens",
+        "create",
+        "--name",
+        "laptop",
+        "--scope",
+        "containers:read",
+    ];
+    let out = cli.run(&args).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("Error: the server wants you to confirm it's you first"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("on a terminal"), "{}", out.stderr);
+    let mut running = cli.spawn_on_terminal(&args);
+    running.wait_stdout("Password:", WAIT).await;
+    running.type_line(ADMIN_PASSWORD).await;
+    let out = running.finish(WAIT).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("Created API token laptop"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains(ADMIN_PASSWORD),
+        "the password is not echoed: {}",
+        out.stdout
+    );
+    let list = cli.run(&["tokens", "list"]).await;
+    assert_ok(&list);
+    assert!(list.stdout.contains("laptop"), "{}", list.stdout);
 }

@@ -252,7 +252,34 @@ impl Cli {
 
     /// Starts `ward` with stdin piped, collecting its output as it comes.
     pub fn spawn(&self, args: &[&str]) -> Running {
-        let mut cmd = self.command(args);
+        self.spawn_command(self.command(args))
+    }
+
+    /// Starts `ward` on a pseudo-terminal (util-linux `script`), as a person at a terminal would
+    /// run it: what it prints (stdout and stderr) arrives as the running command's stdout, and
+    /// typed lines reach its terminal.
+    pub fn spawn_on_terminal(&self, args: &[&str]) -> Running {
+        let line = std::iter::once(WARD)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let template = self.command(&[]);
+        let mut script = tokio::process::Command::new("script");
+        script.args(["-qefc", &line, "/dev/null"]).env_clear();
+        for (k, v) in template.as_std().get_envs() {
+            if let Some(v) = v {
+                script.env(k, v);
+            }
+        }
+        script
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        self.spawn_command(script)
+    }
+
+    fn spawn_command(&self, mut cmd: tokio::process::Command) -> Running {
         cmd.stdin(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -353,6 +380,22 @@ pub struct Running {
 impl Running {
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stdout contains `needle`; returns all of stdout.
+    pub async fn wait_stdout(&self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.stdout.lock().unwrap().clone();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "stdout never contained {needle:?}:\n{s}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until stderr contains `needle`; returns all of stderr.
