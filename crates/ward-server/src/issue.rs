@@ -102,6 +102,22 @@ pub async fn start_token_session(
             None,
         )
         .await?;
+    // Every session of every channel is a sign-in in the audit log (the CLI's code and device
+    // flows, third-party clients, guests), not only the pages' password step.
+    crate::audit::record(
+        state,
+        crate::audit::Audit::new("signin", "ok")
+            .actor(&user.id)
+            .ip(req.ip.as_deref())
+            .target(&session.id)
+            .detail(serde_json::json!({
+                "channel": req.channel.as_str(),
+                "client_id": req.client_id,
+                "amr": req.amr,
+                "device_name": req.device_name,
+            })),
+    )
+    .await;
     let access_token =
         access_token(state, user, Some(&session), &req.client_id, &req.scope).await?;
     let id_token = if ScopeSet::parse(&req.scope).contains("openid") {

@@ -350,10 +350,25 @@ pub async fn decision(
     match form.get("decision") {
         Some("allow") => {
             record_consent(&state, &user, &request).await?;
+            crate::audit::record(
+                &state,
+                crate::audit::Audit::new("consent.granted", "ok")
+                    .actor(&user.id)
+                    .target(request.client.id())
+                    .detail(serde_json::json!({"scope": request.scope.to_string()})),
+            )
+            .await;
             issue_code(&state, &user, &session, &request).await
         }
         Some("deny") => {
-            tracing::info!(target: "ward::auth", event = "consent.denied", user_id = %user.id, client_id = request.client.id(), "consent denied");
+            crate::audit::record(
+                &state,
+                crate::audit::Audit::new("consent.denied", "ok")
+                    .actor(&user.id)
+                    .target(request.client.id())
+                    .detail(serde_json::json!({"scope": request.scope.to_string()})),
+            )
+            .await;
             let mut pairs = vec![
                 ("error", "access_denied"),
                 ("error_description", "the user denied the request"),

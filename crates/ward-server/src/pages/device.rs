@@ -153,7 +153,20 @@ pub async fn decision(
             "This code has expired or was already used. Start again from your terminal.",
         ));
     }
-    tracing::info!(target: "ward::auth", event = if approve { "device.approved" } else { "device.denied" }, user_id = %user.id, "device decision");
+    crate::audit::record(
+        &state,
+        crate::audit::Audit::new(
+            if approve {
+                "device.approved"
+            } else {
+                "device.denied"
+            },
+            "ok",
+        )
+        .actor(&user.id)
+        .target(&code),
+    )
+    .await;
     Ok(if approve {
         no_store(page(
             "Device approved",

@@ -218,7 +218,7 @@ async fn signed_in_email(server: &TestServer, browser: &Browser) -> Option<Strin
     p["email"].as_str().map(str::to_string)
 }
 
-async fn audit_events(server: &TestServer, event_type: &str) -> Vec<(String, Value)> {
+pub async fn audit_events(server: &TestServer, event_type: &str) -> Vec<(String, Value)> {
     let q = ward_core::model::AuditQuery {
         event_type: Some(event_type.into()),
         limit: 100,

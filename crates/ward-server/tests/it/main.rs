@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod audit_channels;
 mod authority;
 mod authority_matrix;
 mod concurrency;
