@@ -232,7 +232,8 @@ impl Default for RawSessions {
             api_ttl: "90d".into(),
             guest_ttl: "50h".into(),
             idle_timeout: "30d".into(),
-            guests: true,
+            // Off by default: anonymous sessions are an operator's choice (issue 18).
+            guests: false,
             sweep_interval: "10m".into(),
             retention: "7d".into(),
         }
@@ -344,7 +345,9 @@ impl Default for RawConfig {
         roles.insert(
             "guest".to_string(),
             RawRole {
-                permissions: vec!["containers:read".into(), "containers:write".into()],
+                // Anonymous visitors: look, do not touch (issue 18). An operator who turns
+                // guests on grants more deliberately.
+                permissions: vec!["containers:read".into()],
                 limits: BTreeMap::from([("containers".to_string(), 5)]),
             },
         );
@@ -1143,6 +1146,14 @@ fn f_or(v: &Option<String>) -> String {
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
+
+    #[test]
+    fn guests_are_off_and_read_only_by_default() {
+        let c = RawConfig::default().validate().unwrap();
+        assert!(!c.sessions.guests);
+        let guest = c.roles.get("guest").unwrap();
+        assert_eq!(guest.permissions, vec!["containers:read".to_string()]);
+    }
 
     #[test]
     fn defaults_validate() {

@@ -138,6 +138,8 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut raw = RawConfig::default();
         raw.listen = "127.0.0.1:0".into();
+        // The tests exercise guest sessions; the default is off.
+        raw.sessions.guests = true;
         match existing {
             Some((data_dir, database_url)) => {
                 raw.data_dir = data_dir;

@@ -8,10 +8,10 @@
 
 mod harness;
 
-mod audit_channels;
 mod authority;
 mod authority_matrix;
 mod concurrency;
+mod first_hour;
 mod idp;
 mod keys_and_fixes;
 mod mfa;

@@ -1,5 +1,5 @@
-//! Issue 18 item 17: every sign-in, approval and denial of every channel is an audit event, not
-//! only the pages' password step (CLI code and device flows, device approvals, consent).
+//! Issue 18, "the first hour", on the server: safe defaults (item 14) and an audit log that sees
+//! every sign-in, approval and denial of every channel (item 17).
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -67,4 +67,21 @@ async fn cli_sign_ins_and_device_approvals_are_audited(b: Backend) {
     assert!(channels(&audit_events(&server, "signin").await).contains(&"guest".to_string()));
 }
 
-on_both_backends!(cli_sign_ins_and_device_approvals_are_audited);
+/// Issue 18 item 14: guest mode is off unless the operator turns it on.
+async fn guests_are_off_by_default(b: Backend) {
+    let server = TestServer::start_with(b, |c| c.sessions.guests = false).await;
+    let r = server
+        .api()
+        .post(server.url("/api/auth/guest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, page, _) = server.browser().get("/login").await;
+    assert!(!page.contains("/login/guest"), "{page}");
+}
+
+on_both_backends!(
+    cli_sign_ins_and_device_approvals_are_audited,
+    guests_are_off_by_default
+);
