@@ -77,6 +77,18 @@ pub fn router(state: AppState) -> Router {
             "/account/mfa/totp/confirm",
             post(pages::account_mfa::totp_confirm),
         )
+        .route(
+            "/account/mfa/disable",
+            post(pages::account_mfa::disable_form),
+        )
+        .route(
+            "/account/mfa/backup-codes",
+            post(pages::account_mfa::backup_codes_form),
+        )
+        .route(
+            "/account/mfa/keys/{id}/remove",
+            post(pages::account_mfa::remove_key_form),
+        )
         .route("/static/ward.css", get(pages::stylesheet))
         .route("/static/webauthn.js", get(pages::webauthn_script))
         // OAuth 2.0 / OIDC

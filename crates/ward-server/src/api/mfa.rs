@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use ward_core::mfa;
 use ward_proto::ErrorBody;
 
@@ -11,7 +10,7 @@ use crate::audit::{self, Audit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
-use crate::mfa::{amr_with_otp, backup_hashes, verify_code, Factor};
+use crate::mfa::{amr_with_otp, backup_hashes, Factor};
 use crate::state::AppState;
 
 /// A TOTP code or a backup code.
@@ -221,27 +220,6 @@ pub async fn confirm(
     }))
 }
 
-/// Checks a code and writes the MFA audit event either way.
-async fn checked(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    code: &str,
-    purpose: &str,
-) -> ApiResult<Factor> {
-    let result = verify_code(state, &caller.user.id, code).await;
-    let outcome = if result.is_ok() { "ok" } else { "failed" };
-    audit::record(
-        state,
-        Audit::new("mfa.verify", outcome)
-            .actor(&caller.user.id)
-            .ip(ip)
-            .detail(json!({ "purpose": purpose })),
-    )
-    .await;
-    result
-}
-
 fn verified(factor: Factor) -> MfaVerified {
     match factor {
         Factor::Totp => MfaVerified {
@@ -280,7 +258,8 @@ pub async fn verify(
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<MfaVerified>> {
-    let factor = checked(&state, &caller, ip.as_deref(), &body.code, "step-up").await?;
+    let factor =
+        crate::ops::mfa::checked(&state, &caller, ip.as_deref(), &body.code, "step-up").await?;
     if let Some(session) = &caller.session {
         state
             .store
@@ -311,19 +290,8 @@ pub async fn disable(
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<MfaDisabled>> {
-    crate::authz::require_first_party_session(&state, &caller)?;
-    checked(&state, &caller, ip.as_deref(), &body.code, "disable").await?;
-    state.store.remove_mfa(&caller.user.id).await?;
-    audit::record(
-        &state,
-        Audit::new("mfa.disabled", "ok")
-            .actor(&caller.user.id)
-            .ip(ip.as_deref())
-            .target(&caller.user.id),
-    )
-    .await;
     // TOTP and backup codes are gone; registered security keys still count as MFA.
-    let enabled = crate::mfa::is_enabled(&state, &caller.user.id).await?;
+    let enabled = crate::ops::mfa::disable(&state, &caller, ip.as_deref(), &body.code).await?;
     Ok(Json(MfaDisabled { enabled }))
 }
 
@@ -348,24 +316,9 @@ pub async fn regenerate_backup_codes(
     caller: Caller,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<BackupCodes>> {
-    crate::authz::require_first_party_session(&state, &caller)?;
-    checked(&state, &caller, ip.as_deref(), &body.code, "backup-codes").await?;
-    let codes = mfa::new_backup_codes(state.random.as_ref());
-    state
-        .store
-        .replace_backup_codes(
-            &caller.user.id,
-            &backup_hashes(&state, &caller.user.id, &codes),
-        )
-        .await?;
-    audit::record(
-        &state,
-        Audit::new("mfa.backup_codes", "ok")
-            .actor(&caller.user.id)
-            .ip(ip.as_deref())
-            .target(&caller.user.id),
-    )
-    .await;
+    let codes =
+        crate::ops::mfa::regenerate_backup_codes(&state, &caller, ip.as_deref(), &body.code)
+            .await?;
     Ok(Json(BackupCodes {
         backup_codes: codes,
     }))

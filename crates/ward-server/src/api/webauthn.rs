@@ -603,21 +603,6 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    crate::authz::require_account_security(&state, &caller)?;
-    if !state
-        .store
-        .delete_webauthn_credential(&caller.user.id, &id)
-        .await?
-    {
-        return Err(ApiError::not_found("no such security key of yours"));
-    }
-    audit::record(
-        &state,
-        Audit::new("mfa.webauthn_removed", "ok")
-            .actor(&caller.user.id)
-            .ip(ip.as_deref())
-            .target(&id),
-    )
-    .await;
+    crate::ops::mfa::remove_security_key(&state, &caller, ip.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

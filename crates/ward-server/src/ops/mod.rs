@@ -3,4 +3,5 @@
 //! [`Caller`](crate::auth::Caller), applies the rules (with [`crate::authz`] and `ward-core`)
 //! and returns domain results or an [`ApiError`](crate::error::ApiError).
 
+pub mod mfa;
 pub mod reauth;

@@ -136,6 +136,10 @@ fn profile_panel(state: &AppState, caller: &Caller) -> Markup {
                         ul class="pills" { @for (k, v) in &limits { li { (k) ": " strong { (v) } } } }
                     }
                 }
+                @if !authz::is_guest(caller) {
+                    dt { "Two-step verification" }
+                    dd { a href="/account/mfa" { "Authenticator app, backup codes, security keys" } }
+                }
             }
         }
     }

@@ -42,6 +42,18 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
             h2 { "Authenticator app" }
             @if totp_on {
                 p { "On. " (remaining) " backup codes remaining." }
+                form method="post" action="/account/mfa/backup-codes" {
+                    (csrf_field(&token))
+                    label for="codes-code" { "Code from your app, to make a new set of backup codes" }
+                    input id="codes-code" class="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required;
+                    button type="submit" { "New backup codes" }
+                }
+                form method="post" action="/account/mfa/disable" {
+                    (csrf_field(&token))
+                    label for="disable-code" { "Code from your app, to turn it off" }
+                    input id="disable-code" class="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required;
+                    button type="submit" class="secondary" { "Turn off authenticator app" }
+                }
             } @else {
                 p { "Use an app such as Google Authenticator, 1Password or Aegis for a 6-digit code at sign-in." }
                 form method="post" action="/account/mfa/totp" {
@@ -55,7 +67,13 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
             } @else {
                 ul class="keys" {
                     @for k in &keys {
-                        li { strong { (k.name) } " · added " (crate::time::rfc3339(k.created_at)) }
+                        li {
+                            strong { (k.name) } " · added " (crate::time::rfc3339(k.created_at))
+                            form method="post" action=(format!("/account/mfa/keys/{}/remove", k.credential_id)) class="inline" {
+                                (csrf_field(&token))
+                                button type="submit" class="secondary" { "Remove" }
+                            }
+                        }
                     }
                 }
             }
@@ -167,4 +185,80 @@ pub async fn totp_confirm(
     )
     .await;
     Ok(super::backup_codes_page(&codes, PATH, "Done"))
+}
+
+/// The signed-in browser's caller for a form post to this page, or where to send it instead.
+async fn form_caller(
+    state: &AppState,
+    jar: &CookieJar,
+    form: &FormParams,
+) -> Result<Result<crate::auth::Caller, Response>, ApiError> {
+    csrf::verify(jar, form.get("csrf_token").unwrap_or_default())?;
+    super::page_caller(state, jar, PATH).await
+}
+
+/// A failed code re-shows nothing new: an error page with a way back (429 keeps Retry-After).
+fn code_refused(e: &ApiError) -> Response {
+    super::error_page(e)
+}
+
+/// `POST /account/mfa/disable`: turns the authenticator app and backup codes off, with a code.
+pub async fn disable_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    crate::extract::ClientIp(ip): crate::extract::ClientIp,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    let caller = match form_caller(&state, &jar, &form).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let code = form.get("code").unwrap_or_default();
+    match crate::ops::mfa::disable(&state, &caller, ip.as_deref(), code).await {
+        Ok(_) => Ok(Redirect::to(PATH).into_response()),
+        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) => Ok(code_refused(&e)),
+    }
+}
+
+/// `POST /account/mfa/backup-codes`: a new set of backup codes, with a code; shown once.
+pub async fn backup_codes_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    crate::extract::ClientIp(ip): crate::extract::ClientIp,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    let caller = match form_caller(&state, &jar, &form).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let code = form.get("code").unwrap_or_default();
+    match crate::ops::mfa::regenerate_backup_codes(&state, &caller, ip.as_deref(), code).await {
+        Ok(codes) => Ok(super::backup_codes_page(&codes, PATH, "Done")),
+        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) => Ok(code_refused(&e)),
+    }
+}
+
+/// `POST /account/mfa/keys/{id}/remove`: removes a security key (account security: a fresh
+/// session, else `/reauth` first).
+pub async fn remove_key_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    crate::extract::ClientIp(ip): crate::extract::ClientIp,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    let caller = match form_caller(&state, &jar, &form).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    if let Some(reauth) = super::reauth::gate(&state, &caller, PATH) {
+        return Ok(reauth);
+    }
+    match crate::ops::mfa::remove_security_key(&state, &caller, ip.as_deref(), &id).await {
+        Ok(()) => Ok(Redirect::to(PATH).into_response()),
+        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) => Ok(super::error_page(&e)),
+    }
 }

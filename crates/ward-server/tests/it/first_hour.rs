@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::harness::*;
 use crate::idp::audit_events;
+use crate::mfa::python_totp;
 use crate::on_both_backends;
 use crate::standard_clients::approve_device;
 
@@ -81,7 +82,62 @@ async fn guests_are_off_by_default(b: Backend) {
     assert!(!page.contains("/login/guest"), "{page}");
 }
 
+/// Issue 18 item 16: the account page links to two-step verification, and the web can turn the
+/// authenticator app off and make new backup codes (each with a current code).
+async fn two_step_verification_is_manageable_on_the_web(b: Backend) {
+    let server = TestServer::start(b).await;
+    let browser = server.browser();
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, account, _) = browser.get("/account").await;
+    assert!(account.contains("href=\"/account/mfa\""), "{account}");
+    let (_, mfa, _) = browser.get("/account/mfa").await;
+    let r = browser.submit_form(&mfa, &[]).await;
+    let enrol = r.text().await.unwrap();
+    let at =
+        enrol.find("Enter this key: <code>").expect("the key") + "Enter this key: <code>".len();
+    let secret = enrol[at..at + enrol[at..].find('<').unwrap()].to_string();
+    let code = python_totp(&secret, server.clock_now());
+    let r = browser.submit_form(&enrol, &[("code", &code)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Save your backup codes"));
+    server.clock.advance(30);
+    let (_, mfa, _) = browser.get("/account/mfa").await;
+    assert!(mfa.contains("10 backup codes remaining"), "{mfa}");
+    let csrf = input_value(&mfa, "csrf_token").unwrap();
+    let post = |path: &'static str, code: String| {
+        let (browser, server, csrf) = (&browser, &server, csrf.clone());
+        async move {
+            browser
+                .http
+                .post(server.url(path))
+                .form(&[("csrf_token", csrf), ("code", code)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post("/account/mfa/backup-codes", "000000".into()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(
+        "/account/mfa/backup-codes",
+        python_totp(&secret, server.clock_now()),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Save your backup codes"));
+    server.clock.advance(30);
+    let r = post(
+        "/account/mfa/disable",
+        python_totp(&secret, server.clock_now()),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, mfa, _) = browser.get("/account/mfa").await;
+    assert!(mfa.contains("Set up authenticator app"), "{mfa}");
+}
+
 on_both_backends!(
+    two_step_verification_is_manageable_on_the_web,
     cli_sign_ins_and_device_approvals_are_audited,
     guests_are_off_by_default
 );
