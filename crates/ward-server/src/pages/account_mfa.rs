@@ -79,6 +79,10 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
             }
             @if user.role == GUEST_ROLE {
                 p class="muted" { "Guests cannot register security keys." }
+            } @else if state.webauthn.is_none() {
+                p class="muted" {
+                    "Security keys and passkeys need ward's public_url to use a host name (such as localhost), not an IP address."
+                }
             } @else {
                 label for="key-name" { "Name" }
                 input id="key-name" type="text" name="key_name" value="Security key" maxlength="64";

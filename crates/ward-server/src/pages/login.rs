@@ -111,7 +111,8 @@ fn email_form(state: &AppState, csrf: &str, return_to: &str, error: Option<&str>
                 }
                 p class="muted small" { "A guest session lasts " (state.config.sessions.guest / 3600) " hours; nothing is kept after it ends." }
             }
-            (super::passkey_signin(return_to))
+            // WebAuthn needs a host name in public_url: no button that can only fail.
+            @if state.webauthn.is_some() { (super::passkey_signin(return_to)) }
             @if state.config.signup {
                 p class="muted" {
                     "New here? "

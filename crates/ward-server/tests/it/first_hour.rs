@@ -136,7 +136,37 @@ async fn two_step_verification_is_manageable_on_the_web(b: Backend) {
     assert!(mfa.contains("Set up authenticator app"), "{mfa}");
 }
 
+/// Issue 18 item 15: on an IP-address `public_url` WebAuthn is off, so no passkey button is
+/// offered that can only fail; with a host name it is.
+async fn passkey_buttons_only_when_webauthn_works(b: Backend) {
+    let server = TestServer::start(b).await;
+    assert!(server.state.webauthn.is_none());
+    let (_, login, _) = server.browser().get("/login").await;
+    assert!(!login.contains("data-webauthn"), "{login}");
+    let browser = server.browser();
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, mfa, _) = browser.get("/account/mfa").await;
+    assert!(!mfa.contains("data-webauthn"), "{mfa}");
+    assert!(
+        mfa.contains("need ward's public_url to use a host name"),
+        "{mfa}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let named = TestServer::start_with(b, |c| {
+        c.listen = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://localhost:{port}"));
+    })
+    .await;
+    let (_, login, _) = named.browser().get("/login").await;
+    assert!(login.contains("data-webauthn=\"signin\""), "{login}");
+}
+
 on_both_backends!(
+    passkey_buttons_only_when_webauthn_works,
     two_step_verification_is_manageable_on_the_web,
     cli_sign_ins_and_device_approvals_are_audited,
     guests_are_off_by_default
