@@ -237,10 +237,26 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn method_not_allowed() -> ApiError {
+/// 405: JSON for the API, a page for a browser at one of ward's pages (`GET /account/tokens`
+/// typed into the address bar must not show raw JSON).
+async fn method_not_allowed(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let path = uri.path();
+    let api = path.starts_with("/api/") || path.starts_with("/oauth/");
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !api {
+        return pages::message_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Nothing to see here",
+            "This address is where a form sends its answer; it has no page of its own.",
+        );
+    }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not accept that method",
     )
+    .into_response()
 }

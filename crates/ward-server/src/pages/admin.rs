@@ -493,7 +493,7 @@ pub async fn audit_page(
         match id {
             Some(id) => match emails.get(id) {
                 Some(email) => html! { span title=(id) { (email) } },
-                None => html! { code title=(id) { (id.chars().take(10).collect::<String>()) "…" } },
+                None => short_id(id),
             },
             None => html! { span class="muted" { "—" } },
         }
@@ -567,14 +567,22 @@ fn details(detail: &str) -> Markup {
                     span class="k" { (k) }
                     " "
                     @match v {
-                        serde_json::Value::String(s) if k.ends_with("_id") && s.len() > 12 => {
-                            code title=(s) { (s.chars().take(10).collect::<String>()) "…" }
-                        }
+                        serde_json::Value::String(s) if k.ends_with("_id") => (short_id(s)),
                         serde_json::Value::String(s) => (s),
                         other => (other.to_string()),
                     }
                 }
             }
         }
+    }
+}
+
+/// An id in a table: whole when short (`terminal/t1`), else its first 10 characters with the
+/// whole id as the tooltip (random 32-hex ids).
+fn short_id(id: &str) -> Markup {
+    if id.chars().count() <= 16 {
+        html! { code { (id) } }
+    } else {
+        html! { code title=(id) { (id.chars().take(10).collect::<String>()) "…" } }
     }
 }

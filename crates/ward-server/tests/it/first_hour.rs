@@ -165,7 +165,40 @@ async fn passkey_buttons_only_when_webauthn_works(b: Backend) {
     assert!(login.contains("data-webauthn=\"signin\""), "{login}");
 }
 
+/// Issue 18 item 16: a form's address typed into the browser gets a page, not raw JSON; the
+/// audit page shows short targets whole.
+async fn pages_are_complete(b: Backend) {
+    let server = TestServer::start(b).await;
+    let browser = server.browser();
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let r = browser
+        .http
+        .get(server.url("/account/tokens"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let page = r.text().await.unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    let r = server
+        .api()
+        .get(server.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await.1, "method_not_allowed");
+    ward_server::audit::record(
+        &server.state,
+        ward_server::audit::Audit::new("lock", "ok").target("terminal/t1"),
+    )
+    .await;
+    let (_, audit, _) = browser.get("/admin/audit").await;
+    assert!(audit.contains("<code>terminal/t1</code>"), "{audit}");
+}
+
 on_both_backends!(
+    pages_are_complete,
     passkey_buttons_only_when_webauthn_works,
     two_step_verification_is_manageable_on_the_web,
     cli_sign_ins_and_device_approvals_are_audited,
