@@ -183,7 +183,6 @@ pub async fn prepare(
         master_key: master,
         passwords,
         limiter,
-        mfa_guard: mfa::MfaGuard::default(),
         webauthn,
         metrics: Metrics::default(),
         config,

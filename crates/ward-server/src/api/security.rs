@@ -86,7 +86,7 @@ async fn checked(
     let result = verify_code(state, &caller.user.id, code).await;
     audit::record(
         state,
-        Audit::new("mfa.verify", if result.is_ok() { "ok" } else { "failed" })
+        Audit::new("mfa.verify", crate::mfa::outcome(&result))
             .actor(&caller.user.id)
             .ip(ip)
             .target(target)

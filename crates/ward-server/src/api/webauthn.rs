@@ -458,10 +458,7 @@ pub async fn authenticate_finish(
             let passkeys = passkeys_of(&state, &user_id).await?;
             let result = rp
                 .finish_passkey_authentication(&body.credential, &auth)
-                .map_err(|e| {
-                    state.mfa_guard.failed(&user_id, now);
-                    webauthn_failed(e)
-                })?;
+                .map_err(webauthn_failed)?;
             if let Some(pk) = passkeys
                 .into_iter()
                 .find(|p| p.cred_id() == result.cred_id())

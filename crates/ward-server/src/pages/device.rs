@@ -16,6 +16,7 @@ use crate::extract::{ClientIp, FormParams};
 use crate::pages::consent::{self, Consent};
 use crate::pages::login::login_url;
 use crate::pages::{csrf_field, message_page, no_store, page};
+use crate::ratelimit::Attempt;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -85,6 +86,7 @@ pub async fn submit_code(
             now,
         )
         .await?;
+    let attempt = reserve_guess(&state, &user.id).await?;
     let typed = form.get("user_code").unwrap_or_default();
     let (jar, token) = csrf::token(&state, jar);
     let grant = match normalize_user_code(typed) {
@@ -92,8 +94,12 @@ pub async fn submit_code(
         None => None,
     };
     let grant = match grant {
-        Some(g) if g.status == DeviceGrantStatus::Pending && now < g.expires_at => g,
+        Some(g) if g.status == DeviceGrantStatus::Pending && now < g.expires_at => {
+            state.limiter.release(attempt).await;
+            g
+        }
         _ => {
+            state.metrics.auth_event("user_code", "failed");
             let mut r = entry_form(
                 &token,
                 "",
@@ -119,6 +125,22 @@ pub async fn submit_code(
     Ok((jar, page).into_response())
 }
 
+/// Reserves one user-code guess of the signed-in account's budget before it is evaluated.
+async fn reserve_guess(state: &AppState, user_id: &str) -> Result<Attempt, ApiError> {
+    let budget = state.config.rate_limits.user_code_account();
+    let now = state.clock.now();
+    state
+        .limiter
+        .reserve(budget, user_id, now)
+        .await
+        .map_err(|e| {
+            if e.is_limited() {
+                state.metrics.auth_event("user_code", "rate_limited");
+            }
+            e.into()
+        })
+}
+
 /// `POST /device/decision`: allow or deny.
 pub async fn decision(
     State(state): State<AppState>,
@@ -129,21 +151,29 @@ pub async fn decision(
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };
-    let code = normalize_user_code(form.require("user_code")?)
-        .ok_or_else(|| ApiError::bad_request("malformed user_code"))?;
-    let now = state.clock.now();
     let approve = match form.get("decision") {
         Some("allow") => true,
         Some("deny") => false,
         _ => return Err(ApiError::bad_request("decision must be allow or deny")),
     };
+    // The user code is a guess here too (SPEC §2.13): counted before it is looked up.
+    let attempt = reserve_guess(&state, &user.id).await?;
+    let now = state.clock.now();
     let approved_by =
         approve.then_some((user.id.as_str(), session.created_at, session.amr.as_slice()));
-    if !state
-        .store
-        .decide_device_grant(&code, approved_by, now)
-        .await?
-    {
+    let decided = match normalize_user_code(form.get("user_code").unwrap_or_default()) {
+        Some(code) => {
+            state
+                .store
+                .decide_device_grant(&code, approved_by, now)
+                .await?
+        }
+        None => false,
+    };
+    if decided {
+        state.limiter.release(attempt).await;
+    } else {
+        state.metrics.auth_event("user_code", "failed");
         return Ok(message_page(
             StatusCode::BAD_REQUEST,
             "Code expired",

@@ -188,6 +188,8 @@ pub async fn submit_password(
     let now = state.clock.now();
     let limits = state.config.rate_limits;
     let ip_key = ip.clone().unwrap_or_default();
+    // Per IP, every submission; per account, the attempt is reserved before the password is
+    // checked, so concurrent guesses never exceed the budget (SPEC §2.13).
     let allowed = async {
         state
             .limiter
@@ -201,22 +203,19 @@ pub async fn submit_password(
             .await?;
         state
             .limiter
-            .check(
-                "signin_account",
-                &email,
-                limits.signin_failures_per_account,
-                limits.window_secs,
-                now,
-            )
+            .reserve(limits.signin_account(), &email, now)
             .await
     }
     .await;
-    if let Err(e) = allowed {
-        if e.is_limited() {
-            state.metrics.auth_event("password", "rate_limited");
+    let attempt = match allowed {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            if e.is_limited() {
+                state.metrics.auth_event("password", "rate_limited");
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
 
     let user = state.store.user_by_email(&email).await?;
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -224,22 +223,7 @@ pub async fn submit_password(
     let user = match user {
         Some(u) if verified && !u.disabled => u,
         _ => {
-            // Counted for the next attempt; this one is answered below either way.
-            if let Err(e) = state
-                .limiter
-                .hit(
-                    "signin_account",
-                    &email,
-                    limits.signin_failures_per_account,
-                    limits.window_secs,
-                    now,
-                )
-                .await
-            {
-                if !e.is_limited() {
-                    tracing::warn!(error = %e, "cannot count a failed sign-in");
-                }
-            }
+            // The reservation stays counted.
             state.metrics.auth_event("password", "failed");
             let mut event = Audit::new("signin", "failed")
                 .ip(ip.as_deref())
@@ -256,9 +240,14 @@ pub async fn submit_password(
                 Some("Incorrect email or password."),
             );
             *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r.headers_mut().insert(
+                crate::error::RATELIMIT_REMAINING,
+                axum::http::HeaderValue::from(attempt.remaining),
+            );
             return Ok((jar, r).into_response());
         }
     };
+    state.limiter.release(attempt).await;
     state.metrics.auth_event("password", "ok");
     after_password(
         &state,

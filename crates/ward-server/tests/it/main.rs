@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod abuse;
 mod concurrency;
 mod idp;
 mod keys_and_fixes;
