@@ -472,7 +472,116 @@ async fn locked_resource_codes_raced(b: Backend) {
     assert_eq!(ws_with_code(&server, &admin, &good).await.0, 0, "admitted");
 }
 
+/// Creates a user with `role` and signs a browser in as them; returns the browser (whose session
+/// cookie authenticates API calls) and the user's id.
+async fn member(server: &TestServer, admin: &str, email: &str, role: &str) -> (Browser, String) {
+    let password = "member password 0123";
+    let r = server
+        .api()
+        .post(server.url("/api/admin/users"))
+        .bearer_auth(admin)
+        .json(&json!({"email": email, "password": password, "role": role}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let browser = server.browser();
+    assert_eq!(
+        browser.sign_in(email, password).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    (browser, id)
+}
+
+async fn locks_need_the_route_permission(b: Backend) {
+    let mut config = RawConfig::default();
+    with_terminal_route(&mut config).await;
+    let server = TestServer::start_with(b, |c| {
+        c.routes = config.routes;
+        c.roles.insert(
+            "viewer".into(),
+            ward_server::config::RawRole {
+                permissions: vec!["containers:read".into()],
+                limits: Default::default(),
+            },
+        );
+    })
+    .await;
+    let admin = admin_token(&server).await;
+    let admin_id = server
+        .state
+        .store
+        .user_by_email(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (secret, _) = enrol(&server, &admin).await;
+    let r = post(
+        &server,
+        &admin,
+        "/api/security/terminal/t1/mfa-lock",
+        json!({ "code": python_totp(&secret, server.clock_now()) }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let status = |browser: &Browser| {
+        browser
+            .http
+            .get(server.url("/api/security/terminal/t1"))
+            .send()
+    };
+    let (viewer, _) = member(&server, &admin, "viewer@test.example", "viewer").await;
+    let (user, _) = member(&server, &admin, "user@test.example", "user").await;
+
+    // Without the terminal route's permission (containers:write): no lock state, no lock, no
+    // unlock, whatever the code.
+    assert_eq!(
+        error_code(status(&viewer).await.unwrap()).await,
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+    for path in [
+        "/api/security/terminal/t1/mfa-unlock",
+        "/api/security/terminal/t2/mfa-lock",
+    ] {
+        let r = viewer
+            .http
+            .post(server.url(path))
+            .json(&json!({"code": "000000"}))
+            .send()
+            .await
+            .unwrap();
+        let (code, error) = error_code(r).await;
+        assert_eq!(
+            (code, error.as_str()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{path}"
+        );
+    }
+    // With it: the state, without who locked it.
+    let r = status(&user).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["locked"], true);
+    assert_eq!(body["locked_by"], Value::Null);
+    // An admin sees who locked it.
+    let r = server
+        .api()
+        .get(server.url("/api/security/terminal/t1"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["locked_by"], admin_id.as_str());
+}
+
 on_both_backends!(
+    locks_need_the_route_permission,
     step_up_codes_raced,
     signin_codes_raced_void_the_challenge,
     passwords_raced,
