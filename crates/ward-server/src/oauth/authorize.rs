@@ -256,6 +256,9 @@ pub async fn authorize(
         return Ok(Redirect::to(&login_url(&here, request.login_hint.as_deref())).into_response());
     };
     if matches!(request.client, Client::Cli) {
+        if let Some(refused) = consent::refuse_guest(&user) {
+            return Ok(refused);
+        }
         let (jar, token) = csrf::token(&state, jar);
         let scopes = request.scope.iter().map(str::to_string).collect();
         let page = consent::render(Consent {
@@ -284,7 +287,7 @@ pub async fn authorize(
     responses(
         (status = 303, description = "To `redirect_uri` with a code (`allow`) or `error=access_denied` (`deny`); to the sign-in page without a session"),
         (status = 400, description = "A malformed request or decision", body = ward_proto::ErrorBody),
-        (status = 403, description = "A missing or wrong CSRF token", body = ward_proto::ErrorBody),
+        (status = 403, description = "A missing or wrong CSRF token (JSON), or a guest approving the CLI (an HTML page saying why)", body = ward_proto::ErrorBody),
     )
 )]
 pub async fn decision(
@@ -304,7 +307,10 @@ pub async fn decision(
         return Ok(Redirect::to(&login_url(&here, None)).into_response());
     };
     match form.get("decision") {
-        Some("allow") => issue_code(&state, &user, &session, &request).await,
+        Some("allow") => match consent::refuse_guest(&user) {
+            Some(refused) if matches!(request.client, Client::Cli) => Ok(refused),
+            _ => issue_code(&state, &user, &session, &request).await,
+        },
         Some("deny") => {
             tracing::info!(target: "ward::auth", event = "consent.denied", user_id = %user.id, client_id = request.client.id(), "consent denied");
             let mut pairs = vec![

@@ -48,7 +48,14 @@ pub async fn device_page(
     Query(q): Query<DeviceQuery>,
 ) -> Result<Response, ApiError> {
     let code = q.user_code.unwrap_or_default();
-    if web_session(&state, &jar).await?.is_none() {
+    let signed_in = web_session(&state, &jar).await?;
+    if let Some(refused) = signed_in
+        .as_ref()
+        .and_then(|(_, u)| consent::refuse_guest(u))
+    {
+        return Ok(refused);
+    }
+    if signed_in.is_none() {
         let mut here = String::from("/device");
         if !code.is_empty() {
             here.push_str("?user_code=");
@@ -74,6 +81,9 @@ pub async fn submit_code(
     let Some((_, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };
+    if let Some(refused) = consent::refuse_guest(&user) {
+        return Ok(refused);
+    }
     let now = state.clock.now();
     let limits = state.config.rate_limits;
     state
@@ -156,6 +166,9 @@ pub async fn decision(
         Some("deny") => false,
         _ => return Err(ApiError::bad_request("decision must be allow or deny")),
     };
+    if let Some(refused) = approve.then(|| consent::refuse_guest(&user)).flatten() {
+        return Ok(refused);
+    }
     // The user code is a guess here too (SPEC §2.13): counted before it is looked up.
     let attempt = reserve_guess(&state, &user.id).await?;
     let now = state.clock.now();

@@ -580,7 +580,118 @@ async fn locks_need_the_route_permission(b: Backend) {
     assert_eq!(body["locked_by"], admin_id.as_str());
 }
 
+/// A guest's browser, and a CSRF token for it.
+async fn guest_browser(server: &TestServer) -> (Browser, String) {
+    let guest = server.browser();
+    let (_, page, _) = guest.get("/login").await;
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let r = guest
+        .http
+        .post(server.url("/login/guest"))
+        .form(&[("csrf_token", csrf.as_str()), ("return_to", "/account")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    (guest, csrf)
+}
+
+async fn assert_guest_refused(r: reqwest::Response) {
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Guests cannot sign in devices"), "{page}");
+    assert!(page.contains("signed in as a guest"), "{page}");
+}
+
+async fn guests_cannot_approve_cli_or_device_sign_ins(b: Backend) {
+    let server = TestServer::start(b).await;
+    let (guest, csrf) = guest_browser(&server).await;
+
+    // The CLI's PKCE flow: no consent page, and a forged decision is refused.
+    let (_, challenge) = pkce_pair();
+    let query = reqwest::Url::parse_with_params(
+        "http://x/",
+        &[
+            ("response_type", "code"),
+            ("client_id", "ward-cli"),
+            ("redirect_uri", LOOPBACK),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", "st4te"),
+            ("scope", "openid offline_access"),
+        ],
+    )
+    .unwrap()
+    .query()
+    .unwrap()
+    .to_string();
+    let r = guest
+        .http
+        .get(server.url(&format!("/cli-login?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_guest_refused(r).await;
+    let r = guest
+        .http
+        .post(server.url("/oauth/authorize/decision"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", query.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_guest_refused(r).await;
+
+    // The device flow: neither the entry nor a decision.
+    let user_code = device_user_code(&server).await;
+    let r = guest
+        .http
+        .get(server.url(&format!("/device?user_code={user_code}")))
+        .send()
+        .await
+        .unwrap();
+    assert_guest_refused(r).await;
+    for (path, decision) in [("/device", None), ("/device/decision", Some("allow"))] {
+        let mut form = vec![
+            ("csrf_token", csrf.clone()),
+            ("user_code", user_code.clone()),
+        ];
+        if let Some(d) = decision {
+            form.push(("decision", d.to_string()));
+        }
+        let r = guest
+            .http
+            .post(server.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_guest_refused(r).await;
+    }
+    // The grant is still pending: an account can approve it.
+    let browser = server.browser();
+    assert_eq!(
+        browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, page, _) = browser.get("/device").await;
+    let consent = browser
+        .submit_form(&page, &[("user_code", &user_code)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = browser
+        .submit_form(&consent, &[("decision", "allow")])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 on_both_backends!(
+    guests_cannot_approve_cli_or_device_sign_ins,
     locks_need_the_route_permission,
     step_up_codes_raced,
     signin_codes_raced_void_the_challenge,
