@@ -690,7 +690,43 @@ async fn guests_cannot_approve_cli_or_device_sign_ins(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// A client whose connections come from `local` (another loopback address, as another host).
+fn api_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn wrong_client_secrets_cannot_lock_out_the_client(b: Backend) {
+    let server = TestServer::start(b).await;
+    let grant = |http: reqwest::Client, secret: &'static str| {
+        let url = server.url("/oauth/token");
+        async move {
+            http.post(url)
+                .basic_auth(APP_CLIENT, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let attacker = api_from("127.0.0.1");
+    let responses = join_all((0..100).map(|_| grant(attacker.clone(), "wrong-secret"))).await;
+    let counts = tally(&responses);
+    assert_eq!(counts.get(&200), None, "{counts:?}");
+    assert!(counts.get(&401).is_some_and(|n| *n >= 20), "{counts:?}");
+    // The attacker's address is refused, even with the right secret ...
+    let r = grant(attacker.clone(), APP_SECRET).await;
+    assert_refusal(&server, &r);
+    // ... the real backend, elsewhere, is not.
+    let r = grant(api_from("127.0.0.2"), APP_SECRET).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+}
+
 on_both_backends!(
+    wrong_client_secrets_cannot_lock_out_the_client,
     guests_cannot_approve_cli_or_device_sign_ins,
     locks_need_the_route_permission,
     step_up_codes_raced,
