@@ -25,6 +25,11 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Returns false when there is no such user.
     async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool>;
+    /// Whether an admin allowed this account to sign in with a password or passkey although its
+    /// email domain is routed to an identity provider (break-glass). False for no such user.
+    async fn user_local_login(&self, id: &str) -> StoreResult<bool>;
+    /// Returns false when there is no such user.
+    async fn set_user_local_login(&self, id: &str, local_login: bool) -> StoreResult<bool>;
     /// Disabling also revokes every session and API token of the user, in one transaction.
     async fn set_user_disabled(
         &self,

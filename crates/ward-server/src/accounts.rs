@@ -68,3 +68,30 @@ pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<Us
         Err(e) => Err(e.into()),
     }
 }
+
+/// Sets an account's break-glass flag (`local_login`, SPEC §2.13) and audits the change; the
+/// caller is an admin (checked by the caller).
+pub async fn set_local_login(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    ip: Option<&str>,
+    id: &str,
+    local_login: bool,
+) -> Result<(), ApiError> {
+    if state.store.user_local_login(id).await? == local_login {
+        return Ok(());
+    }
+    if !state.store.set_user_local_login(id, local_login).await? {
+        return Err(ApiError::not_found("no such user"));
+    }
+    crate::audit::record(
+        state,
+        crate::audit::Audit::new("user.local_login", "ok")
+            .actor(&caller.user.id)
+            .ip(ip)
+            .target(id)
+            .detail(serde_json::json!({ "local_login": local_login })),
+    )
+    .await;
+    Ok(())
+}

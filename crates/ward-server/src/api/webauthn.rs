@@ -436,6 +436,14 @@ pub async fn authenticate_finish(
                 .map_err(webauthn_failed)?;
             record_use(&state, passkey, &result).await?;
             let user = enabled_user(&state, &stored.user_id).await?;
+            // A domain routed to an IdP signs in there, passkey or not (SPEC §2.13).
+            if let Some(idp) = crate::idp::required_idp(&state, &user.email, Some(&user.id)).await?
+            {
+                return Err(ApiError::forbidden(format!(
+                    "accounts at this email domain sign in with {}, not with a passkey here",
+                    idp.name
+                )));
+            }
             let jar = finish_sign_in(
                 &state,
                 jar,

@@ -267,6 +267,7 @@ pub async fn user_action_form(
             PatchUser {
                 role: Some(form.require("role")?.to_string()),
                 disabled: None,
+                local_login: None,
             },
             "role-changed",
         ),
@@ -274,6 +275,7 @@ pub async fn user_action_form(
             PatchUser {
                 role: None,
                 disabled: Some(true),
+                local_login: None,
             },
             "user-disabled",
         ),
@@ -281,6 +283,7 @@ pub async fn user_action_form(
             PatchUser {
                 role: None,
                 disabled: Some(false),
+                local_login: None,
             },
             "user-enabled",
         ),

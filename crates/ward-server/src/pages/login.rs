@@ -165,10 +165,22 @@ pub async fn submit_email(
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok((jar, r).into_response());
     }
-    if let Some(idp) = idp_for_email(&state.config.idps, &email) {
-        return Ok(
-            super::idp::send_to_idp(&state, jar, idp, &email, &return_to, ip.as_deref()).await,
-        );
+    if idp_for_email(&state.config.idps, &email).is_some() {
+        // A break-glass account (`local_login`) gets the password form; every other address
+        // at a routed domain goes to its IdP.
+        let user = state.store.user_by_email(&email).await?;
+        let user_id = user.as_ref().map(|u| u.id.as_str());
+        if let Some(idp) = crate::idp::required_idp(&state, &email, user_id).await? {
+            return Ok(super::idp::send_to_idp(
+                &state,
+                jar,
+                idp,
+                &email,
+                &return_to,
+                ip.as_deref(),
+            )
+            .await);
+        }
     }
     Ok((jar, password_form(&token, &email, &return_to, None)).into_response())
 }
@@ -218,6 +230,21 @@ pub async fn submit_password(
     };
 
     let user = state.store.user_by_email(&email).await?;
+    // A domain routed to an IdP signs in there (SPEC §2.13), decided before the password is
+    // read: the answer tells nothing about the password.
+    let user_id = user.as_ref().map(|u| u.id.as_str());
+    if let Some(idp) = crate::idp::required_idp(&state, &email, user_id).await? {
+        state.limiter.release(attempt).await;
+        state.metrics.auth_event("password", "routed_to_idp");
+        let mut event = Audit::new("signin", "denied").ip(ip.as_deref()).detail(
+            serde_json::json!({"email": email, "method": "password", "reason": "routed_to_idp", "idp": idp.name}),
+        );
+        if let Some(id) = user_id {
+            event = event.target(id);
+        }
+        audit::record(&state, event).await;
+        return Ok(super::idp::must_use_idp(idp, &email, &return_to));
+    }
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password, phc).await;
     let user = match user {

@@ -725,7 +725,113 @@ async fn wrong_client_secrets_cannot_lock_out_the_client(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 }
 
+// ---------------------------------------------------------------- email-domain routing
+
+async fn routed_domain_signs_in_only_through_its_idp(b: Backend) {
+    use crate::idp::{audit_events, page_of, sign_in_via_idp, submit_email, ward_with_provider};
+    let (server, provider) = ward_with_provider(b, |c, issuer| {
+        // Another IdP for `gh.example` that may vouch for any domain.
+        let mut any = crate::idp::oidc_idp("anywhere", issuer, &["gh.example"]);
+        any.allowed_domains = Some(vec!["*".into()]);
+        c.idp.push(any);
+        // `corp`, too, may vouch for any domain: but never for one routed to `anywhere`.
+        c.idp[0].allowed_domains = Some(vec!["*".into()]);
+    })
+    .await;
+    let admin = admin_token(&server).await;
+    let password = "carol's local password";
+    let r = server
+        .api()
+        .post(server.url("/api/admin/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"email": "carol@corp.example", "password": password, "role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let carol = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A direct POST /login/password for the routed domain: refused, naming the IdP, before the
+    // password is read (a wrong one gets the same answer).
+    let browser = server.browser();
+    let (_, login, _) = browser.get("/login").await;
+    for pw in [password, "wrong password"] {
+        let r = browser
+            .http
+            .post(server.url("/login/password"))
+            .form(&[
+                (
+                    "csrf_token",
+                    input_value(&login, "csrf_token").unwrap().as_str(),
+                ),
+                ("email", "carol@corp.example"),
+                ("password", pw),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let (status, page) = page_of(r).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(page.contains("Sign in with corp"), "{page}");
+        assert!(page.contains("corp.example"), "{page}");
+    }
+    let events = audit_events(&server, "signin").await;
+    assert_eq!(events[0].0, "denied");
+    assert_eq!(events[0].1["reason"], "routed_to_idp");
+
+    // Break-glass: an admin sets local_login; the password form and the password work again.
+    let r = server
+        .api()
+        .patch(server.url(&format!("/api/admin/users/{carol}")))
+        .bearer_auth(&admin)
+        .json(&json!({"local_login": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = submit_email(&browser, "carol@corp.example").await;
+    assert_eq!(r.status(), StatusCode::OK, "the password form, not the IdP");
+    let page = r.text().await.unwrap();
+    let r = browser
+        .submit_form(
+            &page,
+            &[("email", "carol@corp.example"), ("password", password)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(audit_events(&server, "user.local_login").await.len(), 1);
+
+    // An IdP allowed `["*"]` vouches for an address at a domain routed to another IdP:
+    // refused with a page that says so, audited, no account.
+    provider
+        .post(
+            "/__test/accounts",
+            json!({"eve@corp.example": {"email": "bob@gh.example"}}),
+        )
+        .await;
+    let (s, page) =
+        page_of(sign_in_via_idp(&server, &server.browser(), "eve@corp.example").await).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("sign in only through anywhere"), "{page}");
+    let events = audit_events(&server, "signin").await;
+    assert_eq!(events[0].0, "failed");
+    assert_eq!(events[0].1["reason"], "email_domain_routed_elsewhere");
+    assert_eq!(
+        server
+            .state
+            .store
+            .user_by_email("bob@gh.example")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 on_both_backends!(
+    routed_domain_signs_in_only_through_its_idp,
     wrong_client_secrets_cannot_lock_out_the_client,
     guests_cannot_approve_cli_or_device_sign_ins,
     locks_need_the_route_permission,
