@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod device;
+pub mod email;
 pub mod error;
 pub mod mfa;
 pub mod model;

@@ -15,9 +15,10 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
-/// Emails compare case-insensitively; ward stores and looks them up lowercased and trimmed.
+/// Emails compare in one canonical form (NFKC, lower case, IDNA domain without a trailing
+/// dot): see [`crate::email::normalize`].
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    crate::email::normalize(email)
 }
 
 /// A syntactic check only: one `@`, something on each side, no spaces.

@@ -97,6 +97,20 @@ impl UserStore for SqlStore {
         rows.iter().map(user).collect()
     }
 
+    async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>> {
+        // `substr`/`length` rather than LIKE: a domain may hold `_`, LIKE's wildcard.
+        let suffix = format!("@{domain}");
+        let rows = sqlx::query(
+            "SELECT email FROM users WHERE length(email) > length($1) \
+             AND substr(email, length(email) - length($1) + 1) = $1",
+        )
+        .bind(&suffix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|r| get(r, "email")).collect()
+    }
+
     async fn user_local_login(&self, id: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT local_login FROM users WHERE id = $1")
             .bind(id)

@@ -94,6 +94,11 @@ pub enum IdpFailure {
         email: String,
         other: String,
     },
+    /// A first sign-in whose address is a look-alike of an existing account's (SPEC §2.13).
+    LookAlike {
+        email: String,
+        why: ward_core::email::LookAlike,
+    },
     /// A local account has this email and is not linked to this IdP.
     AccountExists {
         email: String,
@@ -116,6 +121,7 @@ impl IdpFailure {
             IdpFailure::EmailNotVerified => "email_not_verified",
             IdpFailure::DomainNotAllowed { .. } => "email_domain_not_allowed",
             IdpFailure::DomainOfAnotherIdp { .. } => "email_domain_routed_elsewhere",
+            IdpFailure::LookAlike { .. } => "email_look_alike",
             IdpFailure::AccountExists { .. } => "account_not_linked",
             IdpFailure::AccountDisabled => "account_disabled",
         }
@@ -136,6 +142,7 @@ impl IdpFailure {
             IdpFailure::DomainOfAnotherIdp { email, other } => {
                 format!("{email} (routed to {other})")
             }
+            IdpFailure::LookAlike { email, why } => format!("{email}: {why}"),
             _ => String::new(),
         }
     }
@@ -202,6 +209,11 @@ impl IdpFailure {
                 StatusCode::FORBIDDEN,
                 "Email domain belongs to another sign-in",
                 format!("{idp} vouched for {email}, but addresses at that domain sign in only through {other}. Sign in with {other} instead."),
+            ),
+            IdpFailure::LookAlike { email, why } => (
+                StatusCode::FORBIDDEN,
+                "Address not accepted",
+                format!("{idp} vouched for {email}, but ward does not create this account: {why}. Ask an administrator."),
             ),
             IdpFailure::AccountExists { email } => (
                 StatusCode::CONFLICT,
@@ -461,6 +473,12 @@ pub async fn resolve_account(
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(storage(e)),
             }
+        }
+        if let Some(why) = crate::accounts::refuse_look_alike(state, &email)
+            .await
+            .map_err(storage)?
+        {
+            return Err(IdpFailure::LookAlike { email, why });
         }
         let user = User {
             id: random_id(state.random.as_ref()),
