@@ -173,6 +173,8 @@ pub struct DeviceGrant {
     pub user_id: Option<String>,
     pub auth_time: Option<Timestamp>,
     pub amr: Vec<String>,
+    /// The client address that asked for this grant (`POST /oauth/device/code`).
+    pub requested_ip: Option<String>,
 }
 
 /// A JWT signing key; the private half is encrypted under the master key by the server.

@@ -269,6 +269,7 @@ pub async fn authorize(
             action: "/oauth/authorize/decision",
             hidden: vec![("request", query.clone())],
             csrf: &token,
+            device: None,
         });
         return Ok((jar, page).into_response());
     }

@@ -100,6 +100,7 @@ pub async fn device_authorization(
             user_id: None,
             auth_time: None,
             amr: Vec::new(),
+            requested_ip: ip.clone(),
         };
         match state.store.insert_device_grant(&grant).await {
             Ok(()) => {

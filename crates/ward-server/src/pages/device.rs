@@ -6,14 +6,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
-use ward_core::device::{display_user_code, normalize_user_code};
+use ward_core::device::{display_user_code, needs_second_confirmation, normalize_user_code};
 use ward_core::model::DeviceGrantStatus;
 
 use crate::auth::web_session;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
-use crate::pages::consent::{self, Consent};
+use crate::pages::consent::{self, Consent, DeviceRequest};
 use crate::pages::login::login_url;
 use crate::pages::{csrf_field, message_page, no_store, page};
 use crate::ratelimit::Attempt;
@@ -131,6 +131,13 @@ pub async fn submit_code(
         action: "/device/decision",
         hidden: vec![("user_code", display_user_code(&grant.user_code))],
         csrf: &token,
+        device: Some(DeviceRequest {
+            user_code: display_user_code(&grant.user_code),
+            requested_ip: grant.requested_ip.clone(),
+            requested_at: crate::time::rfc3339(grant.created_at),
+            minutes_ago: (now.0 - grant.created_at.0).max(0) / 60,
+            confirm: needs_second_confirmation(&grant, ip.as_deref(), now),
+        }),
     });
     Ok((jar, page).into_response())
 }
@@ -151,10 +158,12 @@ async fn reserve_guess(state: &AppState, user_id: &str) -> Result<Attempt, ApiEr
         })
 }
 
-/// `POST /device/decision`: allow or deny.
+/// `POST /device/decision`: allow or deny. Allowing an old request from another network needs
+/// the second confirmation (`confirm_other_network=yes`, SPEC §2.13).
 pub async fn decision(
     State(state): State<AppState>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
@@ -174,7 +183,24 @@ pub async fn decision(
     let now = state.clock.now();
     let approved_by =
         approve.then_some((user.id.as_str(), session.created_at, session.amr.as_slice()));
-    let decided = match normalize_user_code(form.get("user_code").unwrap_or_default()) {
+    let code = normalize_user_code(form.get("user_code").unwrap_or_default());
+    if approve && form.get("confirm_other_network") != Some("yes") {
+        let grant = match &code {
+            Some(code) => state.store.device_grant_by_user_code(code).await?,
+            None => None,
+        };
+        if grant.is_some_and(|g| needs_second_confirmation(&g, ip.as_deref(), now)) {
+            state.limiter.release(attempt).await;
+            return Ok(message_page(
+                StatusCode::BAD_REQUEST,
+                "Confirm it is your device",
+                "This sign-in was requested a while ago from another network than yours. Go \
+                 back, check the address and the code, and tick the box if you started it \
+                 yourself; if someone sent you the link, deny it.",
+            ));
+        }
+    }
+    let decided = match code {
         Some(code) => {
             state
                 .store

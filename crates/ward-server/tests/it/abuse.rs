@@ -725,6 +725,78 @@ async fn wrong_client_secrets_cannot_lock_out_the_client(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 }
 
+// ---------------------------------------------------------------- device-code phishing
+
+/// Starts a device authorization from `http`'s address; returns its user code.
+async fn device_code_from(server: &TestServer, http: &reqwest::Client) -> String {
+    let r: Value = http
+        .post(server.url("/oauth/device/code"))
+        .form(&[("client_id", "ward-cli")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["user_code"].as_str().unwrap().to_string()
+}
+
+async fn device_consent_shows_where_and_when(b: Backend) {
+    let server = TestServer::start(b).await;
+    let victim = server.browser();
+    assert_eq!(
+        victim.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, entry, _) = victim.get("/device").await;
+
+    // An attacker elsewhere (another /24) starts a sign-in and sends the code; the victim
+    // enters it three minutes later.
+    let code = device_code_from(&server, &api_from("127.0.1.1")).await;
+    server.clock.advance(180);
+    let consent = victim
+        .submit_form(&entry, &[("user_code", &code)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("127.0.1.1"), "{consent}");
+    assert!(consent.contains("3 minutes ago"), "{consent}");
+    assert!(consent.contains(&code), "{consent}");
+    assert!(consent.contains("confirm_other_network"), "{consent}");
+    assert!(consent.contains("deny it"), "{consent}");
+    let r = victim.submit_form(&consent, &[("decision", "allow")]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Confirm it is your device"));
+    // Still pending: the explicit confirmation approves it.
+    let r = victim
+        .submit_form(
+            &consent,
+            &[("decision", "allow"), ("confirm_other_network", "yes")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Device approved"));
+
+    // A fresh request from the same network: shown, no second confirmation.
+    let code = device_code_from(&server, &api_from("127.0.0.2")).await;
+    let consent = victim
+        .submit_form(&entry, &[("user_code", &code)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("127.0.0.2"), "{consent}");
+    assert!(consent.contains("less than a minute ago"), "{consent}");
+    assert!(!consent.contains("confirm_other_network"), "{consent}");
+    let r = victim.submit_form(&consent, &[("decision", "allow")]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 // ---------------------------------------------------------------- email-domain routing
 
 async fn routed_domain_signs_in_only_through_its_idp(b: Backend) {
@@ -984,6 +1056,7 @@ async fn look_alike_addresses_are_refused_through_an_idp(b: Backend) {
 }
 
 on_both_backends!(
+    device_consent_shows_where_and_when,
     look_alike_addresses_are_refused,
     look_alike_addresses_are_refused_through_an_idp,
     routed_domain_signs_in_only_through_its_idp,
