@@ -22,6 +22,8 @@ pub mod middleware;
 pub mod oauth;
 pub mod openapi;
 pub mod pages;
+#[cfg(test)]
+mod parser_props;
 pub mod proxy;
 pub mod ratelimit;
 pub mod state;

@@ -162,7 +162,7 @@ pub async fn authenticate(
 }
 
 /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`.
-fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
+pub(crate) fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed Basic credentials");
     let raw = STANDARD.decode(b64).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;

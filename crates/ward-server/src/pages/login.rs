@@ -24,10 +24,19 @@ use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
-/// Only local paths: never an absolute or protocol-relative URL (no open redirect).
+/// Only local paths: never an absolute or protocol-relative URL (no open redirect). No control
+/// characters either: browsers drop tabs and newlines from URLs (`/\t/evil.example` is
+/// `//evil.example` to them), and a newline cannot go into a `Location` header at all.
 pub fn safe_return_to(return_to: Option<&str>) -> String {
     match return_to {
-        Some(r) if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') => r.to_string(),
+        Some(r)
+            if r.starts_with('/')
+                && !r.starts_with("//")
+                && !r.contains('\\')
+                && !r.chars().any(char::is_control) =>
+        {
+            r.to_string()
+        }
         _ => "/".to_string(),
     }
 }

@@ -725,6 +725,27 @@ async fn wrong_client_secrets_cannot_lock_out_the_client(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 }
 
+/// `return_to` with a tab or newline: never another host (browsers drop tabs and newlines, so
+/// `/\t/evil.example` is `//evil.example` to them), never a 5xx (a newline cannot be put in a
+/// `Location` header).
+async fn return_to_with_control_characters(b: Backend) {
+    let server = TestServer::start(b).await;
+    let browser = server.browser();
+    assert_eq!(
+        browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    for bad in [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/%0D%0ASet-Cookie:x=1",
+    ] {
+        let (status, _, to) = browser.get(&format!("/login?return_to={bad}")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{bad}");
+        assert_eq!(to, "/", "{bad}");
+    }
+}
+
 // ---------------------------------------------------------------- device-code phishing
 
 /// Starts a device authorization from `http`'s address; returns its user code.
@@ -1056,6 +1077,7 @@ async fn look_alike_addresses_are_refused_through_an_idp(b: Backend) {
 }
 
 on_both_backends!(
+    return_to_with_control_characters,
     device_consent_shows_where_and_when,
     look_alike_addresses_are_refused,
     look_alike_addresses_are_refused_through_an_idp,
