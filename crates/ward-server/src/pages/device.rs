@@ -116,6 +116,7 @@ pub async fn submit_code(
                 Some("That code is not valid or has expired. Check your terminal and try again."),
             );
             *r.status_mut() = StatusCode::BAD_REQUEST;
+            with_remaining(&mut r, attempt.remaining);
             return Ok((jar, r).into_response());
         }
     };
@@ -140,6 +141,14 @@ pub async fn submit_code(
         }),
     });
     Ok((jar, page).into_response())
+}
+
+/// A wrong user code's answer says how many guesses are left (`RateLimit-Remaining`).
+fn with_remaining(r: &mut Response, remaining: u32) {
+    r.headers_mut().insert(
+        crate::error::RATELIMIT_REMAINING,
+        axum::http::HeaderValue::from(remaining),
+    );
 }
 
 /// Reserves one user-code guess of the signed-in account's budget before it is evaluated.
@@ -213,11 +222,13 @@ pub async fn decision(
         state.limiter.release(attempt).await;
     } else {
         state.metrics.auth_event("user_code", "failed");
-        return Ok(message_page(
+        let mut r = message_page(
             StatusCode::BAD_REQUEST,
             "Code expired",
             "This code has expired or was already used. Start again from your terminal.",
-        ));
+        );
+        with_remaining(&mut r, attempt.remaining);
+        return Ok(r);
     }
     tracing::info!(target: "ward::auth", event = if approve { "device.approved" } else { "device.denied" }, user_id = %user.id, "device decision");
     Ok(if approve {

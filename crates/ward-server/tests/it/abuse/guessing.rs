@@ -196,6 +196,22 @@ async fn device_user_codes_raced(b: Backend) {
         tally(&responses),
         BTreeMap::from([(400, limit), (429, BURST - limit)])
     );
+    let mut left: Vec<String> = responses
+        .iter()
+        .filter(|r| r.status() == 400)
+        .map(|r| {
+            r.headers()["ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    left.sort();
+    let expected: Vec<String> = (0..limit).map(|n| n.to_string()).collect();
+    assert_eq!(
+        left, expected,
+        "each evaluated guess says how many are left"
+    );
     let r = browser.submit_form(&page, &[("user_code", &real)]).await;
     assert_refusal(&server, &r);
 
