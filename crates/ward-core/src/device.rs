@@ -25,6 +25,34 @@ pub fn display_user_code(normalized: &str) -> String {
     }
 }
 
+/// A device sign-in requested this long ago or more, from another network than the browser
+/// approving it, needs a second confirmation (docs/design/decisions.md).
+pub const FRESH_REQUEST_SECS: i64 = 120;
+
+/// Whether two client addresses are on one network: the same IPv4 /24 or IPv6 /64. Unknown or
+/// unparsable addresses are not.
+pub fn same_network(a: Option<&str>, b: Option<&str>) -> bool {
+    use std::net::IpAddr;
+    let parse = |s: Option<&str>| s.and_then(|s| s.parse::<IpAddr>().ok());
+    match (parse(a), parse(b)) {
+        (Some(IpAddr::V4(a)), Some(IpAddr::V4(b))) => a.octets()[..3] == b.octets()[..3],
+        (Some(IpAddr::V6(a)), Some(IpAddr::V6(b))) => a.segments()[..4] == b.segments()[..4],
+        _ => false,
+    }
+}
+
+/// Whether approving `grant` from `approver_ip` at `now` needs the second confirmation: the
+/// request is not fresh and came from another network (the shape of device-code phishing: an
+/// attacker starts a sign-in and sends the link to a victim, who approves it later, elsewhere).
+pub fn needs_second_confirmation(
+    grant: &DeviceGrant,
+    approver_ip: Option<&str>,
+    now: Timestamp,
+) -> bool {
+    now.0 - grant.created_at.0 >= FRESH_REQUEST_SECS
+        && !same_network(grant.requested_ip.as_deref(), approver_ip)
+}
+
 /// What a person typed → the stored form: case-folded, dashes and spaces dropped. `None` when it
 /// cannot be a user code at all (wrong length or letters outside the alphabet).
 pub fn normalize_user_code(input: &str) -> Option<String> {
@@ -102,7 +130,36 @@ mod tests {
             user_id: None,
             auth_time: None,
             amr: vec![],
+            requested_ip: None,
         }
+    }
+
+    #[test]
+    fn second_confirmation_for_old_requests_from_elsewhere() {
+        assert!(same_network(Some("192.0.2.7"), Some("192.0.2.200")));
+        assert!(!same_network(Some("192.0.2.7"), Some("198.51.100.7")));
+        assert!(same_network(
+            Some("2001:db8:1:2::1"),
+            Some("2001:db8:1:2:ffff::9")
+        ));
+        assert!(!same_network(
+            Some("2001:db8:1:2::1"),
+            Some("2001:db8:1:3::1")
+        ));
+        assert!(!same_network(None, Some("192.0.2.7")));
+        assert!(!same_network(Some("192.0.2.7"), Some("::ffff:192.0.2.7")));
+        let mut g = grant(DeviceGrantStatus::Pending, None);
+        g.requested_ip = Some("192.0.2.7".into());
+        let at = |secs: i64| Timestamp(1000 + secs);
+        assert!(!needs_second_confirmation(
+            &g,
+            Some("198.51.100.7"),
+            at(119)
+        ));
+        assert!(needs_second_confirmation(&g, Some("198.51.100.7"), at(120)));
+        assert!(!needs_second_confirmation(&g, Some("192.0.2.8"), at(500)));
+        g.requested_ip = None;
+        assert!(needs_second_confirmation(&g, Some("192.0.2.8"), at(500)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod authority;
 pub mod clock;
 pub mod device;
+pub mod email;
 pub mod error;
 pub mod mfa;
 pub mod model;

@@ -19,9 +19,6 @@ pub const TOTP_SECRET_BYTES: usize = 20;
 pub const BACKUP_CODE_COUNT: usize = 10;
 /// Backup codes use the same unambiguous consonants as device user codes.
 pub const BACKUP_CODE_ALPHABET: &[u8; 20] = crate::device::USER_CODE_ALPHABET;
-/// Failures before MFA attempts are locked, and for how long (SPEC §2.6).
-pub const MAX_FAILURES: u32 = 5;
-pub const LOCKOUT_SECS: i64 = 30;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MfaError {

@@ -18,9 +18,10 @@ pub struct User {
     pub email_verified: bool,
 }
 
-/// Emails compare case-insensitively; ward stores and looks them up lowercased and trimmed.
+/// Emails compare in one canonical form (NFKC, lower case, IDNA domain without a trailing
+/// dot): see [`crate::email::normalize`].
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    crate::email::normalize(email)
 }
 
 /// A syntactic check only: one `@`, something on each side, no spaces.
@@ -178,6 +179,8 @@ pub struct DeviceGrant {
     pub user_id: Option<String>,
     pub auth_time: Option<Timestamp>,
     pub amr: Vec<String>,
+    /// The client address that asked for this grant (`POST /oauth/device/code`).
+    pub requested_ip: Option<String>,
 }
 
 /// A JWT signing key; the private half is encrypted under the master key by the server.

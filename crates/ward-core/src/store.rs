@@ -25,6 +25,14 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Returns false when there is no such user.
     async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool>;
+    /// The emails of every account at `domain` (normalised, without `@`): the candidates a new
+    /// address could be confused with.
+    async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>>;
+    /// Whether an admin allowed this account to sign in with a password or passkey although its
+    /// email domain is routed to an identity provider (break-glass). False for no such user.
+    async fn user_local_login(&self, id: &str) -> StoreResult<bool>;
+    /// Returns false when there is no such user.
+    async fn set_user_local_login(&self, id: &str, local_login: bool) -> StoreResult<bool>;
     /// Disabling also revokes every session and API token of the user, in one transaction.
     async fn set_user_disabled(
         &self,

@@ -2,6 +2,7 @@
 //! create them: one place that checks the email, hashes the password off the runtime and
 //! inserts the user.
 
+use ward_core::email::LookAlike;
 use ward_core::model::{is_plausible_email, normalize_email, User};
 use ward_core::random::random_id;
 use ward_core::StoreError;
@@ -38,6 +39,9 @@ pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<Us
             crate::guest::GUEST_EMAIL_DOMAIN
         )));
     }
+    refuse_look_alike(state, &email)
+        .await?
+        .map_or(Ok(()), |e| Err(ApiError::bad_request(e)))?;
     let password_hash = match new.password {
         Some(p) => Some(
             state
@@ -70,4 +74,49 @@ pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<Us
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a new account's normalised `email` is refused as a look-alike (SPEC §2.13): a local
+/// part mixing scripts, or one whose TR39 skeleton is an existing account's at the same domain.
+/// `Ok(None)` when it may be created.
+pub async fn refuse_look_alike(
+    state: &AppState,
+    email: &str,
+) -> Result<Option<LookAlike>, StoreError> {
+    if let Err(e) = ward_core::email::single_script(email) {
+        return Ok(Some(e));
+    }
+    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let existing = state.store.user_emails_at_domain(domain).await?;
+    Ok(existing
+        .iter()
+        .any(|other| ward_core::email::confusable(email, other))
+        .then_some(LookAlike::Confusable))
+}
+
+/// Sets an account's break-glass flag (`local_login`, SPEC §2.13) and audits the change; the
+/// caller is an admin (checked by the caller).
+pub async fn set_local_login(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    ip: Option<&str>,
+    id: &str,
+    local_login: bool,
+) -> Result<(), ApiError> {
+    if state.store.user_local_login(id).await? == local_login {
+        return Ok(());
+    }
+    if !state.store.set_user_local_login(id, local_login).await? {
+        return Err(ApiError::not_found("no such user"));
+    }
+    crate::audit::record(
+        state,
+        crate::audit::Audit::new("user.local_login", "ok")
+            .actor(&caller.user.id)
+            .ip(ip)
+            .target(id)
+            .detail(serde_json::json!({ "local_login": local_login })),
+    )
+    .await;
+    Ok(())
 }

@@ -257,6 +257,10 @@ pub struct RawRateLimits {
     pub signups_per_ip: u32,
     /// Wrong client secrets per OAuth client per window (token, device, revoke, introspect).
     pub token_failures_per_client: u32,
+    /// Wrong MFA codes (TOTP or backup, every place one is accepted) per account per window.
+    pub mfa_failures_per_account: u32,
+    /// Wrong device user codes (`/device` entry and decision) per account per window.
+    pub user_code_failures_per_account: u32,
 }
 
 impl Default for RawRateLimits {
@@ -269,6 +273,8 @@ impl Default for RawRateLimits {
             guests_per_ip: 10,
             signups_per_ip: 10,
             token_failures_per_client: 20,
+            mfa_failures_per_account: 5,
+            user_code_failures_per_account: 10,
         }
     }
 }
@@ -520,6 +526,8 @@ pub struct RateLimits {
     pub guests_per_ip: u32,
     pub signups_per_ip: u32,
     pub token_failures_per_client: u32,
+    pub mfa_failures_per_account: u32,
+    pub user_code_failures_per_account: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -1124,6 +1132,8 @@ impl RawConfig {
                 guests_per_ip: rl.guests_per_ip,
                 signups_per_ip: rl.signups_per_ip,
                 token_failures_per_client: rl.token_failures_per_client,
+                mfa_failures_per_account: rl.mfa_failures_per_account,
+                user_code_failures_per_account: rl.user_code_failures_per_account,
             },
             routes: crate::proxy::config::validate_routes(
                 &self.routes,

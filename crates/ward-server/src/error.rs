@@ -7,12 +7,18 @@ use axum::Json;
 use ward_core::{OAuthError, OAuthErrorCode, StoreError};
 use ward_proto::ErrorBody;
 
+/// The attempts left in a guessing budget (the `RateLimit` header fields draft).
+pub const RATELIMIT_REMAINING: header::HeaderName =
+    header::HeaderName::from_static("ratelimit-remaining");
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub description: String,
     pub retry_after: Option<i64>,
+    /// Attempts left in the caller's budget for a guessable input (`RateLimit-Remaining`).
+    pub remaining: Option<u32>,
 }
 
 impl ApiError {
@@ -22,7 +28,13 @@ impl ApiError {
             code,
             description: description.to_string(),
             retry_after: None,
+            remaining: None,
         }
+    }
+    /// Adds the attempts left in the caller's budget (`RateLimit-Remaining`).
+    pub fn with_remaining(mut self, remaining: u32) -> Self {
+        self.remaining = Some(remaining);
+        self
     }
     pub fn bad_request(description: impl ToString) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
@@ -39,13 +51,17 @@ impl ApiError {
     pub fn conflict(description: impl ToString) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", description)
     }
+    /// A refusal over a limit: `Retry-After` and no attempts left (the description says when,
+    /// for answers without headers such as a WebSocket close).
     pub fn too_many_requests(retry_after: i64) -> Self {
+        let retry_after = retry_after.max(1);
         ApiError {
-            retry_after: Some(retry_after.max(1)),
+            retry_after: Some(retry_after),
+            remaining: Some(0),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "too many attempts; try again later",
+                format!("too many attempts; try again in {retry_after} s"),
             )
         }
     }
@@ -89,9 +105,10 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                headers.insert(header::RETRY_AFTER, v);
-            }
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(remaining) = self.remaining {
+            headers.insert(RATELIMIT_REMAINING, HeaderValue::from(remaining));
         }
         match self.status {
             StatusCode::UNAUTHORIZED if self.code == "invalid_client" => {

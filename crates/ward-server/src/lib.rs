@@ -23,6 +23,8 @@ pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+#[cfg(test)]
+mod parser_props;
 pub mod proxy;
 pub mod ratelimit;
 pub mod state;
@@ -184,7 +186,6 @@ pub async fn prepare(
         master_key: master,
         passwords,
         limiter,
-        mfa_guard: mfa::MfaGuard::default(),
         webauthn,
         metrics: Metrics::default(),
         config,

@@ -1,62 +1,14 @@
 //! Checking second factors: TOTP with replay protection, backup codes used exactly once, and
-//! the lockout after repeated failures (5 failures → 30 s, answered 429 with `Retry-After`).
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! the per-account budget of guesses (`rate_limits.mfa_failures_per_account` per window, shared
+//! by every replica and every place a code is accepted; 429 with `Retry-After` once spent).
 
 use axum::http::StatusCode;
-use ward_core::clock::Timestamp;
-use ward_core::mfa::{self, LOCKOUT_SECS, MAX_FAILURES};
+use ward_core::mfa;
 use ward_core::model::{amr_is_multi_factor, Session, User};
 
 use crate::error::ApiError;
+use crate::ratelimit::LimitError;
 use crate::state::AppState;
-
-/// Per-user failure counts and lockouts.
-///
-/// In memory: a lockout is a brake on guessing, and a replica that has not seen the failures
-/// still allows only 5 guesses per 30 s itself (see docs/security.md).
-#[derive(Default)]
-pub struct MfaGuard {
-    users: Mutex<HashMap<String, (u32, i64)>>,
-}
-
-impl MfaGuard {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (u32, i64)>) -> T) -> T {
-        let mut map = match self.users.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut map)
-    }
-
-    /// `Err(seconds)` while locked.
-    pub fn check(&self, user_id: &str, now: Timestamp) -> Result<(), i64> {
-        self.with(|m| match m.get(user_id) {
-            Some((_, until)) if *until > now.0 => Err(*until - now.0),
-            _ => Ok(()),
-        })
-    }
-
-    pub fn failed(&self, user_id: &str, now: Timestamp) {
-        self.with(|m| {
-            let entry = m.entry(user_id.to_string()).or_insert((0, 0));
-            if entry.1 > now.0 {
-                return;
-            }
-            entry.0 += 1;
-            if entry.0 >= MAX_FAILURES {
-                *entry = (0, now.0 + LOCKOUT_SECS);
-            }
-        });
-    }
-
-    pub fn succeeded(&self, user_id: &str) {
-        self.with(|m| {
-            m.remove(user_id);
-        });
-    }
-}
 
 /// Which factor a code turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +23,33 @@ pub fn invalid_code() -> ApiError {
         "invalid_code",
         "invalid or already used code",
     )
+}
+
+/// A wrong code, with the attempts left in this window.
+fn wrong_code(remaining: u32) -> ApiError {
+    let mut e = invalid_code();
+    e.description = format!("invalid or already used code; {remaining} attempts left");
+    e.with_remaining(remaining)
+}
+
+/// Reserves one guess of the user's MFA budget before a code is evaluated (SPEC §2.13).
+pub async fn reserve_guess(
+    state: &AppState,
+    user_id: &str,
+) -> Result<crate::ratelimit::Attempt, ApiError> {
+    let budget = state.config.rate_limits.mfa_account();
+    match state
+        .limiter
+        .reserve(budget, user_id, state.clock.now())
+        .await
+    {
+        Ok(a) => Ok(a),
+        Err(e @ LimitError::Limited { .. }) => {
+            state.metrics.auth_event("mfa_code", "rate_limited");
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The pepper for backup-code hashes.
@@ -139,18 +118,16 @@ pub fn policy_allows(state: &AppState, user: &User, session: &Session) -> bool {
     !required_for(state, &user.role) || session.mfa_verified || amr_is_multi_factor(&session.amr)
 }
 
-/// Checks a TOTP or backup code for `user`, consuming it. Lockout: 429 with `Retry-After`.
+/// Checks a TOTP or backup code for `user`, consuming it. The guess is counted before it is
+/// evaluated; over the budget: 429 with `Retry-After`, the code unread.
 pub async fn verify_code(state: &AppState, user_id: &str, code: &str) -> Result<Factor, ApiError> {
-    let now = state.clock.now();
-    state
-        .mfa_guard
-        .check(user_id, now)
-        .map_err(ApiError::too_many_requests)?;
     let Some(secret) = totp_secret(state, user_id).await? else {
         return Err(ApiError::bad_request(
             "multi-factor authentication is not enabled",
         ));
     };
+    let attempt = reserve_guess(state, user_id).await?;
+    let now = state.clock.now();
     let accepted = if mfa::is_totp_shaped(code) {
         match mfa::matching_step(&secret, code, now).map_err(ApiError::internal)? {
             // Accepted only when newer than the last accepted step: a code works once.
@@ -173,13 +150,24 @@ pub async fn verify_code(state: &AppState, user_id: &str, code: &str) -> Result<
     };
     match accepted {
         Some(factor) => {
-            state.mfa_guard.succeeded(user_id);
+            state.metrics.auth_event("mfa_code", "ok");
+            state.limiter.release(attempt).await;
             Ok(factor)
         }
         None => {
-            state.mfa_guard.failed(user_id, now);
-            Err(invalid_code())
+            state.metrics.auth_event("mfa_code", "failed");
+            Err(wrong_code(attempt.remaining))
         }
+    }
+}
+
+/// The audit outcome of a code check: `ok`, `failed` (evaluated and wrong) or `rate_limited`
+/// (refused unread).
+pub fn outcome<T>(result: &Result<T, ApiError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) if e.retry_after.is_some() => "rate_limited",
+        Err(_) => "failed",
     }
 }
 
@@ -197,23 +185,4 @@ pub fn amr_with(amr: &[String], method: &str) -> Vec<String> {
 /// After a TOTP or backup code (RFC 8176 `otp`).
 pub fn amr_with_otp(amr: &[String]) -> Vec<String> {
     amr_with(amr, "otp")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lockout_after_five_failures_for_thirty_seconds() {
-        let g = MfaGuard::default();
-        for _ in 0..4 {
-            g.failed("u", Timestamp(100));
-            assert!(g.check("u", Timestamp(100)).is_ok());
-        }
-        g.failed("u", Timestamp(100));
-        assert_eq!(g.check("u", Timestamp(100)), Err(30));
-        assert_eq!(g.check("u", Timestamp(129)), Err(1));
-        assert!(g.check("u", Timestamp(130)).is_ok());
-        assert!(g.check("other", Timestamp(100)).is_ok());
-    }
 }

@@ -7,6 +7,12 @@
 //! agree on windows as far as their clocks agree. One hit is one atomic upsert; a check is one
 //! read. Windows older than the previous one are deleted once per window per process, in the
 //! background.
+//!
+//! Guessable inputs (passwords, MFA codes, device user codes) use [`RateLimiter::reserve`]: the
+//! attempt is counted *before* it is evaluated, in the same atomic upsert that reads the count,
+//! so no number of concurrent requests on any number of replicas gets more than `limit`
+//! evaluations per window. A success gives its reservation back ([`RateLimiter::release`]); a
+//! failure keeps it (SPEC §2.13).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -16,6 +22,7 @@ use ward_core::clock::Timestamp;
 use ward_core::store::RateLimitStore;
 use ward_core::StoreError;
 
+use crate::config::RateLimits;
 use crate::error::ApiError;
 
 /// Keys longer than this (an email is user input) are stored as their SHA-256.
@@ -53,6 +60,54 @@ impl LimitError {
     }
 }
 
+/// A budget for one kind of guess: `limit` attempts per `window` seconds per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub bucket: &'static str,
+    pub limit: u32,
+    pub window: i64,
+}
+
+/// One attempt, counted in the shared store before the guess is evaluated.
+///
+/// Dropping it keeps it counted (a failure); [`RateLimiter::release`] gives it back (a success).
+#[derive(Debug)]
+#[must_use = "a reservation is evaluated, then released on success or kept on failure"]
+pub struct Attempt {
+    key: String,
+    window_start: i64,
+    /// Attempts left in this window after this one, if it fails.
+    pub remaining: u32,
+}
+
+/// The budget of each guessable input (the table in docs/security.md).
+impl RateLimits {
+    /// Password submissions per account (email).
+    pub fn signin_account(&self) -> Budget {
+        Budget {
+            bucket: "signin_account",
+            limit: self.signin_failures_per_account,
+            window: self.window_secs,
+        }
+    }
+    /// TOTP and backup codes per account, shared by every place a code is accepted.
+    pub fn mfa_account(&self) -> Budget {
+        Budget {
+            bucket: "mfa_account",
+            limit: self.mfa_failures_per_account,
+            window: self.window_secs,
+        }
+    }
+    /// Device user codes (entry and decision) per signed-in account.
+    pub fn user_code_account(&self) -> Budget {
+        Budget {
+            bucket: "user_code_account",
+            limit: self.user_code_failures_per_account,
+            window: self.window_secs,
+        }
+    }
+}
+
 impl RateLimiter {
     pub fn new(store: Arc<dyn RateLimitStore>) -> Self {
         RateLimiter {
@@ -84,6 +139,45 @@ impl RateLimiter {
         now: Timestamp,
     ) -> Result<(), LimitError> {
         self.update(bucket, key, limit, window, now, 0).await
+    }
+
+    /// Reserves one attempt of `budget` for `key` before the guess is evaluated;
+    /// [`LimitError::Limited`] when the window's budget is spent (the refused attempt is not
+    /// evaluated, and stays counted: the window is fixed, so that delays nothing).
+    pub async fn reserve(
+        &self,
+        budget: Budget,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Attempt, LimitError> {
+        let window = budget.window.max(1);
+        let start = now.0 - now.0.rem_euclid(window);
+        self.sweep(start, window);
+        let key = counter_key(budget.bucket, key);
+        let count = self.store.add_rate_limit_hits(&key, start, 1).await?;
+        let limit = i64::from(budget.limit);
+        if count > limit {
+            return Err(LimitError::Limited {
+                retry_after: (start + window - now.0).max(1),
+            });
+        }
+        Ok(Attempt {
+            key,
+            window_start: start,
+            remaining: u32::try_from(limit - count).unwrap_or(0),
+        })
+    }
+
+    /// Gives a reservation back after the guess turned out right. Best effort: a failure to
+    /// write only leaves the attempt counted.
+    pub async fn release(&self, attempt: Attempt) {
+        if let Err(e) = self
+            .store
+            .add_rate_limit_hits(&attempt.key, attempt.window_start, -1)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot release a rate-limit reservation");
+        }
     }
 
     async fn update(
@@ -176,6 +270,46 @@ mod tests {
         assert!(l.hit("other", "k", 3, 60, Timestamp(130)).await.is_ok());
         assert!(l.hit("b", "k", 3, 60, Timestamp(180)).await.is_ok());
         assert!(l.check("b", "k", 3, 60, Timestamp(180)).await.is_ok());
+    }
+
+    const B: Budget = Budget {
+        bucket: "guess",
+        limit: 5,
+        window: 60,
+    };
+
+    #[tokio::test]
+    async fn reservations_are_counted_before_evaluation_and_released_on_success() {
+        let (l, _dir) = limiter().await;
+        let l = Arc::new(l);
+        // 200 concurrent reservations: exactly the limit get through.
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move { l.reserve(B, "u", Timestamp(120)).await })
+            })
+            .collect();
+        let mut granted = Vec::new();
+        for t in tasks {
+            if let Ok(a) = t.await.unwrap() {
+                granted.push(a);
+            }
+        }
+        assert_eq!(granted.len(), 5);
+        let mut left: Vec<u32> = granted.iter().map(|a| a.remaining).collect();
+        left.sort_unstable();
+        assert_eq!(left, vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            retry_after(l.reserve(B, "u", Timestamp(150)).await.map(|_| ())),
+            Some(30)
+        );
+        // The next window starts afresh; a success gives its attempt back.
+        for _ in 0..10 {
+            let a = l.reserve(B, "u", Timestamp(180)).await.unwrap();
+            assert_eq!(a.remaining, 4);
+            l.release(a).await;
+        }
+        assert!(l.reserve(B, "other", Timestamp(150)).await.is_ok());
     }
 
     #[tokio::test]

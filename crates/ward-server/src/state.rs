@@ -31,7 +31,6 @@ pub struct Inner {
     pub master_key: MasterKey,
     pub passwords: PasswordPool,
     pub limiter: RateLimiter,
-    pub mfa_guard: crate::mfa::MfaGuard,
     /// The WebAuthn relying party; `None` when `public_url` cannot be one (an IP address).
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     pub metrics: Metrics,

@@ -34,7 +34,7 @@ fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
 
 const GRANT_COLUMNS: &str = "device_code_hash, user_code, client_id, scope, device_id, \
     device_name, created_at, expires_at, poll_interval, prev_polled_at, status, user_id, \
-    auth_time, amr";
+    auth_time, amr, requested_ip";
 
 fn device_grant(row: &AnyRow) -> StoreResult<DeviceGrant> {
     let status: String = get(row, "status")?;
@@ -54,6 +54,7 @@ fn device_grant(row: &AnyRow) -> StoreResult<DeviceGrant> {
         user_id: get(row, "user_id")?,
         auth_time: opt_time(row, "auth_time")?,
         amr: list(row, "amr")?,
+        requested_ip: get(row, "requested_ip")?,
     })
 }
 
@@ -159,8 +160,8 @@ impl GrantStore for SqlStore {
     async fn insert_device_grant(&self, g: &DeviceGrant) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO device_grants (device_code_hash, user_code, client_id, scope, device_id, \
-             device_name, created_at, expires_at, poll_interval, status, amr) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             device_name, created_at, expires_at, poll_interval, status, amr, requested_ip) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&g.device_code_hash)
         .bind(&g.user_code)
@@ -173,6 +174,7 @@ impl GrantStore for SqlStore {
         .bind(g.interval)
         .bind(g.status.as_str())
         .bind(join(&g.amr))
+        .bind(&g.requested_ip)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -100,6 +100,42 @@ impl UserStore for SqlStore {
         rows.iter().map(user).collect()
     }
 
+    async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>> {
+        // `substr`/`length` rather than LIKE: a domain may hold `_`, LIKE's wildcard.
+        let suffix = format!("@{domain}");
+        let rows = sqlx::query(
+            "SELECT email FROM users WHERE length(email) > length($1) \
+             AND substr(email, length(email) - length($1) + 1) = $1",
+        )
+        .bind(&suffix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|r| get(r, "email")).collect()
+    }
+
+    async fn user_local_login(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT local_login FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(r) => flag(&r, "local_login"),
+            None => Ok(false),
+        }
+    }
+
+    async fn set_user_local_login(&self, id: &str, local_login: bool) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET local_login = $1 WHERE id = $2")
+            .bind(i64::from(local_login))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role)

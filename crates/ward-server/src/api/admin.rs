@@ -159,7 +159,7 @@ pub async fn create_user_record(
     Ok(user)
 }
 
-/// At least one of the two.
+/// At least one of these.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
@@ -167,6 +167,10 @@ pub struct PatchUser {
     pub role: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// Break-glass: lets this account sign in with its password or passkey although its email
+    /// domain is routed to an identity provider (SPEC §2.13).
+    #[serde(default)]
+    pub local_login: Option<bool>,
 }
 
 /// `PATCH /api/admin/users/{id}`: changes a user's role and/or disabled flag (admins only).
@@ -208,9 +212,9 @@ pub async fn patch_user_record(
     req: PatchUser,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
-    if req.role.is_none() && req.disabled.is_none() {
+    if req.role.is_none() && req.disabled.is_none() && req.local_login.is_none() {
         return Err(ApiError::bad_request(
-            "nothing to change: send role and/or disabled",
+            "nothing to change: send role, disabled and/or local_login",
         ));
     }
     let before = state
@@ -262,6 +266,9 @@ pub async fn patch_user_record(
             )
             .await;
         }
+    }
+    if let Some(local_login) = req.local_login {
+        crate::accounts::set_local_login(state, caller, ip, id, local_login).await?;
     }
     let after = state
         .store

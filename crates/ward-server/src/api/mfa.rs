@@ -130,17 +130,13 @@ pub async fn finish_enrolment(
             ApiError::bad_request("no enrolment in progress: start with /api/mfa/totp/setup")
         })?;
     let now = state.clock.now();
-    state
-        .mfa_guard
-        .check(user_id, now)
-        .map_err(ApiError::too_many_requests)?;
+    let attempt = crate::mfa::reserve_guess(state, user_id).await?;
     let secret = state
         .master_key
         .open("totp", &enrolment.secret_enc)
         .map_err(ApiError::internal)?;
     let Some(step) = mfa::matching_step(&secret, code, now).map_err(ApiError::internal)? else {
-        state.mfa_guard.failed(user_id, now);
-        return Err(crate::mfa::invalid_code());
+        return Err(crate::mfa::invalid_code().with_remaining(attempt.remaining));
     };
     let codes = mfa::new_backup_codes(state.random.as_ref());
     if !state
@@ -150,7 +146,7 @@ pub async fn finish_enrolment(
     {
         return Err(ApiError::conflict("the enrolment was already confirmed"));
     }
-    state.mfa_guard.succeeded(user_id);
+    state.limiter.release(attempt).await;
     Ok(codes)
 }
 

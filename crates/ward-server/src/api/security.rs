@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
 use crate::mfa::verify_code;
+use crate::proxy::config::MethodPermissions;
 use crate::state::AppState;
 
 /// A ticket is bound to what presented the code: the session, or the API token when there is
@@ -49,13 +50,47 @@ pub fn resource(state: &AppState, kind: &str, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Who may lock, unlock or read the lock state of `kind` resources (SPEC §2.13): an admin, or a
+/// caller holding a permission that opens such a resource through a `[[routes]]` entry with that
+/// `lock_kind`. Refusals are 403 and audited like every policy denial.
+pub fn may_manage_locks(state: &AppState, caller: &Caller, kind: &str) -> ApiResult<()> {
+    if crate::authz::is_admin_role(state, &caller.user.role) {
+        return Ok(());
+    }
+    let mut needed = state
+        .config
+        .routes
+        .iter()
+        .filter(|r| r.lock_kind.as_deref() == Some(kind))
+        .flat_map(|r| match &r.permissions {
+            MethodPermissions::Any(p) => vec![p],
+            MethodPermissions::PerMethod(map) => map.values().collect(),
+        });
+    if needed.any(|p| crate::authz::allows(caller, p)) {
+        return Ok(());
+    }
+    crate::audit::record_soon(
+        state,
+        Audit::new("policy.denied", "denied")
+            .actor(&caller.user.id)
+            .detail(json!({
+                "permission": format!("locks of {kind}"),
+                "credential": caller.credential.as_str(),
+            })),
+    );
+    Err(ApiError::forbidden(format!(
+        "permission denied: {kind} locks need the permission of a {kind} route, or an admin"
+    )))
+}
+
 /// `GET /api/security/{kind}/{id}`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LockStatus {
     pub kind: String,
     pub id: String,
     pub locked: bool,
-    /// The id of the user who locked it; null when unlocked.
+    /// The id of the user who locked it, shown to admins only; null when unlocked or not an
+    /// admin.
     pub locked_by: Option<String>,
 }
 
@@ -86,7 +121,7 @@ async fn checked(
     let result = verify_code(state, &caller.user.id, code).await;
     audit::record(
         state,
-        Audit::new("mfa.verify", if result.is_ok() { "ok" } else { "failed" })
+        Audit::new("mfa.verify", crate::mfa::outcome(&result))
             .actor(&caller.user.id)
             .ip(ip)
             .target(target)
@@ -111,21 +146,24 @@ async fn checked(
         (status = 200, description = "The lock state", body = LockStatus),
         (status = 400, description = "Malformed resource id", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Neither an admin nor holding the permission of a route of this kind", body = ErrorBody),
         (status = 404, description = "Unknown resource kind", body = ErrorBody),
     )
 )]
 pub async fn status(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path((kind, id)): Path<(String, String)>,
 ) -> ApiResult<Json<LockStatus>> {
     resource(&state, &kind, &id)?;
+    may_manage_locks(&state, &caller, &kind)?;
     let locked_by = state.store.resource_lock(&kind, &id).await?;
+    let admin = crate::authz::is_admin_role(&state, &caller.user.role);
     Ok(Json(LockStatus {
         kind,
         id,
         locked: locked_by.is_some(),
-        locked_by,
+        locked_by: locked_by.filter(|_| admin),
     }))
 }
 
@@ -145,6 +183,7 @@ pub async fn status(
         (status = 200, description = "Locked", body = LockChanged),
         (status = 400, description = "Malformed id, MFA not enabled, or a wrong code", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Neither an admin nor holding the permission of a route of this kind", body = ErrorBody),
         (status = 404, description = "Unknown resource kind", body = ErrorBody),
         (status = 409, description = "Already locked", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
@@ -158,6 +197,7 @@ pub async fn lock(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<LockChanged>> {
     resource(&state, &kind, &id)?;
+    may_manage_locks(&state, &caller, &kind)?;
     let target = format!("{kind}/{id}");
     checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
     if !state
@@ -199,7 +239,7 @@ pub async fn lock(
         (status = 200, description = "Unlocked", body = LockChanged),
         (status = 400, description = "Malformed id, MFA not enabled, or a wrong code", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
-        (status = 403, description = "Neither the locker nor an admin", body = ErrorBody),
+        (status = 403, description = "Neither the locker nor an admin, or without the permission of a route of this kind", body = ErrorBody),
         (status = 404, description = "Unknown resource kind, or not locked", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
     )
@@ -212,6 +252,7 @@ pub async fn unlock(
     ApiJson(body): ApiJson<CodeBody>,
 ) -> ApiResult<Json<LockChanged>> {
     resource(&state, &kind, &id)?;
+    may_manage_locks(&state, &caller, &kind)?;
     let target = format!("{kind}/{id}");
     let Some(locked_by) = state.store.resource_lock(&kind, &id).await? else {
         return Err(ApiError::not_found(format!("{target} is not locked")));

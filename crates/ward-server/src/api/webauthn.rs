@@ -439,6 +439,14 @@ pub async fn authenticate_finish(
                 .map_err(webauthn_failed)?;
             record_use(&state, passkey, &result).await?;
             let user = enabled_user(&state, &stored.user_id).await?;
+            // A domain routed to an IdP signs in there, passkey or not (SPEC §2.13).
+            if let Some(idp) = crate::idp::required_idp(&state, &user.email, Some(&user.id)).await?
+            {
+                return Err(ApiError::forbidden(format!(
+                    "accounts at this email domain sign in with {}, not with a passkey here",
+                    idp.name
+                )));
+            }
             let jar = finish_sign_in(
                 &state,
                 jar,
@@ -461,10 +469,7 @@ pub async fn authenticate_finish(
             let passkeys = passkeys_of(&state, &user_id).await?;
             let result = rp
                 .finish_passkey_authentication(&body.credential, &auth)
-                .map_err(|e| {
-                    state.mfa_guard.failed(&user_id, now);
-                    webauthn_failed(e)
-                })?;
+                .map_err(webauthn_failed)?;
             if let Some(pk) = passkeys
                 .into_iter()
                 .find(|p| p.cred_id() == result.cred_id())

@@ -89,6 +89,16 @@ pub enum IdpFailure {
     DomainNotAllowed {
         email: String,
     },
+    /// The returned email's domain is routed to another IdP, which alone may vouch for it.
+    DomainOfAnotherIdp {
+        email: String,
+        other: String,
+    },
+    /// A first sign-in whose address is a look-alike of an existing account's (SPEC §2.13).
+    LookAlike {
+        email: String,
+        why: ward_core::email::LookAlike,
+    },
     /// A local account has this email and is not linked to this IdP.
     AccountExists {
         email: String,
@@ -110,6 +120,8 @@ impl IdpFailure {
             IdpFailure::BadIdToken(_) => "id_token_invalid",
             IdpFailure::EmailNotVerified => "email_not_verified",
             IdpFailure::DomainNotAllowed { .. } => "email_domain_not_allowed",
+            IdpFailure::DomainOfAnotherIdp { .. } => "email_domain_routed_elsewhere",
+            IdpFailure::LookAlike { .. } => "email_look_alike",
             IdpFailure::AccountExists { .. } => "account_not_linked",
             IdpFailure::AccountDisabled => "account_disabled",
         }
@@ -127,6 +139,10 @@ impl IdpFailure {
             IdpFailure::DomainNotAllowed { email } | IdpFailure::AccountExists { email } => {
                 email.clone()
             }
+            IdpFailure::DomainOfAnotherIdp { email, other } => {
+                format!("{email} (routed to {other})")
+            }
+            IdpFailure::LookAlike { email, why } => format!("{email}: {why}"),
             _ => String::new(),
         }
     }
@@ -189,6 +205,16 @@ impl IdpFailure {
                 "Email domain not allowed",
                 format!("The email domain of {email} is not allowed to sign in here (email domain not allowed)."),
             ),
+            IdpFailure::DomainOfAnotherIdp { email, other } => (
+                StatusCode::FORBIDDEN,
+                "Email domain belongs to another sign-in",
+                format!("{idp} vouched for {email}, but addresses at that domain sign in only through {other}. Sign in with {other} instead."),
+            ),
+            IdpFailure::LookAlike { email, why } => (
+                StatusCode::FORBIDDEN,
+                "Address not accepted",
+                format!("{idp} vouched for {email}, but ward does not create this account: {why}. Ask an administrator."),
+            ),
             IdpFailure::AccountExists { email } => (
                 StatusCode::CONFLICT,
                 "Account not linked",
@@ -200,6 +226,23 @@ impl IdpFailure {
                 "Your account is disabled. Ask an administrator.".into(),
             ),
         }
+    }
+}
+
+/// The IdP an account must sign in through (SPEC §2.13): the one its email's domain is routed
+/// to, unless an admin marked the account `local_login` (break-glass). `user_id` is the
+/// account's, when there is one; an address without an account is routed like any other.
+pub async fn required_idp<'a>(
+    state: &'a AppState,
+    email: &str,
+    user_id: Option<&str>,
+) -> Result<Option<&'a IdpConfig>, StoreError> {
+    let Some(idp) = crate::config::idp_for_email(&state.config.idps, email) else {
+        return Ok(None);
+    };
+    match user_id {
+        Some(id) if state.store.user_local_login(id).await? => Ok(None),
+        _ => Ok(Some(idp)),
     }
 }
 
@@ -391,6 +434,16 @@ pub async fn resolve_account(
     if domain == crate::guest::GUEST_EMAIL_DOMAIN || !idp.allows_domain(domain) {
         return Err(IdpFailure::DomainNotAllowed { email });
     }
+    // A domain routed to another IdP is that IdP's alone, whatever `allowed_domains` says
+    // (SPEC §2.13): otherwise `["*"]` at one IdP could squat or link another's accounts.
+    if let Some(other) = crate::config::idp_for_email(&state.config.idps, &email) {
+        if other.name != idp.name {
+            return Err(IdpFailure::DomainOfAnotherIdp {
+                email,
+                other: other.name.clone(),
+            });
+        }
+    }
     for _attempt in 0..2 {
         if let Some(user_id) = state
             .store
@@ -420,6 +473,12 @@ pub async fn resolve_account(
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(storage(e)),
             }
+        }
+        if let Some(why) = crate::accounts::refuse_look_alike(state, &email)
+            .await
+            .map_err(storage)?
+        {
+            return Err(IdpFailure::LookAlike { email, why });
         }
         let user = User {
             id: random_id(state.random.as_ref()),

@@ -255,6 +255,11 @@ pub async fn authorize(
         let here = format!("{}?{query}", uri.path());
         return Ok(Redirect::to(&login_url(&here, request.login_hint.as_deref())).into_response());
     };
+    if matches!(request.client, Client::Cli) {
+        if let Some(refused) = consent::refuse_guest(&user) {
+            return Ok(refused);
+        }
+    }
     // `ward-cli` always asks (it names the device); a configured client asks once, and again
     // whenever it wants more than the user granted it (SPEC §2.11).
     if matches!(request.client, Client::Cli) || !consented(&state, &user, &request).await? {
@@ -268,6 +273,7 @@ pub async fn authorize(
             action: "/oauth/authorize/decision",
             hidden: vec![("request", query.clone())],
             csrf: &token,
+            device: None,
         });
         return Ok((jar, page).into_response());
     }
@@ -328,7 +334,7 @@ async fn record_consent(
     responses(
         (status = 303, description = "To `redirect_uri` with a code (`allow`) or `error=access_denied` (`deny`); to the sign-in page without a session"),
         (status = 400, description = "A malformed request or decision", body = ward_proto::ErrorBody),
-        (status = 403, description = "A missing or wrong CSRF token", body = ward_proto::ErrorBody),
+        (status = 403, description = "A missing or wrong CSRF token (JSON), or a guest approving the CLI (an HTML page saying why)", body = ward_proto::ErrorBody),
     )
 )]
 pub async fn decision(
@@ -349,6 +355,11 @@ pub async fn decision(
     };
     match form.get("decision") {
         Some("allow") => {
+            if let Some(refused) = consent::refuse_guest(&user) {
+                if matches!(request.client, Client::Cli) {
+                    return Ok(refused);
+                }
+            }
             record_consent(&state, &user, &request).await?;
             crate::audit::record(
                 &state,

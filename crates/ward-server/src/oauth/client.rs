@@ -91,11 +91,13 @@ impl Client {
 
 /// Authenticates the client of a token, revocation or introspection request. Public clients
 /// identify themselves with `client_id` alone. A client secret is a guessable input: after
-/// `rate_limits.token_failures_per_client` wrong secrets in a window, the client's requests are
-/// refused with 429 until the window ends (even with the right secret), as sign-in does per
-/// account.
+/// `rate_limits.token_failures_per_client` wrong secrets in a window from one client address,
+/// that (client, address) pair is refused with 429 until the window ends, even with the right
+/// secret. Other addresses are not affected: a stranger cannot lock out a confidential client
+/// (SPEC §2.13).
 pub async fn authenticate(
     state: &AppState,
+    ip: Option<&str>,
     headers: &HeaderMap,
     form: &FormParams,
 ) -> Result<Client, ApiError> {
@@ -137,9 +139,10 @@ pub async fn authenticate(
             let limits = state.config.rate_limits;
             let now = state.clock.now();
             let (bucket, limit) = ("client_auth_failures", limits.token_failures_per_client);
+            let key = format!("{id}@{}", ip.unwrap_or_default());
             state
                 .limiter
-                .check(bucket, &id, limit, limits.window_secs, now)
+                .check(bucket, &key, limit, limits.window_secs, now)
                 .await?;
             if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
                 Ok(client)
@@ -147,7 +150,7 @@ pub async fn authenticate(
                 // Counted; this attempt answers invalid_client whatever the count says.
                 if let Err(LimitError::Store(e)) = state
                     .limiter
-                    .hit(bucket, &id, limit, limits.window_secs, now)
+                    .hit(bucket, &key, limit, limits.window_secs, now)
                     .await
                 {
                     tracing::warn!(error = %e, "could not count a failed client authentication");
@@ -167,7 +170,7 @@ pub async fn authenticate(
 }
 
 /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))`.
-fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
+pub(crate) fn parse_basic(b64: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed Basic credentials");
     let raw = STANDARD.decode(b64).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;

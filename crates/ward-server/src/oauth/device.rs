@@ -13,7 +13,7 @@ use ward_core::{OAuthError, OAuthErrorCode, StoreError};
 use ward_proto::{DeviceAuthorizationResponse, ErrorBody, DEVICE_CODE_GRANT_TYPE};
 
 use crate::error::ApiResult;
-use crate::extract::FormParams;
+use crate::extract::{ClientIp, FormParams};
 use crate::oauth::client;
 use crate::state::AppState;
 
@@ -50,6 +50,7 @@ pub struct DeviceAuthorizationForm {
 pub async fn device_authorization(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> ApiResult<Json<DeviceAuthorizationResponse>> {
     if !state.config.device_flow {
@@ -59,7 +60,7 @@ pub async fn device_authorization(
         )
         .into());
     }
-    let client = client::authenticate(&state, &headers, &form).await?;
+    let client = client::authenticate(&state, ip.as_deref(), &headers, &form).await?;
     if !client.allows_grant(DEVICE_CODE_GRANT_TYPE) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
@@ -99,6 +100,7 @@ pub async fn device_authorization(
             user_id: None,
             auth_time: None,
             amr: Vec::new(),
+            requested_ip: ip.clone(),
         };
         match state.store.insert_device_grant(&grant).await {
             Ok(()) => {

@@ -9,7 +9,7 @@ use ward_core::OAuthError;
 use ward_proto::{ErrorBody, IntrospectionResponse};
 
 use crate::error::ApiResult;
-use crate::extract::FormParams;
+use crate::extract::{ClientIp, FormParams};
 use crate::jwt;
 use crate::oauth::client;
 use crate::state::AppState;
@@ -45,9 +45,10 @@ pub struct IntrospectForm {
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> ApiResult<Json<IntrospectionResponse>> {
-    let client = client::authenticate(&state, &headers, &form).await?;
+    let client = client::authenticate(&state, ip.as_deref(), &headers, &form).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client("introspection needs a confidential client").into());
     }

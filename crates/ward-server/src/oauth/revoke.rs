@@ -8,7 +8,7 @@ use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::error::ApiResult;
-use crate::extract::FormParams;
+use crate::extract::{ClientIp, FormParams};
 use crate::jwt;
 use crate::oauth::client;
 use crate::state::AppState;
@@ -45,9 +45,10 @@ pub struct RevokeForm {
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> ApiResult<StatusCode> {
-    let client = client::authenticate(&state, &headers, &form).await?;
+    let client = client::authenticate(&state, ip.as_deref(), &headers, &form).await?;
     let token = form.require("token")?;
     let now = state.clock.now();
     let session = if is_refresh_token_shape(token, &state.config.token_prefix) {

@@ -80,7 +80,7 @@ pub async fn token(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> ApiResult<Response> {
-    let client = client::authenticate(&state, &headers, &form).await?;
+    let client = client::authenticate(&state, ip.as_deref(), &headers, &form).await?;
     let grant = form.require("grant_type")?;
     if !matches!(
         grant,

@@ -19,7 +19,7 @@ pub async fn checked(
     purpose: &str,
 ) -> ApiResult<Factor> {
     let result = verify_code(state, &caller.user.id, code).await;
-    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    let outcome = crate::mfa::outcome(&result);
     audit::record(
         state,
         Audit::new("mfa.verify", outcome)

@@ -268,6 +268,7 @@ pub async fn user_action_form(
             PatchUser {
                 role: Some(form.require("role")?.to_string()),
                 disabled: None,
+                local_login: None,
             },
             "role-changed",
         ),
@@ -275,6 +276,7 @@ pub async fn user_action_form(
             PatchUser {
                 role: None,
                 disabled: Some(true),
+                local_login: None,
             },
             "user-disabled",
         ),
@@ -282,6 +284,7 @@ pub async fn user_action_form(
             PatchUser {
                 role: None,
                 disabled: Some(false),
+                local_login: None,
             },
             "user-enabled",
         ),

@@ -6,16 +6,17 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
-use ward_core::device::{display_user_code, normalize_user_code};
+use ward_core::device::{display_user_code, needs_second_confirmation, normalize_user_code};
 use ward_core::model::DeviceGrantStatus;
 
 use crate::auth::web_session;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
-use crate::pages::consent::{self, Consent};
+use crate::pages::consent::{self, Consent, DeviceRequest};
 use crate::pages::login::login_url;
 use crate::pages::{csrf_field, message_page, no_store, page};
+use crate::ratelimit::Attempt;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -47,7 +48,14 @@ pub async fn device_page(
     Query(q): Query<DeviceQuery>,
 ) -> Result<Response, ApiError> {
     let code = q.user_code.unwrap_or_default();
-    if web_session(&state, &jar).await?.is_none() {
+    let signed_in = web_session(&state, &jar).await?;
+    if let Some(refused) = signed_in
+        .as_ref()
+        .and_then(|(_, u)| consent::refuse_guest(u))
+    {
+        return Ok(refused);
+    }
+    if signed_in.is_none() {
         let mut here = String::from("/device");
         if !code.is_empty() {
             here.push_str("?user_code=");
@@ -73,6 +81,9 @@ pub async fn submit_code(
     let Some((_, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };
+    if let Some(refused) = consent::refuse_guest(&user) {
+        return Ok(refused);
+    }
     let now = state.clock.now();
     let limits = state.config.rate_limits;
     state
@@ -85,6 +96,7 @@ pub async fn submit_code(
             now,
         )
         .await?;
+    let attempt = reserve_guess(&state, &user.id).await?;
     let typed = form.get("user_code").unwrap_or_default();
     let (jar, token) = csrf::token(&state, jar);
     let grant = match normalize_user_code(typed) {
@@ -92,14 +104,19 @@ pub async fn submit_code(
         None => None,
     };
     let grant = match grant {
-        Some(g) if g.status == DeviceGrantStatus::Pending && now < g.expires_at => g,
+        Some(g) if g.status == DeviceGrantStatus::Pending && now < g.expires_at => {
+            state.limiter.release(attempt).await;
+            g
+        }
         _ => {
+            state.metrics.auth_event("user_code", "failed");
             let mut r = entry_form(
                 &token,
                 "",
                 Some("That code is not valid or has expired. Check your terminal and try again."),
             );
             *r.status_mut() = StatusCode::BAD_REQUEST;
+            with_remaining(&mut r, attempt.remaining);
             return Ok((jar, r).into_response());
         }
     };
@@ -115,43 +132,106 @@ pub async fn submit_code(
         action: "/device/decision",
         hidden: vec![("user_code", display_user_code(&grant.user_code))],
         csrf: &token,
+        device: Some(DeviceRequest {
+            user_code: display_user_code(&grant.user_code),
+            requested_ip: grant.requested_ip.clone(),
+            requested_at: crate::time::rfc3339(grant.created_at),
+            minutes_ago: (now.0 - grant.created_at.0).max(0) / 60,
+            confirm: needs_second_confirmation(&grant, ip.as_deref(), now),
+        }),
     });
     Ok((jar, page).into_response())
 }
 
-/// `POST /device/decision`: allow or deny.
+/// A wrong user code's answer says how many guesses are left (`RateLimit-Remaining`).
+fn with_remaining(r: &mut Response, remaining: u32) {
+    r.headers_mut().insert(
+        crate::error::RATELIMIT_REMAINING,
+        axum::http::HeaderValue::from(remaining),
+    );
+}
+
+/// Reserves one user-code guess of the signed-in account's budget before it is evaluated.
+async fn reserve_guess(state: &AppState, user_id: &str) -> Result<Attempt, ApiError> {
+    let budget = state.config.rate_limits.user_code_account();
+    let now = state.clock.now();
+    state
+        .limiter
+        .reserve(budget, user_id, now)
+        .await
+        .map_err(|e| {
+            if e.is_limited() {
+                state.metrics.auth_event("user_code", "rate_limited");
+            }
+            e.into()
+        })
+}
+
+/// `POST /device/decision`: allow or deny. Allowing an old request from another network needs
+/// the second confirmation (`confirm_other_network=yes`, SPEC §2.13).
 pub async fn decision(
     State(state): State<AppState>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
     csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };
-    let code = normalize_user_code(form.require("user_code")?)
-        .ok_or_else(|| ApiError::bad_request("malformed user_code"))?;
-    let now = state.clock.now();
     let approve = match form.get("decision") {
         Some("allow") => true,
         Some("deny") => false,
         _ => return Err(ApiError::bad_request("decision must be allow or deny")),
     };
+    if let Some(refused) = approve.then(|| consent::refuse_guest(&user)).flatten() {
+        return Ok(refused);
+    }
+    // The user code is a guess here too (SPEC §2.13): counted before it is looked up.
+    let attempt = reserve_guess(&state, &user.id).await?;
+    let now = state.clock.now();
     let approved_by = approve.then_some((
         user.id.as_str(),
         session.verified_at,
         session.amr.as_slice(),
     ));
-    if !state
-        .store
-        .decide_device_grant(&code, approved_by, now)
-        .await?
-    {
-        return Ok(message_page(
+    let code = normalize_user_code(form.get("user_code").unwrap_or_default());
+    if approve && form.get("confirm_other_network") != Some("yes") {
+        let grant = match &code {
+            Some(code) => state.store.device_grant_by_user_code(code).await?,
+            None => None,
+        };
+        if grant.is_some_and(|g| needs_second_confirmation(&g, ip.as_deref(), now)) {
+            state.limiter.release(attempt).await;
+            return Ok(message_page(
+                StatusCode::BAD_REQUEST,
+                "Confirm it is your device",
+                "This sign-in was requested a while ago from another network than yours. Go \
+                 back, check the address and the code, and tick the box if you started it \
+                 yourself; if someone sent you the link, deny it.",
+            ));
+        }
+    }
+    let decided = match code {
+        Some(code) => {
+            state
+                .store
+                .decide_device_grant(&code, approved_by, now)
+                .await?
+        }
+        None => false,
+    };
+    if decided {
+        state.limiter.release(attempt).await;
+    } else {
+        state.metrics.auth_event("user_code", "failed");
+        let mut r = message_page(
             StatusCode::BAD_REQUEST,
             "Code expired",
             "This code has expired or was already used. Start again from your terminal.",
-        ));
+        );
+        with_remaining(&mut r, attempt.remaining);
+        return Ok(r);
     }
     crate::audit::record(
         &state,
@@ -164,7 +244,8 @@ pub async fn decision(
             "ok",
         )
         .actor(&user.id)
-        .target(&code),
+        .ip(ip.as_deref())
+        .target(form.get("user_code").unwrap_or_default()),
     )
     .await;
     Ok(if approve {

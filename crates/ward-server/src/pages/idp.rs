@@ -49,6 +49,22 @@ pub async fn fail(
     message_page(status, title, &message)
 }
 
+/// The answer to a password or passkey sign-in for an account that must use `idp`: 403, naming
+/// the IdP, with a link that starts the sign-in there.
+pub fn must_use_idp(idp: &IdpConfig, email: &str, return_to: &str) -> Response {
+    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let mut r = crate::pages::no_store(crate::pages::page(
+        "Sign in with your organisation",
+        maud::html! {
+            h1 { "Sign in with " (idp.name) }
+            p { "Accounts at " strong { (domain) } " sign in through " strong { (idp.name) } ", not with a password or passkey here." }
+            p { a href=(crate::pages::login::login_url(return_to, Some(email))) { "Continue with " (idp.name) } }
+        },
+    ));
+    *r.status_mut() = StatusCode::FORBIDDEN;
+    r
+}
+
 /// Sends the browser to `idp` for `email` (already known to be routed there). An email whose
 /// domain the IdP may not sign in ends here with "email domain not allowed".
 pub async fn send_to_idp(

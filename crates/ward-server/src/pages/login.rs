@@ -24,10 +24,19 @@ use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
-/// Only local paths: never an absolute or protocol-relative URL (no open redirect).
+/// Only local paths: never an absolute or protocol-relative URL (no open redirect). No control
+/// characters either: browsers drop tabs and newlines from URLs (`/\t/evil.example` is
+/// `//evil.example` to them), and a newline cannot go into a `Location` header at all.
 pub fn safe_return_to(return_to: Option<&str>) -> String {
     match return_to {
-        Some(r) if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') => r.to_string(),
+        Some(r)
+            if r.starts_with('/')
+                && !r.starts_with("//")
+                && !r.contains('\\')
+                && !r.chars().any(char::is_control) =>
+        {
+            r.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -166,10 +175,22 @@ pub async fn submit_email(
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok((jar, r).into_response());
     }
-    if let Some(idp) = idp_for_email(&state.config.idps, &email) {
-        return Ok(
-            super::idp::send_to_idp(&state, jar, idp, &email, &return_to, ip.as_deref()).await,
-        );
+    if idp_for_email(&state.config.idps, &email).is_some() {
+        // A break-glass account (`local_login`) gets the password form; every other address
+        // at a routed domain goes to its IdP.
+        let user = state.store.user_by_email(&email).await?;
+        let user_id = user.as_ref().map(|u| u.id.as_str());
+        if let Some(idp) = crate::idp::required_idp(&state, &email, user_id).await? {
+            return Ok(super::idp::send_to_idp(
+                &state,
+                jar,
+                idp,
+                &email,
+                &return_to,
+                ip.as_deref(),
+            )
+            .await);
+        }
     }
     Ok((jar, password_form(&token, &email, &return_to, None)).into_response())
 }
@@ -189,6 +210,8 @@ pub async fn submit_password(
     let now = state.clock.now();
     let limits = state.config.rate_limits;
     let ip_key = ip.clone().unwrap_or_default();
+    // Per IP, every submission; per account, the attempt is reserved before the password is
+    // checked, so concurrent guesses never exceed the budget (SPEC §2.13).
     let allowed = async {
         state
             .limiter
@@ -202,45 +225,42 @@ pub async fn submit_password(
             .await?;
         state
             .limiter
-            .check(
-                "signin_account",
-                &email,
-                limits.signin_failures_per_account,
-                limits.window_secs,
-                now,
-            )
+            .reserve(limits.signin_account(), &email, now)
             .await
     }
     .await;
-    if let Err(e) = allowed {
-        if e.is_limited() {
-            state.metrics.auth_event("password", "rate_limited");
+    let attempt = match allowed {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            if e.is_limited() {
+                state.metrics.auth_event("password", "rate_limited");
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
 
     let user = state.store.user_by_email(&email).await?;
+    // A domain routed to an IdP signs in there (SPEC §2.13), decided before the password is
+    // read: the answer tells nothing about the password.
+    let user_id = user.as_ref().map(|u| u.id.as_str());
+    if let Some(idp) = crate::idp::required_idp(&state, &email, user_id).await? {
+        state.limiter.release(attempt).await;
+        state.metrics.auth_event("password", "routed_to_idp");
+        let mut event = Audit::new("signin", "denied").ip(ip.as_deref()).detail(
+            serde_json::json!({"email": email, "method": "password", "reason": "routed_to_idp", "idp": idp.name}),
+        );
+        if let Some(id) = user_id {
+            event = event.target(id);
+        }
+        audit::record(&state, event).await;
+        return Ok(super::idp::must_use_idp(idp, &email, &return_to));
+    }
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password, phc).await;
     let user = match user {
         Some(u) if verified && !u.disabled => u,
         _ => {
-            // Counted for the next attempt; this one is answered below either way.
-            if let Err(e) = state
-                .limiter
-                .hit(
-                    "signin_account",
-                    &email,
-                    limits.signin_failures_per_account,
-                    limits.window_secs,
-                    now,
-                )
-                .await
-            {
-                if !e.is_limited() {
-                    tracing::warn!(error = %e, "cannot count a failed sign-in");
-                }
-            }
+            // The reservation stays counted.
             state.metrics.auth_event("password", "failed");
             let mut event = Audit::new("signin", "failed")
                 .ip(ip.as_deref())
@@ -257,9 +277,14 @@ pub async fn submit_password(
                 Some("Incorrect email or password."),
             );
             *r.status_mut() = StatusCode::UNAUTHORIZED;
+            r.headers_mut().insert(
+                crate::error::RATELIMIT_REMAINING,
+                axum::http::HeaderValue::from(attempt.remaining),
+            );
             return Ok((jar, r).into_response());
         }
     };
+    state.limiter.release(attempt).await;
     state.metrics.auth_event("password", "ok");
     after_password(
         &state,

@@ -3,7 +3,7 @@
 //! the pending sign-in is a short-lived, single-use challenge named by a cookie.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::html;
@@ -12,11 +12,11 @@ use ward_core::token::{new_opaque_secret, token_hash};
 
 use crate::audit::{self, Audit};
 use crate::csrf;
-use crate::error::ApiError;
+use crate::error::{ApiError, RATELIMIT_REMAINING};
 use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::mfa::{amr_with_otp, verify_code};
 use crate::pages::login::{finish_sign_in, login_url, SignedIn};
-use crate::pages::{csrf_field, no_store, page};
+use crate::pages::{csrf_field, message_page, no_store, page};
 use crate::state::AppState;
 
 pub const MFA_PATH: &str = "/login/mfa";
@@ -192,35 +192,80 @@ pub async fn submit_code(
         return Ok(Redirect::to("/login/mfa/enrol").into_response());
     }
     let code = form.get("code").unwrap_or_default();
-    match verify_code(&state, &user.id, code).await {
-        Ok(_) => {}
-        Err(e) => {
-            audit::record(
-                &state,
-                Audit::new("mfa.verify", "failed")
-                    .target(&user.id)
-                    .ip(ip.as_deref())
-                    .detail(serde_json::json!({"purpose": "signin"})),
+    if let Err(e) = verify_code(&state, &user.id, code).await {
+        let limited = e.retry_after.is_some();
+        audit::record(
+            &state,
+            Audit::new(
+                "mfa.verify",
+                if limited { "rate_limited" } else { "failed" },
             )
-            .await;
-            if e.retry_after.is_some() {
-                return Err(e);
-            }
-            let (jar, token) = csrf::token(&state, jar);
-            let key = key_return(&state, &challenge).await?;
-            let mut r = code_form(
-                &token,
-                &user.email,
-                key.as_deref(),
-                Some("That code is not valid. Try again."),
-            );
-            *r.status_mut() = StatusCode::UNAUTHORIZED;
-            return Ok((jar, r).into_response());
+            .target(&user.id)
+            .ip(ip.as_deref())
+            .detail(serde_json::json!({"purpose": "signin"})),
+        )
+        .await;
+        // The budget is spent: this pending sign-in is void, the password must be entered
+        // again (SPEC §2.13).
+        if limited || e.remaining == Some(0) {
+            return void_challenge(&state, jar, &challenge, &user, ip.as_deref(), e).await;
         }
+        let (jar, token) = csrf::token(&state, jar);
+        let key = key_return(&state, &challenge).await?;
+        let message = match e.remaining {
+            Some(n) => format!("That code is not valid. {n} attempts left."),
+            None => "That code is not valid. Try again.".to_string(),
+        };
+        let mut r = code_form(&token, &user.email, key.as_deref(), Some(&message));
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return Ok((jar, r).into_response());
     }
     complete(&state, jar, challenge, &user, ip, user_agent)
         .await
         .map(|(jar, to)| (jar, Redirect::to(&to)).into_response())
+}
+
+/// Ends a pending sign-in whose MFA budget is spent: the challenge is consumed and its cookie
+/// cleared, and the answer (429 with `Retry-After` when refused, 401 for the last wrong code)
+/// says to sign in again.
+async fn void_challenge(
+    state: &AppState,
+    jar: CookieJar,
+    challenge: &MfaChallenge,
+    user: &User,
+    ip: Option<&str>,
+    cause: ApiError,
+) -> Result<Response, ApiError> {
+    let consumed = state
+        .store
+        .consume_mfa_challenge(&challenge.token_hash, state.clock.now())
+        .await?;
+    if consumed.is_some() {
+        audit::record(
+            state,
+            Audit::new("mfa.challenge_voided", "ok")
+                .target(&user.id)
+                .ip(ip)
+                .detail(serde_json::json!({"purpose": "signin"})),
+        )
+        .await;
+    }
+    let mut r = message_page(
+        if cause.retry_after.is_some() {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::UNAUTHORIZED
+        },
+        "Too many wrong codes",
+        "Too many wrong codes for this account. This sign-in has ended: sign in again with \
+         your password once the wait is over.",
+    );
+    let headers = r.headers_mut();
+    if let Some(secs) = cause.retry_after {
+        headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(0u32));
+    Ok((clear_challenge(jar), r).into_response())
 }
 
 /// Consumes the challenge (exactly once) and starts the session.

@@ -145,6 +145,14 @@ pub async fn submit_signup(
     };
     let user = match create_local_user(&state, new).await {
         Ok(user) => user,
+        // Whether the address has an account is not for strangers to learn (SPEC §2.13).
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            return Ok(refuse(
+                jar,
+                StatusCode::CONFLICT,
+                "The account could not be created.",
+            ));
+        }
         Err(e) if e.status.is_client_error() => {
             return Ok(refuse(jar, e.status, &capitalized(&e.description)));
         }

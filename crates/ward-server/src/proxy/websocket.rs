@@ -237,15 +237,33 @@ fn watch_for(caller: &Caller, token: String) -> Watch {
     }
 }
 
-#[derive(Deserialize)]
-struct AuthMessage {
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuthMessage {
     #[serde(rename = "type")]
     kind: String,
-    token: String,
+    pub(crate) token: String,
     #[serde(default)]
-    mfa_code: Option<String>,
+    pub(crate) mfa_code: Option<String>,
     #[serde(default)]
-    ticket: Option<String>,
+    pub(crate) ticket: Option<String>,
+}
+
+/// The first message of a WebSocket: `{"type":"auth","token":"Bearer <t>",…}`; the token is
+/// returned without `Bearer ` and surrounding space.
+pub(crate) fn parse_auth_message(text: &str) -> Result<AuthMessage, String> {
+    let mut message: AuthMessage = serde_json::from_str(text)
+        .ok()
+        .filter(|m: &AuthMessage| m.kind == "auth")
+        .ok_or_else(|| {
+            "authentication required: the first message must be {\"type\":\"auth\",\"token\":\"Bearer …\"}".to_string()
+        })?;
+    message.token = message
+        .token
+        .strip_prefix("Bearer ")
+        .unwrap_or(&message.token)
+        .trim()
+        .to_string();
+    Ok(message)
 }
 
 type ClientRx = futures::stream::SplitStream<WebSocket>;
@@ -269,18 +287,8 @@ async fn message_auth(
         }
         _ => return Err("connection closed before authentication".into()),
     };
-    let message: AuthMessage = serde_json::from_str(text.as_str())
-        .ok()
-        .filter(|m: &AuthMessage| m.kind == "auth")
-        .ok_or_else(|| {
-            "authentication required: the first message must be {\"type\":\"auth\",\"token\":\"Bearer …\"}".to_string()
-        })?;
-    let token = message
-        .token
-        .strip_prefix("Bearer ")
-        .unwrap_or(&message.token)
-        .trim()
-        .to_string();
+    let message = parse_auth_message(text.as_str())?;
+    let token = message.token;
     if message.ticket.is_some() {
         proof.ticket = message.ticket;
     }

@@ -56,8 +56,8 @@ fn ensure_npm_packages() {
 }
 
 /// oidc-provider on 127.0.0.1 (a free port), with client `ward` registered for `redirect_uri`.
-struct OidcProvider {
-    issuer: String,
+pub struct OidcProvider {
+    pub issuer: String,
     _child: tokio::process::Child,
 }
 
@@ -96,7 +96,7 @@ impl OidcProvider {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) {
+    pub async fn post(&self, path: &str, body: Value) {
         let r = reqwest::Client::new()
             .post(format!("{}{path}", self.issuer))
             .json(&body)
@@ -111,7 +111,7 @@ impl OidcProvider {
     }
 }
 
-fn oidc_idp(name: &str, issuer: &str, domains: &[&str]) -> RawIdp {
+pub fn oidc_idp(name: &str, issuer: &str, domains: &[&str]) -> RawIdp {
     RawIdp {
         name: name.into(),
         kind: "oidc".into(),
@@ -125,7 +125,7 @@ fn oidc_idp(name: &str, issuer: &str, domains: &[&str]) -> RawIdp {
 
 /// A ward on a reserved port with one OIDC IdP `corp` (routing `corp.example`) in front of a
 /// fresh oidc-provider.
-async fn ward_with_provider(
+pub async fn ward_with_provider(
     b: Backend,
     customize: impl FnOnce(&mut RawConfig, &str),
 ) -> (TestServer, OidcProvider) {
@@ -143,7 +143,7 @@ async fn ward_with_provider(
 
 /// Follows the redirects of `r` (ward → IdP → … ) until one points back at ward's callback, and
 /// returns ward's answer to the callback.
-async fn through_idp(
+pub async fn through_idp(
     server: &TestServer,
     browser: &Browser,
     r: reqwest::Response,
@@ -192,19 +192,23 @@ async fn through_idp(
 
 /// Types `email` at ward's sign-in page and returns the first response (the redirect to the
 /// IdP, or a page).
-async fn submit_email(browser: &Browser, email: &str) -> reqwest::Response {
+pub async fn submit_email(browser: &Browser, email: &str) -> reqwest::Response {
     let (_, page, _) = browser.get("/login").await;
     browser.submit_form(&page, &[("email", email)]).await
 }
 
 /// The whole federated sign-in; returns ward's answer to the callback.
-async fn sign_in_via_idp(server: &TestServer, browser: &Browser, email: &str) -> reqwest::Response {
+pub async fn sign_in_via_idp(
+    server: &TestServer,
+    browser: &Browser,
+    email: &str,
+) -> reqwest::Response {
     let r = submit_email(browser, email).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "routed to the IdP");
     through_idp(server, browser, r).await
 }
 
-async fn signed_in_email(server: &TestServer, browser: &Browser) -> Option<String> {
+pub async fn signed_in_email(server: &TestServer, browser: &Browser) -> Option<String> {
     let r = browser
         .http
         .get(server.url("/api/profile"))
@@ -236,7 +240,7 @@ pub async fn audit_events(server: &TestServer, event_type: &str) -> Vec<(String,
 }
 
 /// The page ward ended on: status and body.
-async fn page_of(r: reqwest::Response) -> (StatusCode, String) {
+pub async fn page_of(r: reqwest::Response) -> (StatusCode, String) {
     let s = r.status();
     (s, r.text().await.unwrap())
 }

@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod abuse;
 mod authority;
 mod authority_matrix;
 mod concurrency;
