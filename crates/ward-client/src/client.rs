@@ -118,6 +118,8 @@ pub struct Client {
     http: OnceLock<reqwest::Client>,
     memory: MemoryStore,
     token_override: Option<Secret>,
+    /// Where the override came from (`--api-token`, `WARD_TOKEN`), for messages.
+    override_source: String,
 }
 
 impl std::fmt::Debug for Client {
@@ -142,6 +144,7 @@ impl Client {
             http: OnceLock::new(),
             memory: MemoryStore::default(),
             token_override: None,
+            override_source: String::new(),
         }
     }
 
@@ -164,6 +167,7 @@ impl Client {
     #[must_use]
     pub fn with_token_override(mut self, token: Option<String>) -> Self {
         self.token_override = token.map(Secret::new);
+        self.override_source = "--api-token".to_owned();
         self
     }
 
@@ -172,6 +176,7 @@ impl Client {
     pub fn with_env_token(mut self) -> Self {
         if self.token_override.is_none() {
             self.token_override = self.params.env("TOKEN").map(Secret::new);
+            self.override_source = format!("{}_TOKEN", self.params.env_prefix);
         }
         self
     }
@@ -211,12 +216,78 @@ impl Client {
         self.token_override.is_some()
     }
 
+    /// Where the override token came from (`--api-token` or `<PREFIX>_TOKEN`), when one is in
+    /// effect.
+    pub fn token_override_source(&self) -> Option<&str> {
+        self.token_override
+            .as_ref()
+            .map(|_| self.override_source.as_str())
+    }
+
+    /// The error for a token override the server refused: logging in cannot help while it wins.
+    pub(crate) fn override_refused(&self, reason: &str) -> Error {
+        let source = self.override_source.as_str();
+        let what = if source.starts_with("--") {
+            format!("drop {source}")
+        } else {
+            format!("unset {source}")
+        };
+        Error::new(
+            Kind::InvalidToken,
+            format!("the token from {source} was refused: {reason}"),
+        )
+        .with_hint(format!(
+            "{source} takes precedence over stored credentials: give a valid token, or {what} to use the profile's"
+        ))
+    }
+
+    /// The error for a profile that does not exist: a usage error naming the known ones.
+    ///
+    /// # Errors
+    /// When the config is corrupt.
+    pub fn unknown_profile(&self, alias: &str) -> Result<Error> {
+        let config = self.load_config()?;
+        let product = &self.params.product;
+        let hint = if config.profiles.is_empty() {
+            format!("There are no profiles yet; sign in with: {product} login {alias} <url>")
+        } else {
+            let names: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
+            format!(
+                "Profiles: {}. Sign in to a new one with: {product} login {alias} <url>",
+                names.join(", ")
+            )
+        };
+        Ok(Error::usage(format!("no profile named {alias}")).with_hint(hint))
+    }
+
+    /// Fails with [`Client::unknown_profile`] unless `alias` is a stored profile.
+    ///
+    /// # Errors
+    /// A usage error for an unknown profile, a config error when the file is corrupt.
+    pub fn require_profile(&self, alias: &str) -> Result<()> {
+        if self.load_config()?.profiles.contains_key(alias) {
+            Ok(())
+        } else {
+            Err(self.unknown_profile(alias)?)
+        }
+    }
+
     /// Loads the config, reporting permission repairs.
     ///
     /// # Errors
     /// A config error naming the file when it is corrupt.
     pub fn load_config(&self) -> Result<Config> {
-        let (config, repairs) = self.config.load()?;
+        let (config, mut repairs) = self.config.load()?;
+        // The credentials file holds secrets: a loose mode is repaired and told, as the
+        // config's is.
+        let credentials = self.config.dir().join("credentials.json");
+        if let Some(old_mode) = fsutil::repair_mode(&credentials, 0o600)? {
+            repairs.push(crate::config::PermissionRepair {
+                path: credentials,
+                old_mode,
+                new_mode: 0o600,
+            });
+        }
         for r in repairs {
             self.progress.report(&Event::PermissionsRepaired {
                 path: r.path,
@@ -338,6 +409,15 @@ impl Client {
                     self.params.env_prefix
                 ))
             })?;
+            // Forcing the keyring means secrets never land in a plaintext file: no keyring is
+            // an error, not a fallback.
+            if kind == StoreKind::Keyring {
+                let keyring =
+                    KeyringStore::new(self.params.keyring_service.clone(), KEYRING_TIMEOUT);
+                if !keyring.available() {
+                    return Err(self.keyring_forced_error("no OS keyring is available"));
+                }
+            }
             return Ok(self.store(kind));
         }
         let keyring = KeyringStore::new(self.params.keyring_service.clone(), KEYRING_TIMEOUT);
@@ -356,6 +436,25 @@ impl Client {
                 .and_then(|()| fsutil::write_private_atomic(&marker, b""));
         }
         Ok(Arc::new(file))
+    }
+
+    /// Whether `<PREFIX>_CREDENTIAL_STORE` forces the keyring.
+    fn keyring_forced(&self) -> bool {
+        self.params
+            .env("CREDENTIAL_STORE")
+            .and_then(|n| StoreKind::parse(&n))
+            == Some(StoreKind::Keyring)
+    }
+
+    fn keyring_forced_error(&self, reason: &str) -> Error {
+        let var = format!("{}_CREDENTIAL_STORE", self.params.env_prefix);
+        Error::new(
+            Kind::Keyring,
+            format!("{var}=keyring, but the keyring cannot be used: {reason}"),
+        )
+        .with_hint(format!(
+            "Start a keyring (Secret Service, macOS Keychain, Windows Credential Manager), or set {var}=file to keep secrets in a 0600 file"
+        ))
     }
 
     async fn discover(&self, url: &Url) -> Result<Discovery> {
@@ -580,6 +679,9 @@ impl Client {
         let store = self.choose_store()?;
         let store = match store.save(alias, credential) {
             Ok(()) => store,
+            Err(e) if e.is_keyring() && self.keyring_forced() => {
+                return Err(self.keyring_forced_error(&e.to_string()));
+            }
             Err(e) if e.is_keyring() => {
                 let file = self.store(StoreKind::File);
                 self.progress.report(&Event::PlaintextStore {
@@ -763,10 +865,11 @@ impl Client {
             .map_err(|e| network_error(url.as_str(), e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Error::new(
-                Kind::SessionExpired,
-                "session expired or invalid",
-            ));
+            let body: oauth::OAuthErrorBody = resp.json().await.unwrap_or_default();
+            return Err(
+                Error::new(Kind::SessionExpired, "session expired or invalid")
+                    .with_source(body.error_description.unwrap_or(body.error)),
+            );
         }
         if !status.is_success() {
             let body: oauth::OAuthErrorBody = resp.json().await.unwrap_or_default();
@@ -816,6 +919,12 @@ impl Client {
         let store = self.store_of(&profile);
         let now = self.clock.unix();
         match store.load(alias)? {
+            None if profile.credential_store.is_none() => {
+                return Err(
+                    Error::new(Kind::NotSignedIn, format!("signed out of profile {alias}"))
+                        .with_hint(self.relogin_hint(alias, &profile.url)),
+                )
+            }
             None => return Err(self.not_signed_in(alias, Some(&profile.url))),
             Some(c) => {
                 if let Some(t) = usable(&c, now) {
@@ -900,11 +1009,17 @@ impl Client {
             .fetch_profile(&url, token.token.expose())
             .await
             .map_err(|e| {
-                if e.is_session_expired() {
+                if !e.is_session_expired() {
+                    e
+                } else if token.source == TokenOrigin::Override {
+                    let reason = std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| "invalid token".to_owned());
+                    self.override_refused(&reason)
+                } else {
                     Error::new(Kind::SessionExpired, "session expired or invalid")
                         .with_hint(self.relogin_hint(alias, url.as_str()))
-                } else {
-                    e
                 }
             })?;
         let store = if token.source == TokenOrigin::Override {
@@ -916,18 +1031,27 @@ impl Client {
                 .map(|p| self.store_of(p).describe())
                 .unwrap_or_default()
         };
-        let expires_at = user
+        let session_expiry = user
             .session
             .as_ref()
             .and_then(|s| s.expires_at.as_deref())
-            .and_then(parse_rfc3339)
-            .or_else(|| {
+            .and_then(parse_rfc3339);
+        // An override is not the profile's credential: its expiry is its own (an API token's
+        // from /api/tokens/validate, an access token's session's), never the profile's.
+        let expires_at = if token.source == TokenOrigin::Override {
+            match self.validate_api_token(&url, token.token.expose()).await {
+                Ok(v) => v.expires_at.as_deref().and_then(parse_rfc3339),
+                Err(_) => session_expiry,
+            }
+        } else {
+            session_expiry.or_else(|| {
                 self.load_config().ok().and_then(|c| {
                     c.profiles
                         .get(alias)
                         .and_then(|p| p.expires_at.as_deref().and_then(parse_rfc3339))
                 })
-            });
+            })
+        };
         Ok(Status {
             alias: alias.to_owned(),
             url,
@@ -944,10 +1068,9 @@ impl Client {
     /// # Errors
     /// When the profile does not exist or local storage fails.
     pub async fn logout(&self, alias: &str) -> Result<()> {
-        let profile =
-            self.load_config()?.profiles.remove(alias).ok_or_else(|| {
-                Error::new(Kind::NotSignedIn, format!("no profile named {alias}"))
-            })?;
+        let Some(profile) = self.load_config()?.profiles.remove(alias) else {
+            return Err(self.unknown_profile(alias)?);
+        };
         let store = self.store_of(&profile);
         if let Some(credential) = store.load(alias)? {
             if let Credential::Session { refresh_token, .. } = &credential {
@@ -1038,12 +1161,7 @@ impl Client {
         if found {
             Ok(())
         } else {
-            Err(
-                Error::usage(format!("no profile named {alias}")).with_hint(format!(
-                    "See the profiles with: {} profiles list",
-                    self.params.product
-                )),
-            )
+            Err(self.unknown_profile(alias)?)
         }
     }
 
@@ -1053,9 +1171,7 @@ impl Client {
     /// # Errors
     /// When there is no such profile or storage fails.
     pub async fn remove_profile(&self, alias: &str) -> Result<()> {
-        if !self.load_config()?.profiles.contains_key(alias) {
-            return Err(Error::usage(format!("no profile named {alias}")));
-        }
+        self.require_profile(alias)?;
         self.logout(alias).await?;
         self.config.update(|c| {
             c.profiles.remove(alias);

@@ -1,0 +1,303 @@
+//! Issue 18, "The first hour": every CLI message true. Each test goes through the real binary
+//! against a real server and failed before its fix.
+
+use crate::support::{mode, Cli, Out, Server};
+use crate::{assert_ok, login_pkce, WAIT};
+
+/// `ward tokens create` as JSON: `(id, secret, expires_at)`.
+async fn create_token(cli: &Cli, extra: &[&str]) -> (String, String, serde_json::Value) {
+    let mut args = vec![
+        "tokens",
+        "create",
+        "--name",
+        "script",
+        "--scope",
+        "containers:read",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = cli.run(&args).await;
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["token"].as_str().unwrap().to_owned(),
+        v["expires_at"].clone(),
+    )
+}
+
+fn line<'a>(out: &'a Out, prefix: &str) -> &'a str {
+    out.stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{}", out.stdout))
+}
+
+/// Item 1: a refused `WARD_TOKEN` is named as the culprit, with the server's reason; logging in
+/// is not suggested while the token wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_ward_token_is_named_with_the_reason() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let (id, secret, _) = create_token(&cli, &[]).await;
+    assert_ok(&cli.run(&["tokens", "revoke", &id]).await);
+
+    let out = cli.run_env(&["status"], &[("WARD_TOKEN", &secret)]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let first = out.stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("Error: the token from WARD_TOKEN was refused: "),
+        "{}",
+        out.stderr
+    );
+    assert!(first.contains("revoked"), "{}", out.stderr);
+    assert!(!out.stderr.contains("ward login"), "{}", out.stderr);
+    assert!(out.stderr.contains("unset WARD_TOKEN"), "{}", out.stderr);
+
+    let out = cli
+        .run_env(&["status"], &[("WARD_TOKEN", "ward_garbage")])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("Error: the token from WARD_TOKEN was refused: "),
+        "{}",
+        out.stderr
+    );
+    // --api-token is named as such.
+    let out = cli.run(&["status", "--api-token", "ward_garbage"]).await;
+    assert!(
+        out.stderr
+            .starts_with("Error: the token from --api-token was refused: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("drop --api-token"), "{}", out.stderr);
+    // Other commands do not suggest logging in either.
+    let out = cli
+        .run_env(&["api", "/api/profile"], &[("WARD_TOKEN", "ward_garbage")])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("WARD_TOKEN was refused"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ward login"), "{}", out.stderr);
+}
+
+/// Item 2: with `WARD_TOKEN` set, status shows the API token's expiry, not the profile's
+/// session expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ward_token_status_shows_the_tokens_expiry() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let (_, never, _) = create_token(&cli, &["--expires", "never"]).await;
+    let out = cli.run_env(&["status"], &[("WARD_TOKEN", &never)]).await;
+    assert_ok(&out);
+    assert_eq!(
+        line(&out, "Session expires: "),
+        "Session expires: never (API token)"
+    );
+    let (_, dated, expires_at) = create_token(&cli, &["--expires", "30d"]).await;
+    let day = &expires_at.as_str().unwrap()[..10];
+    let out = cli.run_env(&["status"], &[("WARD_TOKEN", &dated)]).await;
+    assert_ok(&out);
+    let l = line(&out, "Session expires: ");
+    assert!(l.starts_with(&format!("Session expires: {day} ")), "{l}");
+    // The profile's own session is unchanged.
+    let own = cli.run(&["status"]).await;
+    assert_ok(&own);
+    assert_ne!(line(&own, "Session expires: "), l);
+}
+
+/// Item 3: an unknown profile gets one message from every command, as a usage error (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_profile_is_one_usage_error_everywhere() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let want = "Error: no profile named prod\n\
+                Profiles: default. Sign in to a new one with: ward login prod <url>\n";
+    for args in [
+        &["status", "--profile", "prod"][..],
+        &["token", "--profile", "prod"],
+        &["api", "/api/profile", "--profile", "prod"],
+        &["tokens", "list", "--profile", "prod"],
+        &["sessions", "list", "--profile", "prod"],
+        &["mfa", "status", "--profile", "prod"],
+        &["logout", "--profile", "prod"],
+        &["profiles", "use", "prod"],
+        &["profiles", "remove", "prod"],
+    ] {
+        let out = cli.run(args).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert_eq!(out.stderr, want, "{args:?}");
+    }
+    let out = cli.run_env(&["status"], &[("WARD_PROFILE", "prod")]).await;
+    assert_eq!((out.code, out.stderr.as_str()), (2, want));
+}
+
+/// Item 4: the hint after a denied sign-in names a command that works: with the URL when the
+/// profile does not exist yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_login_hint_is_a_working_command() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let running = cli.spawn(&[
+        "login",
+        "scratch",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--port",
+        "0",
+    ]);
+    let url = cli.wait_browser_url("/cli-login", WAIT).await;
+    let mut user = server.user();
+    user.decision = "deny";
+    let _ = user.visit(&url, false).await;
+    let out = running.finish(WAIT).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let again = format!("run `ward login scratch {}` again", server.url);
+    assert!(out.stderr.contains(&again), "{}", out.stderr);
+}
+
+/// Item 5: after `ward logout`, status says "signed out" (exit 1), in JSON too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_after_logout_says_signed_out() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    assert_ok(&cli.run(&["logout"]).await);
+    let out = cli.run(&["status"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "Error: signed out of profile default\nPlease run: ward login default {}\n",
+            server.url
+        )
+    );
+    let out = cli.run(&["status", "--output", "json"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["authenticated"], false);
+    assert_eq!(v["state"], "signed_out");
+    assert_eq!(v["profile"], "default");
+}
+
+/// Item 6: a loopback address without a scheme is plain HTTP; refused connections, TLS
+/// failures and DNS failures read differently, with `http://` suggested for a TLS failure on
+/// a loopback address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemeless_loopback_url_and_network_errors_told_apart() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let (_, secret, _) = create_token(&cli, &[]).await;
+    let hostport = server.url.trim_start_matches("http://").to_owned();
+    let other = Cli::new();
+    let out = other
+        .run(&["login", "ci", &hostport, "--token", &secret])
+        .await;
+    assert_ok(&out);
+    assert_eq!(
+        other.config()["profiles"]["ci"]["url"],
+        format!("{}/", server.url)
+    );
+    let port = hostport.rsplit(':').next().unwrap();
+    let localhost = format!("localhost:{port}");
+    let out = cli
+        .run_env(&["status", "--url", &localhost], &[("WARD_TOKEN", &secret)])
+        .await;
+    assert_ok(&out);
+
+    let tls = format!("https://{hostport}");
+    let out = cli.run(&["status", "--url", &tls]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("the TLS handshake failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("try {}", server.url)),
+        "{}",
+        out.stderr
+    );
+
+    let out = cli.run(&["status", "--url", "http://127.0.0.1:9"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("connection refused"), "{}", out.stderr);
+
+    let out = cli
+        .run(&["status", "--url", "https://no-such-host.invalid"])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("the host name does not resolve"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Item 7: `WARD_CREDENTIAL_STORE=keyring` without a keyring (no session bus here) fails
+/// instead of writing the plaintext file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_keyring_without_one_fails_clearly() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let (_, secret, _) = create_token(&cli, &[]).await;
+    let other = Cli::new();
+    let out = other
+        .run_env(
+            &["login", "ci", &server.url, "--token", &secret],
+            &[
+                ("WARD_CREDENTIAL_STORE", "keyring"),
+                ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent"),
+            ],
+        )
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("Error: WARD_CREDENTIAL_STORE=keyring, but the keyring cannot be used: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("WARD_CREDENTIAL_STORE=file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!other.credentials_path().exists());
+    assert!(!other.config_path().exists() || other.config()["profiles"]["ci"].is_null());
+}
+
+/// Item 8: a credentials file found looser than 0600 is repaired with a warning.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loose_credentials_file_is_repaired_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let path = cli.credentials_path();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cli.run(&["status"]).await;
+    assert_ok(&out);
+    assert!(
+        out.stderr.contains(&format!(
+            "Warning: {} was accessible by other users (mode 644); changed to 600.",
+            path.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mode(&path), 0o600);
+}
