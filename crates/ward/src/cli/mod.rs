@@ -99,6 +99,8 @@ pub struct CliError {
     message: String,
     hint: Option<String>,
     usage: bool,
+    /// The server's error code (`invalid_code`, …) when the API refused the call.
+    api_error: Option<String>,
 }
 
 impl CliError {
@@ -107,6 +109,7 @@ impl CliError {
             message: message.into(),
             hint: None,
             usage: false,
+            api_error: None,
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {
@@ -127,6 +130,7 @@ impl From<ward_client::Error> for CliError {
             message: e.to_string(),
             hint: e.hint().map(str::to_owned),
             usage: e.is_usage(),
+            api_error: None,
         }
     }
 }
@@ -200,7 +204,8 @@ pub async fn call_api(
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{method} {path} answered HTTP {status}"));
-    let error = CliError::new(message);
+    let mut error = CliError::new(message);
+    error.api_error = value["error"].as_str().map(str::to_owned);
     Err(match status {
         401 => match client.token_override_source() {
             Some(source) => token_refused(source, &error.message),

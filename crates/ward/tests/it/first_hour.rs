@@ -301,3 +301,128 @@ async fn loose_credentials_file_is_repaired_with_a_warning() {
     );
     assert_eq!(mode(&path), 0o600);
 }
+
+/// RFC 4648 base32 (no padding), as the server shows TOTP secrets.
+fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.trim().trim_end_matches('=').bytes() {
+        let v = ALPHABET
+            .iter()
+            .position(|a| *a == c.to_ascii_uppercase())
+            .unwrap();
+        value = (value << 5) | u32::try_from(v).unwrap();
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((value >> bits) & 0xff).unwrap());
+        }
+    }
+    out
+}
+
+/// The current TOTP code for a base32 secret.
+fn totp_now(secret_base32: &str) -> String {
+    use ward_core::clock::Clock;
+    let step = ward_core::mfa::step_of(ward_core::clock::SystemClock.now());
+    ward_core::mfa::code_at_step(&base32_decode(secret_base32), step).unwrap()
+}
+
+/// Item 9: on a terminal, a mistyped code during `ward mfa enable` is asked again (3 tries),
+/// with the same secret, instead of aborting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_enable_asks_again_after_a_mistyped_code() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    // Three wrong codes end it, with the server's message (4 failures in all here: below the
+    // server's lockout of 5).
+    let mut running = cli.spawn_on_terminal(&["mfa", "enable"]);
+    running.wait_stdout("Code: ", WAIT).await;
+    running.type_line("000000").await;
+    running.wait_stdout("Try again (2 tries left).", WAIT).await;
+    running.type_line("111111").await;
+    running.wait_stdout("Try again (1 try left).", WAIT).await;
+    running.type_line("222222").await;
+    let out = running.finish(WAIT).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("Error: "), "{}", out.stdout);
+
+    let mut running = cli.spawn_on_terminal(&["mfa", "enable"]);
+    let shown = running.wait_stdout("Code: ", WAIT).await;
+    let secret = shown
+        .split("enter this key: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    running.type_line("000000").await;
+    running.wait_stdout("Try again (2 tries left).", WAIT).await;
+    running.type_line(&totp_now(&secret)).await;
+    let out = running.finish(WAIT).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("Two-step verification is on."),
+        "{}",
+        out.stdout
+    );
+    // Asked again with the same secret: it was shown once.
+    assert_eq!(out.stdout.matches("enter this key: ").count(), 1);
+    let status = cli.run(&["mfa", "status"]).await;
+    assert!(status.stdout.starts_with("Two-step verification: on"));
+}
+
+/// Item 10: `ward verify` on a resource that is not locked says so and spends no code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_on_an_unlocked_resource_spends_no_code() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let setup = cli
+        .run(&["api", "-X", "POST", "/api/mfa/totp/setup", "-d", "{}"])
+        .await;
+    assert_ok(&setup);
+    let v: serde_json::Value = serde_json::from_str(&setup.stdout).unwrap();
+    let code = totp_now(v["secret"].as_str().unwrap());
+    let body = format!(r#"{{"code":"{code}"}}"#);
+    let confirmed = cli
+        .run(&["api", "-X", "POST", "/api/mfa/totp/confirm", "-d", &body])
+        .await;
+    assert_ok(&confirmed);
+    let v: serde_json::Value = serde_json::from_str(&confirmed.stdout).unwrap();
+    let backup: Vec<String> = v["backup_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+
+    let out = cli
+        .run(&["verify", "terminal", "t1", "--code", &backup[0]])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "Error: terminal/t1 is not locked: it needs no ticket, and no code was used\n\
+         Connect to it directly; to require a code for it, run: ward lock terminal t1\n"
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    let status = cli.run(&["mfa", "status"]).await;
+    assert!(
+        status.stdout.contains("Backup codes remaining: 10"),
+        "{}",
+        status.stdout
+    );
+    // Locked, the same command gives a ticket.
+    assert_ok(
+        &cli.run(&["lock", "terminal", "t1", "--code", &backup[0]])
+            .await,
+    );
+    let out = cli
+        .run(&["verify", "terminal", "t1", "--code", &backup[1]])
+        .await;
+    assert_ok(&out);
+    assert!(!out.stdout.trim().is_empty());
+}
