@@ -498,6 +498,15 @@ impl Client {
             .or_else(|| existing.as_ref().and_then(|p| p.email.clone()));
         let env = BrowserEnv::detect(opts.no_browser);
         let mut flow = initial_flow(opts.flow, &env, device_available);
+        if opts.flow == AuthFlow::Auto && flow == AuthFlow::DeviceCode {
+            self.progress.report(&Event::FlowChosen {
+                flow: "device_code".into(),
+                reason: format!(
+                    "no browser can be opened here: {}",
+                    env.why_not().unwrap_or("unknown")
+                ),
+            });
+        }
         let tokens = loop {
             let attempt = match flow {
                 AuthFlow::DeviceCode => {
@@ -807,6 +816,13 @@ impl Client {
         )
         .await
         .map_err(|e| token_error(e, "device authorization"))?;
+        if oauth::is_loopback_url(&opts.url) {
+            self.progress.report(&Event::LoopbackServer {
+                url: opts.url.as_str().trim_end_matches('/').to_owned(),
+                host: opts.url.host_str().unwrap_or("127.0.0.1").to_owned(),
+                port: opts.url.port_or_known_default().unwrap_or(80),
+            });
+        }
         self.progress.report(&Event::DeviceCode {
             user_code: auth.user_code.clone(),
             verification_uri: auth.verification_uri.clone(),

@@ -426,3 +426,59 @@ async fn verify_on_an_unlocked_resource_spends_no_code() {
     assert_ok(&out);
     assert!(!out.stdout.trim().is_empty());
 }
+
+/// Item 11: with no browser, `ward login` says why it uses the device flow, and that the
+/// approving device must reach a loopback URL (with the SSH port-forwarding command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_without_a_browser_says_why_and_warns_about_loopback() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let out = cli
+        .run_env(
+            &["login", "default", &server.url, "--timeout", "2s"],
+            &[
+                ("BROWSER", ""),
+                ("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22"),
+            ],
+        )
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "Signing in with the device code flow because no browser can be opened here: this is an SSH session."
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "Note: {} is an address of this machine only",
+            server.url
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("ssh -L {port}:127.0.0.1:{port} <this machine>")),
+        "{}",
+        out.stderr
+    );
+    let out = cli
+        .run(&[
+            "login",
+            "default",
+            &server.url,
+            "--no-browser",
+            "--timeout",
+            "1s",
+        ])
+        .await;
+    assert!(
+        out.stderr
+            .contains("because no browser can be opened here: --no-browser was given"),
+        "{}",
+        out.stderr
+    );
+}
