@@ -1,7 +1,7 @@
 //! Issue 18, "The first hour": every CLI message true. Each test goes through the real binary
 //! against a real server and failed before its fix.
 
-use crate::support::{mode, Cli, Out, Server};
+use crate::support::{mode, Cli, Out, Server, ADMIN_EMAIL, ADMIN_PASSWORD, WARD};
 use crate::{assert_ok, login_pkce, WAIT};
 
 /// `ward tokens create` as JSON: `(id, secret, expires_at)`.
@@ -481,4 +481,83 @@ async fn login_without_a_browser_says_why_and_warns_about_loopback() {
         "{}",
         out.stderr
     );
+}
+
+/// Item 12: `ward server --help` lists only server flags; a busy port is one clear error line
+/// (the OS error once) with a hint; the absolute data directory is printed at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_help_busy_port_and_data_directory() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let help = Command::new(WARD)
+        .args(["server", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--listen", "--data-dir", "--config", "--dev"] {
+        assert!(help.contains(flag), "{help}");
+    }
+    for flag in ["--profile", "--api-token", "--url", "--output"] {
+        assert!(!help.contains(flag), "{flag} in:\n{help}");
+    }
+    let out = Command::new(WARD)
+        .args(["server", "--profile", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let server = Server::start();
+    let busy = server.url.trim_start_matches("http://");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(WARD)
+        .args(["server", "--listen", busy, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("WARD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("Error:")).collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "Error: cannot listen on {busy}: Address already in use (os error 98)"
+        )],
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Address already in use").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pass --listen with another port"),
+        "{stderr}"
+    );
+
+    // A relative --data-dir is shown resolved against the directory ward started in.
+    let mut child = Command::new(WARD)
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "./ward-data",
+        ])
+        .current_dir(dir.path())
+        .env("WARD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let want = std::path::absolute(dir.path().join("./ward-data")).unwrap();
+    assert_eq!(first, format!("data directory {}", want.display()));
+    assert!(want.is_absolute());
 }
