@@ -561,3 +561,31 @@ async fn server_help_busy_port_and_data_directory() {
     assert_eq!(first, format!("data directory {}", want.display()));
     assert!(want.is_absolute());
 }
+
+/// Item 13: new API tokens expire after 90 days by default, on the CLI as on the web page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_api_tokens_expire_in_90_days_by_default() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let (_, _, expires_at) = create_token(&cli, &[]).await;
+    let at = ward_client::parse_rfc3339(expires_at.as_str().unwrap()).unwrap();
+    use ward_core::clock::Clock;
+    let now = u64::try_from(ward_core::clock::SystemClock.now().secs()).unwrap();
+    let days = (at - now) as f64 / 86_400.0;
+    assert!((89.9..=90.1).contains(&days), "{days} days");
+    let out = cli
+        .run(&[
+            "tokens",
+            "create",
+            "--name",
+            "t",
+            "--scope",
+            "containers:read",
+        ])
+        .await;
+    assert_ok(&out);
+    assert!(out.stderr.contains("expires: 20"), "{}", out.stderr);
+    let help = cli.run(&["tokens", "create", "--help"]).await;
+    assert!(help.stdout.contains("[default: 90d]"), "{}", help.stdout);
+}
