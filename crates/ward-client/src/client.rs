@@ -107,6 +107,10 @@ pub struct Status {
     pub store: String,
     /// How the token was obtained.
     pub origin: TokenOrigin,
+    /// What this credential may do (its effective permissions, from `/api/auth/validate`):
+    /// an API token's scopes, or the role's permissions for a session. `None` when the server
+    /// did not say.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// The embeddable client. Cheap to create; the HTTP client is built on first use.
@@ -1068,6 +1072,7 @@ impl Client {
                 })
             })
         };
+        let scopes = self.effective_scopes(&url, token.token.expose()).await;
         Ok(Status {
             alias: alias.to_owned(),
             url,
@@ -1075,7 +1080,30 @@ impl Client {
             expires_at,
             store,
             origin: token.source,
+            scopes,
         })
+    }
+
+    /// The credential's effective permissions from `GET /api/auth/validate` (best effort: an
+    /// older server, or any failure, gives `None`).
+    async fn effective_scopes(&self, url: &Url, bearer: &str) -> Option<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Validated {
+            permissions: Vec<String>,
+        }
+        let u = endpoint(url, "api/auth/validate").ok()?;
+        let resp = self
+            .http()
+            .ok()?
+            .get(u)
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.json::<Validated>().await.ok().map(|v| v.permissions)
     }
 
     /// Revokes the session on the server (best effort, reported as a warning when it fails),

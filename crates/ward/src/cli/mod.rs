@@ -64,6 +64,11 @@ pub enum UserCommand {
         #[command(subcommand)]
         command: Option<profiles::ProfilesCommand>,
     },
+    /// Make NAME the current profile (as `ward profiles use NAME`).
+    Switch {
+        /// The profile to use from now on.
+        name: String,
+    },
     /// Call the gateway's API with the profile's credentials.
     Api(api::ApiArgs),
     /// Your API tokens: create, list, revoke.
@@ -223,7 +228,9 @@ pub async fn call_api(
 /// (which creates it), `profiles` (which says it itself) or a token override (no profile needed).
 fn check_profile(ctx: &Ctx, command: &UserCommand) -> CliResult {
     match command {
-        UserCommand::Login(_) | UserCommand::Profiles { .. } => return Ok(()),
+        UserCommand::Login(_) | UserCommand::Profiles { .. } | UserCommand::Switch { .. } => {
+            return Ok(())
+        }
         UserCommand::Logout(args) if args.all => return Ok(()),
         _ => {}
     }
@@ -305,6 +312,9 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
             UserCommand::Logout(args) => logout::run(&ctx, args).await,
             UserCommand::Token => token::run(&ctx).await,
             UserCommand::Profiles { command } => profiles::run(&ctx, command).await,
+            UserCommand::Switch { name } => {
+                profiles::run(&ctx, Some(profiles::ProfilesCommand::Use { name })).await
+            }
             UserCommand::Api(args) => api::run(&ctx, args).await,
             UserCommand::Tokens { command } => tokens::run(&ctx, command).await,
             UserCommand::Sessions { command } => sessions::run(&ctx, command).await,

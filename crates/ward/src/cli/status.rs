@@ -58,6 +58,7 @@ pub async fn run(ctx: &Ctx) -> CliResult {
             "credential_store": s.store,
             "mfa": s.user.mfa,
             "guest": s.user.guest,
+            "scopes": s.scopes,
         }));
         return Ok(());
     }
@@ -67,5 +68,13 @@ pub async fn run(ctx: &Ctx) -> CliResult {
     println!("Profile: {}", s.alias);
     println!("URL: {url}");
     println!("Credential store: {}", s.store);
+    if let Some(scopes) = &s.scopes {
+        let scopes = if scopes.is_empty() {
+            "(none)".to_owned()
+        } else {
+            scopes.join(", ")
+        };
+        println!("Scopes: {scopes}");
+    }
     Ok(())
 }

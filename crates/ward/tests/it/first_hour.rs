@@ -589,3 +589,38 @@ async fn new_api_tokens_expire_in_90_days_by_default() {
     let help = cli.run(&["tokens", "create", "--help"]).await;
     assert!(help.stdout.contains("[default: 90d]"), "{}", help.stdout);
 }
+
+/// Item 18 (part): `ward status` shows the credential's effective scopes (an API token's own,
+/// not its owner's role), and `ward switch NAME` is `ward profiles use NAME`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_scopes_and_switch_changes_profile() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let own = cli.run(&["status"]).await;
+    assert_ok(&own);
+    let admin_scopes = line(&own, "Scopes: ").to_owned();
+    assert!(admin_scopes.contains("containers:read"), "{admin_scopes}");
+    let (_, secret, _) = create_token(&cli, &[]).await;
+    let out = cli.run_env(&["status"], &[("WARD_TOKEN", &secret)]).await;
+    assert_ok(&out);
+    assert_eq!(line(&out, "Scopes: "), "Scopes: containers:read");
+    let out = cli
+        .run_env(&["status", "--output", "json"], &[("WARD_TOKEN", &secret)])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["scopes"], serde_json::json!(["containers:read"]));
+
+    assert_ok(
+        &cli.run(&["login", "ci", &server.url, "--token", &secret])
+            .await,
+    );
+    assert_eq!(cli.config()["current"], "ci");
+    let out = cli.run(&["switch", "default"]).await;
+    assert_ok(&out);
+    assert_eq!(out.stderr, "Now using profile default.\n");
+    assert_eq!(cli.config()["current"], "default");
+    let out = cli.run(&["switch", "prod"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.starts_with("Error: no profile named prod\n"));
+}
