@@ -126,7 +126,8 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     // A relative data directory depends on where ward was started: say which one is used.
     let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
-    println!("data directory {}", data_dir.display());
+    // On stderr: stdout's first line stays the `listening on …` ready line scripts wait for.
+    eprintln!("ward: data directory {}", data_dir.display());
     let started = std::time::Instant::now();
     let prepared = ward_server::prepare(config, clock, random).await?;
     match &prepared.bootstrap {

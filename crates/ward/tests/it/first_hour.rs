@@ -550,15 +550,29 @@ async fn server_help_busy_port_and_data_directory() {
         .env("WARD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
+    // stdout's first line is still the ready line; the data directory is told on stderr.
+    let ready = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    assert!(
+        ready.starts_with("listening on http://127.0.0.1:"),
+        "{ready}"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let want = std::path::absolute(dir.path().join("./ward-data")).unwrap();
-    assert_eq!(first, format!("data directory {}", want.display()));
+    assert_eq!(
+        stderr.lines().find(|l| l.contains("data directory")),
+        Some(format!("ward: data directory {}", want.display()).as_str()),
+        "{stderr}"
+    );
     assert!(want.is_absolute());
 }
 
