@@ -129,7 +129,7 @@ impl Progress for TermProgress {
                 flow_name(flow)
             )),
             Event::LoopbackServer { url, host, port } => self.line(&format!(
-                "Note: {url} is an address of this machine only: the phone or computer you approve on must reach it.\n                 From another computer, forward the port first: ssh -L {port}:{host}:{port} <this machine>"
+                "Note: {url} is an address of this machine only: the phone or computer you approve on must reach it.\nFrom another computer, forward the port first: ssh -L {port}:{host}:{port} <this machine>"
             )),
             Event::PlaintextStore { path, reason } => self.line(&format!(
                 "Notice: {reason}; credentials are stored in {} (readable only by you).",

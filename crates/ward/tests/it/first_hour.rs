@@ -461,7 +461,8 @@ async fn login_without_a_browser_says_why_and_warns_about_loopback() {
     );
     assert!(
         out.stderr
-            .contains(&format!("ssh -L {port}:127.0.0.1:{port} <this machine>")),
+            .lines()
+            .any(|l| l == format!("From another computer, forward the port first: ssh -L {port}:127.0.0.1:{port} <this machine>")),
         "{}",
         out.stderr
     );
