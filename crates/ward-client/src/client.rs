@@ -27,6 +27,8 @@ use crate::progress::{Event, Progress, Silent};
 use crate::random;
 use crate::secret::Secret;
 
+mod messages;
+
 /// Refresh an access token this long before it expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
@@ -107,6 +109,10 @@ pub struct Status {
     pub store: String,
     /// How the token was obtained.
     pub origin: TokenOrigin,
+    /// What this credential may do (its effective permissions, from `/api/auth/validate`):
+    /// an API token's scopes, or the role's permissions for a session. `None` when the server
+    /// did not say.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// The embeddable client. Cheap to create; the HTTP client is built on first use.
@@ -118,6 +124,8 @@ pub struct Client {
     http: OnceLock<reqwest::Client>,
     memory: MemoryStore,
     token_override: Option<Secret>,
+    /// Where the override came from (`--api-token`, `WARD_TOKEN`), for messages.
+    override_source: String,
 }
 
 impl std::fmt::Debug for Client {
@@ -142,6 +150,7 @@ impl Client {
             http: OnceLock::new(),
             memory: MemoryStore::default(),
             token_override: None,
+            override_source: String::new(),
         }
     }
 
@@ -164,6 +173,7 @@ impl Client {
     #[must_use]
     pub fn with_token_override(mut self, token: Option<String>) -> Self {
         self.token_override = token.map(Secret::new);
+        self.override_source = "--api-token".to_owned();
         self
     }
 
@@ -172,6 +182,7 @@ impl Client {
     pub fn with_env_token(mut self) -> Self {
         if self.token_override.is_none() {
             self.token_override = self.params.env("TOKEN").map(Secret::new);
+            self.override_source = format!("{}_TOKEN", self.params.env_prefix);
         }
         self
     }
@@ -216,7 +227,17 @@ impl Client {
     /// # Errors
     /// A config error naming the file when it is corrupt.
     pub fn load_config(&self) -> Result<Config> {
-        let (config, repairs) = self.config.load()?;
+        let (config, mut repairs) = self.config.load()?;
+        // The credentials file holds secrets: a loose mode is repaired and told, as the
+        // config's is.
+        let credentials = self.config.dir().join("credentials.json");
+        if let Some(old_mode) = fsutil::repair_mode(&credentials, 0o600)? {
+            repairs.push(crate::config::PermissionRepair {
+                path: credentials,
+                old_mode,
+                new_mode: 0o600,
+            });
+        }
         for r in repairs {
             self.progress.report(&Event::PermissionsRepaired {
                 path: r.path,
@@ -338,6 +359,15 @@ impl Client {
                     self.params.env_prefix
                 ))
             })?;
+            // Forcing the keyring means secrets never land in a plaintext file: no keyring is
+            // an error, not a fallback.
+            if kind == StoreKind::Keyring {
+                let keyring =
+                    KeyringStore::new(self.params.keyring_service.clone(), KEYRING_TIMEOUT);
+                if !keyring.available() {
+                    return Err(self.keyring_forced_error("no OS keyring is available"));
+                }
+            }
             return Ok(self.store(kind));
         }
         let keyring = KeyringStore::new(self.params.keyring_service.clone(), KEYRING_TIMEOUT);
@@ -399,6 +429,15 @@ impl Client {
             .or_else(|| existing.as_ref().and_then(|p| p.email.clone()));
         let env = BrowserEnv::detect(opts.no_browser);
         let mut flow = initial_flow(opts.flow, &env, device_available);
+        if opts.flow == AuthFlow::Auto && flow == AuthFlow::DeviceCode {
+            self.progress.report(&Event::FlowChosen {
+                flow: "device_code".into(),
+                reason: format!(
+                    "no browser can be opened here: {}",
+                    env.why_not().unwrap_or("unknown")
+                ),
+            });
+        }
         let tokens = loop {
             let attempt = match flow {
                 AuthFlow::DeviceCode => {
@@ -580,6 +619,9 @@ impl Client {
         let store = self.choose_store()?;
         let store = match store.save(alias, credential) {
             Ok(()) => store,
+            Err(e) if e.is_keyring() && self.keyring_forced() => {
+                return Err(self.keyring_forced_error(&e.to_string()));
+            }
             Err(e) if e.is_keyring() => {
                 let file = self.store(StoreKind::File);
                 self.progress.report(&Event::PlaintextStore {
@@ -705,6 +747,13 @@ impl Client {
         )
         .await
         .map_err(|e| token_error(e, "device authorization"))?;
+        if oauth::is_loopback_url(&opts.url) {
+            self.progress.report(&Event::LoopbackServer {
+                url: opts.url.as_str().trim_end_matches('/').to_owned(),
+                host: opts.url.host_str().unwrap_or("127.0.0.1").to_owned(),
+                port: opts.url.port_or_known_default().unwrap_or(80),
+            });
+        }
         self.progress.report(&Event::DeviceCode {
             user_code: auth.user_code.clone(),
             verification_uri: auth.verification_uri.clone(),
@@ -763,10 +812,11 @@ impl Client {
             .map_err(|e| network_error(url.as_str(), e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Error::new(
-                Kind::SessionExpired,
-                "session expired or invalid",
-            ));
+            let body: oauth::OAuthErrorBody = resp.json().await.unwrap_or_default();
+            return Err(
+                Error::new(Kind::SessionExpired, "session expired or invalid")
+                    .with_source(body.error_description.unwrap_or(body.error)),
+            );
         }
         if !status.is_success() {
             let body: oauth::OAuthErrorBody = resp.json().await.unwrap_or_default();
@@ -816,6 +866,12 @@ impl Client {
         let store = self.store_of(&profile);
         let now = self.clock.unix();
         match store.load(alias)? {
+            None if profile.credential_store.is_none() => {
+                return Err(
+                    Error::new(Kind::NotSignedIn, format!("signed out of profile {alias}"))
+                        .with_hint(self.relogin_hint(alias, &profile.url)),
+                )
+            }
             None => return Err(self.not_signed_in(alias, Some(&profile.url))),
             Some(c) => {
                 if let Some(t) = usable(&c, now) {
@@ -900,11 +956,17 @@ impl Client {
             .fetch_profile(&url, token.token.expose())
             .await
             .map_err(|e| {
-                if e.is_session_expired() {
+                if !e.is_session_expired() {
+                    e
+                } else if token.source == TokenOrigin::Override {
+                    let reason = std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| "invalid token".to_owned());
+                    self.override_refused(&reason)
+                } else {
                     Error::new(Kind::SessionExpired, "session expired or invalid")
                         .with_hint(self.relogin_hint(alias, url.as_str()))
-                } else {
-                    e
                 }
             })?;
         let store = if token.source == TokenOrigin::Override {
@@ -916,18 +978,28 @@ impl Client {
                 .map(|p| self.store_of(p).describe())
                 .unwrap_or_default()
         };
-        let expires_at = user
+        let session_expiry = user
             .session
             .as_ref()
             .and_then(|s| s.expires_at.as_deref())
-            .and_then(parse_rfc3339)
-            .or_else(|| {
+            .and_then(parse_rfc3339);
+        // An override is not the profile's credential: its expiry is its own (an API token's
+        // from /api/tokens/validate, an access token's session's), never the profile's.
+        let expires_at = if token.source == TokenOrigin::Override {
+            match self.validate_api_token(&url, token.token.expose()).await {
+                Ok(v) => v.expires_at.as_deref().and_then(parse_rfc3339),
+                Err(_) => session_expiry,
+            }
+        } else {
+            session_expiry.or_else(|| {
                 self.load_config().ok().and_then(|c| {
                     c.profiles
                         .get(alias)
                         .and_then(|p| p.expires_at.as_deref().and_then(parse_rfc3339))
                 })
-            });
+            })
+        };
+        let scopes = self.effective_scopes(&url, token.token.expose()).await;
         Ok(Status {
             alias: alias.to_owned(),
             url,
@@ -935,6 +1007,7 @@ impl Client {
             expires_at,
             store,
             origin: token.source,
+            scopes,
         })
     }
 
@@ -944,10 +1017,9 @@ impl Client {
     /// # Errors
     /// When the profile does not exist or local storage fails.
     pub async fn logout(&self, alias: &str) -> Result<()> {
-        let profile =
-            self.load_config()?.profiles.remove(alias).ok_or_else(|| {
-                Error::new(Kind::NotSignedIn, format!("no profile named {alias}"))
-            })?;
+        let Some(profile) = self.load_config()?.profiles.remove(alias) else {
+            return Err(self.unknown_profile(alias)?);
+        };
         let store = self.store_of(&profile);
         if let Some(credential) = store.load(alias)? {
             if let Credential::Session { refresh_token, .. } = &credential {
@@ -1038,12 +1110,7 @@ impl Client {
         if found {
             Ok(())
         } else {
-            Err(
-                Error::usage(format!("no profile named {alias}")).with_hint(format!(
-                    "See the profiles with: {} profiles list",
-                    self.params.product
-                )),
-            )
+            Err(self.unknown_profile(alias)?)
         }
     }
 
@@ -1053,9 +1120,7 @@ impl Client {
     /// # Errors
     /// When there is no such profile or storage fails.
     pub async fn remove_profile(&self, alias: &str) -> Result<()> {
-        if !self.load_config()?.profiles.contains_key(alias) {
-            return Err(Error::usage(format!("no profile named {alias}")));
-        }
+        self.require_profile(alias)?;
         self.logout(alias).await?;
         self.config.update(|c| {
             c.profiles.remove(alias);

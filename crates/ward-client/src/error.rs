@@ -160,7 +160,81 @@ pub(crate) fn network_error(url: &str, e: reqwest::Error) -> Error {
     if e.is_timeout() {
         return Error::new(Kind::Network, format!("request to {url} timed out")).with_source(e);
     }
-    Error::new(Kind::Network, format!("cannot reach {url}"))
-        .with_hint("Check the URL, your network, and HTTPS_PROXY/NO_PROXY/WARD_CA_FILE")
+    let (why, hint) = match classify(&e) {
+        Failure::Refused => (
+            ": connection refused (nothing listens on that port)",
+            "Check that the server is running and the port is right".to_owned(),
+        ),
+        Failure::Dns => (
+            ": the host name does not resolve",
+            "Check the host name, your DNS, and HTTPS_PROXY/NO_PROXY".to_owned(),
+        ),
+        Failure::Tls => (": the TLS handshake failed", tls_hint(url)),
+        Failure::Other => (
+            "",
+            "Check the URL, your network, and HTTPS_PROXY/NO_PROXY/WARD_CA_FILE".to_owned(),
+        ),
+    };
+    Error::new(Kind::Network, format!("cannot reach {url}{why}"))
+        .with_hint(hint)
         .with_source(e)
+}
+
+/// Why a connection failed, as far as the error chain tells.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    Refused,
+    Dns,
+    Tls,
+    Other,
+}
+
+fn classify(e: &reqwest::Error) -> Failure {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut text = String::new();
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return Failure::Refused;
+            }
+        }
+        text.push_str(&err.to_string().to_ascii_lowercase());
+        text.push('\n');
+        cur = err.source();
+    }
+    if text.contains("connection refused") {
+        Failure::Refused
+    } else if text.contains("dns error") || text.contains("failed to lookup address") {
+        Failure::Dns
+    } else if [
+        "tls",
+        "certificate",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+    {
+        Failure::Tls
+    } else {
+        Failure::Other
+    }
+}
+
+fn tls_hint(url: &str) -> String {
+    let loopback = url::Url::parse(url)
+        .ok()
+        .filter(crate::oauth::is_loopback_url)
+        .filter(|u| u.scheme() == "https");
+    match loopback {
+        Some(mut u) => {
+            let _ = u.set_scheme("http");
+            format!(
+                "A server on this machine usually speaks plain HTTP: try {}",
+                u.as_str().trim_end_matches('/')
+            )
+        }
+        None => "Check the server's certificate, or point WARD_CA_FILE at its CA bundle".to_owned(),
+    }
 }

@@ -63,6 +63,19 @@ impl BrowserEnv {
         }
     }
 
+    /// Why no browser can be opened here, or `None` when one can.
+    pub fn why_not(&self) -> Option<&'static str> {
+        if self.can_open() {
+            None
+        } else if self.no_browser {
+            Some("--no-browser was given")
+        } else if self.ssh {
+            Some("this is an SSH session")
+        } else {
+            Some("there is no display (DISPLAY and WAYLAND_DISPLAY are unset)")
+        }
+    }
+
     /// Whether a browser can be opened on this machine.
     pub fn can_open(&self) -> bool {
         if self.no_browser {
@@ -125,6 +138,20 @@ mod tests {
             needs_display: true,
             ..BrowserEnv::default()
         }
+    }
+
+    #[test]
+    fn says_why_no_browser() {
+        assert_eq!(linux(true, false).why_not(), None);
+        assert_eq!(linux(true, true).why_not(), Some("this is an SSH session"));
+        assert!(linux(false, false)
+            .why_not()
+            .is_some_and(|w| w.contains("no display")));
+        let no = BrowserEnv {
+            no_browser: true,
+            ..linux(true, false)
+        };
+        assert_eq!(no.why_not(), Some("--no-browser was given"));
     }
 
     #[test]

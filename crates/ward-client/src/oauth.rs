@@ -198,19 +198,39 @@ pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url> {
 /// A usage error when it is not an absolute http(s) URL.
 pub fn parse_server_url(s: &str) -> Result<Url> {
     let s = s.trim();
-    let with_scheme = if s.contains("://") {
-        s.to_owned()
+    let u = if s.contains("://") {
+        Url::parse(s)
     } else {
-        format!("https://{s}")
-    };
-    let u = Url::parse(&with_scheme)
-        .map_err(|e| Error::usage(format!("invalid server URL {s:?}: {e}")))?;
+        // No scheme: plain HTTP for this machine (a local server rarely has a certificate),
+        // HTTPS for anything else.
+        Url::parse(&format!("http://{s}")).and_then(|u| {
+            if is_loopback_url(&u) {
+                Ok(u)
+            } else {
+                Url::parse(&format!("https://{s}"))
+            }
+        })
+    }
+    .map_err(|e| Error::usage(format!("invalid server URL {s:?}: {e}")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
         return Err(Error::usage(format!(
             "invalid server URL {s:?}: expected http(s)://host[:port]"
         )));
     }
     Ok(u)
+}
+
+/// Whether `u`'s host is this machine: `localhost` (and `*.localhost`), `127.0.0.0/8`, `::1`.
+pub fn is_loopback_url(u: &Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 pub(crate) async fn discover(http: &reqwest::Client, base: &Url) -> Result<Discovery> {
@@ -310,6 +330,20 @@ mod tests {
             "https://ward.example.com/"
         );
         assert!(parse_server_url("ftp://x").unwrap_err().is_usage());
+        // Without a scheme, loopback addresses get http://, everything else https://.
+        for (given, want) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080/"),
+            ("localhost:8080", "http://localhost:8080/"),
+            ("LOCALHOST", "http://localhost/"),
+            ("app.localhost:3000", "http://app.localhost:3000/"),
+            ("127.1.2.3", "http://127.1.2.3/"),
+            ("[::1]:8080", "http://[::1]:8080/"),
+            ("10.0.0.1:8080", "https://10.0.0.1:8080/"),
+            ("localhost.example.com", "https://localhost.example.com/"),
+            ("https://127.0.0.1:8080", "https://127.0.0.1:8080/"),
+        ] {
+            assert_eq!(parse_server_url(given).unwrap().as_str(), want, "{given}");
+        }
         assert!(parse_server_url("http://").is_err());
     }
 }

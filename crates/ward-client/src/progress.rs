@@ -80,6 +80,24 @@ pub enum Event {
         /// Mode set.
         new_mode: u32,
     },
+    /// `auto` chose a flow without trying the other first, and why (e.g. the device flow
+    /// because no browser can be opened here).
+    FlowChosen {
+        /// The flow chosen.
+        flow: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server URL is a loopback address: the device that approves the sign-in must reach
+    /// it (another machine needs port forwarding).
+    LoopbackServer {
+        /// The server URL.
+        url: String,
+        /// Its host (`127.0.0.1`, `localhost`, …).
+        host: String,
+        /// Its port.
+        port: u16,
+    },
     /// A non-fatal problem (e.g. the server could not be told about a logout).
     Warning {
         /// The message.

@@ -47,9 +47,43 @@ pub fn main(args: ServerArgs) -> ExitCode {
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", one_line(&e));
+            if let Some(hint) = hint(&e) {
+                eprintln!("{hint}");
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, leaving out a cause the message already quotes (the
+/// OS error would otherwise appear twice).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// What to do about a start-up failure, where a cause says.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    let io = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>())?;
+    match io.kind() {
+        std::io::ErrorKind::AddrInUse => Some(
+            "Another program (perhaps another ward) uses that port: stop it, or pass --listen with another port",
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            Some("Check the permissions, or pick a port above 1024 with --listen")
+        }
+        _ => None,
     }
 }
 
@@ -90,6 +124,10 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
         println!("new signing key {kid}; earlier keys stay published until their tokens expire");
         return Ok(());
     }
+    // A relative data directory depends on where ward was started: say which one is used.
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+    // On stderr: stdout's first line stays the `listening on …` ready line scripts wait for.
+    eprintln!("ward: data directory {}", data_dir.display());
     let started = std::time::Instant::now();
     let prepared = ward_server::prepare(config, clock, random).await?;
     match &prepared.bootstrap {

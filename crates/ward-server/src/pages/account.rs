@@ -296,7 +296,7 @@ pub async fn create_token_form(
         .filter_map(|(k, _)| k.strip_prefix("scope.").map(str::to_string))
         .collect();
     scopes.sort();
-    let expires = form.get("expires").unwrap_or("never");
+    let expires = form.get("expires").unwrap_or("90");
     let days = EXPIRY_CHOICES
         .iter()
         .find(|(v, _, _)| *v == expires)

@@ -56,9 +56,11 @@ pub async fn run(ctx: &Ctx, args: ApiArgs) -> CliResult {
         }
     }
     if status >= 400 {
-        return Err(CliError::new(format!(
-            "{method} {path} answered HTTP {status}"
-        )));
+        let error = CliError::new(format!("{method} {path} answered HTTP {status}"));
+        return Err(match client.token_override_source() {
+            Some(source) if status == 401 => super::token_refused(source, &error.message),
+            _ => error,
+        });
     }
     Ok(())
 }

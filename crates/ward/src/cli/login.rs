@@ -57,6 +57,13 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
                 }
             })?,
     };
+    // What to run to try again: the URL too unless the profile already knows it.
+    let known = client.load_config()?.profiles.contains_key(&alias);
+    let again = if known && args.server.is_none() {
+        format!("ward login {alias}")
+    } else {
+        format!("ward login {alias} {}", url.as_str().trim_end_matches('/'))
+    };
     let outcome = match args.token.as_deref() {
         Some(token) => {
             let token = if token == "-" {
@@ -88,7 +95,7 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
                     paste,
                 })
                 .await
-                .map_err(|e| login_error(e, flow, &alias))?
+                .map_err(|e| login_error(e, flow, &again))?
         }
     };
     ctx.progress.finish();
@@ -97,15 +104,15 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
 }
 
 /// Adds what to try next to a failed interactive sign-in.
-fn login_error(e: ward_client::Error, flow: AuthFlow, alias: &str) -> CliError {
+fn login_error(e: ward_client::Error, flow: AuthFlow, again: &str) -> CliError {
     let hint = match () {
         _ if e.hint().is_some() => None,
         _ if e.is_timeout() && flow == AuthFlow::Pkce => Some(format!(
-            "Run `ward login {alias}` again with a longer --timeout, or use --auth-flow device_code where no browser can reach this machine"
+            "Run `{again}` again with a longer --timeout, or use --auth-flow device_code where no browser can reach this machine"
         )),
-        _ if e.is_timeout() => Some(format!("Run `ward login {alias}` again to get a new code")),
+        _ if e.is_timeout() => Some(format!("Run `{again}` again to get a new code")),
         _ if e.is_access_denied() => Some(format!(
-            "The request was denied in the browser; run `ward login {alias}` again to retry"
+            "The request was denied in the browser; run `{again}` again to retry"
         )),
         _ => None,
     };

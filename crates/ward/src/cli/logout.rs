@@ -1,6 +1,6 @@
 //! `ward logout [--all]`.
 
-use super::{CliError, CliResult, Ctx};
+use super::{CliResult, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct LogoutArgs {
@@ -16,10 +16,7 @@ pub async fn run(ctx: &Ctx, args: LogoutArgs) -> CliResult {
         config.profiles.keys().cloned().collect()
     } else {
         let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
-        if !config.profiles.contains_key(&alias) {
-            return Err(CliError::new(format!("no profile named {alias}"))
-                .hint("See the profiles with: ward profiles list"));
-        }
+        client.require_profile(&alias)?;
         vec![alias]
     };
     if aliases.is_empty() {

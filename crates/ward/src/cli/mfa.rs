@@ -40,6 +40,9 @@ pub struct ResourceArgs {
     code: CodeArg,
 }
 
+/// Codes asked for by `ward mfa enable` on a terminal before giving up.
+const ENABLE_TRIES: u32 = 3;
+
 fn code(arg: &CodeArg, what: &str) -> CliResult<String> {
     if let Some(c) = &arg.code {
         return Ok(c.trim().to_owned());
@@ -104,14 +107,37 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
                     setup["secret"].as_str().unwrap_or_default()
                 );
             }
-            let code = code(&arg, "ward mfa enable")?;
-            let v = call_api(
-                ctx,
-                "POST",
-                "/api/mfa/totp/confirm",
-                Some(json!({ "code": code })),
-            )
-            .await?;
+            // On a terminal a mistyped code is asked again (the secret stays the same); the
+            // server's own lockout (5 failures) is never reached.
+            let asking = arg.code.is_none();
+            let mut tries = 0;
+            let v = loop {
+                tries += 1;
+                let code = code(&arg, "ward mfa enable")?;
+                match call_api(
+                    ctx,
+                    "POST",
+                    "/api/mfa/totp/confirm",
+                    Some(json!({ "code": code })),
+                )
+                .await
+                {
+                    Ok(v) => break v,
+                    Err(e)
+                        if asking
+                            && tries < ENABLE_TRIES
+                            && e.api_error.as_deref() == Some("invalid_code") =>
+                    {
+                        let left = ENABLE_TRIES - tries;
+                        eprintln!(
+                            "That code was not accepted ({}). Try again ({left} {} left).",
+                            e.message,
+                            if left == 1 { "try" } else { "tries" }
+                        );
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             if !ctx.json() {
                 println!("Two-step verification is on.");
             }
@@ -152,17 +178,33 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
 /// `ward lock|unlock|verify KIND ID`.
 pub async fn resource(ctx: &Ctx, action: &str, args: ResourceArgs) -> CliResult {
     let what = format!("ward {action} {} {}", args.kind, args.id);
+    let state_path = format!(
+        "/api/security/{}/{}",
+        segment(&args.kind),
+        segment(&args.id)
+    );
+    // A ticket is only needed for a locked resource: never spend a code (perhaps a backup
+    // code) on one that is not.
+    if action == "verify" {
+        let state = call_api(ctx, "GET", &state_path, None).await?;
+        if state["locked"] == false {
+            return Err(CliError::new(format!(
+                "{}/{} is not locked: it needs no ticket, and no code was used",
+                args.kind, args.id
+            ))
+            .hint(format!(
+                "Connect to it directly; to require a code for it, run: ward lock {} {}",
+                args.kind, args.id
+            )));
+        }
+    }
     let code = code(&args.code, &what)?;
     let endpoint = match action {
         "lock" => "mfa-lock",
         "unlock" => "mfa-unlock",
         _ => "verify",
     };
-    let path = format!(
-        "/api/security/{}/{}/{endpoint}",
-        segment(&args.kind),
-        segment(&args.id)
-    );
+    let path = format!("{state_path}/{endpoint}");
     let v = call_api(ctx, "POST", &path, Some(json!({ "code": code }))).await?;
     if ctx.json() {
         print_json(&v);

@@ -64,6 +64,11 @@ pub enum UserCommand {
         #[command(subcommand)]
         command: Option<profiles::ProfilesCommand>,
     },
+    /// Make NAME the current profile (as `ward profiles use NAME`).
+    Switch {
+        /// The profile to use from now on.
+        name: String,
+    },
     /// Call the gateway's API with the profile's credentials.
     Api(api::ApiArgs),
     /// Your API tokens: create, list, revoke.
@@ -99,6 +104,8 @@ pub struct CliError {
     message: String,
     hint: Option<String>,
     usage: bool,
+    /// The server's error code (`invalid_code`, …) when the API refused the call.
+    api_error: Option<String>,
 }
 
 impl CliError {
@@ -107,6 +114,7 @@ impl CliError {
             message: message.into(),
             hint: None,
             usage: false,
+            api_error: None,
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {
@@ -127,6 +135,7 @@ impl From<ward_client::Error> for CliError {
             message: e.to_string(),
             hint: e.hint().map(str::to_owned),
             usage: e.is_usage(),
+            api_error: None,
         }
     }
 }
@@ -200,14 +209,50 @@ pub async fn call_api(
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{method} {path} answered HTTP {status}"));
-    let error = CliError::new(message);
+    let mut error = CliError::new(message);
+    error.api_error = value["error"].as_str().map(str::to_owned);
     Err(match status {
-        401 => error.hint(format!("Please run: ward login {alias}")),
+        401 => match client.token_override_source() {
+            Some(source) => token_refused(source, &error.message),
+            None => error.hint(format!("Please run: ward login {alias}")),
+        },
         403 if path.starts_with("/api/admin") => error.hint(
             "The admin commands need an admin signed in with `ward login` (not an API token).",
         ),
         _ => error,
     })
+}
+
+/// One answer for a profile that does not exist, whatever the command (a usage error, exit 2):
+/// when it was named (`--profile`, `WARD_PROFILE`) or other profiles exist. Not for `login`
+/// (which creates it), `profiles` (which says it itself) or a token override (no profile needed).
+fn check_profile(ctx: &Ctx, command: &UserCommand) -> CliResult {
+    match command {
+        UserCommand::Login(_) | UserCommand::Profiles { .. } | UserCommand::Switch { .. } => {
+            return Ok(())
+        }
+        UserCommand::Logout(args) if args.all => return Ok(()),
+        _ => {}
+    }
+    let client = ctx.client();
+    if client.has_token_override() {
+        return Ok(());
+    }
+    let named = ctx.global.profile.is_some() || client.params().env("PROFILE").is_some();
+    let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
+    let config = client.load_config()?;
+    if config.profiles.contains_key(&alias) || (!named && config.profiles.is_empty()) {
+        return Ok(());
+    }
+    Err(client.unknown_profile(&alias)?.into())
+}
+
+/// The server refused the `--api-token` / `WARD_TOKEN` override: logging in cannot help while
+/// it wins, so say so instead of suggesting `ward login`.
+pub fn token_refused(source: &str, reason: &str) -> CliError {
+    CliError::new(format!("the token from {source} was refused: {reason}")).hint(format!(
+        "{source} takes precedence over stored credentials: give a valid token, or do without it to use the profile's"
+    ))
 }
 
 /// Prints rows under headers in aligned columns (the last column is not padded).
@@ -260,12 +305,16 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        check_profile(&ctx, &command)?;
         match command {
             UserCommand::Login(args) => login::run(&ctx, args).await,
             UserCommand::Status => status::run(&ctx).await,
             UserCommand::Logout(args) => logout::run(&ctx, args).await,
             UserCommand::Token => token::run(&ctx).await,
             UserCommand::Profiles { command } => profiles::run(&ctx, command).await,
+            UserCommand::Switch { name } => {
+                profiles::run(&ctx, Some(profiles::ProfilesCommand::Use { name })).await
+            }
             UserCommand::Api(args) => api::run(&ctx, args).await,
             UserCommand::Tokens { command } => tokens::run(&ctx, command).await,
             UserCommand::Sessions { command } => sessions::run(&ctx, command).await,

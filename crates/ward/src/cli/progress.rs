@@ -124,6 +124,13 @@ impl Progress for TermProgress {
                 let (from, to) = (flow_name(from), flow_name(to));
                 self.line(&format!("{from} did not complete ({reason}); switching to {to}."));
             }
+            Event::FlowChosen { flow, reason } => self.line(&format!(
+                "Signing in with {} because {reason}.",
+                flow_name(flow)
+            )),
+            Event::LoopbackServer { url, host, port } => self.line(&format!(
+                "Note: {url} is an address of this machine only: the phone or computer you approve on must reach it.\nFrom another computer, forward the port first: ssh -L {port}:{host}:{port} <this machine>"
+            )),
             Event::PlaintextStore { path, reason } => self.line(&format!(
                 "Notice: {reason}; credentials are stored in {} (readable only by you).",
                 path.display()

@@ -8,7 +8,31 @@ use super::{print_json, CliResult, Ctx};
 pub async fn run(ctx: &Ctx) -> CliResult {
     let client = ctx.client();
     let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
-    let s = client.status(&alias, ctx.global.url.as_deref()).await?;
+    let s = match client.status(&alias, ctx.global.url.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => {
+            // Scripts get an answer on stdout too, not only the error on stderr.
+            if ctx.json() {
+                let state = if e.is_not_signed_in() {
+                    "signed_out"
+                } else if e.is_session_expired() {
+                    "session_expired"
+                } else if e.is_invalid_token() {
+                    "token_refused"
+                } else {
+                    "error"
+                };
+                print_json(&json!({
+                    "authenticated": false,
+                    "state": state,
+                    "profile": alias,
+                    "error": e.to_string(),
+                    "hint": e.hint(),
+                }));
+            }
+            return Err(e.into());
+        }
+    };
     let role = if s.user.roles.is_empty() {
         "(none)".to_owned()
     } else {
@@ -34,6 +58,7 @@ pub async fn run(ctx: &Ctx) -> CliResult {
             "credential_store": s.store,
             "mfa": s.user.mfa,
             "guest": s.user.guest,
+            "scopes": s.scopes,
         }));
         return Ok(());
     }
@@ -43,5 +68,13 @@ pub async fn run(ctx: &Ctx) -> CliResult {
     println!("Profile: {}", s.alias);
     println!("URL: {url}");
     println!("Credential store: {}", s.store);
+    if let Some(scopes) = &s.scopes {
+        let scopes = if scopes.is_empty() {
+            "(none)".to_owned()
+        } else {
+            scopes.join(", ")
+        };
+        println!("Scopes: {scopes}");
+    }
     Ok(())
 }

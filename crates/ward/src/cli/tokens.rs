@@ -18,8 +18,9 @@ pub enum TokensCommand {
         /// A permission the token may use, `resource:action` (repeatable).
         #[arg(long = "scope", value_name = "SCOPE", required = true, num_args = 1..)]
         scopes: Vec<String>,
-        /// When it expires: a duration from now (90d, 12h), an RFC 3339 time, or `never`.
-        #[arg(long, default_value = "never")]
+        /// When it expires: a duration from now (90d, 12h), an RFC 3339 time, or `never`. The
+        /// default, 90 days, is the web page's too.
+        #[arg(long, default_value = "90d")]
         expires: String,
     },
     /// List your live tokens (never their secrets).

@@ -8,6 +8,7 @@
 mod admin_cli;
 mod browser;
 mod durability;
+mod first_hour;
 mod support;
 
 use std::time::Duration;
@@ -401,9 +402,9 @@ async fn environment_precedence_flag_over_env_over_file() {
 
     // Profile: WARD_PROFILE beats the config's current; --profile beats WARD_PROFILE.
     let out = cli.run_env(&["status"], &[("WARD_PROFILE", "other")]).await;
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2, "an unknown profile is a usage error: {out:?}");
     assert!(
-        out.stderr.contains("Please run: ward login other"),
+        out.stderr.starts_with("Error: no profile named other\n"),
         "{}",
         out.stderr
     );
@@ -422,7 +423,8 @@ async fn environment_precedence_flag_over_env_over_file() {
         .await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
-        out.stderr.contains("Error: session expired or invalid"),
+        out.stderr
+            .contains("Error: the token from WARD_TOKEN was refused"),
         "{}",
         out.stderr
     );
@@ -557,7 +559,7 @@ async fn logout_revokes_on_the_server_and_keeps_the_profile() {
     assert_eq!(
         status.stderr,
         format!(
-            "Error: session expired or invalid\nPlease run: ward login default {}\n",
+            "Error: signed out of profile default\nPlease run: ward login default {}\n",
             server.url
         )
     );
