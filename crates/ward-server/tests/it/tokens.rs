@@ -308,7 +308,8 @@ fn role_grants(role: &str, resource: &str, action: &str) -> bool {
     match role {
         "admin" => true,
         "user" => action != "delete",
-        "guest" => resource == "containers" && action != "delete",
+        // The default guest role is read-only (issue 18).
+        "guest" => resource == "containers" && action == "read",
         "viewer" => action == "read",
         _ => false,
     }
@@ -317,7 +318,7 @@ fn role_grants(role: &str, resource: &str, action: &str) -> bool {
 fn least_role(resource: &str, action: &str) -> &'static str {
     match (resource, action) {
         ("containers", "read") => "guest",
-        ("containers", "write") => "guest",
+        ("containers", "write") => "user",
         (_, "read") => "viewer",
         (_, "write") => "user",
         _ => "admin",
