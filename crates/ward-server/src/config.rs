@@ -132,6 +132,13 @@ pub struct RawConfig {
     /// `[[routes]]`: the identity-aware proxy (SPEC §2.8), validated in `proxy::config`.
     #[serde(default)]
     pub routes: Vec<crate::proxy::config::RawRoute>,
+    /// `[proxy]`: settings of the proxy and forward-auth as a whole.
+    #[serde(default)]
+    pub proxy: crate::proxy::config::RawProxySettings,
+    /// SPEC §2.12: CIDRs (or single addresses) of the proxies and load balancers in front of
+    /// ward; only their `X-Forwarded-For` / `Forwarded` is read. Default: none.
+    #[serde(default)]
+    pub trusted_proxies: StringList,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -345,6 +352,8 @@ impl Default for RawConfig {
             clients: Vec::new(),
             idp: Vec::new(),
             routes: Vec::new(),
+            proxy: Default::default(),
+            trusted_proxies: StringList::Empty,
         }
     }
 }
@@ -367,8 +376,9 @@ const ENV_KEYS: &[&str] = &[
     "resources",
     "allowed_origins",
     "block_empty_origin",
+    "trusted_proxies",
 ];
-const ENV_SECTIONS: &[&str] = &["tokens", "sessions", "rate_limits", "mfa", "roles"];
+const ENV_SECTIONS: &[&str] = &["tokens", "sessions", "rate_limits", "mfa", "roles", "proxy"];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
     "log",
@@ -522,6 +532,9 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     pub idps: Vec<IdpConfig>,
     pub routes: Vec<crate::proxy::config::Route>,
+    pub proxy: crate::proxy::config::ProxySettings,
+    /// Peers whose forwarding headers are read (SPEC §2.12).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long the store trusts a cached session, user or API token (1 s). Not read from the
     /// configuration file: on PostgreSQL, changes reach every replica by `LISTEN/NOTIFY`, and
     /// this TTL only bounds staleness while a replica's listener is reconnecting. Tests raise it
@@ -1067,12 +1080,34 @@ impl RawConfig {
                 &self.resources,
                 &mfa.lock_kinds,
             )?,
+            proxy: self.proxy.validate()?,
+            trusted_proxies: validate_trusted_proxies(&self.trusted_proxies.items())?,
             mfa,
             roles,
             clients,
             idps,
         })
     }
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address (`192.0.2.7`, taken as `/32` or `/128`).
+fn validate_trusted_proxies(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    invalid(
+                        &format!("trusted_proxies[{i}]"),
+                        item,
+                        "a CIDR such as 10.0.0.0/8 or an IP address",
+                    )
+                })
+        })
+        .collect()
 }
 
 fn f_or(v: &Option<String>) -> String {

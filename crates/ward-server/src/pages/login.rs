@@ -24,12 +24,11 @@ use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
-/// Only local paths: never an absolute or protocol-relative URL (no open redirect).
+/// Only same-origin paths (SPEC §2.12, [`ward_core::redirect::is_local_path`]); anything else
+/// becomes `/account`. Every post-sign-in target passes through here, when it is received and
+/// again where the browser is sent on.
 pub fn safe_return_to(return_to: Option<&str>) -> String {
-    match return_to {
-        Some(r) if r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') => r.to_string(),
-        _ => "/".to_string(),
-    }
+    ward_core::redirect::after_sign_in(return_to)
 }
 
 /// `/login?return_to=…` for the given local path.
@@ -297,7 +296,7 @@ pub async fn after_password(
         return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
     }
     let jar = finish_sign_in(state, jar, user, how).await?;
-    Ok((jar, Redirect::to(return_to)).into_response())
+    Ok((jar, Redirect::to(&safe_return_to(Some(return_to)))).into_response())
 }
 
 /// How a sign-in completed.

@@ -220,7 +220,9 @@ pub async fn submit_code(
     }
     complete(&state, jar, challenge, &user, ip, user_agent)
         .await
-        .map(|(jar, to)| (jar, Redirect::to(&to)).into_response())
+        .map(|(jar, to)| {
+            (jar, Redirect::to(&super::login::safe_return_to(Some(&to)))).into_response()
+        })
 }
 
 /// Consumes the challenge (exactly once) and starts the session.

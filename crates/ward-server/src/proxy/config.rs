@@ -59,6 +59,47 @@ pub struct RawRoute {
     pub timeout: Option<String>,
 }
 
+/// `[proxy]`: settings of the proxy and forward-auth as a whole.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProxySettings {
+    /// Forward-auth for a path that matches no route: `deny` (403) or `allow` (identity only).
+    pub unmatched: String,
+}
+
+impl Default for RawProxySettings {
+    fn default() -> Self {
+        RawProxySettings {
+            unmatched: "deny".into(),
+        }
+    }
+}
+
+/// What forward-auth does with a path that matches no `[[routes]]` prefix (SPEC §2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// 403: only paths a route describes pass (the default).
+    Deny,
+    /// Any valid identity passes.
+    Allow,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub unmatched: Unmatched,
+}
+
+impl RawProxySettings {
+    pub fn validate(&self) -> Result<ProxySettings, ConfigError> {
+        let unmatched = match self.unmatched.as_str() {
+            "deny" => Unmatched::Deny,
+            "allow" => Unmatched::Allow,
+            other => return Err(invalid("proxy.unmatched", other, "deny or allow")),
+        };
+        Ok(ProxySettings { unmatched })
+    }
+}
+
 /// Which permission a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MethodPermissions {

@@ -187,16 +187,34 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("keep-alive");
 }
 
-/// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, ward's own
-/// credentials (`Authorization`, ward's cookies) and hop-by-hop headers.
+/// SPEC §2.12: headers a backend may believe, so only ward sets them. Compared after
+/// lower-casing and reading `_` as `-`: CGI, WSGI and PHP map `X_Ward_User_Id` and
+/// `X-Ward-User-Id` to the same variable.
+fn is_reserved_for_ward(name: &HeaderName) -> bool {
+    let name = name.as_str().replace('_', "-");
+    name.starts_with("x-ward-")
+        || name.starts_with("x-forwarded-")
+        || matches!(
+            name.as_str(),
+            "forwarded"
+                | "x-real-ip"
+                | "x-http-method-override"
+                | "x-http-method"
+                | "x-method-override"
+        )
+}
+
+/// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, forwarding and
+/// method-override headers (whatever their spelling), ward's own credentials
+/// (`Authorization`, ward's cookies) and hop-by-hop headers.
 pub fn sanitize_request_headers(headers: &mut HeaderMap) {
     remove_hop_by_hop(headers);
-    let ward: Vec<HeaderName> = headers
+    let reserved: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-ward-"))
+        .filter(|name| is_reserved_for_ward(name))
         .cloned()
         .collect();
-    for name in ward {
+    for name in reserved {
         headers.remove(name);
     }
     headers.remove(header::AUTHORIZATION);
@@ -216,6 +234,30 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
             headers.insert(header::COOKIE, v);
         }
     }
+}
+
+/// Sets what ward tells the upstream about the request's way here: `X-Forwarded-For` (the
+/// trusted chain and the client, [`crate::edge::ClientAddr`]), `X-Forwarded-Proto` (from
+/// `public_url`) and `X-Forwarded-Host` (the client's `Host`). Call after
+/// [`sanitize_request_headers`].
+pub fn set_forwarding_headers(
+    state: &AppState,
+    headers: &mut HeaderMap,
+    client: Option<&crate::edge::ClientAddr>,
+    host: Option<HeaderValue>,
+) {
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host);
+    }
+    if let Some(v) = client.and_then(|c| HeaderValue::from_str(&c.forwarded_for()).ok()) {
+        headers.insert("x-forwarded-for", v);
+    }
+    let proto = if state.public_url.scheme() == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
 }
 
 /// ward's own cookies (`ward_session`, `ward_csrf`, …) are credentials or CSRF secrets for
@@ -251,7 +293,25 @@ mod tests {
         h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
         h.insert("x-hop", HeaderValue::from_static("1"));
         h.insert("x-keep", HeaderValue::from_static("1"));
+        for spoofed in [
+            "x_ward_user_id",
+            "X_WARD-email",
+            "forwarded",
+            "x-forwarded-for",
+            "X_Forwarded_Host",
+            "x-real-ip",
+            "x_real_ip",
+            "x-http-method-override",
+            "X-HTTP-Method",
+            "x_method_override",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(spoofed.as_bytes()).unwrap(),
+                HeaderValue::from_static("evil"),
+            );
+        }
         sanitize_request_headers(&mut h);
+        assert!(h.values().all(|v| v != "evil"), "{h:?}");
         assert!(!h.contains_key("x-ward-user-id"));
         assert!(!h.contains_key("x-ward-roles"));
         assert!(!h.contains_key(header::AUTHORIZATION));

@@ -21,11 +21,10 @@
 //! it without changing the behavior. While a connection is open it keeps its session's
 //! last-seen time fresh, so an active terminal does not count as idle.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{self, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
@@ -40,7 +39,9 @@ use crate::state::AppState;
 use super::config::Route;
 use super::lock::{self, Proof};
 use super::origin::OriginVerdict;
-use super::{authorize, identity_headers, sanitize_request_headers, upstream_url};
+use super::{
+    authorize, identity_headers, sanitize_request_headers, set_forwarding_headers, upstream_url,
+};
 
 /// How often an open connection re-checks its session.
 pub const RECHECK: Duration = Duration::from_millis(500);
@@ -156,10 +157,7 @@ pub async fn upgrade(
         }
     };
 
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let host = parts.headers.get(header::HOST).cloned();
     let mut upstream_headers = parts.headers.clone();
     sanitize_request_headers(&mut upstream_headers);
     for name in [
@@ -173,11 +171,7 @@ pub async fn upgrade(
     ] {
         upstream_headers.remove(name);
     }
-    if let Some(ip) = peer {
-        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
-            upstream_headers.insert("x-forwarded-for", v);
-        }
-    }
+    set_forwarding_headers(&state, &mut upstream_headers, parts.extensions.get(), host);
     let upstream_url = upstream_url(&route, parts.uri.path(), forwarded_query.as_deref())
         .replacen("http://", "ws://", 1);
     let connection = Connection {

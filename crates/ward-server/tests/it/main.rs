@@ -9,6 +9,7 @@
 mod harness;
 
 mod concurrency;
+mod edge;
 mod idp;
 mod keys_and_fixes;
 mod mfa;

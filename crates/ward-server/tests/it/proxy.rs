@@ -388,11 +388,11 @@ async fn forward_auth_checks_route_permission(b: Backend) {
     );
     let r = validate("GET", "/api/containers/c1", None).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    // A URI outside every route needs only a valid identity.
+    // A URI outside every route is refused (proxy.unmatched = "deny", the default).
     let r = validate("DELETE", "/elsewhere", Some(&s.access))
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 // ---------------------------------------------------------------- WebSocket
