@@ -238,6 +238,12 @@ pub struct RawRateLimits {
     pub signups_per_ip: u32,
     /// Wrong client secrets per OAuth client per window (token, device, revoke, introspect).
     pub token_failures_per_client: u32,
+    /// Device authorizations (`POST /oauth/device/code`) per client IP per window: each writes
+    /// a row for a caller that need not be anyone (SPEC §2.12).
+    pub device_codes_per_ip: u32,
+    /// Passkey sign-ins started (`POST /api/mfa/webauthn/authenticate/start`, mode `signin`)
+    /// per client IP per window.
+    pub passkey_starts_per_ip: u32,
 }
 
 impl Default for RawRateLimits {
@@ -250,6 +256,8 @@ impl Default for RawRateLimits {
             guests_per_ip: 10,
             signups_per_ip: 10,
             token_failures_per_client: 20,
+            device_codes_per_ip: 30,
+            passkey_starts_per_ip: 30,
         }
     }
 }
@@ -489,6 +497,8 @@ pub struct RateLimits {
     pub guests_per_ip: u32,
     pub signups_per_ip: u32,
     pub token_failures_per_client: u32,
+    pub device_codes_per_ip: u32,
+    pub passkey_starts_per_ip: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -1074,6 +1084,8 @@ impl RawConfig {
                 guests_per_ip: rl.guests_per_ip,
                 signups_per_ip: rl.signups_per_ip,
                 token_failures_per_client: rl.token_failures_per_client,
+                device_codes_per_ip: rl.device_codes_per_ip,
+                passkey_starts_per_ip: rl.passkey_starts_per_ip,
             },
             routes: crate::proxy::config::validate_routes(
                 &self.routes,

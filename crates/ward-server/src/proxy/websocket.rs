@@ -47,6 +47,8 @@ use super::{
 pub const RECHECK: Duration = Duration::from_millis(500);
 /// How long ward waits for the auth message when the upgrade carried no credential.
 const AUTH_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// SPEC §2.12: the most an unauthenticated client may make ward read (message and frame).
+pub const MAX_UNAUTHENTICATED_MESSAGE: usize = 16 * 1024;
 /// Consecutive failed re-checks (database unreachable) after which a connection is closed.
 const MAX_RECHECK_ERRORS: u32 = 3;
 /// RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
@@ -157,6 +159,15 @@ pub async fn upgrade(
         }
     };
 
+    if matches!(pre, PreAuth::AwaitMessage) {
+        // Nothing has authenticated this client yet: its first message is read with a small
+        // limit instead of tungstenite's 64 MiB. The limit stays for the connection's life
+        // (axum and tokio-tungstenite offer no way to raise it after the auth message), so
+        // clients that send large messages authenticate on the upgrade request instead.
+        ws = ws
+            .max_message_size(MAX_UNAUTHENTICATED_MESSAGE)
+            .max_frame_size(MAX_UNAUTHENTICATED_MESSAGE);
+    }
     let host = parts.headers.get(header::HOST).cloned();
     let mut upstream_headers = parts.headers.clone();
     sanitize_request_headers(&mut upstream_headers);
