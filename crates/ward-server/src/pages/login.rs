@@ -150,7 +150,7 @@ pub async fn submit_email(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let (jar, token) = csrf::token(&state, jar);
     let email = normalize_email(form.get("email").unwrap_or_default());
@@ -180,7 +180,7 @@ pub async fn submit_password(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let email = normalize_email(form.get("email").unwrap_or_default());
     let password = form.get("password").unwrap_or_default().to_string();
@@ -358,7 +358,7 @@ pub async fn start_guest(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     match crate::guest::start_guest(&state, GuestChannel::Web, ip, user_agent).await {
         Ok((_, GuestStart::Web { cookie, .. })) => Ok((
@@ -419,7 +419,7 @@ pub async fn logout(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     if let Some((session, user)) = web_session(&state, &jar).await? {
         if state
             .store

@@ -184,7 +184,7 @@ pub async fn submit_code(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };
@@ -296,7 +296,7 @@ pub async fn submit_enrol(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };
