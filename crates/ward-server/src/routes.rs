@@ -195,7 +195,7 @@ fn routes(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         // The identity-aware proxy for `[[routes]]`; the JSON 404 for everything else.
-        .fallback(crate::proxy::fallback())
+        .fallback(crate::proxy::fallback(&state.config.routes))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

@@ -64,7 +64,7 @@ async fn try_forward(
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = headers;
 
-    let sent = tokio::time::timeout(route.timeout, proxy.client.request(upstream_request)).await;
+    let sent = tokio::time::timeout(route.timeout, proxy.send(route, upstream_request)).await;
     let response = match sent {
         Err(_) => {
             tracing::warn!(target: "ward::proxy", route = %route.prefix, "upstream timed out");
@@ -75,7 +75,14 @@ async fn try_forward(
             ));
         }
         Ok(Err(e)) => {
-            tracing::warn!(target: "ward::proxy", route = %route.prefix, connect = e.is_connect(), error = %e, "upstream failed");
+            // The whole chain: for TLS it says why (e.g. "invalid peer certificate: UnknownIssuer").
+            let error = super::tls::error_chain(&e);
+            let message = if route.tls.is_some() && e.is_connect() {
+                "upstream TLS connection failed"
+            } else {
+                "upstream failed"
+            };
+            tracing::warn!(target: "ward::proxy", route = %route.prefix, upstream = %route.upstream, connect = e.is_connect(), error = %error, "{message}");
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",

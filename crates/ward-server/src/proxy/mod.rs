@@ -12,8 +12,11 @@ pub mod forward_auth;
 pub mod http;
 pub mod lock;
 pub mod origin;
+pub mod tls;
 pub mod websocket;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -21,6 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -32,28 +36,63 @@ use crate::state::AppState;
 use self::config::{find_route, Needed, Route};
 use self::origin::OriginVerdict;
 
-/// The HTTP client to upstreams, with its connection pool. Cheap to clone.
+type TlsClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// The HTTP clients to upstreams, with their connection pools: one for every `http://` route,
+/// and one per `https://` route (each has its own roots and client certificate). Cheap to clone.
 #[derive(Clone)]
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
+    tls_clients: Arc<HashMap<String, TlsClient>>,
 }
 
-impl Default for Proxy {
-    fn default() -> Self {
-        Self::new()
-    }
+/// `for_tls`: the TCP connector under a TLS one, which hands it `https://` URLs.
+fn http_connector(for_tls: bool) -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.enforce_http(!for_tls);
+    connector
 }
 
 impl Proxy {
-    pub fn new() -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Proxy { client }
+    pub fn new(routes: &[Route]) -> Proxy {
+        let builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(256);
+            b
+        };
+        let client = builder().build(http_connector(false));
+        let tls_clients = routes
+            .iter()
+            .filter_map(|route| {
+                let tls = route.tls.as_ref()?;
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((**tls).clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http_connector(true));
+                Some((route.prefix.clone(), builder().build(connector)))
+            })
+            .collect();
+        Proxy {
+            client,
+            tls_clients: Arc::new(tls_clients),
+        }
+    }
+
+    /// Sends `request` to `route`'s upstream, over TLS for an `https://` upstream.
+    pub async fn send(
+        &self,
+        route: &Route,
+        request: axum::http::Request<Body>,
+    ) -> Result<axum::http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>
+    {
+        match self.tls_clients.get(&route.prefix) {
+            Some(client) => client.request(request).await,
+            None => self.client.request(request).await,
+        }
     }
 
     /// Handles a request that matched none of ward's own routes.
@@ -84,7 +123,9 @@ impl Proxy {
 }
 
 /// The router's fallback handler: proxies matching routes, 404 for the rest.
-pub fn fallback() -> impl Fn(
+pub fn fallback(
+    routes: &[Route],
+) -> impl Fn(
     State<AppState>,
     Request,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
@@ -92,7 +133,7 @@ pub fn fallback() -> impl Fn(
        + Send
        + Sync
        + 'static {
-    let proxy = Proxy::new();
+    let proxy = Proxy::new(routes);
     move |State(state): State<AppState>, request: Request| {
         let proxy = proxy.clone();
         Box::pin(async move { proxy.handle(state, request).await })
@@ -260,9 +301,13 @@ pub fn set_forwarding_headers(
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
 }
 
-/// ward's own cookies (`ward_session`, `ward_csrf`, …) are credentials or CSRF secrets for
-/// ward's pages: the upstream never sees them.
+/// ward's own cookies (`ward_session`, `ward_csrf`, `__Host-ward_csrf`, …) are credentials or
+/// CSRF secrets for ward's pages: the upstream never sees them.
 fn is_ward_cookie(name: &str) -> bool {
+    let name = name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+        .unwrap_or(name);
     name == SESSION_COOKIE || name.starts_with("ward_")
 }
 
@@ -288,7 +333,9 @@ mod tests {
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; ward_session=secret; b=2; ward_csrf=x"),
+            HeaderValue::from_static(
+                "a=1; ward_session=secret; b=2; ward_csrf=x; __Host-ward_csrf=y",
+            ),
         );
         h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
         h.insert("x-hop", HeaderValue::from_static("1"));

@@ -183,8 +183,11 @@ pub async fn upgrade(
         upstream_headers.remove(name);
     }
     set_forwarding_headers(&state, &mut upstream_headers, parts.extensions.get(), host);
-    let upstream_url = upstream_url(&route, parts.uri.path(), forwarded_query.as_deref())
-        .replacen("http://", "ws://", 1);
+    let upstream_url = upstream_url(&route, parts.uri.path(), forwarded_query.as_deref());
+    let upstream_url = match upstream_url.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => upstream_url.replacen("http://", "ws://", 1),
+    };
     let connection = Connection {
         state,
         route,
@@ -352,15 +355,20 @@ async fn run(socket: WebSocket, c: Connection) {
             h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
     }
+    let connector = c
+        .route
+        .tls
+        .clone()
+        .map(tokio_tungstenite::Connector::Rustls);
     let upstream = match tokio::time::timeout(
         c.route.timeout,
-        tokio_tungstenite::connect_async(request),
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector),
     )
     .await
     {
         Ok(Ok((stream, _response))) => stream,
         Ok(Err(e)) => {
-            tracing::warn!(target: "ward::proxy", route = %c.route.prefix, error = %e, "websocket upstream failed");
+            tracing::warn!(target: "ward::proxy", route = %c.route.prefix, upstream = %c.route.upstream, error = %super::tls::error_chain(&e), "websocket upstream failed");
             return close(&mut client_tx, BAD_GATEWAY, "upstream unavailable").await;
         }
         Err(_) => {

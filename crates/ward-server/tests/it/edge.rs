@@ -29,50 +29,54 @@ use crate::on_both_backends;
 /// header (names lower-cased, repeated values joined with `, `). A WebSocket upgrade gets the
 /// same as its first message.
 async fn spawn_echo_backend() -> String {
-    async fn echo(request: Request) -> Response {
-        let (mut parts, _body) = request.into_parts();
-        let ws = if parts.headers.contains_key("upgrade") {
-            WebSocketUpgrade::from_request_parts(&mut parts, &())
-                .await
-                .ok()
-        } else {
-            None
-        };
-        let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in &parts.headers {
-            let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            headers
-                .entry(name.as_str().to_string())
-                .and_modify(|prev| {
-                    prev.push_str(", ");
-                    prev.push_str(&v);
-                })
-                .or_insert(v);
-        }
-        let seen = json!({
-            "method": parts.method.as_str(),
-            "target": parts.uri.to_string(),
-            "headers": headers,
-        });
-        match ws {
-            Some(ws) => ws
-                .on_upgrade(move |mut socket| async move {
-                    let _ = socket.send(AxumMessage::text(seen.to_string())).await;
-                    while let Some(Ok(m)) = socket.recv().await {
-                        if socket.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                })
-                .into_response(),
-            None => axum::Json(seen).into_response(),
-        }
-    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(echo);
+    let app = axum::Router::new().fallback(|r: Request| echo(r, false));
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
+}
+
+/// The echo: `{"method", "target", "headers", "tls"}` as JSON, or as a WebSocket's first
+/// message before it echoes every message back.
+async fn echo(request: Request, tls: bool) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let ws = if parts.headers.contains_key("upgrade") {
+        WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_string())
+            .and_modify(|prev| {
+                prev.push_str(", ");
+                prev.push_str(&v);
+            })
+            .or_insert(v);
+    }
+    let seen = json!({
+        "method": parts.method.as_str(),
+        "target": parts.uri.to_string(),
+        "headers": headers,
+        "tls": tls,
+    });
+    match ws {
+        Some(ws) => ws
+            .on_upgrade(move |mut socket| async move {
+                let _ = socket.send(AxumMessage::text(seen.to_string())).await;
+                while let Some(Ok(m)) = socket.recv().await {
+                    if socket.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .into_response(),
+        None => axum::Json(seen).into_response(),
+    }
 }
 
 fn route(prefix: &str, upstream: &str, permission: &str) -> RawRoute {
@@ -84,6 +88,9 @@ fn route(prefix: &str, upstream: &str, permission: &str) -> RawRoute {
         websocket: false,
         lock_kind: None,
         timeout: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
     }
 }
 
@@ -967,7 +974,354 @@ async fn unauthenticated_writes_are_limited_per_address(b: Backend) {
     }
 }
 
+// ---------------------------------------------------------------- CSRF
+
+/// `name=value` of the `Set-Cookie` named `name` in `r`, with the whole header line.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|line| {
+            let value = line[name.len() + 1..].split(';').next().unwrap_or_default();
+            (value.to_string(), line.to_string())
+        })
+}
+
+/// A sibling subdomain plants its own pre-session cookie and token in a signed-in victim's
+/// browser: the victim's forms refuse them, and accept the victim's own.
+async fn csrf_token_is_bound_to_the_session(b: Backend) {
+    let server = TestServer::start(b).await;
+    let plain = server.api();
+    // The attacker's own pre-session cookie and the token ward gave it.
+    let r = plain.get(server.url("/login")).send().await.unwrap();
+    let (planted, _) = set_cookie(&r, "ward_csrf").expect("a CSRF cookie");
+    let attacker_token = input_value(&r.text().await.unwrap(), "csrf_token").unwrap();
+    // The victim signs in.
+    let victim = server.browser();
+    let r = victim.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (session, _) = set_cookie(&r, "ward_session").expect("a session cookie");
+
+    let forge = |csrf_cookie: String, token: String| {
+        plain
+            .post(server.url("/account/tokens"))
+            .header(
+                "Cookie",
+                format!("ward_session={session}; ward_csrf={csrf_cookie}"),
+            )
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("name", "forged"),
+                ("expires", "30"),
+                ("scope.containers:read", "on"),
+            ])
+            .send()
+    };
+    // The planted pair, and the planted cookie with itself as the token (the old
+    // double-submit check accepted both).
+    let r = forge(planted.clone(), attacker_token.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = forge(planted.clone(), planted.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The victim's own page gives a token that works, whatever pre-session cookie is there.
+    let (_, page, _) = victim.get("/account").await;
+    let own = input_value(&page, "csrf_token").unwrap();
+    let r = forge(planted, own).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("forged"));
+}
+
+async fn csrf_cookie_has_the_host_prefix_over_https(b: Backend) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = TestServer::start_with(b, |c| {
+        c.listen = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("https://localhost:{port}"));
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let plain = server.api();
+    let r = plain.get(format!("{base}/login")).send().await.unwrap();
+    assert!(set_cookie(&r, "ward_csrf").is_none());
+    let (value, line) = set_cookie(&r, "__Host-ward_csrf").expect("the __Host- cookie");
+    assert!(line.contains("Secure") && line.contains("Path=/"), "{line}");
+    assert!(!line.to_ascii_lowercase().contains("domain="), "{line}");
+    let token = input_value(&r.text().await.unwrap(), "csrf_token").unwrap();
+    let submit = |cookie: String| {
+        plain
+            .post(format!("{base}/login"))
+            .header("Cookie", cookie)
+            .form(&[("csrf_token", token.as_str()), ("email", ADMIN_EMAIL)])
+            .send()
+    };
+    let r = submit(format!("__Host-ward_csrf={value}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The unprefixed name (which a sibling subdomain can set) is not read.
+    let r = submit(format!("ward_csrf={value}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+// ---------------------------------------------------------------- TLS to upstreams
+
+/// Warnings and errors of every server in this test process, for tests that check a log line.
+fn log_capture() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static CAPTURE: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+            impl std::io::Write for Sink {
+                fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                    self.0.lock().unwrap().extend_from_slice(b);
+                    Ok(b.len())
+                }
+                fn flush(&mut self) -> std::io::Result<()> {
+                    Ok(())
+                }
+            }
+            let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let writer = buffer.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .with_writer(move || Sink(writer.clone()))
+                .try_init()
+                .expect("no other test installs a global subscriber");
+            buffer
+        })
+        .clone()
+}
+
+/// A CA and what it signs, all generated here.
+struct Pki {
+    ca_cert: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let ca_cert = params.self_signed(&ca_key).unwrap();
+        Pki { ca_cert, ca_key }
+    }
+
+    /// (certificate PEM, key PEM) for a server at 127.0.0.1, or a client.
+    fn issue(&self, server: bool) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names = if server {
+            vec!["127.0.0.1".to_string(), "localhost".to_string()]
+        } else {
+            Vec::new()
+        };
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![if server {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            if server { "upstream" } else { "ward" },
+        );
+        let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn ca_pem(&self) -> String {
+        self.ca_cert.pem()
+    }
+}
+
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A refused handshake (wrong CA, no client certificate) is the test's point.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// The echo backend over TLS with `cert`, requiring a client certificate from `client_ca`
+/// when given. Returns `https://127.0.0.1:<port>`.
+async fn spawn_tls_echo_backend(cert: &(String, String), client_ca: Option<&str>) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.0.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(cert.1.as_bytes()).unwrap();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let config = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots.add(c.unwrap()).unwrap();
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+                .unwrap()
+        }
+        None => builder
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    };
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    };
+    let app = axum::Router::new().fallback(|r: Request| echo(r, true));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("https://127.0.0.1:{port}")
+}
+
+async fn https_upstreams_with_a_ca_file_and_a_client_certificate(b: Backend) {
+    let logs = log_capture();
+    let (pki, other) = (Pki::new("upstream CA"), Pki::new("some other CA"));
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let ca_file = write("ca.pem", &pki.ca_pem());
+    let wrong_ca_file = write("wrong-ca.pem", &other.ca_pem());
+    let (client_cert, client_key) = pki.issue(false);
+    let (cert_file, key_file) = (
+        write("client.pem", &client_cert),
+        write("client.key", &client_key),
+    );
+    let server_cert = pki.issue(true);
+    let open = spawn_tls_echo_backend(&server_cert, None).await;
+    let mutual = spawn_tls_echo_backend(&server_cert, Some(&pki.ca_pem())).await;
+
+    let s = setup_with(b, |c| {
+        let tls_route = |prefix: &str, upstream: &str, ca: &str| {
+            let mut r = route(prefix, upstream, "containers:read");
+            r.ca_file = Some(ca.to_string());
+            r.websocket = true;
+            r
+        };
+        let mut with_cert = tls_route("/tls-mutual", &mutual, &ca_file);
+        with_cert.cert_file = Some(cert_file.clone());
+        with_cert.key_file = Some(key_file.clone());
+        c.routes.extend([
+            tls_route("/tls", &open, &ca_file),
+            with_cert,
+            tls_route("/tls-no-cert", &mutual, &ca_file),
+            tls_route("/tls-wrong", &open, &wrong_ca_file),
+        ]);
+    })
+    .await;
+    let api = s.server.api();
+    let get = |path: &str| api.get(s.server.url(path)).bearer_auth(&s.access).send();
+
+    // HTTP over TLS, with identity headers, to the CA of ca_file.
+    let r = get("/tls/x?y=1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["tls"], true);
+    assert_eq!(seen["target"], "/tls/x?y=1");
+    assert_eq!(seen["headers"]["x-ward-email"], ADMIN_EMAIL);
+    // An upstream that requires a client certificate: with cert_file/key_file it answers,
+    // without it refuses the handshake (502).
+    let r = get("/tls-mutual/x").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["tls"], true);
+    let r = get("/tls-no-cert/x").await.unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_GATEWAY, "upstream_unavailable".into())
+    );
+    // The wrong CA: 502 and a log line that says why.
+    let r = get("/tls-wrong/x").await.unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_GATEWAY, "upstream_unavailable".into())
+    );
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("route=/tls-wrong") && l.contains("upstream TLS connection failed"))
+        .unwrap_or_else(|| panic!("no log line for /tls-wrong in:\n{logged}"));
+    assert!(
+        line.contains("invalid peer certificate") && line.contains("UnknownIssuer"),
+        "{line}"
+    );
+
+    // WebSocket over TLS (wss://), plain and with the client certificate.
+    for path in ["/tls/term", "/tls-mutual/term"] {
+        let url = format!(
+            "{}?token={}",
+            s.server.url(path).replacen("http://", "ws://", 1),
+            s.access
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let hello = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = hello else {
+            panic!("{path}: expected the upstream's hello, got {hello:?}")
+        };
+        let hello: Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(hello["tls"], true, "{path}");
+        assert_eq!(hello["target"], path);
+        futures::SinkExt::send(&mut ws, Message::text("over tls"))
+            .await
+            .unwrap();
+        let echoed = ws.next().await.unwrap().unwrap();
+        assert_eq!(echoed, Message::text("over tls"));
+    }
+}
+
 on_both_backends!(
+    https_upstreams_with_a_ca_file_and_a_client_certificate,
+    csrf_token_is_bound_to_the_session,
+    csrf_cookie_has_the_host_prefix_over_https,
     websocket_reads_little_before_authentication,
     unauthenticated_writes_are_limited_per_address,
     builtin_proxy_matches_and_forwards_the_normalised_path,

@@ -32,6 +32,9 @@ fn route(prefix: &str, upstream: &str) -> RawRoute {
         websocket: false,
         lock_kind: None,
         timeout: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
     }
 }
 
