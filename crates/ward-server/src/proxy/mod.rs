@@ -228,21 +228,30 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("keep-alive");
 }
 
-/// SPEC §2.12: headers a backend may believe, so only ward sets them. Compared after
-/// lower-casing and reading `_` as `-`: CGI, WSGI and PHP map `X_Ward_User_Id` and
+/// SPEC §2.12: headers a backend may believe, so only ward sets them. Compared with `_` read
+/// as `-` (header names are already lower case): CGI, WSGI and PHP map `X_Ward_User_Id` and
 /// `X-Ward-User-Id` to the same variable.
 fn is_reserved_for_ward(name: &HeaderName) -> bool {
-    let name = name.as_str().replace('_', "-");
-    name.starts_with("x-ward-")
-        || name.starts_with("x-forwarded-")
-        || matches!(
-            name.as_str(),
-            "forwarded"
-                | "x-real-ip"
-                | "x-http-method-override"
-                | "x-http-method"
-                | "x-method-override"
-        )
+    const PREFIXES: [&str; 2] = ["x-ward-", "x-forwarded-"];
+    const NAMES: [&str; 5] = [
+        "forwarded",
+        "x-real-ip",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ];
+    // Byte by byte, without allocating: this runs for every header of every proxied request.
+    let same = |a: &[u8], b: &[u8]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(&x, &y)| x == y || (x == b'_' && y == b'-'))
+    };
+    let name = name.as_str().as_bytes();
+    PREFIXES.iter().any(|p| {
+        name.get(..p.len())
+            .is_some_and(|head| same(head, p.as_bytes()))
+    }) || NAMES.iter().any(|n| same(name, n.as_bytes()))
 }
 
 /// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, forwarding and
