@@ -38,15 +38,25 @@ impl ClientAddr {
 
 /// The layer: normalise, decide the client address, go on.
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if let Err(e) = normalize_uri(request.uri_mut()) {
-        return e.into_response();
-    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let addr = client_addr(&state.config.trusted_proxies, peer, request.headers());
+    let addr = peer.map(|peer| client_addr(&state.config.trusted_proxies, peer, request.headers()));
+    if let Err(e) = normalize_uri(request.uri_mut()) {
+        // Never reaches the request log (which runs after routing): logged here, without the
+        // path, which may hold control characters.
+        tracing::info!(
+            target: "ward::http",
+            method = %request.method(),
+            status = e.status.as_u16(),
+            ip = %addr.as_ref().map(|a| a.ip.to_string()).unwrap_or_default(),
+            reason = %e.description,
+            "request path refused"
+        );
+        return e.into_response();
+    }
+    if let Some(addr) = addr {
         request.extensions_mut().insert(addr);
     }
     next.run(request).await
