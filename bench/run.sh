@@ -227,7 +227,7 @@ if want validate; then
 fi
 if want signin; then
   CSRF=$(ward_cred csrf)
-  SIGNIN_ENV=(BENCH_PATH=/login/password BENCH_COOKIE="ward_csrf=$CSRF"
+  SIGNIN_ENV=(BENCH_PATH=/login/password BENCH_COOKIE="ward_csrf=$(ward_cred csrf_cookie)"
     BENCH_BODY="csrf_token=$CSRF&email=${ADMIN_EMAIL/@/%40}&password=$ADMIN_PASSWORD&return_to=%2F")
   run signin "5a. password sign-in" "${W[@]}" post_form.lua "$CONC" "$THREADS" "${SIGNIN_ENV[@]}"
   [ "$PEER" = 1 ] && na "5a. password sign-in" peer

@@ -45,14 +45,18 @@ def write(out, name, text):
 
 
 def ward(port, out, n, email, password, client_id, secret):
-    resp, _ = request(port, "GET", "/login")
+    resp, page = request(port, "GET", "/login")
     cookies = resp.headers.get_all("Set-Cookie") or []
-    csrf = next(c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("ward_csrf="))
+    # The pre-session cookie, and the form's token (an HMAC bound to that cookie).
+    csrf_cookie = next(c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("ward_csrf="))
+    text = page.decode() if isinstance(page, bytes) else page
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
     write(out, "csrf", csrf)
+    write(out, "csrf_cookie", csrf_cookie)
     resp, body = request(
         port, "POST", "/login/password",
         form({"csrf_token": csrf, "email": email, "password": password, "return_to": "/"}),
-        {**FORM, "Cookie": f"ward_csrf={csrf}"},
+        {**FORM, "Cookie": f"ward_csrf={csrf_cookie}"},
     )
     cookies = resp.headers.get_all("Set-Cookie") or []
     session = [c.split(";")[0] for c in cookies if c.startswith("ward_session=")]

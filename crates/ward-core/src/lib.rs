@@ -10,6 +10,7 @@ pub mod error;
 pub mod mfa;
 pub mod model;
 pub mod password;
+pub mod path;
 pub mod pkce;
 pub mod random;
 pub mod redirect;

@@ -3,6 +3,39 @@
 
 use url::{Host, Url};
 
+/// Where a browser goes after signing in when it asked for nothing usable.
+pub const DEFAULT_AFTER_SIGN_IN: &str = "/account";
+
+/// SPEC §2.12: whether `target` is a same-origin path a browser may be sent to after signing in:
+/// one leading `/`, no second `/` or `\` right after it, no control character or whitespace, and
+/// the same again after percent-decoding (browsers strip a tab or newline from a URL, so
+/// `/\t/evil.example` would become `//evil.example`, and some servers decode `%2F` before
+/// redirecting again). Only printable ASCII is accepted as written (a `Location` header carries
+/// no other byte); other characters must come percent-encoded.
+pub fn is_local_path(target: &str) -> bool {
+    fn shape_ok(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars.next() == Some('/')
+            && !matches!(chars.next(), Some('/' | '\\'))
+            && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+    }
+    if !target.bytes().all(|b| b.is_ascii_graphic()) || !shape_ok(target) {
+        return false;
+    }
+    let decoded = percent_encoding::percent_decode_str(target).decode_utf8_lossy();
+    // Decoded twice: a `%25` in front of an escape hides it from one round of decoding.
+    let twice = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy();
+    shape_ok(&decoded) && shape_ok(&twice) && !decoded.contains('\\')
+}
+
+/// `target` when it is a local path ([`is_local_path`]), otherwise [`DEFAULT_AFTER_SIGN_IN`].
+pub fn after_sign_in(target: Option<&str>) -> String {
+    match target {
+        Some(t) if is_local_path(t) => t.to_string(),
+        _ => DEFAULT_AFTER_SIGN_IN.to_string(),
+    }
+}
+
 /// Whether `requested` is an allowed redirect for a client with `registered` URIs.
 /// `loopback_any_port` is set for native public clients such as `ward-cli`.
 pub fn redirect_allowed(requested: &str, registered: &[String], loopback_any_port: bool) -> bool {
@@ -36,6 +69,74 @@ pub fn is_loopback_callback(uri: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_paths_after_sign_in() {
+        for ok in [
+            "/",
+            "/account",
+            "/oauth/authorize?client_id=x&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb",
+            "/device?user_code=ABCD-EFGH",
+            "/caf%C3%A9",
+            "/a/b//c",
+        ] {
+            assert!(is_local_path(ok), "{ok}");
+            assert_eq!(after_sign_in(Some(ok)), ok);
+        }
+        for bad in [
+            "",
+            "account",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/\n",
+            "/%0a",
+            "/%0d%0aSet-Cookie:x=1",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%5Cevil.example",
+            "/%5c%5cevil.example",
+            "/%252F%252Fevil.example",
+            "/a b",
+            "/a%20b",
+            "/a\u{a0}b",
+            "/a%C2%A0b",
+            "/café",
+            "https://evil.example/",
+            "\\\\evil.example",
+            " /account",
+            "/x\\y",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+            assert_eq!(after_sign_in(Some(bad)), "/account", "{bad:?}");
+        }
+        assert_eq!(after_sign_in(None), "/account");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever is accepted is a path a browser keeps on this origin, and survives
+            /// being put in a `Location` header.
+            #[test]
+            fn accepted_targets_stay_on_this_origin(s in "\\PC{0,24}", raw in proptest::collection::vec(any::<u8>(), 0..24)) {
+                for candidate in [s.clone(), format!("/{s}"), String::from_utf8_lossy(&raw).into_owned()] {
+                    let out = after_sign_in(Some(&candidate));
+                    prop_assert!(out.starts_with('/'));
+                    let decoded = percent_encoding::percent_decode_str(&out).decode_utf8_lossy();
+                    let stripped: String = decoded.chars().filter(|c| !c.is_control() && !c.is_whitespace()).collect();
+                    prop_assert!(!stripped.starts_with("//") && !stripped.starts_with("/\\"), "{out}");
+                    prop_assert!(out.bytes().all(|b| b.is_ascii_graphic()), "{out}");
+                    let base = Url::parse("https://ward.example/").map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let joined = base.join(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(joined.host_str(), Some("ward.example"), "{}", out);
+                }
+            }
+        }
+    }
 
     #[test]
     fn loopback_rules() {

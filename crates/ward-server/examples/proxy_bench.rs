@@ -134,6 +134,9 @@ fn main() {
             websocket: false,
             lock_kind: None,
             timeout: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         };
         raw.routes = vec![route("/api/containers"), route("/work")];
         let config = raw.validate().unwrap();

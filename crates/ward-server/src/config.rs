@@ -133,6 +133,13 @@ pub struct RawConfig {
     /// `[[routes]]`: the identity-aware proxy (SPEC §2.8), validated in `proxy::config`.
     #[serde(default)]
     pub routes: Vec<crate::proxy::config::RawRoute>,
+    /// `[proxy]`: settings of the proxy and forward-auth as a whole.
+    #[serde(default)]
+    pub proxy: crate::proxy::config::RawProxySettings,
+    /// SPEC §2.12: CIDRs (or single addresses) of the proxies and load balancers in front of
+    /// ward; only their `X-Forwarded-For` / `Forwarded` is read. Default: none.
+    #[serde(default)]
+    pub trusted_proxies: StringList,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -261,6 +268,12 @@ pub struct RawRateLimits {
     pub mfa_failures_per_account: u32,
     /// Wrong device user codes (`/device` entry and decision) per account per window.
     pub user_code_failures_per_account: u32,
+    /// Device authorizations (`POST /oauth/device/code`) per client IP per window: each writes
+    /// a row for a caller that need not be anyone (SPEC §2.12).
+    pub device_codes_per_ip: u32,
+    /// Passkey sign-ins started (`POST /api/mfa/webauthn/authenticate/start`, mode `signin`)
+    /// per client IP per window.
+    pub passkey_starts_per_ip: u32,
 }
 
 impl Default for RawRateLimits {
@@ -275,6 +288,8 @@ impl Default for RawRateLimits {
             token_failures_per_client: 20,
             mfa_failures_per_account: 5,
             user_code_failures_per_account: 10,
+            device_codes_per_ip: 30,
+            passkey_starts_per_ip: 30,
         }
     }
 }
@@ -383,6 +398,8 @@ impl Default for RawConfig {
             clients: Vec::new(),
             idp: Vec::new(),
             routes: Vec::new(),
+            proxy: Default::default(),
+            trusted_proxies: StringList::Empty,
         }
     }
 }
@@ -405,6 +422,7 @@ const ENV_KEYS: &[&str] = &[
     "resources",
     "allowed_origins",
     "block_empty_origin",
+    "trusted_proxies",
 ];
 const ENV_SECTIONS: &[&str] = &[
     "tokens",
@@ -413,6 +431,7 @@ const ENV_SECTIONS: &[&str] = &[
     "rate_limits",
     "mfa",
     "roles",
+    "proxy",
 ];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
@@ -528,6 +547,8 @@ pub struct RateLimits {
     pub token_failures_per_client: u32,
     pub mfa_failures_per_account: u32,
     pub user_code_failures_per_account: u32,
+    pub device_codes_per_ip: u32,
+    pub passkey_starts_per_ip: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -572,6 +593,9 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     pub idps: Vec<IdpConfig>,
     pub routes: Vec<crate::proxy::config::Route>,
+    pub proxy: crate::proxy::config::ProxySettings,
+    /// Peers whose forwarding headers are read (SPEC §2.12).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long the store trusts a cached session, user or API token (1 s). Not read from the
     /// configuration file: on PostgreSQL, changes reach every replica by `LISTEN/NOTIFY`, and
     /// this TTL only bounds staleness while a replica's listener is reconnecting. Tests raise it
@@ -1134,18 +1158,42 @@ impl RawConfig {
                 token_failures_per_client: rl.token_failures_per_client,
                 mfa_failures_per_account: rl.mfa_failures_per_account,
                 user_code_failures_per_account: rl.user_code_failures_per_account,
+                device_codes_per_ip: rl.device_codes_per_ip,
+                passkey_starts_per_ip: rl.passkey_starts_per_ip,
             },
             routes: crate::proxy::config::validate_routes(
                 &self.routes,
                 &self.resources,
                 &mfa.lock_kinds,
             )?,
+            proxy: self.proxy.validate()?,
+            trusted_proxies: validate_trusted_proxies(&self.trusted_proxies.items())?,
             mfa,
             roles,
             clients,
             idps,
         })
     }
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address (`192.0.2.7`, taken as `/32` or `/128`).
+fn validate_trusted_proxies(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    invalid(
+                        &format!("trusted_proxies[{i}]"),
+                        item,
+                        "a CIDR such as 10.0.0.0/8 or an IP address",
+                    )
+                })
+        })
+        .collect()
 }
 
 fn f_or(v: &Option<String>) -> String {

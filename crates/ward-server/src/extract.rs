@@ -77,17 +77,28 @@ impl FormParams {
     }
 }
 
-/// The client's IP address (the TCP peer).
+/// The client's IP address as the request edge decided it ([`crate::edge::ClientAddr`]: the
+/// TCP peer, or what a trusted proxy reports). The one source of the address that per-IP
+/// limits, audit events, sessions and the request log use.
 pub struct ClientIp(pub Option<String>);
+
+impl ClientIp {
+    pub fn of(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+        match extensions.get::<crate::edge::ClientAddr>() {
+            Some(addr) => Some(addr.ip),
+            // Only a router served without the edge layer (never `serve`) lands here.
+            None => extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            ClientIp::of(&parts.extensions).map(|ip| ip.to_string()),
         ))
     }
 }

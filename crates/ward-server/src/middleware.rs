@@ -1,10 +1,9 @@
 //! Cross-cutting HTTP layers: security headers on every response, one log line and one metric
 //! per request (path only: query strings can carry codes and are never logged).
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -39,10 +38,8 @@ pub async fn log_requests(State(state): State<AppState>, request: Request, next:
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    let peer = crate::extract::ClientIp::of(request.extensions())
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
     let response = next.run(request).await;
     let status = response.status().as_u16();

@@ -160,6 +160,9 @@ proptest! {
             websocket: false,
             lock_kind: Some("terminal".into()),
             timeout: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         };
         let routes = validate_routes(
             &[raw("/"), raw("/a"), raw("/a/b"), raw("/ab")],

@@ -14,7 +14,21 @@ use crate::{api, middleware, oauth, openapi, pages};
 /// Form and JSON bodies are small; anything bigger is refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The route table behind the request edge ([`crate::edge`]): the edge runs before routing, so
+/// that ward's routes and the proxy match the normalised path.
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state.clone());
+    let edged = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::edge::layer,
+        ))
+        .service(routes);
+    Router::new().fallback_service(edged)
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         // Pages
         .route("/", get(pages::login::home))
@@ -198,7 +212,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         // The identity-aware proxy for `[[routes]]`; the JSON 404 for everything else.
-        .fallback(crate::proxy::fallback())
+        .fallback(crate::proxy::fallback(&state.config.routes))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
@@ -208,7 +222,6 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
         .with_state(state)
 }
 

@@ -290,18 +290,32 @@ pub struct AuthenticateStart {
         (status = 200, description = "The request options", body = Ceremony),
         (status = 400, description = "Unknown mode, or no key registered", body = ErrorBody),
         (status = 401, description = "No pending sign-in (`mfa`) or no valid credential (`step-up`)", body = ErrorBody),
+        (status = 429, description = "Too many passkey sign-ins started from this address (`rate_limits.passkey_starts_per_ip`)", body = ErrorBody),
         (status = 501, description = "WebAuthn is off", body = ErrorBody),
     )
 )]
 pub async fn authenticate_start(
     State(state): State<AppState>,
     jar: CookieJar,
+    ClientIp(ip): ClientIp,
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<AuthenticateStart>,
 ) -> ApiResult<Json<Ceremony>> {
     let rp = relying_party(&state)?;
     let (ceremony, options) = match body.mode.as_str() {
         "signin" => {
+            // Anyone may start one, and each writes a ceremony row: limited per address.
+            let limits = state.config.rate_limits;
+            state
+                .limiter
+                .hit(
+                    "passkey_start_ip",
+                    ip.as_deref().unwrap_or_default(),
+                    limits.passkey_starts_per_ip,
+                    limits.window_secs,
+                    state.clock.now(),
+                )
+                .await?;
             let (options, auth) = rp
                 .start_discoverable_authentication()
                 .map_err(ApiError::internal)?;

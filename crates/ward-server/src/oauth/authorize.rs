@@ -342,7 +342,7 @@ pub async fn decision(
     jar: CookieJar,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let query = form.require("request")?.to_string();
     let params = parse_params(query.as_bytes())?;
     let request = match validate(&state, &params) {

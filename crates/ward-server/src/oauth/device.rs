@@ -45,12 +45,13 @@ pub struct DeviceAuthorizationForm {
         (status = 200, description = "A device code and the user code to enter at `verification_uri`", body = DeviceAuthorizationResponse),
         (status = 400, description = "`invalid_request`, `unauthorized_client` (also when the device flow is off) or `invalid_scope`", body = ErrorBody),
         (status = 401, description = "Client authentication failed (`invalid_client`)", body = ErrorBody),
+        (status = 429, description = "Too many device authorizations from this address (`rate_limits.device_codes_per_ip`)", body = ErrorBody),
     )
 )]
 pub async fn device_authorization(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     form: FormParams,
 ) -> ApiResult<Json<DeviceAuthorizationResponse>> {
     if !state.config.device_flow {
@@ -77,6 +78,18 @@ pub async fn device_authorization(
         .into());
     }
     let now = state.clock.now();
+    // Each request writes a grant for a caller that need not be anyone: limited per address.
+    let limits = state.config.rate_limits;
+    state
+        .limiter
+        .hit(
+            "device_code_ip",
+            ip.as_deref().unwrap_or_default(),
+            limits.device_codes_per_ip,
+            limits.window_secs,
+            now,
+        )
+        .await?;
     let device_code = new_opaque_secret(state.random.as_ref());
     let short = |name: &str| {
         form.get(name)

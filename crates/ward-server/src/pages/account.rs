@@ -280,7 +280,7 @@ pub async fn create_token_form(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let caller = match page_caller(&state, &jar, "/account").await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
@@ -336,7 +336,7 @@ pub async fn revoke_token_form(
     Path(id): Path<String>,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let caller = match page_caller(&state, &jar, "/account").await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
@@ -355,7 +355,7 @@ pub async fn revoke_session_form(
     Path(id): Path<String>,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let caller = match page_caller(&state, &jar, "/account").await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),

@@ -102,7 +102,7 @@ pub async fn totp_start(
     jar: CookieJar,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
@@ -144,7 +144,7 @@ pub async fn totp_confirm(
     jar: CookieJar,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
@@ -197,7 +197,7 @@ async fn form_caller(
     jar: &CookieJar,
     form: &FormParams,
 ) -> Result<Result<crate::auth::Caller, Response>, ApiError> {
-    csrf::verify(jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(state, jar, form.get("csrf_token").unwrap_or_default())?;
     super::page_caller(state, jar, PATH).await
 }
 

@@ -229,7 +229,7 @@ pub async fn create_user_form(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let caller = match admin_caller(&state, &jar, "/admin/users", true).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -258,7 +258,7 @@ pub async fn user_action_form(
     Path((id, action)): Path<(String, String)>,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let caller = match admin_caller(&state, &jar, "/admin/users", true).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),
@@ -396,7 +396,7 @@ pub async fn revoke_session_form(
     Path(id): Path<String>,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let caller = match admin_caller(&state, &jar, "/admin/sessions", true).await? {
         Ok(c) => c,
         Err(r) => return Ok(r),

@@ -77,7 +77,7 @@ pub async fn submit_code(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((_, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };
@@ -175,7 +175,7 @@ pub async fn decision(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };

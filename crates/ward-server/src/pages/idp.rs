@@ -213,5 +213,9 @@ pub async fn callback(
         },
     )
     .await?;
-    Ok((jar, Redirect::to(&return_to)).into_response())
+    Ok((
+        jar,
+        Redirect::to(&super::login::safe_return_to(Some(&return_to))),
+    )
+        .into_response())
 }

@@ -24,21 +24,11 @@ use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
-/// Only local paths: never an absolute or protocol-relative URL (no open redirect). No control
-/// characters either: browsers drop tabs and newlines from URLs (`/\t/evil.example` is
-/// `//evil.example` to them), and a newline cannot go into a `Location` header at all.
+/// Only same-origin paths (SPEC §2.12, [`ward_core::redirect::is_local_path`]); anything else
+/// becomes `/account`. Every post-sign-in target passes through here, when it is received and
+/// again where the browser is sent on.
 pub fn safe_return_to(return_to: Option<&str>) -> String {
-    match return_to {
-        Some(r)
-            if r.starts_with('/')
-                && !r.starts_with("//")
-                && !r.contains('\\')
-                && !r.chars().any(char::is_control) =>
-        {
-            r.to_string()
-        }
-        _ => "/".to_string(),
-    }
+    ward_core::redirect::after_sign_in(return_to)
 }
 
 /// `/login?return_to=…` for the given local path.
@@ -161,7 +151,7 @@ pub async fn submit_email(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let (jar, token) = csrf::token(&state, jar);
     let email = normalize_email(form.get("email").unwrap_or_default());
@@ -203,7 +193,7 @@ pub async fn submit_password(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let email = normalize_email(form.get("email").unwrap_or_default());
     let password = form.get("password").unwrap_or_default().to_string();
@@ -323,7 +313,7 @@ pub async fn after_password(
         return Ok((jar, Redirect::to(super::mfa_login::MFA_PATH)).into_response());
     }
     let jar = finish_sign_in(state, jar, user, how).await?;
-    Ok((jar, Redirect::to(return_to)).into_response())
+    Ok((jar, Redirect::to(&safe_return_to(Some(return_to)))).into_response())
 }
 
 /// How a sign-in completed.
@@ -385,7 +375,7 @@ pub async fn start_guest(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     match crate::guest::start_guest(&state, GuestChannel::Web, ip, user_agent).await {
         Ok((_, GuestStart::Web { cookie, .. })) => Ok((
@@ -446,7 +436,7 @@ pub async fn logout(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     if let Some((session, user)) = web_session(&state, &jar).await? {
         if state
             .store

@@ -184,7 +184,7 @@ pub async fn submit_code(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };
@@ -222,7 +222,9 @@ pub async fn submit_code(
     }
     complete(&state, jar, challenge, &user, ip, user_agent)
         .await
-        .map(|(jar, to)| (jar, Redirect::to(&to)).into_response())
+        .map(|(jar, to)| {
+            (jar, Redirect::to(&super::login::safe_return_to(Some(&to)))).into_response()
+        })
 }
 
 /// Ends a pending sign-in whose MFA budget is spent: the challenge is consumed and its cookie
@@ -339,7 +341,7 @@ pub async fn submit_enrol(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };

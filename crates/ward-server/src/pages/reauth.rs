@@ -65,7 +65,7 @@ pub async fn submit_reauth(
     ClientIp(ip): ClientIp,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let caller = match page_caller(&state, &jar, &return_to).await? {
         Ok(c) => c,

@@ -100,7 +100,7 @@ pub async fn submit_signup(
     if !state.config.signup {
         return Ok(signup_off());
     }
-    csrf::verify(&jar, form.get("csrf_token").unwrap_or_default())?;
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let limits = state.config.rate_limits;
     let hit = state

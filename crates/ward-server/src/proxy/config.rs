@@ -57,6 +57,56 @@ pub struct RawRoute {
     /// How long to wait for the upstream's response headers (then 504). Default 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// `https` upstreams: PEM file of the CAs to trust instead of the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// `https` upstreams: PEM client certificate chain, with `key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    /// `https` upstreams: PEM private key of `cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+}
+
+/// `[proxy]`: settings of the proxy and forward-auth as a whole.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProxySettings {
+    /// Forward-auth for a path that matches no route: `deny` (403) or `allow` (identity only).
+    pub unmatched: String,
+}
+
+impl Default for RawProxySettings {
+    fn default() -> Self {
+        RawProxySettings {
+            unmatched: "deny".into(),
+        }
+    }
+}
+
+/// What forward-auth does with a path that matches no `[[routes]]` prefix (SPEC §2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// 403: only paths a route describes pass (the default).
+    Deny,
+    /// Any valid identity passes.
+    Allow,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub unmatched: Unmatched,
+}
+
+impl RawProxySettings {
+    pub fn validate(&self) -> Result<ProxySettings, ConfigError> {
+        let unmatched = match self.unmatched.as_str() {
+            "deny" => Unmatched::Deny,
+            "allow" => Unmatched::Allow,
+            other => return Err(invalid("proxy.unmatched", other, "deny or allow")),
+        };
+        Ok(ProxySettings { unmatched })
+    }
 }
 
 /// Which permission a request needs.
@@ -117,6 +167,8 @@ pub struct Route {
     pub websocket: bool,
     pub lock_kind: Option<String>,
     pub timeout: Duration,
+    /// For an `https` upstream: the TLS client configuration (roots, client certificate).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Route {
@@ -250,6 +302,29 @@ pub fn validate_routes(
                     "a duration such as 500ms or 30s",
                 )
             })?;
+        let tls = match upstream.scheme() {
+            "https" => Some(super::tls::client_config(&super::tls::TlsFiles {
+                key: &key,
+                ca_file: r.ca_file.as_deref(),
+                cert_file: r.cert_file.as_deref(),
+                key_file: r.key_file.as_deref(),
+            })?),
+            _ => {
+                let given = [
+                    ("ca_file", &r.ca_file),
+                    ("cert_file", &r.cert_file),
+                    ("key_file", &r.key_file),
+                ];
+                if let Some((name, Some(value))) = given.into_iter().find(|(_, v)| v.is_some()) {
+                    return Err(invalid(
+                        &format!("{key}.{name}"),
+                        value,
+                        "no TLS file: the upstream is http:// (use https:// for TLS)",
+                    ));
+                }
+                None
+            }
+        };
         routes.push(Route {
             prefix,
             upstream,
@@ -257,6 +332,7 @@ pub fn validate_routes(
             websocket: r.websocket,
             lock_kind: r.lock_kind.clone(),
             timeout,
+            tls,
         });
     }
     Ok(routes)
@@ -301,7 +377,7 @@ fn validate_upstream(key: &str, upstream: &str) -> Result<Url, ConfigError> {
     let mut url = Url::parse(upstream)
         .ok()
         .filter(|u| {
-            u.scheme() == "http"
+            (u.scheme() == "http" || u.scheme() == "https")
                 && u.host().is_some()
                 && u.query().is_none()
                 && u.fragment().is_none()
@@ -312,7 +388,7 @@ fn validate_upstream(key: &str, upstream: &str) -> Result<Url, ConfigError> {
             invalid(
                 key,
                 upstream,
-                "an http:// URL such as http://127.0.0.1:9000 (no query or credentials; TLS to the upstream is not supported)",
+                "an http:// or https:// URL such as http://127.0.0.1:9000 (no query or credentials)",
             )
         })?;
     let path = url.path().trim_end_matches('/').to_string();
@@ -340,6 +416,9 @@ mod tests {
             websocket: false,
             lock_kind: None,
             timeout: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         }
     }
 
@@ -390,10 +469,25 @@ mod tests {
             (raw("/oauth/x"), "routes[0].prefix = \"/oauth/x\""),
             (
                 RawRoute {
-                    upstream: "https://x".into(),
+                    upstream: "ftp://x".into(),
                     ..raw("/a")
                 },
-                "routes[0].upstream = \"https://x\"",
+                "routes[0].upstream = \"ftp://x\"",
+            ),
+            (
+                RawRoute {
+                    ca_file: Some("/etc/ca.pem".into()),
+                    ..raw("/a")
+                },
+                "routes[0].ca_file = \"/etc/ca.pem\": expected no TLS file",
+            ),
+            (
+                RawRoute {
+                    upstream: "https://x".into(),
+                    ca_file: Some("/nonexistent/ca.pem".into()),
+                    ..raw("/a")
+                },
+                "routes[0].ca_file = \"/nonexistent/ca.pem\"",
             ),
             (
                 RawRoute {

@@ -3,11 +3,9 @@
 //! the body size. Only the wait for the upstream's response headers is timed (504); a long
 //! download or upload is not cut off.
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
-use axum::http::header::{self, HeaderValue};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::header;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -16,7 +14,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 use super::config::Route;
-use super::{authorize, identity_headers, lock, sanitize_request_headers, upstream_url, Proxy};
+use super::{
+    authorize, identity_headers, lock, sanitize_request_headers, set_forwarding_headers,
+    upstream_url, Proxy,
+};
 
 pub async fn forward(proxy: &Proxy, state: &AppState, route: &Route, request: Request) -> Response {
     match try_forward(proxy, state, route, request).await {
@@ -49,32 +50,11 @@ async fn try_forward(
     let uri: Uri = upstream_url(route, parts.uri.path(), parts.uri.query())
         .parse()
         .map_err(|_| ApiError::bad_request("request path cannot be forwarded"))?;
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
     let host = parts.headers.get(header::HOST).cloned();
     let mut headers = std::mem::take(&mut parts.headers);
     sanitize_request_headers(&mut headers);
     headers.remove(header::HOST);
-    if let Some(host) = host {
-        headers.insert("x-forwarded-host", host);
-    }
-    if let Some(ip) = peer {
-        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip.to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&chain) {
-            headers.insert("x-forwarded-for", v);
-        }
-    }
-    let proto = if state.public_url.scheme() == "https" {
-        "https"
-    } else {
-        "http"
-    };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    set_forwarding_headers(state, &mut headers, parts.extensions.get(), host);
     for (name, value) in identity_headers(state, &caller) {
         headers.insert(name, value);
     }
@@ -84,7 +64,7 @@ async fn try_forward(
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = headers;
 
-    let sent = tokio::time::timeout(route.timeout, proxy.client.request(upstream_request)).await;
+    let sent = tokio::time::timeout(route.timeout, proxy.send(route, upstream_request)).await;
     let response = match sent {
         Err(_) => {
             tracing::warn!(target: "ward::proxy", route = %route.prefix, "upstream timed out");
@@ -95,7 +75,14 @@ async fn try_forward(
             ));
         }
         Ok(Err(e)) => {
-            tracing::warn!(target: "ward::proxy", route = %route.prefix, connect = e.is_connect(), error = %e, "upstream failed");
+            // The whole chain: for TLS it says why (e.g. "invalid peer certificate: UnknownIssuer").
+            let error = super::tls::error_chain(&e);
+            let message = if route.tls.is_some() && e.is_connect() {
+                "upstream TLS connection failed"
+            } else {
+                "upstream failed"
+            };
+            tracing::warn!(target: "ward::proxy", route = %route.prefix, upstream = %route.upstream, connect = e.is_connect(), error = %error, "{message}");
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",

@@ -48,6 +48,13 @@ pub async fn check(
         // No resource named in the path: nothing that can be locked.
         return Ok(());
     };
+    // The path was normalised at the edge, so `.`, `..` and empty ids cannot arrive here; the
+    // check stays next to the decision so that no caller can admit one.
+    if !ward_core::path::is_resource_id(id) {
+        return Err(ApiError::bad_request(
+            "the resource id in the path is not valid (no '.', '..', '%', ';' or '\\')",
+        ));
+    }
     crate::api::security::admit(
         state,
         caller,

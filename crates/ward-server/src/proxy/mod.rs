@@ -12,8 +12,11 @@ pub mod forward_auth;
 pub mod http;
 pub mod lock;
 pub mod origin;
+pub mod tls;
 pub mod websocket;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -21,6 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -32,28 +36,63 @@ use crate::state::AppState;
 use self::config::{find_route, Needed, Route};
 use self::origin::OriginVerdict;
 
-/// The HTTP client to upstreams, with its connection pool. Cheap to clone.
+type TlsClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// The HTTP clients to upstreams, with their connection pools: one for every `http://` route,
+/// and one per `https://` route (each has its own roots and client certificate). Cheap to clone.
 #[derive(Clone)]
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
+    tls_clients: Arc<HashMap<String, TlsClient>>,
 }
 
-impl Default for Proxy {
-    fn default() -> Self {
-        Self::new()
-    }
+/// `for_tls`: the TCP connector under a TLS one, which hands it `https://` URLs.
+fn http_connector(for_tls: bool) -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.enforce_http(!for_tls);
+    connector
 }
 
 impl Proxy {
-    pub fn new() -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Proxy { client }
+    pub fn new(routes: &[Route]) -> Proxy {
+        let builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(256);
+            b
+        };
+        let client = builder().build(http_connector(false));
+        let tls_clients = routes
+            .iter()
+            .filter_map(|route| {
+                let tls = route.tls.as_ref()?;
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config((**tls).clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http_connector(true));
+                Some((route.prefix.clone(), builder().build(connector)))
+            })
+            .collect();
+        Proxy {
+            client,
+            tls_clients: Arc::new(tls_clients),
+        }
+    }
+
+    /// Sends `request` to `route`'s upstream, over TLS for an `https://` upstream.
+    pub async fn send(
+        &self,
+        route: &Route,
+        request: axum::http::Request<Body>,
+    ) -> Result<axum::http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>
+    {
+        match self.tls_clients.get(&route.prefix) {
+            Some(client) => client.request(request).await,
+            None => self.client.request(request).await,
+        }
     }
 
     /// Handles a request that matched none of ward's own routes.
@@ -84,7 +123,9 @@ impl Proxy {
 }
 
 /// The router's fallback handler: proxies matching routes, 404 for the rest.
-pub fn fallback() -> impl Fn(
+pub fn fallback(
+    routes: &[Route],
+) -> impl Fn(
     State<AppState>,
     Request,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
@@ -92,7 +133,7 @@ pub fn fallback() -> impl Fn(
        + Send
        + Sync
        + 'static {
-    let proxy = Proxy::new();
+    let proxy = Proxy::new(routes);
     move |State(state): State<AppState>, request: Request| {
         let proxy = proxy.clone();
         Box::pin(async move { proxy.handle(state, request).await })
@@ -193,16 +234,43 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("keep-alive");
 }
 
-/// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, ward's own
-/// credentials (`Authorization`, ward's cookies) and hop-by-hop headers.
+/// SPEC §2.12: headers a backend may believe, so only ward sets them. Compared with `_` read
+/// as `-` (header names are already lower case): CGI, WSGI and PHP map `X_Ward_User_Id` and
+/// `X-Ward-User-Id` to the same variable.
+fn is_reserved_for_ward(name: &HeaderName) -> bool {
+    const PREFIXES: [&str; 2] = ["x-ward-", "x-forwarded-"];
+    const NAMES: [&str; 5] = [
+        "forwarded",
+        "x-real-ip",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ];
+    // Byte by byte, without allocating: this runs for every header of every proxied request.
+    let same = |a: &[u8], b: &[u8]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(&x, &y)| x == y || (x == b'_' && y == b'-'))
+    };
+    let name = name.as_str().as_bytes();
+    PREFIXES.iter().any(|p| {
+        name.get(..p.len())
+            .is_some_and(|head| same(head, p.as_bytes()))
+    }) || NAMES.iter().any(|n| same(name, n.as_bytes()))
+}
+
+/// Removes everything the upstream must not see: spoofed `X-Ward-*` identity, forwarding and
+/// method-override headers (whatever their spelling), ward's own credentials
+/// (`Authorization`, ward's cookies) and hop-by-hop headers.
 pub fn sanitize_request_headers(headers: &mut HeaderMap) {
     remove_hop_by_hop(headers);
-    let ward: Vec<HeaderName> = headers
+    let reserved: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-ward-"))
+        .filter(|name| is_reserved_for_ward(name))
         .cloned()
         .collect();
-    for name in ward {
+    for name in reserved {
         headers.remove(name);
     }
     headers.remove(header::AUTHORIZATION);
@@ -224,9 +292,37 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// ward's own cookies (`ward_session`, `ward_csrf`, …) are credentials or CSRF secrets for
-/// ward's pages: the upstream never sees them.
+/// Sets what ward tells the upstream about the request's way here: `X-Forwarded-For` (the
+/// trusted chain and the client, [`crate::edge::ClientAddr`]), `X-Forwarded-Proto` (from
+/// `public_url`) and `X-Forwarded-Host` (the client's `Host`). Call after
+/// [`sanitize_request_headers`].
+pub fn set_forwarding_headers(
+    state: &AppState,
+    headers: &mut HeaderMap,
+    client: Option<&crate::edge::ClientAddr>,
+    host: Option<HeaderValue>,
+) {
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host);
+    }
+    if let Some(v) = client.and_then(|c| HeaderValue::from_str(&c.forwarded_for()).ok()) {
+        headers.insert("x-forwarded-for", v);
+    }
+    let proto = if state.public_url.scheme() == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+}
+
+/// ward's own cookies (`ward_session`, `ward_csrf`, `__Host-ward_csrf`, …) are credentials or
+/// CSRF secrets for ward's pages: the upstream never sees them.
 fn is_ward_cookie(name: &str) -> bool {
+    let name = name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+        .unwrap_or(name);
     name == SESSION_COOKIE || name.starts_with("ward_")
 }
 
@@ -252,12 +348,32 @@ mod tests {
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; ward_session=secret; b=2; ward_csrf=x"),
+            HeaderValue::from_static(
+                "a=1; ward_session=secret; b=2; ward_csrf=x; __Host-ward_csrf=y",
+            ),
         );
         h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
         h.insert("x-hop", HeaderValue::from_static("1"));
         h.insert("x-keep", HeaderValue::from_static("1"));
+        for spoofed in [
+            "x_ward_user_id",
+            "X_WARD-email",
+            "forwarded",
+            "x-forwarded-for",
+            "X_Forwarded_Host",
+            "x-real-ip",
+            "x_real_ip",
+            "x-http-method-override",
+            "X-HTTP-Method",
+            "x_method_override",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(spoofed.as_bytes()).unwrap(),
+                HeaderValue::from_static("evil"),
+            );
+        }
         sanitize_request_headers(&mut h);
+        assert!(h.values().all(|v| v != "evil"), "{h:?}");
         assert!(!h.contains_key("x-ward-user-id"));
         assert!(!h.contains_key("x-ward-roles"));
         assert!(!h.contains_key(header::AUTHORIZATION));

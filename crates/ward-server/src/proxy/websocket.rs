@@ -21,11 +21,10 @@
 //! it without changing the behavior. While a connection is open it keeps its session's
 //! last-seen time fresh, so an active terminal does not count as idle.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{self, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
@@ -40,12 +39,16 @@ use crate::state::AppState;
 use super::config::Route;
 use super::lock::{self, Proof};
 use super::origin::OriginVerdict;
-use super::{authorize, identity_headers, sanitize_request_headers, upstream_url};
+use super::{
+    authorize, identity_headers, sanitize_request_headers, set_forwarding_headers, upstream_url,
+};
 
 /// How often an open connection re-checks its session.
 pub const RECHECK: Duration = Duration::from_millis(500);
 /// How long ward waits for the auth message when the upgrade carried no credential.
 const AUTH_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// SPEC §2.12: the most an unauthenticated client may make ward read (message and frame).
+pub const MAX_UNAUTHENTICATED_MESSAGE: usize = 16 * 1024;
 /// Consecutive failed re-checks (database unreachable) after which a connection is closed.
 const MAX_RECHECK_ERRORS: u32 = 3;
 /// RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
@@ -156,10 +159,16 @@ pub async fn upgrade(
         }
     };
 
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    if matches!(pre, PreAuth::AwaitMessage) {
+        // Nothing has authenticated this client yet: its first message is read with a small
+        // limit instead of tungstenite's 64 MiB. The limit stays for the connection's life
+        // (axum and tokio-tungstenite offer no way to raise it after the auth message), so
+        // clients that send large messages authenticate on the upgrade request instead.
+        ws = ws
+            .max_message_size(MAX_UNAUTHENTICATED_MESSAGE)
+            .max_frame_size(MAX_UNAUTHENTICATED_MESSAGE);
+    }
+    let host = parts.headers.get(header::HOST).cloned();
     let mut upstream_headers = parts.headers.clone();
     sanitize_request_headers(&mut upstream_headers);
     for name in [
@@ -173,13 +182,12 @@ pub async fn upgrade(
     ] {
         upstream_headers.remove(name);
     }
-    if let Some(ip) = peer {
-        if let Ok(v) = HeaderValue::from_str(&ip.to_string()) {
-            upstream_headers.insert("x-forwarded-for", v);
-        }
-    }
-    let upstream_url = upstream_url(&route, parts.uri.path(), forwarded_query.as_deref())
-        .replacen("http://", "ws://", 1);
+    set_forwarding_headers(&state, &mut upstream_headers, parts.extensions.get(), host);
+    let upstream_url = upstream_url(&route, parts.uri.path(), forwarded_query.as_deref());
+    let upstream_url = match upstream_url.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => upstream_url.replacen("http://", "ws://", 1),
+    };
     let connection = Connection {
         state,
         route,
@@ -355,15 +363,20 @@ async fn run(socket: WebSocket, c: Connection) {
             h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
     }
+    let connector = c
+        .route
+        .tls
+        .clone()
+        .map(tokio_tungstenite::Connector::Rustls);
     let upstream = match tokio::time::timeout(
         c.route.timeout,
-        tokio_tungstenite::connect_async(request),
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector),
     )
     .await
     {
         Ok(Ok((stream, _response))) => stream,
         Ok(Err(e)) => {
-            tracing::warn!(target: "ward::proxy", route = %c.route.prefix, error = %e, "websocket upstream failed");
+            tracing::warn!(target: "ward::proxy", route = %c.route.prefix, upstream = %c.route.upstream, error = %super::tls::error_chain(&e), "websocket upstream failed");
             return close(&mut client_tx, BAD_GATEWAY, "upstream unavailable").await;
         }
         Err(_) => {

@@ -253,7 +253,7 @@ async fn oidc_sign_in_provisions_then_matches_on_subject(b: Backend) {
     let browser = server.browser();
     let r = sign_in_via_idp(&server, &browser, "Bob@Corp.Example").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location_of(&r), "/");
+    assert_eq!(location_of(&r), "/account");
     assert_eq!(
         signed_in_email(&server, &browser).await.as_deref(),
         Some("bob@corp.example")

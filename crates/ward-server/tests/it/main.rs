@@ -12,6 +12,7 @@ mod abuse;
 mod authority;
 mod authority_matrix;
 mod concurrency;
+mod edge;
 mod first_hour;
 mod idp;
 mod keys_and_fixes;

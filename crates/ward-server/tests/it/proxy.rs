@@ -32,6 +32,9 @@ pub fn route(prefix: &str, upstream: &str) -> RawRoute {
         websocket: false,
         lock_kind: None,
         timeout: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
     }
 }
 
@@ -397,11 +400,11 @@ async fn forward_auth_checks_route_permission(b: Backend) {
     );
     let r = validate("GET", "/api/containers/c1", None).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    // A URI outside every route needs only a valid identity.
+    // A URI outside every route is refused (proxy.unmatched = "deny", the default).
     let r = validate("DELETE", "/elsewhere", Some(&s.access))
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 // ---------------------------------------------------------------- WebSocket

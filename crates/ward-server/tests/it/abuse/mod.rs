@@ -98,6 +98,9 @@ pub(super) async fn with_terminal_route(c: &mut RawConfig) {
         websocket: true,
         lock_kind: Some("terminal".into()),
         timeout: None,
+        ca_file: None,
+        cert_file: None,
+        key_file: None,
     }];
 }
 
