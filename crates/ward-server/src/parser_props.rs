@@ -128,7 +128,7 @@ proptest! {
         let seen: String = r.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
         prop_assert!(seen.starts_with('/'));
         prop_assert!(!seen.starts_with("//") && !seen.starts_with("/\\"), "{r:?}");
-        prop_assert!(r == "/" || r == s);
+        prop_assert!(r == "/account" || r == s, "{r:?}");
     }
 
     /// WebSocket auth messages: only `{"type":"auth","token":…}` objects pass; the token comes
