@@ -179,7 +179,8 @@ async fn account_and_admin_pages_in_chromium() {
     d.find("main a[href='/login']").await;
     d.goto(&format!("{base}/login")).await;
     d.click("form[action='/login/guest'] button").await;
-    d.find("main .home-links").await;
+    // A sign-in without a return_to lands on the account page (SPEC §2.12).
+    d.find("#profile").await;
     assert!(d.text("main").await.contains("guest"));
     d.goto(&format!("{base}/account")).await;
     d.find("#sessions").await;

@@ -35,7 +35,7 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     browser.click("button[type=submit]").await;
     browser.type_into("#password", ADMIN_PASSWORD).await;
     browser.click("button[type=submit]").await;
-    browser.wait_source("You are signed in as").await;
+    browser.wait_source("Your account").await;
 
     // Register a security key from the account page.
     browser.goto(&url("/account/mfa")).await;
@@ -58,14 +58,14 @@ async fn security_key_and_passkey_in_chromium(b: Backend) {
     assert!(browser.current_url().await.ends_with("/login/mfa"));
     browser.screenshot(&format!("signin-mfa-{b:?}")).await;
     browser.click("button[data-webauthn=mfa]").await;
-    browser.wait_source("You are signed in as").await;
+    browser.wait_source("Your account").await;
 
     // Passwordless: the passkey alone.
     browser.delete_cookies().await;
     browser.goto(&url("/login")).await;
     browser.screenshot(&format!("signin-{b:?}")).await;
     browser.click("button[data-webauthn=signin]").await;
-    browser.wait_source("You are signed in as").await;
+    browser.wait_source("Your account").await;
 
     let user = server
         .state

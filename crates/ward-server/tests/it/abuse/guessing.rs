@@ -134,7 +134,7 @@ async fn signin_codes_raced_void_the_challenge(b: Backend) {
     let good = python_totp(&secret, server.clock_now());
     let r = browser.submit_form(&page, &[("code", &good)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location_of(&r), "/");
+    assert_eq!(location_of(&r), "/account");
 }
 
 async fn passwords_raced(b: Backend) {
