@@ -3,8 +3,9 @@
 
 ward: signs the bootstrap admin in through the pages (GET /login for the CSRF pair, POST
 /login/password), runs the authorization code flow of the confidential client N times to get
-N refresh tokens (one session each) and a user access token (JWT with a session), creates an
-API token, and gets a client_credentials token.
+N refresh tokens (one session each; the first asks for consent) and a user access token (JWT
+with a session), creates an API token with the session cookie, and gets a client_credentials
+token.
 peer: asks the bench-only /bench/mint endpoint for N refresh tokens and gets a
 client_credentials token (opaque, for introspection).
 
@@ -71,6 +72,17 @@ def ward(port, out, n, email, password, client_id, secret):
             "scope": "openid containers:read", "state": f"s{i}",
         })
         resp, body = request(port, "GET", f"/oauth/authorize?{query}", headers={"Cookie": session[0]})
+        if resp.status == 200:
+            # A configured client asks for consent the first time (SPEC §2.11): allow it.
+            text = body.decode()
+            fields = {
+                name: re.search(rf'name="{name}" value="([^"]*)"', text).group(1)
+                for name in ("csrf_token", "request")
+            }
+            fields = {k: v.replace("&amp;", "&") for k, v in fields.items()}
+            fields["decision"] = "allow"
+            resp, body = request(port, "POST", "/oauth/authorize/decision", form(fields),
+                                 {**FORM, "Cookie": session[0]})
         location = resp.headers.get("Location", "")
         code = re.search(r"[?&]code=([^&]+)", location)
         if not code:
@@ -88,9 +100,10 @@ def ward(port, out, n, email, password, client_id, secret):
         access = tokens["access_token"]
     write(out, "refresh_tokens", "\n".join(refresh_tokens))
     write(out, "access_token", access)
+    # API tokens are made by a first-party session (a third-party client's token may not).
     resp, body = request(
         port, "POST", "/api/tokens", json.dumps({"name": "bench", "scopes": ["containers:read"]}),
-        {"Content-Type": "application/json", "Authorization": f"Bearer {access}"},
+        {"Content-Type": "application/json", "Cookie": session[0]},
     )
     created = json.loads(body)
     api_token = created.get("token") or created.get("secret")

@@ -84,7 +84,7 @@ impl Grant {
         )
     }
 
-    fn covers(&self, permission: &str) -> bool {
+    pub fn covers(&self, permission: &str) -> bool {
         match self {
             Grant::WholeRole => true,
             Grant::Permissions(set) => set.contains(permission),
@@ -119,8 +119,11 @@ pub struct Authority {
 impl Authority {
     /// Whether the credential holds `permission` now: the role grants it and so does the grant.
     pub fn allows(&self, permission: &Permission) -> bool {
-        self.role.as_ref().is_some_and(|r| r.grants(permission))
-            && self.grant.covers(&permission.to_string())
+        let wanted = permission.to_string();
+        self.role
+            .as_ref()
+            .is_some_and(|r| r.permissions.iter().any(|p| p == "*" || *p == wanted))
+            && self.grant.covers(&wanted)
     }
 
     /// Whether the role (ignoring the credential's narrower grant) holds `permission`.
@@ -128,22 +131,37 @@ impl Authority {
         self.role.as_ref().is_some_and(|r| r.grants(permission))
     }
 
-    /// Every permission this credential holds, expanded over `resources` and `admin`.
+    /// Every permission this credential holds (`X-Ward-Scopes`), expanded over `resources` and
+    /// `admin` for a role with `"*"`. Asked on every proxied request, so it avoids building
+    /// every resource × action when the grant or the role is a short list.
     pub fn effective_permissions(&self, resources: &[String]) -> Vec<String> {
-        let mut out = Vec::new();
-        let admin = [ADMIN_RESOURCE.to_string()];
-        for resource in resources.iter().chain(admin.iter()) {
-            for action in ACTIONS {
-                let p = Permission {
-                    resource: resource.clone(),
-                    action: action.to_string(),
-                };
-                if self.allows(&p) {
-                    out.push(p.to_string());
+        let Some(role) = &self.role else {
+            return Vec::new();
+        };
+        let star = role.permissions.iter().any(|p| p == "*");
+        match &self.grant {
+            Grant::Permissions(granted) => granted
+                .iter()
+                .filter(|p| star || role.permissions.contains(p))
+                .cloned()
+                .collect(),
+            Grant::WholeRole if !star => role
+                .permissions
+                .iter()
+                .filter(|p| Permission::parse(p, resources).is_some())
+                .cloned()
+                .collect(),
+            Grant::WholeRole => {
+                let admin = [ADMIN_RESOURCE.to_string()];
+                let mut out = Vec::with_capacity((resources.len() + 1) * ACTIONS.len());
+                for resource in resources.iter().chain(admin.iter()) {
+                    for action in ACTIONS {
+                        out.push(format!("{resource}:{action}"));
+                    }
                 }
+                out
             }
         }
-        out
     }
 
     /// Account security (SPEC §2.11): a first-party session credential whose owner proved a

@@ -97,7 +97,7 @@ pub async fn validate(
     };
     // The same identity headers the built-in proxy sends its upstreams.
     let mut headers = HeaderMap::new();
-    for (name, value) in crate::proxy::identity_headers(&state, &caller) {
+    for (name, value) in crate::proxy::identity_headers_with(&caller, &body.permissions) {
         headers.insert(name, value);
     }
     Ok((headers, Json(body)).into_response())

@@ -187,6 +187,17 @@ fn preflight(route: &Route, verdict: &OriginVerdict, headers: &HeaderMap) -> Res
 
 /// The identity ward asserts to the upstream (SPEC §2.8, §2.11), and to nginx at forward-auth.
 pub fn identity_headers(state: &AppState, caller: &Caller) -> Vec<(HeaderName, HeaderValue)> {
+    let permissions = caller
+        .authority
+        .effective_permissions(&state.config.resources);
+    identity_headers_with(caller, &permissions)
+}
+
+/// [`identity_headers`] with the caller's effective permissions already computed.
+pub fn identity_headers_with(
+    caller: &Caller,
+    permissions: &[String],
+) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = Vec::with_capacity(7);
     let mut add = |name: &'static str, value: &str| {
         // from_bytes: an email may be non-ASCII; control characters are refused.
@@ -200,9 +211,6 @@ pub fn identity_headers(state: &AppState, caller: &Caller) -> Vec<(HeaderName, H
     if let Some(session) = &caller.session {
         add("x-ward-session-id", &session.id);
     }
-    let permissions = caller
-        .authority
-        .effective_permissions(&state.config.resources);
     add("x-ward-scopes", &permissions.join(" "));
     add("x-ward-credential", caller.credential.header_value());
     add("x-ward-client-id", &caller.client_id);
