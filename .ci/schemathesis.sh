@@ -13,7 +13,7 @@ SCHEMATHESIS_VERSION=4.32.5
 EXAMPLES="${SCHEMATHESIS_EXAMPLES:-50}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 WARD_BIN="${WARD_BIN:-$TARGET/debug/ward}"
-VENV="${SCHEMATHESIS_VENV:-$TARGET/schemathesis-venv-$SCHEMATHESIS_VERSION}"
+VENV="$(realpath -m "${SCHEMATHESIS_VENV:-$TARGET/schemathesis-venv-$SCHEMATHESIS_VERSION}")"
 
 die() {
     echo "schemathesis.sh: $*" >&2
@@ -79,14 +79,16 @@ for who in ${SCHEMATHESIS_AS:-admin user api_token}; do
     python3 .ci/schemathesis_auth.py "$BASE" "$ADMIN_EMAIL" "$ADMIN_PASSWORD" "$dir/creds" ||
         { cat "$dir/server.log" >&2; die "could not obtain the credentials"; }
     echo "-- schemathesis as $who ($EXAMPLES examples per operation)"
-    if ! "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+    # From the caller's scratch dir, so that Schemathesis' and Hypothesis' caches of earlier
+    # failures neither land in the clone nor change what a later run tries.
+    if ! (cd "$dir" && "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
         --checks not_a_server_error,status_code_conformance,response_schema_conformance \
         --max-examples "$EXAMPLES" --seed 16 --workers 2 \
         --phases examples,coverage,fuzzing \
         --exclude-path /api/auth/logout \
         --header "Authorization: Bearer $(cat "$dir/creds/$who")" \
         --suppress-health-check all \
-        --output-truncate true --no-color; then
+        --output-truncate true --no-color); then
         status=1
         echo "schemathesis.sh: failures above as $who; the server's log ends:" >&2
         tail -n 30 "$dir/server.log" >&2
