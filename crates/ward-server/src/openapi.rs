@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::OpenApi;
 
 use crate::auth::SESSION_COOKIE;
@@ -66,7 +67,7 @@ use crate::{api, oauth};
         api::security::verify,
     ),
     components(schemas(ward_proto::ErrorBody)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &PathEdge),
     tags(
         (name = "oauth", description = "OAuth 2.0 / OpenID Connect"),
         (name = "auth", description = "Validation (also forward-auth), refresh, logout, guests"),
@@ -119,6 +120,48 @@ impl utoipa::Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// The request edge refuses a path that holds a control character, an encoded `/` or `\\`, or a
+/// dot segment (`invalid_path`, 400) before any handler runs; an operation whose path takes a
+/// parameter documents that 400 too.
+struct PathEdge;
+
+impl utoipa::Modify for PathEdge {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.contains('{') {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("400".to_string())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "The path holds a character the edge refuses (`invalid_path`)",
+                            )
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
     }
 }
 

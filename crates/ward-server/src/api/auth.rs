@@ -52,6 +52,7 @@ pub struct ValidateParams {
         (status = 400, description = "Malformed parameters", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "The permission is denied, the origin is refused, or the resource is locked (`mfa_required`)", body = ErrorBody),
+        (status = 404, description = "`resource` names an unknown resource kind (`not_found`)", body = ErrorBody),
     )
 )]
 pub async fn validate(

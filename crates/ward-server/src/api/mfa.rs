@@ -160,7 +160,7 @@ pub async fn finish_enrolment(
     responses(
         (status = 200, description = "The secret to add to an authenticator app", body = TotpSetup),
         (status = 401, description = "No valid credential", body = ErrorBody),
-        (status = 403, description = "Guests cannot enrol", body = ErrorBody),
+        (status = 403, description = "Guests cannot enrol; or not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 409, description = "MFA is already enabled", body = ErrorBody),
     )
 )]
@@ -184,7 +184,7 @@ pub async fn setup(State(state): State<AppState>, caller: Caller) -> ApiResult<J
         (status = 200, description = "MFA is on; the backup codes are shown once", body = BackupCodes),
         (status = 400, description = "No enrolment in progress, or a wrong code (`invalid_code`)", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
-        (status = 403, description = "Guests cannot enrol", body = ErrorBody),
+        (status = 403, description = "Guests cannot enrol; or not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
     )
 )]
@@ -277,6 +277,7 @@ pub async fn verify(
         (status = 200, description = "MFA is off", body = MfaDisabled),
         (status = 400, description = "MFA is not enabled, or a wrong code", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
     )
 )]
@@ -303,6 +304,7 @@ pub async fn disable(
         (status = 200, description = "The new backup codes, shown once; the old ones stop working", body = BackupCodes),
         (status = 400, description = "MFA is not enabled, or a wrong code", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
     )
 )]

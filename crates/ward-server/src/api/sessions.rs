@@ -186,6 +186,7 @@ pub async fn revoke_session(
     responses(
         (status = 204, description = "Revoked; it stops working on its next use"),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 404, description = "No such live session of the caller's", body = ErrorBody),
     )
 )]

@@ -157,8 +157,9 @@ pub struct RegisterStart {
     request_body = RegisterStart,
     responses(
         (status = 200, description = "The creation options", body = Ceremony),
+        (status = 400, description = "The body is not the JSON described (`invalid_request`)", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
-        (status = 403, description = "Guests cannot enrol", body = ErrorBody),
+        (status = 403, description = "Guests cannot enrol; or not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 501, description = "WebAuthn is off: public_url is an IP address (`webauthn_unavailable`)", body = ErrorBody),
     )
 )]
@@ -214,6 +215,7 @@ pub struct RegisterFinish {
         (status = 201, description = "Registered", body = Registered),
         (status = 400, description = "Unknown or expired ceremony, or the authenticator's answer was refused (`webauthn_failed`)", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 501, description = "WebAuthn is off", body = ErrorBody),
     )
 )]
@@ -613,6 +615,7 @@ pub async fn list(
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "Not a first-party session (an API token, a third-party client's token)", body = ErrorBody),
         (status = 404, description = "No such security key of the caller's", body = ErrorBody),
     )
 )]

@@ -22,6 +22,7 @@ mod openapi;
 mod pages_browser;
 mod proxy;
 mod replicas;
+mod schema_fixes;
 mod sessions;
 mod sessions_api;
 mod signup;
