@@ -1012,16 +1012,19 @@ impl Client {
     }
 
     /// Revokes the session on the server (best effort, reported as a warning when it fails),
-    /// removes the secret locally and keeps the profile's URL and alias.
+    /// removes the secret locally and keeps the profile's URL and alias. Returns whether a
+    /// credential was there to remove (`false`: the profile was already signed out).
     ///
     /// # Errors
     /// When the profile does not exist or local storage fails.
-    pub async fn logout(&self, alias: &str) -> Result<()> {
+    pub async fn logout(&self, alias: &str) -> Result<bool> {
         let Some(profile) = self.load_config()?.profiles.remove(alias) else {
             return Err(self.unknown_profile(alias)?);
         };
         let store = self.store_of(&profile);
-        if let Some(credential) = store.load(alias)? {
+        let credential = store.load(alias)?;
+        let had_credential = credential.is_some();
+        if let Some(credential) = credential {
             if let Credential::Session { refresh_token, .. } = &credential {
                 if let Err(e) = self
                     .revoke_remote(alias, &profile, refresh_token.as_ref())
@@ -1042,7 +1045,7 @@ impl Client {
                 p.credential_store = None;
             }
         })?;
-        Ok(())
+        Ok(had_credential)
     }
 
     async fn revoke_remote(

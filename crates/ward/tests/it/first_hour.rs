@@ -639,3 +639,34 @@ async fn status_shows_scopes_and_switch_changes_profile() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.starts_with("Error: no profile named prod\n"));
 }
+
+/// `ward logout` when not signed in is informational and exits 0 (SPEC §3.1): with no profiles
+/// at all, and again after a logout (the profile is kept, its session is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_when_not_signed_in_exits_zero() {
+    let cli = Cli::new();
+    let out = cli.run(&["logout"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "Not logged in: there are no profiles.\n");
+
+    let server = Server::start();
+    login_pkce(&server, &cli).await;
+    let out = cli.run(&["logout"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!("Logged out of {} (profile default).\n", server.url)
+    );
+    let out = cli.run(&["logout"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "Not logged in to {} (profile default): nothing to do.\n",
+            server.url
+        )
+    );
+    let out = cli.run(&["logout", "--all"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("nothing to do"), "{out:?}");
+}
