@@ -197,7 +197,111 @@ async fn pages_are_complete(b: Backend) {
     assert!(audit.contains("<code>terminal/t1</code>"), "{audit}");
 }
 
+/// Issue 18 item 16, post/redirect/get (decision 89): creating a token answers 303 to
+/// `/account#tokens`, which shows the secret once; reloading that page neither shows it again
+/// nor creates a second token, and the secret is never in a URL.
+async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
+    let server = TestServer::start(b).await;
+    let browser = server.browser();
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, account, _) = browser.get("/account").await;
+    let at = account.find("action=\"/account/tokens\"").unwrap();
+    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let r = browser
+        .submit_form(
+            form,
+            &[
+                ("name", "reload-me"),
+                ("scope.containers:read", "on"),
+                ("expires", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location_of(&r), "/account#tokens");
+    let set_cookie: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .filter(|c| c.starts_with("ward_new_token="))
+        .collect();
+    assert_eq!(set_cookie.len(), 1, "{set_cookie:?}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/account",
+        "Max-Age=300",
+    ] {
+        assert!(set_cookie[0].contains(attribute), "{set_cookie:?}");
+    }
+    // The redirect target shows the secret once.
+    let (status, shown, _) = browser.get("/account#tokens").await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = (|| {
+        let at = shown.find("id=\"new-token\"")?;
+        let tag = &shown[shown[..at].rfind('<')?..at + shown[at..].find('>')?];
+        let v = tag.find("value=\"")? + 7;
+        Some(tag[v..v + tag[v..].find('"')?].to_string())
+    })()
+    .expect("the new secret is shown");
+    assert!(secret.starts_with("ward_"), "{secret}");
+    assert!(!set_cookie[0].contains(&secret), "the cookie is encrypted");
+    let r = server
+        .api()
+        .get(server.url("/api/auth/validate"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Reloading: no secret, still one token.
+    for _ in 0..2 {
+        let (status, again, _) = browser.get("/account#tokens").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!again.contains(&secret), "shown once only");
+        assert!(!again.contains("id=\"new-token\""));
+        assert_eq!(
+            again
+                .matches("aria-label=\"Revoke token reload-me\"")
+                .count(),
+            1,
+            "{again}"
+        );
+    }
+    let admin = server
+        .state
+        .store
+        .user_by_email(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let tokens = server
+        .state
+        .store
+        .api_tokens_of_user(&admin.id)
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1, "one token, not a duplicate");
+    // A stale cookie (another session, or after five minutes) shows nothing.
+    let r = browser
+        .submit_form(
+            form,
+            &[
+                ("name", "late"),
+                ("scope.containers:read", "on"),
+                ("expires", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    server.clock.advance(301);
+    let (_, late, _) = browser.get("/account").await;
+    assert!(!late.contains("id=\"new-token\""), "{late}");
+}
+
 on_both_backends!(
+    reloading_after_creating_a_token_creates_no_duplicate,
     pages_are_complete,
     passkey_buttons_only_when_webauthn_works,
     two_step_verification_is_manageable_on_the_web,
