@@ -670,3 +670,59 @@ async fn logout_when_not_signed_in_exits_zero() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("nothing to do"), "{out:?}");
 }
+
+/// The subcommands listed under `Commands:` in a `--help` page (without clap's own `help`).
+fn listed_subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(|name| name.trim_end_matches(',').to_owned())
+        .collect()
+}
+
+/// Issue 18 item 18: every command's `--help`, found by walking `ward --help` and each
+/// command's own `Commands:` list, ends with an "Examples:" block of `ward` command lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_has_help_with_examples() {
+    let cli = Cli::new();
+    let mut pending: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = Vec::new();
+    let mut missing = Vec::new();
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = cli.run(&args).await;
+        assert_eq!(out.code, 0, "ward {}: {out:?}", args.join(" "));
+        let examples = out
+            .stdout
+            .split_once("\nExamples:\n")
+            .map(|(_, e)| e.to_owned())
+            .unwrap_or_default();
+        let lines: Vec<&str> = examples.lines().collect();
+        if lines.is_empty()
+            || !lines.iter().all(|l| l.starts_with("  $ "))
+            || !lines.iter().any(|l| l.contains("ward "))
+        {
+            missing.push(path.join(" "));
+        }
+        for sub in listed_subcommands(&out.stdout) {
+            let mut next = path.clone();
+            next.push(sub);
+            pending.push(next);
+        }
+        seen.push(path.join(" "));
+    }
+    assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+    // The walk reached the nested commands (and `server`, parsed on its own).
+    for expected in [
+        "server rotate-keys",
+        "tokens create",
+        "admin users set-role",
+        "switch",
+    ] {
+        assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
+    }
+}
