@@ -53,6 +53,9 @@ pub struct LoginOptions {
     pub timeout: Duration,
     /// Lines typed by the user: a pasted redirect URL is accepted while PKCE waits.
     pub paste: Option<mpsc::UnboundedReceiver<String>>,
+    /// The scopes to ask for, space-separated; `None`: the parameters' default
+    /// (`openid offline_access`). The server decides what is granted.
+    pub scope: Option<String>,
 }
 
 /// The result of a successful sign-in.
@@ -199,6 +202,7 @@ impl Client {
             port: self.params.callback_port,
             timeout: Duration::from_secs(300),
             paste: None,
+            scope: None,
         }
     }
 
@@ -668,7 +672,7 @@ impl Client {
             redirect_uri: &redirect_uri,
             code_challenge: &pkce.challenge,
             state: &state,
-            scope: &self.params.scope,
+            scope: opts.scope.as_deref().unwrap_or(&self.params.scope),
             login_hint,
             device_id,
             device_name,
@@ -740,7 +744,7 @@ impl Client {
             device_endpoint,
             &[
                 ("client_id", &self.params.client_id),
-                ("scope", &self.params.scope),
+                ("scope", opts.scope.as_deref().unwrap_or(&self.params.scope)),
                 ("device_id", device_id),
                 ("device_name", device_name),
             ],

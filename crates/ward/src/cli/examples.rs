@@ -30,6 +30,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "ward login prod https://ward.example.com",
             "ward login http://localhost:8080",
             "ward login prod --auth-flow device_code",
+            "ward login prod --scope containers:read",
             "echo \"$TOKEN\" | ward login ci https://ward.example.com --token -",
         ],
     ),

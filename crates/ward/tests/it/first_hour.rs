@@ -726,3 +726,44 @@ async fn every_command_has_help_with_examples() {
         assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
     }
 }
+
+/// Issue 18 item 18: `ward login --scope S` asks `/cli-login` for S besides the CLI's own
+/// scopes (each once), and the session holds those scopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_asks_for_extra_scopes() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--port",
+        "0",
+        "--scope",
+        "containers:read",
+        "--scope",
+        "offline_access",
+    ]);
+    let url = cli.wait_new_browser_url("/cli-login", 0, WAIT).await;
+    assert_eq!(
+        crate::support::query_param(&url, "scope").as_deref(),
+        Some("openid offline_access containers:read"),
+        "{url}"
+    );
+    let page = server.user().visit(&url, false).await;
+    assert!(
+        matches!(&page, Ok(crate::browser::Stop::Page(_, body)) if body.contains("Login Successful!")),
+        "{page:?}\nward: {}\nserver: {}",
+        running.stderr(),
+        server.log()
+    );
+    assert_ok(&running.finish(WAIT).await);
+    // The session holds what was asked for: here narrower than the admin role.
+    let status = cli.run(&["status"]).await;
+    assert_ok(&status);
+    assert_eq!(line(&status, "Scopes:"), "Scopes: containers:read");
+    let out = cli.run(&["login", "--token", "x", "--scope", "a:b"]).await;
+    assert_eq!(out.code, 2, "--scope is for interactive sign-ins: {out:?}");
+}
