@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
                 .map(|o| println!("Welcome to acme, {}!", o.user.email)),
             Err(e) => Err(e),
         },
-        (Some("logout"), _) => client.logout("default").await.map(|()| println!("Bye.")),
+        (Some("logout"), _) => client.logout("default").await.map(|_| println!("Bye.")),
         (Some("status"), _) => (client.status("default", None).await)
             .map(|s| println!("Signed in to {} as {}", s.url, s.user.email)),
         _ => {

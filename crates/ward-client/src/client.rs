@@ -53,6 +53,9 @@ pub struct LoginOptions {
     pub timeout: Duration,
     /// Lines typed by the user: a pasted redirect URL is accepted while PKCE waits.
     pub paste: Option<mpsc::UnboundedReceiver<String>>,
+    /// The scopes to ask for, space-separated; `None`: the parameters' default
+    /// (`openid offline_access`). The server decides what is granted.
+    pub scope: Option<String>,
 }
 
 /// The result of a successful sign-in.
@@ -199,6 +202,7 @@ impl Client {
             port: self.params.callback_port,
             timeout: Duration::from_secs(300),
             paste: None,
+            scope: None,
         }
     }
 
@@ -668,7 +672,7 @@ impl Client {
             redirect_uri: &redirect_uri,
             code_challenge: &pkce.challenge,
             state: &state,
-            scope: &self.params.scope,
+            scope: opts.scope.as_deref().unwrap_or(&self.params.scope),
             login_hint,
             device_id,
             device_name,
@@ -740,7 +744,7 @@ impl Client {
             device_endpoint,
             &[
                 ("client_id", &self.params.client_id),
-                ("scope", &self.params.scope),
+                ("scope", opts.scope.as_deref().unwrap_or(&self.params.scope)),
                 ("device_id", device_id),
                 ("device_name", device_name),
             ],
@@ -1012,16 +1016,19 @@ impl Client {
     }
 
     /// Revokes the session on the server (best effort, reported as a warning when it fails),
-    /// removes the secret locally and keeps the profile's URL and alias.
+    /// removes the secret locally and keeps the profile's URL and alias. Returns whether a
+    /// credential was there to remove (`false`: the profile was already signed out).
     ///
     /// # Errors
     /// When the profile does not exist or local storage fails.
-    pub async fn logout(&self, alias: &str) -> Result<()> {
+    pub async fn logout(&self, alias: &str) -> Result<bool> {
         let Some(profile) = self.load_config()?.profiles.remove(alias) else {
             return Err(self.unknown_profile(alias)?);
         };
         let store = self.store_of(&profile);
-        if let Some(credential) = store.load(alias)? {
+        let credential = store.load(alias)?;
+        let had_credential = credential.is_some();
+        if let Some(credential) = credential {
             if let Credential::Session { refresh_token, .. } = &credential {
                 if let Err(e) = self
                     .revoke_remote(alias, &profile, refresh_token.as_ref())
@@ -1042,7 +1049,7 @@ impl Client {
                 p.credential_store = None;
             }
         })?;
-        Ok(())
+        Ok(had_credential)
     }
 
     async fn revoke_remote(

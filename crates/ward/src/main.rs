@@ -3,7 +3,7 @@
 mod cli;
 mod server_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -45,13 +45,54 @@ fn main() -> std::process::ExitCode {
     let program = argv.next().unwrap_or_else(|| "ward".into());
     let rest: Vec<std::ffi::OsString> = argv.collect();
     if rest.first().is_some_and(|a| a == "server") {
-        let server =
-            ServerCli::parse_from(std::iter::once(program).chain(rest.into_iter().skip(1)));
+        let server: ServerCli = parse(
+            cli::examples::with_examples(ServerCli::command(), "server"),
+            std::iter::once(program).chain(rest.into_iter().skip(1)),
+        );
         return server_cmd::main(server.args);
     }
-    let args = Args::parse();
+    let args: Args = parse(
+        cli::examples::with_examples(Args::command(), ""),
+        std::iter::once(program).chain(rest),
+    );
     match args.command {
         Command::Server(server) => server_cmd::main(server),
         Command::User(command) => cli::main(args.global, command),
+    }
+}
+
+/// Parses `argv` with `command` (the derived one plus its examples), exiting as clap does on
+/// `--help`, `--version` or a usage error.
+fn parse<T: FromArgMatches>(
+    command: clap::Command,
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+) -> T {
+    let mut matches = command.get_matches_from(argv);
+    T::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every example that is a plain `ward …` line parses with the real command tree.
+    #[test]
+    fn examples_parse() {
+        for (path, lines) in cli::examples::EXAMPLES {
+            for line in *lines {
+                if !line.starts_with("ward ") || line.contains(['"', '\'', '|', '$']) {
+                    continue;
+                }
+                let argv: Vec<&str> = line.split_whitespace().collect();
+                let parsed = if argv.get(1) == Some(&"server") {
+                    ServerCli::command()
+                        .try_get_matches_from(argv.iter().skip(1))
+                        .map(|_| ())
+                } else {
+                    Args::command().try_get_matches_from(&argv).map(|_| ())
+                };
+                assert!(parsed.is_ok(), "{path}: {line}: {parsed:?}");
+            }
+        }
     }
 }

@@ -63,8 +63,10 @@ pub async fn account_page(
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
+    let (jar, secret) = super::new_token::take(&state, jar, &caller);
     let flash = Flash {
         ok: done_message(q.done.as_deref()).map(str::to_string),
+        secret,
         ..Flash::default()
     };
     render(&state, jar, &caller, flash, StatusCode::OK).await
@@ -273,7 +275,8 @@ async fn sessions_panel(state: &AppState, caller: &Caller, csrf: &str) -> Result
     })
 }
 
-/// `POST /account/tokens`: creates a token and shows its secret once, on this response only.
+/// `POST /account/tokens`: creates a token and redirects to `/account#tokens`, which shows its
+/// secret once (post/redirect/get, see [`super::new_token`]).
 pub async fn create_token_form(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -303,15 +306,15 @@ pub async fn create_token_form(
         .map(|(_, _, d)| *d)
         .ok_or_else(|| ApiError::bad_request("expires must be 30, 90, 365 or never"))?;
     let expires_at = days.map(|d| state.clock.now().plus_secs(d * 86_400));
-    let flash = match create_token(&state, &caller, ip.as_deref(), &name, &scopes, expires_at).await
-    {
-        Ok((record, secret)) => Flash {
-            secret: Some((record.name, secret)),
-            ..Flash::default()
-        },
+    match create_token(&state, &caller, ip.as_deref(), &name, &scopes, expires_at).await {
+        Ok((record, secret)) => {
+            // Post/redirect/get: a reload of what follows creates nothing (decision 89).
+            let jar = super::new_token::stash(&state, jar, &caller, record.name, secret)?;
+            Ok((jar, Redirect::to("/account#tokens")).into_response())
+        }
         Err(e) if e.status.is_client_error() => {
             let status = e.status;
-            return render(
+            render(
                 &state,
                 jar,
                 &caller,
@@ -321,11 +324,10 @@ pub async fn create_token_form(
                 },
                 status,
             )
-            .await;
+            .await
         }
-        Err(e) => return Err(e),
-    };
-    render(&state, jar, &caller, flash, StatusCode::OK).await
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /account/tokens/{id}/revoke`.

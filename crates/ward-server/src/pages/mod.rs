@@ -10,6 +10,7 @@ pub mod device;
 pub mod idp;
 pub mod login;
 pub mod mfa_login;
+pub mod new_token;
 pub mod reauth;
 pub mod signup;
 

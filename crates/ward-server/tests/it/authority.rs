@@ -352,8 +352,11 @@ async fn the_pages_ask_again_then_continue(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("laptop"));
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location_of(&r), "/account#tokens");
+    let (_, account, _) = browser.get("/account").await;
+    assert!(account.contains("id=\"new-token\""), "{account}");
+    assert!(account.contains("laptop"));
 }
 
 async fn third_party_tokens_hold_what_was_consented(b: Backend) {

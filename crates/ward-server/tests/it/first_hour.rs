@@ -197,7 +197,284 @@ async fn pages_are_complete(b: Backend) {
     assert!(audit.contains("<code>terminal/t1</code>"), "{audit}");
 }
 
+/// Issue 18 item 16, post/redirect/get (decision 89): creating a token answers 303 to
+/// `/account#tokens`, which shows the secret once; reloading that page neither shows it again
+/// nor creates a second token, and the secret is never in a URL.
+async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
+    let server = TestServer::start(b).await;
+    let browser = server.browser();
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (_, account, _) = browser.get("/account").await;
+    let at = account.find("action=\"/account/tokens\"").unwrap();
+    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let r = browser
+        .submit_form(
+            form,
+            &[
+                ("name", "reload-me"),
+                ("scope.containers:read", "on"),
+                ("expires", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location_of(&r), "/account#tokens");
+    let set_cookie: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .filter(|c| c.starts_with("ward_new_token="))
+        .collect();
+    assert_eq!(set_cookie.len(), 1, "{set_cookie:?}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/account",
+        "Max-Age=300",
+    ] {
+        assert!(set_cookie[0].contains(attribute), "{set_cookie:?}");
+    }
+    // The redirect target shows the secret once.
+    let (status, shown, _) = browser.get("/account#tokens").await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = (|| {
+        let at = shown.find("id=\"new-token\"")?;
+        let tag = &shown[shown[..at].rfind('<')?..at + shown[at..].find('>')?];
+        let v = tag.find("value=\"")? + 7;
+        Some(tag[v..v + tag[v..].find('"')?].to_string())
+    })()
+    .expect("the new secret is shown");
+    assert!(secret.starts_with("ward_"), "{secret}");
+    assert!(!set_cookie[0].contains(&secret), "the cookie is encrypted");
+    let r = server
+        .api()
+        .get(server.url("/api/auth/validate"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Reloading: no secret, still one token.
+    for _ in 0..2 {
+        let (status, again, _) = browser.get("/account#tokens").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!again.contains(&secret), "shown once only");
+        assert!(!again.contains("id=\"new-token\""));
+        assert_eq!(
+            again
+                .matches("aria-label=\"Revoke token reload-me\"")
+                .count(),
+            1,
+            "{again}"
+        );
+    }
+    let admin = server
+        .state
+        .store
+        .user_by_email(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .unwrap();
+    let tokens = server
+        .state
+        .store
+        .api_tokens_of_user(&admin.id)
+        .await
+        .unwrap();
+    assert_eq!(tokens.len(), 1, "one token, not a duplicate");
+    // A stale cookie (another session, or after five minutes) shows nothing.
+    let r = browser
+        .submit_form(
+            form,
+            &[
+                ("name", "late"),
+                ("scope.containers:read", "on"),
+                ("expires", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    server.clock.advance(301);
+    let (_, late, _) = browser.get("/account").await;
+    assert!(!late.contains("id=\"new-token\""), "{late}");
+}
+
+/// Same-origin links (`href="…"`) of a page, without fragments, entities decoded.
+fn same_origin_links(base: &str, html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&"))
+        .map(|href| match href.strip_prefix(base) {
+            Some("") => "/".to_string(),
+            Some(local) => local.to_string(),
+            None => href,
+        })
+        .filter(|href| href.starts_with('/') && !href.starts_with("//"))
+        .map(|href| href.split('#').next().unwrap_or_default().to_string())
+        .filter(|href| !href.is_empty())
+        .collect()
+}
+
+/// Values cut with "…" whose whole (the element's `title`) is shorter than 17 characters, or
+/// that have no `title` to show it: `(shown, whole)`.
+fn short_truncations(html: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(i) = html[at..].find('…') {
+        let pos = at + i;
+        at = pos + '…'.len_utf8();
+        // Only text content: the nearest '<' before it opens the element that holds it.
+        let Some(open) = html[..pos].rfind('<') else {
+            continue;
+        };
+        let Some(close) = html[open..pos].find('>') else {
+            continue;
+        };
+        let tag = &html[open..open + close];
+        let shown = html[open + close + 1..pos].to_string();
+        if shown.contains('<') {
+            continue;
+        }
+        let whole = tag
+            .split("title=\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .map(str::to_string);
+        match whole {
+            Some(whole) if whole.chars().count() >= 17 => {}
+            Some(whole) => found.push((shown, whole)),
+            // Prose such as "Loading…" is not a cut value: only flag code-like cells.
+            None if tag.starts_with("<code") || tag.starts_with("<td") => {
+                found.push((shown, String::new()))
+            }
+            None => {}
+        }
+    }
+    found
+}
+
+/// Issue 18 "Tests": a walk from every HTML page route of `routes.rs` (signed in as an admin),
+/// following every same-origin link, finds no broken link (404 or 5xx), no raw JSON shown to a
+/// browser, and no value cut with "…" that is short enough to show whole.
+async fn every_page_and_link_works_for_an_admin(b: Backend) {
+    // Sign-up on, so that its page is one to walk (off, it is a deliberate 404 page).
+    let server = TestServer::start_with(b, |c| c.signup = true).await;
+    let browser = server.browser();
+    browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // Something in every table: a token, a CLI session, audit rows with short and long targets.
+    let (_, account, _) = browser.get("/account").await;
+    let at = account.find("action=\"/account/tokens\"").unwrap();
+    let form = &account[account[..at].rfind("<form").unwrap()..];
+    browser
+        .submit_form(form, &[("name", "walk"), ("scope.containers:read", "on")])
+        .await;
+    cli_tokens(&server).await;
+    for target in ["terminal/t1", "container/0123456789abcdef0123456789abcdef"] {
+        ward_server::audit::record(
+            &server.state,
+            ward_server::audit::Audit::new("lock", "ok").target(target),
+        )
+        .await;
+    }
+    let not_pages = [
+        "/api/",
+        "/oauth/",
+        "/.well-known/",
+        "/static/",
+        "/cli-login",
+        "/idp/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ];
+    let mut pending: Vec<String> = crate::openapi::routed()
+        .into_iter()
+        .filter(|(path, methods)| {
+            methods.contains("get")
+                && !path.contains('{')
+                && !not_pages.iter().any(|p| path.starts_with(p))
+        })
+        .map(|(path, _)| path)
+        .collect();
+    assert!(pending.contains(&"/admin/audit".to_string()), "{pending:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    while let Some(path) = pending.pop() {
+        if !seen.insert(path.clone()) || seen.len() > 200 {
+            continue;
+        }
+        let r = browser
+            .http
+            .get(server.url(&path))
+            .header("accept", "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let location = location_of(&r);
+        let html_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = r.text().await.unwrap_or_default();
+        if status == StatusCode::NOT_FOUND || status.is_server_error() {
+            problems.push(format!("{path}: {status}"));
+            continue;
+        }
+        if status.is_redirection() {
+            let local = location.strip_prefix(&server.url).unwrap_or(&location);
+            if local.starts_with('/') && !local.starts_with("//") {
+                pending.push(local.split('#').next().unwrap_or_default().to_string());
+            }
+            continue;
+        }
+        if path.starts_with("/static/") {
+            continue;
+        }
+        if html_type.starts_with("application/json") || body.trim_start().starts_with('{') {
+            problems.push(format!("{path}: raw JSON shown to a browser: {body}"));
+            continue;
+        }
+        for (shown, whole) in short_truncations(&body) {
+            problems.push(format!(
+                "{path}: {shown:?}… cut although {whole:?} is short"
+            ));
+        }
+        pending.extend(same_origin_links(&server.url, &body));
+    }
+    for expected in [
+        "/account",
+        "/account/mfa",
+        "/admin/users",
+        "/admin/sessions",
+        "/admin/audit",
+    ] {
+        assert!(seen.contains(expected), "{expected} not reached: {seen:?}");
+    }
+    assert!(seen.len() >= 12, "too short a walk: {seen:?}");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_walk_spots_a_short_truncated_value() {
+    let page = "<td><code title=\"terminal/t1\">terminal/t…</code></td>";
+    assert_eq!(short_truncations(page).len(), 1);
+    let page = "<code title=\"0123456789abcdef0123\">0123456789…</code><p>Loading…</p>";
+    assert!(short_truncations(page).is_empty());
+    let links = same_origin_links(
+        "http://h",
+        "<a href=\"/a#x\"></a><a href=\"http://h/b?c=1&amp;d=2\"></a><a href=\"https://o/\"></a>",
+    );
+    assert_eq!(links, ["/a", "/b?c=1&d=2"]);
+}
+
 on_both_backends!(
+    every_page_and_link_works_for_an_admin,
+    reloading_after_creating_a_token_creates_no_duplicate,
     pages_are_complete,
     passkey_buttons_only_when_webauthn_works,
     two_step_verification_is_manageable_on_the_web,

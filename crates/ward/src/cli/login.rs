@@ -35,6 +35,24 @@ pub struct LoginArgs {
     /// How long to wait for the sign-in (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// A scope to ask for besides `openid offline_access`, e.g. containers:read (repeatable;
+    /// the server grants only what the CLI client and your role allow).
+    #[arg(long = "scope", value_name = "SCOPE", conflicts_with = "token")]
+    pub scopes: Vec<String>,
+}
+
+/// The scopes a sign-in asks for: the CLI's own, then `extra` (in order, without repeats).
+fn requested_scope(default: &str, extra: &[String]) -> Option<String> {
+    if extra.is_empty() {
+        return None;
+    }
+    let mut all: Vec<&str> = default.split_whitespace().collect();
+    for s in extra.iter().flat_map(|s| s.split_whitespace()) {
+        if !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    Some(all.join(" "))
 }
 
 pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
@@ -83,6 +101,7 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
         None => {
             let flow: AuthFlow = args.auth_flow.parse()?;
             let paste = (flow != AuthFlow::DeviceCode).then(stdin_lines);
+            let scope = requested_scope(&client.params().scope, &args.scopes);
             client
                 .login(LoginOptions {
                     alias: alias.clone(),
@@ -93,6 +112,7 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
                     port: args.port,
                     timeout: args.timeout,
                     paste,
+                    scope,
                 })
                 .await
                 .map_err(|e| login_error(e, flow, &again))?

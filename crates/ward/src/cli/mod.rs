@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+pub mod examples;
 mod login;
 mod logout;
 mod mfa;

@@ -639,3 +639,131 @@ async fn status_shows_scopes_and_switch_changes_profile() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.starts_with("Error: no profile named prod\n"));
 }
+
+/// `ward logout` when not signed in is informational and exits 0 (SPEC §3.1): with no profiles
+/// at all, and again after a logout (the profile is kept, its session is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_when_not_signed_in_exits_zero() {
+    let cli = Cli::new();
+    let out = cli.run(&["logout"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "Not logged in: there are no profiles.\n");
+
+    let server = Server::start();
+    login_pkce(&server, &cli).await;
+    let out = cli.run(&["logout"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!("Logged out of {} (profile default).\n", server.url)
+    );
+    let out = cli.run(&["logout"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "Not logged in to {} (profile default): nothing to do.\n",
+            server.url
+        )
+    );
+    let out = cli.run(&["logout", "--all"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("nothing to do"), "{out:?}");
+}
+
+/// The subcommands listed under `Commands:` in a `--help` page (without clap's own `help`).
+fn listed_subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim_end() != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(|name| name.trim_end_matches(',').to_owned())
+        .collect()
+}
+
+/// Issue 18 item 18: every command's `--help`, found by walking `ward --help` and each
+/// command's own `Commands:` list, ends with an "Examples:" block of `ward` command lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_has_help_with_examples() {
+    let cli = Cli::new();
+    let mut pending: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = Vec::new();
+    let mut missing = Vec::new();
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = cli.run(&args).await;
+        assert_eq!(out.code, 0, "ward {}: {out:?}", args.join(" "));
+        let examples = out
+            .stdout
+            .split_once("\nExamples:\n")
+            .map(|(_, e)| e.to_owned())
+            .unwrap_or_default();
+        let lines: Vec<&str> = examples.lines().collect();
+        if lines.is_empty()
+            || !lines.iter().all(|l| l.starts_with("  $ "))
+            || !lines.iter().any(|l| l.contains("ward "))
+        {
+            missing.push(path.join(" "));
+        }
+        for sub in listed_subcommands(&out.stdout) {
+            let mut next = path.clone();
+            next.push(sub);
+            pending.push(next);
+        }
+        seen.push(path.join(" "));
+    }
+    assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+    // The walk reached the nested commands (and `server`, parsed on its own).
+    for expected in [
+        "server rotate-keys",
+        "tokens create",
+        "admin users set-role",
+        "switch",
+    ] {
+        assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
+    }
+}
+
+/// Issue 18 item 18: `ward login --scope S` asks `/cli-login` for S besides the CLI's own
+/// scopes (each once), and the session holds those scopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_asks_for_extra_scopes() {
+    let server = Server::start();
+    let cli = Cli::new();
+    let running = cli.spawn(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--port",
+        "0",
+        "--scope",
+        "containers:read",
+        "--scope",
+        "offline_access",
+    ]);
+    let url = cli.wait_new_browser_url("/cli-login", 0, WAIT).await;
+    assert_eq!(
+        crate::support::query_param(&url, "scope").as_deref(),
+        Some("openid offline_access containers:read"),
+        "{url}"
+    );
+    let page = server.user().visit(&url, false).await;
+    assert!(
+        matches!(&page, Ok(crate::browser::Stop::Page(_, body)) if body.contains("Login Successful!")),
+        "{page:?}\nward: {}\nserver: {}",
+        running.stderr(),
+        server.log()
+    );
+    assert_ok(&running.finish(WAIT).await);
+    // The session holds what was asked for: here narrower than the admin role.
+    let status = cli.run(&["status"]).await;
+    assert_ok(&status);
+    assert_eq!(line(&status, "Scopes:"), "Scopes: containers:read");
+    let out = cli.run(&["login", "--token", "x", "--scope", "a:b"]).await;
+    assert_eq!(out.code, 2, "--scope is for interactive sign-ins: {out:?}");
+}

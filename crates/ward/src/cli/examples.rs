@@ -1,0 +1,133 @@
+//! The "Examples:" block of every command's `--help` (issue 18 item 18), kept in one table and
+//! attached to the clap command tree at start-up. A test walks `ward --help` and fails on a
+//! command without one.
+
+use clap::Command;
+
+/// `(command path after "ward", example lines)`; `""` is `ward` itself.
+pub const EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "ward login prod https://ward.example.com",
+            "ward status",
+            "ward api /api/profile",
+            "ward server --data-dir ./ward-data",
+        ],
+    ),
+    (
+        "server",
+        &[
+            "ward server",
+            "ward server --config ward.toml",
+            "ward server --data-dir /var/lib/ward --listen 0.0.0.0:8080",
+        ],
+    ),
+    ("server rotate-keys", &["ward server rotate-keys --data-dir /var/lib/ward"]),
+    (
+        "login",
+        &[
+            "ward login prod https://ward.example.com",
+            "ward login http://localhost:8080",
+            "ward login prod --auth-flow device_code",
+            "ward login prod --scope containers:read",
+            "echo \"$TOKEN\" | ward login ci https://ward.example.com --token -",
+        ],
+    ),
+    ("status", &["ward status", "ward status --output json"]),
+    ("logout", &["ward logout", "ward logout --profile prod", "ward logout --all"]),
+    (
+        "token",
+        &["curl -H \"Authorization: Bearer $(ward token)\" https://ward.example.com/api/profile"],
+    ),
+    ("profiles", &["ward profiles", "ward profiles use staging"]),
+    ("profiles list", &["ward profiles list", "ward profiles list --output json"]),
+    ("profiles use", &["ward profiles use staging"]),
+    ("profiles remove", &["ward profiles remove staging"]),
+    ("switch", &["ward switch staging"]),
+    (
+        "api",
+        &[
+            "ward api /api/profile",
+            "ward api -X DELETE /api/sessions/ses_123",
+            "ward api /api/tokens -d '{\"name\":\"ci\",\"scopes\":[\"containers:read\"]}'",
+        ],
+    ),
+    ("tokens", &["ward tokens", "ward tokens create --name ci-deploy --scope containers:read"]),
+    (
+        "tokens create",
+        &[
+            "ward tokens create --name ci-deploy --scope containers:read",
+            "ward tokens create --name nightly --scope containers:read --scope containers:write --expires 30d",
+            "ward tokens create --name kiosk --scope agent:read --expires never --output json",
+        ],
+    ),
+    ("tokens list", &["ward tokens list", "ward tokens list --output json"]),
+    ("tokens revoke", &["ward tokens revoke tok_123"]),
+    ("sessions", &["ward sessions", "ward sessions revoke ses_123"]),
+    ("sessions list", &["ward sessions list", "ward sessions list --output json"]),
+    ("sessions revoke", &["ward sessions revoke ses_123"]),
+    ("mfa", &["ward mfa status", "ward mfa enable"]),
+    ("mfa status", &["ward mfa status"]),
+    ("mfa enable", &["ward mfa enable", "ward mfa enable --code 123456"]),
+    ("mfa disable", &["ward mfa disable", "ward mfa disable --code 123456"]),
+    ("mfa backup-codes", &["ward mfa backup-codes --code 123456"]),
+    ("lock", &["ward lock terminal t1"]),
+    ("unlock", &["ward unlock terminal t1 --code 123456"]),
+    ("verify", &["ward verify terminal t1", "ward verify terminal t1 --code ABCD-EFGH"]),
+    ("admin", &["ward admin users list", "ward admin audit --type signin"]),
+    ("admin users", &["ward admin users list", "ward admin users create bob@example.com"]),
+    ("admin users list", &["ward admin users list", "ward admin users list --output json"]),
+    (
+        "admin users create",
+        &[
+            "ward admin users create bob@example.com --role developer",
+            "echo \"$PASSWORD\" | ward admin users create bob@example.com --password-stdin",
+        ],
+    ),
+    ("admin users set-role", &["ward admin users set-role bob@example.com admin"]),
+    ("admin users disable", &["ward admin users disable bob@example.com"]),
+    ("admin users enable", &["ward admin users enable bob@example.com"]),
+    ("admin sessions", &["ward admin sessions list", "ward admin sessions revoke ses_123"]),
+    ("admin sessions list", &["ward admin sessions list", "ward admin sessions list --user bob@example.com"]),
+    ("admin sessions revoke", &["ward admin sessions revoke ses_123"]),
+    (
+        "admin audit",
+        &[
+            "ward admin audit",
+            "ward admin audit --user bob@example.com --type session.revoked",
+            "ward admin audit --limit 500 --output json",
+        ],
+    ),
+];
+
+fn block(path: &str) -> Option<String> {
+    let (_, lines) = EXAMPLES.iter().find(|(p, _)| *p == path)?;
+    let mut out = String::from("Examples:");
+    for line in *lines {
+        out.push_str("\n  $ ");
+        out.push_str(line);
+    }
+    Some(out)
+}
+
+/// `command` (at `path`) and all its subcommands with their examples as `after_help`.
+pub fn with_examples(command: Command, path: &str) -> Command {
+    let mut command = match block(path) {
+        Some(text) => command.after_help(text),
+        None => command,
+    };
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        let sub_path = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path} {name}")
+        };
+        command = command.mut_subcommand(name, |c| with_examples(c, &sub_path));
+    }
+    command
+}
