@@ -27,7 +27,10 @@ use crate::progress::{Event, Progress, Silent};
 use crate::random;
 use crate::secret::Secret;
 
+mod events;
 mod messages;
+
+pub use events::{EventStream, ServerEvent};
 
 /// Refresh an access token this long before it expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);

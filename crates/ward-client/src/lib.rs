@@ -32,8 +32,8 @@ mod secret;
 
 pub use browser::open_browser;
 pub use client::{
-    validate_alias, AccessToken, Client, LoginOptions, LoginOutcome, Status, TokenOrigin,
-    REFRESH_MARGIN,
+    validate_alias, AccessToken, Client, EventStream, LoginOptions, LoginOutcome, ServerEvent,
+    Status, TokenOrigin, REFRESH_MARGIN,
 };
 pub use clock::{format_rfc3339, format_utc, parse_rfc3339, Clock, FixedClock, SystemClock};
 pub use error::{Error, Result};

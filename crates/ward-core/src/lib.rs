@@ -7,6 +7,7 @@ pub mod clock;
 pub mod device;
 pub mod email;
 pub mod error;
+pub mod events;
 pub mod mfa;
 pub mod model;
 pub mod password;

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
+use crate::events::{AttemptOutcome, WebhookAttempt, WebhookMessage};
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
     Session, SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
@@ -178,6 +179,69 @@ pub trait AuditStore: Send + Sync {
     async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first; each row with its `(at, seq)` cursor.
     async fn audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<(AuditEvent, (i64, i64))>>;
+}
+
+/// Events (SPEC §2.18): the webhook outbox, and the audit log read in order for the event
+/// stream.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Writes the audit event and its outbox messages (one per webhook that wants it) in one
+    /// transaction: an event is in the log exactly when its webhooks will hear of it. Returns
+    /// the event's `seq` (its cursor is `(at, seq)`).
+    async fn insert_audit_event_with_outbox(
+        &self,
+        event: &AuditEvent,
+        outbox: &[WebhookMessage],
+    ) -> StoreResult<i64>;
+    /// The `(at, seq)` position of the audit event `id`.
+    async fn audit_cursor(&self, id: &str) -> StoreResult<Option<(i64, i64)>>;
+    /// Audit events after `after` in log order (oldest first), at most `limit`.
+    async fn audit_events_after(
+        &self,
+        after: (i64, i64),
+        limit: i64,
+    ) -> StoreResult<Vec<(AuditEvent, (i64, i64))>>;
+    /// Claims up to `limit` pending messages due at `now` whose lease (if any) ran out: each
+    /// gets `claim` and a lease until `lease_until`, and its attempt count goes up by one. Two
+    /// replicas never claim the same message at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`;
+    /// SQLite: one writer).
+    async fn claim_webhook_messages(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        claim: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookMessage>>;
+    /// Records an attempt and its outcome, releasing the lease, if `claim` still holds the
+    /// message; false (and nothing written) when it does not (the lease ran out and another
+    /// worker took it).
+    async fn finish_webhook_attempt(
+        &self,
+        claim: &str,
+        attempt: &WebhookAttempt,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<bool>;
+    /// Messages newest first, at most `limit`, older than the `before` cursor
+    /// `(created_at, seq)`; each with its cursor.
+    async fn webhook_messages(
+        &self,
+        before: Option<(i64, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<(WebhookMessage, (i64, i64))>>;
+    async fn webhook_message(&self, id: &str) -> StoreResult<Option<WebhookMessage>>;
+    /// The attempts of these messages, in attempt order.
+    async fn webhook_attempts(&self, message_ids: &[String]) -> StoreResult<Vec<WebhookAttempt>>;
+    /// "Send again": the message is pending, due at `now`, retried until `give_up_at`, with the
+    /// same id and body. False when there is no such message.
+    async fn resend_webhook_message(
+        &self,
+        id: &str,
+        now: Timestamp,
+        give_up_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Deletes delivered and failed messages (with their attempts) created at or before
+    /// `cutoff`; returns how many messages.
+    async fn delete_old_webhook_messages(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 /// What presenting a refresh token did.
@@ -364,6 +428,7 @@ pub trait Store:
     + KeyStore
     + ApiTokenStore
     + AuditStore
+    + EventStore
     + MfaStore
     + WebauthnStore
     + IdpStore

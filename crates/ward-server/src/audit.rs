@@ -1,5 +1,6 @@
-//! Writing the audit log: every event goes to the database (for `GET /api/admin/audit`) and to
-//! the structured log (`target: ward::audit`). Details never hold a secret.
+//! Writing the audit log: every event goes to the database (for `GET /api/admin/audit`), with
+//! the webhook outbox messages it causes, to the live event stream, and to the structured log
+//! (`target: ward::audit`). Details never hold a secret.
 
 use serde_json::Value;
 use ward_core::model::AuditEvent;
@@ -88,8 +89,26 @@ fn logged_event(state: &AppState, audit: Audit<'_>) -> AuditEvent {
     event
 }
 
+/// Writes the event with its webhook outbox messages (SPEC §2.18) in one transaction, then
+/// publishes it to this process's event stream and rings the delivery worker.
 async fn store(state: &AppState, event: &AuditEvent) {
-    if let Err(e) = state.store.insert_audit_event(event).await {
-        tracing::error!(error = %e, event = %event.event_type, "cannot write the audit event");
+    let outbox = crate::events::outbox::messages_for(state, event);
+    match state
+        .store
+        .insert_audit_event_with_outbox(event, &outbox)
+        .await
+    {
+        Ok(seq) => {
+            if !outbox.is_empty() {
+                state.events.outbox_written();
+            }
+            state.events.publish(crate::events::hub::StreamEvent::of(
+                event,
+                (event.at.0, seq),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, event = %event.event_type, "cannot write the audit event")
+        }
     }
 }

@@ -140,6 +140,12 @@ pub struct RawConfig {
     /// ward; only their `X-Forwarded-For` / `Forwarded` is read. Default: none.
     #[serde(default)]
     pub trusted_proxies: StringList,
+    /// `[[webhooks]]` (SPEC §2.18), validated in `events::config`.
+    #[serde(default)]
+    pub webhooks: Vec<crate::events::config::RawWebhook>,
+    /// `[events]`: webhook delivery and the event stream.
+    #[serde(default)]
+    pub events: crate::events::config::RawEvents,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -400,6 +406,8 @@ impl Default for RawConfig {
             routes: Vec::new(),
             proxy: Default::default(),
             trusted_proxies: StringList::Empty,
+            webhooks: Vec::new(),
+            events: Default::default(),
         }
     }
 }
@@ -432,6 +440,7 @@ const ENV_SECTIONS: &[&str] = &[
     "mfa",
     "roles",
     "proxy",
+    "events",
 ];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
@@ -601,6 +610,8 @@ pub struct Config {
     /// this TTL only bounds staleness while a replica's listener is reconnecting. Tests raise it
     /// to show that changes arrive by notification.
     pub store_cache_ttl: std::time::Duration,
+    /// `[[webhooks]]` and `[events]` (SPEC §2.18).
+    pub events: crate::events::config::EventsConfig,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -1168,6 +1179,7 @@ impl RawConfig {
             )?,
             proxy: self.proxy.validate()?,
             trusted_proxies: validate_trusted_proxies(&self.trusted_proxies.items())?,
+            events: crate::events::config::validate(&self.webhooks, &self.events)?,
             mfa,
             roles,
             clients,

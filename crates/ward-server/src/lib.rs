@@ -10,6 +10,7 @@ pub mod config;
 pub mod csrf;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod guest;
 pub mod hashing;
@@ -101,12 +102,21 @@ impl Prepared {
     ) -> std::io::Result<()> {
         let reloader = tokio::spawn(reload_keys_forever(self.state.clone()));
         let sweeper = tokio::spawn(sweeper::sweep_forever(self.state.clone()));
+        let poller = tokio::spawn(events::hub::poll_forever(self.state.clone()));
+        let deliverer = tokio::spawn(events::deliver::deliver_forever(self.state.clone()));
+        let closing = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.events.close();
+        };
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
         sweeper.abort();
+        poller.abort();
+        deliverer.abort();
         served
     }
 }
@@ -189,6 +199,7 @@ pub async fn prepare(
         limiter,
         webauthn,
         metrics: Metrics::default(),
+        events: events::Hub::new(config.events.stream_buffer),
         config,
     }));
     Ok(Prepared {

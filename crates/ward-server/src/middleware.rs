@@ -8,7 +8,7 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::metrics::StatusLabel;
+use crate::metrics::{RouteLabel, StatusLabel};
 use crate::state::AppState;
 
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -38,6 +38,11 @@ pub async fn log_requests(State(state): State<AppState>, request: Request, next:
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "proxy".to_string());
     let peer = crate::extract::ClientIp::of(request.extensions())
         .map(|ip| ip.to_string())
         .unwrap_or_default();
@@ -48,6 +53,18 @@ pub async fn log_requests(State(state): State<AppState>, request: Request, next:
         .requests
         .get_or_create(&StatusLabel { status })
         .inc();
+    state
+        .metrics
+        .request_seconds
+        .get_or_create(&RouteLabel {
+            method: match method.as_str() {
+                m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+                _ => "other",
+            }
+            .to_string(),
+            route,
+        })
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(
         target: "ward::http",
         %method,

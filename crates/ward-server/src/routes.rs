@@ -79,6 +79,11 @@ fn routes(state: AppState) -> Router {
             post(pages::admin::revoke_session_form),
         )
         .route("/admin/audit", get(pages::admin::audit_page))
+        .route("/admin/webhooks", get(pages::admin_webhooks::page))
+        .route(
+            "/admin/webhooks/{id}/resend",
+            post(pages::admin_webhooks::resend_form),
+        )
         .route("/idp/{name}/callback", get(pages::idp::callback))
         .route(
             "/device",
@@ -159,6 +164,15 @@ fn routes(state: AppState) -> Router {
         )
         .route("/api/admin/users/{id}", patch(api::admin::patch_user))
         .route("/api/admin/audit", get(api::admin::audit_log))
+        .route("/api/admin/events", get(api::events::stream))
+        .route(
+            "/api/admin/webhooks/deliveries",
+            get(api::webhooks::deliveries),
+        )
+        .route(
+            "/api/admin/webhooks/deliveries/{id}/resend",
+            post(api::webhooks::resend),
+        )
         .route("/api/admin/sessions", get(api::sessions::admin_list))
         .route(
             "/api/admin/sessions/{id}",

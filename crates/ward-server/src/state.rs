@@ -38,6 +38,8 @@ pub struct Inner {
     pub idp: crate::idp::Registry,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,
+    /// The event bus (SPEC §2.18): the live stream's source and the delivery worker's doorbell.
+    pub events: crate::events::Hub,
 }
 
 impl std::ops::Deref for AppState {

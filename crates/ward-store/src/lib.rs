@@ -8,6 +8,7 @@ mod audit;
 mod cache;
 mod changes;
 mod codec;
+mod events;
 mod grants;
 mod idp;
 mod keys;

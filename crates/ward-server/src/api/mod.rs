@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod events;
 pub mod mfa;
 pub mod profile;
 pub mod security;
 pub mod sessions;
 pub mod tokens;
 pub mod webauthn;
+pub mod webhooks;

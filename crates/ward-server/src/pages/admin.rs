@@ -70,7 +70,7 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// The signed-in admin, or the response to send instead (sign-in redirect or 403 page).
-async fn admin_caller(
+pub(super) async fn admin_caller(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
@@ -86,7 +86,7 @@ async fn admin_caller(
     }
 }
 
-fn frame(
+pub(super) fn frame(
     state: &AppState,
     jar: CookieJar,
     caller: &Caller,

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod account_mfa;
 pub mod admin;
+pub mod admin_webhooks;
 pub mod consent;
 pub mod device;
 pub mod idp;
@@ -192,6 +193,7 @@ pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
                                 (link("/admin/users", "Users"))
                                 (link("/admin/sessions", "Sessions"))
                                 (link("/admin/audit", "Audit log"))
+                                (link("/admin/webhooks", "Webhooks"))
                             }
                         }
                         div class="who" {

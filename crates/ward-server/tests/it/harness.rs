@@ -108,12 +108,20 @@ impl TestServer {
     /// as if the load balancer sent the request there). This one keeps running.
     #[allow(dead_code)]
     pub async fn start_replica(&self) -> TestServer {
+        self.start_replica_with(|_| {}).await
+    }
+
+    /// [`TestServer::start_replica`] with more configuration (as every replica would have).
+    pub async fn start_replica_with(&self, customize: impl FnOnce(&mut RawConfig)) -> TestServer {
         let data_dir = self.state.config.data_dir.display().to_string();
         let database_url = self.state.config.database_url.clone();
         let public_url = self.state.issuer.clone();
         Self::start_inner(
             Backend::Sqlite,
-            move |raw| raw.public_url = Some(public_url),
+            move |raw| {
+                raw.public_url = Some(public_url);
+                customize(raw);
+            },
             Some((data_dir, database_url)),
             Some(self.clock.clone()),
             Some(self.state.config.store_cache_ttl),

@@ -1,4 +1,4 @@
-//! `ward admin users|sessions|audit …`: the admin API from the terminal. Needs an admin signed
+//! `ward admin users|sessions|audit|events …`: the admin API from the terminal. Needs an admin signed
 //! in (`ward login`); the server refuses API tokens here.
 
 use std::io::BufRead;
@@ -23,6 +23,9 @@ pub enum AdminCommand {
     },
     /// The audit log, newest first.
     Audit(AuditArgs),
+    /// Follow the live event stream (every audit event as it happens); reconnects and resumes
+    /// where it left off. `--output json` prints one JSON object per line.
+    Events(super::events::EventsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,7 +91,7 @@ pub struct AuditArgs {
     before: Option<String>,
 }
 
-fn query(pairs: &[(&str, Option<&str>)]) -> String {
+pub(super) fn query(pairs: &[(&str, Option<&str>)]) -> String {
     let encoded: Vec<String> = pairs
         .iter()
         .filter_map(|(k, v)| v.map(|v| format!("{k}={}", segment(v))))
@@ -149,6 +152,7 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> CliResult {
             .await
         }
         AdminCommand::Audit(args) => audit(ctx, args).await,
+        AdminCommand::Events(args) => super::events::follow(ctx, args).await,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+mod events;
 pub mod examples;
 mod login;
 mod logout;
