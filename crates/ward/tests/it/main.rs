@@ -8,7 +8,10 @@
 mod admin_cli;
 mod browser;
 mod durability;
+mod events;
 mod first_hour;
+#[path = "../../../ward-server/tests/it/receiver.rs"]
+mod receiver;
 mod support;
 
 use std::time::Duration;

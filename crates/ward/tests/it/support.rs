@@ -93,6 +93,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A user who knows the admin's password.
     pub fn user(&self) -> crate::browser::Browser {
         crate::browser::Browser::new(&self.admin_email, &self.admin_password)
