@@ -7,6 +7,8 @@
 //! - Every short-lived single-use row ([`GRACE_SECS`] after it expired, used or not):
 //!   authorization codes, device grants, MFA sign-in challenges, resource-lock tickets, pending
 //!   upstream (IdP) sign-ins and WebAuthn ceremonies.
+//! - Webhook messages delivered or given up more than `events.keep_deliveries` after their
+//!   event, with their attempts (pending ones stay until delivered or given up).
 //!
 //! Nothing depends on it: every use checks its own deadline (a session's
 //! [`Session::unusable_reason`](ward_core::model::Session::unusable_reason), a code's
@@ -38,6 +40,7 @@ pub struct SweepReport {
     pub lock_tickets: u64,
     pub idp_pending: u64,
     pub webauthn_ceremonies: u64,
+    pub webhook_messages: u64,
 }
 
 impl SweepReport {
@@ -52,6 +55,7 @@ impl SweepReport {
             self.lock_tickets,
             self.idp_pending,
             self.webauthn_ceremonies,
+            self.webhook_messages,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -87,6 +91,9 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
         lock_tickets: store.delete_expired_lock_tickets(expired).await?,
         idp_pending: store.delete_expired_idp_pending(expired).await?,
         webauthn_ceremonies: store.delete_expired_webauthn_ceremonies(expired).await?,
+        webhook_messages: store
+            .delete_old_webhook_messages(now.plus_secs(-state.config.events.keep_deliveries))
+            .await?,
     })
 }
 
@@ -109,6 +116,7 @@ pub(crate) async fn sweep_forever(state: AppState) {
                     lock_tickets = r.lock_tickets,
                     idp_pending = r.idp_pending,
                     webauthn_ceremonies = r.webauthn_ceremonies,
+                    webhook_messages = r.webhook_messages,
                     "deleted rows that can no longer be used"
                 );
             }

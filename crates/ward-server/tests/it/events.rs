@@ -363,6 +363,24 @@ async fn a_failing_receiver_gets_retries_with_the_same_id(b: Backend) {
     let attempts = gave_up["attempts"].as_i64().unwrap();
     assert!((3..=12).contains(&attempts), "{gave_up}");
     assert!(gave_up["next_attempt_at"].is_null());
+
+    // The sweeper deletes finished messages `events.keep_deliveries` (7 days) after the event.
+    server.clock.advance(6 * 24 * 3600);
+    assert_eq!(
+        ward_server::sweeper::sweep(&server.state)
+            .await
+            .unwrap()
+            .webhook_messages,
+        0
+    );
+    server.clock.advance(2 * 24 * 3600);
+    let report = ward_server::sweeper::sweep(&server.state).await.unwrap();
+    assert_eq!(report.webhook_messages, 2);
+    let token = admin_token(&server).await;
+    assert!(deliveries(&server, &token)
+        .await
+        .iter()
+        .all(|d| d["type"] != "user.created"));
 }
 
 on_both_backends!(
