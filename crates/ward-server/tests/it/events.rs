@@ -383,9 +383,56 @@ async fn a_failing_receiver_gets_retries_with_the_same_id(b: Backend) {
         .all(|d| d["type"] != "user.created"));
 }
 
+/// `/admin/webhooks` lists the deliveries with their attempts, and its "Send again" button
+/// sends a message again with the same `webhook-id`.
+async fn the_admin_page_lists_deliveries_and_sends_again(b: Backend) {
+    let receiver = Receiver::start(0);
+    let server = TestServer::start_with(b, |raw| {
+        webhook(raw, &receiver.url(), &["user.*"]);
+    })
+    .await;
+    let token = admin_token(&server).await;
+    create_user(&server, &token, "paged@test.example").await;
+    wait_for(Duration::from_secs(10), "delivered", || {
+        receiver.delivered().len() == 1
+    })
+    .await;
+    let id = receiver.delivered()[0]["id"].as_str().unwrap().to_string();
+    let browser = server.browser();
+    let r = browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, page, _) = browser.get("/admin/webhooks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&id), "{page}");
+    assert!(page.contains("user.created") && page.contains("delivered"));
+    assert!(page.contains(&receiver.url()));
+    let action = format!("/admin/webhooks/{id}/resend");
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    assert!(page.contains("Send again"));
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let r = browser
+        .http
+        .post(server.url(&action))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location_of(&r), "/admin/webhooks?done=resent");
+    wait_for(Duration::from_secs(10), "sent again", || {
+        receiver.delivered().len() == 2
+    })
+    .await;
+    assert_eq!(receiver.delivered()[1]["id"], id.as_str());
+    // Without the CSRF token: refused, nothing sent.
+    let r = browser.http.post(server.url(&action)).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+}
+
 on_both_backends!(
     every_event_type_arrives_signed,
-    a_failing_receiver_gets_retries_with_the_same_id
+    a_failing_receiver_gets_retries_with_the_same_id,
+    the_admin_page_lists_deliveries_and_sends_again
 );
 
 /// Two replicas on one PostgreSQL database, each with its delivery worker, and a receiver that
