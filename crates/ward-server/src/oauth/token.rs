@@ -160,7 +160,18 @@ async fn authorization_code(
         CodeRedemption::AlreadyUsed(c) => {
             // RFC 6749 §4.1.2: a code used twice revokes what the first use issued.
             if let Some(sid) = &c.session_id {
-                state.store.revoke_session(sid, now).await?;
+                if state.store.revoke_session(sid, now).await? {
+                    // Announced like any revocation (SPEC §2.18: webhooks and the stream).
+                    crate::audit::record(
+                        state,
+                        crate::audit::Audit::new("session.revoked", "ok")
+                            .target(sid)
+                            .detail(
+                                serde_json::json!({"via": "code_reuse", "client_id": c.client_id}),
+                            ),
+                    )
+                    .await;
+                }
             }
             tracing::warn!(target: "ward::auth", event = "code.reused", client_id = %c.client_id, "authorization code presented twice; its session is revoked");
             return Err(OAuthError::invalid_grant("authorization code already used").into());
@@ -262,6 +273,18 @@ pub async fn refresh(
         RefreshRotation::Rotated { .. } => {}
         RefreshRotation::Reused { session_id } => {
             tracing::warn!(target: "ward::auth", event = "refresh.reused", session_id = %session_id, "rotated refresh token presented again; session revoked");
+            // The session was live a moment ago (checked above): this is its revocation,
+            // announced like any other (SPEC §2.18).
+            crate::audit::record(
+                state,
+                crate::audit::Audit::new("session.revoked", "ok")
+                    .actor(&session.user_id)
+                    .target(&session_id)
+                    .detail(
+                        serde_json::json!({"via": "refresh_reuse", "user_id": session.user_id}),
+                    ),
+            )
+            .await;
             return Err(OAuthError::invalid_grant(
                 "refresh token already used; the session is revoked",
             )

@@ -134,6 +134,19 @@ async fn a_revocation_reaches_a_subscriber_within_a_second(b: Backend) {
     }
     eprintln!("MEASURED {b:?}: session.revoked reached the subscriber in at most {worst:?}");
     assert!(worst < WITHIN, "took {worst:?}");
+    // A revocation by refresh-token reuse detection is announced too.
+    let victim = cli_tokens(&server).await;
+    let victim_session = session_id(&server, victim["access_token"].as_str().unwrap()).await;
+    let old = victim["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh_grant(&server, old).await.status(), StatusCode::OK);
+    assert_eq!(
+        refresh_grant(&server, old).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let e = next(&mut events).await;
+    let d = data(&e);
+    assert_eq!(d["data"]["detail"]["via"], "refresh_reuse", "{d}");
+    assert_eq!(d["data"]["target"], victim_session.as_str());
     // The subscriber's own session revoked: its stream carries that, then ends.
     let own = session_id(&server, &admin).await;
     let second = admin_token(&server).await;
