@@ -70,7 +70,9 @@ start_server() {
 }
 
 # Signing out would end the caller's own credential mid-run, and the run would go on as
-# anonymous: that operation is left out.
+# anonymous: that operation is left out. The event stream (GET /api/admin/events) answers with a
+# body that never ends, which a request/response fuzzer would wait on forever; its answers are
+# tested in crates/ward-server/tests/it/events_stream.rs.
 status=0
 for who in ${SCHEMATHESIS_AS:-admin user api_token}; do
     dir="$WORK/$who"
@@ -86,6 +88,7 @@ for who in ${SCHEMATHESIS_AS:-admin user api_token}; do
         --max-examples "$EXAMPLES" --seed 16 --workers 2 \
         --phases examples,coverage,fuzzing \
         --exclude-path /api/auth/logout \
+        --exclude-path /api/admin/events \
         --header "Authorization: Bearer $(cat "$dir/creds/$who")" \
         --suppress-health-check all \
         --output-truncate true --no-color); then
