@@ -99,6 +99,15 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "ward admin audit --limit 500 --output json",
         ],
     ),
+    (
+        "admin events",
+        &[
+            "ward admin events",
+            "ward admin events --type session.revoked --type user.disabled",
+            "ward admin events --output json | jq -r .data.target",
+            "ward admin events --last-event-id 1f0c5b9e0a6d4c1e9b7f2a3d4e5f6a7b --count 10",
+        ],
+    ),
 ];
 
 fn block(path: &str) -> Option<String> {
