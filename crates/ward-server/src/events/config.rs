@@ -300,6 +300,8 @@ mod tests {
     /// subscribed to by name, and is documented).
     #[test]
     fn every_audit_event_type_is_listed() {
+        // Built at run time, so that this file does not match itself.
+        let needle = ["Audit", "::new("].concat();
         let mut missing = Vec::new();
         let mut stack = vec![std::path::PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -313,7 +315,7 @@ mod tests {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
-                for part in text.split("Audit::new(").skip(1) {
+                for part in text.split(needle.as_str()).skip(1) {
                     let part = part.trim_start();
                     let Some(rest) = part.strip_prefix('"') else {
                         continue;

@@ -62,6 +62,8 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("get", "/admin/sessions", Page, ""),
     ("post", "/admin/sessions/{id}/revoke", Page, ""),
     ("get", "/admin/audit", Page, ""),
+    ("get", "/admin/webhooks", Page, ""),
+    ("post", "/admin/webhooks/{id}/resend", Page, ""),
     ("get", "/idp/{name}/callback", Public, ""),
     ("get", "/device", Page, ""),
     ("post", "/device", Page, ""),
@@ -124,6 +126,14 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
         r#"{"role":"user"}"#,
     ),
     ("get", "/api/admin/audit", AdminRead, ""),
+    ("get", "/api/admin/events", AdminRead, ""),
+    ("get", "/api/admin/webhooks/deliveries", AdminRead, ""),
+    (
+        "post",
+        "/api/admin/webhooks/deliveries/{id}/resend",
+        AdminWrite,
+        "",
+    ),
     ("get", "/api/admin/sessions", AdminRead, ""),
     ("delete", "/api/admin/sessions/{id}", AdminWrite, ""),
     ("get", "/api/mfa", Identity, ""),
@@ -308,6 +318,13 @@ async fn send_with(
     }
     let r = req.send().await.unwrap();
     let status = r.status();
+    // The event stream's body never ends: its status is the answer.
+    if r.headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    {
+        return (status, Value::Null);
+    }
     (status, r.json().await.unwrap_or_default())
 }
 
