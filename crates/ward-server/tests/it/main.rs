@@ -9,10 +9,12 @@
 mod harness;
 
 mod abuse;
+mod apache_oidc;
 mod authority;
 mod authority_matrix;
 mod concurrency;
 mod edge;
+mod end_session;
 mod first_hour;
 mod idp;
 mod keys_and_fixes;
