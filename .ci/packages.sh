@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests drive besides Rust: headless Chromium and ChromeDriver (browser
 # tests), Python 3 (an independent TOTP implementation) and its venv (Schemathesis), pg_dump,
-# nginx (forward-auth), and the npm packages of the test OpenID provider. Each is installed only
-# when missing.
+# nginx and Caddy (forward-auth), Apache with mod_auth_openidc (a relying party), and the npm
+# packages of the test OpenID provider. Each is installed only when missing; with --check
+# (not root) the missing ones are only named, and the script fails.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -12,7 +13,16 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
+# Apache with mod_auth_openidc: a real relying party of ward's OpenID provider.
+[ -x /usr/sbin/apache2 ] || need+=(apache2)
+[ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need+=(libapache2-mod-auth-openidc)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ] && [ "${1:-}" = "--check" ]; then
+  echo "missing Debian packages the tests drive: ${need[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${need[*]}   (or run the tests as root)" >&2
+  exit 1
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -7,17 +7,23 @@ use url::{Host, Url};
 pub const DEFAULT_AFTER_SIGN_IN: &str = "/account";
 
 /// SPEC §2.12: whether `target` is a same-origin path a browser may be sent to after signing in:
-/// one leading `/`, no second `/` or `\` right after it, no control character or whitespace, and
-/// the same again after percent-decoding (browsers strip a tab or newline from a URL, so
+/// one leading `/`, no second `/` or `\` right after it, no control character or whitespace in
+/// the path (the query is not where the browser goes), and the same again after percent-decoding (browsers strip a tab or newline from a URL, so
 /// `/\t/evil.example` would become `//evil.example`, and some servers decode `%2F` before
 /// redirecting again). Only printable ASCII is accepted as written (a `Location` header carries
 /// no other byte); other characters must come percent-encoded.
 pub fn is_local_path(target: &str) -> bool {
+    // The path (what comes before `?` or `#`) decides where the browser goes; the query is
+    // passed along as written, so a decoded space in it (`scope=openid%20email`) is harmless.
+    fn path_of(s: &str) -> &str {
+        s.split(['?', '#']).next().unwrap_or_default()
+    }
     fn shape_ok(s: &str) -> bool {
-        let mut chars = s.chars();
+        let path = path_of(s);
+        let mut chars = path.chars();
         chars.next() == Some('/')
             && !matches!(chars.next(), Some('/' | '\\'))
-            && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+            && !path.chars().any(|c| c.is_control() || c.is_whitespace())
     }
     if !target.bytes().all(|b| b.is_ascii_graphic()) || !shape_ok(target) {
         return false;
@@ -25,7 +31,7 @@ pub fn is_local_path(target: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(target).decode_utf8_lossy();
     // Decoded twice: a `%25` in front of an escape hides it from one round of decoding.
     let twice = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy();
-    shape_ok(&decoded) && shape_ok(&twice) && !decoded.contains('\\')
+    shape_ok(&decoded) && shape_ok(&twice) && !path_of(&decoded).contains('\\')
 }
 
 /// `target` when it is a local path ([`is_local_path`]), otherwise [`DEFAULT_AFTER_SIGN_IN`].
@@ -77,6 +83,9 @@ mod tests {
             "/account",
             "/oauth/authorize?client_id=x&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb",
             "/device?user_code=ABCD-EFGH",
+            // An authorization request as relying parties send it (mod_auth_openidc).
+            "/oauth/authorize?response_type=code&scope=openid%20email&redirect_uri=http%3A%2F%2F127.0.0.1%3A8081%2Fcb&state=a%0Ab",
+            "/x?next=%2F%2Fnot-a-redirect#frag%20ment",
             "/caf%C3%A9",
             "/a/b//c",
         ] {
@@ -107,6 +116,7 @@ mod tests {
             "\\\\evil.example",
             " /account",
             "/x\\y",
+            "/a%20b?scope=openid%20email",
         ] {
             assert!(!is_local_path(bad), "{bad:?}");
             assert_eq!(after_sign_in(Some(bad)), "/account", "{bad:?}");

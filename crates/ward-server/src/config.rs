@@ -331,7 +331,7 @@ pub struct RawRole {
     pub limits: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     pub id: String,
@@ -346,6 +346,9 @@ pub struct RawClient {
     /// A resource server: may introspect any token, not only those issued to it.
     #[serde(default)]
     pub introspect: bool,
+    /// Where `/oauth/logout` may send the browser after signing out (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 impl Default for RawConfig {
@@ -531,6 +534,8 @@ pub struct ClientConfig {
     pub scopes: Vec<String>,
     /// May introspect any token (a resource server), not only its own.
     pub introspect: bool,
+    /// Where `/oauth/logout` may send the browser after signing out (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -1088,6 +1093,15 @@ impl RawConfig {
                     return Err(invalid(&format!("{key}.redirect_uris"), u, "absolute URLs"));
                 }
             }
+            for u in &c.post_logout_redirect_uris {
+                if Url::parse(u).is_err() {
+                    return Err(invalid(
+                        &format!("{key}.post_logout_redirect_uris"),
+                        u,
+                        "absolute URLs",
+                    ));
+                }
+            }
             clients.push(ClientConfig {
                 id: c.id.clone(),
                 secret,
@@ -1095,6 +1109,7 @@ impl RawConfig {
                 grant_types: c.grant_types.clone(),
                 scopes: c.scopes.clone(),
                 introspect: c.introspect,
+                post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             });
         }
         for (i, r) in self.mfa.required_roles.iter().enumerate() {
@@ -1437,6 +1452,7 @@ mod tests {
             grant_types: vec![],
             scopes: vec![],
             introspect: false,
+            ..RawClient::default()
         };
         let raw = RawConfig {
             clients: vec![client.clone(), client],

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::uri::{PathAndQuery, Uri};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
@@ -54,12 +54,42 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
             reason = %e.description,
             "request path refused"
         );
-        return e.into_response();
+        return close_if_body_unread(request_has_body(&request), e.into_response());
     }
     if let Some(addr) = addr {
         request.extensions_mut().insert(addr);
     }
-    next.run(request).await
+    let has_body = request_has_body(&request);
+    close_if_body_unread(has_body, next.run(request).await)
+}
+
+/// Whether an HTTP/1 request came with a body on the connection.
+fn request_has_body(request: &Request) -> bool {
+    if request.version() > axum::http::Version::HTTP_11 {
+        return false;
+    }
+    let headers = request.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+/// An error answered to a request with a body may not have read that body (a 413 over the
+/// limit, a 415, a refusal before the handler ran): the connection then holds unread bytes and
+/// the server closes it after answering. Saying so with `Connection: close` lets the client
+/// open a new connection instead of reusing one that is about to close (a pooled client's
+/// next request would otherwise fail with an incomplete message).
+fn close_if_body_unread(has_body: bool, mut response: Response) -> Response {
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The error for a refused path: 400 `invalid_path`, naming the problem.

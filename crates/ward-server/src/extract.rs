@@ -46,8 +46,21 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| ApiError::bad_request("cannot read the request body"))?;
+            .map_err(body_error)?;
         parse_params(&bytes).map(FormParams)
+    }
+}
+
+/// A body that could not be read: 413 when it is over the limit, 400 otherwise.
+pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        )
+    } else {
+        ApiError::bad_request("cannot read the request body")
     }
 }
 

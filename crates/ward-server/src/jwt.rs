@@ -147,3 +147,34 @@ pub fn verify_access_token(
     keys.remember_verified(token, std::sync::Arc::new(data.claims.clone()));
     Ok(data.claims)
 }
+
+/// Verifies an ID token this server issued, given back as an `id_token_hint` (OIDC
+/// RP-Initiated Logout 1.0 §2): signature, key and issuer. Expiry is not checked — a hint may
+/// be presented long after its token expired — and the audience is returned for the caller to
+/// compare with the client.
+pub fn verify_id_token_hint(
+    keys: &KeyRing,
+    token: &str,
+    issuer: &str,
+) -> Result<IdClaims, JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    if header.typ.as_deref() == Some(ACCESS_TOKEN_TYP) {
+        return Err(JwtError::WrongType);
+    }
+    if header.alg != Algorithm::ES256 {
+        return Err(JwtError::Invalid);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.decoding_key(kid))
+        .ok_or(JwtError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    validation.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<IdClaims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|_| JwtError::Invalid)
+}

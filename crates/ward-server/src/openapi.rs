@@ -28,6 +28,8 @@ use crate::{api, oauth};
         oauth::token::token,
         oauth::device::device_authorization,
         oauth::revoke::revoke,
+        oauth::end_session::end_session,
+        oauth::end_session::end_session_post,
         oauth::introspect::introspect,
         oauth::userinfo::userinfo,
         oauth::userinfo::userinfo_post,
@@ -128,11 +130,35 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The request edge refuses a path that holds a control character, an encoded `/` or `\\`, or a
 /// dot segment (`invalid_path`, 400) before any handler runs; an operation whose path takes a
-/// parameter documents that 400 too.
+/// parameter documents that 400 too. Every operation with a body documents the 413 of the body
+/// limit.
 struct PathEdge;
 
 impl utoipa::Modify for PathEdge {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.put, &mut item.patch]
+                .into_iter()
+                .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("413".to_string())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description("The request body is over 64 KiB")
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.contains('{') {
                 continue;

@@ -136,6 +136,10 @@ fn routes(state: AppState) -> Router {
             post(oauth::device::device_authorization),
         )
         .route("/oauth/revoke", post(oauth::revoke::revoke))
+        .route(
+            "/oauth/logout",
+            get(oauth::end_session::end_session).post(oauth::end_session::end_session_post),
+        )
         .route("/oauth/introspect", post(oauth::introspect::introspect))
         .route(
             "/oauth/userinfo",

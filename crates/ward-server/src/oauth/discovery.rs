@@ -17,6 +17,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "revocation_endpoint": url("/oauth/revoke"),
         "introspection_endpoint": url("/oauth/introspect"),
         "userinfo_endpoint": url("/oauth/userinfo"),
+        "end_session_endpoint": url("/oauth/logout"),
         "jwks_uri": url("/.well-known/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

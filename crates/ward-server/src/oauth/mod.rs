@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod client;
 pub mod device;
 pub mod discovery;
+pub mod end_session;
 pub mod introspect;
 pub mod revoke;
 pub mod token;

@@ -3,5 +3,6 @@
 //! [`Caller`](crate::auth::Caller), applies the rules (with [`crate::authz`] and `ward-core`)
 //! and returns domain results or an [`ApiError`](crate::error::ApiError).
 
+pub mod logout;
 pub mod mfa;
 pub mod reauth;

@@ -55,6 +55,7 @@ pub async fn start(b: Backend) -> TestServer {
                 grant_types: vec!["authorization_code".into()],
                 scopes: vec!["containers:read".into()],
                 introspect,
+                ..Default::default()
             });
         }
     })

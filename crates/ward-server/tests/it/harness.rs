@@ -173,6 +173,7 @@ impl TestServer {
             scopes: vec!["containers:read".into(), "containers:write".into()],
             // The tests' resource server: it introspects the CLI's tokens too.
             introspect: true,
+            ..RawClient::default()
         });
         customize(&mut raw);
         let mut config = raw.validate().expect("test config is valid");

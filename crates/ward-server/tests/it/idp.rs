@@ -760,6 +760,7 @@ async fn ward_as_upstream_idp(b: Backend) {
             grant_types: vec!["authorization_code".into()],
             scopes: vec![],
             introspect: false,
+            ..RawClient::default()
         });
     })
     .await;

@@ -9,10 +9,12 @@
 mod harness;
 
 mod abuse;
+mod apache_oidc;
 mod authority;
 mod authority_matrix;
 mod concurrency;
 mod edge;
+mod end_session;
 mod events;
 mod events_stream;
 mod first_hour;

@@ -448,7 +448,82 @@ async fn client_secret_guessing_is_rate_limited(b: Backend) {
     assert_eq!(r.status(), StatusCode::OK, "the next window");
 }
 
+/// The head of an answer to a request sent over a raw connection, read up to the blank line.
+async fn raw_answer_head(server: &TestServer, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed before the answer's head ended");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
+/// An error answered before the request's body was read says `Connection: close`, so a
+/// pooled client never reuses the connection the server is about to close (the flaky
+/// `IncompleteMessage` after an oversized body). Successful answers keep the connection.
+async fn errors_before_the_body_is_read_close_the_connection_politely(b: Backend) {
+    let server = TestServer::start(b).await;
+    let addr = server.url.trim_start_matches("http://").to_string();
+    // Over the body limit: 413 once the limit is passed, before the body is sent in full.
+    let request = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10485760\r\n\r\ngrant_type={}",
+        "a".repeat(70 * 1024)
+    );
+    let answer = raw_answer_head(&server, request.as_bytes()).await;
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    // Refused before reading: a body that is not a form.
+    let body = "{\"grant_type\":\"client_credentials\"}";
+    let request = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw_answer_head(&server, request.as_bytes()).await;
+    assert!(answer.starts_with("http/1.1 400"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    // A refused path, with a body.
+    let request =
+        format!("POST /api/a%2Fb HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 2\r\n\r\n{{}}");
+    let answer = raw_answer_head(&server, request.as_bytes()).await;
+    assert!(answer.starts_with("http/1.1 400"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    // A request without a body keeps its connection, even when refused.
+    let request = format!("GET /api/nope HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let answer = raw_answer_head(&server, request.as_bytes()).await;
+    assert!(answer.starts_with("http/1.1 404"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+
+    // One pooled client alternating oversized posts and reads never sees a broken connection.
+    let api = server.api();
+    let big = "a".repeat(200 * 1024);
+    for round in 0..30 {
+        let r = api
+            .post(server.url("/oauth/token"))
+            .form(&[("grant_type", big.as_str())])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: oversized post: {e:?}"));
+        assert!(r.status().is_client_error());
+        let r = api
+            .get(server.url("/api/nope"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the next request: {e:?}"));
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+}
+
 on_both_backends!(
+    errors_before_the_body_is_read_close_the_connection_politely,
     client_secret_guessing_is_rate_limited,
     wrong_pkce_verifier_is_rejected,
     reused_code_is_rejected_and_revokes_the_first_session,

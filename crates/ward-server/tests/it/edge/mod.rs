@@ -320,6 +320,7 @@ fn client_from(ip: &str) -> reqwest::Client {
 }
 
 mod addresses;
+mod caddy;
 mod csrf;
 mod limits;
 mod paths;
