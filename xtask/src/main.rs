@@ -8,8 +8,9 @@
 //! 2. PostgreSQL: `WARD_TEST_PG_URL` when set; else `127.0.0.1:5432` when it answers; else, as
 //!    root, `.ci/postgres.sh` installs and starts the system's; else a throwaway cluster under
 //!    the target directory (Debian's `initdb`), stopped at the end.
-//! 3. `cargo test --workspace --locked` with the given arguments; then, unless arguments
-//!    narrowed the run, Schemathesis against a real server (`.ci/schemathesis.sh`).
+//! 3. `cargo test --workspace --locked`, or `cargo test --locked ARGS…` when arguments narrow
+//!    the run; then, for the whole run only, Schemathesis against a real server
+//!    (`.ci/schemathesis.sh`).
 //!
 //! Hand-written (no crate): it only runs the repository's own scripts and cargo in order.
 
@@ -85,13 +86,14 @@ fn test(cargo_args: Vec<String>) -> Result<()> {
     eprintln!("== PostgreSQL");
     let cluster = postgres(&root, can_install)?;
 
-    eprintln!("== cargo test --workspace");
+    eprintln!("== cargo test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut tests = Command::new(&cargo);
-    tests
-        .args(["test", "--workspace", "--locked"])
-        .args(&cargo_args)
-        .current_dir(&root);
+    tests.args(["test", "--locked"]);
+    if cargo_args.is_empty() {
+        tests.arg("--workspace");
+    }
+    tests.args(&cargo_args).current_dir(&root);
     if let Some(c) = &cluster {
         tests.env("WARD_TEST_PG_URL", &c.url);
     }

@@ -87,6 +87,8 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("post", "/oauth/device/code", Public, ""),
     ("post", "/oauth/revoke", Public, ""),
     ("post", "/oauth/introspect", Public, ""),
+    ("get", "/oauth/logout", SelfEnding, ""),
+    ("post", "/oauth/logout", SelfEnding, ""),
     ("get", "/oauth/userinfo", Identity, ""),
     ("post", "/oauth/userinfo", Identity, ""),
     ("get", "/api/openapi.json", Public, ""),
