@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::account::AccountLink;
 use crate::clock::Timestamp;
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
@@ -355,6 +356,56 @@ pub trait IdpStore: Send + Sync {
     async fn delete_expired_idp_pending(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
+/// The account lifecycle (SPEC §2.14): passwords, single-use account links, an admin's MFA
+/// reset and user deletion.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Whether the user must choose a new password before anything else (the generated
+    /// bootstrap admin). False for no such user.
+    async fn password_change_required(&self, user_id: &str) -> StoreResult<bool>;
+    /// Returns false when there is no such user.
+    async fn set_password_change_required(
+        &self,
+        user_id: &str,
+        required: bool,
+    ) -> StoreResult<bool>;
+    /// Stores a new password hash, clears "must change", and revokes every session of the user
+    /// but `keep_session`, in one transaction. Returns false when there is no such user.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Stores a link, deleting the unused links of the same purpose for the same user (a new
+    /// recovery link replaces the last one).
+    async fn insert_account_link(&self, link: &AccountLink) -> StoreResult<()>;
+    /// A link by the hash of its secret, used or expired included (the caller says which).
+    async fn account_link(&self, token_hash: &str) -> StoreResult<Option<AccountLink>>;
+    /// Uses a live password link exactly once and, in the same transaction, sets the user's
+    /// password (clearing "must change"), revokes every session of the user and, when
+    /// `remove_factors`, removes their TOTP, backup codes and security keys. Returns the user
+    /// id, or `None` when the link was used, expired or unknown.
+    async fn redeem_password_link(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        remove_factors: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
+    /// Removes every second factor of the user (TOTP, backup codes, security keys, pending
+    /// sign-in challenges) and revokes all their sessions, in one transaction. False for no
+    /// such user.
+    async fn reset_mfa(&self, user_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes the user with their sessions, refresh tokens, API tokens, factors, consents,
+    /// upstream links and account links, in one transaction. Audit events stay. False for no
+    /// such user.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+    /// Deletes the links that expired at or before `cutoff` (used or not); returns how many.
+    async fn delete_expired_account_links(&self, cutoff: Timestamp) -> StoreResult<u64>;
+}
+
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
@@ -368,6 +419,7 @@ pub trait Store:
     + WebauthnStore
     + IdpStore
     + RateLimitStore
+    + AccountStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

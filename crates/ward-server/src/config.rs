@@ -126,6 +126,9 @@ pub struct RawConfig {
     pub sessions: RawSessions,
     pub rate_limits: RawRateLimits,
     pub mfa: RawMfa,
+    /// `[password]`: what a chosen password must be (SPEC §2.14).
+    #[serde(default)]
+    pub password: RawPassword,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -205,6 +208,28 @@ impl Default for RawSecurity {
             reauth_window: "10m".into(),
         }
     }
+}
+
+/// `[password]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPassword {
+    /// The zxcvbn score (0 to 4) a new password must reach.
+    pub min_score: u8,
+}
+
+impl Default for RawPassword {
+    fn default() -> Self {
+        RawPassword {
+            min_score: ward_core::account::DEFAULT_MIN_SCORE,
+        }
+    }
+}
+
+/// `[password]`, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    pub min_score: u8,
 }
 
 /// `[security]`, validated.
@@ -394,6 +419,7 @@ impl Default for RawConfig {
             sessions: RawSessions::default(),
             rate_limits: RawRateLimits::default(),
             mfa: RawMfa::default(),
+            password: RawPassword::default(),
             roles,
             clients: Vec::new(),
             idp: Vec::new(),
@@ -430,6 +456,7 @@ const ENV_SECTIONS: &[&str] = &[
     "sessions",
     "rate_limits",
     "mfa",
+    "password",
     "roles",
     "proxy",
 ];
@@ -586,6 +613,7 @@ pub struct Config {
     pub block_empty_origin: bool,
     pub access_token_ttl: i64,
     pub security: SecurityConfig,
+    pub password: PasswordPolicy,
     pub sessions: SessionLifetimes,
     pub rate_limits: RateLimits,
     pub mfa: MfaConfig,
@@ -1137,6 +1165,18 @@ impl RawConfig {
             access_token_ttl: duration("tokens.access_token_ttl", &self.tokens.access_token_ttl)?,
             security: SecurityConfig {
                 reauth_window: duration("security.reauth_window", &self.security.reauth_window)?,
+            },
+            password: PasswordPolicy {
+                min_score: match self.password.min_score {
+                    s @ 0..=4 => s,
+                    s => {
+                        return Err(invalid(
+                            "password.min_score",
+                            s,
+                            "a zxcvbn score from 0 to 4",
+                        ))
+                    }
+                },
             },
             sessions: SessionLifetimes {
                 cli: duration("sessions.cli_ttl", &s.cli_ttl)?,

@@ -7,6 +7,8 @@
 //! - Every short-lived single-use row ([`GRACE_SECS`] after it expired, used or not):
 //!   authorization codes, device grants, MFA sign-in challenges, resource-lock tickets, pending
 //!   upstream (IdP) sign-ins and WebAuthn ceremonies.
+//! - Account links (recovery) `sessions.retention` after they expired: until then, a late
+//!   click is told "expired" or "used" rather than "not valid".
 //!
 //! Nothing depends on it: every use checks its own deadline (a session's
 //! [`Session::unusable_reason`](ward_core::model::Session::unusable_reason), a code's
@@ -38,6 +40,7 @@ pub struct SweepReport {
     pub lock_tickets: u64,
     pub idp_pending: u64,
     pub webauthn_ceremonies: u64,
+    pub account_links: u64,
 }
 
 impl SweepReport {
@@ -52,6 +55,7 @@ impl SweepReport {
             self.lock_tickets,
             self.idp_pending,
             self.webauthn_ceremonies,
+            self.account_links,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -87,6 +91,7 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
         lock_tickets: store.delete_expired_lock_tickets(expired).await?,
         idp_pending: store.delete_expired_idp_pending(expired).await?,
         webauthn_ceremonies: store.delete_expired_webauthn_ceremonies(expired).await?,
+        account_links: store.delete_expired_account_links(cutoff).await?,
     })
 }
 

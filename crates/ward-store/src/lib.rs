@@ -3,6 +3,7 @@
 //! branch at any call site; the only backend-specific code is the SQLite connection setup in
 //! [`connect`] (WAL and durable commits).
 
+mod accounts;
 mod api_tokens;
 mod audit;
 mod cache;

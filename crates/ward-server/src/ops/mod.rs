@@ -4,4 +4,7 @@
 //! and returns domain results or an [`ApiError`](crate::error::ApiError).
 
 pub mod mfa;
+pub mod password;
 pub mod reauth;
+pub mod recovery;
+pub mod users;

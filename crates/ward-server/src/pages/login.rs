@@ -301,6 +301,15 @@ pub async fn after_password(
     return_to: &str,
     how: SignedIn,
 ) -> Result<Response, ApiError> {
+    // A user who must choose a new password (the generated bootstrap admin) does that first,
+    // then goes on (Keycloak's "update password" required action).
+    let detour;
+    let return_to = if state.store.password_change_required(&user.id).await? {
+        detour = super::password::password_url(&safe_return_to(Some(return_to)));
+        detour.as_str()
+    } else {
+        return_to
+    };
     let mfa_on = crate::mfa::is_enabled(state, &user.id).await?;
     if mfa_on || crate::mfa::required_for(state, &user.role) {
         let purpose = if mfa_on {

@@ -49,6 +49,9 @@ pub struct TestServer {
     /// The server's state, for tests that inspect it directly.
     #[allow(dead_code)]
     pub state: AppState,
+    /// What start-up did about the first admin (a generated password is in here).
+    #[allow(dead_code)]
+    pub bootstrap: ward_server::Bootstrap,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -182,6 +185,7 @@ impl TestServer {
             None => prepared.state.issuer.clone(),
         };
         let state = prepared.state.clone();
+        let bootstrap = prepared.bootstrap.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(prepared.serve(async move {
             let _ = rx.await;
@@ -190,6 +194,7 @@ impl TestServer {
             url,
             clock,
             state,
+            bootstrap,
             shutdown: Some(tx),
             _dir: dir,
         }
