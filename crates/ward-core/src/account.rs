@@ -100,24 +100,44 @@ pub fn check_new_password(
 pub enum LinkPurpose {
     /// Made by an admin: set a new password (second factors are removed; enrol again).
     Recovery,
+    /// "Forgot password?" by mail: set a new password (second factors stay).
+    Reset,
+    /// Proves the address in the link belongs to the user (sign-up).
+    Verify,
 }
 
 impl LinkPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
             LinkPurpose::Recovery => "recovery",
+            LinkPurpose::Reset => "reset",
+            LinkPurpose::Verify => "verify",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "recovery" => Some(LinkPurpose::Recovery),
+            "reset" => Some(LinkPurpose::Reset),
+            "verify" => Some(LinkPurpose::Verify),
             _ => None,
         }
     }
-    /// How long a link of this kind works: Kanidm's and Keycloak's 24 h for admin recovery.
+    /// How long a link of this kind works: Kanidm's and Keycloak's 24 h for admin recovery and
+    /// verification, SPEC's 30 minutes for a mailed password reset.
     pub fn lifetime_secs(self) -> i64 {
         match self {
-            LinkPurpose::Recovery => 24 * 3600,
+            LinkPurpose::Recovery | LinkPurpose::Verify => 24 * 3600,
+            LinkPurpose::Reset => 30 * 60,
+        }
+    }
+    /// Where a person gets a new link of this kind.
+    pub fn ask_again(self) -> &'static str {
+        match self {
+            LinkPurpose::Recovery => "ask your administrator for a new link",
+            LinkPurpose::Reset => "ask for a new one with \"Forgot password?\" on the sign-in page",
+            LinkPurpose::Verify => {
+                "sign in and ask for a new verification mail on your account page"
+            }
         }
     }
 }
@@ -154,16 +174,18 @@ impl LinkProblem {
             LinkProblem::Expired => "This link has expired",
         }
     }
-    pub fn explanation(self) -> &'static str {
+    /// What happened and what to do, for a link of `purpose`.
+    pub fn explanation(self, purpose: LinkPurpose) -> String {
+        let again = purpose.ask_again();
         match self {
-            LinkProblem::Invalid => {
-                "The link was altered or copied incompletely, or a newer link replaced it. Copy the whole link again, or ask your administrator for a new one."
-            }
-            LinkProblem::Used => {
-                "Each link works once. If you set your password with it, sign in; otherwise ask your administrator for a new link."
-            }
+            LinkProblem::Invalid => format!(
+                "The link was altered or copied incompletely, or a newer link replaced it. Copy the whole link again, or {again}."
+            ),
+            LinkProblem::Used => format!(
+                "Each link works once. If you already used it, sign in; otherwise {again}."
+            ),
             LinkProblem::Expired => {
-                "Links work for a limited time. Ask your administrator for a new link."
+                format!("Links work for a limited time. Sign in, or {again}.")
             }
         }
     }
@@ -253,4 +275,27 @@ mod tests {
             Some(LinkProblem::Used)
         );
     }
+}
+
+/// A mail waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: String,
+    pub recipient: String,
+    pub subject: String,
+    /// What it is: `password_reset`, `verify_email`, `notice.signin`, …
+    pub kind: String,
+    /// The text and HTML bodies, sealed under the master key by the server.
+    pub body_enc: String,
+    pub created_at: Timestamp,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// When to try a mail again after `attempts` failed tries: 30 s, doubling, at most an hour.
+pub fn mail_retry_after_secs(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    (30_i64 << exp).min(3600)
 }

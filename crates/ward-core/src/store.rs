@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 
-use crate::account::AccountLink;
+use crate::account::{AccountLink, OutboxMail};
 use crate::clock::Timestamp;
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
@@ -404,6 +404,42 @@ pub trait AccountStore: Send + Sync {
     async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
     /// Deletes the links that expired at or before `cutoff` (used or not); returns how many.
     async fn delete_expired_account_links(&self, cutoff: Timestamp) -> StoreResult<u64>;
+    /// Uses a live verification link exactly once and marks the user's address verified, if
+    /// it is still the address the link was sent to. Returns the user id, or `None` when the
+    /// link was used, expired, unknown or for another address.
+    async fn redeem_verify_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
+}
+
+/// The mail outbox (SPEC §2.14): mail is written here in the request and sent by a background
+/// worker, with retries.
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    async fn insert_mail(&self, mail: &OutboxMail) -> StoreResult<()>;
+    /// Claims up to `limit` mails due at `now` (not sent, `next_attempt_at <= now`) for
+    /// `lease_secs`: each claimed mail's `next_attempt_at` moves to `now + lease_secs`, by a
+    /// conditional update, so two replicas never send the same mail at once.
+    async fn claim_due_mail(
+        &self,
+        now: Timestamp,
+        lease_secs: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMail>>;
+    async fn mark_mail_sent(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn mark_mail_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Mail not delivered yet, oldest first, at most `limit`.
+    async fn undelivered_mail(&self, limit: i64) -> StoreResult<Vec<OutboxMail>>;
+    /// Deletes delivered mail sent at or before `cutoff`; returns how many.
+    async fn delete_sent_mail(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 /// Everything ward keeps.
@@ -420,6 +456,7 @@ pub trait Store:
     + IdpStore
     + RateLimitStore
     + AccountStore
+    + MailStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -129,6 +129,9 @@ pub struct RawConfig {
     /// `[password]`: what a chosen password must be (SPEC §2.14).
     #[serde(default)]
     pub password: RawPassword,
+    /// `[smtp]`: where mail goes (SPEC §2.14), validated in `mail::config`.
+    #[serde(default)]
+    pub smtp: crate::mail::config::RawSmtp,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -420,6 +423,7 @@ impl Default for RawConfig {
             rate_limits: RawRateLimits::default(),
             mfa: RawMfa::default(),
             password: RawPassword::default(),
+            smtp: Default::default(),
             roles,
             clients: Vec::new(),
             idp: Vec::new(),
@@ -457,6 +461,7 @@ const ENV_SECTIONS: &[&str] = &[
     "rate_limits",
     "mfa",
     "password",
+    "smtp",
     "roles",
     "proxy",
 ];
@@ -614,6 +619,8 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub security: SecurityConfig,
     pub password: PasswordPolicy,
+    /// Where mail goes; `None` without `[smtp] url` (then links are only made by admins).
+    pub smtp: Option<crate::mail::config::SmtpConfig>,
     pub sessions: SessionLifetimes,
     pub rate_limits: RateLimits,
     pub mfa: MfaConfig,
@@ -1166,6 +1173,7 @@ impl RawConfig {
             security: SecurityConfig {
                 reauth_window: duration("security.reauth_window", &self.security.reauth_window)?,
             },
+            smtp: self.smtp.validate()?,
             password: PasswordPolicy {
                 min_score: match self.password.min_score {
                     s @ 0..=4 => s,

@@ -17,6 +17,7 @@ pub mod idp;
 pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
@@ -101,12 +102,14 @@ impl Prepared {
     ) -> std::io::Result<()> {
         let reloader = tokio::spawn(reload_keys_forever(self.state.clone()));
         let sweeper = tokio::spawn(sweeper::sweep_forever(self.state.clone()));
+        let mailer = tokio::spawn(mail::deliver::deliver_forever(self.state.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
         sweeper.abort();
+        mailer.abort();
         served
     }
 }
@@ -189,6 +192,7 @@ pub async fn prepare(
         limiter,
         webauthn,
         metrics: Metrics::default(),
+        mail_wake: tokio::sync::Notify::new(),
         config,
     }));
     Ok(Prepared {

@@ -64,6 +64,16 @@ fn routes(state: AppState) -> Router {
             "/recover",
             get(pages::recovery::recovery_page).post(pages::recovery::submit_recovery),
         )
+        .route(
+            "/reset",
+            get(pages::recovery::reset_page).post(pages::recovery::submit_reset),
+        )
+        .route(
+            "/login/forgot",
+            get(pages::forgot::forgot_page).post(pages::forgot::submit_forgot),
+        )
+        .route("/verify-email", get(pages::forgot::verify_email))
+        .route("/admin/mail", get(pages::admin::mail_page))
         .route("/account/tokens", post(pages::account::create_token_form))
         .route(
             "/account/tokens/{id}/revoke",

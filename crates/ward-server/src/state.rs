@@ -38,6 +38,8 @@ pub struct Inner {
     pub idp: crate::idp::Registry,
     /// Whether cookies get the `Secure` attribute (public URL is https).
     pub secure_cookies: bool,
+    /// Wakes the mail worker when a mail is queued.
+    pub mail_wake: tokio::sync::Notify,
 }
 
 impl std::ops::Deref for AppState {

@@ -41,6 +41,7 @@ pub struct SweepReport {
     pub idp_pending: u64,
     pub webauthn_ceremonies: u64,
     pub account_links: u64,
+    pub sent_mail: u64,
 }
 
 impl SweepReport {
@@ -56,6 +57,7 @@ impl SweepReport {
             self.idp_pending,
             self.webauthn_ceremonies,
             self.account_links,
+            self.sent_mail,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -92,6 +94,7 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
         idp_pending: store.delete_expired_idp_pending(expired).await?,
         webauthn_ceremonies: store.delete_expired_webauthn_ceremonies(expired).await?,
         account_links: store.delete_expired_account_links(cutoff).await?,
+        sent_mail: store.delete_sent_mail(cutoff).await?,
     })
 }
 

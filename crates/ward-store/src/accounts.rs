@@ -275,4 +275,46 @@ impl AccountStore for SqlStore {
     async fn delete_expired_account_links(&self, cutoff: Timestamp) -> StoreResult<u64> {
         self.delete_expired("account_links", cutoff).await
     }
+
+    async fn redeem_verify_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE account_links SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND purpose = 'verify' AND user_id IS NOT NULL",
+        )
+        .bind(now.0)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT user_id, email FROM account_links WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let user_id: String = get(&row, "user_id")?;
+        let email: Option<String> = get(&row, "email")?;
+        // Only the address the link was sent to: an address changed since is not verified.
+        let verified =
+            sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1 AND email = $2")
+                .bind(&user_id)
+                .bind(email.unwrap_or_default())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if verified.rows_affected() != 1 {
+            return Ok(None);
+        }
+        tx.commit().await.map_err(backend)?;
+        self.changed(&[Change::User(user_id.clone())]).await;
+        Ok(Some(user_id))
+    }
 }

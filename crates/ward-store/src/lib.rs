@@ -12,6 +12,7 @@ mod codec;
 mod grants;
 mod idp;
 mod keys;
+mod mail;
 mod mfa;
 mod rate_limits;
 mod sessions;

@@ -110,5 +110,6 @@ pub async fn change(
             .detail(json!({"sessions_revoked": others})),
     )
     .await;
+    crate::mail::notice(state, &caller.user, crate::mail::Notice::PasswordChanged).await;
     Ok(others)
 }

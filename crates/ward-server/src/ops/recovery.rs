@@ -12,18 +12,19 @@ use crate::audit::{self, Audit};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// The live link behind `secret` and its user, or why it cannot be used.
+/// The live link of `purpose` behind `secret` and its user, or why it cannot be used.
 ///
 /// # Errors
 /// The store's.
 pub async fn check(
     state: &AppState,
     secret: &str,
+    purpose: LinkPurpose,
 ) -> ApiResult<Result<(AccountLink, User), LinkProblem>> {
     let Some(link) = state.store.account_link(&token_hash(secret)).await? else {
         return Ok(Err(LinkProblem::Invalid));
     };
-    if let Some(problem) = link.problem(LinkPurpose::Recovery, state.clock.now()) {
+    if let Some(problem) = link.problem(purpose, state.clock.now()) {
         return Ok(Err(problem));
     }
     let user = match link.user_id.as_deref() {
@@ -36,7 +37,8 @@ pub async fn check(
     }
 }
 
-/// Sets the new password through the link, exactly once.
+/// Sets the new password through a recovery link (which also removes the second factors) or
+/// a mailed reset link (which keeps them), exactly once.
 ///
 /// # Errors
 /// 400 with the rule's code for a refused password; 403 for a disabled account.
@@ -44,9 +46,11 @@ pub async fn redeem(
     state: &AppState,
     ip: Option<&str>,
     secret: &str,
+    purpose: LinkPurpose,
     new_password: String,
 ) -> ApiResult<Result<User, LinkProblem>> {
-    let (_, user) = match check(state, secret).await? {
+    let remove_factors = purpose == LinkPurpose::Recovery;
+    let (_, user) = match check(state, secret, purpose).await? {
         Ok(found) => found,
         Err(problem) => return Ok(Err(problem)),
     };
@@ -64,24 +68,30 @@ pub async fn redeem(
     let now = state.clock.now();
     let redeemed = state
         .store
-        .redeem_password_link(&token_hash(secret), &hash, true, now)
+        .redeem_password_link(&token_hash(secret), &hash, remove_factors, now)
         .await?;
     if redeemed.is_none() {
         // Used (or expired) between the check and now: say which.
-        return Ok(Err(check(state, secret)
+        return Ok(Err(check(state, secret, purpose)
             .await?
             .err()
             .unwrap_or(LinkProblem::Used)));
     }
+    let event = if remove_factors {
+        "user.recovered"
+    } else {
+        "password.reset"
+    };
     audit::record(
         state,
-        Audit::new("user.recovered", "ok")
+        Audit::new(event, "ok")
             .actor(&user.id)
             .ip(ip)
             .target(&user.id)
-            .detail(json!({"factors_removed": true, "sessions_revoked": true})),
+            .detail(json!({"factors_removed": remove_factors, "sessions_revoked": true})),
     )
     .await;
+    crate::mail::notice(state, &user, crate::mail::Notice::PasswordChanged).await;
     match state.store.user_by_id(&user.id).await? {
         Some(fresh) => Ok(Ok(fresh)),
         None => Ok(Err(LinkProblem::Invalid)),

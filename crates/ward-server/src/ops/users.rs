@@ -15,6 +15,46 @@ use crate::state::AppState;
 
 /// Where a recovery link points: the secret is in the query (paths are logged, queries never).
 pub const RECOVERY_PATH: &str = "/recover";
+/// Where a mailed password-reset link points.
+pub const RESET_PATH: &str = "/reset";
+/// Where a mailed verification link points.
+pub const VERIFY_PATH: &str = "/verify-email";
+
+/// Stores a new single-use link of `purpose` for `user` (replacing their unused one of the same
+/// purpose); returns its URL (with the secret, shown or mailed once) and its deadline.
+///
+/// # Errors
+/// The store's.
+pub async fn issue_link(
+    state: &AppState,
+    purpose: LinkPurpose,
+    user: &User,
+    created_by: Option<&str>,
+) -> ApiResult<(String, ward_core::Timestamp)> {
+    let secret = new_opaque_secret(state.random.as_ref());
+    let now = state.clock.now();
+    let link = AccountLink {
+        token_hash: token_hash(&secret),
+        purpose,
+        user_id: Some(user.id.clone()),
+        email: Some(user.email.clone()),
+        role: None,
+        created_by: created_by.map(str::to_string),
+        created_at: now,
+        expires_at: now.plus_secs(purpose.lifetime_secs()),
+        used_at: None,
+    };
+    state.store.insert_account_link(&link).await?;
+    let path = match purpose {
+        LinkPurpose::Recovery => RECOVERY_PATH,
+        LinkPurpose::Reset => RESET_PATH,
+        LinkPurpose::Verify => VERIFY_PATH,
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", &secret)
+        .finish();
+    Ok((state.url(&format!("{path}?{query}")), link.expires_at))
+}
 
 /// A made link: its URL (with the secret, shown once) and when it stops working.
 pub struct MadeLink {
@@ -60,36 +100,20 @@ pub async fn recovery_link(
             user.email
         )));
     }
-    let secret = new_opaque_secret(state.random.as_ref());
-    let now = state.clock.now();
-    let purpose = LinkPurpose::Recovery;
-    let link = AccountLink {
-        token_hash: token_hash(&secret),
-        purpose,
-        user_id: Some(user.id.clone()),
-        email: Some(user.email.clone()),
-        role: None,
-        created_by: Some(caller.user.id.clone()),
-        created_at: now,
-        expires_at: now.plus_secs(purpose.lifetime_secs()),
-        used_at: None,
-    };
-    state.store.insert_account_link(&link).await?;
+    let (url, expires_at) =
+        issue_link(state, LinkPurpose::Recovery, &user, Some(&caller.user.id)).await?;
     audit::record(
         state,
         Audit::new("user.recovery_link", "ok")
             .actor(&caller.user.id)
             .ip(ip)
             .target(&user.id)
-            .detail(json!({"expires_at": crate::time::rfc3339(link.expires_at)})),
+            .detail(json!({"expires_at": crate::time::rfc3339(expires_at)})),
     )
     .await;
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", &secret)
-        .finish();
     Ok(MadeLink {
-        url: state.url(&format!("{RECOVERY_PATH}?{query}")),
-        expires_at: link.expires_at,
+        url,
+        expires_at,
         user,
     })
 }
@@ -118,6 +142,7 @@ pub async fn reset_mfa(
             .target(id),
     )
     .await;
+    crate::mail::notice(state, &user, crate::mail::Notice::MfaReset).await;
     Ok(user)
 }
 

@@ -686,3 +686,48 @@ fn short_id(id: &str) -> Markup {
         html! { code title=(id) { (id.chars().take(10).collect::<String>()) "…" } }
     }
 }
+
+// ---------------------------------------------------------------- mail
+
+/// `GET /admin/mail`: mail not delivered yet (the outbox), with the last error of each.
+pub async fn mail_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let caller = match admin_caller(&state, &jar, "/admin/mail", false).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let waiting = state.store.undelivered_mail(200).await?;
+    let enabled = crate::mail::enabled(&state);
+    Ok(frame(&state, jar, &caller, "Mail", "/admin/mail", |_| {
+        html! {
+            section class="panel" id="outbox" aria-labelledby="outbox-h" {
+                h2 id="outbox-h" { "Undelivered mail " span class="count" { (waiting.len()) } }
+                @if !enabled {
+                    p class="muted" { "This server sends no mail: set [smtp] url in the configuration. Recovery links are made on the Users page." }
+                } @else if waiting.is_empty() {
+                    p class="muted" { "Every mail was delivered." }
+                } @else {
+                    p class="muted" { "These wait for the mail server and are retried (after 30 s, doubling up to an hour). Sign-in never waits for them." }
+                    div class="table-wrap" {
+                        table class="outbox" {
+                            thead { tr { th { "To" } th { "Subject" } th { "Queued" } th { "Tries" } th { "Last error" } } }
+                            tbody {
+                                @for m in &waiting {
+                                    tr {
+                                        td { (m.recipient) }
+                                        td { (m.subject) }
+                                        td { (human_time(m.created_at)) }
+                                        td { (m.attempts) }
+                                        td class="details" { (m.last_error.as_deref().unwrap_or("not tried yet")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }))
+}

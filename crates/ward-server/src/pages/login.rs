@@ -138,7 +138,11 @@ fn password_form(csrf: &str, email: &str, return_to: &str, error: Option<&str>) 
                 input id="password" type="password" name="password" autocomplete="current-password" required autofocus;
                 button type="submit" { "Sign in" }
             }
-            p class="muted" { a href=(login_url(return_to, None)) { "Use another account" } }
+            p class="muted" {
+                a href=(format!("{}?{}", super::forgot::FORGOT_PATH, url::form_urlencoded::Serializer::new(String::new()).append_pair("email", email).finish())) { "Forgot password?" }
+                " · "
+                a href=(login_url(return_to, None)) { "Use another account" }
+            }
         },
     ))
 }
@@ -352,7 +356,21 @@ pub async fn finish_sign_in(
         auth_time: state.clock.now(),
         nonce: None,
     };
+    let new_device = is_new_device(state, user, request.user_agent.as_deref()).await?;
     let (session, cookie_value) = start_web_session(state, user, &request).await?;
+    if new_device {
+        let device = super::describe_agent(session.user_agent.as_deref())
+            .unwrap_or_else(|| "an unknown program".into());
+        crate::mail::notice(
+            state,
+            user,
+            crate::mail::Notice::NewSignIn {
+                device,
+                ip: session.ip.clone(),
+            },
+        )
+        .await;
+    }
     audit::record(
         state,
         Audit::new("signin", "ok")
@@ -365,6 +383,24 @@ pub async fn finish_sign_in(
     )
     .await;
     Ok(jar.add(session_cookie(state, cookie_value)))
+}
+
+/// Whether a sign-in with `user_agent` comes from a device this account has not used before:
+/// it has earlier sessions, and none with this user agent. (The first sign-in of an account is
+/// not news to its owner.)
+async fn is_new_device(
+    state: &AppState,
+    user: &User,
+    user_agent: Option<&str>,
+) -> Result<bool, ApiError> {
+    if !crate::mail::enabled(state) {
+        return Ok(false);
+    }
+    let earlier = state.store.sessions_of_user(&user.id).await?;
+    Ok(!earlier.is_empty()
+        && !earlier
+            .iter()
+            .any(|s| s.user_agent.as_deref() == user_agent))
 }
 
 fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {

@@ -7,6 +7,7 @@ pub mod account_mfa;
 pub mod admin;
 pub mod consent;
 pub mod device;
+pub mod forgot;
 pub mod idp;
 pub mod login;
 pub mod mfa_login;
@@ -220,6 +221,7 @@ pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
                                 (link("/admin/users", "Users"))
                                 (link("/admin/sessions", "Sessions"))
                                 (link("/admin/audit", "Audit log"))
+                                (link("/admin/mail", "Mail"))
                             }
                         }
                         div class="who" {

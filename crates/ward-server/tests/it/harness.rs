@@ -221,6 +221,20 @@ impl TestServer {
         }
     }
 
+    /// [`TestServer::browser`] that sends `user_agent` (another device, as the server sees it).
+    #[allow(dead_code)]
+    pub fn browser_with_agent(&self, user_agent: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .user_agent(user_agent)
+                .build()
+                .expect("client"),
+            base: self.url.clone(),
+        }
+    }
+
     /// A plain API client (no cookies, no redirects).
     pub fn api(&self) -> reqwest::Client {
         reqwest::Client::builder()

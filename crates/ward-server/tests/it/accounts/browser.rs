@@ -169,4 +169,72 @@ async fn account_flows_in_chromium(b: Backend) {
     }
 }
 
-on_both_backends!(account_flows_in_chromium);
+/// "Forgot password?" in Chromium: the mail is read off the wire of a real SMTP server
+/// (STARTTLS) and its link followed in the browser.
+async fn forgot_password_by_mail_in_chromium(b: Backend) {
+    use super::smtp::{free_port, link_in, Pki, Smtp};
+    let Some((chromium, chromedriver)) = find_browser() else {
+        missing_component(
+            "forgot_password_by_mail_in_chromium",
+            "Chromium and chromedriver (apt-get install -y chromium chromium-driver)",
+        );
+        return;
+    };
+    let pki = Pki::new();
+    let port = free_port();
+    let Some(smtp) = Smtp::start(port, &pki).await else {
+        return;
+    };
+    let server = TestServer::start_with(b, |raw| {
+        raw.smtp.url = Some(format!("smtp://127.0.0.1:{port}"));
+        raw.smtp.from = Some("ward <noreply@test.example>".into());
+        raw.smtp.ca_file = Some(pki.ca_file.display().to_string());
+    })
+    .await;
+    let admin = admin_token(&server).await;
+    create_user(&server, &admin, DEV, "user").await;
+    let port = reqwest::Url::parse(&server.url).unwrap().port().unwrap();
+    let base = format!("http://localhost:{port}");
+    let tag = format!("{b:?}").to_lowercase();
+    let d = Driver::start(&chromium, &chromedriver).await;
+    let mut shots = Vec::new();
+    let shot = |name: &str| format!("accounts-mail-{tag}-{name}");
+
+    d.goto(&format!("{base}/login")).await;
+    d.type_into("#email", DEV).await;
+    d.click("form[action='/login'] button[type=submit]").await;
+    d.find("#password").await;
+    d.click("a[href^='/login/forgot']").await;
+    d.wait_path("/login/forgot").await;
+    assert_eq!(d.value("#email").await, DEV, "the address is carried over");
+    d.click("form[action='/login/forgot'] button[type=submit]")
+        .await;
+    d.wait_source("Check your mail").await;
+    shots.push(d.screenshot(&shot("01-check-your-mail")).await);
+
+    let mail = smtp.wait_for(1).await;
+    assert_eq!(mail["tls"], true);
+    let link = link_in(&mail, "/reset?token=").replace(&server.url, &base);
+    d.goto(&link).await;
+    d.find("#new_password").await;
+    shots.push(d.screenshot(&shot("02-reset-form")).await);
+    let chosen = "marble canyon whistle 77";
+    d.type_into("#new_password", chosen).await;
+    d.type_into("#confirm_password", chosen).await;
+    d.click("form[action='/reset'] button[type=submit]").await;
+    d.wait_path("/account").await;
+    assert!(d.text("#profile").await.contains(DEV));
+    shots.push(d.screenshot(&shot("03-signed-in")).await);
+    let (_, status, _) = password_sign_in(&server, DEV, chosen).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    d.quit().await;
+    for s in &shots {
+        eprintln!("screenshot: {}", s.display());
+    }
+}
+
+on_both_backends!(
+    account_flows_in_chromium,
+    forgot_password_by_mail_in_chromium
+);

@@ -8,8 +8,10 @@ use serde_json::{json, Value};
 use crate::harness::*;
 
 mod browser;
+mod mail;
 mod password;
 mod recovery;
+mod smtp;
 
 /// A password zxcvbn scores 4 that no test uses elsewhere.
 pub const NEW_PASSWORD: &str = "violet anchor drizzle 31";
