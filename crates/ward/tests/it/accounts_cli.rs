@@ -138,3 +138,53 @@ async fn admin_recovers_resets_and_deletes_users() {
     let page = Server::http().get(&url).send().await.unwrap();
     assert_eq!(page.status(), 404);
 }
+
+/// SPEC §3.1: `ward login` on a terminal asks for the email first, and its domain picks the
+/// company's identity provider (the sign-in page sends the browser straight there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_asks_for_the_email_on_a_terminal_and_routes_to_the_idp() {
+    let authorize = "http://127.0.0.1:9/login/oauth/authorize";
+    let server = Server::start_with(&format!(
+        "[[idp]]\nname = \"corp\"\nkind = \"github\"\nclient_id = \"ward-test\"\n\
+         client_secret = \"not-a-secret-0123\"\ndomains = [\"corp.example\"]\n\
+         authorize_url = \"{authorize}\"\ntoken_url = \"http://127.0.0.1:9/token\"\n\
+         api_url = \"http://127.0.0.1:9/api\"\n"
+    ));
+    let cli = Cli::new();
+    let running = cli.spawn_on_terminal(&[
+        "login",
+        "default",
+        &server.url,
+        "--auth-flow",
+        "pkce",
+        "--port",
+        "0",
+        "--timeout",
+        "30s",
+    ]);
+    let mut running = running;
+    running
+        .wait_stdout("Email (Enter to choose in the browser): ", WAIT)
+        .await;
+    running.type_line("alice@corp.example").await;
+    let url = cli.wait_browser_url("/cli-login", WAIT).await;
+    assert!(url.contains("login_hint=alice%40corp.example"), "{url}");
+
+    // The browser: /cli-login → /login with the hint → the company's IdP.
+    let http = Server::http();
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let login = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(login.contains("login_hint=alice%40corp.example"), "{login}");
+    let r = http
+        .get(format!("{}{login}", server.url.trim_end_matches('/')))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let idp = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(idp.starts_with(authorize), "routed to the IdP: {idp}");
+    drop(running);
+
+    // Without a terminal nothing is asked (the other login tests run that way).
+}
