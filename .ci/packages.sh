@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests drive besides Rust: headless Chromium and ChromeDriver (browser
-# tests), Python 3 (an independent TOTP implementation) and its venv (Schemathesis), pg_dump,
-# nginx and Caddy (forward-auth), Apache with mod_auth_openidc (a relying party), and the npm
-# packages of the test OpenID provider. Each is installed only when missing; with --check
-# (not root) the missing ones are only named, and the script fails.
+# tests), Python 3 (an independent TOTP implementation), aiosmtpd (a real SMTP server for the
+# mail tests) and Python's venv (Schemathesis), pg_dump, nginx and Caddy (forward-auth), Apache
+# with mod_auth_openidc (a relying party), and the npm packages of the test OpenID provider. Each
+# is installed only when missing; with --check (not root) the missing ones are only named, and
+# the script fails.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -11,6 +12,8 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # A venv for Schemathesis (.ci/schemathesis.sh); Debian's python3 ships it apart.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# A real SMTP server for the mail tests (SPEC §2.14): aiosmtpd, started by the tests.
+python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)

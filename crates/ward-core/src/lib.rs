@@ -2,6 +2,7 @@
 //! and scopes. No IO: time and randomness are parameters, storage is reached through the traits in
 //! [`store`], implemented by `ward-store`.
 
+pub mod account;
 pub mod authority;
 pub mod clock;
 pub mod device;

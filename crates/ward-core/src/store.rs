@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+use crate::account::{AccountLink, OutboxMail};
 use crate::clock::Timestamp;
 use crate::events::{AttemptOutcome, WebhookAttempt, WebhookMessage};
 use crate::model::{
@@ -419,6 +420,92 @@ pub trait IdpStore: Send + Sync {
     async fn delete_expired_idp_pending(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
+/// The account lifecycle (SPEC §2.14): passwords, single-use account links, an admin's MFA
+/// reset and user deletion.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Whether the user must choose a new password before anything else (the generated
+    /// bootstrap admin). False for no such user.
+    async fn password_change_required(&self, user_id: &str) -> StoreResult<bool>;
+    /// Returns false when there is no such user.
+    async fn set_password_change_required(
+        &self,
+        user_id: &str,
+        required: bool,
+    ) -> StoreResult<bool>;
+    /// Stores a new password hash, clears "must change", and revokes every session of the user
+    /// but `keep_session`, in one transaction. Returns false when there is no such user.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Stores a link, deleting the unused links of the same purpose for the same user (a new
+    /// recovery link replaces the last one).
+    async fn insert_account_link(&self, link: &AccountLink) -> StoreResult<()>;
+    /// A link by the hash of its secret, used or expired included (the caller says which).
+    async fn account_link(&self, token_hash: &str) -> StoreResult<Option<AccountLink>>;
+    /// Uses a live password link exactly once and, in the same transaction, sets the user's
+    /// password (clearing "must change"), revokes every session of the user and, when
+    /// `remove_factors`, removes their TOTP, backup codes and security keys. Returns the user
+    /// id, or `None` when the link was used, expired or unknown.
+    async fn redeem_password_link(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        remove_factors: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
+    /// Removes every second factor of the user (TOTP, backup codes, security keys, pending
+    /// sign-in challenges) and revokes all their sessions, in one transaction. False for no
+    /// such user.
+    async fn reset_mfa(&self, user_id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes the user with their sessions, refresh tokens, API tokens, factors, consents,
+    /// upstream links and account links, in one transaction. Audit events stay. False for no
+    /// such user.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+    /// Deletes the links that expired at or before `cutoff` (used or not); returns how many.
+    async fn delete_expired_account_links(&self, cutoff: Timestamp) -> StoreResult<u64>;
+    /// Uses a live verification link exactly once and marks the user's address verified, if
+    /// it is still the address the link was sent to. Returns the user id, or `None` when the
+    /// link was used, expired, unknown or for another address.
+    async fn redeem_verify_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
+}
+
+/// The mail outbox (SPEC §2.14): mail is written here in the request and sent by a background
+/// worker, with retries.
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    async fn insert_mail(&self, mail: &OutboxMail) -> StoreResult<()>;
+    /// Claims up to `limit` mails due at `now` (not sent, `next_attempt_at <= now`) for
+    /// `lease_secs`: each claimed mail's `next_attempt_at` moves to `now + lease_secs`, by a
+    /// conditional update, so two replicas never send the same mail at once.
+    async fn claim_due_mail(
+        &self,
+        now: Timestamp,
+        lease_secs: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMail>>;
+    async fn mark_mail_sent(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn mark_mail_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Mail not delivered yet, oldest first, at most `limit`.
+    async fn undelivered_mail(&self, limit: i64) -> StoreResult<Vec<OutboxMail>>;
+    /// Deletes delivered mail sent at or before `cutoff`; returns how many.
+    async fn delete_sent_mail(&self, cutoff: Timestamp) -> StoreResult<u64>;
+}
+
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
@@ -433,6 +520,8 @@ pub trait Store:
     + WebauthnStore
     + IdpStore
     + RateLimitStore
+    + AccountStore
+    + MailStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -147,3 +147,33 @@ pub struct IntrospectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 }
+
+/// `POST /api/account/password` request (SPEC §2.14).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// At least 12 characters, at most 128, not guessable (zxcvbn score ≥ `password.min_score`)
+    /// and not the current one.
+    pub new_password: String,
+}
+
+/// `POST /api/account/password` response: the password is changed and every other session of
+/// the user is signed out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordResponse {
+    /// How many other sessions were revoked.
+    pub sessions_revoked: u64,
+}
+
+/// `POST /api/admin/users/{id}/recovery` response: a single-use link where the user sets a
+/// new password and enrols MFA again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryLink {
+    pub url: String,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+}

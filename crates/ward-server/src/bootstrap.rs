@@ -60,6 +60,11 @@ pub async fn ensure_admin(
         email_verified: true,
     };
     match store.insert_user(&user).await {
+        // The printed password is in a terminal's scrollback and maybe a log: the admin
+        // chooses their own at first sign-in (SPEC §2.14).
+        Ok(()) if generated => {
+            store.set_password_change_required(&user.id, true).await?;
+        }
         Ok(()) => {}
         // Another replica created the first user at the same moment.
         Err(ward_core::StoreError::Conflict(_)) => return Ok(Bootstrap::Existing),

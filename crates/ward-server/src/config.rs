@@ -126,6 +126,12 @@ pub struct RawConfig {
     pub sessions: RawSessions,
     pub rate_limits: RawRateLimits,
     pub mfa: RawMfa,
+    /// `[password]`: what a chosen password must be (SPEC §2.14).
+    #[serde(default)]
+    pub password: RawPassword,
+    /// `[smtp]`: where mail goes (SPEC §2.14), validated in `mail::config`.
+    #[serde(default)]
+    pub smtp: crate::mail::config::RawSmtp,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -211,6 +217,28 @@ impl Default for RawSecurity {
             reauth_window: "10m".into(),
         }
     }
+}
+
+/// `[password]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPassword {
+    /// The zxcvbn score (0 to 4) a new password must reach.
+    pub min_score: u8,
+}
+
+impl Default for RawPassword {
+    fn default() -> Self {
+        RawPassword {
+            min_score: ward_core::account::DEFAULT_MIN_SCORE,
+        }
+    }
+}
+
+/// `[password]`, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    pub min_score: u8,
 }
 
 /// `[security]`, validated.
@@ -403,6 +431,8 @@ impl Default for RawConfig {
             sessions: RawSessions::default(),
             rate_limits: RawRateLimits::default(),
             mfa: RawMfa::default(),
+            password: RawPassword::default(),
+            smtp: Default::default(),
             roles,
             clients: Vec::new(),
             idp: Vec::new(),
@@ -441,6 +471,8 @@ const ENV_SECTIONS: &[&str] = &[
     "sessions",
     "rate_limits",
     "mfa",
+    "password",
+    "smtp",
     "roles",
     "proxy",
     "events",
@@ -600,6 +632,9 @@ pub struct Config {
     pub block_empty_origin: bool,
     pub access_token_ttl: i64,
     pub security: SecurityConfig,
+    pub password: PasswordPolicy,
+    /// Where mail goes; `None` without `[smtp] url` (then links are only made by admins).
+    pub smtp: Option<crate::mail::config::SmtpConfig>,
     pub sessions: SessionLifetimes,
     pub rate_limits: RateLimits,
     pub mfa: MfaConfig,
@@ -1163,6 +1198,19 @@ impl RawConfig {
             access_token_ttl: duration("tokens.access_token_ttl", &self.tokens.access_token_ttl)?,
             security: SecurityConfig {
                 reauth_window: duration("security.reauth_window", &self.security.reauth_window)?,
+            },
+            smtp: self.smtp.validate()?,
+            password: PasswordPolicy {
+                min_score: match self.password.min_score {
+                    s @ 0..=4 => s,
+                    s => {
+                        return Err(invalid(
+                            "password.min_score",
+                            s,
+                            "a zxcvbn score from 0 to 4",
+                        ))
+                    }
+                },
             },
             sessions: SessionLifetimes {
                 cli: duration("sessions.cli_ttl", &s.cli_ttl)?,

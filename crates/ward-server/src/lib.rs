@@ -18,6 +18,7 @@ pub mod idp;
 pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod middleware;
@@ -109,6 +110,7 @@ impl Prepared {
             shutdown.await;
             closing.events.close();
         };
+        let mailer = tokio::spawn(mail::deliver::deliver_forever(self.state.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -117,6 +119,7 @@ impl Prepared {
         sweeper.abort();
         poller.abort();
         deliverer.abort();
+        mailer.abort();
         served
     }
 }
@@ -200,6 +203,7 @@ pub async fn prepare(
         webauthn,
         metrics: Metrics::default(),
         events: events::Hub::new(config.events.stream_buffer),
+        mail_wake: tokio::sync::Notify::new(),
         config,
     }));
     Ok(Prepared {

@@ -56,6 +56,24 @@ fn routes(state: AppState) -> Router {
             "/reauth",
             get(pages::reauth::reauth_page).post(pages::reauth::submit_reauth),
         )
+        .route(
+            "/account/password",
+            get(pages::password::password_page).post(pages::password::submit_password),
+        )
+        .route(
+            "/recover",
+            get(pages::recovery::recovery_page).post(pages::recovery::submit_recovery),
+        )
+        .route(
+            "/reset",
+            get(pages::recovery::reset_page).post(pages::recovery::submit_reset),
+        )
+        .route(
+            "/login/forgot",
+            get(pages::forgot::forgot_page).post(pages::forgot::submit_forgot),
+        )
+        .route("/verify-email", get(pages::forgot::verify_email))
+        .route("/admin/mail", get(pages::admin::mail_page))
         .route("/account/tokens", post(pages::account::create_token_form))
         .route(
             "/account/tokens/{id}/revoke",
@@ -166,7 +184,19 @@ fn routes(state: AppState) -> Router {
             "/api/admin/users",
             get(api::admin::list_users).post(api::admin::create_user),
         )
-        .route("/api/admin/users/{id}", patch(api::admin::patch_user))
+        .route(
+            "/api/admin/users/{id}",
+            patch(api::admin::patch_user).delete(api::admin_accounts::delete_user),
+        )
+        .route(
+            "/api/admin/users/{id}/recovery",
+            post(api::admin_accounts::recovery_link),
+        )
+        .route(
+            "/api/admin/users/{id}/mfa/reset",
+            post(api::admin_accounts::reset_mfa),
+        )
+        .route("/api/account/password", post(api::account::change_password))
         .route("/api/admin/audit", get(api::admin::audit_log))
         .route("/api/admin/events", get(api::events::stream))
         .route(

@@ -40,6 +40,8 @@ pub struct Inner {
     pub secure_cookies: bool,
     /// The event bus (SPEC §2.18): the live stream's source and the delivery worker's doorbell.
     pub events: crate::events::Hub,
+    /// Wakes the mail worker when a mail is queued.
+    pub mail_wake: tokio::sync::Notify,
 }
 
 impl std::ops::Deref for AppState {

@@ -9,6 +9,8 @@
 //!   upstream (IdP) sign-ins and WebAuthn ceremonies.
 //! - Webhook messages delivered or given up more than `events.keep_deliveries` after their
 //!   event, with their attempts (pending ones stay until delivered or given up).
+//! - Account links (recovery) `sessions.retention` after they expired: until then, a late
+//!   click is told "expired" or "used" rather than "not valid".
 //!
 //! Nothing depends on it: every use checks its own deadline (a session's
 //! [`Session::unusable_reason`](ward_core::model::Session::unusable_reason), a code's
@@ -41,6 +43,8 @@ pub struct SweepReport {
     pub idp_pending: u64,
     pub webauthn_ceremonies: u64,
     pub webhook_messages: u64,
+    pub account_links: u64,
+    pub sent_mail: u64,
 }
 
 impl SweepReport {
@@ -56,6 +60,8 @@ impl SweepReport {
             self.idp_pending,
             self.webauthn_ceremonies,
             self.webhook_messages,
+            self.account_links,
+            self.sent_mail,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -94,6 +100,8 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
         webhook_messages: store
             .delete_old_webhook_messages(now.plus_secs(-state.config.events.keep_deliveries))
             .await?,
+        account_links: store.delete_expired_account_links(cutoff).await?,
+        sent_mail: store.delete_sent_mail(cutoff).await?,
     })
 }
 
@@ -117,6 +125,8 @@ pub(crate) async fn sweep_forever(state: AppState) {
                     idp_pending = r.idp_pending,
                     webauthn_ceremonies = r.webauthn_ceremonies,
                     webhook_messages = r.webhook_messages,
+                    account_links = r.account_links,
+                    sent_mail = r.sent_mail,
                     "deleted rows that can no longer be used"
                 );
             }

@@ -3,6 +3,7 @@
 //! branch at any call site; the only backend-specific code is the SQLite connection setup in
 //! [`connect`] (WAL and durable commits).
 
+mod accounts;
 mod api_tokens;
 mod audit;
 mod cache;
@@ -12,6 +13,7 @@ mod events;
 mod grants;
 mod idp;
 mod keys;
+mod mail;
 mod mfa;
 mod rate_limits;
 mod sessions;

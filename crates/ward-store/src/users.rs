@@ -11,7 +11,7 @@ use crate::codec::{flag, get, time};
 use crate::{backend, SqlStore};
 
 /// The tables besides `sessions` and `api_tokens` whose `user_id` references `users(id)`.
-const DEPENDENTS: [&str; 6] = [
+pub(crate) const DEPENDENTS: [&str; 6] = [
     "consents",
     "mfa_totp",
     "mfa_backup_codes",

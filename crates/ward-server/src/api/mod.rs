@@ -1,6 +1,8 @@
 //! The ward API under `/api` (SPEC §2.4).
 
+pub mod account;
 pub mod admin;
+pub mod admin_accounts;
 pub mod auth;
 pub mod events;
 pub mod mfa;

@@ -212,6 +212,14 @@ pub async fn create_token(
             .detail(json!({"name": record.name, "scopes": record.scopes})),
     )
     .await;
+    crate::mail::notice(
+        state,
+        &caller.user,
+        crate::mail::Notice::TokenCreated {
+            name: record.name.clone(),
+        },
+    )
+    .await;
     Ok((record, secret))
 }
 

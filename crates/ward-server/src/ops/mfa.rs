@@ -50,6 +50,7 @@ pub async fn disable(
             .target(&caller.user.id),
     )
     .await;
+    crate::mail::notice(state, &caller.user, crate::mail::Notice::MfaDisabled).await;
     crate::mfa::is_enabled(state, &caller.user.id).await
 }
 

@@ -5,4 +5,7 @@
 
 pub mod logout;
 pub mod mfa;
+pub mod password;
 pub mod reauth;
+pub mod recovery;
+pub mod users;

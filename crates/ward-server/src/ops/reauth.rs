@@ -80,7 +80,7 @@ pub async fn reauthenticate(
 }
 
 /// The password, counted against the account's sign-in budget before it is checked.
-async fn check_password(
+pub(crate) async fn check_password(
     state: &AppState,
     caller: &Caller,
     password: String,

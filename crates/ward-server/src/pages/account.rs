@@ -138,6 +138,10 @@ fn profile_panel(state: &AppState, caller: &Caller) -> Markup {
                         ul class="pills" { @for (k, v) in &limits { li { (k) ": " strong { (v) } } } }
                     }
                 }
+                @if user.password_hash.is_some() {
+                    dt { "Password" }
+                    dd { a href="/account/password" id="change-password" { "Change password" } }
+                }
                 @if !authz::is_guest(caller) {
                     dt { "Two-step verification" }
                     dd { a href="/account/mfa" { "Authenticator app, backup codes, security keys" } }

@@ -19,8 +19,9 @@ use crate::state::AppState;
 const PATH: &str = "/account/mfa";
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
-    let Some((_, user)) = web_session(&state, &jar).await? else {
-        return Ok(Redirect::to(&login_url(PATH, None)).into_response());
+    let user = match super::page_caller(&state, &jar, PATH).await? {
+        Ok(caller) => caller.user,
+        Err(redirect) => return Ok(redirect),
     };
     let (jar, token) = csrf::token(&state, jar);
     let totp_on = state

@@ -18,6 +18,7 @@ use crate::authz;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
+use crate::ops::users::MadeLink;
 use crate::pages::{
     app_page, csrf_field, describe_agent, error_page, human_time, no_store, notice, page_caller,
     Nav,
@@ -28,7 +29,7 @@ use crate::state::AppState;
 const AUDIT_PAGE: i64 = 50;
 
 /// Event types offered in the audit filter (any other type can be typed in).
-const EVENT_TYPES: [&str; 16] = [
+const EVENT_TYPES: [&str; 21] = [
     "signin",
     "mfa.verify",
     "mfa.enabled",
@@ -44,6 +45,11 @@ const EVENT_TYPES: [&str; 16] = [
     "user.created",
     "user.disabled",
     "user.enabled",
+    "user.deleted",
+    "user.recovery_link",
+    "user.recovered",
+    "mfa.reset",
+    "password.changed",
     "policy.denied",
 ];
 
@@ -65,6 +71,12 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
         }
         "user-enabled" => Some("The user was enabled."),
         "session-revoked" => Some("The session was revoked."),
+        "mfa-reset" => Some(
+            "The user's second factors were removed and their sessions signed out. They sign in with their password and enrol again if their role needs it.",
+        ),
+        "user-deleted" => Some(
+            "The user was deleted with their sessions, API tokens and factors. Their audit events stay.",
+        ),
         _ => None,
     }
 }
@@ -117,7 +129,15 @@ pub async fn users_page(
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    render_users(&state, jar, &caller, done_message(q.done.as_deref()), None).await
+    render_users(
+        &state,
+        jar,
+        &caller,
+        done_message(q.done.as_deref()),
+        None,
+        None,
+    )
+    .await
 }
 
 async fn render_users(
@@ -126,6 +146,7 @@ async fn render_users(
     caller: &Caller,
     ok: Option<&str>,
     error: Option<&str>,
+    link: Option<&MadeLink>,
 ) -> Result<Response, ApiError> {
     let users = state.store.list_users().await?;
     let roles: Vec<&str> = state.config.roles.names().collect();
@@ -133,6 +154,14 @@ async fn render_users(
     let mut response = frame(state, jar, caller, "Users", "/admin/users", |csrf| {
         html! {
             (notice(ok, error))
+            @if let Some(l) = link {
+                section class="panel" id="recovery" aria-labelledby="recovery-h" {
+                    h2 id="recovery-h" { "Recovery link for " (l.user.email) }
+                    p { "Send this link to " (l.user.email) " yourself (chat, phone, in person). It works once, until " (human_time(l.expires_at)) ", and is shown only now. Using it sets a new password, removes their second factors and signs out their sessions." }
+                    label for="recovery-url" { "Link" }
+                    input id="recovery-url" type="text" readonly value=(l.url);
+                }
+            }
             section class="panel" aria-labelledby="users-h" {
                 h2 id="users-h" { "All users " span class="count" { (users.len()) } }
                 div class="table-wrap" {
@@ -166,6 +195,25 @@ async fn render_users(
                                     td { (human_time(u.created_at)) }
                                     td class="actions-cell" {
                                         @if !me {
+                                            form method="post" action={ "/admin/users/" (u.id) "/recovery" } {
+                                                (csrf_field(csrf))
+                                                button type="submit" class="secondary small" { "Recovery link" }
+                                            }
+                                            form method="post" action={ "/admin/users/" (u.id) "/mfa-reset" } {
+                                                (csrf_field(csrf))
+                                                button type="submit" class="secondary small" { "Reset MFA" }
+                                            }
+                                            details class="danger-zone" id={ "delete-" (u.id) } {
+                                                summary { "Delete…" }
+                                                form method="post" action={ "/admin/users/" (u.id) "/delete" } {
+                                                    (csrf_field(csrf))
+                                                    label {
+                                                        input type="checkbox" name="confirm" value="yes" required;
+                                                        " Delete " (u.email) ", their sessions, tokens and factors"
+                                                    }
+                                                    button type="submit" class="danger small" { "Delete user" }
+                                                }
+                                            }
                                             @if u.disabled {
                                                 form method="post" action={ "/admin/users/" (u.id) "/enable" } {
                                                     (csrf_field(csrf))
@@ -244,7 +292,7 @@ pub async fn create_user_form(
         Ok(_) => Ok(Redirect::to("/admin/users?done=user-created").into_response()),
         Err(e) if e.status.is_client_error() => {
             let message = format!("The user was not created: {}", e.description);
-            render_users(&state, jar, &caller, None, Some(&message)).await
+            render_users(&state, jar, &caller, None, Some(&message), None).await
         }
         Err(e) => Err(e),
     }
@@ -263,6 +311,55 @@ pub async fn user_action_form(
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
+    let ip = ip.as_deref();
+    let account_action = match action.as_str() {
+        "recovery" => Some(
+            crate::ops::users::recovery_link(&state, &caller, ip, &id)
+                .await
+                .map(Some),
+        ),
+        "mfa-reset" => Some(
+            crate::ops::users::reset_mfa(&state, &caller, ip, &id)
+                .await
+                .map(|_| None),
+        ),
+        "delete" => {
+            if form.get("confirm") != Some("yes") {
+                return render_users(
+                    &state,
+                    jar,
+                    &caller,
+                    None,
+                    Some("Tick the box to confirm the deletion."),
+                    None,
+                )
+                .await;
+            }
+            Some(
+                crate::ops::users::delete_user(&state, &caller, ip, &id)
+                    .await
+                    .map(|_| None),
+            )
+        }
+        _ => None,
+    };
+    if let Some(result) = account_action {
+        return match result {
+            Ok(Some(link)) => render_users(&state, jar, &caller, None, None, Some(&link)).await,
+            Ok(None) => {
+                let done = if action == "delete" {
+                    "user-deleted"
+                } else {
+                    "mfa-reset"
+                };
+                Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response())
+            }
+            Err(e) if e.status.is_client_error() => {
+                render_users(&state, jar, &caller, None, Some(&e.description), None).await
+            }
+            Err(e) => Err(e),
+        };
+    }
     let (req, done) = match action.as_str() {
         "role" => (
             PatchUser {
@@ -290,10 +387,10 @@ pub async fn user_action_form(
         ),
         _ => return Err(ApiError::not_found("no such action")),
     };
-    match patch_user_record(&state, &caller, ip.as_deref(), &id, req).await {
+    match patch_user_record(&state, &caller, ip, &id, req).await {
         Ok(_) => Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response()),
         Err(e) if e.status.is_client_error() => {
-            render_users(&state, jar, &caller, None, Some(&e.description)).await
+            render_users(&state, jar, &caller, None, Some(&e.description), None).await
         }
         Err(e) => Err(e),
     }
@@ -588,4 +685,49 @@ fn short_id(id: &str) -> Markup {
     } else {
         html! { code title=(id) { (id.chars().take(10).collect::<String>()) "…" } }
     }
+}
+
+// ---------------------------------------------------------------- mail
+
+/// `GET /admin/mail`: mail not delivered yet (the outbox), with the last error of each.
+pub async fn mail_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let caller = match admin_caller(&state, &jar, "/admin/mail", false).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let waiting = state.store.undelivered_mail(200).await?;
+    let enabled = crate::mail::enabled(&state);
+    Ok(frame(&state, jar, &caller, "Mail", "/admin/mail", |_| {
+        html! {
+            section class="panel" id="outbox" aria-labelledby="outbox-h" {
+                h2 id="outbox-h" { "Undelivered mail " span class="count" { (waiting.len()) } }
+                @if !enabled {
+                    p class="muted" { "This server sends no mail: set [smtp] url in the configuration. Recovery links are made on the Users page." }
+                } @else if waiting.is_empty() {
+                    p class="muted" { "Every mail was delivered." }
+                } @else {
+                    p class="muted" { "These wait for the mail server and are retried (after 30 s, doubling up to an hour). Sign-in never waits for them." }
+                    div class="table-wrap" {
+                        table class="outbox" {
+                            thead { tr { th { "To" } th { "Subject" } th { "Queued" } th { "Tries" } th { "Last error" } } }
+                            tbody {
+                                @for m in &waiting {
+                                    tr {
+                                        td { (m.recipient) }
+                                        td { (m.subject) }
+                                        td { (human_time(m.created_at)) }
+                                        td { (m.attempts) }
+                                        td class="details" { (m.last_error.as_deref().unwrap_or("not tried yet")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }))
 }

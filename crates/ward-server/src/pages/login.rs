@@ -139,7 +139,11 @@ fn password_form(csrf: &str, email: &str, return_to: &str, error: Option<&str>) 
                 input id="password" type="password" name="password" autocomplete="current-password" required autofocus;
                 button type="submit" { "Sign in" }
             }
-            p class="muted" { a href=(login_url(return_to, None)) { "Use another account" } }
+            p class="muted" {
+                a href=(format!("{}?{}", super::forgot::FORGOT_PATH, url::form_urlencoded::Serializer::new(String::new()).append_pair("email", email).finish())) { "Forgot password?" }
+                " · "
+                a href=(login_url(return_to, None)) { "Use another account" }
+            }
         },
     ))
 }
@@ -302,6 +306,15 @@ pub async fn after_password(
     return_to: &str,
     how: SignedIn,
 ) -> Result<Response, ApiError> {
+    // A user who must choose a new password (the generated bootstrap admin) does that first,
+    // then goes on (Keycloak's "update password" required action).
+    let detour;
+    let return_to = if state.store.password_change_required(&user.id).await? {
+        detour = super::password::password_url(&safe_return_to(Some(return_to)));
+        detour.as_str()
+    } else {
+        return_to
+    };
     let mfa_on = crate::mfa::is_enabled(state, &user.id).await?;
     if mfa_on || crate::mfa::required_for(state, &user.role) {
         let purpose = if mfa_on {
@@ -344,7 +357,21 @@ pub async fn finish_sign_in(
         auth_time: state.clock.now(),
         nonce: None,
     };
+    let new_device = is_new_device(state, user, request.user_agent.as_deref()).await?;
     let (session, cookie_value) = start_web_session(state, user, &request).await?;
+    if new_device {
+        let device = super::describe_agent(session.user_agent.as_deref())
+            .unwrap_or_else(|| "an unknown program".into());
+        crate::mail::notice(
+            state,
+            user,
+            crate::mail::Notice::NewSignIn {
+                device,
+                ip: session.ip.clone(),
+            },
+        )
+        .await;
+    }
     audit::record(
         state,
         Audit::new("signin", "ok")
@@ -357,6 +384,24 @@ pub async fn finish_sign_in(
     )
     .await;
     Ok(jar.add(session_cookie(state, cookie_value)))
+}
+
+/// Whether a sign-in with `user_agent` comes from a device this account has not used before:
+/// it has earlier sessions, and none with this user agent. (The first sign-in of an account is
+/// not news to its owner.)
+async fn is_new_device(
+    state: &AppState,
+    user: &User,
+    user_agent: Option<&str>,
+) -> Result<bool, ApiError> {
+    if !crate::mail::enabled(state) {
+        return Ok(false);
+    }
+    let earlier = state.store.sessions_of_user(&user.id).await?;
+    Ok(!earlier.is_empty()
+        && !earlier
+            .iter()
+            .any(|s| s.user_agent.as_deref() == user_agent))
 }
 
 fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {

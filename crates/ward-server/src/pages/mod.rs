@@ -8,11 +8,14 @@ pub mod admin;
 pub mod admin_webhooks;
 pub mod consent;
 pub mod device;
+pub mod forgot;
 pub mod idp;
 pub mod login;
 pub mod mfa_login;
 pub mod new_token;
+pub mod password;
 pub mod reauth;
+pub mod recovery;
 pub mod signup;
 
 use axum::http::{header, StatusCode};
@@ -141,7 +144,33 @@ pub fn no_store(body: Html<String>) -> Response {
 
 /// The signed-in browser's caller, or the redirect to the sign-in page that comes back to
 /// `return_to`.
+///
+/// A user who must choose a new password first (the generated bootstrap admin) is sent to
+/// `/account/password` instead, which comes back to `return_to`.
 pub async fn page_caller(
+    state: &AppState,
+    jar: &CookieJar,
+    return_to: &str,
+) -> Result<Result<Caller, Response>, ApiError> {
+    let caller = match page_caller_unchecked(state, jar, return_to).await? {
+        Ok(c) => c,
+        Err(r) => return Ok(Err(r)),
+    };
+    if state
+        .store
+        .password_change_required(&caller.user.id)
+        .await?
+    {
+        return Ok(Err(
+            Redirect::to(&password::password_url(return_to)).into_response()
+        ));
+    }
+    Ok(Ok(caller))
+}
+
+/// [`page_caller`] without the "must change the password first" detour: the password page
+/// itself and `/reauth`, which it may need.
+pub async fn page_caller_unchecked(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
@@ -194,6 +223,7 @@ pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
                                 (link("/admin/sessions", "Sessions"))
                                 (link("/admin/audit", "Audit log"))
                                 (link("/admin/webhooks", "Webhooks"))
+                                (link("/admin/mail", "Mail"))
                             }
                         }
                         div class="who" {

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
 use crate::ops::reauth::{reauthenticate, Proof};
 use crate::pages::login::safe_return_to;
-use crate::pages::{csrf_field, error_page, no_store, page, page_caller};
+use crate::pages::{csrf_field, error_page, no_store, page, page_caller_unchecked};
 use crate::state::AppState;
 
 const PATH: &str = "/reauth";
@@ -51,7 +51,7 @@ pub async fn reauth_page(
     Query(q): Query<ReauthQuery>,
 ) -> Result<Response, ApiError> {
     let return_to = safe_return_to(q.return_to.as_deref());
-    let caller = match page_caller(&state, &jar, &return_to).await? {
+    let caller = match page_caller_unchecked(&state, &jar, &return_to).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };
@@ -67,7 +67,7 @@ pub async fn submit_reauth(
 ) -> Result<Response, ApiError> {
     csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
-    let caller = match page_caller(&state, &jar, &return_to).await? {
+    let caller = match page_caller_unchecked(&state, &jar, &return_to).await? {
         Ok(c) => c,
         Err(redirect) => return Ok(redirect),
     };

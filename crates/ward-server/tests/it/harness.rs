@@ -49,6 +49,9 @@ pub struct TestServer {
     /// The server's state, for tests that inspect it directly.
     #[allow(dead_code)]
     pub state: AppState,
+    /// What start-up did about the first admin (a generated password is in here).
+    #[allow(dead_code)]
+    pub bootstrap: ward_server::Bootstrap,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -191,6 +194,7 @@ impl TestServer {
             None => prepared.state.issuer.clone(),
         };
         let state = prepared.state.clone();
+        let bootstrap = prepared.bootstrap.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(prepared.serve(async move {
             let _ = rx.await;
@@ -199,6 +203,7 @@ impl TestServer {
             url,
             clock,
             state,
+            bootstrap,
             shutdown: Some(tx),
             _dir: dir,
         }
@@ -219,6 +224,20 @@ impl TestServer {
             http: reqwest::Client::builder()
                 .redirect(Policy::none())
                 .cookie_store(true)
+                .build()
+                .expect("client"),
+            base: self.url.clone(),
+        }
+    }
+
+    /// [`TestServer::browser`] that sends `user_agent` (another device, as the server sees it).
+    #[allow(dead_code)]
+    pub fn browser_with_agent(&self, user_agent: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .user_agent(user_agent)
                 .build()
                 .expect("client"),
             base: self.url.clone(),

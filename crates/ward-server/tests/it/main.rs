@@ -9,6 +9,7 @@
 mod harness;
 
 mod abuse;
+mod accounts;
 mod apache_oidc;
 mod authority;
 mod authority_matrix;

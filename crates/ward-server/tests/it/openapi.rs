@@ -90,7 +90,7 @@ fn the_route_table_parser_sees_the_routes() {
     assert_eq!(methods("/oauth/token"), ["post"]);
     assert_eq!(methods("/oauth/userinfo"), ["get", "post"]);
     assert_eq!(methods("/api/tokens"), ["get", "post"]);
-    assert_eq!(methods("/api/admin/users/{id}"), ["patch"]);
+    assert_eq!(methods("/api/admin/users/{id}"), ["delete", "patch"]);
     assert_eq!(methods("/api/sessions/{id}"), ["delete"]);
     assert_eq!(methods("/api/openapi.json"), ["get"]);
     assert!(!routes.contains_key("/cli-login"));

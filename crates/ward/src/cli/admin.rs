@@ -11,7 +11,7 @@ use super::{call_api, print_json, print_table, short_time, CliError, CliResult, 
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
-    /// Users: list, create, change role, disable, enable.
+    /// Users: list, create, change role, disable, enable, recover, reset MFA, delete.
     Users {
         #[command(subcommand)]
         command: Option<UsersCommand>,
@@ -60,6 +60,26 @@ pub enum UsersCommand {
     Enable {
         /// User id or email.
         user: String,
+    },
+    /// Make a single-use recovery link (24 h): it sets a new password, removes the user's
+    /// second factors and sessions, and has them enrol MFA again. Send it to them yourself.
+    Recover {
+        /// User id or email.
+        user: String,
+    },
+    /// Remove every second factor of a user (authenticator app, backup codes, security keys)
+    /// and sign out their sessions.
+    ResetMfa {
+        /// User id or email.
+        user: String,
+    },
+    /// Delete a user with their sessions, API tokens and factors (audit events stay).
+    Delete {
+        /// User id or email.
+        user: String,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -249,6 +269,64 @@ async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
         }
         UsersCommand::Disable { user } => set_disabled(ctx, &user, true).await,
         UsersCommand::Enable { user } => set_disabled(ctx, &user, false).await,
+        UsersCommand::Recover { user } => {
+            let id = user_id(ctx, &user).await?;
+            let path = format!("/api/admin/users/{}/recovery", segment(&id));
+            let v = call_api(ctx, "POST", &path, None).await?;
+            if ctx.json() {
+                print_json(&v);
+            } else {
+                println!(
+                    "Recovery link for {user} (works once, until {}):",
+                    short_time(v["expires_at"].as_str().unwrap_or("-"))
+                );
+                println!("  {}", v["url"].as_str().unwrap_or_default());
+                eprintln!("Send it to them yourself. Using it sets a new password, removes their second factors and signs out their sessions.");
+            }
+            Ok(())
+        }
+        UsersCommand::ResetMfa { user } => {
+            let id = user_id(ctx, &user).await?;
+            let path = format!("/api/admin/users/{}/mfa/reset", segment(&id));
+            call_api(ctx, "POST", &path, None).await?;
+            eprintln!("Removed every second factor of {user} and signed out their sessions.");
+            Ok(())
+        }
+        UsersCommand::Delete { user, yes } => {
+            let id = user_id(ctx, &user).await?;
+            if !yes {
+                confirm_delete(&user)?;
+            }
+            let path = format!("/api/admin/users/{}", segment(&id));
+            call_api(ctx, "DELETE", &path, None).await?;
+            eprintln!("Deleted {user} with their sessions, API tokens and factors.");
+            Ok(())
+        }
+    }
+}
+
+/// Asks on a terminal; without one, `--yes` is required.
+fn confirm_delete(user: &str) -> CliResult {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            CliError::usage(format!("deleting {user} needs confirmation"))
+                .hint("Pass --yes (no terminal to ask on)."),
+        );
+    }
+    eprint!(
+        "Delete {user}, their sessions, API tokens and factors? Type the email or id to confirm: "
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::new(format!("cannot read the answer: {e}")))?;
+    if line.trim() == user {
+        Ok(())
+    } else {
+        Err(CliError::new("not deleted: the answer did not match"))
     }
 }
 

@@ -37,6 +37,13 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("status", &["ward status", "ward status --output json"]),
     ("logout", &["ward logout", "ward logout --profile prod", "ward logout --all"]),
     (
+        "password",
+        &[
+            "ward password",
+            "printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | ward password --password-stdin",
+        ],
+    ),
+    (
         "token",
         &["curl -H \"Authorization: Bearer $(ward token)\" https://ward.example.com/api/profile"],
     ),
@@ -88,6 +95,12 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("admin users set-role", &["ward admin users set-role bob@example.com admin"]),
     ("admin users disable", &["ward admin users disable bob@example.com"]),
     ("admin users enable", &["ward admin users enable bob@example.com"]),
+    ("admin users recover", &["ward admin users recover bob@example.com"]),
+    ("admin users reset-mfa", &["ward admin users reset-mfa bob@example.com"]),
+    (
+        "admin users delete",
+        &["ward admin users delete bob@example.com", "ward admin users delete usr_123 --yes"],
+    ),
     ("admin sessions", &["ward admin sessions list", "ward admin sessions revoke ses_123"]),
     ("admin sessions list", &["ward admin sessions list", "ward admin sessions list --user bob@example.com"]),
     ("admin sessions revoke", &["ward admin sessions revoke ses_123"]),

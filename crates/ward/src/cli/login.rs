@@ -99,6 +99,16 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
             client.login_with_api_token(&alias, &url, &token).await?
         }
         None => {
+            if args.email.is_none() {
+                let stored = client
+                    .load_config()?
+                    .profiles
+                    .get(&alias)
+                    .and_then(|p| p.email.clone());
+                if stored.is_none() {
+                    args.email = ask_email()?;
+                }
+            }
             let flow: AuthFlow = args.auth_flow.parse()?;
             let paste = (flow != AuthFlow::DeviceCode).then(stdin_lines);
             let scope = requested_scope(&client.params().scope, &args.scopes);
@@ -121,6 +131,34 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
     ctx.progress.finish();
     report(ctx, &outcome);
     Ok(())
+}
+
+/// On a terminal, asks for the email first (SPEC §3.1, the seed CLI's behaviour): its domain
+/// picks the company's identity provider at the sign-in page (`login_hint`). Empty means
+/// "choose in the browser". Without a terminal nothing is asked.
+fn ask_email() -> CliResult<Option<String>> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(None);
+    }
+    eprint!("Email (Enter to choose in the browser): ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::new(format!("cannot read the email: {e}")))?;
+    let email = line.trim();
+    if email.is_empty() {
+        return Ok(None);
+    }
+    if !email.contains('@') || email.contains(char::is_whitespace) {
+        return Err(
+            CliError::usage(format!("{email:?} is not an email address"))
+                .hint("Type your work email, or press Enter to choose in the browser."),
+        );
+    }
+    Ok(Some(email.to_owned()))
 }
 
 /// Adds what to try next to a failed interactive sign-in.

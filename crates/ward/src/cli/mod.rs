@@ -9,6 +9,7 @@ pub mod examples;
 mod login;
 mod logout;
 mod mfa;
+mod password;
 mod profiles;
 mod progress;
 mod reauth;
@@ -59,6 +60,8 @@ pub enum UserCommand {
     Status,
     /// Revoke the session on the server and forget its secret (the profile is kept).
     Logout(logout::LogoutArgs),
+    /// Change your password (asked twice, without echo); other sessions are signed out.
+    Password(password::PasswordArgs),
     /// Print a valid access token for scripts, refreshing it when near expiry.
     Token,
     /// List profiles, switch the current one, or remove one.
@@ -313,6 +316,7 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
             UserCommand::Status => status::run(&ctx).await,
             UserCommand::Logout(args) => logout::run(&ctx, args).await,
             UserCommand::Token => token::run(&ctx).await,
+            UserCommand::Password(args) => password::run(&ctx, args).await,
             UserCommand::Profiles { command } => profiles::run(&ctx, command).await,
             UserCommand::Switch { name } => {
                 profiles::run(&ctx, Some(profiles::ProfilesCommand::Use { name })).await

@@ -5,6 +5,7 @@
 // Test fixtures outside #[test] functions may unwrap and panic: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts_cli;
 mod admin_cli;
 mod browser;
 mod durability;

@@ -1,0 +1,320 @@
+//! The account lifecycle: passwords, single-use account links, MFA reset, user deletion.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use ward_core::account::{AccountLink, LinkPurpose};
+use ward_core::clock::Timestamp;
+use ward_core::store::{AccountStore, StoreResult};
+use ward_core::StoreError;
+
+use crate::changes::Change;
+use crate::codec::{flag, get, opt_time, time};
+use crate::{backend, SqlStore};
+
+const LINK_COLUMNS: &str =
+    "token_hash, purpose, user_id, email, role, created_by, created_at, expires_at, used_at";
+
+fn link(row: &AnyRow) -> StoreResult<AccountLink> {
+    let purpose: String = get(row, "purpose")?;
+    Ok(AccountLink {
+        token_hash: get(row, "token_hash")?,
+        purpose: LinkPurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Backend(format!("unknown link purpose {purpose:?}")))?,
+        user_id: get(row, "user_id")?,
+        email: get(row, "email")?,
+        role: get(row, "role")?,
+        created_by: get(row, "created_by")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: opt_time(row, "used_at")?,
+    })
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Revokes every live session of the user but `keep`.
+async fn revoke_sessions(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    keep: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+         AND id <> $3",
+    )
+    .bind(now.0)
+    .bind(user_id)
+    .bind(keep.unwrap_or_default())
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn remove_factors(tx: &mut Tx<'_>, user_id: &str) -> StoreResult<()> {
+    for table in [
+        "mfa_totp",
+        "mfa_backup_codes",
+        "mfa_challenges",
+        "webauthn_credentials",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+async fn store_password(tx: &mut Tx<'_>, user_id: &str, hash: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $1, password_change_required = 0 WHERE id = $2",
+    )
+    .bind(hash)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn password_change_required(&self, user_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT password_change_required FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match row {
+            Some(r) => flag(&r, "password_change_required"),
+            None => Ok(false),
+        }
+    }
+
+    async fn set_password_change_required(
+        &self,
+        user_id: &str,
+        required: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET password_change_required = $1 WHERE id = $2")
+            .bind(i64::from(required))
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if !store_password(&mut tx, user_id, password_hash).await? {
+            return Ok(false);
+        }
+        revoke_sessions(&mut tx, user_id, keep_session, now).await?;
+        tx.commit().await.map_err(backend)?;
+        self.changed(&[Change::User(user_id.to_string())]).await;
+        Ok(true)
+    }
+
+    async fn insert_account_link(&self, l: &AccountLink) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let Some(user_id) = &l.user_id {
+            sqlx::query(
+                "DELETE FROM account_links WHERE user_id = $1 AND purpose = $2 \
+                 AND used_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(l.purpose.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO account_links ({LINK_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&l.token_hash)
+        .bind(l.purpose.as_str())
+        .bind(&l.user_id)
+        .bind(&l.email)
+        .bind(&l.role)
+        .bind(&l.created_by)
+        .bind(l.created_at.0)
+        .bind(l.expires_at.0)
+        .bind(l.used_at.map(|t| t.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn account_link(&self, token_hash: &str) -> StoreResult<Option<AccountLink>> {
+        let row = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM account_links WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(link).transpose()
+    }
+
+    async fn redeem_password_link(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        remove: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // The conditional UPDATE is the "exactly once": a second use finds `used_at` set.
+        let done = sqlx::query(
+            "UPDATE account_links SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND user_id IS NOT NULL",
+        )
+        .bind(now.0)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT user_id FROM account_links WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let user_id: String = get(&row, "user_id")?;
+        if !store_password(&mut tx, &user_id, password_hash).await? {
+            return Ok(None);
+        }
+        revoke_sessions(&mut tx, &user_id, None, now).await?;
+        if remove {
+            remove_factors(&mut tx, &user_id).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.changed(&[Change::User(user_id.clone())]).await;
+        Ok(Some(user_id))
+    }
+
+    async fn reset_mfa(&self, user_id: &str, now: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        remove_factors(&mut tx, user_id).await?;
+        revoke_sessions(&mut tx, user_id, None, now).await?;
+        tx.commit().await.map_err(backend)?;
+        self.changed(&[Change::User(user_id.to_string())]).await;
+        Ok(true)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE session_id IN \
+             (SELECT id FROM sessions WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "DELETE FROM lock_tickets WHERE session_id IN \
+             (SELECT id FROM sessions WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for table in ["sessions", "api_tokens", "account_links"]
+            .into_iter()
+            .chain(crate::users::DEPENDENTS)
+        {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        // Codes and device grants name the user without a foreign key; none may finish.
+        for table in ["auth_codes", "device_grants"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        self.changed(&[Change::User(user_id.to_string())]).await;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_expired_account_links(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.delete_expired("account_links", cutoff).await
+    }
+
+    async fn redeem_verify_link(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE account_links SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             AND purpose = 'verify' AND user_id IS NOT NULL",
+        )
+        .bind(now.0)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT user_id, email FROM account_links WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let user_id: String = get(&row, "user_id")?;
+        let email: Option<String> = get(&row, "email")?;
+        // Only the address the link was sent to: an address changed since is not verified.
+        let verified =
+            sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1 AND email = $2")
+                .bind(&user_id)
+                .bind(email.unwrap_or_default())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if verified.rows_affected() != 1 {
+            return Ok(None);
+        }
+        tx.commit().await.map_err(backend)?;
+        self.changed(&[Change::User(user_id.clone())]).await;
+        Ok(Some(user_id))
+    }
+}
