@@ -43,7 +43,12 @@ struct ServerCli {
 fn main() -> std::process::ExitCode {
     let mut argv = std::env::args_os();
     let program = argv.next().unwrap_or_else(|| "ward".into());
-    let rest: Vec<std::ffi::OsString> = argv.collect();
+    let mut rest: Vec<std::ffi::OsString> = argv.collect();
+    // Called through a link named as docker or git look helpers up (`docker-credential-ward`,
+    // `git-credential-ward`): the helper, with the operation they pass.
+    if let Some(helper) = helper_for(&program) {
+        rest.splice(0..0, ["credential".into(), helper.into()]);
+    }
     if rest.first().is_some_and(|a| a == "server") {
         let server: ServerCli = parse(
             cli::examples::with_examples(ServerCli::command(), "server"),
@@ -58,6 +63,16 @@ fn main() -> std::process::ExitCode {
     match args.command {
         Command::Server(server) => server_cmd::main(server),
         Command::User(command) => cli::main(args.global, command),
+    }
+}
+
+/// `docker` for a program named `docker-credential-ward`, `git` for `git-credential-ward`.
+fn helper_for(program: &std::ffi::OsStr) -> Option<&'static str> {
+    let name = std::path::Path::new(program).file_stem()?.to_str()?;
+    match name {
+        "docker-credential-ward" => Some("docker"),
+        "git-credential-ward" => Some("git"),
+        _ => None,
     }
 }
 

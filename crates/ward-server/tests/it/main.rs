@@ -11,6 +11,7 @@ mod harness;
 mod abuse;
 mod authority;
 mod authority_matrix;
+mod basic_auth;
 mod concurrency;
 mod edge;
 mod first_hour;

@@ -10,6 +10,7 @@ mod browser;
 mod durability;
 mod first_hour;
 mod support;
+mod toolchain;
 
 use std::time::Duration;
 
