@@ -164,10 +164,13 @@ current-context: ward
         std::fs::write(self.cli.dir.path().join("kubeconfig"), config).unwrap();
     }
 
-    /// Makes the cached access token due for refresh.
+    /// Makes the cached access token nearly expired: 30 s left, inside the CLI's refresh
+    /// margin (60 s), so every helper wants a new one.
     fn expire_access_token(&self) {
+        use ward_core::Clock;
+        let soon = ward_core::clock::SystemClock.now().0 + 30;
         let mut creds = self.cli.credentials();
-        creds["default"]["access_expires_at"] = 0.into();
+        creds["default"]["access_expires_at"] = soon.into();
         self.cli.write_credentials(&creds);
     }
 }
