@@ -29,7 +29,8 @@ use ward_client::{Client, Params};
 /// Flags accepted by every user command.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GlobalArgs {
-    /// Profile to use [env: WARD_PROFILE]; default: the current profile.
+    /// Profile to use [env: WARD_PROFILE]; default: the one a `.ward-profile` file in this
+    /// directory or a parent names, else the current profile.
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Use this API token instead of stored credentials [env: WARD_TOKEN].
