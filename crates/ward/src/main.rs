@@ -56,14 +56,24 @@ fn main() -> std::process::ExitCode {
         );
         return server_cmd::main(server.args);
     }
-    let args: Args = parse(
-        cli::examples::with_examples(Args::command(), ""),
-        std::iter::once(program).chain(rest),
-    );
+    let command = if wants_help(&rest) {
+        cli::examples::with_examples(Args::command(), "")
+    } else {
+        Args::command()
+    };
+    let args: Args = parse(command, std::iter::once(program).chain(rest));
     match args.command {
         Command::Server(server) => server_cmd::main(server),
         Command::User(command) => cli::main(args.global, command),
     }
+}
+
+/// Whether help will be printed, so the examples are worth attaching: they appear only there,
+/// and walking the command tree to attach them is wasted work for a credential helper, which
+/// kubectl runs before every command.
+fn wants_help(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .any(|a| a == "--help" || a == "-h" || a == "help")
 }
 
 /// `docker` for a program named `docker-credential-ward`, `git` for `git-credential-ward`.
