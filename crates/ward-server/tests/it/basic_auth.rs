@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 use ward_example_backend::Counters;
 
 use crate::harness::*;
@@ -29,7 +32,10 @@ async fn setup(b: Backend) -> Setup {
             ("GET".to_string(), "containers:read".to_string()),
             ("POST".to_string(), "containers:write".to_string()),
         ]);
-        c.routes = vec![containers];
+        let mut terminal = route("/api/terminal", &backend);
+        terminal.websocket = true;
+        terminal.permission = Some("containers:read".into());
+        c.routes = vec![containers, terminal];
     })
     .await;
     let access = cli_tokens(&server).await["access_token"]
@@ -219,7 +225,69 @@ async fn refusals_offer_basic_except_to_browsers(b: Backend) {
     );
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(ws: &mut Ws) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        .await
+        .expect("a message in time")
+}
+
+/// A WebSocket authenticated by an API token as the Basic password stays open (the proxy
+/// re-checks the very token every 500 ms) until the token is revoked.
+async fn websocket_with_basic_credentials(b: Backend) {
+    use base64::Engine;
+    let s = setup(b).await;
+    let r = crate::tokens::create_token(&s.server, &s.access, &["containers:read"]).await;
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let secret = created["token"].as_str().unwrap().to_string();
+    let mut req = s
+        .server
+        .url("/api/terminal/t1")
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("git:{secret}"));
+    req.headers_mut()
+        .insert("authorization", format!("Basic {basic}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let hello = match next(&mut ws).await {
+        Some(Ok(Message::Text(t))) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
+        other => panic!("expected the hello, got {other:?}"),
+    };
+    assert_eq!(hello["headers"]["x-ward-credential"], "api_token");
+    // Several re-checks later, still open.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    ws.send(Message::Text("ping".into())).await.unwrap();
+    match next(&mut ws).await {
+        Some(Ok(Message::Text(t))) => assert_eq!(t.as_str(), "ping"),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+    let r = s
+        .server
+        .api()
+        .delete(s.server.url(&format!("/api/tokens/{id}")))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    loop {
+        match next(&mut ws).await {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1008);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
 on_both_backends!(
+    websocket_with_basic_credentials,
     access_token_as_basic_password_anywhere,
     basic_meets_the_bearer_rules,
     refusals_offer_basic_except_to_browsers,
