@@ -2,9 +2,9 @@
 # Installs what the tests drive besides Rust: headless Chromium and ChromeDriver (browser
 # tests), Python 3 (an independent TOTP implementation), aiosmtpd (a real SMTP server for the
 # mail tests) and Python's venv (Schemathesis), pg_dump, nginx and Caddy (forward-auth), Apache
-# with mod_auth_openidc (a relying party), and the npm packages of the test OpenID provider. Each
-# is installed only when missing; with --check (not root) the missing ones are only named, and
-# the script fails.
+# with mod_auth_openidc (a relying party), git, kubectl and hyperfine (credential helpers), and
+# the npm packages of the test OpenID provider. Each is installed only when missing; with
+# --check (not root) the missing ones are only named, and the script fails.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -21,6 +21,11 @@ command -v caddy >/dev/null 2>&1 || need+=(caddy)
 [ -x /usr/sbin/apache2 ] || need+=(apache2)
 [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] || need+=(libapache2-mod-auth-openidc)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+# The credential helpers' tests drive the real git (http-backend included) and kubectl;
+# hyperfine measures `ward credential kube` (docs/cli.md).
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 if [ ${#need[@]} -gt 0 ] && [ "${1:-}" = "--check" ]; then
   echo "missing Debian packages the tests drive: ${need[*]}" >&2
   echo "install them with: sudo apt-get install -y ${need[*]}   (or run the tests as root)" >&2

@@ -27,9 +27,12 @@ use crate::progress::{Event, Progress, Silent};
 use crate::random;
 use crate::secret::Secret;
 
+mod alias;
 mod events;
+mod helpers;
 mod messages;
 
+pub use alias::AliasSource;
 pub use events::{EventStream, ServerEvent};
 
 /// Refresh an access token this long before it expires.
@@ -253,25 +256,6 @@ impl Client {
             });
         }
         Ok(config)
-    }
-
-    /// The profile alias to use: `flag` > `<PREFIX>_PROFILE` > the config's current > `default`.
-    ///
-    /// # Errors
-    /// When the config is corrupt or the name is not a valid alias.
-    pub fn resolve_alias(&self, flag: Option<&str>) -> Result<String> {
-        let alias = match flag
-            .map(str::to_owned)
-            .or_else(|| self.params.env("PROFILE"))
-        {
-            Some(a) => a,
-            None => self
-                .load_config()?
-                .current
-                .unwrap_or_else(|| "default".to_owned()),
-        };
-        validate_alias(&alias)?;
-        Ok(alias)
     }
 
     /// The server URL for `alias`: `flag` > `<PREFIX>_URL` > the profile's.

@@ -20,6 +20,7 @@ mod clock;
 pub mod config;
 pub mod credentials;
 pub mod device;
+pub mod dirprofile;
 mod error;
 pub mod flow;
 mod fsutil;
@@ -32,8 +33,8 @@ mod secret;
 
 pub use browser::open_browser;
 pub use client::{
-    validate_alias, AccessToken, Client, EventStream, LoginOptions, LoginOutcome, ServerEvent,
-    Status, TokenOrigin, REFRESH_MARGIN,
+    validate_alias, AccessToken, AliasSource, Client, EventStream, LoginOptions, LoginOutcome,
+    ServerEvent, Status, TokenOrigin, REFRESH_MARGIN,
 };
 pub use clock::{format_rfc3339, format_utc, parse_rfc3339, Clock, FixedClock, SystemClock};
 pub use error::{Error, Result};

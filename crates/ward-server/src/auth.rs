@@ -6,6 +6,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::CookieJar;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use ward_core::authority::{is_first_party_client, Authority, Grant};
 use ward_core::model::{ApiToken, Session, User};
 use ward_core::token::{api_token_checksum_ok, token_hash};
@@ -98,30 +100,69 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        caller_from_headers(state, &parts.headers).await
+        caller_from_headers(state, &parts.headers)
+            .await
+            .map_err(|e| challenge_for(&parts.headers, e))
     }
 }
 
-/// Authenticates a request from its headers: `Authorization: Bearer …`, else the session cookie.
+/// A refused non-browser request is also offered HTTP Basic, so git and docker send their
+/// credential helper's token (decision 130). A browser (it sends `Sec-Fetch-Mode`) is not: it
+/// would show a password dialog and then attach what was typed to every request, cross-site
+/// ones included, as it does a cookie.
+pub fn challenge_for(headers: &axum::http::HeaderMap, e: ApiError) -> ApiError {
+    if headers.contains_key("sec-fetch-mode") {
+        e
+    } else {
+        e.with_basic_challenge()
+    }
+}
+
+/// Authenticates a request from its headers: `Authorization: Bearer …` (or Basic with the token
+/// as the password), else the session cookie.
 pub async fn caller_from_headers(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Caller, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-        return authenticate_bearer(state, token.trim()).await;
+        let token = token_from_authorization(value)?;
+        return authenticate_bearer(state, &token).await;
     }
     let jar = CookieJar::from_headers(headers);
     if let Some((session, user)) = web_session(state, &jar).await? {
         return Ok(cookie_caller(state, session, user));
     }
     Err(ApiError::unauthorized("authentication required"))
+}
+
+/// The token in an `Authorization` header: `Bearer <token>`, or HTTP Basic whose password is
+/// the token, whatever the username (SPEC §3.1: what git and docker send from a credential
+/// helper, as GitHub accepts). Both then meet exactly the same checks. Schemes are
+/// case-insensitive (RFC 9110 §11.1).
+pub fn token_from_authorization(value: &axum::http::HeaderValue) -> Result<String, ApiError> {
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        return Ok(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let bad = || ApiError::unauthorized("malformed HTTP Basic credentials");
+        let raw = STANDARD.decode(rest).map_err(|_| bad())?;
+        let text = String::from_utf8(raw).map_err(|_| bad())?;
+        let (_username, password) = text.split_once(':').ok_or_else(bad)?;
+        if password.is_empty() {
+            return Err(ApiError::unauthorized(
+                "HTTP Basic credentials need a token as the password",
+            ));
+        }
+        return Ok(password.to_owned());
+    }
+    Err(ApiError::unauthorized(
+        "expected Authorization: Bearer <token> (or Basic with the token as the password)",
+    ))
 }
 
 /// Validates any bearer token ward understands.

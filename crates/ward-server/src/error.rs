@@ -19,6 +19,9 @@ pub struct ApiError {
     pub retry_after: Option<i64>,
     /// Attempts left in the caller's budget for a guessable input (`RateLimit-Remaining`).
     pub remaining: Option<u32>,
+    /// A 401 that also offers `WWW-Authenticate: Basic` (a token as the password), for git,
+    /// docker and other non-browser clients that only answer a Basic challenge.
+    pub basic_challenge: bool,
 }
 
 impl ApiError {
@@ -29,7 +32,14 @@ impl ApiError {
             description: description.to_string(),
             retry_after: None,
             remaining: None,
+            basic_challenge: false,
         }
+    }
+    /// A 401 that also offers HTTP Basic (decision 130): git's libcurl sends the credential
+    /// helper's answer only in reply to a challenge it can meet.
+    pub fn with_basic_challenge(mut self) -> Self {
+        self.basic_challenge = self.status == StatusCode::UNAUTHORIZED;
+        self
     }
     /// Adds the attempts left in the caller's budget (`RateLimit-Remaining`).
     pub fn with_remaining(mut self, remaining: u32) -> Self {
@@ -122,6 +132,12 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"ward\", error=\"invalid_token\""),
                 );
+                if self.basic_challenge {
+                    headers.append(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"ward\", charset=\"UTF-8\""),
+                    );
+                }
             }
             _ => {}
         }

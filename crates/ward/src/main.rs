@@ -43,7 +43,12 @@ struct ServerCli {
 fn main() -> std::process::ExitCode {
     let mut argv = std::env::args_os();
     let program = argv.next().unwrap_or_else(|| "ward".into());
-    let rest: Vec<std::ffi::OsString> = argv.collect();
+    let mut rest: Vec<std::ffi::OsString> = argv.collect();
+    // Called through a link named as docker or git look helpers up (`docker-credential-ward`,
+    // `git-credential-ward`): the helper, with the operation they pass.
+    if let Some(helper) = helper_for(&program) {
+        rest.splice(0..0, ["credential".into(), helper.into()]);
+    }
     if rest.first().is_some_and(|a| a == "server") {
         let server: ServerCli = parse(
             cli::examples::with_examples(ServerCli::command(), "server"),
@@ -51,13 +56,33 @@ fn main() -> std::process::ExitCode {
         );
         return server_cmd::main(server.args);
     }
-    let args: Args = parse(
-        cli::examples::with_examples(Args::command(), ""),
-        std::iter::once(program).chain(rest),
-    );
+    let command = if wants_help(&rest) {
+        cli::examples::with_examples(Args::command(), "")
+    } else {
+        Args::command()
+    };
+    let args: Args = parse(command, std::iter::once(program).chain(rest));
     match args.command {
         Command::Server(server) => server_cmd::main(server),
         Command::User(command) => cli::main(args.global, command),
+    }
+}
+
+/// Whether help will be printed, so the examples are worth attaching: they appear only there,
+/// and walking the command tree to attach them is wasted work for a credential helper, which
+/// kubectl runs before every command.
+fn wants_help(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .any(|a| a == "--help" || a == "-h" || a == "help")
+}
+
+/// `docker` for a program named `docker-credential-ward`, `git` for `git-credential-ward`.
+fn helper_for(program: &std::ffi::OsStr) -> Option<&'static str> {
+    let name = std::path::Path::new(program).file_stem()?.to_str()?;
+    match name {
+        "docker-credential-ward" => Some("docker"),
+        "git-credential-ward" => Some("git"),
+        _ => None,
     }
 }
 

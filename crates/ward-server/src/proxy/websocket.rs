@@ -230,12 +230,9 @@ async fn bearer_pre_auth(state: &AppState, token: String) -> PreAuth {
     }
 }
 
+/// The token of the `Authorization` header (Bearer, or Basic with the token as the password).
 fn bearer_from_header(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let t = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))?;
-    Some(t.trim().to_string())
+    crate::auth::token_from_authorization(headers.get(header::AUTHORIZATION)?).ok()
 }
 
 fn watch_for(caller: &Caller, token: String) -> Watch {

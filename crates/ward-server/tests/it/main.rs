@@ -13,6 +13,7 @@ mod accounts;
 mod apache_oidc;
 mod authority;
 mod authority_matrix;
+mod basic_auth;
 mod concurrency;
 mod edge;
 mod end_session;

@@ -82,6 +82,53 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("lock", &["ward lock terminal t1"]),
     ("unlock", &["ward unlock terminal t1 --code 123456"]),
     ("verify", &["ward verify terminal t1", "ward verify terminal t1 --code ABCD-EFGH"]),
+    (
+        "credential",
+        &[
+            "ward auth setup-git",
+            "ward credential kube --print-kubeconfig",
+            "ln -s \"$(command -v ward)\" ~/.local/bin/docker-credential-ward",
+        ],
+    ),
+    (
+        "credential kube",
+        &[
+            "ward credential kube --print-kubeconfig",
+            "KUBERNETES_EXEC_INFO='{\"apiVersion\":\"client.authentication.k8s.io/v1\"}' ward credential kube",
+        ],
+    ),
+    (
+        "credential git",
+        &[
+            "printf 'protocol=https\\nhost=ward.example.com\\n\\n' | ward credential git get",
+            "git config --global credential.https://git.example.com.helper '!ward credential git --host git.example.com'",
+        ],
+    ),
+    (
+        "credential docker",
+        &[
+            "echo registry.example.com | ward credential docker get",
+            "ward credential docker list",
+        ],
+    ),
+    (
+        "env",
+        &[
+            "ward env",
+            "export $(ward env)",
+            "ward env --format json",
+            "docker run --env-file <(ward env) my-image",
+        ],
+    ),
+    ("auth", &["ward auth setup-git"]),
+    (
+        "auth setup-git",
+        &[
+            "ward auth setup-git",
+            "ward auth setup-git --host git.example.com",
+            "ward auth setup-git --profile work",
+        ],
+    ),
     ("admin", &["ward admin users list", "ward admin audit --type signin"]),
     ("admin users", &["ward admin users list", "ward admin users create bob@example.com"]),
     ("admin users list", &["ward admin users list", "ward admin users list --output json"]),

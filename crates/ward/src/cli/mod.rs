@@ -4,6 +4,9 @@
 
 mod admin;
 mod api;
+mod auth;
+pub mod credential;
+mod env;
 mod events;
 pub mod examples;
 mod login;
@@ -28,7 +31,8 @@ use ward_client::{Client, Params};
 /// Flags accepted by every user command.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GlobalArgs {
-    /// Profile to use [env: WARD_PROFILE]; default: the current profile.
+    /// Profile to use [env: WARD_PROFILE]; default: the one a `.ward-profile` file in this
+    /// directory or a parent names, else the current profile.
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Use this API token instead of stored credentials [env: WARD_TOKEN].
@@ -102,9 +106,22 @@ pub enum UserCommand {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Credential helpers that kubectl, git and docker run (see `ward auth setup-git`).
+    Credential {
+        #[command(subcommand)]
+        command: credential::CredentialCommand,
+    },
+    /// Print the server URL and a valid token as environment variables (WARD_URL, WARD_TOKEN).
+    Env(env::EnvArgs),
+    /// Set up other tools to use ward's credentials: setup-git.
+    Auth {
+        #[command(subcommand)]
+        command: auth::AuthCommand,
+    },
 }
 
 /// A failure: the message, an optional hint, and whether it was a usage error (exit 2).
+#[derive(Debug)]
 pub struct CliError {
     message: String,
     hint: Option<String>,
@@ -243,13 +260,16 @@ fn check_profile(ctx: &Ctx, command: &UserCommand) -> CliResult {
     if client.has_token_override() {
         return Ok(());
     }
-    let named = ctx.global.profile.is_some() || client.params().env("PROFILE").is_some();
-    let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
+    let (alias, source) = client.resolve_alias_with_source(ctx.global.profile.as_deref())?;
     let config = client.load_config()?;
-    if config.profiles.contains_key(&alias) || (!named && config.profiles.is_empty()) {
+    if config.profiles.contains_key(&alias) || (!source.is_named() && config.profiles.is_empty()) {
         return Ok(());
     }
-    Err(client.unknown_profile(&alias)?.into())
+    let mut error = CliError::from(client.unknown_profile(&alias)?);
+    if let ward_client::AliasSource::Directory(file) = source {
+        error.message = format!("{} (named by {})", error.message, file.display());
+    }
+    Err(error)
 }
 
 /// The server refused the `--api-token` / `WARD_TOKEN` override: logging in cannot help while
@@ -329,6 +349,9 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
             UserCommand::Lock(args) => mfa::resource(&ctx, "lock", args).await,
             UserCommand::Unlock(args) => mfa::resource(&ctx, "unlock", args).await,
             UserCommand::Verify(args) => mfa::resource(&ctx, "verify", args).await,
+            UserCommand::Credential { command } => credential::run(&ctx, command).await,
+            UserCommand::Env(args) => env::run(&ctx, args).await,
+            UserCommand::Auth { command } => auth::run(&ctx, command).await,
         }
     });
     ctx.progress.finish();

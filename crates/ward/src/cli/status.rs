@@ -1,13 +1,13 @@
 //! `ward status` / `ward whoami`.
 
 use serde_json::json;
-use ward_client::{format_rfc3339, format_utc, TokenOrigin};
+use ward_client::{format_rfc3339, format_utc, AliasSource, TokenOrigin};
 
 use super::{print_json, CliResult, Ctx};
 
 pub async fn run(ctx: &Ctx) -> CliResult {
     let client = ctx.client();
-    let alias = client.resolve_alias(ctx.global.profile.as_deref())?;
+    let (alias, source) = client.resolve_alias_with_source(ctx.global.profile.as_deref())?;
     let s = match client.status(&alias, ctx.global.url.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
@@ -65,7 +65,10 @@ pub async fn run(ctx: &Ctx) -> CliResult {
     println!("Authenticated as {}", s.user.email);
     println!("Role: {role}");
     println!("Session expires: {expires}");
-    println!("Profile: {}", s.alias);
+    match &source {
+        AliasSource::Directory(file) => println!("Profile: {} (from {})", s.alias, file.display()),
+        _ => println!("Profile: {}", s.alias),
+    }
     println!("URL: {url}");
     println!("Credential store: {}", s.store);
     if let Some(scopes) = &s.scopes {

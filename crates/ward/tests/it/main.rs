@@ -14,6 +14,7 @@ mod first_hour;
 #[path = "../../../ward-server/tests/it/receiver.rs"]
 mod receiver;
 mod support;
+mod toolchain;
 
 use std::time::Duration;
 
