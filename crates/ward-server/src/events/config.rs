@@ -39,6 +39,14 @@ pub const EVENT_TYPES: &[&str] = &[
     "user.local_login",
     "policy.denied",
     "webhook.resent",
+    "password.changed",
+    "password.reset_requested",
+    "password.reset",
+    "email.verified",
+    "user.recovery_link",
+    "user.recovered",
+    "user.deleted",
+    "mfa.reset",
 ];
 
 /// `[[webhooks]]`: where to POST which events.
