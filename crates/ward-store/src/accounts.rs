@@ -210,12 +210,16 @@ impl AccountStore for SqlStore {
 
     async fn reset_mfa(&self, user_id: &str, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let exists = sqlx::query("SELECT id FROM users WHERE id = $1")
+        // A write first, not a read: on SQLite a transaction that reads and then writes fails
+        // with SQLITE_BUSY (no waiting) when another connection wrote in between, which a
+        // concurrent request does; a first write takes the lock, waiting its turn.
+        let exists = sqlx::query("UPDATE users SET id = id WHERE id = $1")
             .bind(user_id)
-            .fetch_optional(&mut *tx)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?
-            .is_some();
+            .rows_affected()
+            == 1;
         if !exists {
             return Ok(false);
         }
