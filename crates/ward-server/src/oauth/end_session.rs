@@ -17,7 +17,7 @@ use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
 use crate::ops::logout::{
-    check_end_session, end_browser_session, end_hinted_session, EndSessionRequest, Via,
+    self as logout, check_end_session, end_hinted_session, EndSessionRequest, Via,
 };
 use crate::pages::{csrf_field, error_page, message_page, no_store, page};
 use crate::state::AppState;
@@ -138,10 +138,10 @@ async fn respond(
         if !confirmed && !plan.names_user(&user.id) {
             return Ok(confirm_page(state, jar, request));
         }
-        end_browser_session(
+        logout::end_session(
             state,
             session,
-            user,
+            &user.id,
             ip,
             Via::EndSession,
             plan.client_id.as_deref(),

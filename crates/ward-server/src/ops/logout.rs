@@ -1,7 +1,7 @@
 //! Ending a browser session: the sign-out button and OpenID Connect RP-Initiated Logout
 //! (`/oauth/logout`) both come here, so both revoke the session and record it the same way.
 
-use ward_core::model::{Session, User};
+use ward_core::model::Session;
 
 use crate::audit::{self, Audit};
 use crate::error::ApiError;
@@ -25,15 +25,15 @@ impl Via {
     }
 }
 
-/// Revokes `session` (a browser session of `user`) and records `session.revoked`. Revoking a
-/// session that is already gone is not an error and records nothing.
+/// Revokes `session` of user `user_id` and records `session.revoked`. Revoking a session that
+/// is already gone is not an error and records nothing.
 ///
 /// # Errors
 /// Only the store's.
-pub async fn end_browser_session(
+pub async fn end_session(
     state: &AppState,
     session: &Session,
-    user: &User,
+    user_id: &str,
     ip: Option<&str>,
     via: Via,
     client_id: Option<&str>,
@@ -53,7 +53,7 @@ pub async fn end_browser_session(
         audit::record(
             state,
             Audit::new("session.revoked", "ok")
-                .actor(&user.id)
+                .actor(user_id)
                 .ip(ip)
                 .target(&session.id)
                 .detail(detail),
@@ -110,22 +110,15 @@ pub async fn end_hinted_session(
     if &session.user_id != sub || session.revoked_at.is_some() {
         return Ok(());
     }
-    if state.store.revoke_session(sid, state.clock.now()).await? {
-        audit::record(
-            state,
-            Audit::new("session.revoked", "ok")
-                .actor(sub)
-                .ip(ip)
-                .target(sid)
-                .detail(serde_json::json!({
-                    "via": Via::EndSession.as_str(),
-                    "channel": session.channel.as_str(),
-                    "client_id": plan.client_id,
-                })),
-        )
-        .await;
-    }
-    Ok(())
+    end_session(
+        state,
+        &session,
+        sub,
+        ip,
+        Via::EndSession,
+        plan.client_id.as_deref(),
+    )
+    .await
 }
 
 /// Checks an end-session request: a hint must be an ID token of this server (expired is

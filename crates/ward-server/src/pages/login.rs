@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::guest::{GuestChannel, GuestStart, GUEST_ROLE};
 use crate::issue::{start_web_session, SessionRequest};
-use crate::ops::logout::{end_browser_session, Via};
+use crate::ops::logout::{end_session, Via};
 use crate::pages::error_page;
 use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
@@ -484,7 +484,7 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     if let Some((session, user)) = web_session(&state, &jar).await? {
-        end_browser_session(&state, &session, &user, ip.as_deref(), Via::Logout, None).await?;
+        end_session(&state, &session, &user.id, ip.as_deref(), Via::Logout, None).await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
     Ok((jar, Redirect::to("/")).into_response())
