@@ -19,6 +19,10 @@
 
 use std::process::Command;
 
+/// The allocator the `ward` binary uses, so the proxy is measured as it runs in production.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use ward_core::clock::SystemClock;
@@ -79,6 +83,30 @@ fn wrk(url: &str, header: Option<&str>, secs: u32, conns: u32, threads: u32) -> 
         p50_ms: p50,
         p99_ms: p99,
     }
+}
+
+/// CPU time (user + system, in clock ticks of 10 ms) spent so far by this process's threads
+/// named `name`: read from `/proc/self/task/*/stat`, so the cost per request can be told apart
+/// from throughput, which the machine's other load also moves.
+fn thread_cpu_ticks(name: &str) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state …`: fields after the closing parenthesis; utime and stime are the
+        // 14th and 15th fields of the whole line.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with(&format!("({name}")) {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        total += tick(11) + tick(12);
+    }
+    total
 }
 
 fn main() {
@@ -223,14 +251,24 @@ fn main() {
         for (_, url, header) in &targets {
             wrk(url, *header, 2, conns, threads); // warm-up
         }
-        println!("| path | requests/s | p50 | p99 | of direct | added p50 | added p99 |");
-        println!("|---|---|---|---|---|---|---|");
+        println!(
+            "| path | requests/s | p50 | p99 | of direct | added p50 | added p99 | ward CPU per request |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
         let mut direct: Option<WrkResult> = None;
         for (name, url, header) in &targets {
+            let before = thread_cpu_ticks("ward");
             let r = wrk(url, *header, secs, conns, threads);
+            let ticks = thread_cpu_ticks("ward") - before;
+            let cpu = if name.starts_with("through ward") {
+                let micros = ticks as f64 * 10_000.0 / (r.rps * f64::from(secs));
+                format!("{micros:.1} µs")
+            } else {
+                "-".to_string()
+            };
             let base = direct.as_ref().unwrap_or(&r);
             println!(
-                "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms |",
+                "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.0}% | {:+.2} ms | {:+.2} ms | {cpu} |",
                 r.rps,
                 r.p50_ms,
                 r.p99_ms,

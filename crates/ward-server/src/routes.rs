@@ -19,13 +19,12 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let routes = routes(state.clone());
     let edged = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state,
             crate::edge::layer,
         ))
         .service(routes);
-    Router::new().fallback_service(edged)
+    Router::new().fallback_service(middleware::security_headers(edged))
 }
 
 fn routes(state: AppState) -> Router {

@@ -97,24 +97,27 @@ impl Proxy {
 
     /// Handles a request that matched none of ward's own routes.
     pub async fn handle(&self, state: AppState, request: Request) -> Response {
-        let Some(route) = find_route(&state.config.routes, request.uri().path()).cloned() else {
+        // Borrowed from the configuration for the request's life: a plain HTTP request costs
+        // no copy of the route (only a WebSocket, which outlives this call, takes one).
+        let Some(route) = find_route(&state.config.routes, request.uri().path()) else {
             return ApiError::not_found("no such route").into_response();
         };
         let verdict = origin::check(&state, request.headers());
         if origin::is_preflight(request.method(), request.headers()) {
-            return preflight(&route, &verdict, request.headers());
+            return preflight(route, &verdict, request.headers());
         }
         if websocket::is_upgrade(request.headers()) {
             if !route.websocket {
                 return ApiError::bad_request("this route does not accept WebSocket connections")
                     .into_response();
             }
-            return websocket::upgrade(state, route, request, verdict).await;
+            let route = route.clone();
+            return websocket::upgrade(state.clone(), route, request, verdict).await;
         }
         if let OriginVerdict::Refused(why) = verdict {
             return origin_refused(why).into_response();
         }
-        let mut response = http::forward(self, &state, &route, request).await;
+        let mut response = http::forward(self, &state, route, request).await;
         if let OriginVerdict::Allowed(origin) = &verdict {
             origin::add_cors_headers(response.headers_mut(), origin);
         }
@@ -133,9 +136,10 @@ pub fn fallback(
        + Send
        + Sync
        + 'static {
-    let proxy = Proxy::new(routes);
+    // One `Arc` clone per request instead of the clients' several.
+    let proxy = Arc::new(Proxy::new(routes));
     move |State(state): State<AppState>, request: Request| {
-        let proxy = proxy.clone();
+        let proxy = Arc::clone(&proxy);
         Box::pin(async move { proxy.handle(state, request).await })
     }
 }
