@@ -70,6 +70,21 @@ async fn check(d: &Driver, base: &str, url: &str, seen: &mut Vec<String>) {
     seen.push(at);
 }
 
+/// The first mail whose text holds `needle`, waiting up to 30 s for it.
+async fn wait_for_mail(smtp: &Smtp, needle: &str) -> Value {
+    for _ in 0..300 {
+        if let Some(m) = smtp
+            .received()
+            .into_iter()
+            .find(|m| m["text"].as_str().unwrap_or_default().contains(needle))
+        {
+            return m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail with {needle}: {:?}", smtp.received());
+}
+
 async fn branding_on_every_page(b: Backend) {
     let Some((chromium, chromedriver)) = find_browser() else {
         missing_component(
@@ -123,8 +138,10 @@ async fn branding_on_every_page(b: Backend) {
         check(&d, &base, path, &mut seen).await;
     }
     d.goto(&format!("{base}/login/forgot")).await;
+    d.type_into("#email", ADMIN_EMAIL).await;
     d.click("form[action='/login/forgot'] button[type=submit]")
         .await;
+    d.wait_source("Check your mail").await;
     check(&d, &base, "", &mut seen).await;
     d.goto(&format!("{base}/signup")).await;
     d.type_into("#email", "asker@example.org").await;
@@ -189,7 +206,9 @@ async fn branding_on_every_page(b: Backend) {
 
     // The mails: the reset link ("Forgot password?" above), the verification of the asker,
     // the invitation.
-    smtp.wait_for(3).await;
+    let reset = wait_for_mail(&smtp, "/reset?token=").await;
+    wait_for_mail(&smtp, "/invite?token=").await;
+    wait_for_mail(&smtp, "/verify-email?token=").await;
     for mail in smtp.received() {
         let subject = mail["subject"].as_str().unwrap();
         assert!(subject.contains("Rexec"), "{subject}");
@@ -209,11 +228,6 @@ async fn branding_on_every_page(b: Backend) {
             "the accent colour"
         );
     }
-    let reset = smtp
-        .received()
-        .into_iter()
-        .find(|m| m["text"].as_str().unwrap().contains("/reset?token="))
-        .expect("the reset mail");
     let link = link_in(&reset, "/reset?token=").replace(&server.url, &base);
     check(&d, &base, &link.replace(&base, ""), &mut seen).await;
 
