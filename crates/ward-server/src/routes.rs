@@ -89,11 +89,8 @@ fn routes(state: AppState) -> Router {
             "/admin/requests/{id}/{decision}",
             post(pages::admin_invitations::decide_form),
         )
-        .route(crate::branding::LOGO_PATH, get(crate::branding::logo))
-        .route(
-            crate::branding::BRAND_CSS_PATH,
-            get(crate::branding::stylesheet),
-        )
+        .route("/static/logo", get(crate::branding::logo))
+        .route("/static/brand.css", get(crate::branding::stylesheet))
         .route("/admin/mail", get(pages::admin::mail_page))
         .route("/account/tokens", post(pages::account::create_token_form))
         .route(

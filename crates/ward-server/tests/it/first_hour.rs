@@ -148,7 +148,7 @@ async fn passkey_buttons_only_when_webauthn_works(b: Backend) {
     let (_, mfa, _) = browser.get("/account/mfa").await;
     assert!(!mfa.contains("data-webauthn"), "{mfa}");
     assert!(
-        mfa.contains("need ward's public_url to use a host name"),
+        mfa.contains("need the server's public_url to use a host name"),
         "{mfa}"
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
