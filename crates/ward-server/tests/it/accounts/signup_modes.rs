@@ -178,7 +178,7 @@ async fn approval_waits_for_an_admin(b: Backend) {
         known_page.replace(ADMIN_EMAIL, "X"),
         "no account oracle"
     );
-    let (_, status, _) = password_sign_in(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let (admin_page, status, _) = password_sign_in(&server, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the admin is untouched");
 
     // The waiting account cannot sign in; with its password the page says it waits.
@@ -190,6 +190,11 @@ async fn approval_waits_for_an_admin(b: Backend) {
         .unwrap()
         .unwrap();
     assert!(asker.disabled);
+    let (_, users, _) = admin_page.get("/admin/users").await;
+    assert!(
+        users.contains("Waiting for approval"),
+        "the Users page says it: {users}"
+    );
     let (browser, status, _) = password_sign_in(&server, "asker@test.example", USER_PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, page, _) = browser.get("/account").await;
