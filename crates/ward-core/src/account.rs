@@ -102,8 +102,11 @@ pub enum LinkPurpose {
     Recovery,
     /// "Forgot password?" by mail: set a new password (second factors stay).
     Reset,
-    /// Proves the address in the link belongs to the user (sign-up).
+    /// Proves the address in the link belongs to the user (sign-up, email change).
     Verify,
+    /// An admin's invitation (`signup = "invite"`): no user yet; the email (and maybe the role)
+    /// is pinned by the link, and the invitee chooses a password.
+    Invite,
 }
 
 impl LinkPurpose {
@@ -112,6 +115,7 @@ impl LinkPurpose {
             LinkPurpose::Recovery => "recovery",
             LinkPurpose::Reset => "reset",
             LinkPurpose::Verify => "verify",
+            LinkPurpose::Invite => "invite",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -119,15 +123,18 @@ impl LinkPurpose {
             "recovery" => Some(LinkPurpose::Recovery),
             "reset" => Some(LinkPurpose::Reset),
             "verify" => Some(LinkPurpose::Verify),
+            "invite" => Some(LinkPurpose::Invite),
             _ => None,
         }
     }
     /// How long a link of this kind works: Kanidm's and Keycloak's 24 h for admin recovery and
-    /// verification, SPEC's 30 minutes for a mailed password reset.
+    /// verification, SPEC's 30 minutes for a mailed password reset and 7 days for an
+    /// invitation.
     pub fn lifetime_secs(self) -> i64 {
         match self {
             LinkPurpose::Recovery | LinkPurpose::Verify => 24 * 3600,
             LinkPurpose::Reset => 30 * 60,
+            LinkPurpose::Invite => 7 * 24 * 3600,
         }
     }
     /// Where a person gets a new link of this kind.
@@ -138,7 +145,46 @@ impl LinkPurpose {
             LinkPurpose::Verify => {
                 "sign in and ask for a new verification mail on your account page"
             }
+            LinkPurpose::Invite => "ask the person who invited you for a new invitation",
         }
+    }
+}
+
+/// Who may create an account (`signup`, SPEC §2.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupMode {
+    /// `false` / `"off"`: only admins create accounts.
+    Off,
+    /// `true` / `"open"`: anyone, at `/signup`.
+    Open,
+    /// `"invite"`: only through an admin's invitation link.
+    Invite,
+    /// `"approval"`: anyone may ask at `/signup`; the account waits for an admin's approval.
+    Approval,
+}
+
+impl SignupMode {
+    /// `true`/`false` or one of the names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "false" | "off" => Some(SignupMode::Off),
+            "true" | "open" => Some(SignupMode::Open),
+            "invite" => Some(SignupMode::Invite),
+            "approval" => Some(SignupMode::Approval),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupMode::Off => "off",
+            SignupMode::Open => "open",
+            SignupMode::Invite => "invite",
+            SignupMode::Approval => "approval",
+        }
+    }
+    /// Whether `/signup` takes a form from anyone (open, or asking for approval).
+    pub fn form_open(self) -> bool {
+        matches!(self, SignupMode::Open | SignupMode::Approval)
     }
 }
 

@@ -478,6 +478,37 @@ pub trait AccountStore: Send + Sync {
     ) -> StoreResult<Option<String>>;
 }
 
+/// Sign-up by invitation or approval, and email change (SPEC §2.14).
+#[async_trait]
+pub trait SignupStore: Send + Sync {
+    /// Stores an invitation (a link with no user, its email pinned), deleting the unused
+    /// invitations for the same email (a new one replaces the last).
+    async fn insert_invitation(&self, link: &AccountLink) -> StoreResult<()>;
+    /// Invitations neither used nor expired at `now`, newest first.
+    async fn open_invitations(&self, now: Timestamp) -> StoreResult<Vec<AccountLink>>;
+    /// Uses a live invitation exactly once and creates `user` in the same transaction.
+    /// `Ok(false)` when the link was used, expired or unknown; [`StoreError::Conflict`] (and
+    /// the link stays unused) when the email is taken.
+    async fn redeem_invitation(
+        &self,
+        token_hash: &str,
+        user: &User,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Inserts a sign-up that waits for an admin (`pending_approval`, and disabled until
+    /// approved). [`StoreError::Conflict`] when the email is taken.
+    async fn insert_pending_user(&self, user: &User) -> StoreResult<()>;
+    /// Whether the account waits for approval. False for no such user.
+    async fn pending_approval(&self, user_id: &str) -> StoreResult<bool>;
+    /// The accounts waiting for approval, oldest first.
+    async fn pending_users(&self) -> StoreResult<Vec<User>>;
+    /// Approves a waiting account (enables it), exactly once. False when it was not waiting.
+    async fn approve_user(&self, user_id: &str) -> StoreResult<bool>;
+    /// Sets the account's email, unverified until a link proves it. False for no such user;
+    /// [`StoreError::Conflict`] when another account has it.
+    async fn change_email(&self, user_id: &str, email: &str) -> StoreResult<bool>;
+}
+
 /// The mail outbox (SPEC §2.14): mail is written here in the request and sent by a background
 /// worker, with retries.
 #[async_trait]
@@ -521,6 +552,7 @@ pub trait Store:
     + IdpStore
     + RateLimitStore
     + AccountStore
+    + SignupStore
     + MailStore
 {
     /// Whether the database answers (`/readyz`).

@@ -177,3 +177,61 @@ pub struct RecoveryLink {
     /// RFC 3339, UTC.
     pub expires_at: String,
 }
+
+/// `POST /api/admin/invitations` request (SPEC §2.14, `signup = "invite"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    /// The invitee's address, pinned: the account is created with it.
+    pub email: String,
+    /// A configured role; `default_role` when omitted.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// An invitation: a single-use link (7 days) where the invitee chooses a password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invitation {
+    /// The link with its secret; only in the answer that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub email: String,
+    pub role: String,
+    /// RFC 3339, UTC.
+    pub expires_at: String,
+    /// Whether it was also mailed to the invitee (`[smtp]` is set).
+    #[serde(default)]
+    pub mailed: bool,
+}
+
+/// `GET /api/admin/invitations` response: the invitations neither used nor expired.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationList {
+    pub invitations: Vec<Invitation>,
+}
+
+/// `POST /api/account/email` request (SPEC §2.14): the new address is unverified until the
+/// link mailed to it is followed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmailRequest {
+    pub email: String,
+    /// Needed for an account without MFA (the fresh proof); with MFA, a recent second factor.
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
+/// `POST /api/account/email` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangeEmailResponse {
+    pub email: String,
+    /// False until the link mailed to the new address is followed.
+    pub email_verified: bool,
+    /// Whether a verification link was mailed (`[smtp]` is set).
+    pub verification_sent: bool,
+}

@@ -26,6 +26,36 @@ pub struct NewLocalUser {
 /// 400 for an address that is not an email or is in the guests' reserved domain, or a password
 /// the hashing policy refuses; 409 when the email is taken.
 pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<User, ApiError> {
+    let user = build_local_user(state, new).await?;
+    insert_checked(state, user, false).await
+}
+
+/// Inserts `user` (waiting for an admin's approval when `pending`), a taken email as 409.
+///
+/// # Errors
+/// 409 when the email is taken; the store's.
+pub async fn insert_checked(state: &AppState, user: User, pending: bool) -> Result<User, ApiError> {
+    let inserted = if pending {
+        state.store.insert_pending_user(&user).await
+    } else {
+        state.store.insert_user(&user).await
+    };
+    match inserted {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(format!(
+            "a user with email {} exists",
+            user.email
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks the email (an address, not the guests' domain, not a look-alike of an account) and
+/// hashes the password; the user is not stored yet.
+///
+/// # Errors
+/// As [`create_local_user`], but never 409.
+pub async fn build_local_user(state: &AppState, new: NewLocalUser) -> Result<User, ApiError> {
     let email = normalize_email(&new.email);
     if !is_plausible_email(&email) {
         return Err(ApiError::bad_request(format!(
@@ -66,14 +96,7 @@ pub async fn create_local_user(state: &AppState, new: NewLocalUser) -> Result<Us
         created_at: state.clock.now(),
         email_verified: new.email_verified,
     };
-    match state.store.insert_user(&user).await {
-        Ok(()) => Ok(user),
-        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(format!(
-            "a user with email {} exists",
-            user.email
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    Ok(user)
 }
 
 /// Whether a new account's normalised `email` is refused as a look-alike (SPEC §2.13): a local

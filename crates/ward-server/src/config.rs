@@ -98,6 +98,37 @@ mod text {
     }
 }
 
+/// `signup = true | false | "open" | "off" | "invite" | "approval"` (SPEC §2.14).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RawSignup {
+    Flag(bool),
+    Mode(String),
+}
+
+impl From<bool> for RawSignup {
+    fn from(b: bool) -> Self {
+        RawSignup::Flag(b)
+    }
+}
+
+impl RawSignup {
+    fn validate(&self) -> Result<ward_core::account::SignupMode, ConfigError> {
+        use ward_core::account::SignupMode;
+        match self {
+            RawSignup::Flag(true) => Ok(SignupMode::Open),
+            RawSignup::Flag(false) => Ok(SignupMode::Off),
+            RawSignup::Mode(m) => SignupMode::parse(m.trim()).ok_or_else(|| {
+                invalid(
+                    "signup",
+                    m,
+                    "true, false, \"open\", \"off\", \"invite\" or \"approval\"",
+                )
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -115,7 +146,7 @@ pub struct RawConfig {
     #[serde(default, deserialize_with = "text::optional")]
     pub master_key: Option<String>,
     pub dev: bool,
-    pub signup: bool,
+    pub signup: RawSignup,
     pub device_flow: bool,
     pub default_role: String,
     pub resources: Vec<String>,
@@ -132,6 +163,9 @@ pub struct RawConfig {
     /// `[smtp]`: where mail goes (SPEC §2.14), validated in `mail::config`.
     #[serde(default)]
     pub smtp: crate::mail::config::RawSmtp,
+    /// `[branding]`: the product's name, logo, colour and support link (SPEC §2.14).
+    #[serde(default)]
+    pub branding: crate::branding::RawBranding,
     pub roles: BTreeMap<String, RawRole>,
     pub clients: Vec<RawClient>,
     #[serde(default)]
@@ -420,7 +454,7 @@ impl Default for RawConfig {
             log_format: "text".into(),
             master_key: None,
             dev: false,
-            signup: false,
+            signup: RawSignup::Flag(false),
             device_flow: true,
             default_role: "user".into(),
             resources: DEFAULT_RESOURCES.iter().map(|s| s.to_string()).collect(),
@@ -433,6 +467,7 @@ impl Default for RawConfig {
             mfa: RawMfa::default(),
             password: RawPassword::default(),
             smtp: Default::default(),
+            branding: Default::default(),
             roles,
             clients: Vec::new(),
             idp: Vec::new(),
@@ -468,6 +503,7 @@ const ENV_KEYS: &[&str] = &[
 const ENV_SECTIONS: &[&str] = &[
     "tokens",
     "security",
+    "branding",
     "sessions",
     "rate_limits",
     "mfa",
@@ -624,7 +660,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub master_key: Option<String>,
     pub dev: bool,
-    pub signup: bool,
+    /// Who may create an account (SPEC §2.14).
+    pub signup: ward_core::account::SignupMode,
     pub device_flow: bool,
     pub default_role: String,
     pub resources: Vec<String>,
@@ -635,6 +672,8 @@ pub struct Config {
     pub password: PasswordPolicy,
     /// Where mail goes; `None` without `[smtp] url` (then links are only made by admins).
     pub smtp: Option<crate::mail::config::SmtpConfig>,
+    /// `[branding]`, shared with every request's page frame.
+    pub branding: std::sync::Arc<crate::branding::Branding>,
     pub sessions: SessionLifetimes,
     pub rate_limits: RateLimits,
     pub mfa: MfaConfig,
@@ -1173,7 +1212,14 @@ impl RawConfig {
             required_roles: self.mfa.required_roles.clone(),
             lock_kinds: self.mfa.lock_kinds.clone(),
             ticket_ttl: duration("mfa.ticket_ttl", &self.mfa.ticket_ttl)?,
-            totp_issuer: self.mfa.totp_issuer.clone(),
+            // The authenticator app names the account by the product when the issuer is left
+            // at its default.
+            totp_issuer: match self.branding.product_name.as_deref() {
+                Some(name) if self.mfa.totp_issuer == "ward" && !name.trim().is_empty() => {
+                    name.trim().to_string()
+                }
+                _ => self.mfa.totp_issuer.clone(),
+            },
         };
         let idps = validate_idps(&self.idp)?;
         let s = &self.sessions;
@@ -1189,7 +1235,7 @@ impl RawConfig {
             log_format,
             master_key: self.master_key.clone(),
             dev: self.dev,
-            signup: self.signup,
+            signup: self.signup.validate()?,
             device_flow: self.device_flow,
             default_role: self.default_role.clone(),
             resources: self.resources.clone(),
@@ -1200,6 +1246,7 @@ impl RawConfig {
                 reauth_window: duration("security.reauth_window", &self.security.reauth_window)?,
             },
             smtp: self.smtp.validate()?,
+            branding: std::sync::Arc::new(self.branding.validate()?),
             password: PasswordPolicy {
                 min_score: match self.password.min_score {
                     s @ 0..=4 => s,

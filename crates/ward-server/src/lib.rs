@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod branding;
 pub mod config;
 pub mod csrf;
 pub mod edge;
@@ -185,7 +186,7 @@ pub async fn prepare(
         random.as_ref(),
     )
     .await?;
-    let webauthn = webauthn::relying_party(&public_url, "ward");
+    let webauthn = webauthn::relying_party(&public_url, &config.branding.product_name);
     let idp = idp::Registry::new().map_err(|e| StartError::Http(e.to_string()))?;
     let state = AppState(Arc::new(Inner {
         idp,

@@ -72,6 +72,24 @@ fn routes(state: AppState) -> Router {
             get(pages::forgot::forgot_page).post(pages::forgot::submit_forgot),
         )
         .route("/verify-email", get(pages::forgot::verify_email))
+        .route(
+            "/account/email",
+            get(pages::email::email_page).post(pages::email::submit_email),
+        )
+        .route(
+            "/invite",
+            get(pages::invite::invite_page).post(pages::invite::submit_invite),
+        )
+        .route(
+            "/admin/invitations",
+            get(pages::admin_invitations::page).post(pages::admin_invitations::invite_form),
+        )
+        .route(
+            "/admin/requests/{id}/{decision}",
+            post(pages::admin_invitations::decide_form),
+        )
+        .route("/static/logo", get(crate::branding::logo))
+        .route("/static/brand.css", get(crate::branding::stylesheet))
         .route("/admin/mail", get(pages::admin::mail_page))
         .route("/account/tokens", post(pages::account::create_token_form))
         .route(
@@ -195,7 +213,17 @@ fn routes(state: AppState) -> Router {
             "/api/admin/users/{id}/mfa/reset",
             post(api::admin_accounts::reset_mfa),
         )
+        .route(
+            "/api/admin/users/{id}/approve",
+            post(api::invitations::approve),
+        )
+        .route("/api/admin/users/{id}/deny", post(api::invitations::deny))
+        .route(
+            "/api/admin/invitations",
+            get(api::invitations::list).post(api::invitations::create),
+        )
         .route("/api/account/password", post(api::account::change_password))
+        .route("/api/account/email", post(api::account::change_email))
         .route("/api/admin/audit", get(api::admin::audit_log))
         .route("/api/admin/events", get(api::events::stream))
         .route(
@@ -262,6 +290,10 @@ fn routes(state: AppState) -> Router {
         .fallback(crate::proxy::fallback(&state.config.routes))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::branding::scope,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::log_requests,

@@ -11,10 +11,10 @@ use crate::changes::Change;
 use crate::codec::{flag, get, opt_time, time};
 use crate::{backend, SqlStore};
 
-const LINK_COLUMNS: &str =
+pub(crate) const LINK_COLUMNS: &str =
     "token_hash, purpose, user_id, email, role, created_by, created_at, expires_at, used_at";
 
-fn link(row: &AnyRow) -> StoreResult<AccountLink> {
+pub(crate) fn link(row: &AnyRow) -> StoreResult<AccountLink> {
     let purpose: String = get(row, "purpose")?;
     Ok(AccountLink {
         token_hash: get(row, "token_hash")?,

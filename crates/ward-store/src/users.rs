@@ -20,9 +20,10 @@ pub(crate) const DEPENDENTS: [&str; 6] = [
     "idp_links",
 ];
 
-const COLUMNS: &str = "id, email, name, password_hash, role, disabled, created_at, email_verified";
+pub(crate) const COLUMNS: &str =
+    "id, email, name, password_hash, role, disabled, created_at, email_verified";
 
-fn user(row: &AnyRow) -> StoreResult<User> {
+pub(crate) fn user(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: get(row, "id")?,
         email: get(row, "email")?,
@@ -154,12 +155,16 @@ impl UserStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-            .bind(i64::from(disabled))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        // Enabling a sign-up that waits for approval approves it (one state, not two).
+        let done = sqlx::query(
+            "UPDATE users SET disabled = $1, \
+             pending_approval = CASE WHEN $1 = 0 THEN 0 ELSE pending_approval END WHERE id = $2",
+        )
+        .bind(i64::from(disabled))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }

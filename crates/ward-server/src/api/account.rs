@@ -1,8 +1,12 @@
-//! `POST /api/account/password`: the caller changes their password (SPEC §2.14).
+//! `POST /api/account/password` and `POST /api/account/email`: the caller changes their
+//! password or address (SPEC §2.14).
 
 use axum::extract::State;
 use axum::Json;
-use ward_proto::{ChangePasswordRequest, ChangePasswordResponse, ErrorBody};
+use ward_proto::{
+    ChangeEmailRequest, ChangeEmailResponse, ChangePasswordRequest, ChangePasswordResponse,
+    ErrorBody,
+};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -41,5 +45,44 @@ pub async fn change_password(
     .await?;
     Ok(Json(ChangePasswordResponse {
         sessions_revoked: u64::try_from(revoked).unwrap_or(u64::MAX),
+    }))
+}
+
+/// Changes the caller's email: the new address is unverified (`email_verified` false in ID
+/// tokens and userinfo) until the link mailed to it is followed; the old address is told.
+#[utoipa::path(
+    post,
+    path = "/api/account/email",
+    operation_id = "account_change_email",
+    tag = "profile",
+    security(("bearer" = []), ("session_cookie" = [])),
+    request_body = ChangeEmailRequest,
+    responses(
+        (status = 200, description = "Changed, unverified until the mailed link is followed", body = ChangeEmailResponse),
+        (status = 400, description = "Wrong current password (`invalid_password`), not an email address, the current address, a look-alike, or a domain routed to an identity provider", body = ErrorBody),
+        (status = 401, description = "No valid credential, or `reauth_required` (an account with MFA whose second factor is not recent)", body = ErrorBody),
+        (status = 403, description = "A guest, an account whose address comes from an identity provider, or not a first-party session", body = ErrorBody),
+        (status = 409, description = "Another account has the address", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords", body = ErrorBody),
+    )
+)]
+pub async fn change_email(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+    ApiJson(req): ApiJson<ChangeEmailRequest>,
+) -> ApiResult<Json<ChangeEmailResponse>> {
+    let done = crate::ops::email::change(
+        &state,
+        &caller,
+        ip.as_deref(),
+        &req.email,
+        req.current_password,
+    )
+    .await?;
+    Ok(Json(ChangeEmailResponse {
+        email: done.user.email,
+        email_verified: done.user.email_verified,
+        verification_sent: done.verification_sent,
     }))
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_accounts;
 pub mod auth;
 pub mod events;
+pub mod invitations;
 pub mod mfa;
 pub mod profile;
 pub mod security;

@@ -47,6 +47,11 @@ pub const EVENT_TYPES: &[&str] = &[
     "user.recovered",
     "user.deleted",
     "mfa.reset",
+    "invitation.created",
+    "user.requested",
+    "user.approved",
+    "user.denied",
+    "email.changed",
 ];
 
 /// `[[webhooks]]`: where to POST which events.

@@ -153,12 +153,12 @@ impl IdpFailure {
             IdpFailure::Unreachable(_) => (
                 StatusCode::BAD_GATEWAY,
                 "Identity provider unavailable",
-                format!("ward could not reach the identity provider {idp}. Try again in a moment."),
+                format!("{} could not reach the identity provider {idp}. Try again in a moment.", crate::branding::product()),
             ),
             IdpFailure::BadResponse(_) => (
                 StatusCode::BAD_GATEWAY,
                 "Identity provider error",
-                format!("The identity provider {idp} sent a response ward cannot use. Try again, or ask an administrator."),
+                format!("The identity provider {idp} sent a response {} cannot use. Try again, or ask an administrator.", crate::branding::product()),
             ),
             IdpFailure::Denied { error } if error == "access_denied" => (
                 StatusCode::FORBIDDEN,
@@ -173,7 +173,7 @@ impl IdpFailure {
             IdpFailure::StateMismatch => (
                 StatusCode::BAD_REQUEST,
                 "Sign-in could not be completed",
-                "This sign-in does not match one ward started (state mismatch), or it was already used. Start again from the sign-in page.".into(),
+                format!("This sign-in does not match one {} started (state mismatch), or it was already used. Start again from the sign-in page.", crate::branding::product()),
             ),
             IdpFailure::StateExpired => (
                 StatusCode::BAD_REQUEST,
@@ -188,7 +188,7 @@ impl IdpFailure {
             IdpFailure::TokenExchange(_) => (
                 StatusCode::BAD_GATEWAY,
                 "Sign-in could not be completed",
-                format!("The identity provider {idp} did not accept ward's token request. Start again from the sign-in page."),
+                format!("The identity provider {idp} did not accept the token request. Start again from the sign-in page."),
             ),
             IdpFailure::BadIdToken(_) => (
                 StatusCode::BAD_GATEWAY,
@@ -213,12 +213,12 @@ impl IdpFailure {
             IdpFailure::LookAlike { email, why } => (
                 StatusCode::FORBIDDEN,
                 "Address not accepted",
-                format!("{idp} vouched for {email}, but ward does not create this account: {why}. Ask an administrator."),
+                format!("{idp} vouched for {email}, but {} does not create this account: {why}. Ask an administrator.", crate::branding::product()),
             ),
             IdpFailure::AccountExists { email } => (
                 StatusCode::CONFLICT,
                 "Account not linked",
-                format!("An account for {email} already exists at ward and is not linked to {idp}. Sign in with your password, or ask an administrator to link the accounts."),
+                format!("An account for {email} already exists at {} and is not linked to {idp}. Sign in with your password, or ask an administrator to link the accounts.", crate::branding::product()),
             ),
             IdpFailure::AccountDisabled => (
                 StatusCode::FORBIDDEN,

@@ -3,6 +3,9 @@
 //! [`Caller`](crate::auth::Caller), applies the rules (with [`crate::authz`] and `ward-core`)
 //! and returns domain results or an [`ApiError`](crate::error::ApiError).
 
+pub mod approval;
+pub mod email;
+pub mod invitations;
 pub mod logout;
 pub mod mfa;
 pub mod password;

@@ -19,7 +19,8 @@ pub fn rule_error(rule: &PasswordRule) -> ApiError {
 /// Checks a password `user` chose against `[password]` and zxcvbn, with what an attacker knows
 /// of the account (address, name, product) counted as guessable.
 pub fn check_chosen(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
-    let context = [user.email.as_str(), user.name.as_str(), "ward"];
+    let product = state.config.branding.product_name.as_str();
+    let context = [user.email.as_str(), user.name.as_str(), "ward", product];
     check_new_password(password, state.config.password.min_score, &context)
         .map_err(|r| rule_error(&r))
 }

@@ -49,6 +49,7 @@ pub async fn issue_link(
         LinkPurpose::Recovery => RECOVERY_PATH,
         LinkPurpose::Reset => RESET_PATH,
         LinkPurpose::Verify => VERIFY_PATH,
+        LinkPurpose::Invite => crate::ops::invitations::INVITE_PATH,
     };
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", &secret)

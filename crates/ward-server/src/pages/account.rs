@@ -116,14 +116,22 @@ fn profile_panel(state: &AppState, caller: &Caller) -> Markup {
             h2 id="profile-h" { "Profile" }
             @if authz::is_guest(caller) {
                 p class="note" {
-                    "You are trying ward as a guest. This guest account and everything in it "
+                    "You are trying " (crate::branding::product()) " as a guest. This guest account and everything in it "
                     "are deleted when the session ends"
                     @if let Some(s) = &caller.session { ", on " strong { (human_time(s.expires_at)) } }
                     "."
                 }
             }
             dl class="facts" {
-                dt { "Email" } dd { (user.email) }
+                dt { "Email" }
+                dd id="email" {
+                    (user.email) " "
+                    @if user.email_verified { span class="badge ok" { "verified" } }
+                    @else { span class="badge" { "not verified" } }
+                    @if user.password_hash.is_some() && !authz::is_guest(caller) {
+                        " " a href="/account/email" id="change-email" { "Change email" }
+                    }
+                }
                 dt { "Name" } dd { (user.name) }
                 dt { "Role" } dd { span class="badge" { (user.role) } }
                 dt { "Member since" } dd { (human_time(user.created_at)) }

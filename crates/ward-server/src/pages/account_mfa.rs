@@ -82,7 +82,7 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
                 p class="muted" { "Guests cannot register security keys." }
             } @else if state.webauthn.is_none() {
                 p class="muted" {
-                    "Security keys and passkeys need ward's public_url to use a host name (such as localhost), not an IP address."
+                    "Security keys and passkeys need the server's public_url to use a host name (such as localhost), not an IP address."
                 }
             } @else {
                 label for="key-name" { "Name" }

@@ -149,6 +149,13 @@ async fn render_users(
     link: Option<&MadeLink>,
 ) -> Result<Response, ApiError> {
     let users = state.store.list_users().await?;
+    let waiting: std::collections::HashSet<String> = state
+        .store
+        .pending_users()
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
     let roles: Vec<&str> = state.config.roles.names().collect();
     let default_role = state.config.default_role.clone();
     let mut response = frame(state, jar, caller, "Users", "/admin/users", |csrf| {
@@ -189,7 +196,8 @@ async fn render_users(
                                         }
                                     }
                                     td {
-                                        @if u.disabled { span class="badge danger" { "Disabled" } }
+                                        @if waiting.contains(&u.id) { a class="badge" href="/admin/invitations" { "Waiting for approval" } }
+                                        @else if u.disabled { span class="badge danger" { "Disabled" } }
                                         @else { span class="badge ok" { "Active" } }
                                     }
                                     td { (human_time(u.created_at)) }

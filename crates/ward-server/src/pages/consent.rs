@@ -101,6 +101,8 @@ pub fn render(c: Consent<'_>) -> Response {
             p {
                 @if let Some(device) = c.device_name {
                     "The command-line client on " strong { (device) } " wants to act as "
+                } @else if c.client_id == ward_proto::CLI_CLIENT_ID {
+                    "The command-line client wants to act as "
                 } @else {
                     strong { (c.client_id) } " wants to act as "
                 }

@@ -118,7 +118,10 @@ pub async fn callback(
         return Ok(message_page(
             StatusCode::NOT_FOUND,
             "Unknown identity provider",
-            "ward has no identity provider by this name. Start again from the sign-in page.",
+            &format!(
+                "{} has no identity provider by this name. Start again from the sign-in page.",
+                crate::branding::product()
+            ),
         ));
     };
     let ip_ref = ip.as_deref();

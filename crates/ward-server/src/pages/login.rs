@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::html;
 use serde::Deserialize;
+use ward_core::account::SignupMode;
 use ward_core::model::{is_plausible_email, normalize_email, ChallengePurpose, Channel, User};
 
 use crate::audit::{self, Audit};
@@ -113,10 +114,12 @@ fn email_form(state: &AppState, csrf: &str, return_to: &str, error: Option<&str>
             }
             // WebAuthn needs a host name in public_url: no button that can only fail.
             @if state.webauthn.is_some() { (super::passkey_signin(return_to)) }
-            @if state.config.signup {
+            @if state.config.signup.form_open() {
                 p class="muted" {
                     "New here? "
-                    a href=(format!("{}?{}", super::signup::SIGNUP_PATH, url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish())) { "Create an account" }
+                    a href=(format!("{}?{}", super::signup::SIGNUP_PATH, url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to).finish())) {
+                        @if state.config.signup == SignupMode::Approval { "Request access" } @else { "Create an account" }
+                    }
                 }
             }
         },
@@ -252,6 +255,27 @@ pub async fn submit_password(
     }
     let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password, phc).await;
+    // A sign-up waiting for an admin (`signup = "approval"`): only whoever knows its password
+    // learns that it waits, so the page tells nothing to others.
+    if let Some(u) = user.as_ref().filter(|u| verified && u.disabled) {
+        if state.store.pending_approval(&u.id).await? {
+            state.limiter.release(attempt).await;
+            state.metrics.auth_event("password", "pending_approval");
+            audit::record(
+                &state,
+                Audit::new("signin", "denied")
+                    .ip(ip.as_deref())
+                    .target(&u.id)
+                    .detail(serde_json::json!({"email": email, "method": "password", "reason": "pending_approval"})),
+            )
+            .await;
+            return Ok(super::signup::waiting_page(
+                &state,
+                StatusCode::FORBIDDEN,
+                &u.email,
+            ));
+        }
+    }
     let user = match user {
         Some(u) if verified && !u.disabled => u,
         _ => {
@@ -441,11 +465,11 @@ pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
     let (jar, token) = csrf::token(&state, jar);
     let body = match signed_in {
         Some((session, user)) => page(
-            "ward",
+            "Home",
             html! {
                 h1 { "Signed in" }
                 @if user.role == GUEST_ROLE {
-                    p { "You are using ward as a " strong { "guest" } " until " (human_time(session.expires_at)) "." }
+                    p { "You are using " (crate::branding::product()) " as a " strong { "guest" } " until " (human_time(session.expires_at)) "." }
                 } @else {
                     p { "You are signed in as " strong { (user.email) } " (" (user.role) ")." }
                 }
@@ -465,10 +489,10 @@ pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
             },
         ),
         None => page(
-            "ward",
+            "Welcome",
             html! {
-                h1 { "ward" }
-                p { "Identity gateway." }
+                h1 { (crate::branding::product()) }
+                p { "Sign in to continue." }
                 p { a href="/login" { "Sign in" } }
             },
         ),

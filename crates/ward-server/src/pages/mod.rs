@@ -5,11 +5,14 @@
 pub mod account;
 pub mod account_mfa;
 pub mod admin;
+pub mod admin_invitations;
 pub mod admin_webhooks;
 pub mod consent;
 pub mod device;
+pub mod email;
 pub mod forgot;
 pub mod idp;
+pub mod invite;
 pub mod login;
 pub mod mfa_login;
 pub mod new_token;
@@ -54,22 +57,53 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The `<head>` every page shares: the title under the product's name, the stylesheet and the
+/// branding's accent colour over it.
+fn head(title: &str, brand: &crate::branding::Branding) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        meta name="referrer" content="no-referrer";
+        title { (title) " · " (brand.product_name) }
+        link rel="stylesheet" href="/static/ward.css";
+        @if brand.accent_color.is_some() {
+            link rel="stylesheet" href=(crate::branding::BRAND_CSS_PATH);
+        }
+    }
+}
+
+/// The product's mark: its logo when one is configured (named by `alt`), else its name.
+fn brand_mark(brand: &crate::branding::Branding) -> Markup {
+    html! {
+        @if brand.logo.is_some() {
+            img class="logo" src=(crate::branding::LOGO_PATH) alt=(brand.product_name);
+        } @else {
+            (brand.product_name)
+        }
+    }
+}
+
+/// The support link under every page, when `[branding] support_url` is set.
+fn support(brand: &crate::branding::Branding) -> Markup {
+    html! {
+        @if let Some(url) = &brand.support_url {
+            p class="support muted small" { "Need help? " a href=(url.as_str()) { "Contact support" } }
+        }
+    }
+}
+
 /// The page frame shared by every page.
 pub fn page(title: &str, body: Markup) -> Html<String> {
+    let brand = crate::branding::current();
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) " · ward" }
-                link rel="stylesheet" href="/static/ward.css";
-            }
+            head { (head(title, &brand)) }
             body {
                 main class="card" {
-                    p class="brand" { "ward" }
+                    p class="brand" { (brand_mark(&brand)) }
                     (body)
+                    (support(&brand))
                 }
             }
         }
@@ -202,24 +236,20 @@ pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
             }
         }
     };
+    let brand = crate::branding::current();
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) " · ward" }
-                link rel="stylesheet" href="/static/ward.css";
-            }
+            head { (head(title, &brand)) }
             body class="app" {
                 header class="topbar" {
                     div class="topbar-inner" {
-                        a class="brand" href="/" { "ward" }
+                        a class="brand" href="/" { (brand_mark(&brand)) }
                         nav aria-label="Main" {
                             (link("/account", "Account"))
                             @if nav.admin {
                                 (link("/admin/users", "Users"))
+                                (link("/admin/invitations", "Invitations"))
                                 (link("/admin/sessions", "Sessions"))
                                 (link("/admin/audit", "Audit log"))
                                 (link("/admin/webhooks", "Webhooks"))
@@ -238,6 +268,7 @@ pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
                 main class="wide" {
                     h1 { (title) }
                     (body)
+                    (support(&brand))
                 }
             }
         }
@@ -271,7 +302,7 @@ pub fn describe_agent(user_agent: Option<&str>) -> Option<String> {
         ("Chrome/", "Chrome"),
         ("Safari/", "Safari"),
         ("curl/", "curl"),
-        ("ward/", "ward CLI"),
+        ("ward/", "command-line client"),
         ("reqwest", "reqwest"),
     ]
     .iter()
@@ -305,11 +336,14 @@ pub fn error_page(e: &ApiError) -> Response {
         _ => "Cannot do that",
     };
     let shown = if e.status.is_server_error() {
-        "ward could not complete the request. Try again in a moment."
+        format!(
+            "{} could not complete the request. Try again in a moment.",
+            crate::branding::product()
+        )
     } else {
-        e.description.as_str()
+        e.description.clone()
     };
-    let mut response = message_page(e.status, title, shown);
+    let mut response = message_page(e.status, title, &shown);
     if let Some(secs) = e.retry_after {
         response
             .headers_mut()

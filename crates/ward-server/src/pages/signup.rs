@@ -1,6 +1,8 @@
-//! Self-service sign-up (SPEC §2.5), only when `signup = true`: `GET /signup` shows the form,
+//! Self-service sign-up (SPEC §2.5, §2.14). `signup = true`: `GET /signup` shows the form,
 //! `POST /signup` creates a local account with the `default_role` and signs it in (or sends it
-//! to MFA enrolment first when `mfa.required_roles` names that role).
+//! to MFA enrolment first when `mfa.required_roles` names that role). `signup = "approval"`: the
+//! same form asks for access, the account waits for an admin, and every address gets the same
+//! answer. `signup = "invite"`: the page says accounts come by invitation (`pages::invite`).
 //!
 //! Decisions (docs/design/decisions.md): the email's ownership is not verified (ward sends no
 //! mail), so an address at a domain routed to an identity provider (`[[idp]] domains`) cannot
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
+use ward_core::account::SignupMode;
 use ward_core::model::normalize_email;
 
 use crate::accounts::{create_local_user, NewLocalUser};
@@ -40,17 +43,62 @@ struct Filled<'a> {
     name: &'a str,
 }
 
-fn signup_off() -> Response {
+fn signup_off(state: &AppState) -> Response {
+    if state.config.signup == SignupMode::Invite {
+        return crate::pages::message_page(
+            StatusCode::FORBIDDEN,
+            "By invitation only",
+            &format!(
+                "Accounts on {} are made by invitation: ask an administrator to invite you, then open the link in the mail.",
+                crate::branding::product()
+            ),
+        );
+    }
     error_page(&ApiError::not_found(
         "sign-up is not enabled on this server",
     ))
 }
 
-fn signup_form(csrf: &str, return_to: &str, filled: &Filled<'_>, error: Option<&str>) -> Response {
-    no_store(page(
-        "Create an account",
+/// "Your request waits for an administrator": after asking (every address gets it), and at
+/// the sign-in of an account that still waits.
+pub fn waiting_page(state: &AppState, status: StatusCode, email: &str) -> Response {
+    let mailed = crate::mail::enabled(state);
+    let mut r = no_store(page(
+        "Waiting for approval",
         html! {
-            h1 { "Create an account" }
+            h1 { "Waiting for approval" }
+            p role="status" {
+                "The account for " strong { (email) } " waits for an administrator's approval. "
+                "You can sign in once it is approved"
+                @if mailed { "; a mail tells you when." } @else { "." }
+            }
+            p class="muted small" { "Nothing else to do now. If it takes long, ask the people who run " (crate::branding::product()) "." }
+            p { a class="button" href="/login" { "Back to sign-in" } }
+        },
+    ));
+    *r.status_mut() = status;
+    r
+}
+
+fn signup_form(
+    mode: SignupMode,
+    csrf: &str,
+    return_to: &str,
+    filled: &Filled<'_>,
+    error: Option<&str>,
+) -> Response {
+    let (title, button) = if mode == SignupMode::Approval {
+        ("Request access", "Request access")
+    } else {
+        ("Create an account", "Create account")
+    };
+    no_store(page(
+        title,
+        html! {
+            h1 { (title) }
+            @if mode == SignupMode::Approval {
+                p class="muted" { "An administrator approves each new account before it can sign in." }
+            }
             @if let Some(e) = error { p class="error" role="alert" { (e) } }
             form method="post" action=(SIGNUP_PATH) {
                 (csrf_field(csrf))
@@ -61,7 +109,7 @@ fn signup_form(csrf: &str, return_to: &str, filled: &Filled<'_>, error: Option<&
                 input id="name" type="text" name="name" value=(filled.name) autocomplete="name";
                 label for="password" { "Password" }
                 input id="password" type="password" name="password" autocomplete="new-password" required minlength="8";
-                button type="submit" { "Create account" }
+                button type="submit" { (button) }
             }
             p class="muted" { "Already have an account? " a href=(login_url(return_to, None)) { "Sign in" } }
         },
@@ -74,8 +122,9 @@ pub async fn signup_page(
     jar: CookieJar,
     Query(q): Query<SignupQuery>,
 ) -> Result<Response, ApiError> {
-    if !state.config.signup {
-        return Ok(signup_off());
+    let mode = state.config.signup;
+    if !mode.form_open() {
+        return Ok(signup_off(&state));
     }
     let return_to = safe_return_to(q.return_to.as_deref());
     if web_session(&state, &jar).await?.is_some() {
@@ -86,7 +135,7 @@ pub async fn signup_page(
         email: "",
         name: "",
     };
-    Ok((jar, signup_form(&token, &return_to, &empty, None)).into_response())
+    Ok((jar, signup_form(mode, &token, &return_to, &empty, None)).into_response())
 }
 
 /// `POST /signup`.
@@ -97,8 +146,9 @@ pub async fn submit_signup(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> Result<Response, ApiError> {
-    if !state.config.signup {
-        return Ok(signup_off());
+    let mode = state.config.signup;
+    if !mode.form_open() {
+        return Ok(signup_off(&state));
     }
     csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
@@ -124,7 +174,7 @@ pub async fn submit_signup(
             email: &email,
             name: &name,
         };
-        let mut r = signup_form(&token, &return_to, &filled, Some(message));
+        let mut r = signup_form(mode, &token, &return_to, &filled, Some(message));
         *r.status_mut() = status;
         (jar, r).into_response()
     };
@@ -143,6 +193,15 @@ pub async fn submit_signup(
         role: state.config.default_role.clone(),
         email_verified: false,
     };
+    if mode == SignupMode::Approval {
+        return match crate::ops::approval::request(&state, ip.as_deref(), new).await {
+            Ok(()) => Ok(waiting_page(&state, StatusCode::OK, &email)),
+            Err(e) if e.status.is_client_error() => {
+                Ok(refuse(jar, e.status, &capitalized(&e.description)))
+            }
+            Err(e) => Err(e),
+        };
+    }
     let user = match create_local_user(&state, new).await {
         Ok(user) => user,
         // Whether the address has an account is not for strangers to learn (SPEC §2.13).

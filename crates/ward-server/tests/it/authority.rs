@@ -576,7 +576,7 @@ async fn mfa_policy_covers_api_tokens(b: Backend) {
 }
 
 async fn email_verified_is_truthful(b: Backend) {
-    let server = TestServer::start_with(b, |c| c.signup = true).await;
+    let server = TestServer::start_with(b, |c| c.signup = true.into()).await;
     let cli = cli_tokens(&server).await["access_token"]
         .as_str()
         .unwrap()

@@ -63,6 +63,15 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("post", "/login/forgot", Public, ""),
     ("get", "/verify-email", Public, ""),
     ("get", "/admin/mail", Page, ""),
+    ("get", "/invite", Public, ""),
+    ("post", "/invite", Public, ""),
+    ("get", "/admin/invitations", Page, ""),
+    ("post", "/admin/invitations", Page, ""),
+    ("post", "/admin/requests/{id}/{decision}", Page, ""),
+    ("get", "/account/email", Page, ""),
+    ("post", "/account/email", Page, ""),
+    ("get", "/static/logo", Public, ""),
+    ("get", "/static/brand.css", Public, ""),
     ("post", "/account/tokens", Page, ""),
     ("post", "/account/tokens/{id}/revoke", Page, ""),
     ("post", "/account/sessions/{id}/revoke", Page, ""),
@@ -140,6 +149,23 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("delete", "/api/admin/users/{id}", AdminWrite, ""),
     ("post", "/api/admin/users/{id}/recovery", AdminWrite, ""),
     ("post", "/api/admin/users/{id}/mfa/reset", AdminWrite, ""),
+    ("post", "/api/admin/users/{id}/approve", AdminWrite, ""),
+    ("post", "/api/admin/users/{id}/deny", AdminWrite, ""),
+    ("get", "/api/admin/invitations", AdminRead, ""),
+    // An address with an account: the matrix must not leave an invitation behind.
+    (
+        "post",
+        "/api/admin/invitations",
+        AdminWrite,
+        r#"{"email":"admin@test.example"}"#,
+    ),
+    // A wrong current password: the matrix must not change the admin's address.
+    (
+        "post",
+        "/api/account/email",
+        CodeProof,
+        r#"{"email":"matrix-new@test.example","current_password":"not it"}"#,
+    ),
     // A wrong current password: the matrix must not change the admin's password.
     (
         "post",
@@ -288,6 +314,7 @@ fn concrete(path: &str) -> String {
         .replace("{id}", "no-such-id")
         .replace("{name}", "x")
         .replace("{action}", "disable")
+        .replace("{decision}", "approve")
 }
 
 /// Beside the routes: the same resource permission (`containers:read`) through the built-in

@@ -148,7 +148,7 @@ async fn passkey_buttons_only_when_webauthn_works(b: Backend) {
     let (_, mfa, _) = browser.get("/account/mfa").await;
     assert!(!mfa.contains("data-webauthn"), "{mfa}");
     assert!(
-        mfa.contains("need ward's public_url to use a host name"),
+        mfa.contains("need the server's public_url to use a host name"),
         "{mfa}"
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -360,7 +360,7 @@ fn short_truncations(html: &str) -> Vec<(String, String)> {
 /// browser, and no value cut with "…" that is short enough to show whole.
 async fn every_page_and_link_works_for_an_admin(b: Backend) {
     // Sign-up on, so that its page is one to walk (off, it is a deliberate 404 page).
-    let server = TestServer::start_with(b, |c| c.signup = true).await;
+    let server = TestServer::start_with(b, |c| c.signup = true.into()).await;
     let browser = server.browser();
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     // Something in every table: a token, a CLI session, audit rows with short and long targets.

@@ -55,7 +55,7 @@ async fn signup_is_off_by_default(b: Backend) {
 }
 
 async fn signup_creates_and_signs_in(b: Backend) {
-    let server = TestServer::start_with(b, |c| c.signup = true).await;
+    let server = TestServer::start_with(b, |c| c.signup = true.into()).await;
     let browser = server.browser();
     let (_, login, _) = browser.get("/login?return_to=/account").await;
     assert!(
@@ -114,7 +114,7 @@ async fn signup_creates_and_signs_in(b: Backend) {
 
 async fn signup_refusals_create_nothing(b: Backend) {
     let server = TestServer::start_with(b, |c| {
-        c.signup = true;
+        c.signup = true.into();
         c.idp.push(RawIdp {
             name: "corp".into(),
             kind: "github".into(),
@@ -186,7 +186,7 @@ async fn signup_refusals_create_nothing(b: Backend) {
 
 async fn signup_is_rate_limited_per_ip(b: Backend) {
     let server = TestServer::start_with(b, |c| {
-        c.signup = true;
+        c.signup = true.into();
         c.rate_limits.signups_per_ip = 3;
     })
     .await;
@@ -220,7 +220,7 @@ async fn signup_is_rate_limited_per_ip(b: Backend) {
 
 async fn signup_under_mfa_policy_enrols_first(b: Backend) {
     let server = TestServer::start_with(b, |c| {
-        c.signup = true;
+        c.signup = true.into();
         c.mfa.required_roles = vec!["user".into()];
     })
     .await;

@@ -138,7 +138,7 @@ async fn admin_creates(server: &TestServer, admin: &str, email: &str) -> (Status
 
 async fn look_alike_addresses_are_refused(b: Backend) {
     let server = TestServer::start_with(b, |c| {
-        c.signup = true;
+        c.signup = true.into();
         c.idp.push(ward_server::config::RawIdp {
             name: "corp".into(),
             kind: "github".into(),

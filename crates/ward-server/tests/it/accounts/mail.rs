@@ -29,7 +29,7 @@ async fn forgot(server: &TestServer, email: &str) -> String {
     r.text().await.unwrap()
 }
 
-fn claims(jwt: &str) -> Value {
+pub fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -174,7 +174,7 @@ async fn verification_mail_on_sign_up(b: Backend) {
     };
     let server = TestServer::start_with(b, |raw| {
         with_smtp(raw, port, &pki);
-        raw.signup = true;
+        raw.signup = true.into();
     })
     .await;
     let email = "new@example.org";

@@ -7,10 +7,14 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 
+mod branding;
 mod browser;
+mod email_change;
 mod mail;
 mod password;
 mod recovery;
+mod signup_browser;
+mod signup_modes;
 mod smtp;
 
 /// A password zxcvbn scores 4 that no test uses elsewhere.
