@@ -168,6 +168,7 @@ fn main() {
                 nonce: None,
             },
             false,
+            None,
         )
         .await
         .unwrap();

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod csrf;
+pub mod dpop;
 pub mod edge;
 pub mod error;
 pub mod events;

@@ -120,9 +120,11 @@ pub async fn validate(
 )]
 pub async fn refresh(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    let tokens = token::refresh(&state, None, &req.refresh_token).await?;
+    let proof = token::request_proof(&state, &headers, "/api/auth/refresh", false).await?;
+    let tokens = token::refresh(&state, None, &req.refresh_token, proof.as_ref()).await?;
     let refresh_token = tokens
         .refresh_token
         .ok_or_else(|| ApiError::internal("refresh without a new refresh token"))?;

@@ -21,7 +21,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "jwks_uri": url("/.well-known/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", ward_proto::DEVICE_CODE_GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", ward_proto::DEVICE_CODE_GRANT_TYPE, ward_proto::TOKEN_EXCHANGE_GRANT_TYPE],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -31,6 +31,10 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "id_token_signing_alg_values_supported": ["ES256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "name", "sid", "amr"],
         "authorization_response_iss_parameter_supported": true,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": ward_core::dpop::SIGNING_ALGS,
+        // ward: whether `ward token` may print a bearer of a bound `ward-cli` session.
+        "ward_cli_bearer": state.config.dpop.cli_bearer,
     });
     if state.config.device_flow {
         doc["device_authorization_endpoint"] = json!(url("/oauth/device/code"));
