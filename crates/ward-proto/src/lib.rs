@@ -8,11 +8,6 @@ use serde::{Deserialize, Serialize};
 pub const CLI_CLIENT_ID: &str = "ward-cli";
 /// RFC 8628 §3.4 grant type.
 pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// RFC 8693 token exchange: how `ward-cli` trades its DPoP-bound access token for a short-lived
-/// bearer that tools without proofs (git, kubectl, docker, `ward env`) can carry.
-pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// RFC 8693 §3 token type of an access token.
-pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// Every error body of ward: RFC 6749 §5.2 shape, used for the ward API too.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -35,9 +30,6 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
-    /// RFC 8693 §2.2.1: the type of a token-exchange answer's token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issued_token_type: Option<String>,
 }
 
 /// RFC 8628 §3.2 device authorization response.

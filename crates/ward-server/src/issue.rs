@@ -160,7 +160,6 @@ pub async fn start_token_session(
             refresh_token: refresh,
             scope: Some(req.scope.clone()),
             id_token,
-            issued_token_type: None,
         },
         session,
     })

@@ -61,14 +61,9 @@ impl Client {
 
     pub fn allows_grant(&self, grant: &str) -> bool {
         match self {
-            // Token exchange is the CLI's only: a short-lived bearer for tools that cannot
-            // make proofs, from its own DPoP-bound session (decision 153).
             Client::Cli => matches!(
                 grant,
-                "authorization_code"
-                    | "refresh_token"
-                    | ward_proto::DEVICE_CODE_GRANT_TYPE
-                    | ward_proto::TOKEN_EXCHANGE_GRANT_TYPE
+                "authorization_code" | "refresh_token" | ward_proto::DEVICE_CODE_GRANT_TYPE
             ),
             Client::Configured(c) => c.grant_types.iter().any(|g| g == grant),
         }

@@ -21,7 +21,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "jwks_uri": url("/.well-known/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", ward_proto::DEVICE_CODE_GRANT_TYPE, ward_proto::TOKEN_EXCHANGE_GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", ward_proto::DEVICE_CODE_GRANT_TYPE],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

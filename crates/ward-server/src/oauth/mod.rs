@@ -5,7 +5,6 @@ pub mod client;
 pub mod device;
 pub mod discovery;
 pub mod end_session;
-pub mod exchange;
 pub mod introspect;
 pub mod revoke;
 pub mod token;

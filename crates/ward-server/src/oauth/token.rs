@@ -13,7 +13,7 @@ use ward_core::scope::ScopeSet;
 use ward_core::store::{CodeRedemption, RefreshRotation};
 use ward_core::token::{is_refresh_token_shape, new_refresh_token, token_hash};
 use ward_core::{OAuthError, OAuthErrorCode};
-use ward_proto::{ErrorBody, TokenResponse, DEVICE_CODE_GRANT_TYPE, TOKEN_EXCHANGE_GRANT_TYPE};
+use ward_proto::{ErrorBody, TokenResponse, DEVICE_CODE_GRANT_TYPE};
 
 use crate::dpop::{self, Target};
 
@@ -57,17 +57,12 @@ pub struct TokenForm {
     pub client_id: Option<String>,
     /// `client_secret_post`; never together with HTTP Basic.
     pub client_secret: Option<String>,
-    /// Token exchange (RFC 8693, `ward-cli` only): the DPoP-bound access token to trade.
-    pub subject_token: Option<String>,
-    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
-    pub subject_token_type: Option<String>,
 }
 
 /// The token endpoint (RFC 6749 §3.2).
 ///
 /// Grants: authorization code with PKCE, refresh token (rotated; a reused one revokes its
-/// session), client credentials, the device code (RFC 8628 §3.4), and token exchange
-/// (RFC 8693, `ward-cli` only). A `DPoP` proof header (RFC 9449 §5) binds the tokens to its key:
+/// session), client credentials, and the device code (RFC 8628 §3.4). A `DPoP` proof header (RFC 9449 §5) binds the tokens to its key:
 /// `token_type: DPoP` and `cnf.jkt`; a public client's refresh token too.
 #[utoipa::path(
     post,
@@ -125,11 +120,7 @@ async fn grant(
     let grant = form.require("grant_type")?;
     if !matches!(
         grant,
-        "authorization_code"
-            | "refresh_token"
-            | "client_credentials"
-            | DEVICE_CODE_GRANT_TYPE
-            | TOKEN_EXCHANGE_GRANT_TYPE
+        "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT_TYPE
     ) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
@@ -162,12 +153,10 @@ async fn grant(
             refresh(state, Some(&client), token, proof).await
         }
         "client_credentials" => client_credentials(state, &client, form, proof).await,
-        TOKEN_EXCHANGE_GRANT_TYPE => super::exchange::exchange(state, form, proof, ip).await,
         _ => device_code(state, &client, form, ip, user_agent, proof).await,
     };
     let kind = match grant {
         DEVICE_CODE_GRANT_TYPE => "device_code",
-        TOKEN_EXCHANGE_GRANT_TYPE => "token_exchange",
         g => g,
     };
     match &result {
@@ -431,7 +420,6 @@ pub async fn refresh(
         refresh_token: Some(new_token),
         scope: Some(session.scope.clone()),
         id_token: None,
-        issued_token_type: None,
     })
 }
 
@@ -469,7 +457,6 @@ async fn client_credentials(
         refresh_token: None,
         scope: Some(scope),
         id_token: None,
-        issued_token_type: None,
     })
 }
 

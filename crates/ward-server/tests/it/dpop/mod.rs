@@ -320,37 +320,49 @@ async fn concurrent_replays_of_one_proof_are_accepted_once(b: Backend) {
     assert_eq!(accepted, 1);
 }
 
-async fn token_exchange_gives_tools_a_short_bearer(b: Backend) {
+async fn tool_tokens_need_the_key_and_live_five_minutes(b: Backend) {
     let server = TestServer::start(b).await;
     let key = DpopKey::generate();
     let tokens = bound_cli_tokens(&server, &key).await;
     let access = tokens["access_token"].as_str().unwrap();
-    let exchange = |proof: Option<String>, subject: &str| {
-        let mut request = server.api().post(server.url("/oauth/token")).form(&[
-            ("grant_type", ward_proto::TOKEN_EXCHANGE_GRANT_TYPE),
-            ("client_id", "ward-cli"),
-            ("subject_token", subject),
-            ("subject_token_type", ward_proto::ACCESS_TOKEN_TYPE),
-        ]);
+    let ask = |authorization: String, proof: Option<String>| {
+        let mut request = server
+            .api()
+            .post(server.url("/api/auth/tool-token"))
+            .header("Authorization", authorization);
         if let Some(p) = proof {
             request = request.header("DPoP", p);
         }
         request.send()
     };
-    // The copied access token alone cannot be exchanged, nor with another key.
-    let (_, error) = error_code(exchange(None, access).await.unwrap()).await;
-    assert_eq!(error, "invalid_dpop_proof");
+    // The copied access token alone cannot get one, nor with another key.
+    let r = ask(format!("Bearer {access}"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let thief = DpopKey::generate();
-    let p = proof_for(&server, &thief, "POST", "/oauth/token", None);
-    let (_, error) = error_code(exchange(Some(p), access).await.unwrap()).await;
-    assert_eq!(error, "invalid_grant");
+    let p = proof_for(
+        &server,
+        &thief,
+        "POST",
+        "/api/auth/tool-token",
+        Some(access),
+    );
+    let r = ask(format!("DPoP {access}"), Some(p)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // An unbound session's token is refused (it can be used as it is).
+    let plain = cli_tokens(&server).await;
+    let r = ask(
+        format!("Bearer {}", plain["access_token"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-    let p = proof_for(&server, &key, "POST", "/oauth/token", None);
-    let r = exchange(Some(p), access).await.unwrap();
+    let p = proof_for(&server, &key, "POST", "/api/auth/tool-token", Some(access));
+    let r = ask(format!("DPoP {access}"), Some(p)).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["issued_token_type"], ward_proto::ACCESS_TOKEN_TYPE);
     assert!(body["expires_in"].as_u64().unwrap() <= 300);
     assert!(body.get("refresh_token").is_none());
     let bearer = body["access_token"].as_str().unwrap();
@@ -399,7 +411,7 @@ on_both_backends!(
     refresh_needs_the_same_key,
     require_dpop_and_nonces_at_the_token_endpoint,
     concurrent_replays_of_one_proof_are_accepted_once,
-    token_exchange_gives_tools_a_short_bearer,
+    tool_tokens_need_the_key_and_live_five_minutes,
     discovery_lists_the_algorithms_and_the_sweeper_forgets_old_ids,
 );
 
