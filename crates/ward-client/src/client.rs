@@ -669,6 +669,8 @@ impl Client {
         Ok((saved, store.describe()))
     }
 
+    // One private step of `login`; a struct of its locals would only rename them.
+    #[allow(clippy::too_many_arguments)]
     async fn pkce_flow(
         &self,
         discovery: &Discovery,
