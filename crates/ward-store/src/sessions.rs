@@ -232,7 +232,9 @@ impl SessionStore for SqlStore {
                 }
                 Ok(r)
             }
-            Done::Touched => Err(StoreError::Backend("unexpected write result".into())),
+            Done::Touched | Done::JtiRecorded(_) => {
+                Err(StoreError::Backend("unexpected write result".into()))
+            }
         }
     }
 
