@@ -28,6 +28,7 @@ use crate::random;
 use crate::secret::Secret;
 
 mod alias;
+mod bound;
 mod events;
 mod helpers;
 mod messages;
@@ -88,6 +89,9 @@ pub struct AccessToken {
     pub expires_at: Option<u64>,
     /// Where it came from.
     pub source: TokenOrigin,
+    /// The key the token is bound to (RFC 9449): every request that carries it must be signed
+    /// with it ([`Client::authorize`]). `None` for a bearer.
+    pub dpop: Option<crate::dpop::DpopKey>,
 }
 
 /// Where an [`AccessToken`] came from.
@@ -101,6 +105,8 @@ pub enum TokenOrigin {
     Cached,
     /// A stored session, just refreshed.
     Refreshed,
+    /// A short-lived bearer exchanged for a DPoP-bound session's token ([`Client::tool_token`]).
+    Exchanged,
 }
 
 /// What `status` found.
@@ -429,11 +435,24 @@ impl Client {
                 ),
             });
         }
+        // SPEC §2.16: a new key per sign-in, when the server binds tokens to ES256 keys.
+        let key = discovery
+            .dpop_signing_alg_values_supported
+            .iter()
+            .any(|a| a == "ES256")
+            .then(crate::dpop::DpopKey::generate);
         let tokens = loop {
             let attempt = match flow {
                 AuthFlow::DeviceCode => {
-                    self.device_flow(&discovery, &opts, &device_id, &device_name, &env)
-                        .await
+                    self.device_flow(
+                        &discovery,
+                        &opts,
+                        &device_id,
+                        &device_name,
+                        &env,
+                        key.as_ref(),
+                    )
+                    .await
                 }
                 _ => {
                     self.pkce_flow(
@@ -443,6 +462,7 @@ impl Client {
                         &device_id,
                         &device_name,
                         &env,
+                        key.as_ref(),
                     )
                     .await
                 }
@@ -463,14 +483,24 @@ impl Client {
         };
         self.progress.report(&Event::Done);
         let now = self.clock.unix();
+        // A server that answered with a bearer did not bind: the key is not kept.
+        let bound = tokens
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
         let credential = Credential::Session {
             access_expires_at: now + tokens.expires_in.unwrap_or(3600),
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
+            dpop_key: key.filter(|_| bound).map(|k| Secret::new(k.to_secret())),
         };
-        let user = self
-            .fetch_profile(&opts.url, credential_bearer(&credential))
-            .await?;
+        let first = usable(&credential, 0).ok_or_else(|| {
+            Error::new(
+                Kind::Protocol,
+                "the server answered without a usable access token",
+            )
+        })?;
+        let user = self.fetch_profile(&opts.url, &first).await?;
         let profile = Profile {
             url: opts.url.to_string(),
             email: Some(user.email.clone()).filter(|e| !e.is_empty()),
@@ -639,6 +669,8 @@ impl Client {
         Ok((saved, store.describe()))
     }
 
+    // One private step of `login`; a struct of its locals would only rename them.
+    #[allow(clippy::too_many_arguments)]
     async fn pkce_flow(
         &self,
         discovery: &Discovery,
@@ -647,6 +679,7 @@ impl Client {
         device_id: &str,
         device_name: &str,
         env: &BrowserEnv,
+        key: Option<&crate::dpop::DpopKey>,
     ) -> Result<TokenResponse> {
         let loopback = Loopback::bind(opts.port, self.progress.as_ref()).await?;
         let pkce = Pkce::generate();
@@ -689,7 +722,7 @@ impl Client {
                 self.progress.as_ref(),
             )
             .await?;
-        post_form::<TokenResponse>(
+        oauth::post_form_signed::<TokenResponse>(
             self.http()?,
             &discovery.token_endpoint,
             &[
@@ -699,6 +732,7 @@ impl Client {
                 ("client_id", &self.params.client_id),
                 ("code_verifier", pkce.verifier.expose()),
             ],
+            key.map(|k| (k, self.clock.unix())),
         )
         .await
         .map_err(|e| token_error(e, "the authorization code"))
@@ -718,6 +752,7 @@ impl Client {
         device_id: &str,
         device_name: &str,
         env: &BrowserEnv,
+        key: Option<&crate::dpop::DpopKey>,
     ) -> Result<TokenResponse> {
         let Some(device_endpoint) = discovery.device_authorization_endpoint.as_deref() else {
             return Err(Error::new(
@@ -772,7 +807,7 @@ impl Client {
                 }
             };
             tokio::time::sleep(delay).await;
-            let polled = post_form::<TokenResponse>(
+            let polled = oauth::post_form_signed::<TokenResponse>(
                 http,
                 &discovery.token_endpoint,
                 &[
@@ -780,6 +815,7 @@ impl Client {
                     ("device_code", auth.device_code.expose()),
                     ("client_id", &self.params.client_id),
                 ],
+                key.map(|k| (k, self.clock.unix())),
             )
             .await;
             match polled {
@@ -792,12 +828,10 @@ impl Client {
         }
     }
 
-    async fn fetch_profile(&self, url: &Url, bearer: &str) -> Result<UserProfile> {
+    async fn fetch_profile(&self, url: &Url, token: &AccessToken) -> Result<UserProfile> {
         let u = endpoint(url, "api/profile")?;
         let resp = self
-            .http()?
-            .get(u.clone())
-            .bearer_auth(bearer)
+            .authorize(self.http()?.get(u.clone()), "GET", &u, token)?
             .send()
             .await
             .map_err(|e| network_error(url.as_str(), e))?;
@@ -847,6 +881,7 @@ impl Client {
                 token: t.clone(),
                 expires_at: None,
                 source: TokenOrigin::Override,
+                dpop: None,
             });
         }
         let profile = self
@@ -880,6 +915,7 @@ impl Client {
         let now = self.clock.unix();
         let Some(Credential::Session {
             refresh_token: Some(refresh),
+            dpop_key,
             ..
         }) = (match store.load(alias)? {
             Some(c) => match usable(&c, now) {
@@ -893,7 +929,15 @@ impl Client {
         };
         let url = oauth::parse_server_url(&profile.url)?;
         let discovery = self.discover(&url).await?;
-        let tokens = post_form::<TokenResponse>(
+        let key = dpop_key
+            .as_ref()
+            .map(|k| crate::dpop::DpopKey::from_secret(k.expose()))
+            .transpose()
+            .map_err(|e| {
+                Error::new(Kind::SessionExpired, e.to_string())
+                    .with_hint(self.relogin_hint(alias, &profile.url))
+            })?;
+        let tokens = oauth::post_form_signed::<TokenResponse>(
             self.http()?,
             &discovery.token_endpoint,
             &[
@@ -901,6 +945,7 @@ impl Client {
                 ("refresh_token", refresh.expose()),
                 ("client_id", &self.params.client_id),
             ],
+            key.as_ref().map(|k| (k, self.clock.unix())),
         )
         .await
         .map_err(|e| {
@@ -918,12 +963,14 @@ impl Client {
             access_token: tokens.access_token.clone(),
             access_expires_at: expires_at,
             refresh_token: tokens.refresh_token.or(Some(refresh)),
+            dpop_key,
         };
         store.save(alias, &credential)?;
         Ok(AccessToken {
             token: tokens.access_token,
             expires_at: Some(expires_at),
             source: TokenOrigin::Refreshed,
+            dpop: key,
         })
     }
 
@@ -943,23 +990,20 @@ impl Client {
             }
         })?;
         let token = self.access_token(alias).await?;
-        let user = self
-            .fetch_profile(&url, token.token.expose())
-            .await
-            .map_err(|e| {
-                if !e.is_session_expired() {
-                    e
-                } else if token.source == TokenOrigin::Override {
-                    let reason = std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .filter(|r| !r.is_empty())
-                        .unwrap_or_else(|| "invalid token".to_owned());
-                    self.override_refused(&reason)
-                } else {
-                    Error::new(Kind::SessionExpired, "session expired or invalid")
-                        .with_hint(self.relogin_hint(alias, url.as_str()))
-                }
-            })?;
+        let user = self.fetch_profile(&url, &token).await.map_err(|e| {
+            if !e.is_session_expired() {
+                e
+            } else if token.source == TokenOrigin::Override {
+                let reason = std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "invalid token".to_owned());
+                self.override_refused(&reason)
+            } else {
+                Error::new(Kind::SessionExpired, "session expired or invalid")
+                    .with_hint(self.relogin_hint(alias, url.as_str()))
+            }
+        })?;
         let store = if token.source == TokenOrigin::Override {
             format!("{}_TOKEN / --api-token", self.params.env_prefix)
         } else {
@@ -990,7 +1034,7 @@ impl Client {
                 })
             })
         };
-        let scopes = self.effective_scopes(&url, token.token.expose()).await;
+        let scopes = self.effective_scopes(&url, &token).await;
         Ok(Status {
             alias: alias.to_owned(),
             url,
@@ -1051,9 +1095,7 @@ impl Client {
             Ok(t) => {
                 let u = endpoint(&url, "api/auth/logout")?;
                 match self
-                    .http()?
-                    .post(u)
-                    .bearer_auth(t.token.expose())
+                    .authorize(self.http()?.post(u.clone()), "POST", &u, &t)?
                     .send()
                     .await
                 {
@@ -1142,10 +1184,13 @@ impl Client {
         let target = endpoint(&url, path)?;
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::usage(format!("invalid HTTP method {method:?}")))?;
-        let mut req = self
-            .http()?
-            .request(method, target)
-            .bearer_auth(token.token.expose());
+        let name = method.as_str().to_owned();
+        let mut req = self.authorize(
+            self.http()?.request(method, target.clone()),
+            &name,
+            &target,
+            &token,
+        )?;
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
@@ -1162,13 +1207,6 @@ impl Client {
     }
 }
 
-fn credential_bearer(c: &Credential) -> &str {
-    match c {
-        Credential::Session { access_token, .. } => access_token.expose(),
-        Credential::ApiToken { token } => token.expose(),
-    }
-}
-
 /// The token in `c` when it can be used at `now` without refreshing.
 pub(crate) fn usable(c: &Credential, now: u64) -> Option<AccessToken> {
     match c {
@@ -1176,15 +1214,22 @@ pub(crate) fn usable(c: &Credential, now: u64) -> Option<AccessToken> {
             token: token.clone(),
             expires_at: None,
             source: TokenOrigin::ApiToken,
+            dpop: None,
         }),
         Credential::Session {
             access_token,
             access_expires_at,
+            dpop_key,
             ..
         } if *access_expires_at > now + REFRESH_MARGIN.as_secs() => Some(AccessToken {
             token: access_token.clone(),
             expires_at: Some(*access_expires_at),
             source: TokenOrigin::Cached,
+            // An unreadable key makes the token unusable: refreshing reports it.
+            dpop: match dpop_key {
+                Some(k) => Some(crate::dpop::DpopKey::from_secret(k.expose()).ok()?),
+                None => None,
+            },
         }),
         Credential::Session { .. } => None,
     }
@@ -1230,6 +1275,7 @@ mod tests {
             access_token: Secret::new("at"),
             access_expires_at: 10_000 + 3600,
             refresh_token: Some(Secret::new("rt")),
+            dpop_key: None,
         };
         assert_eq!(
             usable(&c, clock.unix()).unwrap().source,

@@ -27,6 +27,10 @@ pub enum Credential {
         /// Refresh token, rotated on every use.
         #[serde(default)]
         refresh_token: Option<Secret>,
+        /// The profile's DPoP key (RFC 9449) when the session is bound to it: without it the
+        /// tokens above are useless ([`crate::dpop::DpopKey::to_secret`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dpop_key: Option<Secret>,
     },
     /// A long-lived API token (`ward_…`).
     ApiToken {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod credentials;
 pub mod device;
 pub mod dirprofile;
+pub mod dpop;
 mod error;
 pub mod flow;
 mod fsutil;

@@ -31,6 +31,12 @@ pub struct Discovery {
     /// RFC 9207: the server puts `iss` in authorization responses.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 9449 §5.1: the server binds tokens to a DPoP key with these algorithms.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// ward: whether `ward token` may print a plain bearer of a DPoP-bound session.
+    #[serde(default)]
+    pub ward_cli_bearer: bool,
 }
 
 /// RFC 6749 §5.1 token response.
@@ -262,26 +268,69 @@ pub(crate) async fn post_form<T: serde::de::DeserializeOwned>(
     url: &str,
     form: &[(&str, &str)],
 ) -> std::result::Result<T, TokenError> {
-    let resp = http
-        .post(url)
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| TokenError::Other(network_error(url, e)))?;
-    let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| TokenError::Other(network_error(url, e)))?;
+    post_form_signed(http, url, form, None).await
+}
+
+/// [`post_form`] with a DPoP proof made with `dpop`'s key at its time (RFC 9449 §5). A
+/// `use_dpop_nonce` answer is retried once with the server's `DPoP-Nonce` (§8).
+pub(crate) async fn post_form_signed<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    dpop: Option<(&crate::dpop::DpopKey, u64)>,
+) -> std::result::Result<T, TokenError> {
+    let mut nonce: Option<String> = None;
+    loop {
+        let mut request = http.post(url).form(form);
+        if let Some((key, now)) = dpop {
+            let target = Url::parse(url).map_err(|e| {
+                TokenError::Other(Error::new(Kind::Protocol, format!("bad URL {url}: {e}")))
+            })?;
+            let proof = key
+                .proof("POST", &target, None, nonce.as_deref(), now)
+                .map_err(|e| TokenError::Other(Error::new(Kind::Protocol, e.to_string())))?;
+            request = request.header("DPoP", proof);
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| TokenError::Other(network_error(url, e)))?;
+        let status = resp.status();
+        let server_nonce = resp
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| TokenError::Other(network_error(url, e)))?;
+        if !status.is_success() && dpop.is_some() && nonce.is_none() && server_nonce.is_some() {
+            if let Ok(body) = serde_json::from_slice::<OAuthErrorBody>(&bytes) {
+                if body.error == "use_dpop_nonce" {
+                    nonce = server_nonce;
+                    continue;
+                }
+            }
+        }
+        return decode_token_answer(url, status, &bytes);
+    }
+}
+
+fn decode_token_answer<T: serde::de::DeserializeOwned>(
+    url: &str,
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+) -> std::result::Result<T, TokenError> {
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| {
+        return serde_json::from_slice(bytes).map_err(|e| {
             TokenError::Other(Error::new(
                 Kind::Protocol,
                 format!("malformed response from {url}: {e}"),
             ))
         });
     }
-    match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
+    match serde_json::from_slice::<OAuthErrorBody>(bytes) {
         Ok(body) if !body.error.is_empty() => Err(TokenError::OAuth(body)),
         _ => Err(TokenError::Other(Error::new(
             Kind::Server,

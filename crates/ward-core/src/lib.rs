@@ -6,6 +6,7 @@ pub mod account;
 pub mod authority;
 pub mod clock;
 pub mod device;
+pub mod dpop;
 pub mod email;
 pub mod error;
 pub mod events;

@@ -91,6 +91,9 @@ pub struct Session {
     /// When the owner last proved a second factor (or, without MFA, the password) in this
     /// session: sign-in, step-up or re-authentication. Account security needs it recent.
     pub verified_at: Timestamp,
+    /// RFC 9449: the thumbprint of the key this session's refresh token is bound to (public
+    /// clients that proved a key at sign-in); a refresh must prove the same key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl Session {

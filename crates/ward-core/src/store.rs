@@ -370,6 +370,16 @@ pub trait GrantStore: Send + Sync {
 
 /// Fixed-window rate-limit counters in the database, so that every replica counts against the
 /// same budget (SPEC §2.10). Windows are named by their start on ward's clock.
+/// RFC 9449 §11.1: DPoP proof ids seen recently, shared by every replica.
+#[async_trait]
+pub trait DpopStore: Send + Sync {
+    /// Records a proof id (its hash) until `expires_at`. `true` exactly once per id while the
+    /// row lives, whatever the concurrency and whichever replica asks: one atomic insert.
+    async fn record_dpop_jti(&self, jti_hash: &str, expires_at: Timestamp) -> StoreResult<bool>;
+    /// Deletes ids expired at `now`; returns how many.
+    async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait RateLimitStore: Send + Sync {
     /// Adds `add` hits to `key` in the window starting at `window_start`, atomically, and returns
@@ -551,6 +561,7 @@ pub trait Store:
     + WebauthnStore
     + IdpStore
     + RateLimitStore
+    + DpopStore
     + AccountStore
     + SignupStore
     + MailStore

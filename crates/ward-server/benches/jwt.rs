@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
         roles: vec!["user".into()],
         email: Some("ada@example.com".into()),
         amr: vec!["pwd".into()],
+        cnf: None,
     };
     let token = jwt::sign_access_token(&keys, &claims).expect("signed");
     c.bench_function("jwt::sign_access_token (ES256)", |b| {

@@ -196,6 +196,7 @@ fn main() {
                 nonce: None,
             },
             false,
+            None,
         )
         .await
         .unwrap();

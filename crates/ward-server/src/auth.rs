@@ -1,6 +1,11 @@
 //! Who is calling: a bearer access token (JWT), an API token, or the pages' session cookie.
 //! Every path ends in the same checks: the session is live (not revoked, expired or idle) and
 //! the user exists and is enabled, so a revocation takes effect on the very next request.
+//!
+//! A DPoP-bound access token (RFC 9449) is accepted only as `Authorization: DPoP <token>` with
+//! a proof of its key for this very request: [`authenticate_presented`] is the one function
+//! that decides, for ward's API, the proxy (HTTP and WebSocket upgrade or auth message) and
+//! forward-auth.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -12,6 +17,7 @@ use ward_core::authority::{is_first_party_client, Authority, Grant};
 use ward_core::model::{ApiToken, Session, User};
 use ward_core::token::{api_token_checksum_ok, token_hash};
 
+use crate::dpop::{self, Target};
 use crate::error::ApiError;
 use crate::jwt::{self, JwtError};
 use crate::state::AppState;
@@ -100,10 +106,31 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        caller_from_headers(state, &parts.headers)
+        let target = Target::of_request(state, &parts.method, parts.uri.path(), &parts.headers);
+        caller_from_headers(state, &parts.headers, &target)
             .await
             .map_err(|e| challenge_for(&parts.headers, e))
     }
+}
+
+/// How a token reached ward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer`, or anywhere a bare token is carried (a WebSocket subprotocol,
+    /// `?token=`, the auth message without a proof).
+    Bearer,
+    /// HTTP Basic with the token as the password (decision 130).
+    Basic,
+    /// `Authorization: DPoP` (RFC 9449 §7.1), or the auth message with a `dpop` proof.
+    Dpop,
+}
+
+/// A token as presented, and the proof that came with it.
+#[derive(Debug, Clone)]
+pub struct Presented<'a> {
+    pub token: &'a str,
+    pub scheme: Scheme,
+    pub proof: Option<&'a str>,
 }
 
 /// A refused non-browser request is also offered HTTP Basic, so git and docker send their
@@ -123,10 +150,17 @@ pub fn challenge_for(headers: &axum::http::HeaderMap, e: ApiError) -> ApiError {
 pub async fn caller_from_headers(
     state: &AppState,
     headers: &axum::http::HeaderMap,
+    target: &Target,
 ) -> Result<Caller, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = token_from_authorization(value)?;
-        return authenticate_bearer(state, &token).await;
+        let (scheme, token) = presented_authorization(value)?;
+        let proof = dpop::proof_header(headers).map_err(|e| dpop::resource_error(state, &e))?;
+        let presented = Presented {
+            token: &token,
+            scheme,
+            proof,
+        };
+        return authenticate_presented(state, &presented, target).await;
     }
     let jar = CookieJar::from_headers(headers);
     if let Some((session, user)) = web_session(state, &jar).await? {
@@ -140,13 +174,24 @@ pub async fn caller_from_headers(
 /// helper, as GitHub accepts). Both then meet exactly the same checks. Schemes are
 /// case-insensitive (RFC 9110 §11.1).
 pub fn token_from_authorization(value: &axum::http::HeaderValue) -> Result<String, ApiError> {
+    presented_authorization(value).map(|(_, token)| token)
+}
+
+/// The scheme and token of an `Authorization` header: `Bearer`, `DPoP` (RFC 9449 §7.1) or
+/// HTTP Basic with the token as the password.
+pub fn presented_authorization(
+    value: &axum::http::HeaderValue,
+) -> Result<(Scheme, String), ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-        return Ok(rest.to_owned());
+        return Ok((Scheme::Bearer, rest.to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("dpop") && !rest.is_empty() {
+        return Ok((Scheme::Dpop, rest.to_owned()));
     }
     if scheme.eq_ignore_ascii_case("basic") {
         let bad = || ApiError::unauthorized("malformed HTTP Basic credentials");
@@ -158,17 +203,79 @@ pub fn token_from_authorization(value: &axum::http::HeaderValue) -> Result<Strin
                 "HTTP Basic credentials need a token as the password",
             ));
         }
-        return Ok(password.to_owned());
+        return Ok((Scheme::Basic, password.to_owned()));
     }
     Err(ApiError::unauthorized(
-        "expected Authorization: Bearer <token> (or Basic with the token as the password)",
+        "expected Authorization: Bearer <token>, DPoP <token> (with a DPoP proof), or Basic with the token as the password",
     ))
 }
 
-/// Validates any bearer token ward understands.
+/// The one decision for a presented token (SPEC §2.16): the token is valid, and a DPoP-bound
+/// one came as `DPoP` with a valid, unused proof of its key for `target` (`htm`, `htu`, `iat`,
+/// `ath`, `jti`). A bound token as `Bearer` or Basic is refused: a copied token alone is
+/// useless. An unbound token keeps working as `Bearer` and Basic (decision 130).
+pub async fn authenticate_presented(
+    state: &AppState,
+    presented: &Presented<'_>,
+    target: &Target,
+) -> Result<Caller, ApiError> {
+    let (caller, jkt) = authenticate_token(state, presented.token).await?;
+    match (jkt, presented.scheme) {
+        (Some(jkt), Scheme::Dpop) => {
+            let proof = presented
+                .proof
+                .ok_or_else(|| dpop::resource_error(state, &ward_core::dpop::DpopError::Missing))?;
+            let verified = dpop::verify(state, proof, target, Some(presented.token), false)
+                .await
+                .map_err(|e| e.at_resource(state))?;
+            ward_core::dpop::check_binding(&jkt, &verified)
+                .map_err(|e| dpop::resource_error(state, &e))?;
+            Ok(caller)
+        }
+        (Some(_), _) => {
+            let mut e = ApiError::unauthorized(
+                "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
+            );
+            e.dpop_challenge = true;
+            Err(e)
+        }
+        (None, Scheme::Dpop) => {
+            let mut e = ApiError::unauthorized(
+                "this token is not DPoP-bound: send it as Authorization: Bearer",
+            );
+            e.dpop_challenge = true;
+            Err(e)
+        }
+        (None, _) => Ok(caller),
+    }
+}
+
+/// Validates a token presented without a proof (bearer, Basic, query, subprotocol): a bound
+/// token is refused.
 pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let presented = Presented {
+        token,
+        scheme: Scheme::Bearer,
+        proof: None,
+    };
+    // The target is never read: a proof-less presentation checks no proof.
+    let target = Target {
+        method: String::new(),
+        path: String::new(),
+        origins: Vec::new(),
+    };
+    authenticate_presented(state, &presented, &target).await
+}
+
+/// Validates any token ward understands, and says which DPoP key it is bound to. The proof is
+/// the caller's check ([`authenticate_presented`]); an open WebSocket's re-check uses this
+/// alone, its proof having been checked when it opened.
+pub async fn authenticate_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(Caller, Option<String>), ApiError> {
     if is_api_token_candidate(state, token) {
-        return authenticate_api_token(state, token).await;
+        return Ok((authenticate_api_token(state, token).await?, None));
     }
     let now = state.clock.now();
     let keys = state.keys().await;
@@ -196,14 +303,17 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Caller
     } else {
         Credential::ClientToken
     };
-    Ok(Caller::new(
-        state,
-        user,
-        session,
-        claims.client_id,
-        claims.scope,
-        credential,
-        None,
+    Ok((
+        Caller::new(
+            state,
+            user,
+            session,
+            claims.client_id,
+            claims.scope,
+            credential,
+            None,
+        ),
+        claims.cnf.map(|c| c.jkt),
     ))
 }
 

@@ -186,6 +186,9 @@ pub struct RawConfig {
     /// `[events]`: webhook delivery and the event stream.
     #[serde(default)]
     pub events: crate::events::config::RawEvents,
+    /// `[dpop]`: sender-constrained tokens (SPEC §2.16).
+    #[serde(default)]
+    pub dpop: crate::dpop::RawDpop,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -411,6 +414,9 @@ pub struct RawClient {
     /// Where `/oauth/logout` may send the browser after signing out (exact match).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Every grant at `/oauth/token` must come with a DPoP proof (SPEC §2.16).
+    #[serde(default)]
+    pub require_dpop: bool,
 }
 
 impl Default for RawConfig {
@@ -476,6 +482,7 @@ impl Default for RawConfig {
             trusted_proxies: StringList::Empty,
             webhooks: Vec::new(),
             events: Default::default(),
+            dpop: Default::default(),
         }
     }
 }
@@ -512,6 +519,7 @@ const ENV_SECTIONS: &[&str] = &[
     "roles",
     "proxy",
     "events",
+    "dpop",
 ];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
@@ -604,6 +612,8 @@ pub struct ClientConfig {
     pub introspect: bool,
     /// Where `/oauth/logout` may send the browser after signing out (exact match).
     pub post_logout_redirect_uris: Vec<String>,
+    /// Every grant must come with a DPoP proof.
+    pub require_dpop: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -691,6 +701,8 @@ pub struct Config {
     pub store_cache_ttl: std::time::Duration,
     /// `[[webhooks]]` and `[events]` (SPEC §2.18).
     pub events: crate::events::config::EventsConfig,
+    /// `[dpop]` (SPEC §2.16).
+    pub dpop: crate::dpop::DpopConfig,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -1184,6 +1196,7 @@ impl RawConfig {
                 scopes: c.scopes.clone(),
                 introspect: c.introspect,
                 post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                require_dpop: c.require_dpop,
             });
         }
         for (i, r) in self.mfa.required_roles.iter().enumerate() {
@@ -1290,6 +1303,7 @@ impl RawConfig {
             proxy: self.proxy.validate()?,
             trusted_proxies: validate_trusted_proxies(&self.trusted_proxies.items())?,
             events: crate::events::config::validate(&self.webhooks, &self.events)?,
+            dpop: self.dpop.validate()?,
             mfa,
             roles,
             clients,

@@ -22,6 +22,11 @@ pub struct ApiError {
     /// A 401 that also offers `WWW-Authenticate: Basic` (a token as the password), for git,
     /// docker and other non-browser clients that only answer a Basic challenge.
     pub basic_challenge: bool,
+    /// A 401 whose challenge is `DPoP` with this error's code (RFC 9449 §7.1) instead of
+    /// `Bearer`.
+    pub dpop_challenge: bool,
+    /// A server nonce for the client's next proof (`DPoP-Nonce`, RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl ApiError {
@@ -33,6 +38,8 @@ impl ApiError {
             retry_after: None,
             remaining: None,
             basic_challenge: false,
+            dpop_challenge: false,
+            dpop_nonce: None,
         }
     }
     /// A 401 that also offers HTTP Basic (decision 130): git's libcurl sends the credential
@@ -107,6 +114,8 @@ impl From<OAuthError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let challenge = (self.status == StatusCode::UNAUTHORIZED && self.dpop_challenge)
+            .then(|| crate::dpop::challenge(self.code, &self.description));
         let body = ErrorBody {
             error: self.code.to_string(),
             error_description: self.description,
@@ -120,7 +129,19 @@ impl IntoResponse for ApiError {
         if let Some(remaining) = self.remaining {
             headers.insert(RATELIMIT_REMAINING, HeaderValue::from(remaining));
         }
+        if let Some(nonce) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            headers.insert(crate::dpop::NONCE_HEADER, nonce);
+        }
         match self.status {
+            StatusCode::UNAUTHORIZED if challenge.is_some() => {
+                if let Some(value) = challenge {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
             StatusCode::UNAUTHORIZED if self.code == "invalid_client" => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,

@@ -26,6 +26,19 @@ pub struct SessionRequest {
     pub nonce: Option<String>,
 }
 
+/// The DPoP key (RFC 9449) a new session's tokens are bound to: its access tokens always, its
+/// refresh token for a public client (a confidential client's is bound to its authentication).
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub jkt: String,
+    pub refresh: bool,
+}
+
+/// `token_type` of a response: `DPoP` for a bound access token (RFC 9449 §5).
+pub fn token_type(jkt: Option<&str>) -> String {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }.into()
+}
+
 pub struct Issued {
     pub session: Session,
     pub response: TokenResponse,
@@ -62,6 +75,7 @@ fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
         revoked_at: None,
         // Signing in proved the password (and the second factor, when enrolled) at auth_time.
         verified_at: req.auth_time,
+        dpop_jkt: None,
     }
 }
 
@@ -86,12 +100,15 @@ pub async fn start_token_session(
     user: &User,
     req: &SessionRequest,
     with_refresh: bool,
+    dpop: Option<&Binding>,
 ) -> ApiResult<Issued> {
     let req = &SessionRequest {
         scope: bound_scope(state, user, &req.scope),
         ..req.clone()
     };
-    let session = new_session(state, user, req);
+    let mut session = new_session(state, user, req);
+    session.dpop_jkt = dpop.filter(|b| b.refresh).map(|b| b.jkt.clone());
+    let jkt = dpop.map(|b| b.jkt.as_str());
     let refresh =
         with_refresh.then(|| new_refresh_token(&state.config.token_prefix, state.random.as_ref()));
     state
@@ -119,7 +136,7 @@ pub async fn start_token_session(
     )
     .await;
     let access_token =
-        access_token(state, user, Some(&session), &req.client_id, &req.scope).await?;
+        access_token(state, user, Some(&session), &req.client_id, &req.scope, jkt).await?;
     let id_token = if ScopeSet::parse(&req.scope).contains("openid") {
         Some(
             id_token(
@@ -138,7 +155,7 @@ pub async fn start_token_session(
     Ok(Issued {
         response: TokenResponse {
             access_token,
-            token_type: "Bearer".into(),
+            token_type: token_type(jkt),
             expires_in: access_ttl(state, Some(&session)),
             refresh_token: refresh,
             scope: Some(req.scope.clone()),
@@ -178,13 +195,37 @@ pub async fn access_token(
     session: Option<&Session>,
     client_id: &str,
     scope: &str,
+    jkt: Option<&str>,
+) -> ApiResult<String> {
+    access_token_for(
+        state,
+        user,
+        session,
+        client_id,
+        scope,
+        jkt,
+        access_ttl(state, session),
+    )
+    .await
+}
+
+/// An access token living `ttl` seconds (never past its session).
+pub async fn access_token_for(
+    state: &AppState,
+    user: &User,
+    session: Option<&Session>,
+    client_id: &str,
+    scope: &str,
+    jkt: Option<&str>,
+    ttl: u64,
 ) -> ApiResult<String> {
     let now = state.clock.now();
+    let ttl = ttl.min(access_ttl(state, session));
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: user.id.clone(),
         aud: state.issuer.clone(),
-        exp: now.0 + i64::try_from(access_ttl(state, session)).unwrap_or(0),
+        exp: now.0 + i64::try_from(ttl).unwrap_or(0),
         iat: now.0,
         jti: random_id(state.random.as_ref()),
         client_id: client_id.to_string(),
@@ -193,6 +234,7 @@ pub async fn access_token(
         roles: vec![user.role.clone()],
         email: Some(user.email.clone()),
         amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
+        cnf: jkt.map(|jkt| crate::jwt::Confirmation { jkt: jkt.into() }),
     };
     let keys = state.keys().await;
     jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)
@@ -204,6 +246,7 @@ pub async fn client_access_token(
     state: &AppState,
     client_id: &str,
     scope: &str,
+    jkt: Option<&str>,
 ) -> ApiResult<String> {
     let now = state.clock.now();
     let claims = AccessClaims {
@@ -219,6 +262,7 @@ pub async fn client_access_token(
         roles: Vec::new(),
         email: None,
         amr: Vec::new(),
+        cnf: jkt.map(|jkt| crate::jwt::Confirmation { jkt: jkt.into() }),
     };
     let keys = state.keys().await;
     jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)

@@ -29,6 +29,15 @@ pub struct AccessClaims {
     pub email: Option<String>,
     #[serde(default)]
     pub amr: Vec<String>,
+    /// RFC 9449 §6.1: the key a DPoP-bound token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 confirmation claim; ward binds only to a JWK thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod branding;
 pub mod config;
 pub mod csrf;
+pub mod dpop;
 pub mod edge;
 pub mod error;
 pub mod events;

@@ -37,6 +37,7 @@ use crate::{api, oauth};
         api::auth::validate,
         api::auth::refresh,
         api::auth::logout,
+        api::auth::tool_token,
         api::auth::reauth,
         api::auth::guest,
         api::sessions::list,

@@ -39,6 +39,7 @@ fn claims(exp: i64) -> AccessClaims {
         roles: vec!["user".into()],
         email: None,
         amr: vec![],
+        cnf: None,
     }
 }
 

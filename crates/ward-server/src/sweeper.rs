@@ -45,6 +45,7 @@ pub struct SweepReport {
     pub webhook_messages: u64,
     pub account_links: u64,
     pub sent_mail: u64,
+    pub dpop_jtis: u64,
 }
 
 impl SweepReport {
@@ -62,6 +63,7 @@ impl SweepReport {
             self.webhook_messages,
             self.account_links,
             self.sent_mail,
+            self.dpop_jtis,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -102,6 +104,8 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
             .await?,
         account_links: store.delete_expired_account_links(cutoff).await?,
         sent_mail: store.delete_sent_mail(cutoff).await?,
+        // Expired proof ids need no grace: a proof that old is refused by its `iat`.
+        dpop_jtis: store.delete_expired_dpop_jtis(now).await?,
     })
 }
 

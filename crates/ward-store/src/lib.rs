@@ -9,6 +9,7 @@ mod audit;
 mod cache;
 mod changes;
 mod codec;
+mod dpop;
 mod events;
 mod grants;
 mod idp;

@@ -26,11 +26,19 @@ pub(crate) enum Write {
         session_id: String,
         now: i64,
     },
+    /// A DPoP proof id (decision 152): one insert per proof, on the hot path of every bound
+    /// request, so batched like the others.
+    DpopJti {
+        hash: String,
+        expires_at: i64,
+    },
 }
 
 pub(crate) enum Done {
     Rotation(RefreshRotation),
     Touched,
+    /// Whether this write inserted the id (`false`: seen before).
+    JtiRecorded(bool),
 }
 
 pub(crate) struct Job {
@@ -133,5 +141,8 @@ async fn apply(conn: &mut AnyConnection, write: &Write) -> StoreResult<Done> {
         Write::Touch { session_id, now } => sessions::touch_in(conn, session_id, *now)
             .await
             .map(|()| Done::Touched),
+        Write::DpopJti { hash, expires_at } => crate::dpop::record_in(conn, hash, *expires_at)
+            .await
+            .map(Done::JtiRecorded),
     }
 }

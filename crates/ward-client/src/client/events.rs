@@ -43,12 +43,12 @@ impl Client {
         let url = self.resolve_url(alias, url_flag)?;
         let token = self.access_token(alias).await?;
         let target = endpoint(&url, path)?;
-        let mut req = self
+        let request = self
             .http()?
-            .get(target)
+            .get(target.clone())
             .timeout(STREAM_LIMIT)
-            .header("accept", "text/event-stream")
-            .bearer_auth(token.token.expose());
+            .header("accept", "text/event-stream");
+        let mut req = self.authorize(request, "GET", &target, &token)?;
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }

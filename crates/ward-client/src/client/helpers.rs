@@ -57,6 +57,7 @@ impl Client {
             Some(Credential::Session {
                 access_token,
                 refresh_token,
+                dpop_key,
                 ..
             }) if access_token.expose() == token => {
                 store.save(
@@ -65,6 +66,7 @@ impl Client {
                         access_token,
                         access_expires_at: 0,
                         refresh_token,
+                        dpop_key,
                     },
                 )?;
                 Ok(true)

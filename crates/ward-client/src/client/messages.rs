@@ -87,17 +87,19 @@ impl Client {
 
     /// The credential's effective permissions from `GET /api/auth/validate` (best effort: an
     /// older server, or any failure, gives `None`).
-    pub(super) async fn effective_scopes(&self, url: &Url, bearer: &str) -> Option<Vec<String>> {
+    pub(super) async fn effective_scopes(
+        &self,
+        url: &Url,
+        token: &super::AccessToken,
+    ) -> Option<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct Validated {
             permissions: Vec<String>,
         }
         let u = endpoint(url, "api/auth/validate").ok()?;
         let resp = self
-            .http()
+            .authorize(self.http().ok()?.get(u.clone()), "GET", &u, token)
             .ok()?
-            .get(u)
-            .bearer_auth(bearer)
             .send()
             .await
             .ok()?;

@@ -120,9 +120,11 @@ pub async fn validate(
 )]
 pub async fn refresh(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    let tokens = token::refresh(&state, None, &req.refresh_token).await?;
+    let proof = token::request_proof(&state, &headers, "/api/auth/refresh", false).await?;
+    let tokens = token::refresh(&state, None, &req.refresh_token, proof.as_ref()).await?;
     let refresh_token = tokens
         .refresh_token
         .ok_or_else(|| ApiError::internal("refresh without a new refresh token"))?;
@@ -135,6 +137,32 @@ pub async fn refresh(
         }),
     )
         .into_response())
+}
+
+/// `POST /api/auth/tool-token`: a short-lived bearer for the tools of a DPoP-bound `ward-cli`
+/// session (decision 153): git, kubectl and docker credential helpers and `ward env`, which
+/// send the token as it is. The request itself must be `Authorization: DPoP` with a proof.
+#[utoipa::path(
+    post,
+    path = "/api/auth/tool-token",
+    operation_id = "auth_tool_token",
+    tag = "auth",
+    security(("bearer" = [])),
+    params(("DPoP" = String, Header, description = "A DPoP proof (RFC 9449) of this request, by the session's key")),
+    responses(
+        (status = 200, description = "An unbound access token living at most 5 minutes (`Cache-Control: no-store`)", body = TokenResponse),
+        (status = 401, description = "No valid credential, or a missing or invalid DPoP proof", body = ErrorBody),
+        (status = 403, description = "The credential is not a DPoP-bound ward-cli session", body = ErrorBody),
+    )
+)]
+pub async fn tool_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    caller: Caller,
+) -> ApiResult<Response> {
+    let response = crate::ops::tool_token::issue(&state, &caller, &headers, ip).await?;
+    Ok((token::refresh_headers(), Json(response)).into_response())
 }
 
 /// `POST /api/auth/logout`: revokes the caller's session.

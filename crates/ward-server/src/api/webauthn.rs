@@ -24,6 +24,9 @@ use crate::pages::login::{finish_sign_in, safe_return_to, SignedIn};
 use crate::state::AppState;
 use crate::webauthn::{credential_key, passkey_key, prefer_resident_key, user_handle, user_id_of};
 
+/// Where the step-up ceremony runs: what a DPoP proof for it names.
+const PATH_START: &str = "/api/mfa/webauthn/authenticate/start";
+const PATH_FINISH: &str = "/api/mfa/webauthn/authenticate/finish";
 const CEREMONY_SECS: i64 = 300;
 
 /// A started ceremony: pass `options` to the browser's WebAuthn API and send its result to
@@ -346,7 +349,8 @@ pub async fn authenticate_start(
             (id, serde_json::to_value(options))
         }
         "step-up" => {
-            let caller = crate::auth::caller_from_headers(&state, &headers).await?;
+            let target = crate::dpop::Target::own(&state, &axum::http::Method::POST, PATH_START);
+            let caller = crate::auth::caller_from_headers(&state, &headers, &target).await?;
             let passkeys = passkeys_of(&state, &caller.user.id).await?;
             if passkeys.is_empty() {
                 return Err(ApiError::bad_request(
@@ -526,7 +530,8 @@ pub async fn authenticate_finish(
             Ok((jar, Json(Authenticated::redirect(challenge.return_to))).into_response())
         }
         "step-up" => {
-            let caller = crate::auth::caller_from_headers(&state, &headers).await?;
+            let target = crate::dpop::Target::own(&state, &axum::http::Method::POST, PATH_FINISH);
+            let caller = crate::auth::caller_from_headers(&state, &headers, &target).await?;
             if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
                 return Err(ApiError::bad_request(
                     "this ceremony belongs to someone else",

@@ -31,6 +31,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "unlock",
     "token.created",
     "token.revoked",
+    "token.exchanged",
     "session.revoked",
     "role.changed",
     "user.created",

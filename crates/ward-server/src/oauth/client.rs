@@ -51,6 +51,14 @@ impl Client {
         }
     }
 
+    /// Whether every grant must come with a DPoP proof (`[[clients]] require_dpop`).
+    pub fn requires_dpop(&self) -> bool {
+        match self {
+            Client::Cli => false,
+            Client::Configured(c) => c.require_dpop,
+        }
+    }
+
     pub fn allows_grant(&self, grant: &str) -> bool {
         match self {
             Client::Cli => matches!(

@@ -31,6 +31,10 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "id_token_signing_alg_values_supported": ["ES256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "name", "sid", "amr"],
         "authorization_response_iss_parameter_supported": true,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": ward_core::dpop::SIGNING_ALGS,
+        // ward: whether `ward token` may print a bearer of a bound `ward-cli` session.
+        "ward_cli_bearer": state.config.dpop.cli_bearer,
     });
     if state.config.device_flow {
         doc["device_authorization_endpoint"] = json!(url("/oauth/device/code"));

@@ -2,10 +2,11 @@
 //! rotation and reuse detection, device code (RFC 8628 §3.4), client credentials.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ward_core::device::{decide_poll, PollDecision, SLOW_DOWN_STEP_SECS};
+use ward_core::dpop::{check_binding, VerifiedProof};
 use ward_core::model::{Channel, User};
 use ward_core::pkce;
 use ward_core::scope::ScopeSet;
@@ -14,9 +15,11 @@ use ward_core::token::{is_refresh_token_shape, new_refresh_token, token_hash};
 use ward_core::{OAuthError, OAuthErrorCode};
 use ward_proto::{ErrorBody, TokenResponse, DEVICE_CODE_GRANT_TYPE};
 
+use crate::dpop::{self, Target};
+
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, FormParams, UserAgent};
-use crate::issue::{self, SessionRequest};
+use crate::issue::{self, Binding, SessionRequest};
 use crate::oauth::client::{self, Client};
 use crate::state::AppState;
 
@@ -59,17 +62,19 @@ pub struct TokenForm {
 /// The token endpoint (RFC 6749 §3.2).
 ///
 /// Grants: authorization code with PKCE, refresh token (rotated; a reused one revokes its
-/// session), client credentials, and the device code (RFC 8628 §3.4).
+/// session), client credentials, and the device code (RFC 8628 §3.4). A `DPoP` proof header (RFC 9449 §5) binds the tokens to its key:
+/// `token_type: DPoP` and `cnf.jkt`; a public client's refresh token too.
 #[utoipa::path(
     post,
     path = "/oauth/token",
     operation_id = "oauth_token",
     tag = "oauth",
     security(("client_basic" = []), ()),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for this request")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Tokens (`Cache-Control: no-store`)", body = TokenResponse),
-        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, or the device flow's `authorization_pending`, `slow_down`, `access_denied`, `expired_token`", body = ErrorBody),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, the device flow's `authorization_pending`, `slow_down`, `access_denied`, `expired_token`, or RFC 9449's `invalid_dpop_proof`, `use_dpop_nonce` (with `DPoP-Nonce`)", body = ErrorBody),
         (status = 401, description = "Client authentication failed (`invalid_client`)", body = ErrorBody),
     )
 )]
@@ -80,7 +85,38 @@ pub async fn token(
     UserAgent(user_agent): UserAgent,
     form: FormParams,
 ) -> ApiResult<Response> {
-    let client = client::authenticate(&state, ip.as_deref(), &headers, &form).await?;
+    let result = grant(&state, &headers, ip, user_agent, &form).await;
+    // RFC 9449 §8: with nonces required, every answer carries the one to use next.
+    let nonce = state
+        .config
+        .dpop
+        .require_nonce
+        .then(|| dpop::nonce_key(&state).current(state.clock.now()));
+    match result {
+        Ok(body) => {
+            let mut response = token_json(body);
+            if let Some(n) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                response.headers_mut().insert(dpop::NONCE_HEADER, n);
+            }
+            Ok(response)
+        }
+        Err(mut e) => {
+            if e.dpop_nonce.is_none() {
+                e.dpop_nonce = nonce;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    form: &FormParams,
+) -> ApiResult<TokenResponse> {
+    let client = client::authenticate(state, ip.as_deref(), headers, form).await?;
     let grant = form.require("grant_type")?;
     if !matches!(
         grant,
@@ -106,14 +142,18 @@ pub async fn token(
         )
         .into());
     }
+    let proof = request_proof(state, headers, "/oauth/token", client.requires_dpop()).await?;
+    let proof = proof.as_ref();
     let result = match grant {
-        "authorization_code" => authorization_code(&state, &client, &form, ip, user_agent).await,
+        "authorization_code" => {
+            authorization_code(state, &client, form, ip, user_agent, proof).await
+        }
         "refresh_token" => {
             let token = form.require("refresh_token")?;
-            refresh(&state, Some(&client), token).await
+            refresh(state, Some(&client), token, proof).await
         }
-        "client_credentials" => client_credentials(&state, &client, &form).await,
-        _ => device_code(&state, &client, &form, ip, user_agent).await,
+        "client_credentials" => client_credentials(state, &client, form, proof).await,
+        _ => device_code(state, &client, form, ip, user_agent, proof).await,
     };
     let kind = match grant {
         DEVICE_CODE_GRANT_TYPE => "device_code",
@@ -123,7 +163,46 @@ pub async fn token(
         Ok(_) => state.metrics.auth_event(kind, "ok"),
         Err(e) => state.metrics.auth_event(kind, e.code),
     }
-    result.map(token_json)
+    result
+}
+
+/// The DPoP proof of a token request (RFC 9449 §5), verified against `POST path` and recorded;
+/// `None` without one, unless `required`.
+///
+/// # Errors
+/// 400 `invalid_dpop_proof` (or `use_dpop_nonce`) naming the failed check.
+pub async fn request_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    required: bool,
+) -> ApiResult<Option<VerifiedProof>> {
+    let header =
+        dpop::proof_header(headers).map_err(|e| dpop::Refusal::from(e).at_token_endpoint(state))?;
+    let Some(proof) = header else {
+        if required {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_dpop_proof",
+                "this client must send a DPoP proof with every token request",
+            ));
+        }
+        return Ok(None);
+    };
+    let target = Target::own(state, &Method::POST, path);
+    dpop::verify(state, proof, &target, None, state.config.dpop.require_nonce)
+        .await
+        .map(Some)
+        .map_err(|e| e.at_token_endpoint(state))
+}
+
+/// A new session's binding: the proof's key, for the refresh token too when the client is
+/// public (RFC 9449 §5).
+fn binding(client: &Client, proof: Option<&VerifiedProof>) -> Option<Binding> {
+    proof.map(|p| Binding {
+        jkt: p.jkt.clone(),
+        refresh: client.is_public(),
+    })
 }
 
 async fn load_user(state: &AppState, user_id: &str) -> ApiResult<User> {
@@ -150,6 +229,7 @@ async fn authorization_code(
     form: &FormParams,
     ip: Option<String>,
     user_agent: Option<String>,
+    proof: Option<&VerifiedProof>,
 ) -> ApiResult<TokenResponse> {
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
@@ -219,7 +299,14 @@ async fn authorization_code(
         auth_time: record.auth_time,
         nonce: record.nonce.clone(),
     };
-    let issued = issue::start_token_session(state, &user, &request, wants_refresh(client)).await?;
+    let issued = issue::start_token_session(
+        state,
+        &user,
+        &request,
+        wants_refresh(client),
+        binding(client, proof).as_ref(),
+    )
+    .await?;
     state
         .store
         .set_auth_code_session(&hash, &issued.session.id)
@@ -233,6 +320,7 @@ pub async fn refresh(
     state: &AppState,
     client: Option<&Client>,
     token: &str,
+    proof: Option<&VerifiedProof>,
 ) -> ApiResult<TokenResponse> {
     if !is_refresh_token_shape(token, &state.config.token_prefix) {
         return Err(OAuthError::invalid_grant("malformed refresh token").into());
@@ -263,6 +351,22 @@ pub async fn refresh(
     }
     if let Some(reason) = session.unusable_reason(now) {
         return Err(OAuthError::invalid_grant(reason).into());
+    }
+    // RFC 9449 §5: a bound refresh token is used only with a proof of its key; checked before
+    // rotation, so a thief's attempt does not use the token up.
+    if let Some(bound) = &session.dpop_jkt {
+        let refused = |why: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", why);
+        match proof {
+            None => {
+                return Err(refused(
+                    "this refresh token is bound to a DPoP key: send a DPoP proof made with it",
+                ))
+            }
+            Some(p) if check_binding(bound, p).is_err() => {
+                return Err(refused("this refresh token is bound to another DPoP key"))
+            }
+            Some(_) => {}
+        }
     }
     let new_token = new_refresh_token(&state.config.token_prefix, state.random.as_ref());
     match state
@@ -299,17 +403,19 @@ pub async fn refresh(
         return Err(OAuthError::invalid_grant(crate::auth::MFA_POLICY_MESSAGE).into());
     }
     state.store.touch_session(&session.id, now).await?;
+    let jkt = proof.map(|p| p.jkt.as_str());
     let access_token = issue::access_token(
         state,
         &user,
         Some(&session),
         &session.client_id,
         &session.scope,
+        jkt,
     )
     .await?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: issue::token_type(jkt),
         expires_in: issue::access_ttl(state, Some(&session)),
         refresh_token: Some(new_token),
         scope: Some(session.scope.clone()),
@@ -321,6 +427,7 @@ async fn client_credentials(
     state: &AppState,
     client: &Client,
     form: &FormParams,
+    proof: Option<&VerifiedProof>,
 ) -> ApiResult<TokenResponse> {
     let Client::Configured(config) = client else {
         return Err(OAuthError::new(
@@ -341,10 +448,11 @@ async fn client_credentials(
         .into());
     }
     let scope = requested.to_string();
-    let access_token = issue::client_access_token(state, &config.id, &scope).await?;
+    let jkt = proof.map(|p| p.jkt.as_str());
+    let access_token = issue::client_access_token(state, &config.id, &scope, jkt).await?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: issue::token_type(jkt),
         expires_in: u64::try_from(state.config.access_token_ttl).unwrap_or(3600),
         refresh_token: None,
         scope: Some(scope),
@@ -358,6 +466,7 @@ async fn device_code(
     form: &FormParams,
     ip: Option<String>,
     user_agent: Option<String>,
+    proof: Option<&VerifiedProof>,
 ) -> ApiResult<TokenResponse> {
     let device_code = form.require("device_code")?;
     let hash = token_hash(device_code);
@@ -405,11 +514,15 @@ async fn device_code(
                 auth_time: grant.auth_time.unwrap_or(now),
                 nonce: None,
             };
-            Ok(
-                issue::start_token_session(state, &user, &request, wants_refresh(client))
-                    .await?
-                    .response,
+            Ok(issue::start_token_session(
+                state,
+                &user,
+                &request,
+                wants_refresh(client),
+                binding(client, proof).as_ref(),
             )
+            .await?
+            .response)
         }
     }
 }

@@ -11,4 +11,5 @@ pub mod mfa;
 pub mod password;
 pub mod reauth;
 pub mod recovery;
+pub mod tool_token;
 pub mod users;

@@ -286,6 +286,8 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(header::AUTHORIZATION);
+    // The proof was for ward; an upstream has no use for it (and no business replaying it).
+    headers.remove(crate::dpop::DPOP_HEADER);
     let cookies: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()

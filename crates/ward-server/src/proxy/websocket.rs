@@ -33,7 +33,10 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::auth::{authenticate_bearer, Caller};
+use crate::auth::{
+    authenticate_bearer, authenticate_presented, authenticate_token, Caller, Presented, Scheme,
+};
+use crate::dpop::Target;
 use crate::state::AppState;
 
 use super::config::Route;
@@ -251,10 +254,14 @@ pub(crate) struct AuthMessage {
     pub(crate) mfa_code: Option<String>,
     #[serde(default)]
     pub(crate) ticket: Option<String>,
+    /// A DPoP proof for the upgrade request (`GET` and its URL) when `token` is DPoP-bound
+    /// (SPEC §2.16): browsers cannot set headers on a WebSocket upgrade.
+    #[serde(default)]
+    pub(crate) dpop: Option<String>,
 }
 
-/// The first message of a WebSocket: `{"type":"auth","token":"Bearer <t>",…}`; the token is
-/// returned without `Bearer ` and surrounding space.
+/// The first message of a WebSocket: `{"type":"auth","token":"Bearer <t>",…}` (or `"DPoP <t>"`
+/// with `"dpop": <proof>`); the token is returned without its scheme and surrounding space.
 pub(crate) fn parse_auth_message(text: &str) -> Result<AuthMessage, String> {
     let mut message: AuthMessage = serde_json::from_str(text)
         .ok()
@@ -265,6 +272,7 @@ pub(crate) fn parse_auth_message(text: &str) -> Result<AuthMessage, String> {
     message.token = message
         .token
         .strip_prefix("Bearer ")
+        .or_else(|| message.token.strip_prefix("DPoP "))
         .unwrap_or(&message.token)
         .trim()
         .to_string();
@@ -279,6 +287,7 @@ async fn message_auth(
     state: &AppState,
     rx: &mut ClientRx,
     proof: &mut Proof,
+    path: &str,
 ) -> Result<(Caller, Watch), String> {
     let first = tokio::time::timeout(AUTH_MESSAGE_TIMEOUT, rx.next())
         .await
@@ -298,7 +307,17 @@ async fn message_auth(
         proof.ticket = message.ticket;
     }
     proof.mfa_code = message.mfa_code;
-    let caller = authenticate_bearer(state, &token)
+    let presented = Presented {
+        token: &token,
+        scheme: if message.dpop.is_some() {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        },
+        proof: message.dpop.as_deref(),
+    };
+    let target = Target::own(state, &axum::http::Method::GET, path);
+    let caller = authenticate_presented(state, &presented, &target)
         .await
         .map_err(|e| e.description)?;
     let watch = watch_for(&caller, token);
@@ -327,12 +346,14 @@ async fn run(socket: WebSocket, c: Connection) {
     let (caller, watch) = match c.pre {
         PreAuth::Authenticated(caller, watch) => (*caller, watch),
         PreAuth::Failed(why) => return close(&mut client_tx, ws::close_code::POLICY, &why).await,
-        PreAuth::AwaitMessage => match message_auth(&c.state, &mut client_rx, &mut proof).await {
-            Ok(found) => found,
-            Err(why) => {
-                return close(&mut client_tx, ws::close_code::POLICY, &why).await;
+        PreAuth::AwaitMessage => {
+            match message_auth(&c.state, &mut client_rx, &mut proof, &c.path).await {
+                Ok(found) => found,
+                Err(why) => {
+                    return close(&mut client_tx, ws::close_code::POLICY, &why).await;
+                }
             }
-        },
+        }
     };
     if let Err(e) = authorize(&c.state, &c.route, &Method::GET, &caller) {
         return close(&mut client_tx, ws::close_code::POLICY, &e.description).await;
@@ -442,7 +463,8 @@ async fn still_valid(state: &AppState, watch: &Watch) -> Result<(), Recheck> {
             Err(e) if e.status.is_server_error() => Err(Recheck::Unavailable),
             Err(e) => Err(Recheck::Revoked(e.description)),
         },
-        Watch::Bearer(token) => match authenticate_bearer(state, token).await {
+        // The token alone: a bound token's proof was checked when the connection opened.
+        Watch::Bearer(token) => match authenticate_token(state, token).await {
             Ok(_) => Ok(()),
             Err(e) if e.status.is_server_error() => Err(Recheck::Unavailable),
             Err(_) => Err(Recheck::Revoked("credential no longer valid".into())),

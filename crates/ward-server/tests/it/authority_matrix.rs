@@ -115,6 +115,8 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("get", "/api/auth/validate", Resource, ""),
     ("post", "/api/auth/refresh", Public, ""),
     ("post", "/api/auth/logout", SelfEnding, ""),
+    // Needs a DPoP-bound `ward-cli` session, which no credential here is: tests/it/dpop.
+    ("post", "/api/auth/tool-token", SelfEnding, ""),
     (
         "post",
         "/api/auth/reauth",

@@ -15,6 +15,7 @@ mod authority;
 mod authority_matrix;
 mod basic_auth;
 mod concurrency;
+mod dpop;
 mod edge;
 mod end_session;
 mod events;

@@ -1103,7 +1103,7 @@ async fn large_bodies_stream_with_bounded_memory() {
 
 // ---------------------------------------------------------------- nginx
 
-struct Nginx {
+pub(crate) struct Nginx {
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
@@ -1115,7 +1115,7 @@ impl Drop for Nginx {
     }
 }
 
-fn nginx_binary() -> Option<std::path::PathBuf> {
+pub(crate) fn nginx_binary() -> Option<std::path::PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
         .iter()
         .map(std::path::PathBuf::from)
@@ -1163,6 +1163,7 @@ http {{
             proxy_set_header X-Ward-Roles $ward_roles;
             proxy_set_header X-Ward-Session-Id $ward_session_id;
             proxy_set_header Authorization "";
+            proxy_set_header DPoP "";
             proxy_pass {backend};
         }}
     }}
@@ -1172,11 +1173,22 @@ http {{
 }
 
 async fn start_nginx(binary: &std::path::Path, ward: &str, backend: &str) -> (Nginx, String) {
-    let dir = tempfile::tempdir().unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    start_nginx_on(binary, port, ward, backend).await
+}
+
+/// [`start_nginx`] on a chosen port (a test that must name nginx's origin in ward's
+/// configuration picks it first).
+pub(crate) async fn start_nginx_on(
+    binary: &std::path::Path,
+    port: u16,
+    ward: &str,
+    backend: &str,
+) -> (Nginx, String) {
+    let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("nginx.conf");
     std::fs::write(&conf, nginx_config(dir.path(), port, ward, backend)).unwrap();
     let child = std::process::Command::new(binary)

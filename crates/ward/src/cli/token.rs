@@ -14,7 +14,9 @@ pub async fn run(ctx: &Ctx) -> CliResult {
     } else {
         client.resolve_alias(ctx.global.profile.as_deref())?
     };
-    let t = client.access_token(&alias).await?;
+    // A DPoP-bound session's token is useless as a bearer: printed only when the server allows
+    // an exchanged bearer for scripts (`[dpop] cli_bearer`), otherwise an error naming the ways.
+    let t = client.printable_token(&alias).await?;
     if ctx.json() {
         print_json(&json!({
             "access_token": t.token.expose(),

@@ -230,7 +230,11 @@ async fn subscribers_that_never_read_do_not_grow_the_servers_memory() {
     );
     let cli = Cli::new();
     crate::login_pkce(&server, &cli).await;
-    let token = cli.run(&["token"]).await.stdout.trim().to_string();
+    let env = cli.run(&["env", "--format", "json"]).await;
+    let token = serde_json::from_str::<serde_json::Value>(&env.stdout).unwrap()["WARD_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let addr: std::net::SocketAddr = server
         .url
         .trim_start_matches("http://")

@@ -127,10 +127,6 @@ async fn pkce_login_through_browser_then_status_and_token() {
     assert_eq!(v["authenticated"], true);
     assert_eq!(v["email"], server.admin_email.as_str());
     assert_eq!(v["profile"], "default");
-    let json = cli.run(&["--output", "json", "token"]).await;
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert!(v["access_token"].as_str().unwrap().starts_with("ey"));
-    assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
     // `whoami` is the same command.
     assert_eq!(cli.run(&["whoami"]).await.stdout, status.stdout);
 
@@ -150,18 +146,67 @@ async fn pkce_login_through_browser_then_status_and_token() {
         assert_eq!(support::mode(&cli.credentials_path()), 0o600);
     }
 
-    // `ward token` prints the cached token, and needs no server to do so.
+    // SPEC §2.16: the session is bound to the profile's key (decision 153), so the stored
+    // tokens alone are useless: `ward api` above signed, a copied access token is refused, a
+    // copied refresh token too, and `ward token` says what to use instead.
+    let creds = cli.credentials();
+    assert!(creds["default"]["dpop_key"].is_string());
+    let copied = creds["default"]["access_token"].as_str().unwrap();
+    let r = Server::http()
+        .get(format!("{}/api/profile", server.url))
+        .bearer_auth(copied)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (status, body) = server
+        .refresh(creds["default"]["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
     let token = cli.run(&["token"]).await;
-    assert_ok(&token);
-    let cached = cli.credentials()["default"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(token.stdout.trim(), cached);
-    drop(server);
-    let offline = cli.run(&["token"]).await;
-    assert_ok(&offline);
-    assert_eq!(offline.stdout.trim(), cached);
+    assert_eq!(token.code, 2, "{token:?}");
+    assert!(
+        token
+            .stderr
+            .contains("Error: profile default's session is bound to a key (DPoP)")
+            && token.stderr.contains("ward api")
+            && token.stderr.contains("ward env"),
+        "{}",
+        token.stderr
+    );
+    // The session is intact after both attempts.
+    assert_ok(&cli.run(&["api", "/api/profile"]).await);
+}
+
+/// `[dpop] cli_bearer = true`: `ward token` prints a short-lived bearer for scripts, not the
+/// stored (bound) token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ward_token_prints_a_short_bearer_when_the_server_allows_it() {
+    let server = Server::start_with("[dpop]\ncli_bearer = true");
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let json = cli.run(&["--output", "json", "token"]).await;
+    assert_ok(&json);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let bearer = v["access_token"].as_str().unwrap();
+    assert!(bearer.starts_with("ey"));
+    assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_ne!(
+        bearer,
+        cli.credentials()["default"]["access_token"]
+            .as_str()
+            .unwrap()
+    );
+    let r = Server::http()
+        .get(format!("{}/api/profile", server.url))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,7 +467,11 @@ async fn environment_precedence_flag_over_env_over_file() {
     );
 
     // Token: WARD_TOKEN beats stored credentials; --api-token beats WARD_TOKEN.
-    let good = cli.run(&["token"]).await.stdout.trim().to_owned();
+    // A bearer for another process: the bound session's tool token (`ward env`).
+    let env = cli.run(&["env", "--format", "json"]).await;
+    assert_ok(&env);
+    let env: serde_json::Value = serde_json::from_str(&env.stdout).unwrap();
+    let good = env["WARD_TOKEN"].as_str().unwrap().to_owned();
     let out = cli
         .run_env(&["status"], &[("WARD_TOKEN", "ward_garbage")])
         .await;
@@ -478,7 +527,7 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
     // Ten processes at once, all started before any finishes.
     let handles: Vec<_> = (0..10)
         .map(|_| {
-            let mut cmd = cli.command(&["token"]);
+            let mut cmd = cli.command(&["api", "/api/profile"]);
             tokio::spawn(async move { cmd.output().await.unwrap() })
         })
         .collect();
@@ -494,14 +543,12 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
     for o in &outs {
         assert_ok(o);
     }
-    let tokens: std::collections::HashSet<_> =
-        outs.iter().map(|o| o.stdout.trim().to_owned()).collect();
-    assert_eq!(
-        tokens.len(),
-        1,
-        "more than one refresh happened: {tokens:?}"
-    );
-    assert!(!tokens.contains(&old_access));
+    // (Each process signs its own request: the bound access token is never printed.)
+    let new_access = cli.credentials()["default"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_access, old_access);
     let new_refresh = cli.credentials()["default"]["refresh_token"]
         .as_str()
         .unwrap()
@@ -518,10 +565,11 @@ async fn ten_concurrent_token_calls_at_refresh_time_rotate_once() {
     // Had a second process presented the rotated refresh token, the server would have revoked the
     // whole session (reuse detection); it is still good.
     assert_ok(&cli.run(&["status"]).await);
-    // And the server did rotate: the old refresh token is dead.
+    // The old refresh token alone cannot even be tried: it is bound to the profile's key
+    // (checked before rotation, decision 155). That it rotated is shown above.
     let (status, body) = server.refresh(&old_refresh).await;
     assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error"], "invalid_dpop_proof");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

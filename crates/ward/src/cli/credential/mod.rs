@@ -51,9 +51,10 @@ impl Target {
         Ok(Target { client, alias, url })
     }
 
-    /// A valid access token for the profile (cached, or refreshed under the lock).
+    /// A token the tool can send as it is: the profile's bearer, or for a DPoP-bound session a
+    /// short-lived bearer exchanged with the key (decision 153).
     pub async fn token(&self) -> ward_client::Result<AccessToken> {
-        self.client.access_token(&self.alias).await
+        self.client.tool_token(&self.alias).await
     }
 
     /// `scheme://host[:port]` of the server.

@@ -301,16 +301,11 @@ async fn git_clone_and_push_with_only_setup_git_then_a_revoked_session_fails() {
     assert_ok(&output(w.command(&git, &commit_all, &work)).await);
     let out = output(w.command(&git, &["push", "origin", "main"], &work)).await;
     assert_ne!(out.code, 0, "{out:?}");
+    // The session is DPoP-bound (decision 153): the helper's `get` asks the server for a tool
+    // token, which the revoked session cannot have, so git stops there with the reason.
     assert!(
-        out.stderr.contains("Authentication failed"),
-        "{}",
         out.stderr
-    );
-    let host = host_of(&w.server.url);
-    assert!(
-        out.stderr.contains(&format!(
-            "Error: {host} refused the token of profile default: session revoked"
-        )),
+            .contains("Error: a token for tools was refused: session revoked"),
         "{}",
         out.stderr
     );
@@ -336,13 +331,16 @@ async fn git_helper_answers_only_for_its_host() {
     )
     .await;
     assert_ok(&out);
-    let token = w.cli.credentials()["default"]["access_token"]
+    // The session is DPoP-bound (decision 153): the helper hands git a short-lived tool token,
+    // never the stored bound one.
+    let bound = w.cli.credentials()["default"]["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "username=ward");
-    assert_eq!(lines[1], format!("password={token}"));
+    let token = lines[1].strip_prefix("password=").unwrap();
+    assert!(token.starts_with("ey") && token != bound, "{lines:?}");
     assert!(lines[2].starts_with("password_expiry_utc="), "{lines:?}");
     assert_eq!(lines.len(), 3);
     assert!(out.stderr.is_empty(), "{}", out.stderr);
@@ -371,7 +369,8 @@ async fn git_helper_answers_only_for_its_host() {
     )
     .await;
     assert_ok(&out);
-    assert!(out.stdout.contains(&format!("password={token}")));
+    // A fresh tool token each time (decision 153).
+    assert!(out.stdout.contains("password=ey"), "{}", out.stdout);
     // Signed out: an Error line, nothing on stdout.
     assert_ok(&w.cli.run(&["logout"]).await);
     let out = ask(
@@ -449,10 +448,9 @@ async fn kubectl_runs_with_the_exec_plugin_v1_and_v1beta1() {
         let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(v["apiVersion"], version);
         assert_eq!(v["kind"], "ExecCredential");
-        assert_eq!(
-            v["status"]["token"],
-            w.cli.credentials()["default"]["access_token"]
-        );
+        let token = v["status"]["token"].as_str().unwrap();
+        assert!(token.starts_with("ey"));
+        assert_ne!(token, w.cli.credentials()["default"]["access_token"]);
         assert!(v["status"]["expirationTimestamp"]
             .as_str()
             .unwrap()
@@ -532,7 +530,8 @@ async fn docker_helper_protocol_driven_as_docker_does() {
     assert_eq!(v["ServerURL"], host);
     assert_eq!(v["Username"], "ward");
     let secret = v["Secret"].as_str().unwrap().to_owned();
-    assert_eq!(secret, w.cli.credentials()["default"]["access_token"]);
+    assert!(secret.starts_with("ey"));
+    assert_ne!(secret, w.cli.credentials()["default"]["access_token"]);
     // What docker then sends, HTTP Basic, goes through the proxy.
     let r = Server::http()
         .get(format!("{}/version", w.server.url))
@@ -575,7 +574,7 @@ async fn docker_helper_protocol_driven_as_docker_does() {
     // The same through `ward credential docker`.
     let out = with_stdin(w.cli.command(&["credential", "docker", "get"]), &host).await;
     assert_ok(&out);
-    assert!(out.stdout.contains(&secret));
+    assert!(out.stdout.contains(r#""Secret":"ey"#), "{}", out.stdout);
     // Signed out: the reason on stdout for docker to show, an Error line on stderr, exit 1.
     assert_ok(&w.cli.run(&["logout"]).await);
     let out = run("get", host).await;
@@ -592,16 +591,18 @@ async fn docker_helper_protocol_driven_as_docker_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_and_profile_by_directory() {
     let w = World::start().await;
-    let session_token = w.cli.credentials()["default"]["access_token"]
+    let bound = w.cli.credentials()["default"]["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    // `ward env`: the variables ward itself reads.
+    // `ward env`: the variables ward itself reads; the token is a short-lived tool token of the
+    // DPoP-bound session (decision 153), never the stored bound one.
     let out = w.cli.run(&["env"]).await;
     assert_ok(&out);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], format!("WARD_URL={}", w.server.url));
-    assert_eq!(lines[1], format!("WARD_TOKEN={session_token}"));
+    let session_token = lines[1].strip_prefix("WARD_TOKEN=").unwrap().to_owned();
+    assert!(session_token.starts_with("ey") && session_token != bound);
     assert!(
         lines[2].starts_with("WARD_TOKEN_EXPIRES_AT=20"),
         "{lines:?}"
@@ -610,7 +611,7 @@ async fn env_and_profile_by_directory() {
     let out = w.cli.run(&["env", "--format", "json"]).await;
     assert_ok(&out);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(v["WARD_TOKEN"], session_token.as_str());
+    assert!(v["WARD_TOKEN"].as_str().unwrap().starts_with("ey"));
     assert_eq!(v["WARD_URL"], w.server.url.as_str());
     // …which another ward (a script, a container) uses as is.
     let other = Cli::new();
@@ -708,18 +709,11 @@ async fn env_and_profile_by_directory() {
     ] {
         let out = in_dir(args, env).await;
         assert_ok(&out);
-        assert!(
-            out.stdout
-                .contains(&format!("WARD_TOKEN={session_token}\n")),
-            "{}",
-            out.stdout
-        );
+        assert!(out.stdout.contains("WARD_TOKEN=ey"), "{}", out.stdout);
     }
     // Outside the project, the current profile.
     let out = w.cli.run(&["env"]).await;
-    assert!(out
-        .stdout
-        .contains(&format!("WARD_TOKEN={session_token}\n")));
+    assert!(out.stdout.contains("WARD_TOKEN=ey"), "{}", out.stdout);
     // A file naming a profile that does not exist is a usage error naming the file.
     std::fs::write(deep.join(".ward-profile"), "nope\n").unwrap();
     let out = in_dir(&["env"], &[]).await;

@@ -1,0 +1,121 @@
+//! DPoP-bound sessions (SPEC §2.16): signing each request with the profile's key, and the
+//! short-lived bearers handed to tools that cannot sign (git, kubectl, docker, `ward env`) from
+//! `POST /api/auth/tool-token` (decision 153).
+
+use url::Url;
+
+use super::{AccessToken, Client, TokenOrigin};
+use crate::error::{network_error, Error, Kind, Result};
+use crate::oauth::{self, TokenResponse};
+
+impl Client {
+    /// Adds `token` to `request` for `method` `url`: `Authorization: DPoP` and a fresh proof
+    /// for a bound token, `Bearer` otherwise.
+    ///
+    /// # Errors
+    /// Signing failures.
+    pub fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        url: &Url,
+        token: &AccessToken,
+    ) -> Result<reqwest::RequestBuilder> {
+        let Some(key) = &token.dpop else {
+            return Ok(request.bearer_auth(token.token.expose()));
+        };
+        let proof = key
+            .proof(
+                method,
+                url,
+                Some(token.token.expose()),
+                None,
+                self.clock.unix(),
+            )
+            .map_err(|e| Error::new(Kind::Protocol, e.to_string()))?;
+        Ok(request
+            .header("authorization", format!("DPoP {}", token.token.expose()))
+            .header("DPoP", proof))
+    }
+
+    /// A token for a tool that sends it as it is (a credential helper, `ward env`): the
+    /// profile's token when it is a bearer, otherwise a short-lived bearer exchanged for it
+    /// with a proof of the key at `/api/auth/tool-token` (at most 5 minutes, no refresh token).
+    ///
+    /// # Errors
+    /// Those of [`Client::access_token`], and the server's refusal of the exchange.
+    pub async fn tool_token(&self, alias: &str) -> Result<AccessToken> {
+        let token = self.access_token(alias).await?;
+        if token.dpop.is_none() {
+            return Ok(token);
+        }
+        let profile = self
+            .load_config()?
+            .profiles
+            .remove(alias)
+            .ok_or_else(|| self.not_signed_in(alias, None))?;
+        let url = oauth::parse_server_url(&profile.url)?;
+        let target = oauth::endpoint(&url, "api/auth/tool-token")?;
+        let request = self.http()?.post(target.clone());
+        let response = self
+            .authorize(request, "POST", &target, &token)?
+            .send()
+            .await
+            .map_err(|e| network_error(url.as_str(), e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: oauth::OAuthErrorBody = response.json().await.unwrap_or_default();
+            let kind = if status == reqwest::StatusCode::UNAUTHORIZED {
+                Kind::SessionExpired
+            } else {
+                Kind::Server
+            };
+            return Err(Error::new(
+                kind,
+                format!("a token for tools was refused: {}", body.text()),
+            )
+            .with_hint(self.relogin_hint(alias, &profile.url)));
+        }
+        let answer: TokenResponse = response.json().await.map_err(|e| {
+            Error::new(
+                Kind::Protocol,
+                format!("malformed answer from {target}: {e}"),
+            )
+        })?;
+        Ok(AccessToken {
+            token: answer.access_token,
+            expires_at: Some(self.clock.unix() + answer.expires_in.unwrap_or(300)),
+            source: TokenOrigin::Exchanged,
+            dpop: None,
+        })
+    }
+
+    /// What `ward token` prints: the profile's bearer, or for a bound session a short-lived
+    /// exchanged bearer when the server allows it (`[dpop] cli_bearer`).
+    ///
+    /// # Errors
+    /// A usage error saying what to use instead when the server keeps sessions bound.
+    pub async fn printable_token(&self, alias: &str) -> Result<AccessToken> {
+        let token = self.access_token(alias).await?;
+        if token.dpop.is_none() {
+            return Ok(token);
+        }
+        let profile = self
+            .load_config()?
+            .profiles
+            .remove(alias)
+            .ok_or_else(|| self.not_signed_in(alias, None))?;
+        let url = oauth::parse_server_url(&profile.url)?;
+        if !self.discover(&url).await?.ward_cli_bearer {
+            let p = &self.params.product;
+            return Err(Error::usage(format!(
+                "profile {alias}'s session is bound to a key (DPoP) and {} does not allow printing it as a bearer token",
+                url.as_str().trim_end_matches('/')
+            ))
+            .with_hint(format!(
+                "Use `{p} api` to call the API, or `{p} env` for a short-lived token for other tools"
+            )));
+        }
+        self.tool_token(alias).await
+    }
+}
