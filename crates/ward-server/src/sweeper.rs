@@ -45,6 +45,8 @@ pub struct SweepReport {
     pub webhook_messages: u64,
     pub account_links: u64,
     pub sent_mail: u64,
+    /// Grace windows and approval requests (SPEC §2.17).
+    pub stepup: u64,
 }
 
 impl SweepReport {
@@ -62,6 +64,7 @@ impl SweepReport {
             self.webhook_messages,
             self.account_links,
             self.sent_mail,
+            self.stepup,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -102,6 +105,10 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
             .await?,
         account_links: store.delete_expired_account_links(cutoff).await?,
         sent_mail: store.delete_sent_mail(cutoff).await?,
+        stepup: store
+            .delete_expired_lock_graces(expired)
+            .await?
+            .saturating_add(store.delete_expired_verify_requests(expired).await?),
     })
 }
 
@@ -127,6 +134,7 @@ pub(crate) async fn sweep_forever(state: AppState) {
                     webhook_messages = r.webhook_messages,
                     account_links = r.account_links,
                     sent_mail = r.sent_mail,
+                    stepup = r.stepup,
                     "deleted rows that can no longer be used"
                 );
             }

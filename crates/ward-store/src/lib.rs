@@ -17,6 +17,7 @@ mod mail;
 mod mfa;
 mod rate_limits;
 mod sessions;
+mod stepup;
 mod users;
 mod webauthn;
 mod writer;

@@ -8,4 +8,6 @@ pub mod mfa;
 pub mod password;
 pub mod reauth;
 pub mod recovery;
+pub mod ssh;
+pub mod stepup;
 pub mod users;

@@ -6,6 +6,7 @@ pub mod account;
 pub mod account_mfa;
 pub mod admin;
 pub mod admin_webhooks;
+pub mod approve;
 pub mod consent;
 pub mod device;
 pub mod forgot;
