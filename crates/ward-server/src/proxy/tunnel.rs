@@ -4,6 +4,11 @@
 //! (or text) messages from the client to the socket, whatever the socket reads back as binary
 //! messages. The session is re-checked every [`RECHECK`](super::websocket::RECHECK), so a
 //! revocation closes the tunnel (and the TCP connection) within one second.
+//!
+//! Half-close: an empty binary message from the client means "end of my input". WebSocket has
+//! no half-close (a close frame ends both directions, and tungstenite answers it at once), so
+//! ward shuts down the socket's write side (the upstream reads EOF) and keeps forwarding what
+//! the upstream still sends until it closes — what `nc -N` and ssh's `ProxyCommand` rely on.
 
 use axum::extract::ws::{self, Message};
 use futures::{SinkExt, StreamExt};
@@ -20,7 +25,7 @@ use super::websocket::{
 };
 
 /// Bytes read from the TCP upstream per message.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 pub(super) struct Tunnel<'a> {
     pub state: &'a AppState,
@@ -53,10 +58,16 @@ impl Tunnel<'_> {
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recheck.tick().await;
         let mut errors = 0u32;
+        let mut input_done = false;
         loop {
             tokio::select! {
-                m = client_rx.next() => {
+                m = client_rx.next(), if !input_done => {
                     let bytes = match m {
+                        Some(Ok(Message::Binary(b))) if b.is_empty() => {
+                            input_done = true;
+                            let _ = up_wr.shutdown().await;
+                            continue;
+                        }
                         Some(Ok(Message::Binary(b))) => b,
                         Some(Ok(Message::Text(t))) => axum::body::Bytes::copy_from_slice(t.as_str().as_bytes()),
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
