@@ -555,7 +555,8 @@ pub trait StepUpStore: Send + Sync {
     ) -> StoreResult<bool>;
     async fn delete_expired_verify_requests(&self, cutoff: Timestamp) -> StoreResult<u64>;
 
-    /// Every SSH CA key, newest first.
+    /// Every SSH CA key: unretired ones first, then newest first (a rotation within the same
+    /// second still lists the new key first).
     async fn ssh_ca_keys(&self) -> StoreResult<Vec<SshCaKey>>;
     /// Adds a CA key; with `retire_at`, first retires every unretired key at that time (a
     /// rotation), in one transaction.

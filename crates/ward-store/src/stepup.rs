@@ -217,7 +217,7 @@ impl StepUpStore for SqlStore {
     async fn ssh_ca_keys(&self) -> StoreResult<Vec<SshCaKey>> {
         let rows = sqlx::query(
             "SELECT id, public_key, private_enc, created_at, retired_at FROM ssh_ca_keys \
-             ORDER BY created_at DESC, id DESC",
+             ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC",
         )
         .fetch_all(&self.pool)
         .await
