@@ -26,6 +26,9 @@ command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+# SSH certificates (SPEC §2.17): a real sshd trusting ward's CA, and the real ssh client.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ] && [ "${1:-}" = "--check" ]; then
   echo "missing Debian packages the tests drive: ${need[*]}" >&2
   echo "install them with: sudo apt-get install -y ${need[*]}   (or run the tests as root)" >&2

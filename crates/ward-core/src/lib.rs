@@ -20,6 +20,7 @@ pub mod redirect;
 pub mod roles;
 pub mod scope;
 pub mod secret;
+pub mod stepup;
 pub mod store;
 pub mod token;
 

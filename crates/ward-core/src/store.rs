@@ -13,6 +13,7 @@ use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
     Session, SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
 };
+use crate::stepup::{SshCaKey, VerifyRequest};
 use crate::StoreError;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -547,6 +548,66 @@ pub trait MailStore: Send + Sync {
     async fn delete_sent_mail(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
+/// Step-up from anywhere (SPEC §2.17): grace windows and approval requests.
+#[async_trait]
+pub trait StepUpStore: Send + Sync {
+    /// Lets `holder` open `kind/id` without a new proof until `until` (a later `until` replaces
+    /// an earlier one; an earlier one never shortens a window).
+    async fn grant_lock_grace(
+        &self,
+        holder: &str,
+        kind: &str,
+        id: &str,
+        until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Until when `holder` may open `kind/id` without a new proof, if a window was granted.
+    async fn lock_grace(
+        &self,
+        holder: &str,
+        kind: &str,
+        id: &str,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Ends every grace window on `kind/id` (an unlock: a new lock starts from nothing).
+    async fn delete_lock_graces(&self, kind: &str, id: &str) -> StoreResult<()>;
+    async fn delete_expired_lock_graces(&self, cutoff: Timestamp) -> StoreResult<u64>;
+
+    async fn insert_verify_request(&self, request: &VerifyRequest) -> StoreResult<()>;
+    async fn verify_request(&self, id: &str) -> StoreResult<Option<VerifyRequest>>;
+    /// Records a poll at `now` and the (possibly grown) interval.
+    async fn record_verify_poll(&self, id: &str, now: Timestamp, interval: i64) -> StoreResult<()>;
+    /// Approves or denies a pending, live request of `user_id`, once; false when it was not
+    /// pending any more (decided by a concurrent request), expired, or someone else's.
+    async fn decide_verify_request(
+        &self,
+        id: &str,
+        user_id: &str,
+        approve: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Hands out the ticket of an approved, live request of `holder` exactly once: marks it
+    /// issued and stores `ticket` in one transaction. False (and nothing stored) when it was
+    /// not approved, already issued, expired, or asked for by another holder.
+    async fn issue_verify_ticket(
+        &self,
+        id: &str,
+        holder: &str,
+        ticket: &LockTicket,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn delete_expired_verify_requests(&self, cutoff: Timestamp) -> StoreResult<u64>;
+
+    /// Every SSH CA key: unretired ones first, then newest first (a rotation within the same
+    /// second still lists the new key first).
+    async fn ssh_ca_keys(&self) -> StoreResult<Vec<SshCaKey>>;
+    /// Adds a CA key; with `retire_at`, first retires every unretired key at that time (a
+    /// rotation), in one transaction.
+    async fn insert_ssh_ca_key(
+        &self,
+        key: &SshCaKey,
+        retire_at: Option<Timestamp>,
+    ) -> StoreResult<()>;
+}
+
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
@@ -565,6 +626,7 @@ pub trait Store:
     + AccountStore
     + SignupStore
     + MailStore
+    + StepUpStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -109,6 +109,7 @@ fn main() {
             permissions: Default::default(),
             permission: Some("containers:read".into()),
             websocket: false,
+            tcp: None,
             lock_kind: None,
             timeout: None,
             ca_file: None,

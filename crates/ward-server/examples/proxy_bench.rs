@@ -103,7 +103,12 @@ fn thread_cpu_ticks(name: &str) -> u64 {
             continue;
         }
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         total += tick(11) + tick(12);
     }
     total
@@ -160,6 +165,7 @@ fn main() {
             permissions: Default::default(),
             permission: Some("containers:read".into()),
             websocket: false,
+            tcp: None,
             lock_kind: None,
             timeout: None,
             ca_file: None,

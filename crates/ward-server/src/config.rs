@@ -189,6 +189,9 @@ pub struct RawConfig {
     /// `[dpop]`: sender-constrained tokens (SPEC §2.16).
     #[serde(default)]
     pub dpop: crate::dpop::RawDpop,
+    /// `[ssh]`: SSH user certificates (SPEC §2.17), validated in `ssh::config`.
+    #[serde(default)]
+    pub ssh: crate::ssh::config::RawSsh,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -376,6 +379,9 @@ pub struct RawMfa {
     pub ticket_ttl: String,
     /// The issuer shown in authenticator apps.
     pub totp_issuer: String,
+    /// Per lock kind: after a verification, how long the same session may open connections to
+    /// that resource without a new proof (`terminal = "10m"`; default `0s`, none).
+    pub lock_grace: BTreeMap<String, String>,
 }
 
 impl Default for RawMfa {
@@ -385,6 +391,7 @@ impl Default for RawMfa {
             lock_kinds: vec!["terminal".into(), "container".into(), "agent".into()],
             ticket_ttl: "60s".into(),
             totp_issuer: "ward".into(),
+            lock_grace: BTreeMap::new(),
         }
     }
 }
@@ -483,6 +490,7 @@ impl Default for RawConfig {
             webhooks: Vec::new(),
             events: Default::default(),
             dpop: Default::default(),
+            ssh: Default::default(),
         }
     }
 }
@@ -649,6 +657,15 @@ pub struct MfaConfig {
     pub lock_kinds: Vec<String>,
     pub ticket_ttl: i64,
     pub totp_issuer: String,
+    /// Seconds of grace per lock kind; a kind that is not here has none.
+    pub lock_grace: BTreeMap<String, i64>,
+}
+
+impl MfaConfig {
+    /// The grace window of `kind`, in seconds (0: none).
+    pub fn grace(&self, kind: &str) -> i64 {
+        self.lock_grace.get(kind).copied().unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -703,6 +720,8 @@ pub struct Config {
     pub events: crate::events::config::EventsConfig,
     /// `[dpop]` (SPEC §2.16).
     pub dpop: crate::dpop::DpopConfig,
+    /// `[ssh]` (SPEC §2.17).
+    pub ssh: crate::ssh::config::SshConfig,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -1221,6 +1240,26 @@ impl RawConfig {
                 ));
             }
         }
+        let mut lock_grace = BTreeMap::new();
+        for (kind, value) in &self.mfa.lock_grace {
+            let key = format!("mfa.lock_grace.{kind}");
+            if !self.mfa.lock_kinds.contains(kind) {
+                return Err(invalid(
+                    &key,
+                    value,
+                    "a grace for a kind listed in mfa.lock_kinds",
+                ));
+            }
+            let d: Duration = humantime::parse_duration(value)
+                .map_err(|_| invalid(&key, value, "a duration such as 0s, 90s or 10m"))?;
+            let secs = i64::try_from(d.as_secs())
+                .ok()
+                .filter(|s| *s <= 86_400)
+                .ok_or_else(|| invalid(&key, value, "a duration of at most 24h"))?;
+            if secs > 0 {
+                lock_grace.insert(kind.clone(), secs);
+            }
+        }
         let mfa = MfaConfig {
             required_roles: self.mfa.required_roles.clone(),
             lock_kinds: self.mfa.lock_kinds.clone(),
@@ -1233,6 +1272,7 @@ impl RawConfig {
                 }
                 _ => self.mfa.totp_issuer.clone(),
             },
+            lock_grace,
         };
         let idps = validate_idps(&self.idp)?;
         let s = &self.sessions;
@@ -1304,6 +1344,11 @@ impl RawConfig {
             trusted_proxies: validate_trusted_proxies(&self.trusted_proxies.items())?,
             events: crate::events::config::validate(&self.webhooks, &self.events)?,
             dpop: self.dpop.validate()?,
+            ssh: crate::ssh::config::validate(
+                &self.ssh,
+                &self.roles.keys().cloned().collect::<Vec<_>>(),
+                &self.mfa.lock_kinds,
+            )?,
             mfa,
             roles,
             clients,

@@ -32,6 +32,7 @@ pub mod pages;
 mod parser_props;
 pub mod proxy;
 pub mod ratelimit;
+pub mod ssh;
 pub mod state;
 pub mod sweeper;
 pub mod time;
@@ -84,6 +85,8 @@ pub enum StartError {
     Store(#[from] ward_core::StoreError),
     #[error("cannot create the HTTP client for identity providers: {0}")]
     Http(String),
+    #[error("SSH CA: {0}")]
+    Ssh(String),
 }
 
 /// A bound, initialized server, ready to [`serve`](Prepared::serve).
@@ -277,6 +280,28 @@ fn default_public_url(bound: SocketAddr) -> Url {
 #[allow(clippy::panic)]
 fn unreachable_url() -> Url {
     panic!("a constant URL failed to parse")
+}
+
+/// `ward server rotate-ssh-ca`: a new SSH user CA key; the old one stays published for
+/// `ssh.ttl` (SPEC §2.17).
+pub async fn rotate_ssh_ca(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<String, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let store = ward_store::connect(&config.database_url).await?;
+    let master = MasterKey::load(
+        config.master_key.as_deref(),
+        &config.data_dir,
+        random.as_ref(),
+    )?;
+    ssh::rotate(&store, &master, random.as_ref(), clock.now())
+        .await
+        .map_err(StartError::Ssh)
 }
 
 /// `ward server rotate-keys`: a new signing key; old keys stay published until their tokens

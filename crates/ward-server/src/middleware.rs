@@ -17,7 +17,9 @@ const CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; 
 /// SPEC §2.8: every response carries these, unless the handler set its own. Plain tower
 /// layers rather than a `from_fn` middleware: they neither box a future nor clone the inner
 /// service per request (measured on the proxy's path, issue 15).
-pub fn security_headers<S>(service: S) -> impl tower::Service<
+pub fn security_headers<S>(
+    service: S,
+) -> impl tower::Service<
     Request,
     Response = Response,
     Error = std::convert::Infallible,

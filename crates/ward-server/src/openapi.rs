@@ -80,6 +80,10 @@ use crate::{api, oauth};
         api::security::lock,
         api::security::unlock,
         api::security::verify,
+        api::stepup::request,
+        api::stepup::poll,
+        api::ssh::ca,
+        api::ssh::certificate,
     ),
     components(schemas(ward_proto::ErrorBody)),
     modifiers(&SecuritySchemes, &PathEdge),
@@ -93,6 +97,7 @@ use crate::{api, oauth};
         (name = "mfa", description = "TOTP and backup codes"),
         (name = "webauthn", description = "Security keys and passkeys"),
         (name = "security", description = "Per-resource MFA locks"),
+        (name = "ssh", description = "SSH user certificates"),
         (name = "meta", description = "This document"),
     )
 )]

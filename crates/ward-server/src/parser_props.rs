@@ -159,6 +159,7 @@ proptest! {
             permissions: Default::default(),
             permission: Some("containers:read".into()),
             websocket: false,
+            tcp: None,
             lock_kind: Some("terminal".into()),
             timeout: None,
             ca_file: None,

@@ -283,6 +283,17 @@ fn routes(state: AppState) -> Router {
             "/api/security/{kind}/{id}/verify",
             post(api::security::verify),
         )
+        .route(
+            "/api/security/{kind}/{id}/verify/request",
+            post(api::stepup::request),
+        )
+        .route("/api/security/verify/poll", post(api::stepup::poll))
+        .route("/api/ssh/ca", get(api::ssh::ca))
+        .route("/api/ssh/certificates", post(api::ssh::certificate))
+        .route(
+            "/approve/{id}",
+            get(pages::approve::approve_page).post(pages::approve::submit),
+        )
         // Operations
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

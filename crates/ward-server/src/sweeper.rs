@@ -46,6 +46,8 @@ pub struct SweepReport {
     pub account_links: u64,
     pub sent_mail: u64,
     pub dpop_jtis: u64,
+    /// Grace windows and approval requests (SPEC §2.17).
+    pub stepup: u64,
 }
 
 impl SweepReport {
@@ -64,6 +66,7 @@ impl SweepReport {
             self.account_links,
             self.sent_mail,
             self.dpop_jtis,
+            self.stepup,
         ]
         .into_iter()
         .fold(0, u64::saturating_add)
@@ -106,6 +109,10 @@ pub async fn sweep(state: &AppState) -> Result<SweepReport, StoreError> {
         sent_mail: store.delete_sent_mail(cutoff).await?,
         // Expired proof ids need no grace: a proof that old is refused by its `iat`.
         dpop_jtis: store.delete_expired_dpop_jtis(now).await?,
+        stepup: store
+            .delete_expired_lock_graces(expired)
+            .await?
+            .saturating_add(store.delete_expired_verify_requests(expired).await?),
     })
 }
 
@@ -131,6 +138,8 @@ pub(crate) async fn sweep_forever(state: AppState) {
                     webhook_messages = r.webhook_messages,
                     account_links = r.account_links,
                     sent_mail = r.sent_mail,
+                    dpop_jtis = r.dpop_jtis,
+                    stepup = r.stepup,
                     "deleted rows that can no longer be used"
                 );
             }

@@ -258,8 +258,9 @@ impl AccountStore for SqlStore {
                 .await
                 .map_err(backend)?;
         }
-        // Codes and device grants name the user without a foreign key; none may finish.
-        for table in ["auth_codes", "device_grants"] {
+        // Codes, device grants and approval requests name the user without a foreign key; none
+        // may finish.
+        for table in ["auth_codes", "device_grants", "verify_requests"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(user_id)
                 .execute(&mut *tx)

@@ -19,6 +19,7 @@ mod mfa;
 mod rate_limits;
 mod sessions;
 mod signup;
+mod stepup;
 mod users;
 mod webauthn;
 mod writer;

@@ -31,6 +31,8 @@ pub struct ServerArgs {
 enum ServerAction {
     /// Generate a new signing key; old keys stay published until their tokens expire.
     RotateKeys,
+    /// Generate a new SSH user CA key; the old one stays published for `ssh.ttl`.
+    RotateSshCa,
 }
 
 pub fn main(args: ServerArgs) -> ExitCode {
@@ -122,6 +124,13 @@ async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(ServerAction::RotateKeys) = args.action {
         let kid = ward_server::rotate_keys(&config, clock, random).await?;
         println!("new signing key {kid}; earlier keys stay published until their tokens expire");
+        return Ok(());
+    }
+    if let Some(ServerAction::RotateSshCa) = args.action {
+        let id = ward_server::rotate_ssh_ca(&config, clock, random).await?;
+        println!(
+            "new SSH user CA key {id}; the old one stays in GET /api/ssh/ca for ssh.ttl: refresh every host's TrustedUserCAKeys file from it"
+        );
         return Ok(());
     }
     // A relative data directory depends on where ward was started: say which one is used.

@@ -10,6 +10,8 @@ pub mod mfa;
 pub mod profile;
 pub mod security;
 pub mod sessions;
+pub mod ssh;
+pub mod stepup;
 pub mod tokens;
 pub mod webauthn;
 pub mod webhooks;

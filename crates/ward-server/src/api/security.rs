@@ -6,8 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use serde_json::json;
-use ward_core::model::LockTicket;
-use ward_core::token::{new_opaque_secret, token_hash};
+use ward_core::token::token_hash;
 use ward_proto::ErrorBody;
 
 use crate::api::mfa::CodeBody;
@@ -15,7 +14,7 @@ use crate::audit::{self, Audit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
-use crate::mfa::verify_code;
+use crate::ops::stepup;
 use crate::proxy::config::MethodPermissions;
 use crate::state::AppState;
 
@@ -118,17 +117,7 @@ async fn checked(
     code: &str,
     target: &str,
 ) -> ApiResult<()> {
-    let result = verify_code(state, &caller.user.id, code).await;
-    audit::record(
-        state,
-        Audit::new("mfa.verify", crate::mfa::outcome(&result))
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(target)
-            .detail(json!({"purpose": "resource"})),
-    )
-    .await;
-    result.map(|_| ())
+    stepup::code_for_resource(state, &caller.user.id, ip, code, target).await
 }
 
 /// `GET /api/security/{kind}/{id}`: whether a resource is locked behind MFA.
@@ -264,6 +253,8 @@ pub async fn unlock(
     }
     checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
     state.store.unlock_resource(&kind, &id).await?;
+    // A later lock starts from nothing: no grace window survives an unlock.
+    state.store.delete_lock_graces(&kind, &id).await?;
     audit::record(
         &state,
         Audit::new("unlock", "ok")
@@ -318,19 +309,9 @@ pub async fn verify(
         &format!("{kind}/{id}"),
     )
     .await?;
-    let now = state.clock.now();
-    let ticket = new_opaque_secret(state.random.as_ref());
-    state
-        .store
-        .insert_lock_ticket(&LockTicket {
-            ticket_hash: token_hash(&ticket),
-            session_id: holder,
-            kind,
-            resource_id: id,
-            created_at: now,
-            expires_at: now.plus_secs(state.config.mfa.ticket_ttl),
-        })
-        .await?;
+    let (ticket, row) = stepup::new_ticket(&state, &holder, &kind, &id);
+    state.store.insert_lock_ticket(&row).await?;
+    stepup::begin_grace(&state, &holder, &kind, &id, row.created_at).await?;
     Ok(Json(Ticket {
         ticket,
         expires_in: state.config.mfa.ticket_ttl,
@@ -352,8 +333,14 @@ pub async fn admit(
     if state.store.resource_lock(kind, id).await?.is_none() {
         return Ok(());
     }
+    let holder = holder(caller);
+    if let Some(h) = &holder {
+        if stepup::in_grace(state, h, kind, id).await? {
+            return Ok(());
+        }
+    }
     if let Some(ticket) = ticket {
-        let holder = holder(caller).unwrap_or_default();
+        let holder = holder.unwrap_or_default();
         if state
             .store
             .use_lock_ticket(&token_hash(ticket), &holder, kind, id, state.clock.now())
@@ -368,7 +355,11 @@ pub async fn admit(
         ));
     }
     if let Some(code) = code {
-        return checked(state, caller, None, code, &format!("{kind}/{id}")).await;
+        checked(state, caller, None, code, &format!("{kind}/{id}")).await?;
+        if let Some(h) = &holder {
+            stepup::begin_grace(state, h, kind, id, state.clock.now()).await?;
+        }
+        return Ok(());
     }
     Err(ApiError::new(
         StatusCode::FORBIDDEN,

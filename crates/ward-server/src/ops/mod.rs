@@ -11,5 +11,7 @@ pub mod mfa;
 pub mod password;
 pub mod reauth;
 pub mod recovery;
+pub mod ssh;
+pub mod stepup;
 pub mod tool_token;
 pub mod users;

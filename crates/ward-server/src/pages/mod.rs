@@ -7,6 +7,7 @@ pub mod account_mfa;
 pub mod admin;
 pub mod admin_invitations;
 pub mod admin_webhooks;
+pub mod approve;
 pub mod consent;
 pub mod device;
 pub mod email;

@@ -41,7 +41,13 @@ const RESERVED_PREFIXES: &[&str] = &[
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub prefix: String,
+    /// The HTTP(S) upstream; not set for a `tcp` route.
+    #[serde(default)]
     pub upstream: String,
+    /// SPEC §2.17: `host:port` of a TCP upstream; the route is then a WebSocket byte tunnel to
+    /// it (`websocket` is implied), with the route's permissions and lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
     /// Per-method permissions, e.g. `{ GET = "containers:read", POST = "containers:write" }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub permissions: BTreeMap<String, String>,
@@ -165,6 +171,8 @@ pub struct Route {
     pub upstream: Url,
     pub permissions: MethodPermissions,
     pub websocket: bool,
+    /// `host:port`: a WebSocket byte tunnel to this TCP upstream (SPEC §2.17).
+    pub tcp: Option<String>,
     pub lock_kind: Option<String>,
     pub timeout: Duration,
     /// For an `https` upstream: the TLS client configuration (roots, client certificate).
@@ -227,7 +235,10 @@ pub fn validate_routes(
                 "a prefix not used by another route",
             ));
         }
-        let upstream = validate_upstream(&format!("{key}.upstream"), &r.upstream)?;
+        let upstream = match &r.tcp {
+            Some(tcp) => validate_tcp(&format!("{key}.tcp"), tcp, &r.upstream)?,
+            None => validate_upstream(&format!("{key}.upstream"), &r.upstream)?,
+        };
         let parse = |k: &str, p: &str| {
             Permission::parse(p, resources).ok_or_else(|| {
                 invalid(
@@ -329,7 +340,8 @@ pub fn validate_routes(
             prefix,
             upstream,
             permissions,
-            websocket: r.websocket,
+            websocket: r.websocket || r.tcp.is_some(),
+            tcp: r.tcp.clone(),
             lock_kind: r.lock_kind.clone(),
             timeout,
             tls,
@@ -373,6 +385,28 @@ fn validate_prefix(key: &str, prefix: &str) -> Result<String, ConfigError> {
     Ok(trimmed)
 }
 
+/// `host:port` of a TCP route; its `upstream` must then be unset. The route's `upstream` URL is
+/// `tcp://host:port` (only logged).
+fn validate_tcp(key: &str, tcp: &str, upstream: &str) -> Result<Url, ConfigError> {
+    if !upstream.is_empty() {
+        return Err(invalid(
+            key,
+            tcp,
+            "either tcp or upstream on one route, not both",
+        ));
+    }
+    Url::parse(&format!("tcp://{tcp}"))
+        .ok()
+        .filter(|u| {
+            u.host().is_some()
+                && u.port().is_some()
+                && u.path().is_empty()
+                && u.username().is_empty()
+                && u.query().is_none()
+        })
+        .ok_or_else(|| invalid(key, tcp, "host:port, such as 127.0.0.1:22"))
+}
+
 fn validate_upstream(key: &str, upstream: &str) -> Result<Url, ConfigError> {
     let mut url = Url::parse(upstream)
         .ok()
@@ -414,6 +448,7 @@ mod tests {
             permissions: BTreeMap::new(),
             permission: Some("containers:read".into()),
             websocket: false,
+            tcp: None,
             lock_kind: None,
             timeout: None,
             ca_file: None,

@@ -13,6 +13,7 @@ pub mod http;
 pub mod lock;
 pub mod origin;
 pub mod tls;
+pub mod tunnel;
 pub mod websocket;
 
 use std::collections::HashMap;
@@ -113,6 +114,12 @@ impl Proxy {
             }
             let route = route.clone();
             return websocket::upgrade(state.clone(), route, request, verdict).await;
+        }
+        if route.tcp.is_some() {
+            return ApiError::bad_request(
+                "this route is a TCP tunnel: connect with a WebSocket (for example `ward tunnel`)",
+            )
+            .into_response();
         }
         if let OriginVerdict::Refused(why) = verdict {
             return origin_refused(why).into_response();

@@ -53,12 +53,12 @@ const AUTH_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// SPEC §2.12: the most an unauthenticated client may make ward read (message and frame).
 pub const MAX_UNAUTHENTICATED_MESSAGE: usize = 16 * 1024;
 /// Consecutive failed re-checks (database unreachable) after which a connection is closed.
-const MAX_RECHECK_ERRORS: u32 = 3;
+pub(super) const MAX_RECHECK_ERRORS: u32 = 3;
 /// RFC 6455 §5.5: a close frame's reason fits in 123 bytes.
 const MAX_REASON: usize = 123;
 /// 1011 (unexpected condition). IANA's 1014 "bad gateway" would fit better, but RFC 6455
 /// implementations such as tungstenite treat it as reserved and fail the connection with 1002.
-const BAD_GATEWAY: u16 = ws::close_code::ERROR;
+pub(super) const BAD_GATEWAY: u16 = ws::close_code::ERROR;
 
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers
@@ -69,7 +69,7 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// How a connection's identity is re-checked while it is open.
 #[derive(Clone)]
-enum Watch {
+pub(super) enum Watch {
     Session {
         id: String,
     },
@@ -279,8 +279,8 @@ pub(crate) fn parse_auth_message(text: &str) -> Result<AuthMessage, String> {
     Ok(message)
 }
 
-type ClientRx = futures::stream::SplitStream<WebSocket>;
-type ClientTx = futures::stream::SplitSink<WebSocket, Message>;
+pub(super) type ClientRx = futures::stream::SplitStream<WebSocket>;
+pub(super) type ClientTx = futures::stream::SplitSink<WebSocket, Message>;
 
 /// (1) The first message must be the auth message.
 async fn message_auth(
@@ -324,7 +324,7 @@ async fn message_auth(
     Ok((caller, watch))
 }
 
-async fn close(tx: &mut ClientTx, code: u16, reason: &str) {
+pub(super) async fn close(tx: &mut ClientTx, code: u16, reason: &str) {
     let mut end = reason.len().min(MAX_REASON);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -363,6 +363,16 @@ async fn run(socket: WebSocket, c: Connection) {
         if let Err(e) = lock::check(&c.state, &caller, kind, resource, &proof).await {
             return close(&mut client_tx, ws::close_code::POLICY, &e.description).await;
         }
+    }
+    if let Some(addr) = &c.route.tcp {
+        let tunnel = super::tunnel::Tunnel {
+            state: &c.state,
+            route: &c.route,
+            caller: &caller,
+            watch: &watch,
+            addr,
+        };
+        return tunnel.run(client_tx, client_rx).await;
     }
 
     let mut request = match c.upstream_url.as_str().into_client_request() {
@@ -449,12 +459,12 @@ async fn run(socket: WebSocket, c: Connection) {
     let _ = client_tx.close().await;
 }
 
-enum Recheck {
+pub(super) enum Recheck {
     Revoked(String),
     Unavailable,
 }
 
-async fn still_valid(state: &AppState, watch: &Watch) -> Result<(), Recheck> {
+pub(super) async fn still_valid(state: &AppState, watch: &Watch) -> Result<(), Recheck> {
     match watch {
         // The same live-session check as every request (revocation, expiry, idle time, a
         // disabled user, the MFA policy); an open connection is activity, so it is touched.

@@ -232,6 +232,31 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("post", "/api/security/{kind}/{id}/mfa-lock", Lock, ""),
     ("post", "/api/security/{kind}/{id}/mfa-unlock", Lock, ""),
     ("post", "/api/security/{kind}/{id}/verify", Lock, ""),
+    // Approval from another device (SPEC §2.17): any credential that can hold a ticket asks and
+    // polls for itself (the admin here has no second factor: a 400, not a refusal).
+    (
+        "post",
+        "/api/security/{kind}/{id}/verify/request",
+        Identity,
+        "",
+    ),
+    (
+        "post",
+        "/api/security/verify/poll",
+        Identity,
+        r#"{"request_id":"vr_none"}"#,
+    ),
+    ("get", "/approve/{id}", Page, ""),
+    ("post", "/approve/{id}", Page, ""),
+    // SSH certificates are off in this matrix's server: 404 for every credential. The ssh
+    // tests check `ssh:write`, principals and host locks.
+    ("get", "/api/ssh/ca", Public, ""),
+    (
+        "post",
+        "/api/ssh/certificates",
+        Lock,
+        r#"{"public_key":"x"}"#,
+    ),
     ("get", "/healthz", Public, ""),
     ("get", "/readyz", Public, ""),
     ("get", "/metrics", Public, ""),

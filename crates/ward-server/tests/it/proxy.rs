@@ -30,6 +30,7 @@ pub fn route(prefix: &str, upstream: &str) -> RawRoute {
         permissions: BTreeMap::new(),
         permission: None,
         websocket: false,
+        tcp: None,
         lock_kind: None,
         timeout: None,
         ca_file: None,

@@ -25,6 +25,10 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("server rotate-keys", &["ward server rotate-keys --data-dir /var/lib/ward"]),
     (
+        "server rotate-ssh-ca",
+        &["ward server rotate-ssh-ca --data-dir /var/lib/ward"],
+    ),
+    (
         "login",
         &[
             "ward login prod https://ward.example.com",
@@ -82,6 +86,21 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("lock", &["ward lock terminal t1"]),
     ("unlock", &["ward unlock terminal t1 --code 123456"]),
     ("verify", &["ward verify terminal t1", "ward verify terminal t1 --code ABCD-EFGH"]),
+    (
+        "ssh",
+        &[
+            "ward ssh build-7.internal",
+            "ward ssh deploy@db-1 -- -p 2222 uptime",
+            "ward ssh db-1 --via /tcp/db-1",
+        ],
+    ),
+    (
+        "tunnel",
+        &[
+            "ward tunnel /tcp/db-1",
+            "ssh -o ProxyCommand='ward tunnel /tcp/db-1' dev@db-1",
+        ],
+    ),
     (
         "credential",
         &[

@@ -198,6 +198,10 @@ pub async fn resource(ctx: &Ctx, action: &str, args: ResourceArgs) -> CliResult 
             )));
         }
     }
+    if action == "verify" && args.code.code.is_none() {
+        let target = format!("{}/{}", args.kind, args.id);
+        return super::approve::verify_by_approval(ctx, &state_path, &target).await;
+    }
     let code = code(&args.code, &what)?;
     let endpoint = match action {
         "lock" => "mfa-lock",

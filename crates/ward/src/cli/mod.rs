@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+mod approve;
 mod auth;
 pub mod credential;
 mod env;
@@ -17,9 +18,11 @@ mod profiles;
 mod progress;
 mod reauth;
 mod sessions;
+mod ssh;
 mod status;
 mod token;
 mod tokens;
+mod tunnel;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -99,8 +102,13 @@ pub enum UserCommand {
     Lock(mfa::ResourceArgs),
     /// Remove a resource's MFA lock.
     Unlock(mfa::ResourceArgs),
-    /// Get a single-use ticket to open one connection to a locked resource.
+    /// Get a single-use ticket to open one connection to a locked resource (without --code:
+    /// approve it on another device).
     Verify(mfa::ResourceArgs),
+    /// Standard input and output over a TCP route (for ssh's ProxyCommand).
+    Tunnel(tunnel::TunnelArgs),
+    /// Sign in to a host with OpenSSH and a short-lived certificate from ward.
+    Ssh(ssh::SshArgs),
     /// Admin views and actions: users, sessions, audit log.
     Admin {
         #[command(subcommand)]
@@ -349,6 +357,8 @@ pub fn main(global: GlobalArgs, command: UserCommand) -> ExitCode {
             UserCommand::Lock(args) => mfa::resource(&ctx, "lock", args).await,
             UserCommand::Unlock(args) => mfa::resource(&ctx, "unlock", args).await,
             UserCommand::Verify(args) => mfa::resource(&ctx, "verify", args).await,
+            UserCommand::Tunnel(args) => tunnel::run(&ctx, args).await,
+            UserCommand::Ssh(args) => ssh::run(&ctx, args).await,
             UserCommand::Credential { command } => credential::run(&ctx, command).await,
             UserCommand::Env(args) => env::run(&ctx, args).await,
             UserCommand::Auth { command } => auth::run(&ctx, command).await,

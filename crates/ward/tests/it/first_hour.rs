@@ -322,7 +322,7 @@ fn base32_decode(s: &str) -> Vec<u8> {
 }
 
 /// The current TOTP code for a base32 secret.
-fn totp_now(secret_base32: &str) -> String {
+pub fn totp_now(secret_base32: &str) -> String {
     use ward_core::clock::Clock;
     let step = ward_core::mfa::step_of(ward_core::clock::SystemClock.now());
     ward_core::mfa::code_at_step(&base32_decode(secret_base32), step).unwrap()

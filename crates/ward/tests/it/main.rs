@@ -13,6 +13,12 @@ mod events;
 mod first_hour;
 #[path = "../../../ward-server/tests/it/receiver.rs"]
 mod receiver;
+mod ssh_cli;
+mod stepup_cli;
+// Shared with ward-server's tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../../../ward-server/tests/it/sshd.rs"]
+mod sshd;
 mod support;
 mod toolchain;
 

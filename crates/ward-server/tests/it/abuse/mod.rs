@@ -96,6 +96,7 @@ pub(super) async fn with_terminal_route(c: &mut RawConfig) {
         permissions: BTreeMap::new(),
         permission: Some("containers:write".into()),
         websocket: true,
+        tcp: None,
         lock_kind: Some("terminal".into()),
         timeout: None,
         ca_file: None,

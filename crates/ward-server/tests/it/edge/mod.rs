@@ -85,6 +85,7 @@ fn route(prefix: &str, upstream: &str, permission: &str) -> RawRoute {
         permissions: BTreeMap::new(),
         permission: Some(permission.into()),
         websocket: false,
+        tcp: None,
         lock_kind: None,
         timeout: None,
         ca_file: None,

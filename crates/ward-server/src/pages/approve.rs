@@ -1,0 +1,166 @@
+//! `/approve/{id}`: approval from another device (SPEC §2.17). The signed-in owner sees which
+//! resource is asked for, from which device and address, and when, and approves with a second
+//! factor (or denies). The rules live in `ops::stepup`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use maud::html;
+use ward_core::stepup::VerifyRequest;
+
+use crate::auth::Caller;
+use crate::csrf;
+use crate::error::ApiError;
+use crate::extract::{ClientIp, FormParams};
+use crate::ops::stepup::{self, Proof};
+use crate::pages::{
+    csrf_field, describe_agent, error_page, human_time, message_page, no_store, page, page_caller,
+};
+use crate::state::AppState;
+
+fn here(id: &str) -> String {
+    // Only letters, digits and `_` reach a page: anything else is not a request id.
+    let safe: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    format!("/approve/{safe}")
+}
+
+/// `GET /approve/{id}`.
+pub async fn approve_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = match page_caller(&state, &jar, &here(&id)).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    let request = match stepup::for_owner(&state, &caller.user.id, &id).await {
+        Ok(r) => r,
+        Err(e) if e.status.is_client_error() => return Ok(error_page(&e)),
+        Err(e) => return Err(e),
+    };
+    let now = state.clock.now();
+    if let Some(why) = ward_core::stepup::approval_refusal(&request, &caller.user.id, now) {
+        return Ok(message_page(StatusCode::CONFLICT, "Cannot approve", why));
+    }
+    render(&state, jar, &caller, &request, None, StatusCode::OK).await
+}
+
+/// `POST /approve/{id}`: `decision=allow` with `code`, or `decision=deny`.
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
+    let caller = match page_caller(&state, &jar, &here(&id)).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(redirect),
+    };
+    let approve = match form.get("decision") {
+        Some("allow") => match form.get("code") {
+            Some(code) => Some(Proof::Code(code)),
+            None => {
+                return Err(ApiError::bad_request(
+                    "enter a code from your authenticator app, or a backup code",
+                ))
+            }
+        },
+        Some("deny") => None,
+        _ => return Err(ApiError::bad_request("decision must be allow or deny")),
+    };
+    let approving = approve.is_some();
+    match stepup::decide(&state, &caller, &id, approve, ip.as_deref()).await {
+        Ok(r) => {
+            let target = format!("{}/{}", r.kind, r.resource_id);
+            Ok(if approving {
+                message_page(
+                    StatusCode::OK,
+                    "Approved",
+                    &format!("Approved: the requesting device can now open {target}. You can close this page."),
+                )
+            } else {
+                message_page(
+                    StatusCode::OK,
+                    "Denied",
+                    &format!("Denied: the request to open {target} was refused."),
+                )
+            })
+        }
+        // A wrong code shows the form again with the reason; the rest is a message page.
+        Err(e) if e.status == StatusCode::BAD_REQUEST && e.retry_after.is_none() => {
+            match stepup::for_owner(&state, &caller.user.id, &id).await {
+                Ok(request) => {
+                    render(
+                        &state,
+                        jar,
+                        &caller,
+                        &request,
+                        Some(&e.description),
+                        e.status,
+                    )
+                    .await
+                }
+                Err(e) => Ok(error_page(&e)),
+            }
+        }
+        Err(e) if e.status.is_client_error() => Ok(error_page(&e)),
+        Err(e) => Err(e),
+    }
+}
+
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    caller: &Caller,
+    r: &VerifyRequest,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let methods = crate::mfa::methods(state, &caller.user.id).await?;
+    let by_code = methods.contains(&"totp");
+    let (jar, token) = csrf::token(state, jar);
+    let action = here(&r.id);
+    let now = state.clock.now();
+    let minutes_ago = (now.0 - r.created_at.0).max(0) / 60;
+    let agent = describe_agent(r.user_agent.as_deref());
+    let mut response = no_store(page(
+        "Approve access",
+        html! {
+            h1 { "Approve access" }
+            p { "A device signed in as " strong { (caller.user.email) } " asks to open a locked resource." }
+            dl class="request" {
+                dt { "Resource" } dd { code { (r.kind) "/" (r.resource_id) } }
+                dt { "Requesting device" } dd { (r.device_name.as_deref().unwrap_or("unnamed device")) @if let Some(a) = &agent { " (" (a) ")" } }
+                dt { "Address" } dd { (r.ip.as_deref().unwrap_or("unknown")) }
+                dt { "Requested" } dd { (human_time(r.created_at)) @if minutes_ago > 0 { " (" (minutes_ago) " min ago)" } }
+            }
+            p class="muted" { "Approve only if you started this yourself, just now." }
+            @if let Some(e) = error { p class="error" role="alert" { (e) } }
+            @if by_code {
+                form method="post" action=(action) {
+                    (csrf_field(&token))
+                    label for="code" { "Code from your authenticator app, or a backup code" }
+                    input id="code" class="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus;
+                    button type="submit" name="decision" value="allow" { "Approve" }
+                }
+            } @else {
+                p { "Approving needs a code from an authenticator app." }
+            }
+            form method="post" action=(action) {
+                (csrf_field(&token))
+                button type="submit" class="secondary" name="decision" value="deny" { "Deny" }
+            }
+        },
+    ))
+    .into_response();
+    *response.status_mut() = status;
+    Ok((jar, response).into_response())
+}

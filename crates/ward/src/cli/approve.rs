@@ -1,0 +1,85 @@
+//! `ward verify KIND ID` without `--code`: approval from another device (SPEC §2.17, §3.1).
+//! Asks the server for an approval request, prints its URL and a QR code of it (on stderr, so
+//! stdout carries only the ticket), and polls at the server's interval (RFC 8628 §3.5: 5 s more
+//! after each `slow_down`) until the ticket comes, the request is denied, or it expires.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::progress::qr_text;
+use super::{call_api, print_json, CliError, CliResult, Ctx};
+
+/// `state_path` is `/api/security/{kind}/{id}` (segments already escaped).
+pub async fn verify_by_approval(ctx: &Ctx, state_path: &str, target: &str) -> CliResult {
+    let started = call_api(
+        ctx,
+        "POST",
+        &format!("{state_path}/verify/request"),
+        Some(json!({})),
+    )
+    .await?;
+    let url = started["approve_url"].as_str().unwrap_or_default();
+    let request_id = started["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if url.is_empty() || request_id.is_empty() {
+        return Err(CliError::new(
+            "the server's answer to the approval request has no approve_url or request_id",
+        ));
+    }
+    let mut interval = started["interval"].as_u64().unwrap_or(5).clamp(1, 60);
+    let expires_in = started["expires_in"].as_u64().unwrap_or(300);
+    eprintln!("To open {target}, approve this request on a device signed in as you:");
+    eprintln!();
+    eprintln!("  {url}");
+    eprintln!();
+    if let Some(qr) = qr_text(url) {
+        eprintln!("{qr}");
+    }
+    eprintln!(
+        "Waiting for the approval (expires in {} min)…",
+        expires_in.div_ceil(60)
+    );
+    loop {
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+        let polled = call_api(
+            ctx,
+            "POST",
+            "/api/security/verify/poll",
+            Some(json!({ "request_id": request_id })),
+        )
+        .await;
+        match polled {
+            Ok(v) => {
+                if ctx.json() {
+                    print_json(&v);
+                } else {
+                    println!("{}", v["ticket"].as_str().unwrap_or_default());
+                    eprintln!(
+                        "Approved. Ticket for one connection to {target}, valid {} s.",
+                        v["expires_in"]
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => match e.api_error.as_deref() {
+                Some("authorization_pending") => {}
+                Some("slow_down") => interval += 5,
+                Some("access_denied") => {
+                    return Err(CliError::new(format!(
+                        "the request to open {target} was denied on the approving device"
+                    )))
+                }
+                Some("expired_token") => {
+                    return Err(CliError::new(format!(
+                        "the request to open {target} expired before it was approved"
+                    ))
+                    .hint("Run the command again, or pass --code CODE."))
+                }
+                _ => return Err(e),
+            },
+        }
+    }
+}
