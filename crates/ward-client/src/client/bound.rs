@@ -16,26 +16,59 @@ impl Client {
     /// Signing failures.
     pub fn authorize(
         &self,
-        request: reqwest::RequestBuilder,
+        mut request: reqwest::RequestBuilder,
         method: &str,
         url: &Url,
         token: &AccessToken,
     ) -> Result<reqwest::RequestBuilder> {
+        for (name, value) in self.authorization_headers(method, url, token)? {
+            request = request.header(name, value);
+        }
+        Ok(request)
+    }
+
+    /// The headers that present `token` for `method` `url`, for a request not made with
+    /// reqwest (a WebSocket upgrade): `Authorization: DPoP <token>` and `DPoP: <proof>` for a
+    /// bound token, `Authorization: Bearer <token>` otherwise. A proof names the `http(s)`
+    /// URL, also for a `ws(s)` upgrade (RFC 9449 §4.2: the HTTP request it is sent with).
+    ///
+    /// # Errors
+    /// Signing failures.
+    pub fn authorization_headers(
+        &self,
+        method: &str,
+        url: &Url,
+        token: &AccessToken,
+    ) -> Result<Vec<(&'static str, String)>> {
         let Some(key) = &token.dpop else {
-            return Ok(request.bearer_auth(token.token.expose()));
+            return Ok(vec![(
+                "authorization",
+                format!("Bearer {}", token.token.expose()),
+            )]);
         };
+        let mut htu = url.clone();
+        let http_scheme = match url.scheme() {
+            "ws" => Some("http"),
+            "wss" => Some("https"),
+            _ => None,
+        };
+        if let Some(scheme) = http_scheme {
+            // `set_scheme` refuses only changes between special and non-special schemes.
+            let _ = htu.set_scheme(scheme);
+        }
         let proof = key
             .proof(
                 method,
-                url,
+                &htu,
                 Some(token.token.expose()),
                 None,
                 self.clock.unix(),
             )
             .map_err(|e| Error::new(Kind::Protocol, e.to_string()))?;
-        Ok(request
-            .header("authorization", format!("DPoP {}", token.token.expose()))
-            .header("DPoP", proof))
+        Ok(vec![
+            ("authorization", format!("DPoP {}", token.token.expose())),
+            ("DPoP", proof),
+        ])
     }
 
     /// A token for a tool that sends it as it is (a credential helper, `ward env`): the

@@ -1,6 +1,7 @@
 //! `ward tunnel ROUTE`: standard input and output over a TCP route's WebSocket (SPEC §2.17), for
 //! ssh's `ProxyCommand` (`ssh -o ProxyCommand='ward tunnel /tcp/db-1' host`). Authenticates with
-//! the profile's access token on the upgrade request; a refusal or a revocation arrives as a
+//! the profile's access token on the upgrade request (signed with the profile's DPoP key when
+//! the session is bound); a refusal or a revocation arrives as a
 //! WebSocket close with its reason, printed as `Error: …`. At the end of standard input it
 //! sends an empty binary message (ward half-closes the TCP connection) and exits when the
 //! upstream closes.
@@ -65,9 +66,12 @@ pub async fn run(ctx: &Ctx, args: TunnelArgs) -> CliResult {
         .into_client_request()
         .map_err(|e| CliError::new(format!("cannot build the tunnel request: {e}")))?;
     let headers = request.headers_mut();
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
-        .map_err(|_| CliError::new("the access token is not a valid header value"))?;
-    headers.insert("authorization", bearer);
+    // A DPoP-bound session (ward-cli's default) signs the upgrade like any other request.
+    for (name, value) in client.authorization_headers("GET", &url, &token)? {
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| CliError::new("the access token is not a valid header value"))?;
+        headers.insert(name, value);
+    }
     if let Some(t) = &args.ticket {
         let v = HeaderValue::from_str(t).map_err(|_| CliError::usage("--ticket is not valid"))?;
         headers.insert("x-ward-ticket", v);

@@ -192,7 +192,15 @@ async fn verify_without_code_is_approved_on_another_device() {
         );
         let cli = &cli;
         async move {
-            let token = cli.run(&["token"]).await.stdout.trim().to_owned();
+            // What a script uses: `ward env`'s short-lived bearer (the session itself is
+            // DPoP-bound, so `ward token` prints nothing by default).
+            let env = cli.run(&["env"]).await.stdout;
+            let token = env
+                .lines()
+                .find_map(|l| l.strip_prefix("WARD_TOKEN="))
+                .expect("ward env prints WARD_TOKEN")
+                .trim_matches('\'')
+                .to_owned();
             Server::http()
                 .get(url)
                 .bearer_auth(token)
