@@ -144,6 +144,25 @@ async fn account_and_admin_pages_in_chromium() {
         "admin"
     );
     shots.push(d.screenshot("04-admin-users").await);
+    // Every badge on a line is the same size, whatever its colour ("you" beside "Active": the
+    // green one once took the padding of the green notice box).
+    let heights = d
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             done([...document.querySelectorAll('.badge')].map(b => [b.className, b.getBoundingClientRect().height]));",
+            vec![],
+        )
+        .await;
+    let heights: Vec<(String, f64)> = serde_json::from_value(heights).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = heights.iter().map(|(c, _)| c.as_str()).collect();
+    assert!(
+        kinds.len() >= 2,
+        "badges of several kinds to compare: {heights:?}"
+    );
+    let (low, high) = heights
+        .iter()
+        .fold((f64::MAX, 0.0_f64), |(l, h), (_, v)| (l.min(*v), h.max(*v)));
+    assert!(high - low < 1.0, "badge heights differ: {heights:?}");
 
     d.goto(&format!("{base}/admin/sessions")).await;
     d.find("tr.current").await;
