@@ -60,6 +60,31 @@ fn has(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// `cargo` as if typed in the shell. `cargo xtask` runs this program with the variables cargo
+/// sets for a package (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …); passed on, they differ from
+/// a plain `cargo build` (and, in CI, from one clone's path to the next), and build scripts that
+/// watch them (ring's does) rebuild, taking every crate above them along.
+fn cargo_command(cargo: &str) -> Command {
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_for_a_package = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if set_for_a_package {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 fn run(what: &str, command: &mut Command) -> Result<()> {
     let status = command
         .status()
@@ -88,7 +113,7 @@ fn test(cargo_args: Vec<String>) -> Result<()> {
 
     eprintln!("== cargo test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut tests = Command::new(&cargo);
+    let mut tests = cargo_command(&cargo);
     tests.args(["test", "--locked"]);
     if cargo_args.is_empty() {
         tests.arg("--workspace");
@@ -104,7 +129,7 @@ fn test(cargo_args: Vec<String>) -> Result<()> {
         eprintln!("== Schemathesis against /api/openapi.json");
         run(
             "cargo build -p ward",
-            Command::new(&cargo)
+            cargo_command(&cargo)
                 .args(["build", "-p", "ward", "--locked"])
                 .current_dir(&root),
         )?;
