@@ -111,18 +111,14 @@ pub async fn deny(
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
     let user = waiting(state, id).await?;
-    if !state.store.delete_user(id).await? {
-        return Err(ApiError::not_found("no such user"));
-    }
-    audit::record(
+    super::users::remove_account(
         state,
-        Audit::new("user.denied", "ok")
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(id)
-            .detail(json!({"email": user.email})),
+        caller,
+        ip,
+        id,
+        Audit::new("user.denied", "ok").detail(json!({"email": user.email})),
     )
-    .await;
+    .await?;
     let rendered = crate::mail::templates::access_decided(state, &user, false);
     if let Err(e) = crate::mail::enqueue(state, &user.email, "access_denied", rendered).await {
         tracing::warn!(error = %e.description, "cannot queue the denial mail");

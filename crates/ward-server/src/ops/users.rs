@@ -164,17 +164,30 @@ pub async fn delete_user(
         ));
     }
     let user = target(state, id).await?;
+    remove_account(
+        state,
+        caller,
+        ip,
+        id,
+        Audit::new("user.deleted", "ok").detail(json!({"role": user.role})),
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Deletes account `id` and every row that names it (decision 114), then records `event` (its
+/// actor, address and target filled in here): the one way an admin removes an account, whether
+/// deleted or a sign-up denied. 404 when it is already gone.
+pub async fn remove_account<'a>(
+    state: &AppState,
+    caller: &'a Caller,
+    ip: Option<&'a str>,
+    id: &'a str,
+    event: Audit<'a>,
+) -> ApiResult<()> {
     if !state.store.delete_user(id).await? {
         return Err(ApiError::not_found("no such user"));
     }
-    audit::record(
-        state,
-        Audit::new("user.deleted", "ok")
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(id)
-            .detail(json!({"role": user.role})),
-    )
-    .await;
-    Ok(user)
+    audit::record(state, event.actor(&caller.user.id).ip(ip).target(id)).await;
+    Ok(())
 }
