@@ -21,6 +21,7 @@ use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::guest::{GuestChannel, GuestStart, GUEST_ROLE};
 use crate::issue::{start_web_session, SessionRequest};
 use crate::ops::logout::{end_session, Via};
+use crate::ops::signin::{check_password, PasswordCheck};
 use crate::pages::error_page;
 use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
@@ -205,89 +206,19 @@ pub async fn submit_password(
     let return_to = safe_return_to(form.get("return_to"));
     let email = normalize_email(form.get("email").unwrap_or_default());
     let password = form.get("password").unwrap_or_default().to_string();
-    let now = state.clock.now();
-    let limits = state.config.rate_limits;
-    let ip_key = ip.clone().unwrap_or_default();
-    // Per IP, every submission; per account, the attempt is reserved before the password is
-    // checked, so concurrent guesses never exceed the budget (SPEC §2.13).
-    let allowed = async {
-        state
-            .limiter
-            .hit(
-                "signin_ip",
-                &ip_key,
-                limits.signin_per_ip,
-                limits.window_secs,
-                now,
-            )
-            .await?;
-        state
-            .limiter
-            .reserve(limits.signin_account(), &email, now)
-            .await
-    }
-    .await;
-    let attempt = match allowed {
-        Ok(attempt) => attempt,
-        Err(e) => {
-            if e.is_limited() {
-                state.metrics.auth_event("password", "rate_limited");
-            }
-            return Err(e.into());
+    let user = match check_password(&state, &email, password, ip.as_deref(), "password").await? {
+        PasswordCheck::Passed(user) => user,
+        PasswordCheck::RoutedToIdp(idp) => {
+            return Ok(super::idp::must_use_idp(idp, &email, &return_to))
         }
-    };
-
-    let user = state.store.user_by_email(&email).await?;
-    // A domain routed to an IdP signs in there (SPEC §2.13), decided before the password is
-    // read: the answer tells nothing about the password.
-    let user_id = user.as_ref().map(|u| u.id.as_str());
-    if let Some(idp) = crate::idp::required_idp(&state, &email, user_id).await? {
-        state.limiter.release(attempt).await;
-        state.metrics.auth_event("password", "routed_to_idp");
-        let mut event = Audit::new("signin", "denied").ip(ip.as_deref()).detail(
-            serde_json::json!({"email": email, "method": "password", "reason": "routed_to_idp", "idp": idp.name}),
-        );
-        if let Some(id) = user_id {
-            event = event.target(id);
-        }
-        audit::record(&state, event).await;
-        return Ok(super::idp::must_use_idp(idp, &email, &return_to));
-    }
-    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified = state.passwords.verify(password, phc).await;
-    // A sign-up waiting for an admin (`signup = "approval"`): only whoever knows its password
-    // learns that it waits, so the page tells nothing to others.
-    if let Some(u) = user.as_ref().filter(|u| verified && u.disabled) {
-        if state.store.pending_approval(&u.id).await? {
-            state.limiter.release(attempt).await;
-            state.metrics.auth_event("password", "pending_approval");
-            audit::record(
-                &state,
-                Audit::new("signin", "denied")
-                    .ip(ip.as_deref())
-                    .target(&u.id)
-                    .detail(serde_json::json!({"email": email, "method": "password", "reason": "pending_approval"})),
-            )
-            .await;
+        PasswordCheck::PendingApproval(user) => {
             return Ok(super::signup::waiting_page(
                 &state,
                 StatusCode::FORBIDDEN,
-                &u.email,
-            ));
+                &user.email,
+            ))
         }
-    }
-    let user = match user {
-        Some(u) if verified && !u.disabled => u,
-        _ => {
-            // The reservation stays counted.
-            state.metrics.auth_event("password", "failed");
-            let mut event = Audit::new("signin", "failed")
-                .ip(ip.as_deref())
-                .detail(serde_json::json!({"email": email, "method": "password"}));
-            if let Some(u) = user.as_ref() {
-                event = event.target(&u.id);
-            }
-            audit::record(&state, event).await;
+        PasswordCheck::Refused { remaining } => {
             let (jar, token) = csrf::token(&state, jar);
             let mut r = password_form(
                 &token,
@@ -298,13 +229,11 @@ pub async fn submit_password(
             *r.status_mut() = StatusCode::UNAUTHORIZED;
             r.headers_mut().insert(
                 crate::error::RATELIMIT_REMAINING,
-                axum::http::HeaderValue::from(attempt.remaining),
+                axum::http::HeaderValue::from(remaining),
             );
             return Ok((jar, r).into_response());
         }
     };
-    state.limiter.release(attempt).await;
-    state.metrics.auth_event("password", "ok");
     after_password(
         &state,
         jar,
