@@ -32,9 +32,11 @@ mod bound;
 mod events;
 mod helpers;
 mod messages;
+mod terminal;
 
 pub use alias::AliasSource;
 pub use events::{EventStream, ServerEvent};
+pub use terminal::TerminalPrompt;
 
 /// Refresh an access token this long before it expires.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -63,6 +65,9 @@ pub struct LoginOptions {
     /// The scopes to ask for, space-separated; `None`: the parameters' default
     /// (`openid offline_access`). The server decides what is granted.
     pub scope: Option<String>,
+    /// Asks for the password and code of [`AuthFlow::Password`]; `None` where nobody can type
+    /// (that flow then fails with a usage error).
+    pub prompt: Option<Arc<dyn TerminalPrompt>>,
 }
 
 /// The result of a successful sign-in.
@@ -215,6 +220,7 @@ impl Client {
             timeout: Duration::from_secs(300),
             paste: None,
             scope: None,
+            prompt: None,
         }
     }
 
@@ -430,8 +436,13 @@ impl Client {
             self.progress.report(&Event::FlowChosen {
                 flow: "device_code".into(),
                 reason: format!(
-                    "no browser can be opened here: {}",
-                    env.why_not().unwrap_or("unknown")
+                    "no browser can be opened here: {}{}",
+                    env.why_not().unwrap_or("unknown"),
+                    if discovery.ward_terminal_sign_in_endpoint.is_some() {
+                        " (or type your password here instead: --auth-flow password)"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
@@ -443,6 +454,17 @@ impl Client {
             .then(crate::dpop::DpopKey::generate);
         let tokens = loop {
             let attempt = match flow {
+                AuthFlow::Password => {
+                    self.password_flow(
+                        &discovery,
+                        &opts,
+                        login_hint.as_deref(),
+                        &device_id,
+                        &device_name,
+                        key.as_ref(),
+                    )
+                    .await
+                }
                 AuthFlow::DeviceCode => {
                     self.device_flow(
                         &discovery,
@@ -745,24 +767,22 @@ impl Client {
         }
     }
 
-    async fn device_flow(
+    /// `POST /oauth/device/code` for this client (RFC 8628 §3.1).
+    async fn start_device_authorization(
         &self,
         discovery: &Discovery,
         opts: &LoginOptions,
         device_id: &str,
         device_name: &str,
-        env: &BrowserEnv,
-        key: Option<&crate::dpop::DpopKey>,
-    ) -> Result<TokenResponse> {
+    ) -> Result<DeviceAuthorization> {
         let Some(device_endpoint) = discovery.device_authorization_endpoint.as_deref() else {
             return Err(Error::new(
                 Kind::DeviceFlowDisabled,
                 "the server has switched the device flow off",
             ));
         };
-        let http = self.http()?;
-        let auth: DeviceAuthorization = post_form(
-            http,
+        post_form(
+            self.http()?,
             device_endpoint,
             &[
                 ("client_id", &self.params.client_id),
@@ -772,7 +792,22 @@ impl Client {
             ],
         )
         .await
-        .map_err(|e| token_error(e, "device authorization"))?;
+        .map_err(|e| token_error(e, "device authorization"))
+    }
+
+    async fn device_flow(
+        &self,
+        discovery: &Discovery,
+        opts: &LoginOptions,
+        device_id: &str,
+        device_name: &str,
+        env: &BrowserEnv,
+        key: Option<&crate::dpop::DpopKey>,
+    ) -> Result<TokenResponse> {
+        let auth = self
+            .start_device_authorization(discovery, opts, device_id, device_name)
+            .await?;
+        let http = self.http()?;
         if oauth::is_loopback_url(&opts.url) {
             self.progress.report(&Event::LoopbackServer {
                 url: opts.url.as_str().trim_end_matches('/').to_owned(),

@@ -78,6 +78,11 @@ impl Error {
         Self::new(Kind::Usage, message)
     }
 
+    /// What the user typed could not be read (for a [`crate::TerminalPrompt`]).
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(Kind::Io, message)
+    }
+
     /// A suggestion for the user, e.g. `Please run: ward login default https://…`.
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()

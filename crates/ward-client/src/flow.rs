@@ -16,6 +16,9 @@ pub enum AuthFlow {
     Pkce,
     /// Device authorization grant.
     DeviceCode,
+    /// The password (and code) typed in this terminal approve the device authorization
+    /// (decision 164), where the server allows it. Never chosen by `auto`.
+    Password,
 }
 
 impl FromStr for AuthFlow {
@@ -25,8 +28,9 @@ impl FromStr for AuthFlow {
             "auto" => Ok(AuthFlow::Auto),
             "pkce" => Ok(AuthFlow::Pkce),
             "device_code" | "device-code" | "device" => Ok(AuthFlow::DeviceCode),
+            "password" => Ok(AuthFlow::Password),
             other => Err(Error::usage(format!(
-                "unknown auth flow {other:?}: expected auto, pkce or device_code"
+                "unknown auth flow {other:?}: expected auto, pkce, device_code or password"
             ))),
         }
     }

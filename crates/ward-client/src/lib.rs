@@ -35,7 +35,7 @@ mod secret;
 pub use browser::open_browser;
 pub use client::{
     validate_alias, AccessToken, AliasSource, Client, EventStream, LoginOptions, LoginOutcome,
-    ServerEvent, Status, TokenOrigin, REFRESH_MARGIN,
+    ServerEvent, Status, TerminalPrompt, TokenOrigin, REFRESH_MARGIN,
 };
 pub use clock::{format_rfc3339, format_utc, parse_rfc3339, Clock, FixedClock, SystemClock};
 pub use error::{Error, Result};

@@ -37,6 +37,10 @@ pub struct Discovery {
     /// ward: whether `ward token` may print a plain bearer of a DPoP-bound session.
     #[serde(default)]
     pub ward_cli_bearer: bool,
+    /// ward: where `--auth-flow password` sends the typed password (decision 164); absent
+    /// when the server does not allow it.
+    #[serde(default)]
+    pub ward_terminal_sign_in_endpoint: Option<String>,
 }
 
 /// RFC 6749 §5.1 token response.

@@ -235,3 +235,29 @@ pub struct ChangeEmailResponse {
     /// Whether a verification link was mailed (`[smtp]` is set).
     pub verification_sent: bool,
 }
+
+/// `POST /api/auth/terminal-sign-in` request (`ward login --auth-flow password`, decision 164):
+/// the password and, for an account with two-step verification, the code, typed in the terminal
+/// that asked for `user_code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TerminalSignInRequest {
+    /// The `user_code` of the caller's own pending device authorization.
+    pub user_code: String,
+    pub email: String,
+    pub password: String,
+    /// A TOTP or backup code; needed when the first answer was `mfa_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// `POST /api/auth/terminal-sign-in` response: the device code is approved; the next poll of
+/// the token endpoint with its `device_code` returns the session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TerminalSignInResponse {
+    pub email: String,
+    /// How the account proved itself (`pwd`, `otp`, `mfa`).
+    pub amr: Vec<String>,
+}

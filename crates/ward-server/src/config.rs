@@ -148,6 +148,9 @@ pub struct RawConfig {
     pub dev: bool,
     pub signup: RawSignup,
     pub device_flow: bool,
+    /// `ward login --auth-flow password`: the password (and code) typed in the terminal
+    /// approve the CLI's own device code (decision 164). Off by default.
+    pub terminal_sign_in: bool,
     pub default_role: String,
     pub resources: Vec<String>,
     pub allowed_origins: StringList,
@@ -469,6 +472,7 @@ impl Default for RawConfig {
             dev: false,
             signup: RawSignup::Flag(false),
             device_flow: true,
+            terminal_sign_in: false,
             default_role: "user".into(),
             resources: DEFAULT_RESOURCES.iter().map(|s| s.to_string()).collect(),
             allowed_origins: StringList::Empty,
@@ -509,6 +513,7 @@ const ENV_KEYS: &[&str] = &[
     "dev",
     "signup",
     "device_flow",
+    "terminal_sign_in",
     "default_role",
     "resources",
     "allowed_origins",
@@ -690,6 +695,8 @@ pub struct Config {
     /// Who may create an account (SPEC §2.14).
     pub signup: ward_core::account::SignupMode,
     pub device_flow: bool,
+    /// Whether `POST /api/auth/terminal-sign-in` is open (decision 164).
+    pub terminal_sign_in: bool,
     pub default_role: String,
     pub resources: Vec<String>,
     pub allowed_origins: Vec<String>,
@@ -1030,6 +1037,14 @@ impl RawConfig {
             }
             None => None,
         };
+        if self.terminal_sign_in && !self.device_flow {
+            // Terminal sign-in approves the CLI's own device code (decision 164).
+            return Err(invalid(
+                "terminal_sign_in",
+                "true",
+                "false while device_flow = false (terminal sign-in approves a device code)",
+            ));
+        }
         let data_dir = PathBuf::from(&self.data_dir);
         let database_url = self
             .database_url
@@ -1290,6 +1305,7 @@ impl RawConfig {
             dev: self.dev,
             signup: self.signup.validate()?,
             device_flow: self.device_flow,
+            terminal_sign_in: self.terminal_sign_in,
             default_role: self.default_role.clone(),
             resources: self.resources.clone(),
             allowed_origins: self.allowed_origins.items(),

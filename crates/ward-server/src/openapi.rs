@@ -38,6 +38,7 @@ use crate::{api, oauth};
         api::auth::refresh,
         api::auth::logout,
         api::auth::tool_token,
+        api::auth::terminal_sign_in,
         api::auth::reauth,
         api::auth::guest,
         api::sessions::list,

@@ -188,6 +188,10 @@ fn routes(state: AppState) -> Router {
         .route("/api/auth/refresh", post(api::auth::refresh))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/tool-token", post(api::auth::tool_token))
+        .route(
+            "/api/auth/terminal-sign-in",
+            post(api::auth::terminal_sign_in),
+        )
         .route("/api/auth/reauth", post(api::auth::reauth))
         .route("/api/auth/guest", post(api::auth::guest))
         .route("/api/sessions", get(api::sessions::list))

@@ -5,7 +5,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use ward_proto::{ErrorBody, RefreshRequest, RefreshResponse, TokenResponse, ValidateResponse};
+use ward_proto::{
+    ErrorBody, RefreshRequest, RefreshResponse, TerminalSignInRequest, TerminalSignInResponse,
+    TokenResponse, ValidateResponse,
+};
 
 use crate::audit::{self, Audit};
 use crate::authz;
@@ -163,6 +166,45 @@ pub async fn tool_token(
 ) -> ApiResult<Response> {
     let response = crate::ops::tool_token::issue(&state, &caller, &headers, ip).await?;
     Ok((token::refresh_headers(), Json(response)).into_response())
+}
+
+/// `POST /api/auth/terminal-sign-in`: `ward login --auth-flow password` (decision 164). The
+/// password (and code) typed in the terminal approve the terminal's own pending device code; the
+/// CLI then polls `/oauth/token` as in the device flow. Off unless `terminal_sign_in = true`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/terminal-sign-in",
+    operation_id = "auth_terminal_sign_in",
+    tag = "auth",
+    request_body = TerminalSignInRequest,
+    responses(
+        (status = 200, description = "The device code is approved", body = TerminalSignInResponse),
+        (status = 400, description = "`invalid_user_code` (unknown, expired, used, or from another address) or `invalid_code` (a wrong second factor, with `RateLimit-Remaining`)", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials` (with `RateLimit-Remaining`) or `mfa_required`: send the code too", body = ErrorBody),
+        (status = 403, description = "`terminal_sign_in_off`, `routed_to_idp`, `pending_approval`, `password_change_required` or `mfa_enrolment_required`", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody),
+    )
+)]
+pub async fn terminal_sign_in(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<TerminalSignInRequest>,
+) -> ApiResult<Response> {
+    let typed = crate::ops::terminal_sign_in::TerminalCredentials {
+        user_code: req.user_code,
+        email: req.email,
+        password: req.password,
+        code: req.code,
+    };
+    let approved = crate::ops::terminal_sign_in::approve(&state, typed, ip.as_deref()).await?;
+    Ok((
+        token::refresh_headers(),
+        Json(TerminalSignInResponse {
+            email: approved.email,
+            amr: approved.amr,
+        }),
+    )
+        .into_response())
 }
 
 /// `POST /api/auth/logout`: revokes the caller's session.

@@ -462,6 +462,17 @@ pub async fn authenticate_finish(
             // A domain routed to an IdP signs in there, passkey or not (SPEC §2.13).
             if let Some(idp) = crate::idp::required_idp(&state, &user.email, Some(&user.id)).await?
             {
+                audit::record(
+                    &state,
+                    Audit::new("signin", "denied")
+                        .ip(ip.as_deref())
+                        .target(&user.id)
+                        .detail(serde_json::json!({
+                            "email": user.email, "method": "passkey",
+                            "reason": "routed_to_idp", "idp": idp.name,
+                        })),
+                )
+                .await;
                 return Err(ApiError::forbidden(format!(
                     "accounts at this email domain sign in with {}, not with a passkey here",
                     idp.name

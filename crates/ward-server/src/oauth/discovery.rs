@@ -39,6 +39,10 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     if state.config.device_flow {
         doc["device_authorization_endpoint"] = json!(url("/oauth/device/code"));
     }
+    if state.config.terminal_sign_in {
+        // ward: `ward login --auth-flow password` (decision 164).
+        doc["ward_terminal_sign_in_endpoint"] = json!(url("/api/auth/terminal-sign-in"));
+    }
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
 }
 

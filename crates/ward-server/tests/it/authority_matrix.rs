@@ -117,6 +117,7 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("post", "/api/auth/logout", SelfEnding, ""),
     // Needs a DPoP-bound `ward-cli` session, which no credential here is: tests/it/dpop.
     ("post", "/api/auth/tool-token", SelfEnding, ""),
+    ("post", "/api/auth/terminal-sign-in", Public, ""),
     (
         "post",
         "/api/auth/reauth",

@@ -39,6 +39,7 @@ mod sshd;
 mod standard_clients;
 mod stepup;
 mod sweeper;
+mod terminal_sign_in;
 mod tokens;
 mod tunnel;
 mod webauthn_browser;

@@ -186,7 +186,101 @@ async fn readonly_api_token_cannot_plant_a_passkey(b: Backend) {
     browser.quit().await;
 }
 
+/// Issue 16: a domain routed to the company's identity provider signs in there, passkey or not.
+/// Carol (break-glass `local_login`) registers a passkey; once the flag is taken away her passkey
+/// sign-in in Chromium is refused with a message naming the IdP, and the refusal is audited.
+async fn passkey_sign_in_refused_for_a_routed_domain(b: Backend) {
+    use crate::idp::{audit_events, ward_with_provider};
+    use serde_json::{json, Value};
+    let Some((chromium, chromedriver)) = find_browser() else {
+        missing_component(
+            "passkey_sign_in_refused_for_a_routed_domain",
+            "Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+        );
+        return;
+    };
+    let (server, _provider) = ward_with_provider(b, |c, _| {
+        let port = c.listen.rsplit(':').next().unwrap().to_string();
+        c.public_url = Some(format!("http://localhost:{port}"));
+    })
+    .await;
+    let url = |p: &str| server.url(p).replace("127.0.0.1", "localhost");
+    let admin = cli_tokens(&server).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let password = "carol's break-glass password";
+    let r = server
+        .api()
+        .post(server.url("/api/admin/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"email": "carol@corp.example", "password": password, "role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let carol = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let local_login = |on: bool| {
+        let (server, admin, carol) = (&server, admin.clone(), carol.clone());
+        async move {
+            let r = server
+                .api()
+                .patch(server.url(&format!("/api/admin/users/{carol}")))
+                .bearer_auth(admin)
+                .json(&json!({"local_login": on}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    local_login(true).await;
+
+    let browser = Driver::start(&chromium, &chromedriver).await;
+    let authenticator = browser.add_virtual_authenticator().await;
+    browser.goto(&url("/login")).await;
+    browser.type_into("#email", "carol@corp.example").await;
+    browser.click("button[type=submit]").await;
+    browser.type_into("#password", password).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_source("Your account").await;
+    browser.goto(&url("/account/mfa")).await;
+    browser.replace_text("#key-name", "Carol's key").await;
+    browser.click("button[data-webauthn=register]").await;
+    browser.wait_source("Carol's key").await;
+    assert_eq!(
+        browser
+            .authenticator_credentials(&authenticator)
+            .await
+            .len(),
+        1
+    );
+
+    // Break-glass ends: the passkey no longer signs Carol in here.
+    local_login(false).await;
+    browser.delete_cookies().await;
+    browser.goto(&url("/login")).await;
+    browser.click("button[data-webauthn=signin]").await;
+    browser
+        .wait_source("accounts at this email domain sign in with corp")
+        .await;
+    browser
+        .screenshot(&format!("passkey-routed-domain-{b:?}"))
+        .await;
+    assert!(browser.current_url().await.contains("/login"));
+    let events = audit_events(&server, "signin").await;
+    assert_eq!(events[0].0, "denied", "{events:?}");
+    assert_eq!(events[0].1["method"], "passkey");
+    assert_eq!(events[0].1["reason"], "routed_to_idp");
+    assert_eq!(events[0].1["idp"], "corp");
+    browser.quit().await;
+}
+
 on_both_backends!(
     security_key_and_passkey_in_chromium,
-    readonly_api_token_cannot_plant_a_passkey
+    readonly_api_token_cannot_plant_a_passkey,
+    passkey_sign_in_refused_for_a_routed_domain
 );

@@ -16,8 +16,9 @@ pub struct LoginArgs {
     pub alias: Option<String>,
     /// Server URL (default: --url, WARD_URL, or the profile's).
     pub server: Option<String>,
-    /// Sign-in flow.
-    #[arg(long, value_name = "FLOW", default_value = "auto", value_parser = ["auto", "pkce", "device_code"])]
+    /// Sign-in flow. `password` types the password (and code) here, where the server allows
+    /// it (`terminal_sign_in = true`): for a box with no browser anywhere.
+    #[arg(long, value_name = "FLOW", default_value = "auto", value_parser = ["auto", "pkce", "device_code", "password"])]
     pub auth_flow: String,
     /// Store this API token instead of signing in (checked with the server first; `-` reads it
     /// from stdin).
@@ -99,7 +100,8 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
             client.login_with_api_token(&alias, &url, &token).await?
         }
         None => {
-            if args.email.is_none() {
+            let flow: AuthFlow = args.auth_flow.parse()?;
+            if args.email.is_none() && flow != AuthFlow::Password {
                 let stored = client
                     .load_config()?
                     .profiles
@@ -109,8 +111,8 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
                     args.email = ask_email()?;
                 }
             }
-            let flow: AuthFlow = args.auth_flow.parse()?;
-            let paste = (flow != AuthFlow::DeviceCode).then(stdin_lines);
+            // Typed lines go to the pasted-URL reader only where a browser flow may run.
+            let paste = matches!(flow, AuthFlow::Auto | AuthFlow::Pkce).then(stdin_lines);
             let scope = requested_scope(&client.params().scope, &args.scopes);
             client
                 .login(LoginOptions {
@@ -123,6 +125,7 @@ pub async fn run(ctx: &Ctx, mut args: LoginArgs) -> CliResult {
                     timeout: args.timeout,
                     paste,
                     scope,
+                    prompt: Some(std::sync::Arc::new(TerminalAsker)),
                 })
                 .await
                 .map_err(|e| login_error(e, flow, &again))?
@@ -161,6 +164,65 @@ fn ask_email() -> CliResult<Option<String>> {
     Ok(Some(email.to_owned()))
 }
 
+/// Asks at the terminal for `--auth-flow password` (no echo for the password); never without
+/// one (SPEC §3: a non-interactive run prints what to do instead).
+struct TerminalAsker;
+
+impl TerminalAsker {
+    fn interactive() -> ward_client::Result<()> {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            Ok(())
+        } else {
+            Err(ward_client::Error::usage(
+                "--auth-flow password asks for the password on a terminal, and there is none here",
+            ))
+        }
+    }
+
+    fn read_line(prompt: &str, what: &str) -> ward_client::Result<String> {
+        use std::io::Write;
+        Self::interactive()?;
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| ward_client::Error::input(format!("cannot read the {what}: {e}")))?;
+        Ok(line.trim().to_owned())
+    }
+}
+
+impl ward_client::TerminalPrompt for TerminalAsker {
+    fn email(&self) -> ward_client::Result<String> {
+        let email = Self::read_line("Email: ", "email")?;
+        if !email.contains('@') || email.contains(char::is_whitespace) {
+            return Err(ward_client::Error::usage(format!(
+                "{email:?} is not an email address"
+            )));
+        }
+        Ok(email)
+    }
+
+    fn password(&self, email: &str) -> ward_client::Result<ward_client::Secret> {
+        Self::interactive()?;
+        rpassword::prompt_password(format!("Password for {email}: "))
+            .map(ward_client::Secret::new)
+            .map_err(|e| ward_client::Error::input(format!("cannot read the password: {e}")))
+    }
+
+    fn code(&self, _email: &str, retry: Option<&str>) -> ward_client::Result<String> {
+        if let Some(why) = retry {
+            eprintln!("That code was refused: {why}");
+        }
+        Self::read_line(
+            "Code from your authenticator app (or a backup code): ",
+            "code",
+        )
+    }
+}
+
 /// Adds what to try next to a failed interactive sign-in.
 fn login_error(e: ward_client::Error, flow: AuthFlow, again: &str) -> CliError {
     let hint = match () {
@@ -169,6 +231,9 @@ fn login_error(e: ward_client::Error, flow: AuthFlow, again: &str) -> CliError {
             "Run `{again}` again with a longer --timeout, or use --auth-flow device_code where no browser can reach this machine"
         )),
         _ if e.is_timeout() => Some(format!("Run `{again}` again to get a new code")),
+        _ if e.is_access_denied() && flow == AuthFlow::Password => Some(format!(
+            "Run `{again} --auth-flow password` to try again"
+        )),
         _ if e.is_access_denied() => Some(format!(
             "The request was denied in the browser; run `{again}` again to retry"
         )),

@@ -15,6 +15,7 @@ mod first_hour;
 mod receiver;
 mod ssh_cli;
 mod stepup_cli;
+mod terminal_login;
 // Shared with ward-server's tests, which use all of it.
 #[allow(dead_code)]
 #[path = "../../../ward-server/tests/it/sshd.rs"]
