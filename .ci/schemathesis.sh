@@ -73,6 +73,40 @@ start_server() {
 # anonymous: that operation is left out. The event stream (GET /api/admin/events) answers with a
 # body that never ends, which a request/response fuzzer would wait on forever; its answers are
 # tested in crates/ward-server/tests/it/events_stream.rs.
+# The operations that can end the caller's own credential (its session, its API token, its
+# admin role): revoking sessions or tokens, changing or removing a user, resetting a user's MFA
+# or sending a recovery link (both end the user's sessions).
+ENDING_OPERATIONS="sessions_revoke admin_revoke_session admin_patch_user admin_delete_user admin_deny_user
+admin_user_mfa_reset admin_user_recovery_link tokens_revoke"
+ENDING_EXCLUDE=""
+ENDING_INCLUDE=""
+for op in $ENDING_OPERATIONS; do
+    ENDING_EXCLUDE="$ENDING_EXCLUDE --exclude-operation-id $op"
+    ENDING_INCLUDE="$ENDING_INCLUDE --include-operation-id $op"
+done
+
+# run_schemathesis WHO DIR LABEL FILTER...: one Schemathesis run against the running server.
+run_schemathesis() {
+    local who="$1" dir="$2" label="$3"
+    shift 3
+    # From the caller's scratch dir, so that Schemathesis' and Hypothesis' caches of earlier
+    # failures neither land in the clone nor change what a later run tries.
+    if ! (cd "$dir" && "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
+        --checks not_a_server_error,status_code_conformance,response_schema_conformance \
+        --max-examples "$EXAMPLES" --seed 16 --workers 2 \
+        --phases examples,coverage,fuzzing,stateful \
+        --exclude-path /api/auth/logout \
+        --exclude-path /api/admin/events \
+        "$@" \
+        --header "Authorization: Bearer $(cat "$dir/creds/$who")" \
+        --suppress-health-check all \
+        --output-truncate true --no-color); then
+        echo "schemathesis.sh: failures above as $who ($label run); the server's log ends:" >&2
+        tail -n 30 "$dir/server.log" >&2
+        return 1
+    fi
+}
+
 status=0
 for who in ${SCHEMATHESIS_AS:-admin user api_token}; do
     dir="$WORK/$who"
@@ -81,21 +115,13 @@ for who in ${SCHEMATHESIS_AS:-admin user api_token}; do
     python3 .ci/schemathesis_auth.py "$BASE" "$ADMIN_EMAIL" "$ADMIN_PASSWORD" "$dir/creds" ||
         { cat "$dir/server.log" >&2; die "could not obtain the credentials"; }
     echo "-- schemathesis as $who ($EXAMPLES examples per operation)"
-    # From the caller's scratch dir, so that Schemathesis' and Hypothesis' caches of earlier
-    # failures neither land in the clone nor change what a later run tries.
-    if ! (cd "$dir" && "$VENV/bin/schemathesis" run "$BASE/api/openapi.json" \
-        --checks not_a_server_error,status_code_conformance,response_schema_conformance \
-        --max-examples "$EXAMPLES" --seed 16 --workers 2 \
-        --phases examples,coverage,fuzzing \
-        --exclude-path /api/auth/logout \
-        --exclude-path /api/admin/events \
-        --header "Authorization: Bearer $(cat "$dir/creds/$who")" \
-        --suppress-health-check all \
-        --output-truncate true --no-color); then
-        status=1
-        echo "schemathesis.sh: failures above as $who; the server's log ends:" >&2
-        tail -n 30 "$dir/server.log" >&2
-    fi
+    # First everything but the operations that can end the caller's own credential, then those
+    # alone: Schemathesis reuses identifiers it has seen in responses, so it revokes the caller's
+    # own session or token early on, and every later request of the run would test only the 401.
+    # The stateful phase chains operations through links inferred from the schema and from
+    # `Location` headers (create a token, then read and revoke it).
+    run_schemathesis "$who" "$dir" main $ENDING_EXCLUDE || status=1
+    run_schemathesis "$who" "$dir" ending $ENDING_INCLUDE || status=1
     if [ -n "${SCHEMATHESIS_KEEP_LOG:-}" ]; then cp "$dir/server.log" "$SCHEMATHESIS_KEEP_LOG.$who"; fi
     stop_server
 done
