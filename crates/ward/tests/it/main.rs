@@ -10,6 +10,7 @@ mod admin_cli;
 mod browser;
 mod durability;
 mod events;
+mod faults;
 mod first_hour;
 #[path = "../../../ward-server/tests/it/receiver.rs"]
 mod receiver;
