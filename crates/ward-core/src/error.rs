@@ -62,11 +62,16 @@ impl OAuthError {
     }
 }
 
-/// A storage failure. `Conflict` is a violated uniqueness rule (e.g. an email already taken).
+/// A storage failure. `Conflict` is a violated uniqueness rule (e.g. an email already taken);
+/// `Unavailable` means the database cannot be reached or cannot take writes right now (down,
+/// restarting, out of connections, out of disk): the request may succeed if tried again, and the
+/// server answers 503 rather than 500.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("storage backend error: {0}")]
     Backend(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }

@@ -82,6 +82,19 @@ impl ApiError {
             )
         }
     }
+    /// The database cannot serve right now (down, restarting, out of disk): 503 with
+    /// `Retry-After`, logged with its cause; the client may try again.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "database unavailable");
+        ApiError {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the database is unavailable; try again shortly",
+            )
+        }
+    }
     /// A failure that is ours, not the client's: logged with its cause, answered vaguely.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -98,6 +111,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(_) => ApiError::conflict("already exists"),
             StoreError::Backend(_) => ApiError::internal(e),
+            StoreError::Unavailable(_) => ApiError::unavailable(e),
         }
     }
 }

@@ -112,7 +112,9 @@ pub async fn connect_with(url: &str, options: StoreOptions) -> Result<SqlStore, 
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
     let pool = AnyPoolOptions::new()
         .max_connections(if is_sqlite { 8 } else { 16 })
-        .acquire_timeout(Duration::from_secs(10))
+        // While PostgreSQL is down a request waits at most this long for a connection, then
+        // gets 503 (SQLite's own lock wait is `busy_timeout`).
+        .acquire_timeout(Duration::from_secs(if is_sqlite { 10 } else { 3 }))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if is_sqlite {
@@ -187,7 +189,30 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
             return StoreError::Conflict(db.message().to_string());
         }
     }
+    if is_unavailable(&e) {
+        return StoreError::Unavailable(e.to_string());
+    }
     StoreError::Backend(e.to_string())
+}
+
+/// Whether `e` says the database cannot serve now, rather than that a statement is wrong: no
+/// connection (refused, reset, pool timed out or closed), PostgreSQL shutting down or starting up
+/// (SQLSTATE classes 08 and 57P), or a full disk (SQLite's `SQLITE_FULL`, PostgreSQL's 53100).
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57P") || code == "53100"
+                // SQLite: SQLITE_FULL (13) and SQLITE_IOERR (10), with extended codes.
+                || code == "13"
+                || code == "10"
+                || code.parse::<i32>().is_ok_and(|c| c & 0xff == 13 || c & 0xff == 10)
+        }
+        _ => false,
+    }
 }
 
 #[async_trait]

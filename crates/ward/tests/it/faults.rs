@@ -1,5 +1,8 @@
-//! Faults survived (issue 25): `kill -9` of the server while 32 clients rotate their refresh
-//! tokens, on SQLite and on PostgreSQL. After the restart every rotation that was answered 200 is
+//! Faults survived (issue 25). `kill -9` of the server while 32 clients rotate their refresh
+//! tokens, on SQLite and on PostgreSQL, and PostgreSQL itself stopped and started again under
+//! load (a private PostgreSQL instance the test starts, so the machine's own is left alone).
+//!
+//! `kill -9`: After the restart every rotation that was answered 200 is
 //! durable: the last token a client was given either still works or was used up by the one
 //! request that was in flight when the server died — never "unknown", which would mean an
 //! acknowledged rotation was lost — and no earlier token works again.
@@ -23,6 +26,16 @@ struct Process {
 
 impl Process {
     fn start(dir: &std::path::Path, port: u16, database_url: Option<&str>) -> Process {
+        Self::start_as(dir, port, database_url, None)
+    }
+
+    /// With `public_url`: a replica answers as the issuer the replicas share.
+    fn start_as(
+        dir: &std::path::Path,
+        port: u16,
+        database_url: Option<&str>,
+        public_url: Option<&str>,
+    ) -> Process {
         let config = dir.join("ward.toml");
         std::fs::write(
             &config,
@@ -43,21 +56,43 @@ impl Process {
         .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        // The log (tracing writes to stderr), appended to across restarts.
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("server.err"))
+                .unwrap(),
+        );
         if let Some(url) = database_url {
             cmd.env("WARD_DATABASE_URL", url);
         }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut url = String::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if let Some(u) = line.trim().strip_prefix("listening on ") {
-                url = u.trim().to_owned();
-                break;
-            }
+        if let Some(url) = public_url {
+            cmd.env("WARD_PUBLIC_URL", url);
         }
-        assert!(!url.is_empty(), "the server did not start");
+        let mut child = cmd.spawn().unwrap();
+        // Everything the server prints goes to server.log, read on a thread for its life.
+        let stdout = child.stdout.take().unwrap();
+        let log = dir.join("server.log");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(u) = line.trim().strip_prefix("listening on ") {
+                    let _ = tx.send(u.trim().to_owned());
+                }
+                let _ = writeln!(file, "{line}");
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server did not start");
         Process { child, url }
     }
 
@@ -235,4 +270,298 @@ async fn refresh_rotations_survive_kill_9_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_rotations_survive_kill_9_on_postgres() {
     rotations_survive_kill_9(Some(postgres_database())).await;
+}
+
+/// A PostgreSQL instance of the test's own (Debian's server binaries, `initdb` in a temporary
+/// directory, a free port), which the test can stop and start.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn bin(name: &str) -> std::path::PathBuf {
+        let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server binaries (Debian's postgresql package) must be installed")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+            .filter(|p| p.exists())
+            .collect();
+        versions.sort();
+        versions
+            .pop()
+            .unwrap_or_else(|| panic!("no {name} under /usr/lib/postgresql/*/bin"))
+    }
+
+    /// Runs a PostgreSQL binary as the `postgres` user (PostgreSQL refuses to run as root).
+    fn run(&self, name: &str, args: &[&str]) {
+        let bin = Self::bin(name);
+        let status = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name} {args:?} failed");
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("pg").display().to_string()
+    }
+
+    fn start_new() -> PrivatePostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let pg = PrivatePostgres {
+            dir,
+            port: free_port(),
+        };
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &pg.data(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        pg.start();
+        let status = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-qc", "CREATE DATABASE ward"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        pg
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("pg.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn stop(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/ward", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(Self::bin("pg_ctl"))
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The counts of each status a load loop saw, and its slowest answer.
+#[derive(Default, Debug)]
+struct Seen {
+    statuses: std::collections::BTreeMap<u16, usize>,
+    slowest: Duration,
+}
+
+/// PostgreSQL stopped under load: ward answers 503 with `Retry-After` (never 500, never a hang),
+/// is serving again within 5 s of PostgreSQL's return, and a revocation on one replica after
+/// that reaches the other in under 1 s, with the other's change listener subscribed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_restarted_under_load() {
+    let pg = PrivatePostgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (shared.path().join("a"), shared.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    // One data directory (the master key) for both replicas, as operators share it.
+    std::os::unix::fs::symlink(a_dir.join("data"), b_dir.join("data")).unwrap();
+    let a_port = free_port();
+    let issuer = format!("http://127.0.0.1:{a_port}");
+    let a = Process::start_as(&a_dir, a_port, Some(&pg.url()), Some(&issuer));
+    let b = Process::start_as(&b_dir, free_port(), Some(&pg.url()), Some(&issuer));
+
+    let http = Server::http();
+    let refresh_token = sign_in(&a.url).await;
+    let (status, tokens) = refresh(&http, &a.url, &refresh_token).await.unwrap();
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let token = Arc::new(Mutex::new(
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+    ));
+
+    // Load on replica A: refresh rotations, each a database write.
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let load = {
+        let (seen, running, token, url) =
+            (seen.clone(), running.clone(), token.clone(), a.url.clone());
+        tokio::spawn(async move {
+            let http = Server::http();
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                let current = token.lock().unwrap().clone();
+                let start = std::time::Instant::now();
+                let answer = refresh(&http, &url, &current).await;
+                let took = start.elapsed();
+                let status = match answer {
+                    Some((200, body)) => {
+                        *token.lock().unwrap() = body["refresh_token"].as_str().unwrap().to_owned();
+                        200
+                    }
+                    Some((status, body)) => {
+                        assert_ne!(status, 500, "a 500 while PostgreSQL was away: {body}");
+                        status
+                    }
+                    None => 0,
+                };
+                {
+                    let mut seen = seen.lock().unwrap();
+                    *seen.statuses.entry(status).or_default() += 1;
+                    seen.slowest = seen.slowest.max(took);
+                }
+                if status != 200 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = std::mem::take(&mut *seen.lock().unwrap());
+    // Readiness says so too.
+    let ready = http.get(format!("{}/readyz", a.url)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    pg.start();
+    let back = std::time::Instant::now();
+    let recovered = loop {
+        if seen
+            .lock()
+            .unwrap()
+            .statuses
+            .get(&200)
+            .copied()
+            .unwrap_or(0)
+            > 0
+        {
+            break back.elapsed();
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not serving 5 s after PostgreSQL returned: {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    load.await.unwrap();
+    println!(
+        "while PostgreSQL was stopped: {during:?}; serving again {recovered:?} after it returned"
+    );
+    assert!(
+        during.statuses.get(&503).copied().unwrap_or(0) > 0,
+        "{during:?}"
+    );
+    assert_eq!(during.statuses.get(&500), None, "{during:?}");
+    assert_eq!(
+        during.statuses.get(&0),
+        None,
+        "no answer at all: {during:?}"
+    );
+    assert!(
+        during.slowest < Duration::from_secs(5),
+        "a request hung: {during:?}"
+    );
+
+    // B's change listener subscribes again (the cache TTL covers the gap meanwhile).
+    let subscribed = || {
+        std::fs::read_to_string(b_dir.join("server.err"))
+            .unwrap_or_default()
+            .matches("listening for changes from other replicas")
+            .count()
+    };
+    let waited = std::time::Instant::now();
+    while subscribed() < 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "B's change listener did not reconnect:\n{}",
+            std::fs::read_to_string(b_dir.join("server.err")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A revocation on A reaches B within a second.
+    let profile = |url: String| {
+        let (http, access) = (http.clone(), access.clone());
+        async move {
+            http.get(format!("{url}/api/profile"))
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let before = http
+        .get(format!("{}/api/profile", b.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), 200, "{}", before.text().await.unwrap());
+    let r = http
+        .post(format!("{}/api/auth/logout", a.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let revoked = std::time::Instant::now();
+    while profile(b.url.clone()).await != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "B still accepts a revoked session"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("revocation reached replica B in {:?}", revoked.elapsed());
+    drop((a, b));
 }
