@@ -29,6 +29,10 @@ command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 # SSH certificates (SPEC §2.17): a real sshd trusting ward's CA, and the real ssh client.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+# Faults (issue 25): a private PostgreSQL to stop and start (Debian's server binaries, runuser
+# from util-linux), and sqlite3's integrity check after a full disk.
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 if [ ${#need[@]} -gt 0 ] && [ "${1:-}" = "--check" ]; then
   echo "missing Debian packages the tests drive: ${need[*]}" >&2
   echo "install them with: sudo apt-get install -y ${need[*]}   (or run the tests as root)" >&2

@@ -565,3 +565,99 @@ async fn postgres_restarted_under_load() {
     println!("revocation reached replica B in {:?}", revoked.elapsed());
     drop((a, b));
 }
+
+/// A small tmpfs the test mounts (root only, as CI runs), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs (the fault tests run as root, as CI does)"
+        );
+        SmallDisk { dir }
+    }
+
+    /// Fills the disk to the last byte; returns the filler to delete for space to return.
+    fn fill(&self) -> std::path::PathBuf {
+        let filler = self.dir.path().join("filler");
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=64k"])
+            .arg(format!("of={}", filler.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// SQLite on a full disk: writes answer 503 (never 500) with a clear log line, reads keep
+/// working, the database passes `PRAGMA integrity_check`, and writes work again when space
+/// returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_on_a_full_disk() {
+    let disk = SmallDisk::mount(16);
+    let server = Process::start(disk.dir.path(), free_port(), None);
+    let http = Server::http();
+    let refresh_token = sign_in(&server.url).await;
+    let (status, tokens) = refresh(&http, &server.url, &refresh_token).await.unwrap();
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let mut current = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let filler = disk.fill();
+    // Writes: refused with 503 until there is space (a few may still fit in free pages).
+    let mut refused = 0;
+    for _ in 0..50 {
+        match refresh(&http, &server.url, &current).await.unwrap() {
+            (200, body) => current = body["refresh_token"].as_str().unwrap().to_owned(),
+            (503, body) => {
+                assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+                refused += 1;
+                if refused >= 3 {
+                    break;
+                }
+            }
+            (status, body) => panic!("a write on a full disk answered {status}: {body}"),
+        }
+    }
+    assert!(refused >= 3, "the writes never ran out of space");
+    let log = std::fs::read_to_string(disk.dir.path().join("server.err")).unwrap();
+    assert!(log.contains("database unavailable"), "{log}");
+    // Reads keep working.
+    let r = http
+        .get(format!("{}/api/profile", server.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // Space returns: writes work again, with the last token the client was given.
+    std::fs::remove_file(filler).unwrap();
+    let (status, body) = refresh(&http, &server.url, &current).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    let db = disk.dir.path().join("data").join("ward.db");
+    assert!(db.exists(), "no database at {}", db.display());
+    let check = Command::new("sqlite3")
+        .arg(&db)
+        .arg("PRAGMA integrity_check;")
+        .output()
+        .expect("sqlite3 must be installed: .ci/packages.sh does it");
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+}
