@@ -21,6 +21,10 @@ mod stepup_cli;
 mod sshd;
 mod support;
 mod toolchain;
+// Shared with ward-server's tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../../../ward-server/tests/it/webdriver.rs"]
+mod webdriver;
 
 use std::time::Duration;
 
