@@ -298,10 +298,7 @@ fn routes(state: AppState) -> Router {
             "/approve/{id}",
             get(pages::approve::approve_page).post(pages::approve::submit),
         )
-        .route(
-            "/approve/{id}/passkey",
-            post(pages::approve::passkey_start),
-        )
+        .route("/approve/{id}/passkey", post(pages::approve::passkey_start))
         // Operations
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

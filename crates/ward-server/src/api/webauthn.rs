@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use ward_core::model::{User, WebauthnCredential};
 use ward_proto::ErrorBody;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential,
+    DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential,
 };
 
 use crate::audit::{self, Audit};
@@ -20,8 +20,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, UserAgent};
 use crate::mfa::amr_with;
 use crate::ops::passkey::{
-    failed as webauthn_failed, passkeys_of, record_use, relying_party, save as save_ceremony,
-    finish_taken, start_for_user, take as take_ceremony, Started,
+    failed as webauthn_failed, finish_taken, passkeys_of, record_use, relying_party,
+    save as save_ceremony, start_for_user, take as take_ceremony, Started,
 };
 use crate::pages::login::{finish_sign_in, safe_return_to, SignedIn};
 use crate::state::AppState;

@@ -55,7 +55,9 @@ impl Setup {
         self.browser.click("button[type=submit]").await;
         self.browser.wait_source("Your account").await;
         self.browser.goto(&self.url("/account/mfa")).await;
-        self.browser.replace_text("#key-name", "Laptop passkey").await;
+        self.browser
+            .replace_text("#key-name", "Laptop passkey")
+            .await;
         self.browser.click("button[data-webauthn=register]").await;
         self.browser.wait_source("Laptop passkey").await;
     }
@@ -129,7 +131,13 @@ async fn passkey_only_locks_and_verifies(b: Backend) {
         .unwrap()
         .unwrap();
     assert!(
-        server.state.store.totp_enrolment(&user.id).await.unwrap().is_none(),
+        server
+            .state
+            .store
+            .totp_enrolment(&user.id)
+            .await
+            .unwrap()
+            .is_none(),
         "no authenticator app: the passkey is the only second factor"
     );
     let start = "/api/security/terminal/t1/verify/start";
@@ -210,7 +218,9 @@ async fn approve_page_with_a_passkey(b: Backend) {
     s.browser.goto(&s.url(&path)).await;
     s.browser.wait_source("Use a passkey").await;
     assert!(!s.browser.exists("#code").await);
-    s.browser.screenshot(&format!("approve-passkey-{b:?}")).await;
+    s.browser
+        .screenshot(&format!("approve-passkey-{b:?}"))
+        .await;
     s.browser.click("button[data-webauthn=approve]").await;
     s.browser.wait_source("Approved").await;
     server.clock.advance(6);

@@ -267,9 +267,10 @@ async fn verify_in_a_terminal_is_approved_in_chromium() {
     browser.type_into("#code", &backup[1]).await;
     browser.click("button[type=submit]").await;
     browser.wait_source("Approve access").await;
-    assert!(browser.current_url().await.ends_with(
-        url.rsplit_once("/approve/").map(|(_, id)| id).unwrap()
-    ));
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with(url.rsplit_once("/approve/").map(|(_, id)| id).unwrap()));
     assert!(browser.source().await.contains("terminal/t1"));
     browser.type_into("#code", &backup[2]).await;
     browser.click("button[name=decision][value=allow]").await;
