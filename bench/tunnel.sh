@@ -3,8 +3,9 @@
 # connection to the same service, in the same run, both directions. Release build of the one
 # binary (server and CLI), socat as the TCP service and the direct client.
 #
-#   bench/tunnel.sh [--bytes N] [--runs N] [--no-build]
+#   bench/tunnel.sh [--bytes N] [--runs N] [--profile release|profiling] [--no-build]
 #
+# --profile profiling is release with line tables, for `perf record` (same optimisation).
 # download: the service sends N bytes from /dev/zero and closes; the client writes them to
 #           /dev/null (direct: socat; tunnel: `ward tunnel /tcp/source > /dev/null`).
 # upload:   the client sends N bytes of /dev/zero; the service reads to the end and closes
@@ -16,12 +17,14 @@ set -euo pipefail
 BYTES=$((1024 * 1024 * 1024))
 RUNS=3
 BUILD=1
+PROFILE=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --bytes) BYTES="$2"; shift ;;
     --runs) RUNS="$2"; shift ;;
+    --profile) PROFILE="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "tunnel bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -35,10 +38,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 now_ns() { date +%s%N; }
 
 if [ "$BUILD" = 1 ]; then
-  echo "tunnel bench: building ward (release)..." >&2
-  (cd "$ROOT" && cargo build --release --locked -p ward --bin ward --quiet)
+  echo "tunnel bench: building ward ($PROFILE)..." >&2
+  (cd "$ROOT" && cargo build --profile "$PROFILE" --locked -p ward --bin ward --quiet)
 fi
-WARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/ward"
+WARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ward"
 
 WORK="$(mktemp -d /tmp/ward-tunnel-bench.XXXXXX)"
 PIDS=()
