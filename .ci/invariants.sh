@@ -17,4 +17,36 @@ absent ward-proto tokio "wire types only"
 absent ward-store axum "only ward-server knows HTTP"
 absent ward-client ward-server "ward-client never depends on ward-server"
 absent ward-client sqlx "ward-client never touches the database"
+
+# Handlers (api/, pages/, proxy/) adapt HTTP to the service layer (ops/) and never import each
+# other; ops/ imports no handler. `proxy::config` is configuration (the `[[routes]]` schema),
+# not a handler. KNOWN lists the imports that predate this check, to be moved into ops/; the
+# list may only shrink: a new cross import fails, and so does a listed one that is gone.
+src=crates/ward-server/src
+KNOWN="api/auth.rs:proxy api/webauthn.rs:pages
+pages/account.rs:api pages/account_mfa.rs:api pages/admin.rs:api pages/mfa_login.rs:api"
+found=""
+for from in api pages proxy ops; do
+  for to in api pages proxy; do
+    [ "$from" = "$to" ] && continue
+    for f in $(grep -rlE "crate::$to::|use crate::$to\b" "$src/$from" --include='*.rs' || true); do
+      if grep -E "crate::$to::|use crate::$to\b" "$f" | grep -vE "^\s*//" | grep -qvE "crate::proxy::config"; then
+        found="$found ${f#"$src/"}:$to"
+      fi
+    done
+  done
+done
+for hit in $found; do
+  if printf '%s\n' $KNOWN | grep -qxF "$hit"; then
+    echo "known (to move into ops/): $hit"
+  else
+    echo "invariant broken: $hit (a handler or ops/ imports another handler; move the rule into ops/)"; fail=1
+  fi
+done
+for k in $KNOWN; do
+  if ! printf '%s\n' $found | grep -qxF "$k"; then
+    echo "invariant list stale: $k no longer imports it; remove it from KNOWN in .ci/invariants.sh"; fail=1
+  fi
+done
+[ $fail = 0 ] && echo "ok: handlers do not import each other"
 exit $fail

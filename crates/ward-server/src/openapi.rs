@@ -81,6 +81,7 @@ use crate::{api, oauth};
         api::security::lock,
         api::security::unlock,
         api::security::verify,
+        api::security::verify_start,
         api::stepup::request,
         api::stepup::poll,
         api::ssh::ca,

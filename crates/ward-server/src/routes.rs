@@ -288,6 +288,10 @@ fn routes(state: AppState) -> Router {
             post(api::security::verify),
         )
         .route(
+            "/api/security/{kind}/{id}/verify/start",
+            post(api::security::verify_start),
+        )
+        .route(
             "/api/security/{kind}/{id}/verify/request",
             post(api::stepup::request),
         )
@@ -298,6 +302,7 @@ fn routes(state: AppState) -> Router {
             "/approve/{id}",
             get(pages::approve::approve_page).post(pages::approve::submit),
         )
+        .route("/approve/{id}/passkey", post(pages::approve::passkey_start))
         // Operations
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

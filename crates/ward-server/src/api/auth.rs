@@ -69,7 +69,7 @@ pub async fn validate(
     match (params.lock_kind.as_deref(), params.resource.as_deref()) {
         (Some(kind), Some(id)) => {
             let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
-            crate::api::security::admit(
+            crate::ops::locks::admit(
                 &state,
                 &caller,
                 kind,

@@ -1,85 +1,48 @@
-//! Per-resource MFA locks (SPEC §2.6): `POST /api/security/{kind}/{id}/mfa-lock|mfa-unlock`
-//! and `…/verify` for a single-use ticket that opens one connection to a locked resource.
+//! Per-resource MFA locks (SPEC §2.6, §2.17): `POST /api/security/{kind}/{id}/mfa-lock|mfa-unlock`
+//! and `…/verify` for a single-use ticket that opens one connection to a locked resource, each
+//! with a code or a passkey (`…/verify/start`). The rules live in `ops::locks`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
-use serde_json::json;
-use ward_core::token::token_hash;
+use serde::{Deserialize, Serialize};
 use ward_proto::ErrorBody;
+use webauthn_rs::prelude::PublicKeyCredential;
 
-use crate::api::mfa::CodeBody;
-use crate::audit::{self, Audit};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ClientIp};
-use crate::ops::stepup;
-use crate::proxy::config::MethodPermissions;
+use crate::ops::locks::{self, Proof};
 use crate::state::AppState;
 
-/// A ticket is bound to what presented the code: the session, or the API token when there is
-/// no session.
-pub fn holder(caller: &Caller) -> Option<String> {
-    match (&caller.session, &caller.api_token) {
-        (Some(s), _) => Some(s.id.clone()),
-        (None, Some(t)) => Some(format!("token:{}", t.id)),
-        _ => None,
+/// A second factor: a TOTP or backup `code`, or a passkey: the `ceremony` id from
+/// `POST /api/security/{kind}/{id}/verify/start` and `webauthn`, the browser's
+/// `PublicKeyCredential` from `navigator.credentials.get` as JSON.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBody {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub ceremony: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<PublicKeyCredential>,
+}
+
+impl ProofBody {
+    fn proof(self) -> ApiResult<Proof> {
+        Proof::from_parts(self.code, self.ceremony, self.webauthn)
     }
 }
 
-/// Parses `{kind}/{id}`: the kind must be configured, the id a plain identifier.
-pub fn resource(state: &AppState, kind: &str, id: &str) -> ApiResult<()> {
-    if !state.config.mfa.lock_kinds.iter().any(|k| k == kind) {
-        return Err(ApiError::not_found(format!(
-            "unknown resource kind {kind:?}: expected one of {}",
-            state.config.mfa.lock_kinds.join(", ")
-        )));
-    }
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if !ok {
-        return Err(ApiError::bad_request(
-            "resource ids are 1-128 letters, digits, - _ . :",
-        ));
-    }
-    Ok(())
-}
-
-/// Who may lock, unlock or read the lock state of `kind` resources (SPEC §2.13): an admin, or a
-/// caller holding a permission that opens such a resource through a `[[routes]]` entry with that
-/// `lock_kind`. Refusals are 403 and audited like every policy denial.
-pub fn may_manage_locks(state: &AppState, caller: &Caller, kind: &str) -> ApiResult<()> {
-    if crate::authz::is_admin_role(state, &caller.user.role) {
-        return Ok(());
-    }
-    let mut needed = state
-        .config
-        .routes
-        .iter()
-        .filter(|r| r.lock_kind.as_deref() == Some(kind))
-        .flat_map(|r| match &r.permissions {
-            MethodPermissions::Any(p) => vec![p],
-            MethodPermissions::PerMethod(map) => map.values().collect(),
-        });
-    if needed.any(|p| crate::authz::allows(caller, p)) {
-        return Ok(());
-    }
-    crate::audit::record_soon(
-        state,
-        Audit::new("policy.denied", "denied")
-            .actor(&caller.user.id)
-            .detail(json!({
-                "permission": format!("locks of {kind}"),
-                "credential": caller.credential.as_str(),
-            })),
-    );
-    Err(ApiError::forbidden(format!(
-        "permission denied: {kind} locks need the permission of a {kind} route, or an admin"
-    )))
+/// A started passkey check: pass `options` to `navigator.credentials.get`, then send the result
+/// as `webauthn` with this `ceremony` to `mfa-lock`, `mfa-unlock` or `verify` of the same
+/// resource within 5 minutes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PasskeyCeremony {
+    pub ceremony: String,
+    /// `PublicKeyCredentialRequestOptions` (W3C WebAuthn), wrapped as `{"publicKey": …}`.
+    pub options: serde_json::Value,
 }
 
 /// `GET /api/security/{kind}/{id}`.
@@ -110,16 +73,6 @@ pub struct Ticket {
     pub expires_in: i64,
 }
 
-async fn checked(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    code: &str,
-    target: &str,
-) -> ApiResult<()> {
-    stepup::code_for_resource(state, &caller.user.id, ip, code, target).await
-}
-
 /// `GET /api/security/{kind}/{id}`: whether a resource is locked behind MFA.
 #[utoipa::path(
     get,
@@ -144,9 +97,7 @@ pub async fn status(
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
 ) -> ApiResult<Json<LockStatus>> {
-    resource(&state, &kind, &id)?;
-    may_manage_locks(&state, &caller, &kind)?;
-    let locked_by = state.store.resource_lock(&kind, &id).await?;
+    let locked_by = locks::status(&state, &caller, &kind, &id).await?;
     let admin = crate::authz::is_admin_role(&state, &caller.user.role);
     Ok(Json(LockStatus {
         kind,
@@ -156,7 +107,8 @@ pub async fn status(
     }))
 }
 
-/// `POST /api/security/{kind}/{id}/mfa-lock`: locks a resource behind MFA, with a current code.
+/// `POST /api/security/{kind}/{id}/mfa-lock`: locks a resource behind MFA, with a current code
+/// or a passkey.
 #[utoipa::path(
     post,
     path = "/api/security/{kind}/{id}/mfa-lock",
@@ -167,10 +119,10 @@ pub async fn status(
         ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
         ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
     ),
-    request_body = CodeBody,
+    request_body = ProofBody,
     responses(
         (status = 200, description = "Locked", body = LockChanged),
-        (status = 400, description = "Malformed id, MFA not enabled, or a wrong code", body = ErrorBody),
+        (status = 400, description = "Malformed id, MFA not enabled, a wrong code or a refused passkey (`webauthn_failed`)", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "Neither an admin nor holding the permission of a route of this kind", body = ErrorBody),
         (status = 404, description = "Unknown resource kind", body = ErrorBody),
@@ -183,27 +135,10 @@ pub async fn lock(
     ClientIp(ip): ClientIp,
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<CodeBody>,
+    ApiJson(body): ApiJson<ProofBody>,
 ) -> ApiResult<Json<LockChanged>> {
-    resource(&state, &kind, &id)?;
-    may_manage_locks(&state, &caller, &kind)?;
-    let target = format!("{kind}/{id}");
-    checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
-    if !state
-        .store
-        .lock_resource(&kind, &id, &caller.user.id, state.clock.now())
-        .await?
-    {
-        return Err(ApiError::conflict(format!("{target} is already locked")));
-    }
-    audit::record(
-        &state,
-        Audit::new("lock", "ok")
-            .actor(&caller.user.id)
-            .ip(ip.as_deref())
-            .target(&target),
-    )
-    .await;
+    let proof = body.proof()?;
+    locks::lock(&state, &caller, ip.as_deref(), &kind, &id, &proof).await?;
     Ok(Json(LockChanged {
         kind,
         id,
@@ -211,7 +146,8 @@ pub async fn lock(
     }))
 }
 
-/// `POST /api/security/{kind}/{id}/mfa-unlock`: removes the lock, with a current code; only
+/// `POST /api/security/{kind}/{id}/mfa-unlock`: removes the lock, with a current code or a
+/// passkey; only
 /// the user who locked it, or an admin.
 #[utoipa::path(
     post,
@@ -223,10 +159,10 @@ pub async fn lock(
         ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
         ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
     ),
-    request_body = CodeBody,
+    request_body = ProofBody,
     responses(
         (status = 200, description = "Unlocked", body = LockChanged),
-        (status = 400, description = "Malformed id, MFA not enabled, or a wrong code", body = ErrorBody),
+        (status = 400, description = "Malformed id, MFA not enabled, a wrong code or a refused passkey (`webauthn_failed`)", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "Neither the locker nor an admin, or without the permission of a route of this kind", body = ErrorBody),
         (status = 404, description = "Unknown resource kind, or not locked", body = ErrorBody),
@@ -238,31 +174,10 @@ pub async fn unlock(
     ClientIp(ip): ClientIp,
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<CodeBody>,
+    ApiJson(body): ApiJson<ProofBody>,
 ) -> ApiResult<Json<LockChanged>> {
-    resource(&state, &kind, &id)?;
-    may_manage_locks(&state, &caller, &kind)?;
-    let target = format!("{kind}/{id}");
-    let Some(locked_by) = state.store.resource_lock(&kind, &id).await? else {
-        return Err(ApiError::not_found(format!("{target} is not locked")));
-    };
-    if locked_by != caller.user.id && !crate::authz::is_admin_role(&state, &caller.user.role) {
-        return Err(ApiError::forbidden(
-            "only the user who locked it, or an admin, can unlock it",
-        ));
-    }
-    checked(&state, &caller, ip.as_deref(), &body.code, &target).await?;
-    state.store.unlock_resource(&kind, &id).await?;
-    // A later lock starts from nothing: no grace window survives an unlock.
-    state.store.delete_lock_graces(&kind, &id).await?;
-    audit::record(
-        &state,
-        Audit::new("unlock", "ok")
-            .actor(&caller.user.id)
-            .ip(ip.as_deref())
-            .target(&target),
-    )
-    .await;
+    let proof = body.proof()?;
+    locks::unlock(&state, &caller, ip.as_deref(), &kind, &id, &proof).await?;
     Ok(Json(LockChanged {
         kind,
         id,
@@ -271,7 +186,7 @@ pub async fn unlock(
 }
 
 /// `POST /api/security/{kind}/{id}/verify`: a single-use ticket for one connection to a
-/// locked resource, with a current code.
+/// locked resource, with a current code or a passkey.
 #[utoipa::path(
     post,
     path = "/api/security/{kind}/{id}/verify",
@@ -282,10 +197,10 @@ pub async fn unlock(
         ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
         ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
     ),
-    request_body = CodeBody,
+    request_body = ProofBody,
     responses(
         (status = 200, description = "A ticket", body = Ticket),
-        (status = 400, description = "Malformed id, a credential that cannot hold a ticket, MFA not enabled, or a wrong code", body = ErrorBody),
+        (status = 400, description = "Malformed id, a credential that cannot hold a ticket, MFA not enabled, a wrong code or a refused passkey (`webauthn_failed`)", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 404, description = "Unknown resource kind", body = ErrorBody),
         (status = 429, description = "Too many wrong codes", body = ErrorBody),
@@ -296,74 +211,44 @@ pub async fn verify(
     ClientIp(ip): ClientIp,
     caller: Caller,
     Path((kind, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<CodeBody>,
+    ApiJson(body): ApiJson<ProofBody>,
 ) -> ApiResult<Json<Ticket>> {
-    resource(&state, &kind, &id)?;
-    let holder = holder(&caller)
-        .ok_or_else(|| ApiError::bad_request("this credential cannot hold a ticket"))?;
-    checked(
-        &state,
-        &caller,
-        ip.as_deref(),
-        &body.code,
-        &format!("{kind}/{id}"),
-    )
-    .await?;
-    let (ticket, row) = stepup::new_ticket(&state, &holder, &kind, &id);
-    state.store.insert_lock_ticket(&row).await?;
-    stepup::begin_grace(&state, &holder, &kind, &id, row.created_at).await?;
+    let proof = body.proof()?;
+    let ticket = locks::verify(&state, &caller, ip.as_deref(), &kind, &id, &proof).await?;
     Ok(Json(Ticket {
         ticket,
         expires_in: state.config.mfa.ticket_ttl,
     }))
 }
 
-/// Lets `caller` open one connection to `kind/id`: free when the resource is not locked;
-/// otherwise it takes a fresh ticket (used up here) or a valid MFA code. The proxy and
-/// forward-auth call this for every new connection.
-pub async fn admit(
-    state: &AppState,
-    caller: &Caller,
-    kind: &str,
-    id: &str,
-    ticket: Option<&str>,
-    code: Option<&str>,
-) -> ApiResult<()> {
-    resource(state, kind, id)?;
-    if state.store.resource_lock(kind, id).await?.is_none() {
-        return Ok(());
-    }
-    let holder = holder(caller);
-    if let Some(h) = &holder {
-        if stepup::in_grace(state, h, kind, id).await? {
-            return Ok(());
-        }
-    }
-    if let Some(ticket) = ticket {
-        let holder = holder.unwrap_or_default();
-        if state
-            .store
-            .use_lock_ticket(&token_hash(ticket), &holder, kind, id, state.clock.now())
-            .await?
-        {
-            return Ok(());
-        }
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "mfa_required",
-            "the ticket is not valid for this resource, was used already, or expired",
-        ));
-    }
-    if let Some(code) = code {
-        checked(state, caller, None, code, &format!("{kind}/{id}")).await?;
-        if let Some(h) = &holder {
-            stepup::begin_grace(state, h, kind, id, state.clock.now()).await?;
-        }
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "mfa_required",
-        format!("{kind}/{id} is locked: verify with a code first (POST /api/security/{kind}/{id}/verify)"),
-    ))
+/// `POST /api/security/{kind}/{id}/verify/start`: starts a passkey check for `mfa-lock`,
+/// `mfa-unlock` or `verify` of this resource.
+#[utoipa::path(
+    post,
+    path = "/api/security/{kind}/{id}/verify/start",
+    operation_id = "security_verify_start",
+    tag = "security",
+    security(("bearer" = []), ("session_cookie" = [])),
+    params(
+        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
+        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
+    ),
+    responses(
+        (status = 200, description = "The WebAuthn request options for the caller's security keys and passkeys", body = PasskeyCeremony),
+        (status = 400, description = "Malformed id, or no security key or passkey registered", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 404, description = "Unknown resource kind", body = ErrorBody),
+        (status = 501, description = "WebAuthn is off: public_url is an IP address (`webauthn_unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn verify_start(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Json<PasskeyCeremony>> {
+    let started = locks::start_passkey(&state, &caller, &kind, &id).await?;
+    Ok(Json(PasskeyCeremony {
+        ceremony: started.ceremony,
+        options: started.options,
+    }))
 }

@@ -7,10 +7,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use ward_proto::ErrorBody;
 
-use crate::api::security::{holder, resource, Ticket};
+use crate::api::security::Ticket;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ClientIp, UserAgent};
+use crate::ops::locks::{resource, ticket_holder};
 use crate::ops::stepup;
 use crate::state::AppState;
 
@@ -61,8 +62,7 @@ pub async fn request(
     Path((kind, id)): Path<(String, String)>,
 ) -> ApiResult<Json<VerifyRequestStarted>> {
     resource(&state, &kind, &id)?;
-    let holder = holder(&caller)
-        .ok_or_else(|| ApiError::bad_request("this credential cannot hold a ticket"))?;
+    let holder = ticket_holder(&caller)?;
     let r = stepup::request(
         &state,
         &caller,
@@ -106,8 +106,7 @@ pub async fn poll(
     caller: Caller,
     ApiJson(body): ApiJson<PollBody>,
 ) -> ApiResult<Json<Ticket>> {
-    let holder = holder(&caller)
-        .ok_or_else(|| ApiError::bad_request("this credential cannot hold a ticket"))?;
+    let holder = ticket_holder(&caller)?;
     let (ticket, expires_in) =
         stepup::poll(&state, &holder, &body.request_id, ip.as_deref()).await?;
     Ok(Json(Ticket { ticket, expires_in }))

@@ -7,12 +7,11 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use ward_core::model::{User, WebauthnCeremony, WebauthnCredential};
-use ward_core::random::random_id;
+use ward_core::model::{User, WebauthnCredential};
 use ward_proto::ErrorBody;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Webauthn,
+    DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential,
 };
 
 use crate::audit::{self, Audit};
@@ -20,6 +19,10 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, UserAgent};
 use crate::mfa::amr_with;
+use crate::ops::passkey::{
+    failed as webauthn_failed, finish_taken, passkeys_of, record_use, relying_party,
+    save as save_ceremony, start_for_user, take as take_ceremony, Started,
+};
 use crate::pages::login::{finish_sign_in, safe_return_to, SignedIn};
 use crate::state::AppState;
 use crate::webauthn::{credential_key, passkey_key, prefer_resident_key, user_handle, user_id_of};
@@ -27,7 +30,6 @@ use crate::webauthn::{credential_key, passkey_key, prefer_resident_key, user_han
 /// Where the step-up ceremony runs: what a DPoP proof for it names.
 const PATH_START: &str = "/api/mfa/webauthn/authenticate/start";
 const PATH_FINISH: &str = "/api/mfa/webauthn/authenticate/finish";
-const CEREMONY_SECS: i64 = 300;
 
 /// A started ceremony: pass `options` to the browser's WebAuthn API and send its result to
 /// the matching `…/finish` with this `ceremony` id within 5 minutes.
@@ -83,65 +85,6 @@ pub struct CredentialInfo {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialList {
     pub credentials: Vec<CredentialInfo>,
-}
-
-fn relying_party(state: &AppState) -> ApiResult<&Webauthn> {
-    state.webauthn.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "webauthn_unavailable",
-            "WebAuthn is off on this server: public_url must use a host name, not an IP address",
-        )
-    })
-}
-
-fn webauthn_failed(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "webauthn_failed",
-        format!("the authenticator response was not accepted: {e}"),
-    )
-}
-
-async fn save_ceremony(
-    state: &AppState,
-    user_id: Option<&str>,
-    kind: &str,
-    data: &impl serde::Serialize,
-) -> ApiResult<String> {
-    let now = state.clock.now();
-    let id = random_id(state.random.as_ref());
-    state
-        .store
-        .insert_webauthn_ceremony(&WebauthnCeremony {
-            id: id.clone(),
-            user_id: user_id.map(str::to_string),
-            kind: kind.to_string(),
-            state: serde_json::to_string(data).map_err(ApiError::internal)?,
-            created_at: now,
-            expires_at: now.plus_secs(CEREMONY_SECS),
-        })
-        .await?;
-    Ok(id)
-}
-
-async fn take_ceremony(state: &AppState, id: &str, kind: &str) -> ApiResult<WebauthnCeremony> {
-    state
-        .store
-        .take_webauthn_ceremony(id, state.clock.now())
-        .await?
-        .filter(|c| c.kind == kind)
-        .ok_or_else(|| ApiError::bad_request("unknown, used or expired ceremony: start again"))
-}
-
-async fn passkeys_of(state: &AppState, user_id: &str) -> ApiResult<Vec<Passkey>> {
-    state
-        .store
-        .webauthn_credentials_of_user(user_id)
-        .await?
-        .iter()
-        .map(|c| serde_json::from_str(&c.passkey).map_err(ApiError::internal))
-        .collect()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -231,7 +174,7 @@ pub async fn register_finish(
     crate::api::mfa::refuse_guests(&caller)?;
     crate::authz::require_account_security(&state, &caller)?;
     let rp = relying_party(&state)?;
-    let ceremony = take_ceremony(&state, &body.ceremony, "register").await?;
+    let ceremony = take_ceremony(&state, &body.ceremony, Some("register")).await?;
     if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
         return Err(ApiError::bad_request(
             "this ceremony belongs to someone else",
@@ -307,7 +250,7 @@ pub async fn authenticate_start(
     ApiJson(body): ApiJson<AuthenticateStart>,
 ) -> ApiResult<Json<Ceremony>> {
     let rp = relying_party(&state)?;
-    let (ceremony, options) = match body.mode.as_str() {
+    let started = match body.mode.as_str() {
         "signin" => {
             // Anyone may start one, and each writes a ceremony row: limited per address.
             let limits = state.config.rate_limits;
@@ -324,10 +267,10 @@ pub async fn authenticate_start(
             let (options, auth) = rp
                 .start_discoverable_authentication()
                 .map_err(ApiError::internal)?;
-            (
-                save_ceremony(&state, None, "signin", &auth).await?,
-                serde_json::to_value(options),
-            )
+            Started {
+                ceremony: save_ceremony(&state, None, "signin", &auth).await?,
+                options: serde_json::to_value(options).map_err(ApiError::internal)?,
+            }
         }
         "mfa" => {
             let (challenge, user) = crate::pages::mfa_login::pending(&state, &jar)
@@ -335,35 +278,12 @@ pub async fn authenticate_start(
                 .ok_or_else(|| {
                     ApiError::unauthorized("no sign-in is waiting for a second factor")
                 })?;
-            let passkeys = passkeys_of(&state, &user.id).await?;
-            if passkeys.is_empty() {
-                return Err(ApiError::bad_request(
-                    "no security key is registered for this account",
-                ));
-            }
-            let (options, auth) = rp
-                .start_passkey_authentication(&passkeys)
-                .map_err(ApiError::internal)?;
-            let id =
-                save_ceremony(&state, Some(&user.id), "mfa", &(auth, challenge.token_hash)).await?;
-            (id, serde_json::to_value(options))
+            start_for_user(&state, &user.id, "mfa", &challenge.token_hash).await?
         }
         "step-up" => {
             let target = crate::dpop::Target::own(&state, &axum::http::Method::POST, PATH_START);
             let caller = crate::auth::caller_from_headers(&state, &headers, &target).await?;
-            let passkeys = passkeys_of(&state, &caller.user.id).await?;
-            if passkeys.is_empty() {
-                return Err(ApiError::bad_request(
-                    "no security key is registered for this account",
-                ));
-            }
-            let (options, auth) = rp
-                .start_passkey_authentication(&passkeys)
-                .map_err(ApiError::internal)?;
-            (
-                save_ceremony(&state, Some(&caller.user.id), "step-up", &auth).await?,
-                serde_json::to_value(options),
-            )
+            start_for_user(&state, &caller.user.id, "step-up", &()).await?
         }
         other => {
             return Err(ApiError::bad_request(format!(
@@ -372,8 +292,8 @@ pub async fn authenticate_start(
         }
     };
     Ok(Json(Ceremony {
-        ceremony,
-        options: options.map_err(ApiError::internal)?,
+        ceremony: started.ceremony,
+        options: started.options,
     }))
 }
 
@@ -386,21 +306,6 @@ pub struct AuthenticateFinish {
     /// `signin`: a local path to go to afterwards.
     #[serde(default)]
     pub return_to: Option<String>,
-}
-
-/// Records the use (signature counter) of the credential that signed.
-async fn record_use(
-    state: &AppState,
-    mut passkey: Passkey,
-    result: &webauthn_rs::prelude::AuthenticationResult,
-) -> ApiResult<()> {
-    passkey.update_credential(result);
-    let json = serde_json::to_string(&passkey).map_err(ApiError::internal)?;
-    state
-        .store
-        .update_webauthn_credential(&passkey_key(&passkey), &json, state.clock.now())
-        .await?;
-    Ok(())
 }
 
 /// `POST /api/mfa/webauthn/authenticate/finish`: checks the authenticator's answer; `signin`
@@ -430,11 +335,7 @@ pub async fn authenticate_finish(
 ) -> ApiResult<Response> {
     let rp = relying_party(&state)?;
     let now = state.clock.now();
-    let ceremony = state
-        .store
-        .take_webauthn_ceremony(&body.ceremony, now)
-        .await?
-        .ok_or_else(|| ApiError::bad_request("unknown, used or expired ceremony: start again"))?;
+    let ceremony = take_ceremony(&state, &body.ceremony, None).await?;
     match ceremony.kind.as_str() {
         "signin" => {
             let auth: DiscoverableAuthentication =
@@ -494,19 +395,9 @@ pub async fn authenticate_finish(
             Ok((jar, Json(Authenticated::redirect(to))).into_response())
         }
         "mfa" => {
-            let (auth, challenge_hash): (PasskeyAuthentication, String) =
-                serde_json::from_str(&ceremony.state).map_err(ApiError::internal)?;
             let user_id = ceremony.user_id.clone().unwrap_or_default();
-            let passkeys = passkeys_of(&state, &user_id).await?;
-            let result = rp
-                .finish_passkey_authentication(&body.credential, &auth)
-                .map_err(webauthn_failed)?;
-            if let Some(pk) = passkeys
-                .into_iter()
-                .find(|p| p.cred_id() == result.cred_id())
-            {
-                record_use(&state, pk, &result).await?;
-            }
+            let challenge_hash: String =
+                finish_taken(&state, &user_id, &ceremony, &body.credential).await?;
             let challenge = state
                 .store
                 .consume_mfa_challenge(&challenge_hash, now)
@@ -543,23 +434,7 @@ pub async fn authenticate_finish(
         "step-up" => {
             let target = crate::dpop::Target::own(&state, &axum::http::Method::POST, PATH_FINISH);
             let caller = crate::auth::caller_from_headers(&state, &headers, &target).await?;
-            if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
-                return Err(ApiError::bad_request(
-                    "this ceremony belongs to someone else",
-                ));
-            }
-            let auth: PasskeyAuthentication =
-                serde_json::from_str(&ceremony.state).map_err(ApiError::internal)?;
-            let result = rp
-                .finish_passkey_authentication(&body.credential, &auth)
-                .map_err(webauthn_failed)?;
-            if let Some(pk) = passkeys_of(&state, &caller.user.id)
-                .await?
-                .into_iter()
-                .find(|p| p.cred_id() == result.cred_id())
-            {
-                record_use(&state, pk, &result).await?;
-            }
+            finish_taken::<()>(&state, &caller.user.id, &ceremony, &body.credential).await?;
             if let Some(session) = &caller.session {
                 state
                     .store

@@ -35,7 +35,7 @@ pub async fn request(state: &AppState, ip: Option<&str>, new: NewLocalUser) -> A
             .detail(json!({"email": user.email, "role": user.role, "method": "signup"})),
     )
     .await;
-    if let Err(e) = crate::pages::forgot::send_verification(state, &user).await {
+    if let Err(e) = crate::ops::email::send_verification(state, &user).await {
         tracing::warn!(error = %e.description, "cannot queue the verification mail");
     }
     Ok(())

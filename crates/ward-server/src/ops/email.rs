@@ -139,3 +139,16 @@ pub async fn change(
         verification_sent,
     })
 }
+
+/// Queues a verification mail for `user`'s address (sign-up).
+///
+/// # Errors
+/// The store's.
+pub async fn send_verification(state: &AppState, user: &User) -> Result<(), ApiError> {
+    if !crate::mail::enabled(state) || user.email_verified {
+        return Ok(());
+    }
+    let (url, _) = crate::ops::users::issue_link(state, LinkPurpose::Verify, user, None).await?;
+    let rendered = crate::mail::templates::verify_email(state, user, &url);
+    crate::mail::enqueue(state, &user.email, "verify_email", rendered).await
+}

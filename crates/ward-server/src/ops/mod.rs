@@ -6,8 +6,10 @@
 pub mod approval;
 pub mod email;
 pub mod invitations;
+pub mod locks;
 pub mod logout;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
 pub mod reauth;
 pub mod recovery;

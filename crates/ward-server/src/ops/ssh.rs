@@ -139,9 +139,9 @@ pub async fn issue(
                 "host is required: logins are locked per host ({kind} locks)"
             )));
         };
-        crate::api::security::admit(state, caller, kind, host, ask.ticket, None).await?;
+        crate::ops::locks::admit(state, caller, kind, host, ask.ticket, None).await?;
     }
-    let holder = crate::api::security::holder(caller).unwrap_or_else(|| "none".into());
+    let holder = crate::ops::locks::holder(caller).unwrap_or_else(|| "none".into());
     let now = state.clock.now();
     // The session id is in the key id, so sshd's log line ("ID … (serial …)") leads back to
     // the session to revoke.

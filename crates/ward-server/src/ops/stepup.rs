@@ -1,4 +1,4 @@
-//! Step-up from anywhere (SPEC §2.17): the second-factor check behind locks, grace windows
+//! Step-up from anywhere (SPEC §2.17): tickets, grace windows
 //! per lock kind, and approval of a verification on another device (request → approve page →
 //! poll). One approval gives one ticket: the hand-out is one conditional update
 //! (`StepUpStore::issue_verify_ticket`).
@@ -16,30 +16,8 @@ use ward_core::{OAuthErrorCode, Timestamp};
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::mfa::verify_code;
+use crate::ops::locks::{self, Proof};
 use crate::state::AppState;
-
-/// Checks a TOTP or backup code of `user_id` for a resource (`target` is `kind/id`), audited as
-/// `mfa.verify` with purpose `resource`.
-pub async fn code_for_resource(
-    state: &AppState,
-    user_id: &str,
-    ip: Option<&str>,
-    code: &str,
-    target: &str,
-) -> ApiResult<()> {
-    let result = verify_code(state, user_id, code).await;
-    audit::record(
-        state,
-        Audit::new("mfa.verify", crate::mfa::outcome(&result))
-            .actor(user_id)
-            .ip(ip)
-            .target(target)
-            .detail(json!({"purpose": "resource"})),
-    )
-    .await;
-    result.map(|_| ())
-}
 
 /// After a verification at `at`, lets `holder` open `kind/id` without a new proof for the
 /// kind's grace window (`[mfa.lock_grace]`); nothing when the kind has none.
@@ -231,12 +209,28 @@ pub async fn for_owner(state: &AppState, user_id: &str, id: &str) -> ApiResult<V
     Ok(request)
 }
 
-/// How an approval is proved on the approve page.
-pub enum Proof<'a> {
-    /// A TOTP or backup code.
-    Code(&'a str),
-    /// A WebAuthn assertion already verified by the caller (the ceremony module).
-    Verified,
+/// What a passkey ceremony for approving request `id` is bound to.
+pub fn approval_bound(id: &str) -> String {
+    format!("approve:{id}")
+}
+
+/// Starts a passkey check for approving request `id`, as its signed-in owner.
+pub async fn start_approval_passkey(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<crate::ops::passkey::Started> {
+    let request = for_owner(state, &caller.user.id, id).await?;
+    if let Some(why) = approval_refusal(&request, &caller.user.id, state.clock.now()) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", why));
+    }
+    crate::ops::passkey::start_for_user(
+        state,
+        &caller.user.id,
+        locks::CEREMONY_KIND,
+        &approval_bound(&request.id),
+    )
+    .await
 }
 
 /// Approves (with a second factor) or denies `id` as its signed-in owner.
@@ -244,7 +238,7 @@ pub async fn decide(
     state: &AppState,
     caller: &Caller,
     id: &str,
-    approve: Option<Proof<'_>>,
+    approve: Option<&Proof>,
     ip: Option<&str>,
 ) -> ApiResult<VerifyRequest> {
     let request = for_owner(state, &caller.user.id, id).await?;
@@ -254,8 +248,9 @@ pub async fn decide(
     }
     let target = format!("{}/{}", request.kind, request.resource_id);
     let approved = approve.is_some();
-    if let Some(Proof::Code(code)) = approve {
-        code_for_resource(state, &caller.user.id, ip, code, &target).await?;
+    if let Some(proof) = approve {
+        let bound = approval_bound(&request.id);
+        locks::prove(state, &caller.user.id, ip, proof, &bound, &target).await?;
     }
     if !state
         .store

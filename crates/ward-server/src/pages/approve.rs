@@ -5,6 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use ward_core::stepup::VerifyRequest;
@@ -13,7 +14,8 @@ use crate::auth::Caller;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
-use crate::ops::stepup::{self, Proof};
+use crate::ops::locks::Proof;
+use crate::ops::stepup;
 use crate::pages::{
     csrf_field, describe_agent, error_page, human_time, message_page, no_store, page, page_caller,
 };
@@ -51,7 +53,53 @@ pub async fn approve_page(
     render(&state, jar, &caller, &request, None, StatusCode::OK).await
 }
 
-/// `POST /approve/{id}`: `decision=allow` with `code`, or `decision=deny`.
+/// `POST /approve/{id}/passkey`: starts the passkey check for approving (the page's "Use a
+/// passkey" button); `{"ceremony","options"}` for `navigator.credentials.get`.
+pub async fn passkey_start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    form: FormParams,
+) -> Result<Response, ApiError> {
+    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
+    let caller = match page_caller(&state, &jar, &here(&id)).await? {
+        Ok(c) => c,
+        Err(_) => return Err(ApiError::unauthorized("sign in again, then approve")),
+    };
+    let started = stepup::start_approval_passkey(&state, &caller, &id).await?;
+    Ok(Json(serde_json::json!({
+        "ceremony": started.ceremony,
+        "options": started.options,
+    }))
+    .into_response())
+}
+
+/// The proof an approving form brings: `code`, or `ceremony` and `webauthn` (the assertion as
+/// JSON) from the passkey button.
+fn proof_of(form: &FormParams) -> Result<Proof, ApiError> {
+    let webauthn = match form.get("webauthn").filter(|w| !w.is_empty()) {
+        Some(json) => Some(serde_json::from_str(json).map_err(|e| {
+            ApiError::bad_request(format!(
+                "webauthn is not a PublicKeyCredential as JSON: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let code = form.get("code").map(str::to_string);
+    let ceremony = form
+        .get("ceremony")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    match (code, ceremony, webauthn) {
+        (None, None, None) => Err(ApiError::bad_request(
+            "enter a code from your authenticator app or a backup code, or use a passkey",
+        )),
+        (code, ceremony, webauthn) => Proof::from_parts(code, ceremony, webauthn),
+    }
+}
+
+/// `POST /approve/{id}`: `decision=allow` with `code` (or `ceremony` and `webauthn`), or
+/// `decision=deny`.
 pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -65,19 +113,12 @@ pub async fn submit(
         Err(redirect) => return Ok(redirect),
     };
     let approve = match form.get("decision") {
-        Some("allow") => match form.get("code") {
-            Some(code) => Some(Proof::Code(code)),
-            None => {
-                return Err(ApiError::bad_request(
-                    "enter a code from your authenticator app, or a backup code",
-                ))
-            }
-        },
+        Some("allow") => Some(proof_of(&form)?),
         Some("deny") => None,
         _ => return Err(ApiError::bad_request("decision must be allow or deny")),
     };
     let approving = approve.is_some();
-    match stepup::decide(&state, &caller, &id, approve, ip.as_deref()).await {
+    match stepup::decide(&state, &caller, &id, approve.as_ref(), ip.as_deref()).await {
         Ok(r) => {
             let target = format!("{}/{}", r.kind, r.resource_id);
             Ok(if approving {
@@ -126,6 +167,7 @@ async fn render(
 ) -> Result<Response, ApiError> {
     let methods = crate::mfa::methods(state, &caller.user.id).await?;
     let by_code = methods.contains(&"totp");
+    let by_passkey = methods.contains(&"webauthn") && state.webauthn.is_some();
     let (jar, token) = csrf::token(state, jar);
     let action = here(&r.id);
     let now = state.clock.now();
@@ -151,8 +193,20 @@ async fn render(
                     input id="code" class="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus;
                     button type="submit" name="decision" value="allow" { "Approve" }
                 }
-            } @else {
-                p { "Approving needs a code from an authenticator app." }
+            }
+            @if by_passkey {
+                form id="approve-passkey" method="post" action=(action) {
+                    (csrf_field(&token))
+                    input type="hidden" name="decision" value="allow";
+                    input type="hidden" name="ceremony" value="";
+                    input type="hidden" name="webauthn" value="";
+                    button type="button" class=(if by_code { "secondary" } else { "" }) data-webauthn="approve" data-start=(format!("{action}/passkey")) { "Use a passkey" }
+                }
+                p id="webauthn-status" role="status" {}
+                script src="/static/webauthn.js" defer {}
+            }
+            @if !by_code && !by_passkey {
+                p { "Approving needs a second factor: an authenticator app or a passkey." }
             }
             form method="post" action=(action) {
                 (csrf_field(&token))

@@ -149,22 +149,6 @@ async fn send_reset(state: &AppState, email: &str, ip: Option<&str>) -> Result<(
     Ok(())
 }
 
-/// Queues a verification mail for `user`'s address (sign-up).
-///
-/// # Errors
-/// The store's.
-pub async fn send_verification(
-    state: &AppState,
-    user: &ward_core::model::User,
-) -> Result<(), ApiError> {
-    if !crate::mail::enabled(state) || user.email_verified {
-        return Ok(());
-    }
-    let (url, _) = crate::ops::users::issue_link(state, LinkPurpose::Verify, user, None).await?;
-    let rendered = crate::mail::templates::verify_email(state, user, &url);
-    crate::mail::enqueue(state, &user.email, "verify_email", rendered).await
-}
-
 #[derive(Deserialize)]
 pub struct VerifyQuery {
     token: Option<String>,

@@ -230,7 +230,7 @@ pub async fn submit_signup(
     .await;
     // Unverified until the mailed link is followed (`email_verified` false in ID tokens and
     // userinfo until then).
-    if let Err(e) = super::forgot::send_verification(&state, &user).await {
+    if let Err(e) = crate::ops::email::send_verification(&state, &user).await {
         tracing::warn!(error = %e.description, "cannot queue the verification mail");
     }
     after_password(

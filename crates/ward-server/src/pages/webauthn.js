@@ -1,6 +1,8 @@
 // ward's WebAuthn glue: turns the server's options (base64url strings) into what
 // navigator.credentials expects, and the authenticator's answer back into JSON.
-// Buttons opt in with data-webauthn="register" | "signin" | "mfa" | "step-up".
+// Buttons opt in with data-webauthn="register" | "signin" | "mfa" | "step-up" | "approve"
+// ("approve": data-start names the page that starts the check; the assertion is sent with
+// the button's form).
 "use strict";
 (function () {
   const b64u = {
@@ -67,25 +69,47 @@
     });
   }
 
+  function assertion(a) {
+    return {
+      id: a.id,
+      rawId: b64u.enc(a.rawId),
+      type: a.type,
+      extensions: {},
+      response: {
+        authenticatorData: b64u.enc(a.response.authenticatorData),
+        clientDataJSON: b64u.enc(a.response.clientDataJSON),
+        signature: b64u.enc(a.response.signature),
+        userHandle: a.response.userHandle ? b64u.enc(a.response.userHandle) : null,
+      },
+    };
+  }
+
   async function authenticate(mode, returnTo) {
     const start = await post("/api/mfa/webauthn/authenticate/start", { mode });
     const a = await navigator.credentials.get(requestOptions(start.options));
     return post("/api/mfa/webauthn/authenticate/finish", {
       ceremony: start.ceremony,
       return_to: returnTo,
-      credential: {
-        id: a.id,
-        rawId: b64u.enc(a.rawId),
-        type: a.type,
-        extensions: {},
-        response: {
-          authenticatorData: b64u.enc(a.response.authenticatorData),
-          clientDataJSON: b64u.enc(a.response.clientDataJSON),
-          signature: b64u.enc(a.response.signature),
-          userHandle: a.response.userHandle ? b64u.enc(a.response.userHandle) : null,
-        },
-      },
+      credential: assertion(a),
     });
+  }
+
+  // A page form approved with a passkey: the page starts the check (CSRF-checked like the
+  // form), and the assertion goes back with the form.
+  async function approve(button) {
+    const form = button.closest("form");
+    const r = await fetch(button.dataset.start, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf_token: form.elements.csrf_token.value }),
+    });
+    const start = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(start.error_description || "request failed (" + r.status + ")");
+    const a = await navigator.credentials.get(requestOptions(start.options));
+    form.elements.ceremony.value = start.ceremony;
+    form.elements.webauthn.value = JSON.stringify(assertion(a));
+    form.submit();
   }
 
   function say(button, text, isError) {
@@ -107,7 +131,9 @@
     button.disabled = true;
     try {
       const mode = button.dataset.webauthn;
-      if (mode === "register") {
+      if (mode === "approve") {
+        await approve(button);
+      } else if (mode === "register") {
         const nameInput = document.getElementById("key-name");
         const done = await register(nameInput ? nameInput.value : "Security key");
         say(button, "Added " + done.name + ".", false);

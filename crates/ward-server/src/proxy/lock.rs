@@ -2,7 +2,7 @@
 //! (`terminal`, …) whose id is the path segment after the route's prefix. When `(kind, id)` is
 //! locked behind MFA (`POST /api/security/{kind}/{id}/mfa-lock`), every new connection needs its
 //! own proof: a single-use ticket from `…/verify` (consumed atomically, bound to the session and
-//! the resource) or a valid `mfa_code`. The rules live in `api::security::admit`.
+//! the resource) or a valid `mfa_code`. The rules live in `ops::locks::admit`.
 
 use axum::http::HeaderMap;
 
@@ -55,7 +55,7 @@ pub async fn check(
             "the resource id in the path is not valid (no '.', '..', '%', ';' or '\\')",
         ));
     }
-    crate::api::security::admit(
+    crate::ops::locks::admit(
         state,
         caller,
         kind,

@@ -233,6 +233,14 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("post", "/api/security/{kind}/{id}/mfa-lock", Lock, ""),
     ("post", "/api/security/{kind}/{id}/mfa-unlock", Lock, ""),
     ("post", "/api/security/{kind}/{id}/verify", Lock, ""),
+    // A passkey check for the caller's own keys (the admin here has none, and WebAuthn is off
+    // on an IP address: a 4xx/501 that is not a refusal).
+    (
+        "post",
+        "/api/security/{kind}/{id}/verify/start",
+        Identity,
+        "",
+    ),
     // Approval from another device (SPEC §2.17): any credential that can hold a ticket asks and
     // polls for itself (the admin here has no second factor: a 400, not a refusal).
     (
@@ -249,6 +257,7 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ),
     ("get", "/approve/{id}", Page, ""),
     ("post", "/approve/{id}", Page, ""),
+    ("post", "/approve/{id}/passkey", Page, ""),
     // SSH certificates are off in this matrix's server: 404 for every credential. The ssh
     // tests check `ssh:write`, principals and host locks.
     ("get", "/api/ssh/ca", Public, ""),

@@ -38,6 +38,7 @@ mod ssh;
 mod sshd;
 mod standard_clients;
 mod stepup;
+mod stepup_passkey;
 mod sweeper;
 mod terminal_sign_in;
 mod tokens;

@@ -8,7 +8,6 @@
 
 use clap::Args;
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -80,35 +79,35 @@ pub async fn run(ctx: &Ctx, args: TunnelArgs) -> CliResult {
         .await
         .map_err(|e| CliError::new(format!("cannot open the tunnel {url}: {e}")))?;
     let (mut tx, mut rx) = socket.split();
+    // Standard input and output are read and written by threads of their own (blocking calls,
+    // no per-message hand-off to tokio's blocking pool and no copy): see `stdin_chunks` and
+    // `stdout_writer`.
+    let mut input = stdin_chunks();
+    let (output, writer) = stdout_writer();
     let upload = async {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = stdin.read(&mut buf).await.unwrap_or(0);
-            if n == 0 {
-                // End of input: an empty binary message asks ward to half-close the TCP
-                // connection; what the upstream still sends keeps coming until it closes.
-                let _ = tx.send(Message::Binary(Vec::new().into())).await;
-                return;
-            }
-            let chunk = buf.get(..n).unwrap_or_default().to_vec();
-            if tx.send(Message::Binary(chunk.into())).await.is_err() {
+        while let Some(chunk) = input.recv().await {
+            // An empty chunk is the end of input: an empty binary message asks ward to
+            // half-close the TCP connection; what the upstream still sends keeps coming until
+            // it closes.
+            let end = chunk.is_empty();
+            if tx.send(Message::Binary(chunk.into())).await.is_err() || end {
                 return;
             }
         }
     };
-    let download = async {
-        let mut stdout = tokio::io::stdout();
+    let download = async move {
         while let Some(m) = rx.next().await {
             match m {
                 Ok(Message::Binary(b)) => {
-                    if stdout.write_all(&b).await.is_err() || stdout.flush().await.is_err() {
+                    if output.send(b).await.is_err() {
                         return Ok(());
                     }
                 }
                 Ok(Message::Text(t)) => {
-                    let _ = stdout.write_all(t.as_bytes()).await;
-                    let _ = stdout.flush().await;
+                    let b = tokio_tungstenite::tungstenite::Bytes::copy_from_slice(t.as_bytes());
+                    if output.send(b).await.is_err() {
+                        return Ok(());
+                    }
                 }
                 Ok(Message::Close(Some(frame)))
                     if frame.code != CloseCode::Normal && frame.code != CloseCode::Away =>
@@ -129,10 +128,85 @@ pub async fn run(ctx: &Ctx, args: TunnelArgs) -> CliResult {
         }
         Ok(())
     };
-    tokio::pin!(upload);
-    tokio::pin!(download);
-    tokio::select! {
-        r = &mut download => r,
-        () = &mut upload => download.await,
-    }
+    let result = {
+        tokio::pin!(upload);
+        tokio::pin!(download);
+        tokio::select! {
+            r = &mut download => r,
+            () = &mut upload => download.await,
+        }
+    };
+    // The sender went with `download`: everything received is written out before the process
+    // ends.
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    result
+}
+
+/// Bytes per message at most: reads are sent as they come while the connection keeps up, and
+/// gathered up to this size while it is busy (fewer, larger messages under load; no delay for
+/// an interactive session).
+const CHUNK: usize = 1024 * 1024;
+
+/// Reads standard input on a thread of its own; an empty chunk marks its end. The thread is not
+/// joined: a read may block until the process exits.
+fn stdin_chunks() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    use std::io::Read;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+        loop {
+            let filled = buf.len();
+            buf.resize(CHUNK, 0);
+            let n = loop {
+                match stdin.read(buf.get_mut(filled..).unwrap_or_default()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Ok(n) => break n,
+                    Err(_) => break 0,
+                }
+            };
+            buf.truncate(filled + n);
+            if n == 0 {
+                if !buf.is_empty() && tx.blocking_send(std::mem::take(&mut buf)).is_err() {
+                    return;
+                }
+                let _ = tx.blocking_send(Vec::new());
+                return;
+            }
+            // Send now when the connection is waiting for data; keep gathering while it is
+            // busy, up to a full chunk.
+            if tx.capacity() > 0 || buf.len() >= CHUNK {
+                let chunk = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
+                if tx.blocking_send(chunk).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+type Chunk = tokio_tungstenite::tungstenite::Bytes;
+
+/// Writes what the tunnel receives to standard output on a thread of its own, flushing when no
+/// more is waiting; join the thread after dropping the sender.
+fn stdout_writer() -> (
+    tokio::sync::mpsc::Sender<Chunk>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::Write;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
+    let writer = std::thread::spawn(move || {
+        let mut stdout = std::io::stdout().lock();
+        while let Some(chunk) = rx.blocking_recv() {
+            if stdout.write_all(&chunk).is_err() {
+                return;
+            }
+            if rx.is_empty() && stdout.flush().is_err() {
+                return;
+            }
+        }
+        let _ = stdout.flush();
+    });
+    (tx, writer)
 }

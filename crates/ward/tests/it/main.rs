@@ -23,6 +23,10 @@ mod terminal_login;
 mod sshd;
 mod support;
 mod toolchain;
+// Shared with ward-server's tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../../../ward-server/tests/it/webdriver.rs"]
+mod webdriver;
 
 use std::time::Duration;
 

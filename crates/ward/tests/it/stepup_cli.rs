@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::support::{Cli, Server};
+use crate::webdriver::{find_browser, Driver};
 use crate::{assert_ok, login_pkce};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -88,12 +89,8 @@ impl Device {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_without_code_is_approved_on_another_device() {
-    let server = Server::start();
-    let cli = Cli::new();
-    login_pkce(&server, &cli).await;
-    // Two-step verification on, through the API (TOTP confirmed with the current code).
+/// Signs the CLI's account in to TOTP through the API; returns the backup codes.
+async fn enable_totp(cli: &Cli) -> Vec<String> {
     let setup = cli
         .run(&["api", "-X", "POST", "/api/mfa/totp/setup", "-d", "{}"])
         .await;
@@ -112,12 +109,47 @@ async fn verify_without_code_is_approved_on_another_device() {
         .await;
     assert_ok(&confirmed);
     let v: serde_json::Value = serde_json::from_str(&confirmed.stdout).unwrap();
-    let backup: Vec<String> = v["backup_codes"]
+    v["backup_codes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+        .collect()
+}
+
+/// Whether `ticket` opens terminal/t1 (forward-auth's status), with `ward env`'s bearer.
+async fn admit(server: &Server, cli: &Cli, ticket: &str) -> u16 {
+    let url = format!(
+        "{}/api/auth/validate?lock_kind=terminal&resource=t1",
+        server.url
+    );
+    // What a script uses: `ward env`'s short-lived bearer (the session itself is DPoP-bound,
+    // so `ward token` prints nothing by default).
+    let env = cli.run(&["env"]).await.stdout;
+    let token = env
+        .lines()
+        .find_map(|l| l.strip_prefix("WARD_TOKEN="))
+        .expect("ward env prints WARD_TOKEN")
+        .trim_matches('\'')
+        .to_owned();
+    Server::http()
+        .get(url)
+        .bearer_auth(token)
+        .header("x-ward-ticket", ticket)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_without_code_is_approved_on_another_device() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    // Two-step verification on, through the API (TOTP confirmed with the current code).
+    let backup = enable_totp(&cli).await;
     assert_ok(
         &cli.run(&["lock", "terminal", "t1", "--code", &backup[0]])
             .await,
@@ -185,33 +217,87 @@ async fn verify_without_code_is_approved_on_another_device() {
         .stderr
         .contains("Approved. Ticket for one connection to terminal/t1"));
     // It opens the locked resource once.
-    let admit = |t: String| {
-        let url = format!(
-            "{}/api/auth/validate?lock_kind=terminal&resource=t1",
-            server.url
+    assert_eq!(admit(&server, &cli, ticket).await, 200);
+    assert_eq!(admit(&server, &cli, ticket).await, 403, "single use");
+}
+
+/// `ward verify` on a real terminal (a pty, util-linux `script`), approved by a person in
+/// headless Chromium: the approver signs in (password, then a backup code), lands on the
+/// approve page the CLI printed, approves with another backup code; the CLI exits 0 with the
+/// ticket, which opens the resource once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_in_a_terminal_is_approved_in_chromium() {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        // A missing component fails the test unless skipping was asked for.
+        assert!(
+            std::env::var("WARD_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1"),
+            "verify_in_a_terminal_is_approved_in_chromium needs Debian's chromium and \
+             chromium-driver; install them (.ci/packages.sh) or set WARD_TEST_ALLOW_SKIP=1"
         );
-        let cli = &cli;
-        async move {
-            // What a script uses: `ward env`'s short-lived bearer (the session itself is
-            // DPoP-bound, so `ward token` prints nothing by default).
-            let env = cli.run(&["env"]).await.stdout;
-            let token = env
-                .lines()
-                .find_map(|l| l.strip_prefix("WARD_TOKEN="))
-                .expect("ward env prints WARD_TOKEN")
-                .trim_matches('\'')
-                .to_owned();
-            Server::http()
-                .get(url)
-                .bearer_auth(token)
-                .header("x-ward-ticket", t)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        eprintln!("SKIPPED verify_in_a_terminal_is_approved_in_chromium: no Chromium");
+        return;
     };
-    assert_eq!(admit(ticket.to_owned()).await, 200);
-    assert_eq!(admit(ticket.to_owned()).await, 403, "single use");
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    let backup = enable_totp(&cli).await;
+    assert_ok(
+        &cli.run(&["lock", "terminal", "t1", "--code", &backup[0]])
+            .await,
+    );
+
+    let running = cli.spawn_on_terminal(&["verify", "terminal", "t1"]);
+    // On a terminal stdout and stderr are one stream.
+    let shown = running.wait_stdout("Waiting for the approval", WAIT).await;
+    let url = shown
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http") && l.contains("/approve/vr_"))
+        .unwrap_or_else(|| panic!("no approve URL in:\n{shown}"))
+        .to_owned();
+
+    let browser = Driver::start(&chromium, &chromedriver).await;
+    browser.goto(&url).await;
+    browser.wait_path("/login").await;
+    browser.type_into("#email", &server.admin_email).await;
+    browser.click("button[type=submit]").await;
+    browser.type_into("#password", &server.admin_password).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_path("/login/mfa").await;
+    browser.type_into("#code", &backup[1]).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_source("Approve access").await;
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with(url.rsplit_once("/approve/").map(|(_, id)| id).unwrap()));
+    assert!(browser.source().await.contains("terminal/t1"));
+    browser.type_into("#code", &backup[2]).await;
+    browser.click("button[name=decision][value=allow]").await;
+    browser.wait_source("Approved").await;
+    browser.quit().await;
+
+    let out = running.finish(WAIT).await;
+    assert_ok(&out);
+    assert!(
+        out.stdout
+            .contains("Approved. Ticket for one connection to terminal/t1"),
+        "{}",
+        out.stdout
+    );
+    // The ticket is the line before that message.
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Approved. Ticket"))
+        .unwrap();
+    let ticket = lines[..at]
+        .iter()
+        .rev()
+        .find(|l| !l.is_empty())
+        .unwrap()
+        .to_string();
+    assert!(!ticket.contains(' '), "{ticket}");
+    assert_eq!(admit(&server, &cli, &ticket).await, 200);
+    assert_eq!(admit(&server, &cli, &ticket).await, 403, "single use");
 }

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Throughput of a TCP route (SPEC §2.17): bytes/s through `ward tunnel` against a direct TCP
+# connection to the same service, in the same run, both directions. Release build of the one
+# binary (server and CLI), socat as the TCP service and the direct client.
+#
+#   bench/tunnel.sh [--bytes N] [--runs N] [--profile release|profiling] [--no-build]
+#
+# --profile profiling is release with line tables, for `perf record` (same optimisation).
+# download: the service sends N bytes from /dev/zero and closes; the client writes them to
+#           /dev/null (direct: socat; tunnel: `ward tunnel /tcp/source > /dev/null`).
+# upload:   the client sends N bytes of /dev/zero; the service reads to the end and closes
+#           (direct: socat; tunnel: `head -c N /dev/zero | ward tunnel /tcp/sink`).
+# Times include starting the client and, for the tunnel, opening the WebSocket; with 1 GiB that
+# is well under 5 % of a run. Prints a Markdown table. See docs/benchmarks.md#tcp-tunnel.
+set -euo pipefail
+
+BYTES=$((1024 * 1024 * 1024))
+RUNS=3
+BUILD=1
+PROFILE=release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bytes) BYTES="$2"; shift ;;
+    --runs) RUNS="$2"; shift ;;
+    --profile) PROFILE="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "tunnel bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$BENCH_DIR")"
+need() { command -v "$1" >/dev/null || { echo "tunnel bench: $1 is required (apt-get install -y $2)" >&2; exit 1; }; }
+need socat socat; need python3 python3; need curl curl
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ns() { date +%s%N; }
+
+if [ "$BUILD" = 1 ]; then
+  echo "tunnel bench: building ward ($PROFILE)..." >&2
+  (cd "$ROOT" && cargo build --profile "$PROFILE" --locked -p ward --bin ward --quiet)
+fi
+WARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ward"
+
+WORK="$(mktemp -d /tmp/ward-tunnel-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+WARD_PORT=$(free_port); SOURCE_PORT=$(free_port); SINK_PORT=$(free_port)
+ADMIN_EMAIL="admin@bench.local"; ADMIN_PASSWORD="bench-admin-password"; SECRET="bench-secret-0123456789"
+cat > "$WORK/ward.toml" <<TOML
+listen = "127.0.0.1:$WARD_PORT"
+data_dir = "$WORK/ward-data"
+bootstrap_admin_email = "$ADMIN_EMAIL"
+bootstrap_admin_password = "$ADMIN_PASSWORD"
+
+[[clients]]
+id = "bench"
+secret = "$SECRET"
+redirect_uris = ["http://127.0.0.1:1/callback"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+scopes = ["containers:read"]
+
+[[routes]]
+prefix = "/tcp/source"
+tcp = "127.0.0.1:$SOURCE_PORT"
+permission = "containers:read"
+
+[[routes]]
+prefix = "/tcp/sink"
+tcp = "127.0.0.1:$SINK_PORT"
+permission = "containers:read"
+TOML
+
+# The services: one sends BYTES and closes, one swallows everything (a connection each).
+socat -u -b 262144 "OPEN:/dev/zero,readbytes=$BYTES" "TCP-LISTEN:$SOURCE_PORT,bind=127.0.0.1,reuseaddr,fork" &
+PIDS+=($!)
+socat -u -b 262144 "TCP-LISTEN:$SINK_PORT,bind=127.0.0.1,reuseaddr,fork" OPEN:/dev/null &
+PIDS+=($!)
+
+WARD_LOG=warn "$WARD_BIN" server --config "$WORK/ward.toml" > "$WORK/ward.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 600); do
+  curl -sf -o /dev/null "http://127.0.0.1:$WARD_PORT/readyz" && break
+  sleep 0.05
+done
+mkdir -p "$WORK/creds"
+python3 "$BENCH_DIR/setup.py" ward "$WARD_PORT" "$WORK/creds" 1 "$ADMIN_EMAIL" "$ADMIN_PASSWORD" bench "$SECRET"
+export WARD_TOKEN; WARD_TOKEN="$(tr -d '\n' < "$WORK/creds/api_token")"
+export WARD_URL="http://127.0.0.1:$WARD_PORT" WARD_CONFIG_DIR="$WORK/cli" HOME="$WORK"
+
+# time_ms CMD... -> milliseconds the command took
+time_ms() { local t0; t0=$(now_ns); "$@"; echo $(( ($(now_ns) - t0) / 1000000 )); }
+direct_down() { socat -u -b 262144 "TCP:127.0.0.1:$SOURCE_PORT" OPEN:/dev/null; }
+tunnel_down() { "$WARD_BIN" tunnel /tcp/source < /dev/null > /dev/null; }
+direct_up() { socat -u -b 262144 "OPEN:/dev/zero,readbytes=$BYTES" "TCP:127.0.0.1:$SINK_PORT"; }
+tunnel_up() { head -c "$BYTES" /dev/zero | "$WARD_BIN" tunnel /tcp/sink > /dev/null; }
+# A download must deliver all the bytes: count them once each way.
+got=$(socat -u "TCP:127.0.0.1:$SOURCE_PORT" - | wc -c)
+[ "$got" = "$BYTES" ] || { echo "tunnel bench: direct download gave $got bytes" >&2; exit 1; }
+got=$("$WARD_BIN" tunnel /tcp/source < /dev/null | wc -c)
+[ "$got" = "$BYTES" ] || { echo "tunnel bench: tunnel download gave $got bytes" >&2; cat "$WORK/ward.log" >&2; exit 1; }
+
+mib=$(python3 -c "print($BYTES / 1048576)")
+rate() { python3 -c "print(f'{$mib / ($1 / 1000):.0f}')"; }
+echo "tunnel bench: $mib MiB per transfer, $RUNS runs each, $(nproc) cores" >&2
+echo "| direction | run | direct TCP | through \`ward tunnel\` | ratio |"
+echo "|---|---|---|---|---|"
+for dir in down up; do
+  for run in $(seq 1 "$RUNS"); do
+    d=$(time_ms "direct_$dir"); t=$(time_ms "tunnel_$dir")
+    dr=$(rate "$d"); tr_=$(rate "$t")
+    ratio=$(python3 -c "print(f'{100 * $d / $t:.0f} %')")
+    label=$([ "$dir" = down ] && echo "download (service → client)" || echo "upload (client → service)")
+    echo "| $label | $run | $dr MiB/s ($d ms) | $tr_ MiB/s ($t ms) | $ratio |"
+  done
+done
