@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod password;
 pub mod reauth;
 pub mod recovery;
+pub mod service_accounts;
 pub mod ssh;
 pub mod stepup;
 pub mod tool_token;
