@@ -31,6 +31,15 @@ pub enum CredentialKind {
     ClientToken,
     /// A long-lived API token (`ward_…`).
     ApiToken,
+    /// A service account's token (SPEC §2.15): an API token whose owner is a service account,
+    /// or an access token issued to one (token exchange).
+    ServiceAccount,
+    /// A `client_credentials` access token of a configured client with a `role`: the client
+    /// acts on its own behalf, within its role and its scopes.
+    ClientCredentials,
+    /// A delegated token (RFC 8693): a client acting for a user (`act` claim), within what the
+    /// user's token held, bound to the user's session.
+    Delegated,
 }
 
 impl CredentialKind {
@@ -41,6 +50,9 @@ impl CredentialKind {
             | CredentialKind::FirstPartyToken
             | CredentialKind::ClientToken => "session",
             CredentialKind::ApiToken => "api_token",
+            CredentialKind::ServiceAccount => "service_account",
+            CredentialKind::ClientCredentials => "client",
+            CredentialKind::Delegated => "delegated",
         }
     }
 
@@ -51,7 +63,18 @@ impl CredentialKind {
             CredentialKind::FirstPartyToken => "access_token",
             CredentialKind::ClientToken => "client_access_token",
             CredentialKind::ApiToken => "api_token",
+            CredentialKind::ServiceAccount => "service_account_token",
+            CredentialKind::ClientCredentials => "client_credentials",
+            CredentialKind::Delegated => "delegated_token",
         }
+    }
+
+    /// A machine credential: no person behind it, no session, no second factor.
+    pub fn is_machine(self) -> bool {
+        matches!(
+            self,
+            CredentialKind::ServiceAccount | CredentialKind::ClientCredentials
+        )
     }
 
     /// A first-party session credential: the pages' cookie or a `ward-cli` token.
@@ -172,6 +195,9 @@ impl Authority {
                 "permission denied: account security needs a signed-in session, not {}",
                 match self.kind {
                     CredentialKind::ApiToken => "an API token".to_string(),
+                    CredentialKind::ServiceAccount => "a service account's token".to_string(),
+                    CredentialKind::ClientCredentials =>
+                        format!("a client_credentials token of client {}", self.client_id),
                     _ => format!("a token of client {}", self.client_id),
                 }
             )));
@@ -253,6 +279,32 @@ mod tests {
     }
 
     #[test]
+    fn machines_hold_their_role_within_their_scopes() {
+        for kind in [
+            CredentialKind::ServiceAccount,
+            CredentialKind::ClientCredentials,
+        ] {
+            let a = Authority {
+                verified_at: None,
+                ..authority(
+                    kind,
+                    &["containers:read", "admin:read"],
+                    Grant::from_scope("containers:read containers:write", &resources()),
+                )
+            };
+            assert!(kind.is_machine());
+            assert!(a.allows(&perm("containers:read")));
+            assert!(!a.allows(&perm("containers:write")), "outside the role");
+            assert!(!a.allows(&perm("admin:read")), "outside the scopes");
+        }
+        assert_eq!(
+            CredentialKind::ServiceAccount.header_value(),
+            "service_account"
+        );
+        assert_eq!(CredentialKind::ClientCredentials.header_value(), "client");
+    }
+
+    #[test]
     fn account_security_needs_a_fresh_first_party_session() {
         let fresh = authority(CredentialKind::FirstPartyToken, &["*"], Grant::WholeRole);
         assert_eq!(fresh.require_account_security(Timestamp(1600), 600), Ok(()));
@@ -260,7 +312,12 @@ mod tests {
             fresh.require_account_security(Timestamp(1601), 600),
             Err(Denial::ReauthRequired)
         );
-        for kind in [CredentialKind::ApiToken, CredentialKind::ClientToken] {
+        for kind in [
+            CredentialKind::ApiToken,
+            CredentialKind::ClientToken,
+            CredentialKind::ServiceAccount,
+            CredentialKind::ClientCredentials,
+        ] {
             let a = authority(kind, &["*"], Grant::WholeRole);
             assert!(matches!(
                 a.require_account_security(Timestamp(1000), 600),

@@ -16,6 +16,8 @@ pub enum OAuthErrorCode {
     SlowDown,
     ExpiredToken,
     UnsupportedTokenType,
+    /// RFC 8707 §2: the `resource` is unknown or not acceptable.
+    InvalidTarget,
 }
 
 impl OAuthErrorCode {
@@ -32,6 +34,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::SlowDown => "slow_down",
             OAuthErrorCode::ExpiredToken => "expired_token",
             OAuthErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            OAuthErrorCode::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -10,6 +10,8 @@ pub mod dpop;
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod exchange;
+pub mod machine;
 pub mod mfa;
 pub mod model;
 pub mod password;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::account::{AccountLink, OutboxMail};
 use crate::clock::Timestamp;
 use crate::events::{AttemptOutcome, WebhookAttempt, WebhookMessage};
+use crate::machine::ServiceAccount;
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
     Session, SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
@@ -64,6 +65,37 @@ pub trait ApiTokenStore: Send + Sync {
     /// Revokes the user's token `id`; false when there is no such live token of theirs.
     async fn revoke_api_token(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool>;
     async fn touch_api_token(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+}
+
+/// Service accounts and their tokens (SPEC §2.15). Their tokens are [`ApiToken`] records whose
+/// `user_id` is the service account's id, kept apart from users' API tokens.
+#[async_trait]
+pub trait ServiceAccountStore: Send + Sync {
+    /// Adds a service account; [`StoreError::Conflict`] when the name is taken.
+    async fn insert_service_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    /// Every service account, by name.
+    async fn service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    async fn service_account_by_id(&self, id: &str) -> StoreResult<Option<ServiceAccount>>;
+    /// Deletes the service account and every token of it in one transaction; false when there
+    /// was no such account.
+    async fn delete_service_account(&self, id: &str) -> StoreResult<bool>;
+    async fn insert_service_account_token(&self, token: &ApiToken) -> StoreResult<()>;
+    /// The service account's tokens, newest first.
+    async fn service_account_tokens(&self, account_id: &str) -> StoreResult<Vec<ApiToken>>;
+    /// The token with this hash and its (existing) service account. Never cached: deleting
+    /// the account or revoking the token takes effect at the very next request.
+    async fn service_account_token_by_hash(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(ApiToken, ServiceAccount)>>;
+    /// Revokes token `id` of the account; false when there is no such live token.
+    async fn revoke_service_account_token(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn touch_service_account_token(&self, id: &str, now: Timestamp) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -616,6 +648,7 @@ pub trait Store:
     + GrantStore
     + KeyStore
     + ApiTokenStore
+    + ServiceAccountStore
     + AuditStore
     + EventStore
     + MfaStore

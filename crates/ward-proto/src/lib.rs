@@ -30,6 +30,9 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// RFC 8628 §3.2 device authorization response.
@@ -260,4 +263,75 @@ pub struct TerminalSignInResponse {
     pub email: String,
     /// How the account proved itself (`pwd`, `otp`, `mfa`).
     pub amr: Vec<String>,
+}
+
+/// `POST /api/admin/service-accounts` request (SPEC §2.15).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountRequest {
+    /// Unique; 1 to 64 letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// A configured role (not `guest`): what its tokens may do at most.
+    pub role: String,
+}
+
+/// A token of a service account, without its secret. Times are RFC 3339, UTC.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAccountToken {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked: bool,
+}
+
+/// A service account and its tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAccount {
+    /// `sa_…`; the audit actor of what its tokens do.
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// The admin who made it.
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<ServiceAccountToken>,
+}
+
+/// `GET /api/admin/service-accounts` response, by name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAccountList {
+    pub service_accounts: Vec<ServiceAccount>,
+}
+
+/// `POST /api/admin/service-accounts/{id}/tokens` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountTokenRequest {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// Permissions (`resource:action`), each one granted by the account's role.
+    pub scopes: Vec<String>,
+    /// RFC 3339, in the future; none for a token that does not expire.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// `POST /api/admin/service-accounts/{id}/tokens` response: the token and, this once, its secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedServiceAccountToken {
+    #[serde(flatten)]
+    pub info: ServiceAccountToken,
+    /// The secret, shown only in this response.
+    pub token: String,
 }

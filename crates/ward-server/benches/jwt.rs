@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
         email: Some("ada@example.com".into()),
         amr: vec!["pwd".into()],
         cnf: None,
+        act: None,
     };
     let token = jwt::sign_access_token(&keys, &claims).expect("signed");
     c.bench_function("jwt::sign_access_token (ES256)", |b| {

@@ -14,6 +14,7 @@ use axum_extra::extract::cookie::CookieJar;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ward_core::authority::{is_first_party_client, Authority, Grant};
+use ward_core::clock::Timestamp;
 use ward_core::model::{ApiToken, Session, User};
 use ward_core::token::{api_token_checksum_ok, token_hash};
 
@@ -41,6 +42,9 @@ pub struct Caller {
     pub api_token: Option<ApiToken>,
     /// What this credential may do (SPEC §2.11), computed once for the request.
     pub authority: Authority,
+    /// The token's audience when it is not ward itself: a proxied route's URL (RFC 8707). Such
+    /// a token works only at that route ([`crate::oauth::resource::check`]).
+    pub audience: Option<String>,
 }
 
 impl Caller {
@@ -65,10 +69,12 @@ impl Caller {
                     narrowed => narrowed,
                 }
             }
-            Credential::ApiToken => Grant::from_scope(&scope, resources),
-            // A configured client: what the user consented to, within the scopes the client
-            // is declared with today.
-            Credential::ClientToken => {
+            Credential::ApiToken | Credential::ServiceAccount => {
+                Grant::from_scope(&scope, resources)
+            }
+            // A configured client: what the user consented to (or, acting on its own behalf,
+            // what it asked for), within the scopes the client is declared with today.
+            Credential::ClientToken | Credential::ClientCredentials | Credential::Delegated => {
                 let client = crate::oauth::client::Client::find(state, &client_id);
                 match Grant::from_scope(&scope, resources) {
                     Grant::Permissions(p) => Grant::Permissions(
@@ -95,6 +101,7 @@ impl Caller {
             credential,
             api_token,
             authority,
+            audience: None,
         }
     }
 }
@@ -107,9 +114,30 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let target = Target::of_request(state, &parts.method, parts.uri.path(), &parts.headers);
-        caller_from_headers(state, &parts.headers, &target)
+        let caller = caller_from_headers(state, &parts.headers, &target)
             .await
-            .map_err(|e| challenge_for(&parts.headers, e))
+            .map_err(|e| challenge_for(&parts.headers, e))?;
+        if caller.audience.is_some() {
+            // RFC 8707: a token for a route works at that route only. The proxy's fallback has
+            // no matched path; forward-auth asks for the route of `X-Forwarded-Uri`.
+            let route = if parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .is_none()
+            {
+                crate::proxy::config::find_route(&state.config.routes, parts.uri.path())
+            } else if parts.uri.path() == "/api/auth/validate" {
+                crate::proxy::forward_auth::route_of(state, &parts.headers)
+            } else {
+                None
+            };
+            crate::oauth::resource::check(
+                state,
+                caller.audience.as_deref(),
+                route.map(|r| r.prefix.as_str()),
+            )?;
+        }
+        Ok(caller)
     }
 }
 
@@ -279,11 +307,47 @@ pub async fn authenticate_token(
     }
     let now = state.clock.now();
     let keys = state.keys().await;
-    let claims =
-        jwt::verify_access_token(&keys, token, &state.issuer, now).map_err(|e| match e {
-            JwtError::Expired => ApiError::unauthorized("access token expired"),
-            _ => ApiError::unauthorized("invalid access token"),
-        })?;
+    let claims = jwt::verify_access_token_for(&keys, token, &state.issuer, now, |aud| {
+        crate::oauth::resource::is_route_resource(state, aud)
+    })
+    .map_err(|e| match e {
+        JwtError::Expired => ApiError::unauthorized("access token expired"),
+        _ => ApiError::unauthorized("invalid access token"),
+    })?;
+    // RFC 6749 §4.4: a client acting on its own behalf is its token's subject. It acts at ward
+    // only with the role its `[[clients]]` entry gives it (SPEC §2.15), read now, so removing
+    // the role stops its tokens at once.
+    let audience = (claims.aud != state.issuer).then(|| claims.aud.clone());
+    if claims.sid.is_none() && claims.sub == claims.client_id {
+        let jkt = claims.cnf.as_ref().map(|c| c.jkt.clone());
+        let mut caller = client_credentials_caller(state, claims)?;
+        caller.audience = audience;
+        return Ok((caller, jkt));
+    }
+    // A service account's token from a token exchange (SPEC §2.15): user ids are hex, so the
+    // `sa_` prefix is unambiguous. The account is read now: deleting it stops the token.
+    if claims
+        .sub
+        .starts_with(ward_core::machine::SERVICE_ACCOUNT_ID_PREFIX)
+    {
+        let account = state
+            .store
+            .service_account_by_id(&claims.sub)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the service account no longer exists"))?;
+        let jkt = claims.cnf.map(|c| c.jkt);
+        let mut caller = Caller::new(
+            state,
+            account.principal(),
+            None,
+            claims.client_id,
+            claims.scope,
+            Credential::ServiceAccount,
+            None,
+        );
+        caller.audience = audience;
+        return Ok((caller, jkt));
+    }
     let (session, user) = match &claims.sid {
         Some(sid) => {
             let (session, user) = live_session(state, sid).await?;
@@ -298,22 +362,57 @@ pub async fn authenticate_token(
             _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
         },
     };
-    let credential = if is_first_party_client(&claims.client_id) {
+    let credential = if claims.act.is_some() {
+        Credential::Delegated
+    } else if is_first_party_client(&claims.client_id) {
         Credential::FirstPartyToken
     } else {
         Credential::ClientToken
     };
-    Ok((
-        Caller::new(
-            state,
-            user,
-            session,
-            claims.client_id,
-            claims.scope,
-            credential,
-            None,
-        ),
-        claims.cnf.map(|c| c.jkt),
+    let mut caller = Caller::new(
+        state,
+        user,
+        session,
+        claims.client_id,
+        claims.scope,
+        credential,
+        None,
+    );
+    caller.audience = audience;
+    Ok((caller, claims.cnf.map(|c| c.jkt)))
+}
+
+/// A `client_credentials` token's caller: the client, with its configured role.
+fn client_credentials_caller(
+    state: &AppState,
+    claims: jwt::AccessClaims,
+) -> Result<Caller, ApiError> {
+    let role = state
+        .config
+        .clients
+        .iter()
+        .find(|c| c.id == claims.client_id)
+        .and_then(|c| c.role.clone());
+    let Some(role) = role else {
+        return Err(ApiError::unauthorized(format!(
+            "client_credentials tokens of client {} act at ward only when its [[clients]] entry has a role",
+            claims.client_id
+        )));
+    };
+    let principal = ward_core::machine::machine_principal(
+        &claims.client_id,
+        &claims.client_id,
+        &role,
+        Timestamp(claims.iat),
+    );
+    Ok(Caller::new(
+        state,
+        principal,
+        None,
+        claims.client_id,
+        claims.scope,
+        Credential::ClientCredentials,
+        None,
     ))
 }
 
@@ -345,11 +444,10 @@ pub async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Cal
         return Err(ApiError::unauthorized("malformed API token (bad checksum)"));
     }
     let now = state.clock.now();
-    let record = state
-        .store
-        .api_token_by_hash(&token_hash(token))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown API token"))?;
+    let hash = token_hash(token);
+    let Some(record) = state.store.api_token_by_hash(&hash).await? else {
+        return service_account_token(state, &hash).await;
+    };
     if let Some(reason) = record.unusable_reason(now) {
         return Err(ApiError::unauthorized(reason));
     }
@@ -382,6 +480,40 @@ pub async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Cal
         "api-token".into(),
         scope,
         Credential::ApiToken,
+        Some(record),
+    ))
+}
+
+/// A service account's token (SPEC §2.15): same format as an API token, its owner the service
+/// account, which acts with its own role. No MFA policy applies: a service account has no
+/// second factor to enrol, and never signs in (decision 201).
+async fn service_account_token(state: &AppState, hash: &str) -> Result<Caller, ApiError> {
+    let now = state.clock.now();
+    let (record, account) = state
+        .store
+        .service_account_token_by_hash(hash)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown API token"))?;
+    if let Some(reason) = record.unusable_reason(now) {
+        return Err(ApiError::unauthorized(reason));
+    }
+    if record
+        .last_used_at
+        .is_none_or(|t| now.0 - t.0 >= TOUCH_EVERY_SECS)
+    {
+        state
+            .store
+            .touch_service_account_token(&record.id, now)
+            .await?;
+    }
+    let scope = record.scopes.join(" ");
+    Ok(Caller::new(
+        state,
+        account.principal(),
+        None,
+        "service-account".into(),
+        scope,
+        Credential::ServiceAccount,
         Some(record),
     ))
 }

@@ -195,6 +195,9 @@ pub struct RawConfig {
     /// `[ssh]`: SSH user certificates (SPEC §2.17), validated in `ssh::config`.
     #[serde(default)]
     pub ssh: crate::ssh::config::RawSsh,
+    /// `[[trust]]`: workload identity federation (SPEC §2.15), validated in `trust::config`.
+    #[serde(default)]
+    pub trust: Vec<crate::trust::config::RawTrust>,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -427,6 +430,10 @@ pub struct RawClient {
     /// Every grant at `/oauth/token` must come with a DPoP proof (SPEC §2.16).
     #[serde(default)]
     pub require_dpop: bool,
+    /// The role its `client_credentials` tokens act with at the API, the proxy and
+    /// forward-auth (within its `scopes`); without one they act nowhere at ward (SPEC §2.15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -495,6 +502,7 @@ impl Default for RawConfig {
             events: Default::default(),
             dpop: Default::default(),
             ssh: Default::default(),
+            trust: Vec::new(),
         }
     }
 }
@@ -627,6 +635,8 @@ pub struct ClientConfig {
     pub post_logout_redirect_uris: Vec<String>,
     /// Every grant must come with a DPoP proof.
     pub require_dpop: bool,
+    /// The role of its `client_credentials` tokens (SPEC §2.15).
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -729,6 +739,8 @@ pub struct Config {
     pub dpop: crate::dpop::DpopConfig,
     /// `[ssh]` (SPEC §2.17).
     pub ssh: crate::ssh::config::SshConfig,
+    /// `[[trust]]` (SPEC §2.15).
+    pub trust: Vec<crate::trust::config::TrustConfig>,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -1180,13 +1192,18 @@ impl RawConfig {
                 ));
             }
             for g in &c.grant_types {
-                if !["authorization_code", "refresh_token", "client_credentials"]
-                    .contains(&g.as_str())
+                if ![
+                    "authorization_code",
+                    "refresh_token",
+                    "client_credentials",
+                    ward_core::exchange::TOKEN_EXCHANGE_GRANT,
+                ]
+                .contains(&g.as_str())
                 {
                     return Err(invalid(
                         &format!("{key}.grant_types"),
                         g,
-                        "authorization_code, refresh_token or client_credentials",
+                        "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:token-exchange",
                     ));
                 }
             }
@@ -1222,7 +1239,24 @@ impl RawConfig {
                     ));
                 }
             }
+            if let Some(role) = &c.role {
+                if !roles.contains(role) || role == crate::guest::GUEST_ROLE {
+                    return Err(invalid(
+                        &format!("{key}.role"),
+                        role,
+                        "the name of a configured role (not guest)",
+                    ));
+                }
+                if !c.grant_types.iter().any(|g| g == "client_credentials") {
+                    return Err(invalid(
+                        &format!("{key}.role"),
+                        role,
+                        "a client whose grant_types include client_credentials",
+                    ));
+                }
+            }
             clients.push(ClientConfig {
+                role: c.role.clone(),
                 id: c.id.clone(),
                 secret,
                 redirect_uris: c.redirect_uris.clone(),
@@ -1360,6 +1394,7 @@ impl RawConfig {
             trusted_proxies: validate_trusted_proxies(&self.trusted_proxies.items())?,
             events: crate::events::config::validate(&self.webhooks, &self.events)?,
             dpop: self.dpop.validate()?,
+            trust: crate::trust::config::validate(&self.trust)?,
             ssh: crate::ssh::config::validate(
                 &self.ssh,
                 &self.roles.keys().cloned().collect::<Vec<_>>(),
@@ -1610,6 +1645,31 @@ mod tests {
         let mut bad_domain = idp("corp", "oidc");
         bad_domain.allowed_domains = Some(vec!["not a domain".into()]);
         assert!(idp_error(vec![bad_domain]).contains("idp.corp.allowed_domains"));
+    }
+
+    #[test]
+    fn a_client_role_must_be_configured() {
+        let client = |role: &str| RawClient {
+            id: "ci".into(),
+            secret: Some("a secret of some length".into()),
+            grant_types: vec!["client_credentials".into()],
+            role: Some(role.into()),
+            ..RawClient::default()
+        };
+        let raw = RawConfig {
+            clients: vec![client("deployer")],
+            ..RawConfig::default()
+        };
+        let e = raw.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("clients[0].role") && e.contains("deployer"),
+            "{e}"
+        );
+        let raw = RawConfig {
+            clients: vec![client("user")],
+            ..RawConfig::default()
+        };
+        assert!(raw.validate().is_ok());
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct ApiError {
     pub dpop_challenge: bool,
     /// A server nonce for the client's next proof (`DPoP-Nonce`, RFC 9449 §8).
     pub dpop_nonce: Option<String>,
+    /// A 401 of a protected resource (a proxied route): its RFC 9728 metadata URL, sent as
+    /// `WWW-Authenticate: Bearer resource_metadata="…"` so clients (MCP) can discover ward.
+    pub resource_metadata: Option<String>,
 }
 
 impl ApiError {
@@ -40,6 +43,7 @@ impl ApiError {
             basic_challenge: false,
             dpop_challenge: false,
             dpop_nonce: None,
+            resource_metadata: None,
         }
     }
     /// A 401 that also offers HTTP Basic (decision 130): git's libcurl sends the credential
@@ -163,10 +167,16 @@ impl IntoResponse for ApiError {
                 );
             }
             StatusCode::UNAUTHORIZED => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"ward\", error=\"invalid_token\""),
-                );
+                let bearer = match self.resource_metadata.as_deref().and_then(|url| {
+                    HeaderValue::from_str(&format!(
+                        "Bearer realm=\"ward\", error=\"invalid_token\", resource_metadata=\"{url}\""
+                    ))
+                    .ok()
+                }) {
+                    Some(v) => v,
+                    None => HeaderValue::from_static("Bearer realm=\"ward\", error=\"invalid_token\""),
+                };
+                headers.insert(header::WWW_AUTHENTICATE, bearer);
                 if self.basic_challenge {
                     headers.append(
                         header::WWW_AUTHENTICATE,

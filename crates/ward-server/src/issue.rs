@@ -160,6 +160,7 @@ pub async fn start_token_session(
             refresh_token: refresh,
             scope: Some(req.scope.clone()),
             id_token,
+            issued_token_type: None,
         },
         session,
     })
@@ -219,6 +220,22 @@ pub async fn access_token_for(
     jkt: Option<&str>,
     ttl: u64,
 ) -> ApiResult<String> {
+    access_token_acting(state, user, session, client_id, scope, jkt, ttl, None).await
+}
+
+/// [`access_token_for`] with an RFC 8693 `act` claim (a delegated token, `actor` acting for
+/// `user`), or without one. A principal without an email (a service account) gets no `email`.
+#[allow(clippy::too_many_arguments)]
+pub async fn access_token_acting(
+    state: &AppState,
+    user: &User,
+    session: Option<&Session>,
+    client_id: &str,
+    scope: &str,
+    jkt: Option<&str>,
+    ttl: u64,
+    actor: Option<&str>,
+) -> ApiResult<String> {
     let now = state.clock.now();
     let ttl = ttl.min(access_ttl(state, session));
     let claims = AccessClaims {
@@ -232,9 +249,10 @@ pub async fn access_token_for(
         sid: session.map(|s| s.id.clone()),
         scope: scope.to_string(),
         roles: vec![user.role.clone()],
-        email: Some(user.email.clone()),
+        email: (!user.email.is_empty()).then(|| user.email.clone()),
         amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
         cnf: jkt.map(|jkt| crate::jwt::Confirmation { jkt: jkt.into() }),
+        act: actor.map(|a| crate::jwt::Actor { sub: a.to_string() }),
     };
     let keys = state.keys().await;
     jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)
@@ -263,6 +281,7 @@ pub async fn client_access_token(
         email: None,
         amr: Vec::new(),
         cnf: jkt.map(|jkt| crate::jwt::Confirmation { jkt: jkt.into() }),
+        act: None,
     };
     let keys = state.keys().await;
     jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)

@@ -32,6 +32,15 @@ pub struct AccessClaims {
     /// RFC 9449 §6.1: the key a DPoP-bound token is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: the party acting on the subject's behalf (a delegated token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// RFC 8693 §4.1 actor claim: ward names the acting client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Actor {
+    pub sub: String,
 }
 
 /// RFC 7800 confirmation claim; ward binds only to a JWK thumbprint (RFC 9449 §6.1).
@@ -120,10 +129,23 @@ pub fn verify_access_token(
     issuer: &str,
     now: Timestamp,
 ) -> Result<AccessClaims, JwtError> {
+    verify_access_token_for(keys, token, issuer, now, |_| false)
+}
+
+/// [`verify_access_token`] that also accepts an `aud` other than the issuer when
+/// `other_audience` says so (RFC 8707: a token for one of the proxied routes).
+pub fn verify_access_token_for(
+    keys: &KeyRing,
+    token: &str,
+    issuer: &str,
+    now: Timestamp,
+    other_audience: impl Fn(&str) -> bool,
+) -> Result<AccessClaims, JwtError> {
+    let audience_ok = |aud: &str| aud == issuer || other_audience(aud);
     if let Some(claims) = keys.verified(token) {
         // Same token text, same ring: the signature was checked. The issuer is compared again
         // in case the caller's differs, and expiry is ward's clock now.
-        if claims.iss != issuer || claims.aud != issuer {
+        if claims.iss != issuer || !audience_ok(&claims.aud) {
             return Err(JwtError::Invalid);
         }
         if now.0 >= claims.exp {
@@ -147,9 +169,13 @@ pub fn verify_access_token(
     validation.validate_exp = false; // checked below against ward's clock
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[issuer]);
+    // Compared below: `aud` is one string in ward's tokens, ward or a route (RFC 8707).
+    validation.validate_aud = false;
     let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
         .map_err(|_| JwtError::Invalid)?;
+    if !audience_ok(&data.claims.aud) {
+        return Err(JwtError::Invalid);
+    }
     if now.0 >= data.claims.exp {
         return Err(JwtError::Expired);
     }

@@ -36,6 +36,7 @@ pub mod ssh;
 pub mod state;
 pub mod sweeper;
 pub mod time;
+pub mod trust;
 pub mod webauthn;
 
 mod bootstrap;

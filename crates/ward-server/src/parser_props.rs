@@ -40,6 +40,7 @@ fn claims(exp: i64) -> AccessClaims {
         email: None,
         amr: vec![],
         cnf: None,
+        act: None,
     }
 }
 

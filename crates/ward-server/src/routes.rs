@@ -108,6 +108,15 @@ fn routes(state: AppState) -> Router {
             "/admin/users/{id}/{action}",
             post(pages::admin::user_action_form),
         )
+        .route(
+            "/admin/service-accounts",
+            get(pages::admin_service_accounts::page)
+                .post(pages::admin_service_accounts::create_form),
+        )
+        .route(
+            "/admin/service-accounts/{id}/{action}",
+            post(pages::admin_service_accounts::action_form),
+        )
         .route("/admin/sessions", get(pages::admin::sessions_page))
         .route(
             "/admin/sessions/{id}/revoke",
@@ -155,6 +164,14 @@ fn routes(state: AppState) -> Router {
             get(oauth::discovery::metadata),
         )
         .route("/.well-known/jwks.json", get(oauth::discovery::jwks))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(oauth::discovery::protected_resource_root),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/{*prefix}",
+            get(oauth::discovery::protected_resource),
+        )
         .route("/oauth/authorize", get(oauth::authorize::authorize))
         .route(
             "/oauth/authorize/decision",
@@ -229,6 +246,22 @@ fn routes(state: AppState) -> Router {
         )
         .route("/api/account/password", post(api::account::change_password))
         .route("/api/account/email", post(api::account::change_email))
+        .route(
+            "/api/admin/service-accounts",
+            get(api::service_accounts::list).post(api::service_accounts::create),
+        )
+        .route(
+            "/api/admin/service-accounts/{id}",
+            delete(api::service_accounts::delete),
+        )
+        .route(
+            "/api/admin/service-accounts/{id}/tokens",
+            post(api::service_accounts::create_token),
+        )
+        .route(
+            "/api/admin/service-accounts/{id}/tokens/{token_id}",
+            delete(api::service_accounts::revoke_token),
+        )
         .route("/api/admin/audit", get(api::admin::audit_log))
         .route("/api/admin/events", get(api::events::stream))
         .route(

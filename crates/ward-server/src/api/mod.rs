@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod mfa;
 pub mod profile;
 pub mod security;
+pub mod service_accounts;
 pub mod sessions;
 pub mod ssh;
 pub mod stepup;

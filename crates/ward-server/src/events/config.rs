@@ -57,6 +57,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "user.approved",
     "user.denied",
     "email.changed",
+    "service_account.created",
+    "service_account.deleted",
+    "service_account.token_created",
+    "service_account.token_revoked",
 ];
 
 /// `[[webhooks]]`: where to POST which events.

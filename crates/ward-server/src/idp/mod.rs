@@ -42,6 +42,8 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Registry {
     pub http: reqwest::Client,
     metadata: tokio::sync::Mutex<HashMap<String, (oidc::Metadata, i64)>>,
+    /// `[[trust]]` issuers' discovery documents and JWKS, by issuer (see [`crate::trust`]).
+    pub(crate) trust: tokio::sync::Mutex<HashMap<String, (oidc::Metadata, i64)>>,
 }
 
 impl Registry {
@@ -57,6 +59,7 @@ impl Registry {
         Ok(Registry {
             http,
             metadata: tokio::sync::Mutex::new(HashMap::new()),
+            trust: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 }

@@ -110,6 +110,11 @@ fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRe
         }
         (None, _) => {}
     }
+    // RFC 8707 §2: an unknown resource is refused here; the token request names it again to
+    // get a token for it (decision 212).
+    if let Some(resource) = param(p, "resource") {
+        crate::oauth::resource::audience(state, resource).map_err(back)?;
+    }
     let scope = ScopeSet::parse(param(p, "scope").unwrap_or("openid"));
     if let Some(bad) = scope.first_rejected(|s| client.allows_scope(state, s)) {
         return Err(back(OAuthError::new(

@@ -1,6 +1,7 @@
-//! OIDC Discovery and RFC 8414 metadata, and the JWKS (RFC 7517).
+//! OIDC Discovery and RFC 8414 metadata, the JWKS (RFC 7517), and RFC 9728 protected-resource
+//! metadata for ward itself and each proxied route.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +22,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "jwks_uri": url("/.well-known/jwks.json"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", ward_proto::DEVICE_CODE_GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", ward_proto::DEVICE_CODE_GRANT_TYPE, ward_core::exchange::TOKEN_EXCHANGE_GRANT],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -54,4 +55,78 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         Json(keys.jwks().clone()),
     )
         .into_response()
+}
+
+/// Where a route's RFC 9728 metadata is: `/.well-known/oauth-protected-resource<prefix>`
+/// (§3.1: the well-known segment goes between the host and the resource's path).
+pub fn resource_metadata_url(state: &AppState, prefix: &str) -> String {
+    let path = if prefix == "/" { "" } else { prefix };
+    state.url(&format!("/.well-known/oauth-protected-resource{path}"))
+}
+
+fn resource_document(state: &AppState, resource: String, scopes: Vec<String>) -> Response {
+    let doc = json!({
+        "resource": resource,
+        "authorization_servers": [state.issuer],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": scopes,
+        "dpop_signing_alg_values_supported": ward_core::dpop::SIGNING_ALGS,
+    });
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
+}
+
+/// `GET /.well-known/oauth-protected-resource`: ward's own API as a protected resource (or the
+/// catch-all route `/`, when there is one).
+pub async fn protected_resource_root(State(state): State<AppState>) -> Response {
+    if let Some(route) = state.config.routes.iter().find(|r| r.prefix == "/") {
+        return resource_document(&state, state.url("/"), route_scopes(route));
+    }
+    let scopes = state
+        .config
+        .resources
+        .iter()
+        .chain(std::iter::once(
+            &ward_core::scope::ADMIN_RESOURCE.to_string(),
+        ))
+        .flat_map(|r| {
+            ward_core::scope::ACTIONS
+                .iter()
+                .map(move |a| format!("{r}:{a}"))
+        })
+        .collect();
+    resource_document(&state, state.issuer.clone(), scopes)
+}
+
+/// `GET /.well-known/oauth-protected-resource/{prefix}` (RFC 9728 §3): the metadata of the
+/// route whose prefix this is; 404 for any other path.
+pub async fn protected_resource(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+) -> Result<Response, crate::error::ApiError> {
+    let prefix = format!("/{rest}");
+    let route = state
+        .config
+        .routes
+        .iter()
+        .find(|r| r.prefix == prefix)
+        .ok_or_else(|| {
+            crate::error::ApiError::not_found(format!("no route has the prefix {prefix}"))
+        })?;
+    Ok(resource_document(
+        &state,
+        state.url(&route.prefix),
+        route_scopes(route),
+    ))
+}
+
+fn route_scopes(route: &crate::proxy::config::Route) -> Vec<String> {
+    let mut scopes: Vec<String> = match &route.permissions {
+        crate::proxy::config::MethodPermissions::Any(p) => vec![p.to_string()],
+        crate::proxy::config::MethodPermissions::PerMethod(m) => {
+            m.values().map(ToString::to_string).collect()
+        }
+    };
+    scopes.sort();
+    scopes.dedup();
+    scopes
 }

@@ -86,7 +86,9 @@ pub async fn introspect(
         }));
     }
     let keys = state.keys().await;
-    let Ok(claims) = jwt::verify_access_token(&keys, token, &state.issuer, now) else {
+    let Ok(claims) = jwt::verify_access_token_for(&keys, token, &state.issuer, now, |aud| {
+        crate::oauth::resource::is_route_resource(&state, aud)
+    }) else {
         return Ok(inactive);
     };
     if !may_see(&claims.client_id) {

@@ -59,7 +59,9 @@ pub async fn revoke(
             .map(|(s, _)| s)
     } else {
         let keys = state.keys().await;
-        match jwt::verify_access_token(&keys, token, &state.issuer, now) {
+        match jwt::verify_access_token_for(&keys, token, &state.issuer, now, |aud| {
+            crate::oauth::resource::is_route_resource(&state, aud)
+        }) {
             Ok(claims) => match claims.sid {
                 Some(sid) => state.store.session_by_id(&sid).await?,
                 None => None,

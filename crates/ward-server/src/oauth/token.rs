@@ -21,7 +21,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::issue::{self, Binding, SessionRequest};
 use crate::oauth::client::{self, Client};
+use crate::oauth::{exchange, resource};
 use crate::state::AppState;
+use ward_core::exchange::TOKEN_EXCHANGE_GRANT;
 
 fn token_json(body: TokenResponse) -> Response {
     (
@@ -37,9 +39,16 @@ fn token_json(body: TokenResponse) -> Response {
 /// The form of `POST /oauth/token` (documentation only: the handler reads [`FormParams`]).
 #[derive(Debug, utoipa::ToSchema)]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token`, `client_credentials` or
-    /// `urn:ietf:params:oauth:grant-type:device_code`.
+    /// `authorization_code`, `refresh_token`, `client_credentials`,
+    /// `urn:ietf:params:oauth:grant-type:device_code` or
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
     pub grant_type: String,
+    /// Token exchange: the external ID token (workload identity) or the user's access token
+    /// (delegation).
+    pub subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:id_token` (or `…:jwt`) for workload
+    /// identity, `urn:ietf:params:oauth:token-type:access_token` for delegation.
+    pub subject_token_type: Option<String>,
     /// `authorization_code`.
     pub code: Option<String>,
     /// `authorization_code`: the same as in the authorization request.
@@ -50,8 +59,12 @@ pub struct TokenForm {
     pub refresh_token: Option<String>,
     /// The device code grant.
     pub device_code: Option<String>,
-    /// `client_credentials`: a subset of the client's scopes (all of them when absent).
+    /// `client_credentials`: a subset of the client's scopes (all of them when absent); token
+    /// exchange: at most what the service account's role or the subject token holds.
     pub scope: Option<String>,
+    /// RFC 8707: ward's URL or a proxied route's (`<public_url><prefix>`); the access token's
+    /// `aud` becomes it, and it works only there.
+    pub resource: Option<String>,
     /// Client authentication by `client_secret_post` or, for a public client, its id alone;
     /// alternatively HTTP Basic (`client_secret_basic`).
     pub client_id: Option<String>,
@@ -63,7 +76,10 @@ pub struct TokenForm {
 ///
 /// Grants: authorization code with PKCE, refresh token (rotated; a reused one revokes its
 /// session), client credentials, and the device code (RFC 8628 §3.4). A `DPoP` proof header (RFC 9449 §5) binds the tokens to its key:
-/// `token_type: DPoP` and `cnf.jkt`; a public client's refresh token too.
+/// `token_type: DPoP` and `cnf.jkt`; a public client's refresh token too. Token exchange
+/// (RFC 8693): a `[[trust]]`ed workload's ID token for a service account's token (no client
+/// authentication), or a user's access token for a delegated one (`act`) by a client that lists
+/// the grant.
 #[utoipa::path(
     post,
     path = "/oauth/token",
@@ -116,11 +132,32 @@ async fn grant(
     user_agent: Option<String>,
     form: &FormParams,
 ) -> ApiResult<TokenResponse> {
+    // RFC 8707: a named resource becomes the access token's audience; unknown ones are refused
+    // before anything else happens.
+    let audience = resource::requested(state, form)?;
+    // RFC 8693 workload identity: the `[[trust]]` entry is the policy, no client need sign in.
+    if exchange::is_workload(form) {
+        let proof = request_proof(state, headers, "/oauth/token", false).await?;
+        let result =
+            match exchange::workload(state, ip.as_deref(), headers, form, proof.as_ref()).await {
+                Ok(r) => resource::with_audience(state, r, audience.as_deref()).await,
+                Err(e) => Err(e),
+            };
+        match &result {
+            Ok(_) => state.metrics.auth_event("token_exchange", "ok"),
+            Err(e) => state.metrics.auth_event("token_exchange", e.code),
+        }
+        return result;
+    }
     let client = client::authenticate(state, ip.as_deref(), headers, form).await?;
     let grant = form.require("grant_type")?;
     if !matches!(
         grant,
-        "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT_TYPE
+        "authorization_code"
+            | "refresh_token"
+            | "client_credentials"
+            | DEVICE_CODE_GRANT_TYPE
+            | TOKEN_EXCHANGE_GRANT
     ) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
@@ -153,10 +190,18 @@ async fn grant(
             refresh(state, Some(&client), token, proof).await
         }
         "client_credentials" => client_credentials(state, &client, form, proof).await,
+        TOKEN_EXCHANGE_GRANT => {
+            exchange::delegation(state, ip.as_deref(), &client, form, proof).await
+        }
         _ => device_code(state, &client, form, ip, user_agent, proof).await,
+    };
+    let result = match result {
+        Ok(r) => resource::with_audience(state, r, audience.as_deref()).await,
+        Err(e) => Err(e),
     };
     let kind = match grant {
         DEVICE_CODE_GRANT_TYPE => "device_code",
+        TOKEN_EXCHANGE_GRANT => "token_exchange",
         g => g,
     };
     match &result {
@@ -420,6 +465,7 @@ pub async fn refresh(
         refresh_token: Some(new_token),
         scope: Some(session.scope.clone()),
         id_token: None,
+        issued_token_type: None,
     })
 }
 
@@ -457,6 +503,7 @@ async fn client_credentials(
         refresh_token: None,
         scope: Some(scope),
         id_token: None,
+        issued_token_type: None,
     })
 }
 

@@ -72,5 +72,6 @@ pub async fn issue(
         refresh_token: None,
         scope: Some(caller.scope.clone()),
         id_token: None,
+        issued_token_type: None,
     })
 }

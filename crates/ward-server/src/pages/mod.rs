@@ -6,6 +6,7 @@ pub mod account;
 pub mod account_mfa;
 pub mod admin;
 pub mod admin_invitations;
+pub mod admin_service_accounts;
 pub mod admin_webhooks;
 pub mod approve;
 pub mod consent;
@@ -251,6 +252,7 @@ pub fn app_page(title: &str, nav: &Nav<'_>, body: Markup) -> Html<String> {
                             @if nav.admin {
                                 (link("/admin/users", "Users"))
                                 (link("/admin/invitations", "Invitations"))
+                                (link("/admin/service-accounts", "Service accounts"))
                                 (link("/admin/sessions", "Sessions"))
                                 (link("/admin/audit", "Audit log"))
                                 (link("/admin/webhooks", "Webhooks"))

@@ -17,6 +17,14 @@ use crate::state::AppState;
 use super::config::{find_route, Unmatched};
 use super::origin::{self, OriginVerdict};
 
+/// The route the forwarded request (`X-Forwarded-Uri`) is for, if any.
+pub fn route_of<'a>(state: &'a AppState, headers: &HeaderMap) -> Option<&'a super::config::Route> {
+    let uri = headers.get("x-forwarded-uri")?.to_str().ok()?;
+    let raw_path = uri.split(['?', '#']).next().unwrap_or_default();
+    let path = ward_core::path::normalize(raw_path).ok()?;
+    find_route(&state.config.routes, &path)
+}
+
 /// `Ok` when the forwarded request may pass; 403 (or 405) otherwise. Does nothing when the
 /// request carries no `X-Forwarded-Uri`.
 pub async fn check(state: &AppState, headers: &HeaderMap, caller: &Caller) -> Result<(), ApiError> {

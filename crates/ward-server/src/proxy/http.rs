@@ -22,7 +22,16 @@ use super::{
 pub async fn forward(proxy: &Proxy, state: &AppState, route: &Route, request: Request) -> Response {
     match try_forward(proxy, state, route, request).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(mut e) => {
+            // RFC 9728 §5.1: a client that was refused learns where to read how to get in.
+            if e.status == StatusCode::UNAUTHORIZED {
+                e.resource_metadata = Some(crate::oauth::discovery::resource_metadata_url(
+                    state,
+                    &route.prefix,
+                ));
+            }
+            e.into_response()
+        }
     }
 }
 

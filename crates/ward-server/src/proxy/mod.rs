@@ -155,14 +155,17 @@ pub fn origin_refused(why: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", why)
 }
 
-/// Authorizes `caller` for `method` on `route`: 405 when the route does not take the method,
-/// 403 with SPEC's message when the caller lacks the permission.
+/// Authorizes `caller` for `method` on `route`: 401 for a token whose audience is another
+/// route, 405 when the route does not take the method, 403 with SPEC's message when the caller
+/// lacks the permission.
 pub fn authorize(
     state: &AppState,
     route: &Route,
     method: &Method,
     caller: &Caller,
 ) -> Result<(), ApiError> {
+    // RFC 8707: a token for another route (or for ward only) is not for this one.
+    crate::oauth::resource::check(state, caller.audience.as_deref(), Some(&route.prefix))?;
     match route.permissions.for_method(method) {
         Needed::Permission(p) => crate::authz::require(state, caller, p),
         Needed::MethodNotAllowed => Err(ApiError::new(

@@ -17,10 +17,22 @@ pub const RESOURCE_SERVER_SECRET: &str = "resource-server-secret-0123";
 pub const OTHER_CLIENT: &str = "other-app";
 pub const OTHER_SECRET: &str = "other-app-secret-0123456789";
 
-/// A server with two more clients, a namespaced resource (`convox:app`) and its `deployer`
+/// A confidential client whose `client_credentials` tokens act with role `user` (SPEC §2.15).
+pub const MACHINE_CLIENT: &str = "machine-client";
+pub const MACHINE_SECRET: &str = "machine-client-secret-0123";
+
+/// A server with two more clients (and [`MACHINE_CLIENT`]), a namespaced resource (`convox:app`) and its `deployer`
 /// role, and two proxy routes to the example backend: `/api/containers` (`containers:read` to
 /// GET) and `/api/convox/apps` (`convox:app:read` / `convox:app:delete`).
 pub async fn start(b: Backend) -> TestServer {
+    start_with(b, |_| {}).await
+}
+
+/// [`start`] with more configuration.
+pub async fn start_with(
+    b: Backend,
+    extra: impl FnOnce(&mut ward_server::config::RawConfig),
+) -> TestServer {
     let backend = ward_example_backend::spawn("127.0.0.1:0", Default::default())
         .await
         .unwrap();
@@ -43,6 +55,14 @@ pub async fn start(b: Backend) -> TestServer {
         ]
         .into();
         c.routes.extend([containers, apps]);
+        c.clients.push(ward_server::config::RawClient {
+            id: MACHINE_CLIENT.into(),
+            secret: Some(MACHINE_SECRET.into()),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["containers:read".into(), "convox:app:read".into()],
+            role: Some("user".into()),
+            ..Default::default()
+        });
         for (id, secret, introspect) in [
             (RESOURCE_SERVER, RESOURCE_SERVER_SECRET, true),
             (OTHER_CLIENT, OTHER_SECRET, false),
@@ -58,6 +78,7 @@ pub async fn start(b: Backend) -> TestServer {
                 ..Default::default()
             });
         }
+        extra(c);
     })
     .await
 }

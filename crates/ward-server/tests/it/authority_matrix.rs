@@ -98,6 +98,13 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("get", "/.well-known/openid-configuration", Public, ""),
     ("get", "/.well-known/oauth-authorization-server", Public, ""),
     ("get", "/.well-known/jwks.json", Public, ""),
+    ("get", "/.well-known/oauth-protected-resource", Public, ""),
+    (
+        "get",
+        "/.well-known/oauth-protected-resource/{*prefix}",
+        Public,
+        "",
+    ),
     ("get", "/oauth/authorize", Page, ""),
     ("post", "/oauth/authorize/decision", Page, ""),
     ("get", "/cli-login", Page, ""),
@@ -176,6 +183,30 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
         CodeProof,
         r#"{"current_password":"not it","new_password":"violet anchor drizzle 31"}"#,
     ),
+    ("get", "/api/admin/service-accounts", AdminRead, ""),
+    // The name is taken after the first allowed credential: a 409, not a refusal.
+    (
+        "post",
+        "/api/admin/service-accounts",
+        AdminWrite,
+        r#"{"name":"matrix","role":"user"}"#,
+    ),
+    ("delete", "/api/admin/service-accounts/{id}", AdminWrite, ""),
+    (
+        "post",
+        "/api/admin/service-accounts/{id}/tokens",
+        AdminWrite,
+        r#"{"name":"matrix","scopes":["containers:read"]}"#,
+    ),
+    (
+        "delete",
+        "/api/admin/service-accounts/{id}/tokens/{token_id}",
+        AdminWrite,
+        "",
+    ),
+    ("get", "/admin/service-accounts", Page, ""),
+    ("post", "/admin/service-accounts", Page, ""),
+    ("post", "/admin/service-accounts/{id}/{action}", Page, ""),
     ("get", "/api/admin/audit", AdminRead, ""),
     ("get", "/api/admin/events", AdminRead, ""),
     ("get", "/api/admin/webhooks/deliveries", AdminRead, ""),
@@ -313,6 +344,12 @@ enum Cred {
     ApiToken,
     ApiAdminRead,
     ApiAdminWrite,
+    /// A service account of role `user`, its token scoped `containers:read` (SPEC §2.15).
+    ServiceAccount,
+    /// A service account of role `admin`, its token scoped `admin:read admin:write`.
+    ServiceAccountAdmin,
+    /// A `client_credentials` token of a client with role `user`, scope `containers:read`.
+    ClientCredentials,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -326,6 +363,12 @@ enum Expect {
 /// The authority model as a table: group × credential → outcome (the admin is the owner).
 fn expected(group: Group, cred: Cred) -> Expect {
     use Cred::*;
+    // A machine acts as an API token of its role would (SPEC §2.15).
+    let cred = match cred {
+        ServiceAccount | ClientCredentials => ApiToken,
+        ServiceAccountAdmin => ApiAdminWrite,
+        other => other,
+    };
     let first_party = matches!(cred, CookieFresh | CookieStale | CliFresh | CliStale);
     let stale = matches!(cred, CookieStale | CliStale);
     match group {
@@ -349,6 +392,7 @@ fn expected(group: Group, cred: Cred) -> Expect {
 fn concrete(path: &str) -> String {
     path.replace("{kind}", "terminal")
         .replace("{id}", "no-such-id")
+        .replace("{token_id}", "no-such-token")
         .replace("{name}", "x")
         .replace("{action}", "disable")
         .replace("{decision}", "approve")
@@ -433,6 +477,23 @@ async fn credential_kinds_by_endpoint_group(b: Backend) {
     let api = api_token(&server, &cli_fresh, &["containers:read"]).await;
     let api_admin_read = api_token(&server, &cli_fresh, &["admin:read"]).await;
     let api_admin_write = api_token(&server, &cli_fresh, &["admin:read", "admin:write"]).await;
+    let service_account =
+        crate::machine::service_account_token(&server, &cli_fresh, "user", &["containers:read"])
+            .await;
+    let service_account_admin = crate::machine::service_account_token(
+        &server,
+        &cli_fresh,
+        "admin",
+        &["admin:read", "admin:write"],
+    )
+    .await;
+    let client_credentials = crate::machine::client_credentials_token(
+        &server,
+        crate::authority::MACHINE_CLIENT,
+        crate::authority::MACHINE_SECRET,
+        "containers:read",
+    )
+    .await;
 
     let creds: Vec<(Cred, Option<&str>, &Browser)> = vec![
         (Cred::CookieFresh, None, &fresh_browser),
@@ -443,6 +504,17 @@ async fn credential_kinds_by_endpoint_group(b: Backend) {
         (Cred::ApiToken, Some(&api), &fresh_browser),
         (Cred::ApiAdminRead, Some(&api_admin_read), &fresh_browser),
         (Cred::ApiAdminWrite, Some(&api_admin_write), &fresh_browser),
+        (Cred::ServiceAccount, Some(&service_account), &fresh_browser),
+        (
+            Cred::ServiceAccountAdmin,
+            Some(&service_account_admin),
+            &fresh_browser,
+        ),
+        (
+            Cred::ClientCredentials,
+            Some(&client_credentials),
+            &fresh_browser,
+        ),
     ];
     let mut failures = Vec::new();
     let mut checked = 0;

@@ -202,12 +202,19 @@ async fn refusals_offer_basic_except_to_browsers(b: Backend) {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{url}");
+        // The proxy's 401 also names the route's RFC 9728 metadata (SPEC §2.15).
+        let bearer = if url == "/api/containers/c1" {
+            format!(
+                "Bearer realm=\"ward\", error=\"invalid_token\", resource_metadata=\"{}\"",
+                s.server
+                    .url("/.well-known/oauth-protected-resource/api/containers")
+            )
+        } else {
+            "Bearer realm=\"ward\", error=\"invalid_token\"".to_string()
+        };
         assert_eq!(
             challenges(&r),
-            [
-                "Bearer realm=\"ward\", error=\"invalid_token\"",
-                "Basic realm=\"ward\", charset=\"UTF-8\""
-            ],
+            [bearer.as_str(), "Basic realm=\"ward\", charset=\"UTF-8\""],
             "{url}"
         );
     }
@@ -221,7 +228,11 @@ async fn refusals_offer_basic_except_to_browsers(b: Backend) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenges(&r),
-        ["Bearer realm=\"ward\", error=\"invalid_token\""]
+        [format!(
+            "Bearer realm=\"ward\", error=\"invalid_token\", resource_metadata=\"{}\"",
+            s.server
+                .url("/.well-known/oauth-protected-resource/api/containers")
+        )]
     );
 }
 

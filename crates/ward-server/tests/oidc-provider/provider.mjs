@@ -8,7 +8,10 @@
 // - Interactions auto-approve: the account signed in is the authorization request's
 //   `login_hint` (ward forwards the email typed at its sign-in page), `sub` = "sub-" + a hash of
 //   it unless overridden.
-// - POST /__test/accounts {"<hint>": {"sub", "email", "email_verified"}} overrides accounts.
+// - POST /__test/accounts {"<hint>": {"sub", "email", "email_verified", "repository", "ref",
+//   "workflow"}} overrides accounts (the last three are the `ci` scope's claims).
+// - Client `ci` (same secret, redirect http://127.0.0.1/ci-callback) gets ID tokens with
+//   aud `ci`: a CI job's identity, for ward's token exchange tests.
 // - POST /__test/mode {"mode": null | "wrong_nonce" | "wrong_aud" | "expired" |
 //   "bad_signature" | "token_error" | "deny"} makes the provider misbehave: the token
 //   endpoint's ID token is rewritten (and re-signed with the provider's own key, except for
@@ -31,11 +34,15 @@ const accounts = {};
 
 function account(hint) {
   const a = accounts[hint] || {};
+  // CI-like claims (GitHub Actions names), for workload identity tests: only when set.
+  const ci = {};
+  for (const k of ['repository', 'ref', 'workflow']) if (a[k] !== undefined) ci[k] = a[k];
   return {
     sub: a.sub || 'sub-' + crypto.createHash('sha256').update(hint).digest('hex').slice(0, 16),
     email: a.email || hint,
     email_verified: a.email_verified === undefined ? true : a.email_verified,
     name: a.name || hint.split('@')[0],
+    ...ci,
   };
 }
 // accountId → hint
@@ -55,13 +62,26 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    // A CI system's job token, as a workload presents it to ward's token exchange: an ID token
+    // whose aud is `ci` and whose `ci` scope carries repository, ref and workflow.
+    {
+      client_id: 'ci',
+      client_secret: clientSecret,
+      redirect_uris: ['http://127.0.0.1/ci-callback'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
   ],
   jwks: { keys: [jwk] },
   // Email in the ID token itself, as Google, Okta and Entra ID do (oidc-provider's default,
   // conformIdTokenClaims, returns it from UserInfo only: CONFORM_ID_TOKEN_CLAIMS=1).
   conformIdTokenClaims: process.env.CONFORM_ID_TOKEN_CLAIMS === '1',
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
-  scopes: ['openid', 'email', 'profile'],
+  claims: {
+    openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'],
+    ci: ['repository', 'ref', 'workflow'],
+  },
+  scopes: ['openid', 'email', 'profile', 'ci'],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   cookies: { keys: ['test-cookie-key-0123456789'] },
@@ -81,7 +101,7 @@ const provider = new Provider(issuer, {
       clientId: ctx.oidc.client.clientId,
       accountId: ctx.oidc.session.accountId,
     });
-    grant.addOIDCScope('openid email profile');
+    grant.addOIDCScope('openid email profile ci');
     await grant.save();
     return grant;
   },

@@ -1,4 +1,4 @@
-//! `ward admin users|sessions|audit|events …`: the admin API from the terminal. Needs an admin signed
+//! `ward admin users|sessions|service-accounts|audit|events …`: the admin API from the terminal. Needs an admin signed
 //! in (`ward login`); the server refuses API tokens here.
 
 use std::io::BufRead;
@@ -20,6 +20,12 @@ pub enum AdminCommand {
     Sessions {
         #[command(subcommand)]
         command: Option<AdminSessionsCommand>,
+    },
+    /// Service accounts (non-human identities with a role, for CI jobs and agents): list,
+    /// create, delete, issue a token.
+    ServiceAccounts {
+        #[command(subcommand)]
+        command: Option<super::service_accounts::ServiceAccountsCommand>,
     },
     /// The audit log, newest first.
     Audit(AuditArgs),
@@ -168,6 +174,13 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> CliResult {
             sessions(
                 ctx,
                 command.unwrap_or(AdminSessionsCommand::List { user: None }),
+            )
+            .await
+        }
+        AdminCommand::ServiceAccounts { command } => {
+            super::service_accounts::run(
+                ctx,
+                command.unwrap_or(super::service_accounts::ServiceAccountsCommand::List),
             )
             .await
         }

@@ -33,7 +33,7 @@ pub enum TokensCommand {
 }
 
 /// `--expires` as an RFC 3339 time, or `None` for `never`.
-fn expires_at(text: &str, now: u64) -> Result<Option<String>, CliError> {
+pub(super) fn expires_at(text: &str, now: u64) -> Result<Option<String>, CliError> {
     if text.eq_ignore_ascii_case("never") {
         return Ok(None);
     }

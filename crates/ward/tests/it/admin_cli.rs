@@ -284,3 +284,140 @@ async fn sessions_and_admin_commands() {
     let status = cli.run(&["status"]).await;
     assert_eq!(status.code, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_accounts_commands() {
+    let server = Server::start();
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+
+    let created = cli
+        .run(&[
+            "admin",
+            "service-accounts",
+            "create",
+            "ci-deploy",
+            "--role",
+            "user",
+        ])
+        .await;
+    assert_ok(&created);
+    eprintln!(
+        "$ ward admin service-accounts create ci-deploy --role user\n{}",
+        created.stdout
+    );
+    assert!(
+        created
+            .stdout
+            .starts_with("Created service account ci-deploy (sa_"),
+        "{}",
+        created.stdout
+    );
+    let again = cli
+        .run(&[
+            "admin",
+            "service-accounts",
+            "create",
+            "ci-deploy",
+            "--role",
+            "user",
+        ])
+        .await;
+    assert_eq!(again.code, 1);
+    eprintln!("{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("a service account named ci-deploy exists already"),
+        "{}",
+        again.stderr
+    );
+
+    let token = cli
+        .run(&[
+            "admin",
+            "service-accounts",
+            "token",
+            "ci-deploy",
+            "--name",
+            "github-actions",
+            "--scope",
+            "containers:read",
+            "--expires",
+            "30d",
+        ])
+        .await;
+    assert_ok(&token);
+    eprintln!("{}{}", token.stderr, token.stdout);
+    let secret = token.stdout.trim().to_owned();
+    assert!(secret.starts_with("ward_"), "{secret}");
+    assert!(token.stderr.contains("Copy it now"), "{}", token.stderr);
+    // A scope outside the role is refused, naming it.
+    let wide = cli
+        .run(&[
+            "admin",
+            "service-accounts",
+            "token",
+            "ci-deploy",
+            "--name",
+            "x",
+            "--scope",
+            "admin:write",
+        ])
+        .await;
+    assert_eq!(wide.code, 1);
+    eprintln!("{}", wide.stderr);
+    assert!(
+        wide.stderr
+            .contains("admin:write is not granted by the service account's role user"),
+        "{}",
+        wide.stderr
+    );
+
+    // The token works on its own, as the service account.
+    let machine = Cli::new();
+    let env = [
+        ("WARD_TOKEN", secret.as_str()),
+        ("WARD_URL", server.url.as_str()),
+    ];
+    let profile = machine.run_env(&["api", "/api/profile"], &env).await;
+    assert_ok(&profile);
+    assert!(profile.stdout.contains("\"user\""), "{}", profile.stdout);
+
+    let list = cli.run(&["admin", "service-accounts"]).await;
+    assert_ok(&list);
+    eprintln!("$ ward admin service-accounts\n{}", list.stdout);
+    assert!(list.stdout.starts_with("ID"), "{}", list.stdout);
+    assert!(list.stdout.contains("ci-deploy"), "{}", list.stdout);
+    assert!(!list.stdout.contains(&secret));
+    let listed = json_of(
+        &cli.run(&["admin", "service-accounts", "list", "--output", "json"])
+            .await,
+    );
+    assert_eq!(
+        listed["service_accounts"][0]["tokens"][0]["name"],
+        "github-actions"
+    );
+
+    let deleted = cli
+        .run(&["admin", "service-accounts", "delete", "ci-deploy"])
+        .await;
+    assert_ok(&deleted);
+    eprintln!(
+        "$ ward admin service-accounts delete ci-deploy\n{}",
+        deleted.stderr
+    );
+    let after = machine.run_env(&["api", "/api/profile"], &env).await;
+    assert_eq!(after.code, 1, "{}", after.stdout);
+    let missing = cli
+        .run(&["admin", "service-accounts", "delete", "ci-deploy"])
+        .await;
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("no service account with id or name ci-deploy"),
+        "{}",
+        missing.stderr
+    );
+}

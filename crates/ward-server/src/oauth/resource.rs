@@ -1,0 +1,100 @@
+//! Resource indicators (RFC 8707, SPEC §2.15) and audiences. A token's `aud` is ward itself (the
+//! issuer, decision 3) unless the client named a `resource` at the token endpoint: then it is
+//! that resource, which must be ward or a proxied route's public URL (`<public_url><prefix>`).
+//! Such a token is accepted only where its audience names the target: the route's proxy and
+//! forward-auth, never another route and never ward's own API ([`check`]).
+
+use ward_core::{OAuthError, OAuthErrorCode};
+use ward_proto::TokenResponse;
+
+use crate::error::{ApiError, ApiResult};
+use crate::jwt;
+use crate::state::AppState;
+
+/// The audience `resource` names: `None` for ward itself (the issuer), else the route's URL.
+///
+/// # Errors
+/// `invalid_target` naming the resource, for anything else.
+pub fn audience(state: &AppState, resource: &str) -> Result<Option<String>, OAuthError> {
+    let trimmed = resource.strip_suffix('/').unwrap_or(resource);
+    if trimmed == state.issuer {
+        return Ok(None);
+    }
+    if is_route_resource(state, resource) {
+        return Ok(Some(resource.to_string()));
+    }
+    Err(OAuthError::new(
+        OAuthErrorCode::InvalidTarget,
+        format!(
+            "unknown resource {resource}: use {} or a route's URL, such as {}",
+            state.issuer,
+            state
+                .config
+                .routes
+                .first()
+                .map_or_else(|| state.url("/<prefix>"), |r| state.url(&r.prefix))
+        ),
+    ))
+}
+
+/// Whether `aud` is a route's public URL. No allocation: asked on every request that carries
+/// a token with an audience.
+pub fn is_route_resource(state: &AppState, aud: &str) -> bool {
+    aud.strip_prefix(state.issuer.as_str())
+        .is_some_and(|prefix| state.config.routes.iter().any(|r| r.prefix == prefix))
+}
+
+/// The token request's `resource` (at most one), validated.
+///
+/// # Errors
+/// `invalid_target` for an unknown resource or more than one.
+pub fn requested(state: &AppState, form: &crate::extract::FormParams) -> ApiResult<Option<String>> {
+    match form.get("resource") {
+        None => Ok(None),
+        Some(r) => audience(state, r).map_err(ApiError::from),
+    }
+}
+
+/// The response with its access token re-signed for `audience` (the grant signed it for ward).
+///
+/// # Errors
+/// Internal: the token just signed does not verify.
+pub async fn with_audience(
+    state: &AppState,
+    mut response: TokenResponse,
+    audience: Option<&str>,
+) -> ApiResult<TokenResponse> {
+    let Some(audience) = audience else {
+        return Ok(response);
+    };
+    let keys = state.keys().await;
+    let mut claims = jwt::verify_access_token(
+        &keys,
+        &response.access_token,
+        &state.issuer,
+        state.clock.now(),
+    )
+    .map_err(|e| ApiError::internal(format!("re-signing for a resource: {e:?}")))?;
+    claims.aud = audience.to_string();
+    response.access_token = jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)?;
+    Ok(response)
+}
+
+/// Whether a token whose audience is `aud` (`None`: ward itself) may be used at the route with
+/// `route_prefix` (`None`: ward's own API).
+///
+/// # Errors
+/// 401 `invalid_token` naming the audience.
+pub fn check(state: &AppState, aud: Option<&str>, route_prefix: Option<&str>) -> ApiResult<()> {
+    let Some(aud) = aud else {
+        return Ok(());
+    };
+    let here = route_prefix.map(|p| state.url(p));
+    if here.as_deref() == Some(aud) {
+        return Ok(());
+    }
+    Err(ApiError::unauthorized(format!(
+        "this token's audience is {aud}: it is not accepted at {}",
+        here.unwrap_or_else(|| format!("{}'s own API", state.issuer))
+    )))
+}
