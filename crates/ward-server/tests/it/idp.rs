@@ -17,7 +17,7 @@ use ward_server::config::{RawClient, RawConfig, RawIdp};
 use crate::harness::*;
 use crate::on_both_backends;
 
-const PROVIDER_SECRET: &str = "provider-client-secret-0123456789";
+pub const PROVIDER_SECRET: &str = "provider-client-secret-0123456789";
 
 /// A port that was free a moment ago, for a server whose URL must be known before it starts
 /// (a redirect URI registered at the other side).
@@ -62,7 +62,7 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
-    async fn start(redirect_uri: &str) -> OidcProvider {
+    pub async fn start(redirect_uri: &str) -> OidcProvider {
         Self::start_with(redirect_uri, false).await
     }
 
