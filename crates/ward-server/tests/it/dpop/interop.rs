@@ -173,10 +173,8 @@ async fn python_proofs_are_accepted(b: Backend) {
 on_both_backends!(python_proofs_are_accepted);
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    use ward_core::Clock;
+    u64::try_from(ward_core::clock::SystemClock.now().0).unwrap()
 }
 
 /// node-oidc-provider (DPoP on, its default) as the verifier of `ward-client`'s proofs: a code
