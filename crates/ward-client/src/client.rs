@@ -146,6 +146,8 @@ pub struct Client {
     token_override: Option<Secret>,
     /// Where the override came from (`--api-token`, `WARD_TOKEN`), for messages.
     override_source: String,
+    /// The last `DPoP-Nonce` each origin sent (RFC 9449 §9), put in the next proofs there.
+    dpop_nonces: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -171,6 +173,7 @@ impl Client {
             memory: MemoryStore::default(),
             token_override: None,
             override_source: String::new(),
+            dpop_nonces: Default::default(),
         }
     }
 
@@ -866,10 +869,8 @@ impl Client {
     async fn fetch_profile(&self, url: &Url, token: &AccessToken) -> Result<UserProfile> {
         let u = endpoint(url, "api/profile")?;
         let resp = self
-            .authorize(self.http()?.get(u.clone()), "GET", &u, token)?
-            .send()
-            .await
-            .map_err(|e| network_error(url.as_str(), e))?;
+            .send_authorized(self.http()?.get(u.clone()), "GET", &u, token)
+            .await?;
         let status = resp.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             let body: oauth::OAuthErrorBody = resp.json().await.unwrap_or_default();
@@ -1130,13 +1131,12 @@ impl Client {
             Ok(t) => {
                 let u = endpoint(&url, "api/auth/logout")?;
                 match self
-                    .authorize(self.http()?.post(u.clone()), "POST", &u, &t)?
-                    .send()
+                    .send_authorized(self.http()?.post(u.clone()), "POST", &u, &t)
                     .await
                 {
                     Ok(r) if r.status().is_success() => return Ok(()),
                     Ok(r) => Error::new(Kind::Server, format!("logout answered {}", r.status())),
-                    Err(e) => network_error(url.as_str(), e),
+                    Err(e) => e,
                 }
             }
             Err(e) if e.is_session_expired() || e.is_not_signed_in() => return Ok(()),
@@ -1220,19 +1220,11 @@ impl Client {
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::usage(format!("invalid HTTP method {method:?}")))?;
         let name = method.as_str().to_owned();
-        let mut req = self.authorize(
-            self.http()?.request(method, target.clone()),
-            &name,
-            &target,
-            &token,
-        )?;
+        let mut req = self.http()?.request(method, target.clone());
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| network_error(url.as_str(), e))?;
+        let resp = self.send_authorized(req, &name, &target, &token).await?;
         let status = resp.status().as_u16();
         let bytes = resp
             .bytes()

@@ -11,9 +11,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::Timestamp;
 
@@ -109,12 +111,73 @@ struct ProofClaims {
     nonce: Option<String>,
 }
 
-/// The raw header, read again to refuse a private key (`jwk.d`) that `jsonwebtoken`'s typed
-/// `Jwk` would silently drop.
+/// A proof's protected header, read once.
 #[derive(Deserialize)]
 struct RawHeader {
     #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    /// Kept raw: `jsonwebtoken`'s typed `Jwk` would silently drop a private key (`d`).
+    #[serde(default)]
     jwk: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// What a proof header establishes once checked (`typ`, an acceptable public key for `alg`):
+/// the verification key and its thumbprint.
+struct CheckedHeader {
+    alg: Algorithm,
+    key: DecodingKey,
+    jkt: String,
+}
+
+/// Headers already checked and seen with a valid signature, by their exact base64url text. A
+/// client sends the same header (its public key) with every proof, so after its first proof
+/// only the signature is verified: no base64, JSON, key construction or thumbprint per request.
+/// Bounded: emptied when full.
+pub struct HeaderCache {
+    entries: Mutex<HashMap<String, Arc<CheckedHeader>>>,
+}
+
+/// Distinct client keys remembered by one [`HeaderCache`].
+const HEADER_CACHE_ENTRIES: usize = 4096;
+
+impl Default for HeaderCache {
+    fn default() -> Self {
+        HeaderCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl HeaderCache {
+    /// [`verify_proof`], with this cache of checked headers.
+    ///
+    /// # Errors
+    /// [`DpopError`] naming the first check that failed.
+    pub fn verify(
+        &self,
+        proof: &str,
+        expected: &ExpectedRequest<'_>,
+        now: Timestamp,
+        access_token: Option<&str>,
+        nonce: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<VerifiedProof, DpopError> {
+        verify_with(Some(self), proof, expected, now, access_token, nonce)
+    }
+
+    fn get(&self, header: &str) -> Option<Arc<CheckedHeader>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(header).cloned()
+    }
+
+    fn put(&self, header: &str, checked: Arc<CheckedHeader>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= HEADER_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(header.to_owned(), checked);
+    }
 }
 
 /// Verifies one proof (RFC 9449 §4.3) for `expected`, at `now`. `access_token` is the token
@@ -131,29 +194,49 @@ pub fn verify_proof(
     access_token: Option<&str>,
     nonce: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<VerifiedProof, DpopError> {
+    verify_with(None, proof, expected, now, access_token, nonce)
+}
+
+fn verify_with(
+    cache: Option<&HeaderCache>,
+    proof: &str,
+    expected: &ExpectedRequest<'_>,
+    now: Timestamp,
+    access_token: Option<&str>,
+    nonce: Option<&dyn Fn(&str) -> bool>,
+) -> Result<VerifiedProof, DpopError> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(DpopError::Malformed("too long"));
     }
-    let header = jsonwebtoken::decode_header(proof).map_err(|_| DpopError::Malformed("header"))?;
-    if header.typ.as_deref() != Some(PROOF_TYP) {
-        return Err(DpopError::Type);
+    let mut parts = proof.split('.');
+    let (Some(header_text), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(DpopError::Malformed("header"));
+    };
+    let cached = cache.and_then(|c| c.get(header_text));
+    let header = match &cached {
+        Some(h) => h.clone(),
+        None => Arc::new(check_header(header_text)?),
+    };
+    // The JWS signing input is the proof up to its second dot.
+    let signing_input = &proof[..header_text.len() + 1 + payload.len()];
+    // The signature itself is `jsonwebtoken`'s (ring's) work.
+    let valid =
+        jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &header.key, header.alg)
+            .map_err(|_| DpopError::Signature)?;
+    if !valid {
+        return Err(DpopError::Signature);
     }
-    let jwk = header.jwk.as_ref().ok_or(DpopError::Key("missing"))?;
-    check_public_key(proof, jwk, header.alg)?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| DpopError::Key("unreadable"))?;
-    let mut validation = Validation::new(header.alg);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature
-            | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
-            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
-            | jsonwebtoken::errors::ErrorKind::Crypto(_) => DpopError::Signature,
-            _ => DpopError::Malformed("claims (jti, htm, htu and iat are required)"),
-        })?
-        .claims;
+    if let (Some(c), None) = (cache, &cached) {
+        c.put(header_text, header.clone());
+    }
+    let claims_error = || DpopError::Malformed("claims (jti, htm, htu and iat are required)");
+    let claims: ProofClaims = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(claims_error)?;
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(DpopError::Malformed("jti"));
     }
@@ -182,40 +265,59 @@ pub fn verify_proof(
         }
     }
     Ok(VerifiedProof {
-        jkt: thumbprint(jwk).ok_or(DpopError::Key("unsupported key type"))?,
+        jkt: header.jkt.clone(),
         jti: claims.jti,
         iat: Timestamp(claims.iat),
     })
 }
 
-/// RFC 9449 §4.3 (5, 6): an asymmetric algorithm ward supports, a key of the matching type, and
-/// no private part.
-fn check_public_key(proof: &str, jwk: &Jwk, alg: Algorithm) -> Result<(), DpopError> {
+/// RFC 9449 §4.3 (4–6) on the header: `typ`, an asymmetric algorithm ward supports, a public
+/// key of the matching type, and no private part.
+fn check_header(text: &str) -> Result<CheckedHeader, DpopError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| DpopError::Malformed("header"))?;
+    let raw: RawHeader =
+        serde_json::from_slice(&bytes).map_err(|_| DpopError::Malformed("header"))?;
+    if raw.typ.as_deref() != Some(PROOF_TYP) {
+        return Err(DpopError::Type);
+    }
+    let raw_jwk = raw.jwk.ok_or(DpopError::Key("missing"))?;
+    let alg = match raw.alg.as_deref() {
+        Some("ES256") => Algorithm::ES256,
+        Some("EdDSA") => Algorithm::EdDSA,
+        _ => return Err(DpopError::Algorithm),
+    };
+    let private = raw_jwk.contains_key("d");
+    let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(raw_jwk))
+        .map_err(|_| DpopError::Key("unreadable"))?;
     match (&jwk.algorithm, alg) {
         (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256)
             if p.curve == EllipticCurve::P256 => {}
         (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA)
             if p.curve == EllipticCurve::Ed25519 => {}
-        (_, Algorithm::ES256 | Algorithm::EdDSA) => {
-            return Err(DpopError::Key("wrong type or curve for alg"))
-        }
-        _ => return Err(DpopError::Algorithm),
+        _ => return Err(DpopError::Key("wrong type or curve for alg")),
     }
-    let raw = proof.split('.').next().unwrap_or_default();
-    let bytes = URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| DpopError::Malformed("header"))?;
-    let header: RawHeader =
-        serde_json::from_slice(&bytes).map_err(|_| DpopError::Malformed("header"))?;
-    if header.jwk.is_some_and(|k| k.contains_key("d")) {
+    if private {
         return Err(DpopError::Key("it holds a private key"));
     }
-    Ok(())
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| DpopError::Key("unreadable"))?;
+    let jkt = thumbprint(&jwk).ok_or(DpopError::Key("unsupported key type"))?;
+    Ok(CheckedHeader { alg, key, jkt })
 }
 
 /// `htu` names the request: same origin (one of `expected.origins`), and the same path after
 /// normalisation; its query and fragment are ignored (RFC 9449 §4.3 (9)).
 fn htu_matches(htu: &str, expected: &ExpectedRequest<'_>) -> bool {
+    // The usual case, the URL exactly as the server sees it: no parsing needed to accept it.
+    let bare = htu.split(['?', '#']).next().unwrap_or_default();
+    if expected
+        .origins
+        .iter()
+        .any(|o| bare.strip_prefix(o.as_str()) == Some(expected.path))
+    {
+        return true;
+    }
     let Ok(url) = url::Url::parse(htu) else {
         return false;
     };

@@ -249,3 +249,42 @@ fn binding_needs_the_same_key() {
         Err(DpopError::KeyMismatch)
     );
 }
+
+#[test]
+fn a_remembered_header_still_needs_a_valid_signature() {
+    let cache = HeaderCache::default();
+    let origins = [ORIGIN.to_string()];
+    let expected = ExpectedRequest {
+        method: "GET",
+        origins: &origins,
+        path: "/api/profile",
+    };
+    let check = |proof: &str| cache.verify(proof, &expected, NOW, Some("tok"), None);
+    let k = key(7);
+    let first = check(&proof_with(&k, |_| {}, claims())).unwrap();
+    let again = check(&proof_with(&k, |_| {}, with("jti", "j2".into()))).unwrap();
+    assert_eq!(
+        (first.jkt.as_str(), again.jti.as_str()),
+        (again.jkt.as_str(), "j2")
+    );
+    // The same header text, signed by another key: the remembered header does not vouch for it.
+    let forged = proof_with(
+        &key(9),
+        |h| h.jwk = Some(serde_json::from_value(k.jwk.clone()).unwrap()),
+        claims(),
+    );
+    assert_eq!(forged.split('.').next(), first_header(&k).as_deref());
+    assert_eq!(check(&forged), Err(DpopError::Signature));
+    // Every claim is still checked for a remembered header.
+    assert_eq!(
+        check(&proof_with(&k, |_| {}, with("htm", "POST".into()))),
+        Err(DpopError::Method)
+    );
+}
+
+fn first_header(k: &Key) -> Option<String> {
+    proof_with(k, |_| {}, claims())
+        .split('.')
+        .next()
+        .map(str::to_owned)
+}

@@ -253,7 +253,9 @@ pub async fn authenticate_presented(
             let proof = presented
                 .proof
                 .ok_or_else(|| dpop::resource_error(state, &ward_core::dpop::DpopError::Missing))?;
-            let verified = dpop::verify(state, proof, target, Some(presented.token), false)
+            // RFC 9449 §9: with nonces required, resources ask for one too.
+            let nonce = state.config.dpop.require_nonce;
+            let verified = dpop::verify(state, proof, target, Some(presented.token), nonce)
                 .await
                 .map_err(|e| e.at_resource(state))?;
             ward_core::dpop::check_binding(&jkt, &verified)

@@ -4,11 +4,12 @@
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Serialize};
-use ward_core::dpop::{self, DpopError, ExpectedRequest, NonceKey, VerifiedProof};
+use ward_core::dpop::{self, DpopError, ExpectedRequest, HeaderCache, NonceKey, VerifiedProof};
 use ward_core::token::token_hash;
 
 use crate::config::ConfigError;
 use crate::error::ApiError;
+use crate::keys::MasterKey;
 use crate::state::AppState;
 
 pub const DPOP_HEADER: &str = "dpop";
@@ -130,9 +131,25 @@ pub fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
         .map_err(|_| DpopError::Malformed("not ASCII"))
 }
 
-/// The nonce secret, derived from the master key: the same on every replica, never stored.
-pub fn nonce_key(state: &AppState) -> NonceKey {
-    NonceKey::new(&state.master_key.derive("ward dpop nonce v1"))
+/// This process's DPoP state: the headers (client keys) already checked, and the nonce secret.
+pub struct Verifier {
+    pub headers: HeaderCache,
+    pub nonces: NonceKey,
+}
+
+impl Verifier {
+    /// The nonce secret is derived from the master key: the same on every replica, never stored.
+    pub fn new(master_key: &MasterKey) -> Verifier {
+        Verifier {
+            headers: HeaderCache::default(),
+            nonces: NonceKey::new(&master_key.derive("ward dpop nonce v1")),
+        }
+    }
+}
+
+/// The nonce secret (see [`Verifier::new`]).
+pub fn nonce_key(state: &AppState) -> &NonceKey {
+    &state.dpop.nonces
 }
 
 /// Verifies `proof` for `target` (with `ath` of `access_token` at a resource) and records its
@@ -156,9 +173,9 @@ pub async fn verify(
     let verified = if require_nonce {
         let key = nonce_key(state);
         let accept = |n: &str| key.accepts(n, now);
-        dpop::verify_proof(proof, &expected, now, access_token, Some(&accept))?
+        (state.dpop.headers).verify(proof, &expected, now, access_token, Some(&accept))?
     } else {
-        dpop::verify_proof(proof, &expected, now, access_token, None)?
+        (state.dpop.headers).verify(proof, &expected, now, access_token, None)?
     };
     // Keyed by the key's thumbprint too: one client's ids never collide with another's.
     let id = token_hash(&format!("{}:{}", verified.jkt, verified.jti));

@@ -203,6 +203,7 @@ pub async fn prepare(
         random,
         keys: RwLock::new(Arc::new(keys)),
         changes,
+        dpop: dpop::Verifier::new(&master),
         master_key: master,
         passwords,
         limiter,

@@ -29,6 +29,8 @@ pub struct Inner {
     /// whether other replicas' changes reach this one at once.
     pub changes: ward_store::Changes,
     pub master_key: MasterKey,
+    /// DPoP proofs' checked headers and the nonce secret (SPEC §2.16).
+    pub dpop: crate::dpop::Verifier,
     pub passwords: PasswordPool,
     pub limiter: RateLimiter,
     /// The WebAuthn relying party; `None` when `public_url` cannot be one (an IP address).

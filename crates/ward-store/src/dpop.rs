@@ -1,7 +1,7 @@
 //! DPoP proof ids (RFC 9449 §11.1), shared by every replica through the database.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 use ward_core::clock::Timestamp;
 use ward_core::store::{DpopStore, StoreResult};
 use ward_core::StoreError;
@@ -28,6 +28,37 @@ pub(crate) async fn record_in(
     .await
     .map_err(backend)?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Rows per multi-row insert in [`record_many_in`].
+const ROWS_PER_INSERT: usize = 64;
+
+/// [`record_in`] for many ids at once, in order: `true` for each id this call inserted. An id
+/// given twice is fresh only the first time.
+pub(crate) async fn record_many_in(
+    conn: &mut AnyConnection,
+    ids: &[(&str, i64)],
+) -> StoreResult<Vec<bool>> {
+    let mut inserted = std::collections::HashSet::new();
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO dpop_jtis (jti_hash, expires_at) VALUES {} \
+             ON CONFLICT (jti_hash) DO NOTHING RETURNING jti_hash",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (hash, expires_at) in chunk {
+            query = query.bind(*hash).bind(*expires_at);
+        }
+        for row in query.fetch_all(&mut *conn).await.map_err(backend)? {
+            inserted.insert(row.try_get::<String, _>(0).map_err(backend)?);
+        }
+    }
+    // Of the same id twice in one batch, the insert made one row: the first asker gets it.
+    Ok(ids.iter().map(|(hash, _)| inserted.remove(*hash)).collect())
 }
 
 #[async_trait]

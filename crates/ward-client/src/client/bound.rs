@@ -27,6 +27,74 @@ impl Client {
         Ok(request)
     }
 
+    /// Sends `request` (built without credentials) for `method` `url`, presenting `token` as
+    /// [`Client::authorize`] does. A bound token's proof carries the nonce the server last sent
+    /// (`DPoP-Nonce`); a `use_dpop_nonce` refusal is retried once with the new nonce
+    /// (RFC 9449 §9), as the token endpoint's is. A request whose body cannot be replayed (a
+    /// stream) is not retried.
+    ///
+    /// # Errors
+    /// Signing failures and network errors.
+    pub async fn send_authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        url: &Url,
+        token: &AccessToken,
+    ) -> Result<reqwest::Response> {
+        let again = token.dpop.as_ref().and_then(|_| request.try_clone());
+        let send = |request: reqwest::RequestBuilder| async move {
+            let response = self
+                .authorize(request, method, url, token)?
+                .send()
+                .await
+                .map_err(|e| network_error(url.as_str(), e))?;
+            let asked = self.note_dpop_nonce(url, &response);
+            Ok::<_, Error>((response, asked))
+        };
+        let (response, asked) = send(request).await?;
+        match again {
+            Some(request) if asked => Ok(send(request).await?.0),
+            _ => Ok(response),
+        }
+    }
+
+    /// Remembers `response`'s `DPoP-Nonce` for its origin; `true` when the response is a
+    /// `use_dpop_nonce` refusal that brought a new one (worth one retry).
+    fn note_dpop_nonce(&self, url: &Url, response: &reqwest::Response) -> bool {
+        let asked = response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && response
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.contains("use_dpop_nonce")));
+        let nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok());
+        self.remember_dpop_nonce(url, nonce) && asked
+    }
+
+    /// Remembers `nonce`, a `DPoP-Nonce` that `url`'s server sent, for the next proofs there;
+    /// `true` when it is new (a refusal that brought it is worth one retry). For requests not
+    /// made through [`Client::send_authorized`], such as a WebSocket upgrade.
+    pub fn remember_dpop_nonce(&self, url: &Url, nonce: Option<&str>) -> bool {
+        let Some(nonce) = nonce else {
+            return false;
+        };
+        let mut nonces = self.dpop_nonces.lock().unwrap_or_else(|e| e.into_inner());
+        let origin = http_origin(url);
+        let changed = nonces.get(&origin).map(String::as_str) != Some(nonce);
+        nonces.insert(origin, nonce.to_owned());
+        changed
+    }
+
+    /// The nonce `url`'s origin sent last, if any.
+    fn dpop_nonce(&self, url: &Url) -> Option<String> {
+        let nonces = self.dpop_nonces.lock().unwrap_or_else(|e| e.into_inner());
+        nonces.get(&http_origin(url)).cloned()
+    }
+
     /// The headers that present `token` for `method` `url`, for a request not made with
     /// reqwest (a WebSocket upgrade): `Authorization: DPoP <token>` and `DPoP: <proof>` for a
     /// bound token, `Authorization: Bearer <token>` otherwise. A proof names the `http(s)`
@@ -56,12 +124,13 @@ impl Client {
             // `set_scheme` refuses only changes between special and non-special schemes.
             let _ = htu.set_scheme(scheme);
         }
+        let nonce = self.dpop_nonce(url);
         let proof = key
             .proof(
                 method,
                 &htu,
                 Some(token.token.expose()),
-                None,
+                nonce.as_deref(),
                 self.clock.unix(),
             )
             .map_err(|e| Error::new(Kind::Protocol, e.to_string()))?;
@@ -91,10 +160,8 @@ impl Client {
         let target = oauth::endpoint(&url, "api/auth/tool-token")?;
         let request = self.http()?.post(target.clone());
         let response = self
-            .authorize(request, "POST", &target, &token)?
-            .send()
-            .await
-            .map_err(|e| network_error(url.as_str(), e))?;
+            .send_authorized(request, "POST", &target, &token)
+            .await?;
         let status = response.status();
         if !status.is_success() {
             let body: oauth::OAuthErrorBody = response.json().await.unwrap_or_default();
@@ -151,4 +218,19 @@ impl Client {
         }
         self.tool_token(alias).await
     }
+}
+
+/// `url`'s origin, a WebSocket URL as its http(s) form: the same server.
+fn http_origin(url: &Url) -> String {
+    let mut origin = url.clone();
+    let scheme = match url.scheme() {
+        "ws" => Some("http"),
+        "wss" => Some("https"),
+        _ => None,
+    };
+    if let Some(s) = scheme {
+        // `set_scheme` refuses only changes between special and non-special schemes.
+        let _ = origin.set_scheme(s);
+    }
+    origin.origin().ascii_serialization()
 }

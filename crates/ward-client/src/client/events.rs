@@ -8,7 +8,7 @@ use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 
 use super::Client;
-use crate::error::{network_error, Error, Kind, Result};
+use crate::error::{Error, Kind, Result};
 use crate::oauth::endpoint;
 
 /// A stream is one long request; it ends after this at the latest (the caller reconnects with
@@ -43,19 +43,17 @@ impl Client {
         let url = self.resolve_url(alias, url_flag)?;
         let token = self.access_token(alias).await?;
         let target = endpoint(&url, path)?;
-        let request = self
+        let mut request = self
             .http()?
             .get(target.clone())
             .timeout(STREAM_LIMIT)
             .header("accept", "text/event-stream");
-        let mut req = self.authorize(request, "GET", &target, &token)?;
         if let Some(id) = last_event_id {
-            req = req.header("last-event-id", id);
+            request = request.header("last-event-id", id);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| network_error(url.as_str(), e))?;
+        let resp = self
+            .send_authorized(request, "GET", &target, &token)
+            .await?;
         let status = resp.status().as_u16();
         if status >= 400 {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();

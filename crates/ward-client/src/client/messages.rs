@@ -98,9 +98,7 @@ impl Client {
         }
         let u = endpoint(url, "api/auth/validate").ok()?;
         let resp = self
-            .authorize(self.http().ok()?.get(u.clone()), "GET", &u, token)
-            .ok()?
-            .send()
+            .send_authorized(self.http().ok()?.get(u.clone()), "GET", &u, token)
             .await
             .ok()?;
         if !resp.status().is_success() {

@@ -83,7 +83,9 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'email', 'profile', 'ci'],
   pkce: { required: () => true },
-  features: { devInteractions: { enabled: false } },
+  // DPoP is on by default; introspection shows a bound token's cnf.jkt (ward-client's proofs,
+  // tests/it/dpop/interop.rs).
+  features: { devInteractions: { enabled: false }, introspection: { enabled: true } },
   cookies: { keys: ['test-cookie-key-0123456789'] },
   async findAccount(ctx, id) {
     const hint = accountHints[id];

@@ -60,24 +60,38 @@ pub async fn run(ctx: &Ctx, args: TunnelArgs) -> CliResult {
     let base = client.resolve_url(&alias, ctx.global.url.as_deref())?;
     let url = tunnel_url(&base, &args.route)?;
     let token = client.access_token(&alias).await?;
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| CliError::new(format!("cannot build the tunnel request: {e}")))?;
-    let headers = request.headers_mut();
-    // A DPoP-bound session (ward-cli's default) signs the upgrade like any other request.
-    for (name, value) in client.authorization_headers("GET", &url, &token)? {
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| CliError::new("the access token is not a valid header value"))?;
-        headers.insert(name, value);
+    let upgrade = || -> CliResult<_> {
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| CliError::new(format!("cannot build the tunnel request: {e}")))?;
+        let headers = request.headers_mut();
+        // A DPoP-bound session (ward-cli's default) signs the upgrade like any other request.
+        for (name, value) in client.authorization_headers("GET", &url, &token)? {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| CliError::new("the access token is not a valid header value"))?;
+            headers.insert(name, value);
+        }
+        if let Some(t) = &args.ticket {
+            let v =
+                HeaderValue::from_str(t).map_err(|_| CliError::usage("--ticket is not valid"))?;
+            headers.insert("x-ward-ticket", v);
+        }
+        Ok(request)
+    };
+    let mut connected = tokio_tungstenite::connect_async(upgrade()?).await;
+    // A server that requires DPoP nonces asks for one (RFC 9449 §9): once more with it.
+    if let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = &connected {
+        let nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok());
+        if token.dpop.is_some() && client.remember_dpop_nonce(&url, nonce) {
+            connected = tokio_tungstenite::connect_async(upgrade()?).await;
+        }
     }
-    if let Some(t) = &args.ticket {
-        let v = HeaderValue::from_str(t).map_err(|_| CliError::usage("--ticket is not valid"))?;
-        headers.insert("x-ward-ticket", v);
-    }
-    let (socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| CliError::new(format!("cannot open the tunnel {url}: {e}")))?;
+    let (socket, _) =
+        connected.map_err(|e| CliError::new(format!("cannot open the tunnel {url}: {e}")))?;
     let (mut tx, mut rx) = socket.split();
     // Standard input and output are read and written by threads of their own (blocking calls,
     // no per-message hand-off to tokio's blocking pool and no copy): see `stdin_chunks` and

@@ -2,6 +2,9 @@
 //! proof check at the API, the refresh token's key, nonces, replay under real concurrency and
 //! across replicas, and the CLI's token exchange. Proofs are made with `ward-client`'s key.
 
+mod attacks;
+mod interop;
+mod nonce;
 mod proxy;
 
 use std::sync::Arc;
@@ -28,7 +31,7 @@ pub fn proof_for(
     key.proof(method, &url, token, None, now).unwrap()
 }
 
-fn claims(jwt: &str) -> Value {
+pub(super) fn claims(jwt: &str) -> Value {
     let payload = URL_SAFE_NO_PAD
         .decode(jwt.split('.').nth(1).unwrap())
         .unwrap();
@@ -74,7 +77,7 @@ async fn get_profile(
 }
 
 /// The status, the `error` and the `WWW-Authenticate` of a refusal.
-async fn refusal(r: reqwest::Response) -> (StatusCode, String, String) {
+pub(super) async fn refusal(r: reqwest::Response) -> (StatusCode, String, String) {
     let status = r.status();
     let challenge = r
         .headers()

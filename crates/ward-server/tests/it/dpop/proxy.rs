@@ -21,14 +21,14 @@ use crate::proxy::route;
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn backend() -> String {
+pub(super) async fn backend() -> String {
     let addr = ward_example_backend::spawn("127.0.0.1:0", Counters::default())
         .await
         .unwrap();
     format!("http://{addr}")
 }
 
-fn routes(c: &mut RawConfig, backend: &str) {
+pub(super) fn routes(c: &mut RawConfig, backend: &str) {
     let mut containers = route("/api/containers", backend);
     containers.permission = Some("containers:read".into());
     let mut terminal = route("/api/terminal", backend);

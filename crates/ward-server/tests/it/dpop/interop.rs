@@ -1,0 +1,304 @@
+//! DPoP against independent implementations (issue 21): proofs made by Python's PyJWT and
+//! cryptography are accepted by ward at the token endpoint, the API and the proxy (and one naming
+//! another URL is refused), and proofs made by `ward-client`'s signing code are accepted by
+//! panva's node-oidc-provider, at its token endpoint and at its UserInfo resource.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use ward_client::dpop::DpopKey;
+
+use super::proxy::{backend, routes};
+use super::{claims, refusal};
+use crate::harness::*;
+use crate::idp::{OidcProvider, PROVIDER_SECRET};
+use crate::on_both_backends;
+
+/// The Python packages that sign, pinned; installed from PyPI into a venv under the test
+/// target's scratch directory on first use, as `.ci/schemathesis.sh` installs Schemathesis.
+const PYTHON_PACKAGES: &[&str] = &["PyJWT==2.10.1", "cryptography==50.0.2"];
+
+fn proof_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/dpop_proofs.py")
+}
+
+fn imports_ok(python: &Path) -> bool {
+    std::process::Command::new(python)
+        .args(["-c", "import jwt, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The venv's python with PyJWT and cryptography, made once; `None` (after
+/// `missing_component`) when python3 or PyPI is unavailable.
+fn pyjwt_python(test: &str) -> Option<PathBuf> {
+    static ONCE: Mutex<()> = Mutex::new(());
+    let _once = ONCE.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "dpop-python-{}",
+        PYTHON_PACKAGES.join("-").replace("==", "-")
+    ));
+    let python = venv.join("bin/python");
+    if imports_ok(&python) {
+        return Some(python);
+    }
+    // Made aside and renamed into place: another test process may be doing the same.
+    let scratch = venv.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&scratch)
+        .status()
+        .is_ok_and(|s| s.success())
+        && std::process::Command::new(scratch.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(PYTHON_PACKAGES)
+            .status()
+            .is_ok_and(|s| s.success());
+    if made && std::fs::rename(&scratch, &venv).is_err() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    if imports_ok(&python) {
+        return Some(python);
+    }
+    missing_component(
+        test,
+        "python3 with venv and pip, and PyPI (PyJWT, cryptography)",
+    );
+    None
+}
+
+/// Proofs for `requests` signed by Python with the key in `key_file`: its thumbprint, the proofs.
+fn python_proofs(python: &Path, key_file: &Path, requests: &Value) -> (String, Vec<String>) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(python)
+        .arg(proof_script())
+        .arg(key_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(requests.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dpop_proofs.py failed");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let proofs = v["proofs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    (v["jkt"].as_str().unwrap().to_string(), proofs)
+}
+
+async fn python_proofs_are_accepted(b: Backend) {
+    let Some(python) = pyjwt_python("python_proofs_are_accepted") else {
+        return;
+    };
+    let upstream = backend().await;
+    let server = TestServer::start_with(b, |c| routes(c, &upstream)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key.pem");
+    let iat = server.clock_now();
+
+    // The token endpoint binds the token to Python's key.
+    let browser = server.browser();
+    let (verifier, challenge) = pkce_pair();
+    let code = server.cli_code(&browser, &challenge, LOOPBACK).await;
+    let (jkt, proofs) = python_proofs(
+        &python,
+        &key_file,
+        &json!([{"htm": "POST", "htu": server.url("/oauth/token"), "iat": iat}]),
+    );
+    let r = server
+        .api()
+        .post(server.url("/oauth/token"))
+        .header("DPoP", &proofs[0])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", LOOPBACK),
+            ("client_id", "ward-cli"),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["cnf"]["jkt"], jkt.as_str());
+
+    // The API and the proxy accept Python's proofs; one for another URL is refused.
+    let (_, proofs) = python_proofs(
+        &python,
+        &key_file,
+        &json!([
+            {"htm": "GET", "htu": server.url("/api/profile"), "iat": iat, "token": access},
+            {"htm": "GET", "htu": server.url("/api/containers/c1"), "iat": iat, "token": access},
+            {"htm": "GET", "htu": server.url("/api/tokens"), "iat": iat, "token": access},
+        ]),
+    );
+    let get = |path: &str, proof: &str| {
+        server
+            .api()
+            .get(server.url(path))
+            .header("Authorization", format!("DPoP {access}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    let r = get("/api/profile", &proofs[0]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let profile: Value = r.json().await.unwrap();
+    assert_eq!(profile["email"], ADMIN_EMAIL);
+    let r = get("/api/containers/c1", &proofs[1]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, error, challenge) = refusal(get("/api/profile", &proofs[2]).await.unwrap()).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_dpop_proof")
+    );
+    assert!(challenge.contains("htu does not match"), "{challenge}");
+}
+
+on_both_backends!(python_proofs_are_accepted);
+
+fn unix_now() -> u64 {
+    use ward_core::Clock;
+    u64::try_from(ward_core::clock::SystemClock.now().0).unwrap()
+}
+
+/// node-oidc-provider (DPoP on, its default) as the verifier of `ward-client`'s proofs: a code
+/// exchanged with a proof gives a DPoP-bound token (`token_type`, introspection's `cnf.jkt`),
+/// which its UserInfo accepts with a proof of the key (`ath` included) and refuses as a bearer
+/// or with another key's proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ward_client_proofs_are_accepted_by_node_oidc_provider() {
+    const REDIRECT: &str = "http://127.0.0.1:9/callback";
+    let provider = OidcProvider::start(REDIRECT).await;
+    let issuer = provider.issuer.clone();
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let meta: Value = http
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = |name: &str| meta[name].as_str().unwrap().to_string();
+    assert!(meta["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ES256")));
+
+    // The authorization code, through the provider's auto-approving interaction.
+    let (verifier, challenge) = pkce_pair();
+    let mut url = reqwest::Url::parse_with_params(
+        &endpoint("authorization_endpoint"),
+        &[
+            ("client_id", "ward"),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", "s1"),
+            ("nonce", "n1"),
+            ("login_hint", "dev@corp.example"),
+        ],
+    )
+    .unwrap();
+    let mut code = None;
+    for _ in 0..10 {
+        let r = http.get(url.clone()).send().await.unwrap();
+        assert!(r.status().is_redirection(), "{} at {url}", r.status());
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let next = url.join(&location).unwrap();
+        if location.starts_with(REDIRECT) {
+            code = next
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned());
+            break;
+        }
+        url = next;
+    }
+    let code = code.expect("the provider redirects back with a code");
+
+    let key = DpopKey::generate();
+    let token_url = reqwest::Url::parse(&endpoint("token_endpoint")).unwrap();
+    let proof = key
+        .proof("POST", &token_url, None, None, unix_now())
+        .unwrap();
+    let r = http
+        .post(token_url.clone())
+        .basic_auth("ward", Some(PROVIDER_SECRET))
+        .header("DPoP", proof)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let r = http
+        .post(endpoint("introspection_endpoint"))
+        .basic_auth("ward", Some(PROVIDER_SECRET))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    let introspected: Value = r.json().await.unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+    assert_eq!(introspected["cnf"]["jkt"], key.thumbprint());
+
+    let userinfo = reqwest::Url::parse(&endpoint("userinfo_endpoint")).unwrap();
+    let me = |authorization: String, proof: Option<String>| {
+        let mut r = http
+            .get(userinfo.clone())
+            .header("Authorization", authorization);
+        if let Some(p) = proof {
+            r = r.header("DPoP", p);
+        }
+        r.send()
+    };
+    let proof = key
+        .proof("GET", &userinfo, Some(access), None, unix_now())
+        .unwrap();
+    let r = me(format!("DPoP {access}"), Some(proof)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let claims: Value = r.json().await.unwrap();
+    assert_eq!(claims["email"], "dev@corp.example");
+
+    // The provider checks the proof too: as a bearer, or with another key's proof, refused.
+    let r = me(format!("Bearer {access}"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let thief = DpopKey::generate();
+    let stolen = thief
+        .proof("GET", &userinfo, Some(access), None, unix_now())
+        .unwrap();
+    let r = me(format!("DPoP {access}"), Some(stolen)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
