@@ -57,9 +57,9 @@ async fn terminal(
     (status, r.json().await.unwrap_or(Value::Null), remaining)
 }
 
-async fn redeem(http: &reqwest::Client, server: &TestServer, device: &Value) -> Value {
-    let r = http
-        .post(server.url("/oauth/token"))
+/// One poll of the token endpoint with the device code.
+async fn poll(http: &reqwest::Client, server: &TestServer, device: &Value) -> reqwest::Response {
+    http.post(server.url("/oauth/token"))
         .form(&[
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", device["device_code"].as_str().unwrap()),
@@ -67,7 +67,11 @@ async fn redeem(http: &reqwest::Client, server: &TestServer, device: &Value) -> 
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn redeem(http: &reqwest::Client, server: &TestServer, device: &Value) -> Value {
+    let r = poll(http, server, device).await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }
@@ -187,17 +191,10 @@ async fn password_then_code_approve_the_terminals_own_code(b: Backend) {
     assert_eq!(v["error"], "invalid_code");
     assert!(remaining.is_some());
     // Nothing was approved yet.
-    let pending = http
-        .post(server.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device["device_code"].as_str().unwrap()),
-            ("client_id", "ward-cli"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pending.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        poll(&http, &server, &device).await.status(),
+        StatusCode::BAD_REQUEST
+    );
     let code = python_totp(&secret, server.clock_now());
     let (status, v, _) = terminal(&http, &server, user_code, ADMIN_PASSWORD, Some(&code)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
@@ -242,17 +239,10 @@ async fn a_code_started_elsewhere_is_refused(b: Backend) {
             .contains("another address"),
         "{v}"
     );
-    let poll = attacker
-        .post(server.url("/oauth/token"))
-        .form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device["device_code"].as_str().unwrap()),
-            ("client_id", "ward-cli"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(poll.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        poll(&attacker, &server, &device).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }
 
 /// 40 concurrent wrong passwords: no more than the account's budget (10) are evaluated, the

@@ -34,6 +34,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "ward login prod https://ward.example.com",
             "ward login http://localhost:8080",
             "ward login prod --auth-flow device_code",
+            "ward login prod --auth-flow password --email ada@example.com",
             "ward login prod --scope containers:read",
             "echo \"$TOKEN\" | ward login ci https://ward.example.com --token -",
         ],
@@ -166,6 +167,29 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     (
         "admin users delete",
         &["ward admin users delete bob@example.com", "ward admin users delete usr_123 --yes"],
+    ),
+    (
+        "admin service-accounts",
+        &[
+            "ward admin service-accounts",
+            "ward admin service-accounts create ci-deploy --role user",
+        ],
+    ),
+    (
+        "admin service-accounts list",
+        &["ward admin service-accounts list", "ward admin service-accounts list --output json"],
+    ),
+    (
+        "admin service-accounts create",
+        &["ward admin service-accounts create ci-deploy --role user"],
+    ),
+    (
+        "admin service-accounts token",
+        &["ward admin service-accounts token ci-deploy --name github-actions --scope containers:read --expires 30d"],
+    ),
+    (
+        "admin service-accounts delete",
+        &["ward admin service-accounts delete ci-deploy"],
     ),
     ("admin sessions", &["ward admin sessions list", "ward admin sessions revoke ses_123"]),
     ("admin sessions list", &["ward admin sessions list", "ward admin sessions list --user bob@example.com"]),
