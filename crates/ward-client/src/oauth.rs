@@ -321,7 +321,9 @@ pub(crate) async fn post_form_signed<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn decode_token_answer<T: serde::de::DeserializeOwned>(
+/// Decodes an answer of the token endpoint or of a ward API that answers in its error shape
+/// (RFC 6749 §5.2): `T` on success, the error body, or another error.
+pub(crate) fn decode_token_answer<T: serde::de::DeserializeOwned>(
     url: &str,
     status: reqwest::StatusCode,
     bytes: &[u8],

@@ -165,20 +165,10 @@ impl Client {
             .map_err(|e| network_error(endpoint, e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| network_error(endpoint, e))?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map(Ok).map_err(|e| {
-                Error::new(
-                    Kind::Protocol,
-                    format!("malformed response from {endpoint}: {e}"),
-                )
-            });
-        }
-        match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
-            Ok(body) if !body.error.is_empty() => Ok(Err(body)),
-            _ => Err(Error::new(
-                Kind::Server,
-                format!("{endpoint} answered {status}"),
-            )),
+        match oauth::decode_token_answer(endpoint, status, &bytes) {
+            Ok(approved) => Ok(Ok(approved)),
+            Err(TokenError::OAuth(body)) => Ok(Err(body)),
+            Err(TokenError::Other(e)) => Err(e),
         }
     }
 }
