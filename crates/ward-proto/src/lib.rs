@@ -4,6 +4,22 @@
 
 use serde::{Deserialize, Serialize};
 
+mod admin;
+mod events;
+mod locks;
+mod mfa;
+mod sessions;
+mod ssh;
+mod tokens;
+
+pub use admin::*;
+pub use events::*;
+pub use locks::*;
+pub use mfa::*;
+pub use sessions::*;
+pub use ssh::*;
+pub use tokens::*;
+
 /// The built-in public client used by `ward login` (SPEC §2.2).
 pub const CLI_CLIENT_ID: &str = "ward-cli";
 /// RFC 8628 §3.4 grant type.

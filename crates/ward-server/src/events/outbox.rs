@@ -10,6 +10,7 @@ use serde_json::json;
 use ward_core::events::{wants, DeliveryStatus, WebhookMessage};
 use ward_core::model::AuditEvent;
 use ward_core::random::random_id;
+use ward_proto::{EventData, EventPayload};
 
 use crate::state::AppState;
 use crate::time::rfc3339;
@@ -18,19 +19,19 @@ use crate::time::rfc3339;
 pub fn payload(event: &AuditEvent) -> String {
     let detail =
         serde_json::from_str::<serde_json::Value>(&event.detail).unwrap_or_else(|_| json!({}));
-    json!({
-        "type": event.event_type,
-        "timestamp": rfc3339(event.at),
-        "data": {
-            "id": event.id,
-            "outcome": event.outcome,
-            "actor": event.actor_user_id,
-            "ip": event.actor_ip,
-            "target": event.target,
-            "detail": detail,
-        }
-    })
-    .to_string()
+    let body = EventPayload {
+        event_type: event.event_type.clone(),
+        timestamp: rfc3339(event.at),
+        data: EventData {
+            id: event.id.clone(),
+            outcome: event.outcome.clone(),
+            actor: event.actor_user_id.clone(),
+            ip: event.actor_ip.clone(),
+            target: event.target.clone(),
+            detail,
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// One message per webhook that wants `event`, due at once. Their ids (`msg_…`) are the

@@ -5,9 +5,14 @@ use std::io::BufRead;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use ward_proto::{AuditPage, CreateUser, PatchUser, RecoveryLink, UserInfo, UserList};
 
 use super::sessions::{print_sessions, segment};
-use super::{call_api, print_json, print_table, short_time, CliError, CliResult, Ctx};
+use super::{
+    call_api, decode, print_json, print_table, short_time, to_body, CliError, CliResult, Ctx,
+};
+
+const USERS: &str = "/api/admin/users";
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
@@ -134,37 +139,35 @@ async fn user_id(ctx: &Ctx, user: &str) -> CliResult<String> {
     if !user.contains('@') {
         return Ok(user.to_owned());
     }
-    let v = call_api(ctx, "GET", "/api/admin/users", None).await?;
-    v["users"]
-        .as_array()
-        .and_then(|users| {
-            users.iter().find(|u| {
-                u["email"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(user))
-            })
-        })
-        .and_then(|u| u["id"].as_str())
-        .map(str::to_owned)
+    let list: UserList = decode(USERS, call_api(ctx, "GET", USERS, None).await?)?;
+    list.users
+        .into_iter()
+        .find(|u| u.email.eq_ignore_ascii_case(user))
+        .map(|u| u.id)
         .ok_or_else(|| CliError::new(format!("no user with email {user}")))
 }
 
-fn print_user(ctx: &Ctx, v: &Value, what: &str) {
+fn print_user(ctx: &Ctx, path: &str, v: Value, what: &str) -> CliResult {
     if ctx.json() {
-        print_json(v);
-        return;
+        print_json(&v);
+        return Ok(());
     }
+    let u: UserInfo = decode(path, v)?;
     println!(
         "{what} {} ({}), role {}{}",
-        v["email"].as_str().unwrap_or_default(),
-        v["id"].as_str().unwrap_or_default(),
-        v["role"].as_str().unwrap_or_default(),
-        if v["disabled"] == true {
-            ", disabled"
-        } else {
-            ""
-        }
+        u.email,
+        u.id,
+        u.role,
+        if u.disabled { ", disabled" } else { "" }
     );
+    Ok(())
+}
+
+/// `PATCH /api/admin/users/{id}` with `patch`, printed as `what`.
+async fn patch_user(ctx: &Ctx, id: &str, patch: PatchUser, what: &str) -> CliResult {
+    let path = format!("{USERS}/{}", segment(id));
+    let v = call_api(ctx, "PATCH", &path, Some(to_body(&patch))).await?;
+    print_user(ctx, &path, v, what)
 }
 
 pub async fn run(ctx: &Ctx, command: AdminCommand) -> CliResult {
@@ -197,7 +200,7 @@ async fn sessions(ctx: &Ctx, command: AdminSessionsCommand) -> CliResult {
             if ctx.json() {
                 print_json(&v);
             } else {
-                print_sessions(&v, true);
+                print_sessions(&decode(&path, v)?, true);
             }
             Ok(())
         }
@@ -217,28 +220,23 @@ async fn sessions(ctx: &Ctx, command: AdminSessionsCommand) -> CliResult {
 async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
     match command {
         UsersCommand::List => {
-            let v = call_api(ctx, "GET", "/api/admin/users", None).await?;
+            let v = call_api(ctx, "GET", USERS, None).await?;
             if ctx.json() {
                 print_json(&v);
                 return Ok(());
             }
-            let empty = Vec::new();
-            let rows = v["users"]
-                .as_array()
-                .unwrap_or(&empty)
-                .iter()
+            let list: UserList = decode(USERS, v)?;
+            let rows = list
+                .users
+                .into_iter()
                 .map(|u| {
+                    let status = if u.disabled { "disabled" } else { "active" };
                     vec![
-                        u["id"].as_str().unwrap_or("-").to_owned(),
-                        u["email"].as_str().unwrap_or("-").to_owned(),
-                        u["role"].as_str().unwrap_or("-").to_owned(),
-                        if u["disabled"] == true {
-                            "disabled"
-                        } else {
-                            "active"
-                        }
-                        .to_owned(),
-                        short_time(u["created_at"].as_str().unwrap_or("-")),
+                        u.id,
+                        u.email,
+                        u.role,
+                        status.to_owned(),
+                        short_time(&u.created_at),
                     ]
                 })
                 .collect();
@@ -251,13 +249,12 @@ async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
             name,
             password_stdin,
         } => {
-            let mut body = json!({ "email": email });
-            if let Some(r) = role {
-                body["role"] = json!(r);
-            }
-            if let Some(n) = name {
-                body["name"] = json!(n);
-            }
+            let mut body = CreateUser {
+                email,
+                password: None,
+                role,
+                name,
+            };
             if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line).map_err(|e| {
@@ -267,33 +264,34 @@ async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
                 if password.is_empty() {
                     return Err(CliError::usage("--password-stdin: stdin had no password"));
                 }
-                body["password"] = json!(password);
+                body.password = Some(password.to_owned());
             }
-            let v = call_api(ctx, "POST", "/api/admin/users", Some(body)).await?;
-            print_user(ctx, &v, "Created user");
-            Ok(())
+            let v = call_api(ctx, "POST", USERS, Some(to_body(&body))).await?;
+            print_user(ctx, USERS, v, "Created user")
         }
         UsersCommand::SetRole { user, role } => {
             let id = user_id(ctx, &user).await?;
-            let path = format!("/api/admin/users/{}", segment(&id));
-            let v = call_api(ctx, "PATCH", &path, Some(json!({ "role": role }))).await?;
-            print_user(ctx, &v, "Updated user");
-            Ok(())
+            let patch = PatchUser {
+                role: Some(role),
+                ..PatchUser::default()
+            };
+            patch_user(ctx, &id, patch, "Updated user").await
         }
         UsersCommand::Disable { user } => set_disabled(ctx, &user, true).await,
         UsersCommand::Enable { user } => set_disabled(ctx, &user, false).await,
         UsersCommand::Recover { user } => {
             let id = user_id(ctx, &user).await?;
-            let path = format!("/api/admin/users/{}/recovery", segment(&id));
+            let path = format!("{USERS}/{}/recovery", segment(&id));
             let v = call_api(ctx, "POST", &path, None).await?;
             if ctx.json() {
                 print_json(&v);
             } else {
+                let link: RecoveryLink = decode(&path, v)?;
                 println!(
                     "Recovery link for {user} (works once, until {}):",
-                    short_time(v["expires_at"].as_str().unwrap_or("-"))
+                    short_time(&link.expires_at)
                 );
-                println!("  {}", v["url"].as_str().unwrap_or_default());
+                println!("  {}", link.url);
                 eprintln!("Send it to them yourself. Using it sets a new password, removes their second factors and signs out their sessions.");
             }
             Ok(())
@@ -345,15 +343,16 @@ fn confirm_delete(user: &str) -> CliResult {
 
 async fn set_disabled(ctx: &Ctx, user: &str, disabled: bool) -> CliResult {
     let id = user_id(ctx, user).await?;
-    let path = format!("/api/admin/users/{}", segment(&id));
-    let v = call_api(ctx, "PATCH", &path, Some(json!({ "disabled": disabled }))).await?;
     let what = if disabled {
         "Disabled user"
     } else {
         "Enabled user"
     };
-    print_user(ctx, &v, what);
-    Ok(())
+    let patch = PatchUser {
+        disabled: Some(disabled),
+        ..PatchUser::default()
+    };
+    patch_user(ctx, &id, patch, what).await
 }
 
 async fn audit(ctx: &Ctx, args: AuditArgs) -> CliResult {
@@ -376,17 +375,18 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> CliResult {
         print_json(&v);
         return Ok(());
     }
-    let empty = Vec::new();
-    let events = v["events"].as_array().unwrap_or(&empty);
-    if events.is_empty() {
+    let page: AuditPage = decode(&path, v)?;
+    if page.events.is_empty() {
         eprintln!("No events match.");
         return Ok(());
     }
-    let rows = events
+    let rows = page
+        .events
         .iter()
         .map(|e| {
-            let text = |k: &str| e[k].as_str().unwrap_or("-").to_owned();
-            let detail = e["detail"]
+            let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            let detail = e
+                .detail
                 .as_object()
                 .map(|m| {
                     m.iter()
@@ -399,12 +399,12 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> CliResult {
                 })
                 .unwrap_or_default();
             vec![
-                short_time(e["time"].as_str().unwrap_or("-")),
-                text("type"),
-                text("outcome"),
-                text("actor"),
-                text("ip"),
-                text("target"),
+                short_time(&e.time),
+                e.event_type.clone(),
+                e.outcome.clone(),
+                text(&e.actor),
+                text(&e.ip),
+                text(&e.target),
                 detail,
             ]
         })
@@ -413,7 +413,7 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> CliResult {
         &["TIME", "TYPE", "OUTCOME", "ACTOR", "IP", "TARGET", "DETAIL"],
         rows,
     );
-    if let Some(next) = v["next"].as_str() {
+    if let Some(next) = &page.next {
         eprintln!("More: ward admin audit --before {next}");
     }
     Ok(())

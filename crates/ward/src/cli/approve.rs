@@ -6,31 +6,24 @@
 use std::time::Duration;
 
 use serde_json::json;
+use ward_proto::{PollBody, Ticket, VerifyRequestStarted};
 
 use super::progress::qr_text;
-use super::{call_api, print_json, CliError, CliResult, Ctx};
+use super::{call_api, decode, print_json, to_body, CliError, CliResult, Ctx};
+
+const POLL_PATH: &str = "/api/security/verify/poll";
 
 /// `state_path` is `/api/security/{kind}/{id}` (segments already escaped).
 pub async fn verify_by_approval(ctx: &Ctx, state_path: &str, target: &str) -> CliResult {
-    let started = call_api(
-        ctx,
-        "POST",
-        &format!("{state_path}/verify/request"),
-        Some(json!({})),
-    )
-    .await?;
-    let url = started["approve_url"].as_str().unwrap_or_default();
-    let request_id = started["request_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if url.is_empty() || request_id.is_empty() {
-        return Err(CliError::new(
-            "the server's answer to the approval request has no approve_url or request_id",
-        ));
-    }
-    let mut interval = started["interval"].as_u64().unwrap_or(5).clamp(1, 60);
-    let expires_in = started["expires_in"].as_u64().unwrap_or(300);
+    let path = format!("{state_path}/verify/request");
+    let started = call_api(ctx, "POST", &path, Some(json!({}))).await?;
+    let started: VerifyRequestStarted = decode(&path, started)?;
+    let url = started.approve_url.as_str();
+    let poll = to_body(&PollBody {
+        request_id: started.request_id.clone(),
+    });
+    let mut interval = started.interval.clamp(1, 60).unsigned_abs();
+    let expires_in = started.expires_in.max(0).unsigned_abs();
     eprintln!("To open {target}, approve this request on a device signed in as you:");
     eprintln!();
     eprintln!("  {url}");
@@ -44,22 +37,17 @@ pub async fn verify_by_approval(ctx: &Ctx, state_path: &str, target: &str) -> Cl
     );
     loop {
         tokio::time::sleep(Duration::from_secs(interval)).await;
-        let polled = call_api(
-            ctx,
-            "POST",
-            "/api/security/verify/poll",
-            Some(json!({ "request_id": request_id })),
-        )
-        .await;
+        let polled = call_api(ctx, "POST", POLL_PATH, Some(poll.clone())).await;
         match polled {
             Ok(v) => {
                 if ctx.json() {
                     print_json(&v);
                 } else {
-                    println!("{}", v["ticket"].as_str().unwrap_or_default());
+                    let ticket: Ticket = decode(POLL_PATH, v)?;
+                    println!("{}", ticket.ticket);
                     eprintln!(
                         "Approved. Ticket for one connection to {target}, valid {} s.",
-                        v["expires_in"]
+                        ticket.expires_in
                     );
                 }
                 return Ok(());

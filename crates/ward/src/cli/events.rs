@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
+use ward_proto::EventPayload;
 
 use super::admin::query as admin_query;
 use super::{short_time, CliError, CliResult, Ctx};
@@ -79,24 +80,24 @@ pub async fn follow(ctx: &Ctx, args: EventsArgs) -> CliResult {
 }
 
 fn print_event(ctx: &Ctx, kind: &str, data: &str) {
-    let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
     if ctx.json() {
         // One compact object per line, for `jq` and other tools.
+        let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
         println!("{}", serde_json::to_string(&v).unwrap_or_default());
         return;
     }
-    let d = &v["data"];
-    let mut line = format!(
-        "{}  {kind}  {}",
-        short_time(v["timestamp"].as_str().unwrap_or("-")),
-        d["outcome"].as_str().unwrap_or("-")
-    );
-    for key in ["actor", "target", "ip"] {
-        if let Some(s) = d[key].as_str() {
+    let Ok(event) = serde_json::from_str::<EventPayload>(data) else {
+        println!("{kind}  (an event this ward version does not understand: {data})");
+        return;
+    };
+    let d = &event.data;
+    let mut line = format!("{}  {kind}  {}", short_time(&event.timestamp), d.outcome);
+    for (key, value) in [("actor", &d.actor), ("target", &d.target), ("ip", &d.ip)] {
+        if let Some(s) = value {
             line.push_str(&format!("  {key}={s}"));
         }
     }
-    if let Some(detail) = d["detail"].as_object() {
+    if let Some(detail) = d.detail.as_object() {
         for (k, v) in detail {
             match v {
                 Value::String(s) => line.push_str(&format!("  {k}={s}")),
@@ -104,6 +105,6 @@ fn print_event(ctx: &Ctx, kind: &str, data: &str) {
             }
         }
     }
-    line.push_str(&format!("  id={}", d["id"].as_str().unwrap_or("-")));
+    line.push_str(&format!("  id={}", d.id));
     println!("{line}");
 }

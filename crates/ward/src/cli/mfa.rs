@@ -6,10 +6,11 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
+use ward_proto::{BackupCodes, CodeBody, LockStatus, MfaStatus, Ticket, TotpSetup};
 
 use super::progress::qr_text;
 use super::sessions::segment;
-use super::{call_api, print_json, CliError, CliResult, Ctx};
+use super::{call_api, decode, print_json, to_body, CliError, CliResult, Ctx};
 
 #[derive(Args, Debug)]
 pub struct CodeArg {
@@ -61,15 +62,22 @@ fn code(arg: &CodeArg, what: &str) -> CliResult<String> {
     Ok(line.trim().to_owned())
 }
 
-fn print_codes(ctx: &Ctx, v: &serde_json::Value) {
+fn print_codes(ctx: &Ctx, path: &str, v: serde_json::Value) -> CliResult {
     if ctx.json() {
-        print_json(v);
-        return;
+        print_json(&v);
+        return Ok(());
     }
+    let codes: BackupCodes = decode(path, v)?;
     println!("Backup codes (each works once; they are shown only now):");
-    for c in v["backup_codes"].as_array().into_iter().flatten() {
-        println!("  {}", c.as_str().unwrap_or_default());
+    for c in codes.backup_codes {
+        println!("  {c}");
     }
+    Ok(())
+}
+
+/// A one-time code as a request body.
+fn code_body(code: String) -> Option<serde_json::Value> {
+    Some(to_body(&CodeBody { code }))
 }
 
 pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
@@ -78,15 +86,12 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
             let v = call_api(ctx, "GET", "/api/mfa", None).await?;
             if ctx.json() {
                 print_json(&v);
-            } else if v["enabled"] == true {
-                let methods: Vec<&str> = v["methods"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m.as_str())
-                    .collect();
-                println!("Two-step verification: on ({})", methods.join(", "));
-                println!("Backup codes remaining: {}", v["backup_codes_remaining"]);
+                return Ok(());
+            }
+            let status: MfaStatus = decode("/api/mfa", v)?;
+            if status.enabled {
+                println!("Two-step verification: on ({})", status.methods.join(", "));
+                println!("Backup codes remaining: {}", status.backup_codes_remaining);
             } else {
                 println!("Two-step verification: off");
                 println!("Turn it on with: ward mfa enable");
@@ -95,16 +100,16 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
         }
         MfaCommand::Enable(arg) => {
             let setup = call_api(ctx, "POST", "/api/mfa/totp/setup", Some(json!({}))).await?;
-            let url = setup["otpauth_url"].as_str().unwrap_or_default();
+            let setup: TotpSetup = decode("/api/mfa/totp/setup", setup)?;
             if !ctx.json() {
                 if std::io::stderr().is_terminal() {
-                    if let Some(qr) = qr_text(url) {
+                    if let Some(qr) = qr_text(&setup.otpauth_url) {
                         eprintln!("{qr}");
                     }
                 }
                 eprintln!(
                     "Scan the QR code with your authenticator app, or enter this key: {}",
-                    setup["secret"].as_str().unwrap_or_default()
+                    setup.secret
                 );
             }
             // On a terminal a mistyped code is asked again (the secret stays the same); the
@@ -114,14 +119,7 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
             let v = loop {
                 tries += 1;
                 let code = code(&arg, "ward mfa enable")?;
-                match call_api(
-                    ctx,
-                    "POST",
-                    "/api/mfa/totp/confirm",
-                    Some(json!({ "code": code })),
-                )
-                .await
-                {
+                match call_api(ctx, "POST", "/api/mfa/totp/confirm", code_body(code)).await {
                     Ok(v) => break v,
                     Err(e)
                         if asking
@@ -141,18 +139,11 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
             if !ctx.json() {
                 println!("Two-step verification is on.");
             }
-            print_codes(ctx, &v);
-            Ok(())
+            print_codes(ctx, "/api/mfa/totp/confirm", v)
         }
         MfaCommand::Disable(arg) => {
             let code = code(&arg, "ward mfa disable")?;
-            let v = call_api(
-                ctx,
-                "POST",
-                "/api/mfa/disable",
-                Some(json!({ "code": code })),
-            )
-            .await?;
+            let v = call_api(ctx, "POST", "/api/mfa/disable", code_body(code)).await?;
             if ctx.json() {
                 print_json(&v);
             } else {
@@ -162,15 +153,8 @@ pub async fn run(ctx: &Ctx, command: Option<MfaCommand>) -> CliResult {
         }
         MfaCommand::BackupCodes(arg) => {
             let code = code(&arg, "ward mfa backup-codes")?;
-            let v = call_api(
-                ctx,
-                "POST",
-                "/api/mfa/backup-codes",
-                Some(json!({ "code": code })),
-            )
-            .await?;
-            print_codes(ctx, &v);
-            Ok(())
+            let v = call_api(ctx, "POST", "/api/mfa/backup-codes", code_body(code)).await?;
+            print_codes(ctx, "/api/mfa/backup-codes", v)
         }
     }
 }
@@ -186,8 +170,9 @@ pub async fn resource(ctx: &Ctx, action: &str, args: ResourceArgs) -> CliResult 
     // A ticket is only needed for a locked resource: never spend a code (perhaps a backup
     // code) on one that is not.
     if action == "verify" {
-        let state = call_api(ctx, "GET", &state_path, None).await?;
-        if state["locked"] == false {
+        let state: LockStatus =
+            decode(&state_path, call_api(ctx, "GET", &state_path, None).await?)?;
+        if !state.locked {
             return Err(CliError::new(format!(
                 "{}/{} is not locked: it needs no ticket, and no code was used",
                 args.kind, args.id
@@ -209,7 +194,7 @@ pub async fn resource(ctx: &Ctx, action: &str, args: ResourceArgs) -> CliResult 
         _ => "verify",
     };
     let path = format!("{state_path}/{endpoint}");
-    let v = call_api(ctx, "POST", &path, Some(json!({ "code": code }))).await?;
+    let v = call_api(ctx, "POST", &path, code_body(code)).await?;
     if ctx.json() {
         print_json(&v);
         return Ok(());
@@ -221,10 +206,11 @@ pub async fn resource(ctx: &Ctx, action: &str, args: ResourceArgs) -> CliResult 
         ),
         "unlock" => println!("Unlocked {}/{}.", args.kind, args.id),
         _ => {
-            println!("{}", v["ticket"].as_str().unwrap_or_default());
+            let ticket: Ticket = decode(&path, v)?;
+            println!("{}", ticket.ticket);
             eprintln!(
                 "Ticket for one connection to {}/{}, valid {} s.",
-                args.kind, args.id, v["expires_in"]
+                args.kind, args.id, ticket.expires_in
             );
         }
     }

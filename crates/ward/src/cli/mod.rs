@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use ward_client::{Client, Params};
+use ward_proto::ErrorBody;
 
 /// Flags accepted by every user command.
 #[derive(clap::Args, Debug, Clone)]
@@ -204,6 +205,29 @@ pub fn print_json(value: &serde_json::Value) {
     let _ = writeln!(out);
 }
 
+/// Reads an API answer as its wire type (ward-proto); an answer of another shape is a clear
+/// error naming the path, never a field silently read as empty.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    path: &str,
+    value: serde_json::Value,
+) -> CliResult<T> {
+    serde_json::from_value(value).map_err(|e| {
+        CliError::new(format!(
+            "the server's answer to {path} was not understood ({e}); is the server a different ward version?"
+        ))
+    })
+}
+
+/// A request body as JSON.
+pub fn to_body(body: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(body).unwrap_or_default()
+}
+
+/// An error answer's body, when it has ward's (RFC 6749 §5.2) shape.
+fn error_body(bytes: &[u8]) -> Option<ErrorBody> {
+    serde_json::from_slice(bytes).ok()
+}
+
 /// Calls the gateway's API with the profile's credentials and returns the JSON answer (null
 /// for an empty one); an error answer becomes the server's `error_description`.
 pub async fn call_api(
@@ -224,24 +248,25 @@ pub async fn call_api(
             body.clone(),
         )
         .await?;
-    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     // Account security on a session last verified too long ago: confirm it's you, then retry.
-    if status == 401 && value["error"] == reauth::REAUTH_REQUIRED {
-        Box::pin(reauth::confirm(ctx, &value)).await?;
-        (status, bytes) = client
-            .api(&alias, ctx.global.url.as_deref(), method, path, body)
-            .await?;
-        value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if status == 401 {
+        if let Some(refusal) = error_body(&bytes).filter(|e| e.error == reauth::REAUTH_REQUIRED) {
+            Box::pin(reauth::confirm(ctx, &refusal)).await?;
+            (status, bytes) = client
+                .api(&alias, ctx.global.url.as_deref(), method, path, body)
+                .await?;
+        }
     }
     if status < 400 {
-        return Ok(value);
+        return Ok(serde_json::from_slice(&bytes).unwrap_or_default());
     }
-    let message = value["error_description"]
-        .as_str()
-        .map(str::to_owned)
+    let refusal = error_body(&bytes);
+    let message = refusal
+        .as_ref()
+        .map(|e| e.error_description.clone())
         .unwrap_or_else(|| format!("{method} {path} answered HTTP {status}"));
     let mut error = CliError::new(message);
-    error.api_error = value["error"].as_str().map(str::to_owned);
+    error.api_error = refusal.map(|e| e.error);
     Err(match status {
         401 => match client.token_override_source() {
             Some(source) => token_refused(source, &error.message),

@@ -4,9 +4,11 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use serde_json::json;
+use ward_proto::{ChangePasswordRequest, ChangePasswordResponse};
 
-use super::{call_api, print_json, CliError, CliResult, Ctx};
+use super::{call_api, decode, print_json, to_body, CliError, CliResult, Ctx};
+
+const PATH: &str = "/api/account/password";
 
 #[derive(clap::Args, Debug)]
 pub struct PasswordArgs {
@@ -59,14 +61,17 @@ pub async fn run(ctx: &Ctx, args: PasswordArgs) -> CliResult {
                 .hint("Pipe the current and the new password on two lines with --password-stdin."),
         );
     };
-    let body = json!({ "current_password": current, "new_password": new });
-    let v = call_api(ctx, "POST", "/api/account/password", Some(body)).await?;
+    let body = ChangePasswordRequest {
+        current_password: current,
+        new_password: new,
+    };
+    let v = call_api(ctx, "POST", PATH, Some(to_body(&body))).await?;
     if ctx.json() {
         print_json(&v);
         return Ok(());
     }
-    let n = v["sessions_revoked"].as_u64().unwrap_or(0);
-    match n {
+    let changed: ChangePasswordResponse = decode(PATH, v)?;
+    match changed.sessions_revoked {
         0 => eprintln!("Password changed."),
         1 => eprintln!("Password changed. 1 other session was signed out."),
         n => eprintln!("Password changed. {n} other sessions were signed out."),

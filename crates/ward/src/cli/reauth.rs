@@ -4,43 +4,47 @@
 
 use std::io::IsTerminal;
 
-use serde_json::json;
+use ward_proto::{ErrorBody, MfaStatus, ReauthRequest};
 
 use super::{CliError, CliResult, Ctx};
 
 pub const REAUTH_REQUIRED: &str = "reauth_required";
 
 /// Confirms the session with `POST /api/auth/reauth`, asking on the terminal.
-pub async fn confirm(ctx: &Ctx, refusal: &serde_json::Value) -> CliResult {
+pub async fn confirm(ctx: &Ctx, refusal: &ErrorBody) -> CliResult {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        let said = refusal["error_description"]
-            .as_str()
-            .unwrap_or("this needs a recent second factor");
+        let said = &refusal.error_description;
         return Err(CliError::new(format!(
             "the server wants you to confirm it's you first: {said}"
         ))
         .hint("Run the command on a terminal to be asked for a code, or sign in again with `ward login`."));
     }
-    let mfa = super::call_api(ctx, "GET", "/api/mfa", None).await?;
-    let body = if mfa["enabled"].as_bool().unwrap_or(false) {
-        if !mfa["methods"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|x| x == "totp"))
-        {
+    let mfa: MfaStatus = super::decode(
+        "/api/mfa",
+        super::call_api(ctx, "GET", "/api/mfa", None).await?,
+    )?;
+    let body = if mfa.enabled {
+        if !mfa.methods.iter().any(|m| m == "totp") {
             return Err(CliError::new(
                 "confirming it's you needs your security key, which the CLI cannot use",
             )
             .hint("Sign in again with `ward login` (the browser asks for the key)."));
         }
         eprintln!("Confirm it's you: enter a code from your authenticator app (or a backup code).");
-        json!({ "code": read_line("Code: ")? })
+        ReauthRequest {
+            code: Some(read_line("Code: ")?),
+            password: None,
+        }
     } else {
         eprintln!("Confirm it's you: enter your password.");
         let password = rpassword::prompt_password("Password: ")
             .map_err(|e| CliError::new(format!("cannot read the password: {e}")))?;
-        json!({ "password": password })
+        ReauthRequest {
+            code: None,
+            password: Some(password),
+        }
     };
-    super::call_api(ctx, "POST", "/api/auth/reauth", Some(body)).await?;
+    super::call_api(ctx, "POST", "/api/auth/reauth", Some(super::to_body(&body))).await?;
     Ok(())
 }
 

@@ -2,11 +2,16 @@
 //! with their own role, for CI jobs and agents. A token's secret is printed once, on stdout.
 
 use clap::Subcommand;
-use serde_json::{json, Value};
 use ward_client::{Clock, SystemClock};
+use ward_proto::{
+    CreatedServiceAccountToken, ServiceAccount, ServiceAccountList, ServiceAccountRequest,
+    ServiceAccountTokenRequest,
+};
 
 use super::sessions::segment;
-use super::{call_api, print_json, print_table, short_time, CliError, CliResult, Ctx};
+use super::{
+    call_api, decode, print_json, print_table, short_time, to_body, CliError, CliResult, Ctx,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum ServiceAccountsCommand {
@@ -42,16 +47,14 @@ pub enum ServiceAccountsCommand {
     },
 }
 
+const LIST: &str = "/api/admin/service-accounts";
+
 /// The service account with this id or name.
-async fn find(ctx: &Ctx, account: &str) -> CliResult<Value> {
-    let v = call_api(ctx, "GET", "/api/admin/service-accounts", None).await?;
-    v["service_accounts"]
-        .as_array()
-        .and_then(|list| {
-            list.iter()
-                .find(|a| a["id"] == account || a["name"] == account)
-        })
-        .cloned()
+async fn find(ctx: &Ctx, account: &str) -> CliResult<ServiceAccount> {
+    let list: ServiceAccountList = decode(LIST, call_api(ctx, "GET", LIST, None).await?)?;
+    list.service_accounts
+        .into_iter()
+        .find(|a| a.id == account || a.name == account)
         .ok_or_else(|| {
             CliError::new(format!("no service account with id or name {account}"))
                 .hint("List them: ward admin service-accounts list")
@@ -61,29 +64,27 @@ async fn find(ctx: &Ctx, account: &str) -> CliResult<Value> {
 pub async fn run(ctx: &Ctx, command: ServiceAccountsCommand) -> CliResult {
     match command {
         ServiceAccountsCommand::List => {
-            let v = call_api(ctx, "GET", "/api/admin/service-accounts", None).await?;
+            let v = call_api(ctx, "GET", LIST, None).await?;
             if ctx.json() {
                 print_json(&v);
                 return Ok(());
             }
-            let empty = Vec::new();
-            let accounts = v["service_accounts"].as_array().unwrap_or(&empty);
-            if accounts.is_empty() {
+            let list: ServiceAccountList = decode(LIST, v)?;
+            if list.service_accounts.is_empty() {
                 eprintln!("No service accounts. Create one: ward admin service-accounts create NAME --role ROLE");
                 return Ok(());
             }
-            let text = |x: &Value| x.as_str().unwrap_or("-").to_owned();
-            let rows = accounts
+            let rows = list
+                .service_accounts
                 .iter()
                 .map(|a| {
-                    let tokens = a["tokens"].as_array().unwrap_or(&empty);
-                    let live = tokens.iter().filter(|t| t["revoked"] != true).count();
+                    let live = a.tokens.iter().filter(|t| !t.revoked).count();
                     vec![
-                        text(&a["id"]),
-                        text(&a["name"]),
-                        text(&a["role"]),
+                        a.id.clone(),
+                        a.name.clone(),
+                        a.role.clone(),
                         live.to_string(),
-                        short_time(a["created_at"].as_str().unwrap_or("-")),
+                        short_time(&a.created_at),
                     ]
                 })
                 .collect();
@@ -91,28 +92,26 @@ pub async fn run(ctx: &Ctx, command: ServiceAccountsCommand) -> CliResult {
             Ok(())
         }
         ServiceAccountsCommand::Create { name, role } => {
-            let body = json!({"name": name, "role": role});
-            let v = call_api(ctx, "POST", "/api/admin/service-accounts", Some(body)).await?;
+            let body = to_body(&ServiceAccountRequest { name, role });
+            let v = call_api(ctx, "POST", LIST, Some(body)).await?;
             if ctx.json() {
                 print_json(&v);
             } else {
+                let a: ServiceAccount = decode(LIST, v)?;
                 println!(
                     "Created service account {} ({}), role {}",
-                    v["name"].as_str().unwrap_or_default(),
-                    v["id"].as_str().unwrap_or_default(),
-                    v["role"].as_str().unwrap_or_default(),
+                    a.name, a.id, a.role
                 );
             }
             Ok(())
         }
         ServiceAccountsCommand::Delete { account } => {
             let found = find(ctx, &account).await?;
-            let id = found["id"].as_str().unwrap_or_default();
-            let path = format!("/api/admin/service-accounts/{}", segment(id));
+            let path = format!("{LIST}/{}", segment(&found.id));
             call_api(ctx, "DELETE", &path, None).await?;
             eprintln!(
-                "Deleted service account {} ({id}); its tokens no longer work.",
-                found["name"].as_str().unwrap_or_default()
+                "Deleted service account {} ({}); its tokens no longer work.",
+                found.name, found.id
             );
             Ok(())
         }
@@ -123,28 +122,29 @@ pub async fn run(ctx: &Ctx, command: ServiceAccountsCommand) -> CliResult {
             expires,
         } => {
             let found = find(ctx, &account).await?;
-            let id = found["id"].as_str().unwrap_or_default();
-            let mut body = json!({"name": name, "scopes": scopes});
-            if let Some(at) = super::tokens::expires_at(&expires, SystemClock.unix())? {
-                body["expires_at"] = json!(at);
-            }
-            let path = format!("/api/admin/service-accounts/{}/tokens", segment(id));
-            let v = call_api(ctx, "POST", &path, Some(body)).await?;
+            let body = ServiceAccountTokenRequest {
+                name,
+                scopes,
+                expires_at: super::tokens::expires_at(&expires, SystemClock.unix())?,
+            };
+            let path = format!("{LIST}/{}/tokens", segment(&found.id));
+            let v = call_api(ctx, "POST", &path, Some(to_body(&body))).await?;
             if ctx.json() {
                 print_json(&v);
                 return Ok(());
             }
-            let expiry = v["expires_at"]
-                .as_str()
+            let created: CreatedServiceAccountToken = decode(&path, v)?;
+            let expiry = created
+                .info
+                .expires_at
+                .as_deref()
                 .map(short_time)
                 .unwrap_or_else(|| "never".to_owned());
             eprintln!(
                 "Created token {} ({}) of service account {}, expires: {expiry}. Copy it now: it is not shown again.",
-                v["name"].as_str().unwrap_or_default(),
-                v["id"].as_str().unwrap_or_default(),
-                found["name"].as_str().unwrap_or_default(),
+                created.info.name, created.info.id, found.name,
             );
-            println!("{}", v["token"].as_str().unwrap_or_default());
+            println!("{}", created.token);
             Ok(())
         }
     }

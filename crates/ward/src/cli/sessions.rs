@@ -2,7 +2,9 @@
 
 use clap::Subcommand;
 
-use super::{call_api, print_json, print_table, short_time, CliResult, Ctx};
+use ward_proto::SessionList;
+
+use super::{call_api, decode, print_json, print_table, short_time, CliResult, Ctx};
 
 #[derive(Subcommand, Debug)]
 pub enum SessionsCommand {
@@ -22,7 +24,7 @@ pub async fn run(ctx: &Ctx, command: Option<SessionsCommand>) -> CliResult {
             if ctx.json() {
                 print_json(&v);
             } else {
-                print_sessions(&v, false);
+                print_sessions(&decode("/api/sessions", v)?, false);
             }
             Ok(())
         }
@@ -57,11 +59,9 @@ pub fn segment(s: &str) -> String {
         .collect()
 }
 
-/// Prints `{"sessions": [...]}` as a table; with the user column for the admin view.
-pub fn print_sessions(v: &serde_json::Value, with_user: bool) {
-    let empty = Vec::new();
-    let sessions = v["sessions"].as_array().unwrap_or(&empty);
-    if sessions.is_empty() {
+/// Prints sessions as a table; with the user column for the admin view.
+pub fn print_sessions(list: &SessionList, with_user: bool) {
+    if list.sessions.is_empty() {
         eprintln!("No live sessions.");
         return;
     }
@@ -70,34 +70,25 @@ pub fn print_sessions(v: &serde_json::Value, with_user: bool) {
         headers.push("USER");
     }
     headers.extend(["CHANNEL", "DEVICE", "IP", "LAST ACTIVE", "EXPIRES"]);
-    let rows = sessions
+    let rows = list
+        .sessions
         .iter()
         .map(|s| {
-            let text = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
-            let mut row = vec![
-                if s["current"] == true { "*" } else { "" }.to_owned(),
-                text("id"),
-            ];
+            let mut row = vec![if s.current { "*" } else { "" }.to_owned(), s.id.clone()];
             if with_user {
-                row.push(
-                    s["email"]
-                        .as_str()
-                        .or(s["user_id"].as_str())
-                        .unwrap_or("-")
-                        .to_owned(),
-                );
+                row.push(s.email.clone().unwrap_or_else(|| s.user_id.clone()));
             }
-            let device = s["device_name"]
-                .as_str()
-                .or(s["user_agent"].as_str())
-                .or(s["client_id"].as_str())
-                .unwrap_or("-");
+            let device = s
+                .device_name
+                .as_deref()
+                .or(s.user_agent.as_deref())
+                .unwrap_or(&s.client_id);
             row.extend([
-                text("channel"),
+                s.channel.clone(),
                 device.chars().take(32).collect(),
-                text("ip"),
-                short_time(s["last_seen_at"].as_str().unwrap_or("-")),
-                short_time(s["expires_at"].as_str().unwrap_or("-")),
+                s.ip.clone().unwrap_or_else(|| "-".into()),
+                short_time(&s.last_seen_at),
+                short_time(&s.expires_at),
             ]);
             row
         })

@@ -6,12 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use serde_json::json;
 use ssh_key::private::Ed25519Keypair;
 use ssh_key::{LineEnding, PrivateKey};
 use ward_core::Random;
+use ward_proto::{CertificateBody, CertificateIssued};
 
-use super::{call_api, CliError, CliResult, Ctx};
+use super::{call_api, decode, to_body, CliError, CliResult, Ctx};
+
+const CERTIFICATES: &str = "/api/ssh/certificates";
 
 #[derive(Args, Debug)]
 pub struct SshArgs {
@@ -92,20 +94,21 @@ pub async fn run(ctx: &Ctx, args: SshArgs) -> CliResult {
         .public_key()
         .to_openssh()
         .map_err(|e| CliError::new(format!("cannot encode the key: {e}")))?;
-    let mut body = json!({ "public_key": public, "host": host });
-    if let Some(t) = &args.ticket {
-        body["ticket"] = json!(t);
-    }
-    if let Some(u) = &user {
-        body["principals"] = json!([u]);
-    }
-    let issued = call_api(ctx, "POST", "/api/ssh/certificates", Some(body)).await?;
-    let certificate = issued["certificate"].as_str().unwrap_or_default();
+    let body = CertificateBody {
+        public_key: public,
+        principals: user.clone().map(|u| vec![u]),
+        host: Some(host.clone()),
+        ticket: args.ticket.clone(),
+    };
+    let issued = call_api(ctx, "POST", CERTIFICATES, Some(to_body(&body))).await?;
+    let issued: CertificateIssued = decode(CERTIFICATES, issued)?;
+    let certificate = issued.certificate;
     let login = match user {
         Some(u) => u,
-        None => issued["principals"][0]
-            .as_str()
-            .map(str::to_owned)
+        None => issued
+            .principals
+            .first()
+            .cloned()
             .ok_or_else(|| CliError::new("the certificate names no principal"))?,
     };
     let dir = PrivateDir::new()?;

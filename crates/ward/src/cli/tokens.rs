@@ -4,9 +4,12 @@
 use clap::Subcommand;
 use serde_json::json;
 use ward_client::{format_rfc3339, parse_rfc3339, Clock, SystemClock};
+use ward_proto::{CreateToken, CreatedToken, TokenInfo, TokenList};
 
 use super::sessions::segment;
-use super::{call_api, print_json, print_table, short_time, CliError, CliResult, Ctx};
+use super::{
+    call_api, decode, print_json, print_table, short_time, to_body, CliError, CliResult, Ctx,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum TokensCommand {
@@ -55,25 +58,28 @@ pub async fn run(ctx: &Ctx, command: Option<TokensCommand>) -> CliResult {
             scopes,
             expires,
         } => {
-            let mut body = json!({"name": name, "scopes": scopes});
-            if let Some(at) = expires_at(&expires, SystemClock.unix())? {
-                body["expires_at"] = json!(at);
-            }
-            let v = call_api(ctx, "POST", "/api/tokens", Some(body)).await?;
+            let body = CreateToken {
+                name,
+                scopes,
+                expires_at: expires_at(&expires, SystemClock.unix())?,
+            };
+            let v = call_api(ctx, "POST", "/api/tokens", Some(to_body(&body))).await?;
             if ctx.json() {
                 print_json(&v);
                 return Ok(());
             }
-            let expiry = v["expires_at"]
-                .as_str()
+            let created: CreatedToken = decode("/api/tokens", v)?;
+            let expiry = created
+                .info
+                .expires_at
+                .as_deref()
                 .map(short_time)
                 .unwrap_or_else(|| "never".to_owned());
             eprintln!(
                 "Created API token {} ({}), expires: {expiry}. Copy it now: it is not shown again.",
-                v["name"].as_str().unwrap_or_default(),
-                v["id"].as_str().unwrap_or_default(),
+                created.info.name, created.info.id,
             );
-            println!("{}", v["token"].as_str().unwrap_or_default());
+            println!("{}", created.token);
             Ok(())
         }
         TokensCommand::List => {
@@ -82,13 +88,8 @@ pub async fn run(ctx: &Ctx, command: Option<TokensCommand>) -> CliResult {
                 print_json(&v);
                 return Ok(());
             }
-            let empty = Vec::new();
-            let tokens: Vec<&serde_json::Value> = v["tokens"]
-                .as_array()
-                .unwrap_or(&empty)
-                .iter()
-                .filter(|t| t["revoked"] != true)
-                .collect();
+            let list: TokenList = decode("/api/tokens", v)?;
+            let tokens: Vec<TokenInfo> = list.tokens.into_iter().filter(|t| !t.revoked).collect();
             if tokens.is_empty() {
                 eprintln!(
                     "No API tokens. Create one with: ward tokens create --name NAME --scope containers:read"
@@ -98,22 +99,18 @@ pub async fn run(ctx: &Ctx, command: Option<TokensCommand>) -> CliResult {
             let rows = tokens
                 .iter()
                 .map(|t| {
-                    let time = |k: &str| {
-                        t[k].as_str()
+                    let time = |v: &Option<String>| {
+                        v.as_deref()
                             .map(short_time)
                             .unwrap_or_else(|| "never".into())
                     };
-                    let scopes: Vec<&str> = t["scopes"]
-                        .as_array()
-                        .map(|s| s.iter().filter_map(|x| x.as_str()).collect())
-                        .unwrap_or_default();
                     vec![
-                        t["id"].as_str().unwrap_or("-").to_owned(),
-                        t["name"].as_str().unwrap_or("-").to_owned(),
-                        scopes.join(","),
-                        time("created_at"),
-                        time("expires_at"),
-                        time("last_used_at"),
+                        t.id.clone(),
+                        t.name.clone(),
+                        t.scopes.join(","),
+                        short_time(&t.created_at),
+                        time(&t.expires_at),
+                        time(&t.last_used_at),
                     ]
                 })
                 .collect();
