@@ -3,6 +3,7 @@
 //! [`store`], implemented by `ward-store`.
 
 pub mod account;
+pub mod agent;
 pub mod authority;
 pub mod clock;
 pub mod device;

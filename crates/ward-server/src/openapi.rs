@@ -34,7 +34,7 @@ use crate::{api, oauth};
         oauth::userinfo::userinfo,
         oauth::userinfo::userinfo_post,
         api::profile::profile,
-        api::auth::validate,
+        crate::proxy::forward_auth::validate,
         api::auth::refresh,
         api::auth::logout,
         api::auth::tool_token,

@@ -201,7 +201,10 @@ fn routes(state: AppState) -> Router {
         // (`openapi.rs`); `tests/it/openapi.rs` reads this table to check it.
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/profile", get(api::profile::profile))
-        .route("/api/auth/validate", get(api::auth::validate))
+        .route(
+            "/api/auth/validate",
+            get(crate::proxy::forward_auth::validate),
+        )
         .route("/api/auth/refresh", post(api::auth::refresh))
         .route("/api/auth/logout", post(api::auth::logout))
         .route("/api/auth/tool-token", post(api::auth::tool_token))

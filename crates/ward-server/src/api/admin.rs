@@ -5,48 +5,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use ward_core::model::{AuditQuery, User};
+use serde::Deserialize;
+use ward_core::model::AuditQuery;
 use ward_proto::ErrorBody;
+pub use ward_proto::{AuditEvent, AuditPage, CreateUser, PatchUser, UserInfo, UserList};
 
-use crate::audit::{self, Audit};
+use crate::ops::users::{create_user_record, patch_user_record, user_info};
+
 use crate::auth::Caller;
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
 use crate::state::AppState;
 use crate::time::rfc3339;
-
-/// A user. `created_at` is RFC 3339, UTC.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserInfo {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub role: String,
-    pub disabled: bool,
-    pub created_at: String,
-}
-
-impl From<&User> for UserInfo {
-    fn from(u: &User) -> Self {
-        UserInfo {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            role: u.role.clone(),
-            disabled: u.disabled,
-            created_at: rfc3339(u.created_at),
-        }
-    }
-}
-
-/// `GET /api/admin/users`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UserList {
-    pub users: Vec<UserInfo>,
-}
 
 /// `GET /api/admin/users`: every user (admins only).
 #[utoipa::path(
@@ -67,35 +38,8 @@ pub async fn list_users(
 ) -> ApiResult<Json<UserList>> {
     authz::require_admin(&state, &caller, false)?;
     let users = state.store.list_users().await?;
-    let users: Vec<UserInfo> = users.iter().map(UserInfo::from).collect();
+    let users: Vec<UserInfo> = users.iter().map(user_info).collect();
     Ok(Json(UserList { users }))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    pub email: String,
-    /// Without one, the user signs in through an identity provider only.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// A configured role; the default role when absent.
-    #[serde(default)]
-    pub role: Option<String>,
-    /// The display name; the email's local part when absent.
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-fn known_role(state: &AppState, role: &str) -> ApiResult<()> {
-    if state.config.roles.contains(role) {
-        Ok(())
-    } else {
-        let roles: Vec<&str> = state.config.roles.names().collect();
-        Err(ApiError::bad_request(format!(
-            "unknown role {role:?}: expected one of {}",
-            roles.join(", ")
-        )))
-    }
 }
 
 /// `POST /api/admin/users`: creates a user (admins only).
@@ -121,56 +65,7 @@ pub async fn create_user(
     ApiJson(req): ApiJson<CreateUser>,
 ) -> ApiResult<Response> {
     let user = create_user_record(&state, &caller, ip.as_deref(), req).await?;
-    Ok((StatusCode::CREATED, Json(UserInfo::from(&user))).into_response())
-}
-
-/// Creates a user (the API and the admin page).
-pub async fn create_user_record(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    req: CreateUser,
-) -> ApiResult<User> {
-    authz::require_admin(state, caller, true)?;
-    let role = req
-        .role
-        .unwrap_or_else(|| state.config.default_role.clone());
-    known_role(state, &role)?;
-    let user = crate::accounts::create_local_user(
-        state,
-        crate::accounts::NewLocalUser {
-            email: req.email,
-            name: req.name,
-            password: req.password,
-            role,
-            email_verified: true,
-        },
-    )
-    .await?;
-    audit::record(
-        state,
-        Audit::new("user.created", "ok")
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(&user.id)
-            .detail(json!({"email": user.email, "role": user.role})),
-    )
-    .await;
-    Ok(user)
-}
-
-/// At least one of these.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchUser {
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub disabled: Option<bool>,
-    /// Break-glass: lets this account sign in with its password or passkey although its email
-    /// domain is routed to an identity provider (SPEC §2.13).
-    #[serde(default)]
-    pub local_login: Option<bool>,
+    Ok((StatusCode::CREATED, Json(user_info(&user))).into_response())
 }
 
 /// `PATCH /api/admin/users/{id}`: changes a user's role and/or disabled flag (admins only).
@@ -200,82 +95,7 @@ pub async fn patch_user(
     ApiJson(req): ApiJson<PatchUser>,
 ) -> ApiResult<Json<UserInfo>> {
     let after = patch_user_record(&state, &caller, ip.as_deref(), &id, req).await?;
-    Ok(Json(UserInfo::from(&after)))
-}
-
-/// Changes a user's role and/or disabled flag (the API and the admin page).
-pub async fn patch_user_record(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    id: &str,
-    req: PatchUser,
-) -> ApiResult<User> {
-    authz::require_admin(state, caller, true)?;
-    if req.role.is_none() && req.disabled.is_none() && req.local_login.is_none() {
-        return Err(ApiError::bad_request(
-            "nothing to change: send role, disabled and/or local_login",
-        ));
-    }
-    let before = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such user"))?;
-    if id == caller.user.id
-        && (req.disabled == Some(true)
-            || req
-                .role
-                .as_deref()
-                .is_some_and(|r| !authz::is_admin_role(state, r)))
-    {
-        return Err(ApiError::conflict(
-            "you cannot disable or demote yourself; ask another admin",
-        ));
-    }
-    let now = state.clock.now();
-    if let Some(role) = &req.role {
-        known_role(state, role)?;
-        if *role != before.role {
-            state.store.set_user_role(id, role).await?;
-            audit::record(
-                state,
-                Audit::new("role.changed", "ok")
-                    .actor(&caller.user.id)
-                    .ip(ip)
-                    .target(id)
-                    .detail(json!({"from": before.role, "to": role})),
-            )
-            .await;
-        }
-    }
-    if let Some(disabled) = req.disabled {
-        if disabled != before.disabled {
-            state.store.set_user_disabled(id, disabled, now).await?;
-            let event = if disabled {
-                "user.disabled"
-            } else {
-                "user.enabled"
-            };
-            audit::record(
-                state,
-                Audit::new(event, "ok")
-                    .actor(&caller.user.id)
-                    .ip(ip)
-                    .target(id),
-            )
-            .await;
-        }
-    }
-    if let Some(local_login) = req.local_login {
-        crate::accounts::set_local_login(state, caller, ip, id, local_login).await?;
-    }
-    let after = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such user"))?;
-    Ok(after)
+    Ok(Json(user_info(&after)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -290,32 +110,6 @@ pub struct AuditParams {
     pub limit: Option<i64>,
     /// The `next` cursor of the previous page.
     pub before: Option<String>,
-}
-
-/// One audit event.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditEvent {
-    pub id: String,
-    /// RFC 3339, UTC.
-    pub time: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// `ok`, `failed`, `denied`…
-    pub outcome: String,
-    /// The acting user's id.
-    pub actor: Option<String>,
-    pub ip: Option<String>,
-    pub target: Option<String>,
-    /// Event-specific details.
-    pub detail: serde_json::Value,
-}
-
-/// `GET /api/admin/audit`: newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditPage {
-    pub events: Vec<AuditEvent>,
-    /// Pass as `before` for the next page; null on the last page.
-    pub next: Option<String>,
 }
 
 /// `GET /api/admin/audit`: the audit log, newest first, a page at a time (admins only).

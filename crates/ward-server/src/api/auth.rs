@@ -1,17 +1,16 @@
-//! `/api/auth/*`: validate (also nginx `auth_request`), refresh, logout, guest.
+//! `/api/auth/*`: refresh, logout, guest, terminal sign-in, re-authentication. (`validate`, which
+//! is also forward-auth, lives in `proxy::forward_auth`.)
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use ward_proto::{
     ErrorBody, RefreshRequest, RefreshResponse, TerminalSignInRequest, TerminalSignInResponse,
-    TokenResponse, ValidateResponse,
+    TokenResponse,
 };
 
 use crate::audit::{self, Audit};
-use crate::authz;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -19,93 +18,7 @@ use crate::extract::{ApiJson, ClientIp, UserAgent};
 use crate::guest::{start_guest, GuestChannel, GuestStart};
 use crate::oauth::token;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ValidateParams {
-    /// Also require this permission (`resource:action`): 403 with the denial message otherwise.
-    /// Lets an nginx `auth_request` location state what it protects.
-    pub permission: Option<String>,
-    /// With `resource`: the connection is to a resource of this kind, which may be locked
-    /// behind MFA; a ticket (`X-Ward-Ticket`) or code (`X-Ward-MFA-Code`) then admits it once.
-    pub lock_kind: Option<String>,
-    pub resource: Option<String>,
-}
-
-/// `GET /api/auth/validate`: 200 with the identity as JSON and as `X-Ward-*` headers.
-///
-/// Also the forward-auth endpoint (nginx `auth_request`, Traefik `forwardAuth`): with
-/// `X-Forwarded-Uri` (and `X-Forwarded-Method`) the permission of the matching `[[routes]]`
-/// entry and the original request's `Origin` are checked too.
-#[utoipa::path(
-    get,
-    path = "/api/auth/validate",
-    operation_id = "auth_validate",
-    tag = "auth",
-    security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ValidateParams,
-        ("X-Forwarded-Uri" = Option<String>, Header, description = "Forward-auth: the URI of the original request"),
-        ("X-Forwarded-Method" = Option<String>, Header, description = "Forward-auth: the method of the original request (default GET)"),
-        ("X-Ward-Ticket" = Option<String>, Header, description = "A ticket from POST /api/security/{kind}/{id}/verify, for a locked resource"),
-        ("X-Ward-MFA-Code" = Option<String>, Header, description = "An MFA code, for a locked resource"),
-    ),
-    responses(
-        (status = 200, description = "The identity; also sent as X-Ward-User-Id, X-Ward-Email, X-Ward-Roles and X-Ward-Session-Id headers", body = ValidateResponse),
-        (status = 400, description = "Malformed parameters", body = ErrorBody),
-        (status = 401, description = "No valid credential", body = ErrorBody),
-        (status = 403, description = "The permission is denied, the origin is refused, or the resource is locked (`mfa_required`)", body = ErrorBody),
-        (status = 404, description = "`resource` names an unknown resource kind (`not_found`)", body = ErrorBody),
-    )
-)]
-pub async fn validate(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_headers: HeaderMap,
-    Query(params): Query<ValidateParams>,
-) -> ApiResult<Response> {
-    // nginx `auth_request`: the matching route's permission and the request's origin.
-    crate::proxy::forward_auth::check(&state, &request_headers, &caller).await?;
-    match (params.lock_kind.as_deref(), params.resource.as_deref()) {
-        (Some(kind), Some(id)) => {
-            let header = |name: &str| request_headers.get(name).and_then(|v| v.to_str().ok());
-            crate::ops::locks::admit(
-                &state,
-                &caller,
-                kind,
-                id,
-                header("x-ward-ticket"),
-                header("x-ward-mfa-code"),
-            )
-            .await?;
-        }
-        (None, None) => {}
-        _ => return Err(ApiError::bad_request("lock_kind and resource go together")),
-    }
-    if let Some(p) = params.permission.as_deref() {
-        let permission = authz::parse_permission(&state, p)?;
-        // A denial is audited by `require` itself.
-        authz::require(&state, &caller, &permission)?;
-    }
-    let body = ValidateResponse {
-        user_id: caller.user.id.clone(),
-        email: caller.user.email.clone(),
-        roles: vec![caller.user.role.clone()],
-        session_id: caller.session.as_ref().map(|s| s.id.clone()),
-        scope: caller.scope.clone(),
-        permissions: caller
-            .authority
-            .effective_permissions(&state.config.resources),
-        credential: caller.credential.header_value().to_string(),
-        client_id: caller.client_id.clone(),
-    };
-    // The same identity headers the built-in proxy sends its upstreams.
-    let mut headers = HeaderMap::new();
-    for (name, value) in crate::proxy::identity_headers_with(&caller, &body.permissions) {
-        headers.insert(name, value);
-    }
-    Ok((headers, Json(body)).into_response())
-}
+pub use ward_proto::{ReauthRequest, Reauthenticated};
 
 /// `POST /api/auth/refresh`: a new access token and a rotated refresh token for a public
 /// client's (or a guest's) session.
@@ -270,24 +183,6 @@ pub async fn guest(
         }
         GuestStart::Web { .. } => Err(ApiError::internal("guest API start gave a web session")),
     }
-}
-
-/// `POST /api/auth/reauth`: a TOTP or backup code (accounts with MFA) or the password (accounts
-/// without). Exactly one of the two.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReauthRequest {
-    pub code: Option<String>,
-    pub password: Option<String>,
-}
-
-/// `POST /api/auth/reauth`: the session is verified now.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Reauthenticated {
-    /// RFC 3339, UTC.
-    pub verified_at: String,
-    /// Until then, account-security operations accept this session.
-    pub valid_until: String,
 }
 
 /// `POST /api/auth/reauth`: re-authenticates the caller's session, so account-security

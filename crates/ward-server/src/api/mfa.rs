@@ -2,73 +2,17 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use ward_core::mfa;
 use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
-use crate::mfa::{amr_with_otp, backup_hashes, Factor};
+use crate::mfa::{amr_with_otp, Factor};
 use crate::state::AppState;
+pub use ward_proto::{BackupCodes, CodeBody, MfaDisabled, MfaStatus, MfaVerified, TotpSetup};
 
-/// A TOTP code or a backup code.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CodeBody {
-    pub code: String,
-}
-
-/// The enrolment material of `POST /api/mfa/totp/setup`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TotpSetup {
-    /// The secret, base32.
-    pub secret: String,
-    pub otpauth_url: String,
-    /// The `otpauth_url` as an SVG QR code.
-    pub qr_svg: String,
-}
-
-/// Fresh backup codes, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BackupCodes {
-    pub backup_codes: Vec<String>,
-}
-
-/// A successful step-up.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MfaVerified {
-    pub verified: bool,
-    /// `totp` or `backup_code`.
-    pub method: &'static str,
-    /// With a backup code: how many are left.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup_codes_remaining: Option<i64>,
-    /// With a backup code: "N remaining".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// `POST /api/mfa/disable`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MfaDisabled {
-    /// Always false.
-    pub enabled: bool,
-}
-
-/// `GET /api/mfa`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MfaStatus {
-    pub enabled: bool,
-    /// `totp` and `backup_code` when enabled.
-    pub methods: Vec<&'static str>,
-    pub backup_codes_remaining: i64,
-    /// Whether the policy requires MFA of the caller's role.
-    pub required_by_policy: bool,
-    /// Whether the current session passed a second factor; null without a session.
-    pub session_verified: Option<bool>,
-}
+use crate::ops::mfa::{finish_enrolment, start_enrolment};
 
 /// Guests are refused MFA enrolment (SPEC §2.5).
 pub fn refuse_guests(caller: &Caller) -> ApiResult<()> {
@@ -78,76 +22,6 @@ pub fn refuse_guests(caller: &Caller) -> ApiResult<()> {
         ));
     }
     Ok(())
-}
-
-/// An SVG QR code of `data`.
-pub fn qr_svg(data: &str) -> ApiResult<String> {
-    let code = qrcode::QrCode::new(data.as_bytes()).map_err(ApiError::internal)?;
-    Ok(code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .quiet_zone(true)
-        .build())
-}
-
-/// The enrolment material for a new secret: what the account page and `ward mfa enable` show.
-pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> ApiResult<TotpSetup> {
-    let secret = mfa::new_totp_secret(state.random.as_ref());
-    let sealed = state
-        .master_key
-        .seal(&secret, state.random.as_ref())
-        .map_err(ApiError::internal)?;
-    if !state
-        .store
-        .begin_totp_enrolment(user_id, &sealed, state.clock.now())
-        .await?
-    {
-        return Err(ApiError::conflict(
-            "multi-factor authentication is already enabled; disable it first",
-        ));
-    }
-    let url = mfa::otpauth_url(&secret, &state.config.mfa.totp_issuer, email)
-        .map_err(ApiError::internal)?;
-    Ok(TotpSetup {
-        secret: mfa::secret_base32(&secret),
-        qr_svg: qr_svg(&url)?,
-        otpauth_url: url,
-    })
-}
-
-/// Confirms a pending enrolment with a first code; returns the backup codes (shown once).
-pub async fn finish_enrolment(
-    state: &AppState,
-    user_id: &str,
-    code: &str,
-) -> ApiResult<Vec<String>> {
-    let enrolment = state
-        .store
-        .totp_enrolment(user_id)
-        .await?
-        .filter(|e| !e.confirmed)
-        .ok_or_else(|| {
-            ApiError::bad_request("no enrolment in progress: start with /api/mfa/totp/setup")
-        })?;
-    let now = state.clock.now();
-    let attempt = crate::mfa::reserve_guess(state, user_id).await?;
-    let secret = state
-        .master_key
-        .open("totp", &enrolment.secret_enc)
-        .map_err(ApiError::internal)?;
-    let Some(step) = mfa::matching_step(&secret, code, now).map_err(ApiError::internal)? else {
-        return Err(crate::mfa::invalid_code().with_remaining(attempt.remaining));
-    };
-    let codes = mfa::new_backup_codes(state.random.as_ref());
-    if !state
-        .store
-        .confirm_totp_enrolment(user_id, step, &backup_hashes(state, user_id, &codes))
-        .await?
-    {
-        return Err(ApiError::conflict("the enrolment was already confirmed"));
-    }
-    state.limiter.release(attempt).await;
-    Ok(codes)
 }
 
 /// `POST /api/mfa/totp/setup`: starts TOTP enrolment; confirm with a first code.
@@ -220,13 +94,13 @@ fn verified(factor: Factor) -> MfaVerified {
     match factor {
         Factor::Totp => MfaVerified {
             verified: true,
-            method: "totp",
+            method: "totp".into(),
             backup_codes_remaining: None,
             message: None,
         },
         Factor::Backup { remaining } => MfaVerified {
             verified: true,
-            method: "backup_code",
+            method: "backup_code".into(),
             backup_codes_remaining: Some(remaining),
             message: Some(format!("{remaining} remaining")),
         },
@@ -344,7 +218,7 @@ pub async fn status(State(state): State<AppState>, caller: Caller) -> ApiResult<
     Ok(Json(MfaStatus {
         enabled,
         methods: if enabled {
-            vec!["totp", "backup_code"]
+            vec!["totp".into(), "backup_code".into()]
         } else {
             vec![]
         },

@@ -13,6 +13,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ClientIp};
 use crate::ops::locks::{self, Proof};
 use crate::state::AppState;
+pub use ward_proto::{LockChanged, LockStatus, Ticket};
 
 /// A second factor: a TOTP or backup `code`, or a passkey: the `ceremony` id from
 /// `POST /api/security/{kind}/{id}/verify/start` and `webauthn`, the browser's
@@ -43,34 +44,6 @@ pub struct PasskeyCeremony {
     pub ceremony: String,
     /// `PublicKeyCredentialRequestOptions` (W3C WebAuthn), wrapped as `{"publicKey": …}`.
     pub options: serde_json::Value,
-}
-
-/// `GET /api/security/{kind}/{id}`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LockStatus {
-    pub kind: String,
-    pub id: String,
-    pub locked: bool,
-    /// The id of the user who locked it, shown to admins only; null when unlocked or not an
-    /// admin.
-    pub locked_by: Option<String>,
-}
-
-/// The state after `mfa-lock` or `mfa-unlock`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LockChanged {
-    pub kind: String,
-    pub id: String,
-    pub locked: bool,
-}
-
-/// A single-use ticket for one connection to a locked resource, bound to the session (or API
-/// token) that asked for it; present it as `X-Ward-Ticket`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Ticket {
-    pub ticket: String,
-    /// Seconds.
-    pub expires_in: i64,
 }
 
 /// `GET /api/security/{kind}/{id}`: whether a resource is locked behind MFA.

@@ -8,89 +8,20 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use ward_core::clock::Timestamp;
-use ward_core::model::{normalize_email, Session};
+use serde::Deserialize;
 use ward_proto::ErrorBody;
 
-use crate::audit::{self, Audit};
 use crate::auth::Caller;
 use crate::authz;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ClientIp;
 use crate::state::AppState;
-use crate::time::rfc3339;
+pub use ward_proto::{SessionInfo, SessionList};
 
-/// At most this many sessions in one listing.
-pub const LIST_LIMIT: i64 = 500;
-
-/// A live session. Times are RFC 3339, UTC.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SessionInfo {
-    pub id: String,
-    pub user_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    pub channel: String,
-    pub client_id: String,
-    pub device_id: Option<String>,
-    pub device_name: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub created_at: String,
-    pub last_seen_at: String,
-    pub expires_at: String,
-    /// When the session ends if it is not used before then.
-    pub idle_expires_at: String,
-    pub mfa_verified: bool,
-    /// The session the request was made with.
-    pub current: bool,
-}
-
-impl SessionInfo {
-    pub fn new(s: &Session, current: Option<&str>) -> Self {
-        SessionInfo {
-            id: s.id.clone(),
-            user_id: s.user_id.clone(),
-            email: None,
-            channel: s.channel.as_str().to_string(),
-            client_id: s.client_id.clone(),
-            device_id: s.device_id.clone(),
-            device_name: s.device_name.clone(),
-            ip: s.ip.clone(),
-            user_agent: s.user_agent.clone(),
-            created_at: rfc3339(s.created_at),
-            last_seen_at: rfc3339(s.last_seen_at),
-            expires_at: rfc3339(s.expires_at),
-            idle_expires_at: rfc3339(Timestamp(
-                s.last_seen_at
-                    .plus_secs(s.idle_timeout)
-                    .0
-                    .min(s.expires_at.0),
-            )),
-            mfa_verified: s.mfa_verified,
-            current: current == Some(s.id.as_str()),
-        }
-    }
-}
-
-/// `GET /api/sessions` and `GET /api/admin/sessions`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionList {
-    pub sessions: Vec<SessionInfo>,
-}
-
-/// The live sessions of `user_id` (or everyone's), usable right now.
-pub async fn live_sessions(state: &AppState, user_id: Option<&str>) -> ApiResult<Vec<Session>> {
-    let now = state.clock.now();
-    let sessions = state.store.live_sessions(user_id, now, LIST_LIMIT).await?;
-    Ok(sessions.into_iter().filter(|s| s.is_usable(now)).collect())
-}
-
-fn current_id(caller: &Caller) -> Option<&str> {
-    caller.session.as_ref().map(|s| s.id.as_str())
-}
+pub use crate::ops::sessions::resolve_user;
+use crate::ops::sessions::{
+    admin_sessions, current_id, live_sessions, revoke_session, session_info, Via,
+};
 
 /// `GET /api/sessions`: the caller's live sessions.
 #[utoipa::path(
@@ -108,71 +39,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     let sessions = live_sessions(&state, Some(&caller.user.id)).await?;
     let sessions: Vec<SessionInfo> = sessions
         .iter()
-        .map(|s| SessionInfo::new(s, current_id(&caller)))
+        .map(|s| session_info(s, current_id(&caller)))
         .collect();
     Ok(Json(SessionList { sessions }))
-}
-
-/// Who revoked a session, recorded as the audit event's `via`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// The user revoked one of their own sessions.
-    User,
-    /// An admin revoked someone's session.
-    Admin,
-}
-
-impl Via {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::User => "user",
-            Via::Admin => "admin",
-        }
-    }
-}
-
-/// Revokes session `id`. With [`Via::User`] it must be one of the caller's own sessions;
-/// another user's session is reported as not found, so ids cannot be probed.
-pub async fn revoke_session(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    id: &str,
-    via: Via,
-) -> ApiResult<Session> {
-    // Revoking another of one's own sessions is account security; ending the current one
-    // (signing out) is not.
-    if via == Via::User && current_id(caller) != Some(id) {
-        authz::require_account_security(state, caller)?;
-    }
-    let session = state
-        .store
-        .session_by_id(id)
-        .await?
-        .filter(|s| via == Via::Admin || s.user_id == caller.user.id)
-        .filter(|s| s.is_usable(state.clock.now()))
-        .ok_or_else(|| match via {
-            Via::User => ApiError::not_found("no such live session of yours"),
-            Via::Admin => ApiError::not_found("no such live session"),
-        })?;
-    if !state.store.revoke_session(id, state.clock.now()).await? {
-        return Err(ApiError::not_found("no such live session"));
-    }
-    audit::record(
-        state,
-        Audit::new("session.revoked", "ok")
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(id)
-            .detail(json!({
-                "via": via.as_str(),
-                "user_id": session.user_id,
-                "channel": session.channel.as_str(),
-                "current": current_id(caller) == Some(id),
-            })),
-    )
-    .await;
-    Ok(session)
 }
 
 /// `DELETE /api/sessions/{id}`: revokes one of the caller's sessions.
@@ -205,38 +74,6 @@ pub async fn revoke(
 pub struct AdminListParams {
     /// A user id or an email address.
     pub user: Option<String>,
-}
-
-/// Resolves `?user=` (an id, or an email when it has an `@`) to a user id.
-pub async fn resolve_user(state: &AppState, user: &str) -> ApiResult<String> {
-    let found = if user.contains('@') {
-        state.store.user_by_email(&normalize_email(user)).await?
-    } else {
-        state.store.user_by_id(user).await?
-    };
-    found
-        .map(|u| u.id)
-        .ok_or_else(|| ApiError::not_found(format!("no user {user:?}")))
-}
-
-/// The live sessions for the admin views, each with its user's email.
-pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<Vec<SessionInfo>> {
-    let user_id = match user.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) => Some(resolve_user(state, u).await?),
-        None => None,
-    };
-    let sessions = live_sessions(state, user_id.as_deref()).await?;
-    let users = state.store.list_users().await?;
-    Ok(sessions
-        .iter()
-        .map(|s| SessionInfo {
-            email: users
-                .iter()
-                .find(|u| u.id == s.user_id)
-                .map(|u| u.email.clone()),
-            ..SessionInfo::new(s, None)
-        })
-        .collect())
 }
 
 /// `GET /api/admin/sessions?user=`: everyone's live sessions (admins only).

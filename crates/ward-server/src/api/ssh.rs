@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use ward_proto::ErrorBody;
 
 use crate::auth::Caller;
@@ -13,36 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
 use crate::ops::ssh::{issue, Ask};
 use crate::state::AppState;
-
-/// `POST /api/ssh/certificates`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CertificateBody {
-    /// One OpenSSH public key line (Ed25519, ECDSA, or RSA of at least 3072 bits).
-    pub public_key: String,
-    /// The login names wanted; default: every principal the account is granted.
-    #[serde(default)]
-    pub principals: Option<Vec<String>>,
-    /// The host to log in to; required when `ssh.lock_kind` is set (a locked host needs a
-    /// ticket).
-    #[serde(default)]
-    pub host: Option<String>,
-    /// A ticket from `POST /api/security/{kind}/{host}/verify` (or `X-Ward-Ticket`).
-    #[serde(default)]
-    pub ticket: Option<String>,
-}
-
-/// An OpenSSH user certificate signed by ward's CA.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CertificateIssued {
-    /// `ssh-ed25519-cert-v01@openssh.com AAAA…`: save it as `<key>-cert.pub`.
-    pub certificate: String,
-    /// Unix seconds after which sshd refuses it.
-    pub valid_before: i64,
-    pub principals: Vec<String>,
-    /// `ward:<email>:<session id>`, as sshd logs it.
-    pub key_id: String,
-}
+pub use ward_proto::{CertificateBody, CertificateIssued};
 
 /// `GET /api/ssh/ca`: the CA public keys hosts should trust, one OpenSSH line each, newest first
 /// (a key retired by a rotation stays listed for `ssh.ttl`).

@@ -4,7 +4,6 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use ward_proto::ErrorBody;
 
 use crate::api::security::Ticket;
@@ -14,26 +13,7 @@ use crate::extract::{ApiJson, ClientIp, UserAgent};
 use crate::ops::locks::{resource, ticket_holder};
 use crate::ops::stepup;
 use crate::state::AppState;
-
-/// An approval request: open `approve_url` on another device signed in as the same account,
-/// then poll `POST /api/security/verify/poll` with `request_id`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VerifyRequestStarted {
-    pub request_id: String,
-    /// The page where the owner approves with a second factor.
-    pub approve_url: String,
-    /// Seconds until the request expires.
-    pub expires_in: i64,
-    /// Seconds to wait between polls (RFC 8628 §3.5: `slow_down` adds 5).
-    pub interval: i64,
-}
-
-/// `POST /api/security/verify/poll`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PollBody {
-    pub request_id: String,
-}
+pub use ward_proto::{PollBody, VerifyRequestStarted};
 
 /// `POST /api/security/{kind}/{id}/verify/request`: asks for a ticket to be approved on another
 /// device.

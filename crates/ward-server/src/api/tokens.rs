@@ -4,62 +4,17 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use ward_core::clock::Timestamp;
-use ward_core::model::ApiToken;
-use ward_core::random::random_id;
-use ward_core::token::{new_api_token, token_hash};
+use serde::Serialize;
 use ward_proto::ErrorBody;
 
-use crate::audit::{self, Audit};
 use crate::auth::{Caller, Credential};
-use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp};
 use crate::state::AppState;
 use crate::time::{parse_rfc3339, rfc3339};
+pub use ward_proto::{CreateToken, CreatedToken, TokenInfo, TokenList};
 
-/// An API token, without its secret. Times are RFC 3339, UTC.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenInfo {
-    pub id: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub revoked: bool,
-}
-
-impl From<&ApiToken> for TokenInfo {
-    fn from(t: &ApiToken) -> Self {
-        TokenInfo {
-            id: t.id.clone(),
-            name: t.name.clone(),
-            scopes: t.scopes.clone(),
-            created_at: rfc3339(t.created_at),
-            expires_at: t.expires_at.map(rfc3339),
-            last_used_at: t.last_used_at.map(rfc3339),
-            revoked: t.revoked_at.is_some(),
-        }
-    }
-}
-
-/// `GET /api/tokens`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenList {
-    pub tokens: Vec<TokenInfo>,
-}
-
-/// `POST /api/tokens`: the new token's record and, this once, its secret.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedToken {
-    #[serde(flatten)]
-    pub info: TokenInfo,
-    /// The secret, shown only in this response.
-    pub token: String,
-}
+use crate::ops::tokens::{create_token, revoke_token, token_info};
 
 /// `GET /api/tokens/validate`: the API token and its owner.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -87,20 +42,8 @@ pub struct TokenValidation {
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TokenList>> {
     let tokens = state.store.api_tokens_of_user(&caller.user.id).await?;
-    let tokens: Vec<TokenInfo> = tokens.iter().map(TokenInfo::from).collect();
+    let tokens: Vec<TokenInfo> = tokens.iter().map(token_info).collect();
     Ok(Json(TokenList { tokens }))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    /// 1 to 100 characters.
-    pub name: String,
-    /// Permissions (`resource:action`), each one the creator holds now.
-    pub scopes: Vec<String>,
-    /// RFC 3339, in the future; none for a token that does not expire.
-    #[serde(default)]
-    pub expires_at: Option<String>,
 }
 
 /// `POST /api/tokens`: creates an API token for the caller.
@@ -142,7 +85,7 @@ pub async fn create(
     )
     .await?;
     let body = CreatedToken {
-        info: TokenInfo::from(&record),
+        info: token_info(&record),
         token: secret,
     };
     Ok((
@@ -151,76 +94,6 @@ pub async fn create(
         Json(body),
     )
         .into_response())
-}
-
-/// Creates an API token for the caller (the API and the account page); returns the record
-/// and the secret, which exists only in this return value.
-pub async fn create_token(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    name: &str,
-    requested: &[String],
-    expires_at: Option<Timestamp>,
-) -> ApiResult<(ApiToken, String)> {
-    if authz::is_guest(caller) {
-        return Err(ApiError::forbidden("guests cannot create API tokens"));
-    }
-    // A token must not mint tokens, and a stale session must prove itself again (SPEC §2.11).
-    authz::require_account_security(state, caller)?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::bad_request("name must be 1 to 100 characters"));
-    }
-    if requested.is_empty() {
-        return Err(ApiError::bad_request(
-            "scopes must name at least one permission, e.g. containers:read",
-        ));
-    }
-    let mut scopes = Vec::new();
-    for s in requested {
-        let permission = authz::parse_permission(state, s)?;
-        // A token can never hold more than its creator may do right now.
-        authz::require(state, caller, &permission)?;
-        if !scopes.contains(s) {
-            scopes.push(s.clone());
-        }
-    }
-    let now = state.clock.now();
-    if expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::bad_request("expires_at must be in the future"));
-    }
-    let secret = new_api_token(&state.config.token_prefix, state.random.as_ref());
-    let record = ApiToken {
-        id: random_id(state.random.as_ref()),
-        user_id: caller.user.id.clone(),
-        name: name.to_string(),
-        token_hash: token_hash(&secret),
-        scopes,
-        created_at: now,
-        expires_at,
-        last_used_at: None,
-        revoked_at: None,
-    };
-    state.store.insert_api_token(&record).await?;
-    audit::record(
-        state,
-        Audit::new("token.created", "ok")
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(&record.id)
-            .detail(json!({"name": record.name, "scopes": record.scopes})),
-    )
-    .await;
-    crate::mail::notice(
-        state,
-        &caller.user,
-        crate::mail::Notice::TokenCreated {
-            name: record.name.clone(),
-        },
-    )
-    .await;
-    Ok((record, secret))
 }
 
 /// `DELETE /api/tokens/{id}`: revokes one of the caller's API tokens.
@@ -245,31 +118,6 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     revoke_token(&state, &caller, ip.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Revokes one of the caller's API tokens (the API and the account page).
-pub async fn revoke_token(
-    state: &AppState,
-    caller: &Caller,
-    ip: Option<&str>,
-    id: &str,
-) -> ApiResult<()> {
-    if !state
-        .store
-        .revoke_api_token(&caller.user.id, id, state.clock.now())
-        .await?
-    {
-        return Err(ApiError::not_found("no such live API token of yours"));
-    }
-    audit::record(
-        state,
-        Audit::new("token.revoked", "ok")
-            .actor(&caller.user.id)
-            .ip(ip)
-            .target(id),
-    )
-    .await;
-    Ok(())
 }
 
 /// `GET /api/tokens/validate`: the bearer must be an API token.

@@ -23,9 +23,10 @@ use crate::ops::passkey::{
     failed as webauthn_failed, finish_taken, passkeys_of, record_use, relying_party,
     save as save_ceremony, start_for_user, take as take_ceremony, Started,
 };
-use crate::pages::login::{finish_sign_in, safe_return_to, SignedIn};
+use crate::ops::web_sign_in::{clear_challenge, finish_sign_in, pending, SignedIn};
 use crate::state::AppState;
 use crate::webauthn::{credential_key, passkey_key, prefer_resident_key, user_handle, user_id_of};
+use ward_core::redirect::after_sign_in as safe_return_to;
 
 /// Where the step-up ceremony runs: what a DPoP proof for it names.
 const PATH_START: &str = "/api/mfa/webauthn/authenticate/start";
@@ -273,11 +274,9 @@ pub async fn authenticate_start(
             }
         }
         "mfa" => {
-            let (challenge, user) = crate::pages::mfa_login::pending(&state, &jar)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unauthorized("no sign-in is waiting for a second factor")
-                })?;
+            let (challenge, user) = pending(&state, &jar).await?.ok_or_else(|| {
+                ApiError::unauthorized("no sign-in is waiting for a second factor")
+            })?;
             start_for_user(&state, &user.id, "mfa", &challenge.token_hash).await?
         }
         "step-up" => {
@@ -416,7 +415,7 @@ pub async fn authenticate_finish(
                     .detail(json!({"purpose": "signin", "method": "webauthn"})),
             )
             .await;
-            let jar = crate::pages::mfa_login::clear_challenge(jar);
+            let jar = clear_challenge(jar);
             let jar = finish_sign_in(
                 &state,
                 jar,

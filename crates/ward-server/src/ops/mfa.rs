@@ -6,9 +6,11 @@ use ward_core::mfa;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::mfa::{backup_hashes, verify_code, Factor};
 use crate::state::AppState;
+use ward_proto::TotpSetup;
 
 /// Checks a code and writes the MFA audit event either way.
 pub async fn checked(
@@ -108,4 +110,74 @@ pub async fn remove_security_key(
     )
     .await;
     Ok(())
+}
+
+/// An SVG QR code of `data`.
+pub fn qr_svg(data: &str) -> ApiResult<String> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(ApiError::internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
+}
+
+/// The enrolment material for a new secret: what the account page and `ward mfa enable` show.
+pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> ApiResult<TotpSetup> {
+    let secret = mfa::new_totp_secret(state.random.as_ref());
+    let sealed = state
+        .master_key
+        .seal(&secret, state.random.as_ref())
+        .map_err(ApiError::internal)?;
+    if !state
+        .store
+        .begin_totp_enrolment(user_id, &sealed, state.clock.now())
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "multi-factor authentication is already enabled; disable it first",
+        ));
+    }
+    let url = mfa::otpauth_url(&secret, &state.config.mfa.totp_issuer, email)
+        .map_err(ApiError::internal)?;
+    Ok(TotpSetup {
+        secret: mfa::secret_base32(&secret),
+        qr_svg: qr_svg(&url)?,
+        otpauth_url: url,
+    })
+}
+
+/// Confirms a pending enrolment with a first code; returns the backup codes (shown once).
+pub async fn finish_enrolment(
+    state: &AppState,
+    user_id: &str,
+    code: &str,
+) -> ApiResult<Vec<String>> {
+    let enrolment = state
+        .store
+        .totp_enrolment(user_id)
+        .await?
+        .filter(|e| !e.confirmed)
+        .ok_or_else(|| {
+            ApiError::bad_request("no enrolment in progress: start with /api/mfa/totp/setup")
+        })?;
+    let now = state.clock.now();
+    let attempt = crate::mfa::reserve_guess(state, user_id).await?;
+    let secret = state
+        .master_key
+        .open("totp", &enrolment.secret_enc)
+        .map_err(ApiError::internal)?;
+    let Some(step) = mfa::matching_step(&secret, code, now).map_err(ApiError::internal)? else {
+        return Err(crate::mfa::invalid_code().with_remaining(attempt.remaining));
+    };
+    let codes = mfa::new_backup_codes(state.random.as_ref());
+    if !state
+        .store
+        .confirm_totp_enrolment(user_id, step, &backup_hashes(state, user_id, &codes))
+        .await?
+    {
+        return Err(ApiError::conflict("the enrolment was already confirmed"));
+    }
+    state.limiter.release(attempt).await;
+    Ok(codes)
 }

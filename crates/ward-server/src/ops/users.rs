@@ -12,6 +12,8 @@ use crate::auth::Caller;
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::time::rfc3339;
+use ward_proto::{CreateUser, PatchUser, UserInfo};
 
 /// Where a recovery link points: the secret is in the query (paths are logged, queries never).
 pub const RECOVERY_PATH: &str = "/recover";
@@ -190,4 +192,138 @@ pub async fn remove_account<'a>(
     }
     audit::record(state, event.actor(&caller.user.id).ip(ip).target(id)).await;
     Ok(())
+}
+
+/// A user as the admin API shows it.
+pub fn user_info(u: &User) -> UserInfo {
+    UserInfo {
+        id: u.id.clone(),
+        email: u.email.clone(),
+        name: u.name.clone(),
+        role: u.role.clone(),
+        disabled: u.disabled,
+        created_at: rfc3339(u.created_at),
+    }
+}
+
+fn known_role(state: &AppState, role: &str) -> ApiResult<()> {
+    if state.config.roles.contains(role) {
+        Ok(())
+    } else {
+        let roles: Vec<&str> = state.config.roles.names().collect();
+        Err(ApiError::bad_request(format!(
+            "unknown role {role:?}: expected one of {}",
+            roles.join(", ")
+        )))
+    }
+}
+
+/// Creates a user (the API and the admin page).
+pub async fn create_user_record(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    req: CreateUser,
+) -> ApiResult<User> {
+    authz::require_admin(state, caller, true)?;
+    let role = req
+        .role
+        .unwrap_or_else(|| state.config.default_role.clone());
+    known_role(state, &role)?;
+    let user = crate::accounts::create_local_user(
+        state,
+        crate::accounts::NewLocalUser {
+            email: req.email,
+            name: req.name,
+            password: req.password,
+            role,
+            email_verified: true,
+        },
+    )
+    .await?;
+    audit::record(
+        state,
+        Audit::new("user.created", "ok")
+            .actor(&caller.user.id)
+            .ip(ip)
+            .target(&user.id)
+            .detail(json!({"email": user.email, "role": user.role})),
+    )
+    .await;
+    Ok(user)
+}
+
+/// Changes a user's role and/or disabled flag (the API and the admin page).
+pub async fn patch_user_record(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    id: &str,
+    req: PatchUser,
+) -> ApiResult<User> {
+    authz::require_admin(state, caller, true)?;
+    if req.role.is_none() && req.disabled.is_none() && req.local_login.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: send role, disabled and/or local_login",
+        ));
+    }
+    let before = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    if id == caller.user.id
+        && (req.disabled == Some(true)
+            || req
+                .role
+                .as_deref()
+                .is_some_and(|r| !authz::is_admin_role(state, r)))
+    {
+        return Err(ApiError::conflict(
+            "you cannot disable or demote yourself; ask another admin",
+        ));
+    }
+    let now = state.clock.now();
+    if let Some(role) = &req.role {
+        known_role(state, role)?;
+        if *role != before.role {
+            state.store.set_user_role(id, role).await?;
+            audit::record(
+                state,
+                Audit::new("role.changed", "ok")
+                    .actor(&caller.user.id)
+                    .ip(ip)
+                    .target(id)
+                    .detail(json!({"from": before.role, "to": role})),
+            )
+            .await;
+        }
+    }
+    if let Some(disabled) = req.disabled {
+        if disabled != before.disabled {
+            state.store.set_user_disabled(id, disabled, now).await?;
+            let event = if disabled {
+                "user.disabled"
+            } else {
+                "user.enabled"
+            };
+            audit::record(
+                state,
+                Audit::new(event, "ok")
+                    .actor(&caller.user.id)
+                    .ip(ip)
+                    .target(id),
+            )
+            .await;
+        }
+    }
+    if let Some(local_login) = req.local_login {
+        crate::accounts::set_local_login(state, caller, ip, id, local_login).await?;
+    }
+    let after = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    Ok(after)
 }

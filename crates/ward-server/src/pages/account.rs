@@ -10,13 +10,13 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::api::sessions::{live_sessions, revoke_session, Via};
-use crate::api::tokens::{create_token, revoke_token};
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::authz;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
+use crate::ops::sessions::{live_sessions, revoke_session, Via};
+use crate::ops::tokens::{create_token, revoke_token};
 use crate::pages::{
     app_page, csrf_field, describe_agent, error_page, human_time, no_store, notice, page_caller,
     Nav,

@@ -116,12 +116,12 @@ pub async fn totp_start(
             "guests cannot enrol in multi-factor authentication",
         ));
     }
-    let material = crate::api::mfa::start_enrolment(&state, &user.id, &user.email).await?;
+    let material = crate::ops::mfa::start_enrolment(&state, &user.id, &user.email).await?;
     let (jar, token) = csrf::token(&state, jar);
     Ok((jar, enrol_page(&token, &material, None)).into_response())
 }
 
-fn enrol_page(csrf: &str, material: &crate::api::mfa::TotpSetup, error: Option<&str>) -> Response {
+fn enrol_page(csrf: &str, material: &ward_proto::TotpSetup, error: Option<&str>) -> Response {
     no_store(page(
         "Set up authenticator app",
         html! {
@@ -153,7 +153,7 @@ pub async fn totp_confirm(
     if let Some(reauth) = super::reauth::gate(&state, &caller, PATH) {
         return Ok(reauth);
     }
-    let codes = match crate::api::mfa::finish_enrolment(
+    let codes = match crate::ops::mfa::finish_enrolment(
         &state,
         &user.id,
         form.get("code").unwrap_or_default(),
@@ -163,7 +163,7 @@ pub async fn totp_confirm(
         Ok(codes) => codes,
         Err(e) if e.retry_after.is_some() => return Err(e),
         Err(_) => {
-            let material = crate::api::mfa::start_enrolment(&state, &user.id, &user.email).await?;
+            let material = crate::ops::mfa::start_enrolment(&state, &user.id, &user.email).await?;
             let (jar, token) = csrf::token(&state, jar);
             let mut r = enrol_page(
                 &token,

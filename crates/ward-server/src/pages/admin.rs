@@ -11,19 +11,20 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use ward_core::model::AuditQuery;
 
-use crate::api::admin::{create_user_record, patch_user_record, CreateUser, PatchUser};
-use crate::api::sessions::{admin_sessions, resolve_user, revoke_session, Via};
 use crate::auth::Caller;
 use crate::authz;
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
+use crate::ops::sessions::{admin_sessions, resolve_user, revoke_session, Via};
 use crate::ops::users::MadeLink;
+use crate::ops::users::{create_user_record, patch_user_record};
 use crate::pages::{
     app_page, csrf_field, describe_agent, error_page, human_time, no_store, notice, page_caller,
     Nav,
 };
 use crate::state::AppState;
+use ward_proto::{CreateUser, PatchUser};
 
 /// Events per audit page.
 const AUDIT_PAGE: i64 = 50;

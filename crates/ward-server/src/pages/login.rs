@@ -5,13 +5,12 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use maud::html;
 use serde::Deserialize;
 use ward_core::account::SignupMode;
-use ward_core::model::{is_plausible_email, normalize_email, ChallengePurpose, Channel, User};
+use ward_core::model::{is_plausible_email, normalize_email, ChallengePurpose, User};
 
-use crate::audit::{self, Audit};
 use crate::auth::{web_session, SESSION_COOKIE};
 use crate::authz;
 use crate::config::idp_for_email;
@@ -19,9 +18,9 @@ use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::guest::{GuestChannel, GuestStart, GUEST_ROLE};
-use crate::issue::{start_web_session, SessionRequest};
 use crate::ops::logout::{end_session, Via};
 use crate::ops::signin::{check_password, PasswordCheck};
+pub use crate::ops::web_sign_in::{finish_sign_in, session_cookie, SignedIn};
 use crate::pages::error_page;
 use crate::pages::human_time;
 use crate::pages::{csrf_field, no_store, page};
@@ -281,89 +280,6 @@ pub async fn after_password(
     }
     let jar = finish_sign_in(state, jar, user, how).await?;
     Ok((jar, Redirect::to(&safe_return_to(Some(return_to)))).into_response())
-}
-
-/// How a sign-in completed.
-pub struct SignedIn {
-    pub amr: Vec<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub method: &'static str,
-}
-
-/// Starts the browser's web session after every factor passed, and audits the sign-in.
-pub async fn finish_sign_in(
-    state: &AppState,
-    jar: CookieJar,
-    user: &User,
-    how: SignedIn,
-) -> Result<CookieJar, ApiError> {
-    let request = SessionRequest {
-        client_id: "ward-web".into(),
-        channel: Channel::Web,
-        scope: String::new(),
-        device_id: None,
-        device_name: None,
-        ip: how.ip,
-        user_agent: how.user_agent,
-        amr: how.amr,
-        auth_time: state.clock.now(),
-        nonce: None,
-    };
-    let new_device = is_new_device(state, user, request.user_agent.as_deref()).await?;
-    let (session, cookie_value) = start_web_session(state, user, &request).await?;
-    if new_device {
-        let device = super::describe_agent(session.user_agent.as_deref())
-            .unwrap_or_else(|| "an unknown program".into());
-        crate::mail::notice(
-            state,
-            user,
-            crate::mail::Notice::NewSignIn {
-                device,
-                ip: session.ip.clone(),
-            },
-        )
-        .await;
-    }
-    audit::record(
-        state,
-        Audit::new("signin", "ok")
-            .actor(&user.id)
-            .ip(session.ip.as_deref())
-            .target(&session.id)
-            .detail(
-                serde_json::json!({"method": how.method, "channel": "web", "amr": session.amr}),
-            ),
-    )
-    .await;
-    Ok(jar.add(session_cookie(state, cookie_value)))
-}
-
-/// Whether a sign-in with `user_agent` comes from a device this account has not used before:
-/// it has earlier sessions, and none with this user agent. (The first sign-in of an account is
-/// not news to its owner.)
-async fn is_new_device(
-    state: &AppState,
-    user: &User,
-    user_agent: Option<&str>,
-) -> Result<bool, ApiError> {
-    if !crate::mail::enabled(state) {
-        return Ok(false);
-    }
-    let earlier = state.store.sessions_of_user(&user.id).await?;
-    Ok(!earlier.is_empty()
-        && !earlier
-            .iter()
-            .any(|s| s.user_agent.as_deref() == user_agent))
-}
-
-fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, value))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.secure_cookies)
-        .build()
 }
 
 /// `POST /login/guest`: "Try without signing in" (SPEC §2.5).

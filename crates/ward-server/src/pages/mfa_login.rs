@@ -15,12 +15,12 @@ use crate::csrf;
 use crate::error::{ApiError, RATELIMIT_REMAINING};
 use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::mfa::{amr_with_otp, verify_code};
+use crate::ops::web_sign_in::{clear_challenge, pending, MFA_COOKIE};
 use crate::pages::login::{finish_sign_in, login_url, SignedIn};
 use crate::pages::{csrf_field, message_page, no_store, page};
 use crate::state::AppState;
 
 pub const MFA_PATH: &str = "/login/mfa";
-const MFA_COOKIE: &str = "ward_mfa";
 /// A pending sign-in waits at most this long for its second factor.
 const CHALLENGE_SECS: i64 = 300;
 
@@ -55,29 +55,6 @@ pub async fn start_challenge(
     Ok(jar.add(cookie))
 }
 
-pub async fn pending(
-    state: &AppState,
-    jar: &CookieJar,
-) -> Result<Option<(MfaChallenge, User)>, ApiError> {
-    let Some(cookie) = jar.get(MFA_COOKIE) else {
-        return Ok(None);
-    };
-    let Some(challenge) = state
-        .store
-        .mfa_challenge(&token_hash(cookie.value()))
-        .await?
-    else {
-        return Ok(None);
-    };
-    if state.clock.now() >= challenge.expires_at {
-        return Ok(None);
-    }
-    match state.store.user_by_id(&challenge.user_id).await? {
-        Some(user) if !user.disabled => Ok(Some((challenge, user))),
-        _ => Ok(None),
-    }
-}
-
 fn expired() -> Response {
     Redirect::to(&login_url("/", None)).into_response()
 }
@@ -107,7 +84,7 @@ async fn enrol_form(
     user: &User,
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let material = crate::api::mfa::start_enrolment(state, &user.id, &user.email).await?;
+    let material = crate::ops::mfa::start_enrolment(state, &user.id, &user.email).await?;
     let svg = material.qr_svg.as_str();
     let secret = material.secret.as_str();
     Ok(no_store(page(
@@ -171,10 +148,6 @@ impl WithJar for Response {
     fn with_jar(self, jar: CookieJar) -> Response {
         (jar, self).into_response()
     }
-}
-
-pub fn clear_challenge(jar: CookieJar) -> CookieJar {
-    jar.remove(Cookie::build(MFA_COOKIE).path("/").build())
 }
 
 pub async fn submit_code(
@@ -349,7 +322,7 @@ pub async fn submit_enrol(
         return Ok(Redirect::to(MFA_PATH).into_response());
     }
     let code = form.get("code").unwrap_or_default();
-    let codes = match crate::api::mfa::finish_enrolment(&state, &user.id, code).await {
+    let codes = match crate::ops::mfa::finish_enrolment(&state, &user.id, code).await {
         Ok(codes) => codes,
         Err(e) if e.retry_after.is_some() => return Err(e),
         Err(_) => {

@@ -27,6 +27,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup, DOCTYPE};
+pub use ward_core::agent::describe_agent;
 use ward_core::clock::Timestamp;
 
 use crate::auth::{web_session, Caller};
@@ -294,39 +295,6 @@ pub fn human_time(t: Timestamp) -> String {
         (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
         _ => full,
     }
-}
-
-/// A short description of the browser or program behind a session, from its user agent.
-pub fn describe_agent(user_agent: Option<&str>) -> Option<String> {
-    let ua = user_agent?;
-    let program = [
-        ("Edg/", "Edge"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-        ("ward/", "command-line client"),
-        ("reqwest", "reqwest"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    Some(match (program, os) {
-        (Some(p), Some(o)) => format!("{p} on {o}"),
-        (Some(p), None) => p.to_string(),
-        (None, Some(o)) => o.to_string(),
-        (None, None) => ua.chars().take(40).collect(),
-    })
 }
 
 /// A page for an error from the shared API functions, keeping its status.
