@@ -74,7 +74,67 @@ pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("storage backend error: {0}")]
-    Backend(String),
+    Backend(#[source] Cause),
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
+}
+
+/// What went wrong below the store: a message, and the driver's error when there is one, kept
+/// as the source so logs (`{:#}` / error chains) show it whole.
+#[derive(Debug)]
+pub struct Cause {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    /// The driver's error `e`, described by its own message.
+    pub fn of(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl Cause {
+    /// `message`, caused by the driver's error `e`.
+    pub fn context(
+        message: impl Into<String>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Cause {
+            message: message.into(),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Cause {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Cause::from(message.to_string())
+    }
 }

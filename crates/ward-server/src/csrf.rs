@@ -89,3 +89,20 @@ pub fn verify(state: &AppState, jar: &CookieJar, submitted: &str) -> Result<(), 
         ))
     }
 }
+
+/// A form whose `csrf_token` was checked against this browser's cookies: the extractor for
+/// every page POST, so no handler can forget the check.
+pub struct CsrfForm(pub crate::extract::FormParams);
+
+impl axum::extract::FromRequest<AppState> for CsrfForm {
+    type Rejection = ApiError;
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(req.headers());
+        let form = crate::extract::FormParams::from_request(req, state).await?;
+        verify(state, &jar, form.get("csrf_token").unwrap_or_default())?;
+        Ok(CsrfForm(form))
+    }
+}

@@ -18,8 +18,9 @@ pub(crate) fn link(row: &AnyRow) -> StoreResult<AccountLink> {
     let purpose: String = get(row, "purpose")?;
     Ok(AccountLink {
         token_hash: get(row, "token_hash")?,
-        purpose: LinkPurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Backend(format!("unknown link purpose {purpose:?}")))?,
+        purpose: LinkPurpose::parse(&purpose).ok_or_else(|| {
+            StoreError::Backend(format!("unknown link purpose {purpose:?}").into())
+        })?,
         user_id: get(row, "user_id")?,
         email: get(row, "email")?,
         role: get(row, "role")?,

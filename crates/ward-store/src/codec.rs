@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use ward_core::clock::Timestamp;
+use ward_core::error::Cause;
 use ward_core::StoreError;
 
 pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
@@ -11,7 +12,7 @@ where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(col)
-        .map_err(|e| StoreError::Backend(format!("column {col}: {e}")))
+        .map_err(|e| StoreError::Backend(Cause::context(format!("column {col}: {e}"), e)))
 }
 
 pub(crate) fn time(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {

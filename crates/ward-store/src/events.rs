@@ -29,8 +29,9 @@ fn message(row: &AnyRow) -> StoreResult<(WebhookMessage, (i64, i64))> {
         event_type: get(row, "event_type")?,
         payload: get(row, "payload")?,
         created_at: time(row, "created_at")?,
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown delivery status {status:?}")))?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| {
+            StoreError::Backend(format!("unknown delivery status {status:?}").into())
+        })?,
         attempts: get(row, "attempts")?,
         next_attempt_at: time(row, "next_attempt_at")?,
         give_up_at: time(row, "give_up_at")?,

@@ -49,8 +49,9 @@ fn device_grant(row: &AnyRow) -> StoreResult<DeviceGrant> {
         expires_at: time(row, "expires_at")?,
         interval: get(row, "poll_interval")?,
         last_polled_at: opt_time(row, "prev_polled_at")?,
-        status: DeviceGrantStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown grant status {status:?}")))?,
+        status: DeviceGrantStatus::parse(&status).ok_or_else(|| {
+            StoreError::Backend(format!("unknown grant status {status:?}").into())
+        })?,
         user_id: get(row, "user_id")?,
         auth_time: opt_time(row, "auth_time")?,
         amr: list(row, "amr")?,

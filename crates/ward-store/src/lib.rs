@@ -31,6 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
+use ward_core::error::Cause;
 use ward_core::store::{Store, StoreResult};
 use ward_core::StoreError;
 
@@ -191,9 +192,9 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
         }
     }
     if is_unavailable(&e) {
-        return StoreError::Unavailable(e.to_string());
+        return StoreError::Unavailable(Cause::of(e));
     }
-    StoreError::Backend(e.to_string())
+    StoreError::Backend(Cause::of(e))
 }
 
 /// Whether `e` says the database cannot serve now, rather than that a statement is wrong: no

@@ -29,8 +29,9 @@ fn challenge(row: &AnyRow) -> StoreResult<MfaChallenge> {
     Ok(MfaChallenge {
         token_hash: get(row, "token_hash")?,
         user_id: get(row, "user_id")?,
-        purpose: ChallengePurpose::parse(&purpose)
-            .ok_or_else(|| StoreError::Backend(format!("unknown challenge purpose {purpose:?}")))?,
+        purpose: ChallengePurpose::parse(&purpose).ok_or_else(|| {
+            StoreError::Backend(format!("unknown challenge purpose {purpose:?}").into())
+        })?,
         return_to: get(row, "return_to")?,
         amr: list(row, "amr")?,
         created_at: time(row, "created_at")?,

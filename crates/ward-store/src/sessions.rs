@@ -24,7 +24,7 @@ fn session(row: &AnyRow) -> StoreResult<Session> {
         user_id: get(row, "user_id")?,
         client_id: get(row, "client_id")?,
         channel: Channel::parse(&channel)
-            .ok_or_else(|| StoreError::Backend(format!("unknown channel {channel:?}")))?,
+            .ok_or_else(|| StoreError::Backend(format!("unknown channel {channel:?}").into()))?,
         scope: get(row, "scope")?,
         device_id: get(row, "device_id")?,
         device_name: get(row, "device_name")?,

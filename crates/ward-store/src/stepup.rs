@@ -25,8 +25,9 @@ fn request(row: &AnyRow) -> StoreResult<VerifyRequest> {
         device_name: get(row, "device_name")?,
         ip: get(row, "ip")?,
         user_agent: get(row, "user_agent")?,
-        status: VerifyRequestStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("unknown request status {status:?}")))?,
+        status: VerifyRequestStatus::parse(&status).ok_or_else(|| {
+            StoreError::Backend(format!("unknown request status {status:?}").into())
+        })?,
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
         interval: get(row, "interval_secs")?,

@@ -17,8 +17,9 @@ use ward_core::{OAuthError, OAuthErrorCode};
 
 use crate::auth::web_session;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{parse_params, FormParams};
+use crate::extract::parse_params;
 use crate::oauth::client::Client;
 use crate::pages::consent::{self, Consent};
 use crate::pages::login::login_url;
@@ -345,9 +346,8 @@ async fn record_consent(
 pub async fn decision(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let query = form.require("request")?.to_string();
     let params = parse_params(query.as_bytes())?;
     let request = match validate(&state, &params) {

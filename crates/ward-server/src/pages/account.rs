@@ -13,10 +13,12 @@ use serde::Deserialize;
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::authz;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::ops::sessions::{live_sessions, revoke_session, Via};
 use crate::ops::tokens::{create_token, revoke_token};
+use crate::pages::PageResult;
 use crate::pages::{
     app_page, csrf_field, describe_agent, error_page, human_time, no_store, notice, page_caller,
     Nav,
@@ -58,18 +60,15 @@ pub async fn account_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<AccountQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match page_caller(&state, &jar, "/account").await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+) -> PageResult {
+    let caller = page_caller(&state, &jar, "/account").await?;
     let (jar, secret) = super::new_token::take(&state, jar, &caller);
     let flash = Flash {
         ok: done_message(q.done.as_deref()).map(str::to_string),
         secret,
         ..Flash::default()
     };
-    render(&state, jar, &caller, flash, StatusCode::OK).await
+    Ok(render(&state, jar, &caller, flash, StatusCode::OK).await?)
 }
 
 async fn render(
@@ -293,13 +292,9 @@ pub async fn create_token_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match page_caller(&state, &jar, "/account").await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = page_caller(&state, &jar, "/account").await?;
     if let Some(reauth) = super::reauth::gate(&state, &caller, "/account#tokens") {
         return Ok(reauth);
     }
@@ -326,7 +321,7 @@ pub async fn create_token_form(
         }
         Err(e) if e.status.is_client_error() => {
             let status = e.status;
-            render(
+            Ok(render(
                 &state,
                 jar,
                 &caller,
@@ -336,9 +331,9 @@ pub async fn create_token_form(
                 },
                 status,
             )
-            .await
+            .await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -348,13 +343,9 @@ pub async fn revoke_token_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match page_caller(&state, &jar, "/account").await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+    _csrf: CsrfForm,
+) -> PageResult {
+    let caller = page_caller(&state, &jar, "/account").await?;
     match revoke_token(&state, &caller, ip.as_deref(), &id).await {
         Ok(()) => Ok(Redirect::to("/account?done=token-revoked#tokens").into_response()),
         Err(e) => Ok(error_page(&e)),
@@ -367,13 +358,9 @@ pub async fn revoke_session_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match page_caller(&state, &jar, "/account").await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+    _csrf: CsrfForm,
+) -> PageResult {
+    let caller = page_caller(&state, &jar, "/account").await?;
     let current = caller.session.as_ref().is_some_and(|s| s.id == id);
     if !current {
         if let Some(reauth) = super::reauth::gate(&state, &caller, "/account#sessions") {

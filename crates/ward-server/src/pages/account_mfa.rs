@@ -9,20 +9,19 @@ use maud::html;
 
 use crate::auth::web_session;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
 use crate::extract::FormParams;
 use crate::guest::GUEST_ROLE;
 use crate::pages::login::login_url;
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, no_store, page};
 use crate::state::AppState;
 
 const PATH: &str = "/account/mfa";
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
-    let user = match super::page_caller(&state, &jar, PATH).await? {
-        Ok(caller) => caller.user,
-        Err(redirect) => return Ok(redirect),
-    };
+pub async fn show(State(state): State<AppState>, jar: CookieJar) -> super::PageResult {
+    let user = super::page_caller(&state, &jar, PATH).await?.user;
     let (jar, token) = csrf::token(&state, jar);
     let totp_on = state
         .store
@@ -101,9 +100,8 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
 pub async fn totp_start(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: FormParams,
+    _csrf: CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
@@ -143,9 +141,8 @@ fn enrol_page(csrf: &str, material: &ward_proto::TotpSetup, error: Option<&str>)
 pub async fn totp_confirm(
     State(state): State<AppState>,
     jar: CookieJar,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url(PATH, None)).into_response());
     };
@@ -197,7 +194,7 @@ async fn form_caller(
     state: &AppState,
     jar: &CookieJar,
     form: &FormParams,
-) -> Result<Result<crate::auth::Caller, Response>, ApiError> {
+) -> Result<crate::auth::Caller, super::PageExit> {
     csrf::verify(state, jar, form.get("csrf_token").unwrap_or_default())?;
     super::page_caller(state, jar, PATH).await
 }
@@ -213,15 +210,12 @@ pub async fn disable_form(
     jar: CookieJar,
     crate::extract::ClientIp(ip): crate::extract::ClientIp,
     form: FormParams,
-) -> Result<Response, ApiError> {
-    let caller = match form_caller(&state, &jar, &form).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = form_caller(&state, &jar, &form).await?;
     let code = form.get("code").unwrap_or_default();
     match crate::ops::mfa::disable(&state, &caller, ip.as_deref(), code).await {
         Ok(_) => Ok(Redirect::to(PATH).into_response()),
-        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) if e.status.is_server_error() => Err(e.into()),
         Err(e) => Ok(code_refused(&e)),
     }
 }
@@ -232,15 +226,12 @@ pub async fn backup_codes_form(
     jar: CookieJar,
     crate::extract::ClientIp(ip): crate::extract::ClientIp,
     form: FormParams,
-) -> Result<Response, ApiError> {
-    let caller = match form_caller(&state, &jar, &form).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = form_caller(&state, &jar, &form).await?;
     let code = form.get("code").unwrap_or_default();
     match crate::ops::mfa::regenerate_backup_codes(&state, &caller, ip.as_deref(), code).await {
         Ok(codes) => Ok(super::backup_codes_page(&codes, PATH, "Done")),
-        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) if e.status.is_server_error() => Err(e.into()),
         Err(e) => Ok(code_refused(&e)),
     }
 }
@@ -253,17 +244,14 @@ pub async fn remove_key_form(
     crate::extract::ClientIp(ip): crate::extract::ClientIp,
     axum::extract::Path(id): axum::extract::Path<String>,
     form: FormParams,
-) -> Result<Response, ApiError> {
-    let caller = match form_caller(&state, &jar, &form).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = form_caller(&state, &jar, &form).await?;
     if let Some(reauth) = super::reauth::gate(&state, &caller, PATH) {
         return Ok(reauth);
     }
     match crate::ops::mfa::remove_security_key(&state, &caller, ip.as_deref(), &id).await {
         Ok(()) => Ok(Redirect::to(PATH).into_response()),
-        Err(e) if e.status.is_server_error() => Err(e),
+        Err(e) if e.status.is_server_error() => Err(e.into()),
         Err(e) => Ok(super::error_page(&e)),
     }
 }

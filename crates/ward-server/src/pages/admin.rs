@@ -14,8 +14,9 @@ use ward_core::model::AuditQuery;
 use crate::auth::Caller;
 use crate::authz;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::ops::sessions::{admin_sessions, resolve_user, revoke_session, Via};
 use crate::ops::users::MadeLink;
 use crate::ops::users::{create_user_record, patch_user_record};
@@ -23,6 +24,7 @@ use crate::pages::{
     app_page, csrf_field, describe_agent, error_page, human_time, no_store, notice, page_caller,
     Nav,
 };
+use crate::pages::{PageExit, PageResult};
 use crate::state::AppState;
 use ward_proto::{CreateUser, PatchUser};
 
@@ -88,15 +90,10 @@ pub(super) async fn admin_caller(
     jar: &CookieJar,
     return_to: &str,
     write: bool,
-) -> Result<Result<Caller, Response>, ApiError> {
-    let caller = match page_caller(state, jar, return_to).await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(Err(redirect)),
-    };
-    match authz::require_admin(state, &caller, write) {
-        Ok(()) => Ok(Ok(caller)),
-        Err(e) => Ok(Err(error_page(&e))),
-    }
+) -> Result<Caller, PageExit> {
+    let caller = page_caller(state, jar, return_to).await?;
+    authz::require_admin(state, &caller, write).map_err(|e| PageExit::Respond(error_page(&e)))?;
+    Ok(caller)
 }
 
 pub(super) fn frame(
@@ -125,12 +122,9 @@ pub async fn users_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<AdminQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/users", false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    render_users(
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/users", false).await?;
+    Ok(render_users(
         &state,
         jar,
         &caller,
@@ -138,7 +132,7 @@ pub async fn users_page(
         None,
         None,
     )
-    .await
+    .await?)
 }
 
 async fn render_users(
@@ -284,13 +278,9 @@ pub async fn create_user_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/users", true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/users", true).await?;
     let req = CreateUser {
         email: form.get("email").unwrap_or_default().to_string(),
         password: form.get("password").map(str::to_string),
@@ -301,9 +291,9 @@ pub async fn create_user_form(
         Ok(_) => Ok(Redirect::to("/admin/users?done=user-created").into_response()),
         Err(e) if e.status.is_client_error() => {
             let message = format!("The user was not created: {}", e.description);
-            render_users(&state, jar, &caller, None, Some(&message), None).await
+            Ok(render_users(&state, jar, &caller, None, Some(&message), None).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -313,13 +303,9 @@ pub async fn user_action_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path((id, action)): Path<(String, String)>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/users", true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/users", true).await?;
     let ip = ip.as_deref();
     let account_action = match action.as_str() {
         "recovery" => Some(
@@ -334,7 +320,7 @@ pub async fn user_action_form(
         ),
         "delete" => {
             if form.get("confirm") != Some("yes") {
-                return render_users(
+                return Ok(render_users(
                     &state,
                     jar,
                     &caller,
@@ -342,7 +328,7 @@ pub async fn user_action_form(
                     Some("Tick the box to confirm the deletion."),
                     None,
                 )
-                .await;
+                .await?);
             }
             Some(
                 crate::ops::users::delete_user(&state, &caller, ip, &id)
@@ -354,7 +340,9 @@ pub async fn user_action_form(
     };
     if let Some(result) = account_action {
         return match result {
-            Ok(Some(link)) => render_users(&state, jar, &caller, None, None, Some(&link)).await,
+            Ok(Some(link)) => {
+                Ok(render_users(&state, jar, &caller, None, None, Some(&link)).await?)
+            }
             Ok(None) => {
                 let done = if action == "delete" {
                     "user-deleted"
@@ -364,9 +352,9 @@ pub async fn user_action_form(
                 Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response())
             }
             Err(e) if e.status.is_client_error() => {
-                render_users(&state, jar, &caller, None, Some(&e.description), None).await
+                Ok(render_users(&state, jar, &caller, None, Some(&e.description), None).await?)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
     }
     let (req, done) = match action.as_str() {
@@ -394,14 +382,14 @@ pub async fn user_action_form(
             },
             "user-enabled",
         ),
-        _ => return Err(ApiError::not_found("no such action")),
+        _ => return Err(ApiError::not_found("no such action").into()),
     };
     match patch_user_record(&state, &caller, ip, &id, req).await {
         Ok(_) => Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response()),
         Err(e) if e.status.is_client_error() => {
-            render_users(&state, jar, &caller, None, Some(&e.description), None).await
+            Ok(render_users(&state, jar, &caller, None, Some(&e.description), None).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -412,16 +400,13 @@ pub async fn sessions_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<AdminQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/sessions", false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/sessions", false).await?;
     let filter = q.user.clone().unwrap_or_default();
     let (sessions, error) = match admin_sessions(&state, Some(&filter)).await {
         Ok(s) => (s, None),
         Err(e) if e.status.is_client_error() => (Vec::new(), Some(e.description)),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let current = caller.session.as_ref().map(|s| s.id.clone());
     let ok = done_message(q.done.as_deref());
@@ -500,13 +485,9 @@ pub async fn revoke_session_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/sessions", true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/sessions", true).await?;
     if let Err(e) = revoke_session(&state, &caller, ip.as_deref(), &id, Via::Admin).await {
         return Ok(error_page(&e));
     }
@@ -530,11 +511,8 @@ pub async fn audit_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<AdminQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/audit", false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/audit", false).await?;
     let user_filter = q.user.clone().unwrap_or_default();
     let type_filter = q.event_type.clone().unwrap_or_default();
     let mut error = None;
@@ -699,14 +677,8 @@ fn short_id(id: &str) -> Markup {
 // ---------------------------------------------------------------- mail
 
 /// `GET /admin/mail`: mail not delivered yet (the outbox), with the last error of each.
-pub async fn mail_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/mail", false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+pub async fn mail_page(State(state): State<AppState>, jar: CookieJar) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/mail", false).await?;
     let waiting = state.store.undelivered_mail(200).await?;
     let enabled = crate::mail::enabled(&state);
     Ok(frame(&state, jar, &caller, "Mail", "/admin/mail", |_| {

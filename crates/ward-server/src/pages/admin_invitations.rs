@@ -11,11 +11,12 @@ use serde::Deserialize;
 use ward_core::account::SignupMode;
 
 use crate::auth::Caller;
-use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::ops::invitations::MadeInvitation;
 use crate::pages::admin::{admin_caller, frame};
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, human_time, notice};
 use crate::state::AppState;
 
@@ -31,17 +32,14 @@ pub async fn page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<InvitationsQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, PATH, false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, PATH, false).await?;
     let ok = match q.done.as_deref() {
         Some("approved") => Some("The account was approved: it can sign in now."),
         Some("denied") => Some("The request was denied and removed."),
         _ => None,
     };
-    render(&state, jar, &caller, ok, None, None).await
+    Ok(render(&state, jar, &caller, ok, None, None).await?)
 }
 
 async fn render(
@@ -168,13 +166,9 @@ pub async fn invite_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, PATH, true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, PATH, true).await?;
     let made = crate::ops::invitations::invite(
         &state,
         &caller,
@@ -184,11 +178,11 @@ pub async fn invite_form(
     )
     .await;
     match made {
-        Ok(m) => render(&state, jar, &caller, None, None, Some(&m)).await,
+        Ok(m) => Ok(render(&state, jar, &caller, None, None, Some(&m)).await?),
         Err(e) if e.status.is_client_error() => {
-            render(&state, jar, &caller, None, Some(&e.description), None).await
+            Ok(render(&state, jar, &caller, None, Some(&e.description), None).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -198,13 +192,9 @@ pub async fn decide_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path((id, decision)): Path<(String, String)>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, PATH, true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    _csrf: CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, PATH, true).await?;
     let ip = ip.as_deref();
     let (result, done) = match decision.as_str() {
         "approve" => (
@@ -215,13 +205,13 @@ pub async fn decide_form(
             crate::ops::approval::deny(&state, &caller, ip, &id).await,
             "denied",
         ),
-        _ => return Err(ApiError::not_found("no such decision: approve or deny")),
+        _ => return Err(ApiError::not_found("no such decision: approve or deny").into()),
     };
     match result {
         Ok(_) => Ok(Redirect::to(&format!("{PATH}?done={done}")).into_response()),
         Err(e) if e.status.is_client_error() => {
-            render(&state, jar, &caller, None, Some(&e.description), None).await
+            Ok(render(&state, jar, &caller, None, Some(&e.description), None).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }

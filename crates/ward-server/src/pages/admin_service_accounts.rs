@@ -10,11 +10,12 @@ use maud::html;
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::ops::service_accounts::{self as ops, TokenRequest};
 use crate::pages::admin::{admin_caller, frame};
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, human_time, notice};
 use crate::state::AppState;
 
@@ -36,18 +37,15 @@ pub async fn page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<ServiceAccountsQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, PATH, false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, PATH, false).await?;
     let ok = match q.done.as_deref() {
         Some("created") => Some("The service account was created: issue it a token below."),
         Some("deleted") => Some("The service account and its tokens were deleted."),
         Some("revoked") => Some("The token was revoked."),
         _ => None,
     };
-    render(&state, jar, &caller, ok, None, None).await
+    Ok(render(&state, jar, &caller, ok, None, None).await?)
 }
 
 async fn render(
@@ -173,13 +171,9 @@ pub async fn create_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, PATH, true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, PATH, true).await?;
     let made = ops::create(
         &state,
         &caller,
@@ -191,9 +185,9 @@ pub async fn create_form(
     match made {
         Ok(_) => Ok(Redirect::to(&format!("{PATH}?done=created")).into_response()),
         Err(e) if e.status.is_client_error() => {
-            render(&state, jar, &caller, None, Some(&e.description), None).await
+            Ok(render(&state, jar, &caller, None, Some(&e.description), None).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -203,13 +197,9 @@ pub async fn action_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path((id, action)): Path<(String, String)>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, PATH, true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, PATH, true).await?;
     let ip = ip.as_deref();
     let result = match action.as_str() {
         "token" => {
@@ -232,7 +222,7 @@ pub async fn action_form(
                         .await?
                         .map_or(id.clone(), |a| a.name);
                     let issued = Issued { account, secret };
-                    return render(&state, jar, &caller, None, None, Some(&issued)).await;
+                    return Ok(render(&state, jar, &caller, None, None, Some(&issued)).await?);
                 }
                 Err(e) => Err(e),
             }
@@ -246,17 +236,13 @@ pub async fn action_form(
         "delete" => ops::delete(&state, &caller, ip, &id)
             .await
             .map(|()| "deleted"),
-        _ => {
-            return Err(ApiError::not_found(
-                "no such action: token, revoke or delete",
-            ))
-        }
+        _ => return Err(ApiError::not_found("no such action: token, revoke or delete").into()),
     };
     match result {
         Ok(done) => Ok(Redirect::to(&format!("{PATH}?done={done}")).into_response()),
         Err(e) if e.status.is_client_error() => {
-            render(&state, jar, &caller, None, Some(&e.description), None).await
+            Ok(render(&state, jar, &caller, None, Some(&e.description), None).await?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }

@@ -2,16 +2,16 @@
 //! again" button (SPEC §2.18). The same operations as the admin API (`events::admin`).
 
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
 
-use crate::csrf;
-use crate::error::ApiError;
+use crate::csrf::CsrfForm;
 use crate::events::admin;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::pages::admin::{admin_caller, frame};
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, error_page, human_time, notice};
 use crate::state::AppState;
 
@@ -29,11 +29,8 @@ pub async fn page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<WebhooksQuery>,
-) -> Result<Response, ApiError> {
-    let caller = match admin_caller(&state, &jar, "/admin/webhooks", false).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/webhooks", false).await?;
     let page = match admin::list(&state, &caller, q.before.as_deref(), PAGE).await {
         Ok(p) => p,
         Err(e) => return Ok(error_page(&e)),
@@ -136,13 +133,9 @@ pub async fn resend_form(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match admin_caller(&state, &jar, "/admin/webhooks", true).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    _csrf: CsrfForm,
+) -> PageResult {
+    let caller = admin_caller(&state, &jar, "/admin/webhooks", true).await?;
     if let Err(e) = admin::resend(&state, &caller, ip.as_deref(), &id).await {
         return Ok(error_page(&e));
     }

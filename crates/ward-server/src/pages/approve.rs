@@ -12,10 +12,12 @@ use ward_core::stepup::VerifyRequest;
 
 use crate::auth::Caller;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
 use crate::ops::locks::Proof;
 use crate::ops::stepup;
+use crate::pages::PageResult;
 use crate::pages::{
     csrf_field, describe_agent, error_page, human_time, message_page, no_store, page, page_caller,
 };
@@ -36,21 +38,18 @@ pub async fn approve_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let caller = match page_caller(&state, &jar, &here(&id)).await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+) -> PageResult {
+    let caller = page_caller(&state, &jar, &here(&id)).await?;
     let request = match stepup::for_owner(&state, &caller.user.id, &id).await {
         Ok(r) => r,
         Err(e) if e.status.is_client_error() => return Ok(error_page(&e)),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let now = state.clock.now();
     if let Some(why) = ward_core::stepup::approval_refusal(&request, &caller.user.id, now) {
         return Ok(message_page(StatusCode::CONFLICT, "Cannot approve", why));
     }
-    render(&state, jar, &caller, &request, None, StatusCode::OK).await
+    Ok(render(&state, jar, &caller, &request, None, StatusCode::OK).await?)
 }
 
 /// `POST /approve/{id}/passkey`: starts the passkey check for approving (the page's "Use a
@@ -59,12 +58,14 @@ pub async fn passkey_start(
     State(state): State<AppState>,
     jar: CookieJar,
     Path(id): Path<String>,
-    form: FormParams,
+    _csrf: CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match page_caller(&state, &jar, &here(&id)).await? {
+    let caller = match page_caller(&state, &jar, &here(&id)).await {
         Ok(c) => c,
-        Err(_) => return Err(ApiError::unauthorized("sign in again, then approve")),
+        Err(super::PageExit::Error(e)) => return Err(e),
+        Err(super::PageExit::Respond(_)) => {
+            return Err(ApiError::unauthorized("sign in again, then approve"))
+        }
     };
     let started = stepup::start_approval_passkey(&state, &caller, &id).await?;
     Ok(Json(serde_json::json!({
@@ -105,17 +106,13 @@ pub async fn submit(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match page_caller(&state, &jar, &here(&id)).await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = page_caller(&state, &jar, &here(&id)).await?;
     let approve = match form.get("decision") {
         Some("allow") => Some(proof_of(&form)?),
         Some("deny") => None,
-        _ => return Err(ApiError::bad_request("decision must be allow or deny")),
+        _ => return Err(ApiError::bad_request("decision must be allow or deny").into()),
     };
     let approving = approve.is_some();
     match stepup::decide(&state, &caller, &id, approve.as_ref(), ip.as_deref()).await {
@@ -138,22 +135,20 @@ pub async fn submit(
         // A wrong code shows the form again with the reason; the rest is a message page.
         Err(e) if e.status == StatusCode::BAD_REQUEST && e.retry_after.is_none() => {
             match stepup::for_owner(&state, &caller.user.id, &id).await {
-                Ok(request) => {
-                    render(
-                        &state,
-                        jar,
-                        &caller,
-                        &request,
-                        Some(&e.description),
-                        e.status,
-                    )
-                    .await
-                }
+                Ok(request) => Ok(render(
+                    &state,
+                    jar,
+                    &caller,
+                    &request,
+                    Some(&e.description),
+                    e.status,
+                )
+                .await?),
                 Err(e) => Ok(error_page(&e)),
             }
         }
         Err(e) if e.status.is_client_error() => Ok(error_page(&e)),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 

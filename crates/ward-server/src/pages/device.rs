@@ -11,8 +11,9 @@ use ward_core::model::DeviceGrantStatus;
 
 use crate::auth::web_session;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::pages::consent::{self, Consent, DeviceRequest};
 use crate::pages::login::login_url;
 use crate::pages::{csrf_field, message_page, no_store, page};
@@ -75,9 +76,8 @@ pub async fn submit_code(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((_, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };
@@ -173,9 +173,8 @@ pub async fn decision(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((session, user)) = web_session(&state, &jar).await? else {
         return Ok(Redirect::to(&login_url("/device", None)).into_response());
     };

@@ -10,24 +10,20 @@ use maud::html;
 use crate::auth::Caller;
 use crate::authz::REAUTH_REQUIRED;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::pages::reauth::redirect_to_reauth;
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, error_page, no_store, page, page_caller};
 use crate::state::AppState;
 
 pub const PATH: &str = "/account/email";
 
 /// `GET /account/email`.
-pub async fn email_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, ApiError> {
-    let caller = match page_caller(&state, &jar, PATH).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    render(&state, jar, &caller, "", None, StatusCode::OK).await
+pub async fn email_page(State(state): State<AppState>, jar: CookieJar) -> PageResult {
+    let caller = page_caller(&state, &jar, PATH).await?;
+    Ok(render(&state, jar, &caller, "", None, StatusCode::OK).await?)
 }
 
 /// `POST /account/email`.
@@ -35,13 +31,9 @@ pub async fn submit_email(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
-    let caller = match page_caller(&state, &jar, PATH).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
+    let caller = page_caller(&state, &jar, PATH).await?;
     let new = form.get("email").unwrap_or_default().to_string();
     let current = form.get("current_password").map(str::to_string);
     match crate::ops::email::change(&state, &caller, ip.as_deref(), &new, current).await {
@@ -64,7 +56,7 @@ pub async fn submit_email(
         Err(e) if e.retry_after.is_some() || e.status.is_server_error() => Ok(error_page(&e)),
         Err(e) => {
             let message = sentence(&e.description);
-            render(&state, jar, &caller, &new, Some(&message), e.status).await
+            Ok(render(&state, jar, &caller, &new, Some(&message), e.status).await?)
         }
     }
 }

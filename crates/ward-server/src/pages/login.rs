@@ -15,8 +15,9 @@ use crate::auth::{web_session, SESSION_COOKIE};
 use crate::authz;
 use crate::config::idp_for_email;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::extract::{ClientIp, UserAgent};
 use crate::guest::{GuestChannel, GuestStart, GUEST_ROLE};
 use crate::ops::logout::{end_session, Via};
 use crate::ops::signin::{check_password, PasswordCheck};
@@ -157,9 +158,8 @@ pub async fn submit_email(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let (jar, token) = csrf::token(&state, jar);
     let email = normalize_email(form.get("email").unwrap_or_default());
@@ -199,9 +199,8 @@ pub async fn submit_password(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let email = normalize_email(form.get("email").unwrap_or_default());
     let password = form.get("password").unwrap_or_default().to_string();
@@ -288,9 +287,8 @@ pub async fn start_guest(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     match crate::guest::start_guest(&state, GuestChannel::Web, ip, user_agent).await {
         Ok((_, GuestStart::Web { cookie, .. })) => Ok((
@@ -349,9 +347,8 @@ pub async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
+    _csrf: CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     if let Some((session, user)) = web_session(&state, &jar).await? {
         end_session(&state, &session, &user.id, ip.as_deref(), Via::Logout, None).await?;
     }

@@ -12,8 +12,9 @@ use ward_core::token::{new_opaque_secret, token_hash};
 
 use crate::audit::{self, Audit};
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::{ApiError, RATELIMIT_REMAINING};
-use crate::extract::{ClientIp, FormParams, UserAgent};
+use crate::extract::{ClientIp, UserAgent};
 use crate::mfa::{amr_with_otp, verify_code};
 use crate::ops::web_sign_in::{clear_challenge, pending, MFA_COOKIE};
 use crate::pages::login::{finish_sign_in, login_url, SignedIn};
@@ -155,9 +156,8 @@ pub async fn submit_code(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };
@@ -312,9 +312,8 @@ pub async fn submit_enrol(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
-    form: FormParams,
+    CsrfForm(form): CsrfForm,
 ) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let Some((challenge, user)) = pending(&state, &jar).await? else {
         return Ok(expired());
     };

@@ -188,21 +188,18 @@ pub async fn page_caller(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
-) -> Result<Result<Caller, Response>, ApiError> {
-    let caller = match page_caller_unchecked(state, jar, return_to).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(Err(r)),
-    };
+) -> Result<Caller, PageExit> {
+    let caller = page_caller_unchecked(state, jar, return_to).await?;
     if state
         .store
         .password_change_required(&caller.user.id)
         .await?
     {
-        return Ok(Err(
-            Redirect::to(&password::password_url(return_to)).into_response()
+        return Err(PageExit::Respond(
+            Redirect::to(&password::password_url(return_to)).into_response(),
         ));
     }
-    Ok(Ok(caller))
+    Ok(caller)
 }
 
 /// [`page_caller`] without the "must change the password first" detour: the password page
@@ -211,12 +208,45 @@ pub async fn page_caller_unchecked(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
-) -> Result<Result<Caller, Response>, ApiError> {
-    Ok(match web_session(state, jar).await? {
+) -> Result<Caller, PageExit> {
+    match web_session(state, jar).await? {
         Some((session, user)) => Ok(crate::auth::cookie_caller(state, session, user)),
-        None => Err(Redirect::to(&login::login_url(return_to, None)).into_response()),
-    })
+        None => Err(PageExit::Respond(
+            Redirect::to(&login::login_url(return_to, None)).into_response(),
+        )),
+    }
 }
+
+/// Why a page handler stops before its page: another response is due first (a redirect to sign
+/// in or to change the password, an error page), or an error. `?` on an [`ApiError`] gives the second.
+pub enum PageExit {
+    Respond(Response),
+    Error(ApiError),
+}
+
+impl From<ApiError> for PageExit {
+    fn from(e: ApiError) -> Self {
+        PageExit::Error(e)
+    }
+}
+
+impl From<ward_core::StoreError> for PageExit {
+    fn from(e: ward_core::StoreError) -> Self {
+        PageExit::Error(e.into())
+    }
+}
+
+impl IntoResponse for PageExit {
+    fn into_response(self) -> Response {
+        match self {
+            PageExit::Respond(r) => r,
+            PageExit::Error(e) => e.into_response(),
+        }
+    }
+}
+
+/// What a page handler that needs a signed-in browser returns.
+pub type PageResult = Result<Response, PageExit>;
 
 /// What the navigation bar of the account and admin pages needs.
 pub struct Nav<'a> {

@@ -11,10 +11,12 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::authz::REAUTH_REQUIRED;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::pages::login::safe_return_to;
 use crate::pages::reauth::redirect_to_reauth;
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, error_page, no_store, page, page_caller_unchecked};
 use crate::state::AppState;
 
@@ -38,14 +40,11 @@ pub async fn password_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<PasswordQuery>,
-) -> Result<Response, ApiError> {
+) -> PageResult {
     let return_to = safe_return_to(q.return_to.as_deref());
     let here = password_url(&return_to);
-    let caller = match page_caller_unchecked(&state, &jar, &here).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
-    render(&state, jar, &caller, &return_to, None, StatusCode::OK).await
+    let caller = page_caller_unchecked(&state, &jar, &here).await?;
+    Ok(render(&state, jar, &caller, &return_to, None, StatusCode::OK).await?)
 }
 
 /// `POST /account/password`.
@@ -53,20 +52,16 @@ pub async fn submit_password(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
     let return_to = safe_return_to(form.get("return_to"));
     let here = password_url(&return_to);
-    let caller = match page_caller_unchecked(&state, &jar, &here).await? {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let caller = page_caller_unchecked(&state, &jar, &here).await?;
     let current = form.get("current_password").unwrap_or_default().to_string();
     let new = form.get("new_password").unwrap_or_default().to_string();
     if form.get("confirm_password").unwrap_or_default() != new {
         let message = "The two new passwords differ: type the same new password twice.";
-        return render(
+        return Ok(render(
             &state,
             jar,
             &caller,
@@ -74,7 +69,7 @@ pub async fn submit_password(
             Some(message),
             StatusCode::BAD_REQUEST,
         )
-        .await;
+        .await?);
     }
     match crate::ops::password::change(&state, &caller, ip.as_deref(), current, new).await {
         Ok(revoked) => Ok(no_store(page(
@@ -94,7 +89,7 @@ pub async fn submit_password(
         Err(e) if e.retry_after.is_some() || e.status.is_server_error() => Ok(error_page(&e)),
         Err(e) => {
             let message = sentence(&e.description);
-            render(&state, jar, &caller, &return_to, Some(&message), e.status).await
+            Ok(render(&state, jar, &caller, &return_to, Some(&message), e.status).await?)
         }
     }
 }

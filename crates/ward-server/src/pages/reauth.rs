@@ -11,10 +11,12 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::csrf;
+use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, FormParams};
+use crate::extract::ClientIp;
 use crate::ops::reauth::{reauthenticate, Proof};
 use crate::pages::login::safe_return_to;
+use crate::pages::PageResult;
 use crate::pages::{csrf_field, error_page, no_store, page, page_caller_unchecked};
 use crate::state::AppState;
 
@@ -49,13 +51,10 @@ pub async fn reauth_page(
     State(state): State<AppState>,
     jar: CookieJar,
     Query(q): Query<ReauthQuery>,
-) -> Result<Response, ApiError> {
+) -> PageResult {
     let return_to = safe_return_to(q.return_to.as_deref());
-    let caller = match page_caller_unchecked(&state, &jar, &return_to).await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
-    render(&state, jar, &caller, &return_to, None, StatusCode::OK).await
+    let caller = page_caller_unchecked(&state, &jar, &return_to).await?;
+    Ok(render(&state, jar, &caller, &return_to, None, StatusCode::OK).await?)
 }
 
 /// `POST /reauth`: checks the code or password, then goes back to `return_to`.
@@ -63,33 +62,27 @@ pub async fn submit_reauth(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    form: FormParams,
-) -> Result<Response, ApiError> {
-    csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
+    CsrfForm(form): CsrfForm,
+) -> PageResult {
     let return_to = safe_return_to(form.get("return_to"));
-    let caller = match page_caller_unchecked(&state, &jar, &return_to).await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
+    let caller = page_caller_unchecked(&state, &jar, &return_to).await?;
     let proof = match (form.get("code"), form.get("password")) {
         (Some(code), _) => Proof::Code(code.to_string()),
         (None, Some(password)) => Proof::Password(password.to_string()),
-        (None, None) => return Err(ApiError::bad_request("enter a code or your password")),
+        (None, None) => return Err(ApiError::bad_request("enter a code or your password").into()),
     };
     match reauthenticate(&state, &caller, ip.as_deref(), proof).await {
         Ok(_) => Ok(Redirect::to(&return_to).into_response()),
         Err(e) if e.retry_after.is_some() || e.status.is_server_error() => Ok(error_page(&e)),
-        Err(e) => {
-            render(
-                &state,
-                jar,
-                &caller,
-                &return_to,
-                Some(&e.description),
-                e.status,
-            )
-            .await
-        }
+        Err(e) => Ok(render(
+            &state,
+            jar,
+            &caller,
+            &return_to,
+            Some(&e.description),
+            e.status,
+        )
+        .await?),
     }
 }
 

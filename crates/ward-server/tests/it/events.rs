@@ -304,7 +304,15 @@ async fn a_failing_receiver_gets_retries_with_the_same_id(b: Backend) {
         records[2]["ts"].as_i64() > records[0]["ts"].as_i64(),
         "each attempt is signed at its own time"
     );
-    let list = deliveries(&server, &token).await;
+    // The receiver answers 200 before the worker records it: wait for the record.
+    let mut list = deliveries(&server, &token).await;
+    for _ in 0..100 {
+        if list[0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        list = deliveries(&server, &token).await;
+    }
     assert_eq!(list[0]["status"], "delivered");
     assert_eq!(list[0]["attempts"], 3);
     let statuses: Vec<i64> = list[0]["history"]
