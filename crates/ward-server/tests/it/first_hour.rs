@@ -205,8 +205,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
     let browser = server.browser();
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (_, account, _) = browser.get("/account").await;
-    let at = account.find("action=\"/account/tokens\"").unwrap();
-    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let form = &ward_testkit::html::form_posting_to(&account, "/account/tokens")
+        .expect("token form");
     let r = browser
         .submit_form(
             form,
@@ -238,13 +238,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
     // The redirect target shows the secret once.
     let (status, shown, _) = browser.get("/account#tokens").await;
     assert_eq!(status, StatusCode::OK);
-    let secret = (|| {
-        let at = shown.find("id=\"new-token\"")?;
-        let tag = &shown[shown[..at].rfind('<')?..at + shown[at..].find('>')?];
-        let v = tag.find("value=\"")? + 7;
-        Some(tag[v..v + tag[v..].find('"')?].to_string())
-    })()
-    .expect("the new secret is shown");
+    let secret = ward_testkit::html::attribute(&shown, "#new-token", "value")
+        .expect("the new secret is shown");
     assert!(secret.starts_with("ward_"), "{secret}");
     assert!(!set_cookie[0].contains(&secret), "the cookie is encrypted");
     let r = server
@@ -365,8 +360,8 @@ async fn every_page_and_link_works_for_an_admin(b: Backend) {
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     // Something in every table: a token, a CLI session, audit rows with short and long targets.
     let (_, account, _) = browser.get("/account").await;
-    let at = account.find("action=\"/account/tokens\"").unwrap();
-    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let form = &ward_testkit::html::form_posting_to(&account, "/account/tokens")
+        .expect("token form");
     browser
         .submit_form(form, &[("name", "walk"), ("scope.containers:read", "on")])
         .await;
