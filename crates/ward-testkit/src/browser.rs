@@ -307,6 +307,17 @@ impl Driver {
             .unwrap_or_else(|e| panic!("delete cookies: {e}"));
     }
 
+    /// On ward's sign-in page: types the email, continues, types the password and signs in
+    /// (the caller waits for where that leads).
+    pub async fn sign_in_with_password(&self, email: &str, password: &str) {
+        self.type_into("#email", email).await;
+        self.click("form[action='/login'] button[type=submit]")
+            .await;
+        self.type_into("#password", password).await;
+        self.click("form[action='/login/password'] button[type=submit]")
+            .await;
+    }
+
     /// Ends the browser session (Chromium exits).
     pub async fn quit(&self) {
         let _ = self.client.clone().close().await;

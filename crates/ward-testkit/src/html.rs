@@ -6,6 +6,9 @@ use std::collections::HashMap;
 
 use scraper::{ElementRef, Html, Selector};
 
+/// The parser itself, for a test's own queries.
+pub use scraper;
+
 /// An element's attributes (names lowercased by the parser, values unescaped).
 pub type Attributes = HashMap<String, String>;
 
@@ -67,6 +70,14 @@ pub fn attribute(html: &str, css: &str, attribute: &str) -> Option<String> {
     first.value().attr(attribute).map(str::to_owned)
 }
 
+/// The attribute `attribute` of every element matching `css`, in document order.
+pub fn attributes_of_all(html: &str, css: &str, attribute: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    doc.select(&selector(css))
+        .filter_map(|e| e.value().attr(attribute).map(str::to_owned))
+        .collect()
+}
+
 /// The `value` of the first element named `name` (`<input … name="NAME" … value="VALUE">`).
 pub fn input_value(html: &str, name: &str) -> Option<String> {
     attribute(html, &attribute_is("name", name), "value")
@@ -117,6 +128,10 @@ mod tests {
         assert_eq!(input_value(PAGE, "password"), None);
         assert_eq!(input_value(PAGE, "nope"), None);
         assert_eq!(form_action(PAGE).as_deref(), Some("/login/password"));
+        assert_eq!(
+            attributes_of_all(PAGE, "[name=decision]", "value"),
+            ["allow", "deny"]
+        );
     }
 
     #[test]

@@ -297,10 +297,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
 
 /// Same-origin links (`href="…"`) of a page, without fragments, entities decoded.
 fn same_origin_links(base: &str, html: &str) -> Vec<String> {
-    html.split("href=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(|href| href.replace("&amp;", "&"))
+    ward_testkit::html::attributes_of_all(html, "[href]", "href")
+        .into_iter()
         .map(|href| match href.strip_prefix(base) {
             Some("") => "/".to_string(),
             Some(local) => local.to_string(),
@@ -313,38 +311,25 @@ fn same_origin_links(base: &str, html: &str) -> Vec<String> {
 }
 
 /// Values cut with "…" whose whole (the element's `title`) is shorter than 17 characters, or
-/// that have no `title` to show it: `(shown, whole)`.
+/// that have no `title` to show it: `(shown, whole)`. Only text that opens its element counts
+/// (the element holding the value).
 fn short_truncations(html: &str) -> Vec<(String, String)> {
+    let doc = ward_testkit::html::scraper::Html::parse_document(html);
     let mut found = Vec::new();
-    let mut at = 0;
-    while let Some(i) = html[at..].find('…') {
-        let pos = at + i;
-        at = pos + '…'.len_utf8();
-        // Only text content: the nearest '<' before it opens the element that holds it.
-        let Some(open) = html[..pos].rfind('<') else {
+    for element in doc.root_element().descendent_elements() {
+        let Some(text) = element.first_child().and_then(|c| c.value().as_text()) else {
             continue;
         };
-        let Some(close) = html[open..pos].find('>') else {
-            continue;
-        };
-        let tag = &html[open..open + close];
-        let shown = html[open + close + 1..pos].to_string();
-        if shown.contains('<') {
-            continue;
-        }
-        let whole = tag
-            .split("title=\"")
-            .nth(1)
-            .and_then(|t| t.split('"').next())
-            .map(str::to_string);
-        match whole {
-            Some(whole) if whole.chars().count() >= 17 => {}
-            Some(whole) => found.push((shown, whole)),
-            // Prose such as "Loading…" is not a cut value: only flag code-like cells.
-            None if tag.starts_with("<code") || tag.starts_with("<td") => {
-                found.push((shown, String::new()))
+        let name = element.value().name();
+        for (at, _) in text.match_indices('…') {
+            let shown = text[..at].to_string();
+            match element.value().attr("title").map(str::to_string) {
+                Some(whole) if whole.chars().count() >= 17 => {}
+                Some(whole) => found.push((shown, whole)),
+                // Prose such as "Loading…" is not a cut value: only flag code-like cells.
+                None if name == "code" || name == "td" => found.push((shown, String::new())),
+                None => {}
             }
-            None => {}
         }
     }
     found
