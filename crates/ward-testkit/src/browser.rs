@@ -382,7 +382,7 @@ impl WebDriverCompatibleCommand for Extension {
 }
 
 impl Driver {
-    /// One blocking HTTP/1.0 request to chromedriver (Drop cannot await, and the test's runtime
+    /// One blocking HTTP request to chromedriver (Drop cannot await, and the test's runtime
     /// may be unwinding); the response body, if any came.
     fn blocking_request(&self, method: &str, path: &str) -> Option<String> {
         use std::io::{Read, Write};
@@ -390,7 +390,7 @@ impl Driver {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
         write!(
             stream,
-            "{method} {path} HTTP/1.0\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             self.address
         )
         .ok()?;

@@ -20,6 +20,8 @@ pub struct Server {
     pub admin_email: String,
     pub admin_password: String,
     process: Process,
+    /// Its configuration, data and logs, removed after the process is gone.
+    #[allow(dead_code)]
     pub dir: tempfile::TempDir,
 }
 
