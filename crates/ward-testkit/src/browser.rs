@@ -377,7 +377,10 @@ impl WebDriverCompatibleCommand for Extension {
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (self.method.clone(), self.body.as_ref().map(Value::to_string))
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
     }
 }
 

@@ -131,23 +131,28 @@ impl Launcher {
         });
         let started = Instant::now();
         let url = loop {
+            use std::sync::mpsc::RecvTimeoutError;
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(url) => break url,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-                    if started.elapsed() < START_TIMEOUT =>
-                {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        panic!(
-                            "{:?} exited ({status}) before listening:\n{}",
-                            self.program,
-                            self.logs()
-                        );
-                    }
+                // Its stdout closed without the line: it exited (or is about to).
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                    panic!(
+                        "{:?} exited ({status}) before listening:\n{}",
+                        self.program,
+                        self.logs()
+                    );
                 }
-                Err(_) => {
+                Err(RecvTimeoutError::Timeout) if started.elapsed() < START_TIMEOUT => {}
+                Err(RecvTimeoutError::Timeout) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("{:?} did not start:\n{}", self.program, self.logs());
+                    panic!(
+                        "{:?} did not say where it listens within {START_TIMEOUT:?}:\n{}",
+                        self.program,
+                        self.logs()
+                    );
                 }
             }
         };

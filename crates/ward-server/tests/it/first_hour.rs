@@ -205,8 +205,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
     let browser = server.browser();
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (_, account, _) = browser.get("/account").await;
-    let form = &ward_testkit::html::form_posting_to(&account, "/account/tokens")
-        .expect("token form");
+    let form =
+        &ward_testkit::html::form_posting_to(&account, "/account/tokens").expect("token form");
     let r = browser
         .submit_form(
             form,
@@ -345,8 +345,8 @@ async fn every_page_and_link_works_for_an_admin(b: Backend) {
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     // Something in every table: a token, a CLI session, audit rows with short and long targets.
     let (_, account, _) = browser.get("/account").await;
-    let form = &ward_testkit::html::form_posting_to(&account, "/account/tokens")
-        .expect("token form");
+    let form =
+        &ward_testkit::html::form_posting_to(&account, "/account/tokens").expect("token form");
     browser
         .submit_form(form, &[("name", "walk"), ("scope.containers:read", "on")])
         .await;

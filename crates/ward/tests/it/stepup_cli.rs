@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use crate::support::{Cli, Server};
+use crate::{assert_ok, login_pkce};
 use ward_testkit::browser::{find_browser, Driver};
 use ward_testkit::html::input_value as hidden;
-use crate::{assert_ok, login_pkce};
 
 const WAIT: Duration = Duration::from_secs(60);
 
