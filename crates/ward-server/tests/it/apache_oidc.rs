@@ -135,11 +135,7 @@ async fn start_apache(port: u16, ward: &str) -> Apache {
 
 async fn sign_in(d: &Driver) {
     d.wait_path("/login").await;
-    d.type_into("#email", ADMIN_EMAIL).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", ADMIN_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD).await;
 }
 
 /// The `session.revoked` events: (session id, detail).

@@ -332,10 +332,8 @@ async fn the_pages_ask_again_then_continue(b: Backend) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     server.clock.advance(11 * 60);
     let (_, account, _) = browser.get("/account").await;
-    let at = account
-        .find("action=\"/account/tokens\"")
-        .expect("token form");
-    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let form =
+        &ward_testkit::html::form_posting_to(&account, "/account/tokens").expect("token form");
     let r = browser
         .submit_form(
             form,
@@ -362,8 +360,8 @@ async fn the_pages_ask_again_then_continue(b: Backend) {
     assert_eq!(location_of(&r), "/account#tokens");
     // Now the form works.
     let (_, account, _) = browser.get("/account").await;
-    let at = account.find("action=\"/account/tokens\"").unwrap();
-    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let form =
+        &ward_testkit::html::form_posting_to(&account, "/account/tokens").expect("token form");
     let r = browser
         .submit_form(
             form,

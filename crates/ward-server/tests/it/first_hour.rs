@@ -205,8 +205,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
     let browser = server.browser();
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let (_, account, _) = browser.get("/account").await;
-    let at = account.find("action=\"/account/tokens\"").unwrap();
-    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let form =
+        &ward_testkit::html::form_posting_to(&account, "/account/tokens").expect("token form");
     let r = browser
         .submit_form(
             form,
@@ -238,13 +238,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
     // The redirect target shows the secret once.
     let (status, shown, _) = browser.get("/account#tokens").await;
     assert_eq!(status, StatusCode::OK);
-    let secret = (|| {
-        let at = shown.find("id=\"new-token\"")?;
-        let tag = &shown[shown[..at].rfind('<')?..at + shown[at..].find('>')?];
-        let v = tag.find("value=\"")? + 7;
-        Some(tag[v..v + tag[v..].find('"')?].to_string())
-    })()
-    .expect("the new secret is shown");
+    let secret = ward_testkit::html::attribute(&shown, "#new-token", "value")
+        .expect("the new secret is shown");
     assert!(secret.starts_with("ward_"), "{secret}");
     assert!(!set_cookie[0].contains(&secret), "the cookie is encrypted");
     let r = server
@@ -302,10 +297,8 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
 
 /// Same-origin links (`href="…"`) of a page, without fragments, entities decoded.
 fn same_origin_links(base: &str, html: &str) -> Vec<String> {
-    html.split("href=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(|href| href.replace("&amp;", "&"))
+    ward_testkit::html::attributes_of_all(html, "[href]", "href")
+        .into_iter()
         .map(|href| match href.strip_prefix(base) {
             Some("") => "/".to_string(),
             Some(local) => local.to_string(),
@@ -318,38 +311,25 @@ fn same_origin_links(base: &str, html: &str) -> Vec<String> {
 }
 
 /// Values cut with "…" whose whole (the element's `title`) is shorter than 17 characters, or
-/// that have no `title` to show it: `(shown, whole)`.
+/// that have no `title` to show it: `(shown, whole)`. Only text that opens its element counts
+/// (the element holding the value).
 fn short_truncations(html: &str) -> Vec<(String, String)> {
+    let doc = ward_testkit::html::scraper::Html::parse_document(html);
     let mut found = Vec::new();
-    let mut at = 0;
-    while let Some(i) = html[at..].find('…') {
-        let pos = at + i;
-        at = pos + '…'.len_utf8();
-        // Only text content: the nearest '<' before it opens the element that holds it.
-        let Some(open) = html[..pos].rfind('<') else {
+    for element in doc.root_element().descendent_elements() {
+        let Some(text) = element.first_child().and_then(|c| c.value().as_text()) else {
             continue;
         };
-        let Some(close) = html[open..pos].find('>') else {
-            continue;
-        };
-        let tag = &html[open..open + close];
-        let shown = html[open + close + 1..pos].to_string();
-        if shown.contains('<') {
-            continue;
-        }
-        let whole = tag
-            .split("title=\"")
-            .nth(1)
-            .and_then(|t| t.split('"').next())
-            .map(str::to_string);
-        match whole {
-            Some(whole) if whole.chars().count() >= 17 => {}
-            Some(whole) => found.push((shown, whole)),
-            // Prose such as "Loading…" is not a cut value: only flag code-like cells.
-            None if tag.starts_with("<code") || tag.starts_with("<td") => {
-                found.push((shown, String::new()))
+        let name = element.value().name();
+        for (at, _) in text.match_indices('…') {
+            let shown = text[..at].to_string();
+            match element.value().attr("title").map(str::to_string) {
+                Some(whole) if whole.chars().count() >= 17 => {}
+                Some(whole) => found.push((shown, whole)),
+                // Prose such as "Loading…" is not a cut value: only flag code-like cells.
+                None if name == "code" || name == "td" => found.push((shown, String::new())),
+                None => {}
             }
-            None => {}
         }
     }
     found
@@ -365,8 +345,8 @@ async fn every_page_and_link_works_for_an_admin(b: Backend) {
     browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     // Something in every table: a token, a CLI session, audit rows with short and long targets.
     let (_, account, _) = browser.get("/account").await;
-    let at = account.find("action=\"/account/tokens\"").unwrap();
-    let form = &account[account[..at].rfind("<form").unwrap()..];
+    let form =
+        &ward_testkit::html::form_posting_to(&account, "/account/tokens").expect("token form");
     browser
         .submit_form(form, &[("name", "walk"), ("scope.containers:read", "on")])
         .await;

@@ -314,29 +314,8 @@ pub fn location_of(r: &reqwest::Response) -> String {
         .to_string()
 }
 
-/// Reads `<input … name="NAME" … value="VALUE">` from a page.
-pub fn input_value(html: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\"");
-    let at = html.find(&needle)?;
-    let start = html[..at].rfind('<')?;
-    let end = at + html[at..].find('>')?;
-    let tag = &html[start..end];
-    let v = tag.find("value=\"")? + 7;
-    let value = &tag[v..v + tag[v..].find('"')?];
-    Some(
-        value
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">"),
-    )
-}
-
-pub fn form_action(html: &str) -> Option<String> {
-    let at = html.find("<form")?;
-    let a = at + html[at..].find("action=\"")? + 8;
-    Some(html[a..a + html[a..].find('"')?].to_string())
-}
+// The page readers live in the test kit (scraper); these names stay for the tests using them.
+pub use ward_testkit::html::{form_action, input_value};
 
 pub struct Browser {
     pub http: reqwest::Client,
@@ -489,14 +468,5 @@ pub async fn error_code(r: reqwest::Response) -> (StatusCode, String) {
     )
 }
 
-/// A component a test needs is missing: a failure, unless the person running the tests asked
-/// for skipping with `WARD_TEST_ALLOW_SKIP=1`.
-pub fn missing_component(test: &str, what: &str) {
-    if std::env::var("WARD_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: {what} (WARD_TEST_ALLOW_SKIP=1)");
-        return;
-    }
-    panic!(
-        "{test} needs {what}; install it (.ci/packages.sh) or set WARD_TEST_ALLOW_SKIP=1 to skip"
-    );
-}
+// A missing component fails the test unless `WARD_TEST_ALLOW_SKIP=1` (the test kit's rule).
+pub use ward_testkit::missing_component;

@@ -56,11 +56,7 @@ async fn account_and_admin_pages_in_chromium() {
     d.wait_path("/login").await;
     assert!(d.exists("form[action='/login/guest'] button").await);
     shots.push(d.screenshot("01-sign-in").await);
-    d.type_into("#email", ADMIN_EMAIL).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", ADMIN_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     d.wait_path("/account").await;
     assert_eq!(d.text("tr.current .badge").await, "This device");
 

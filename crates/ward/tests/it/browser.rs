@@ -1,10 +1,10 @@
 //! A scripted user with a browser: a cookie jar, manual redirects, and generic HTML form
 //! handling (keep every hidden input, fill `email`, `password`, `user_code`, press
-//! `decision=allow`). It knows no page by name, only the stable field names of SPEC §2.9.
-
-use std::collections::HashMap;
+//! `decision=allow`; the forms are read by the test kit's `html`). It knows no page by name,
+//! only the stable field names of SPEC §2.9.
 
 use url::Url;
+use ward_testkit::html::{self, Form};
 
 pub struct Browser {
     http: reqwest::Client,
@@ -20,14 +20,6 @@ pub enum Stop {
     Page(#[allow(dead_code)] String, String),
     /// The redirect to the CLI's loopback callback, not followed.
     Loopback(String),
-}
-
-#[derive(Debug, Default)]
-struct Form {
-    action: Option<String>,
-    method: String,
-    inputs: Vec<HashMap<String, String>>,
-    buttons: Vec<HashMap<String, String>>,
 }
 
 impl Browser {
@@ -82,7 +74,7 @@ impl Browser {
             if body.contains("Login Successful!") || body.contains("Device approved") {
                 return Ok(Stop::Page(url, body));
             }
-            let forms = parse_forms(&body);
+            let forms = html::forms(&body);
             let Some(form) = pick(&forms) else {
                 return Err(format!("no usable form at {url}:\n{body}"));
             };
@@ -122,119 +114,20 @@ impl Browser {
             };
             out.push((name.clone(), value));
         }
-        if form
-            .buttons
-            .iter()
-            .any(|b| b.get("name").map(String::as_str) == Some("decision"))
-        {
+        if form.has_button("decision") {
             out.push(("decision".into(), self.decision.into()));
         }
         out
     }
 }
 
-fn has_input(form: &Form, name: &str) -> bool {
-    form.inputs
-        .iter()
-        .any(|i| i.get("name").map(String::as_str) == Some(name))
-}
-
 fn pick(forms: &[Form]) -> Option<&Form> {
     for key in ["password", "email", "user_code"] {
-        if let Some(f) = forms.iter().find(|f| has_input(f, key)) {
+        if let Some(f) = forms.iter().find(|f| f.has_input(key)) {
             return Some(f);
         }
     }
-    forms.iter().find(|f| {
-        f.buttons
-            .iter()
-            .any(|b| b.get("name").map(String::as_str) == Some("decision"))
-    })
-}
-
-fn parse_forms(html: &str) -> Vec<Form> {
-    let lower = html.to_ascii_lowercase();
-    let mut forms = Vec::new();
-    let mut pos = 0;
-    while let Some(start) = lower[pos..].find("<form").map(|i| i + pos) {
-        let end = lower[start..]
-            .find("</form>")
-            .map_or(html.len(), |i| i + start);
-        let tag_end = lower[start..].find('>').map_or(end, |i| i + start);
-        let attrs = parse_attrs(&html[start + 5..tag_end]);
-        let mut form = Form {
-            action: attrs.get("action").cloned(),
-            method: attrs.get("method").cloned().unwrap_or_else(|| "get".into()),
-            ..Form::default()
-        };
-        let inner = &html[tag_end..end];
-        let inner_lower = &lower[tag_end..end];
-        for (tag, list) in [("<input", &mut form.inputs), ("<button", &mut form.buttons)] {
-            let mut p = 0;
-            while let Some(s) = inner_lower[p..].find(tag).map(|i| i + p) {
-                let e = inner_lower[s..].find('>').map_or(inner.len(), |i| i + s);
-                list.push(parse_attrs(&inner[s + tag.len()..e]));
-                p = e;
-            }
-        }
-        forms.push(form);
-        pos = end;
-    }
-    forms
-}
-
-fn parse_attrs(s: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        let ns = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'/' {
-            i += 1;
-        }
-        let name = s[ns..i].to_ascii_lowercase();
-        if name.is_empty() {
-            i += 1;
-            continue;
-        }
-        if i < b.len() && b[i] == b'=' {
-            i += 1;
-            let value = if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-                let q = b[i];
-                let vs = i + 1;
-                i = vs;
-                while i < b.len() && b[i] != q {
-                    i += 1;
-                }
-                let v = &s[vs..i.min(s.len())];
-                i += 1;
-                v
-            } else {
-                let vs = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                &s[vs..i]
-            };
-            out.insert(name, unescape(value));
-        } else {
-            out.insert(name, String::new());
-        }
-    }
-    out
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    forms.iter().find(|f| f.has_button("decision"))
 }
 
 #[test]
@@ -246,7 +139,7 @@ fn parses_forms_generically() {
       <button type="submit">Sign in</button></form>
       <form method="post" action="/consent"><input type="hidden" name="request" value="r">
       <button name="decision" value="allow">Allow</button><button name="decision" value="deny">Deny</button></form>"#;
-    let forms = parse_forms(html);
+    let forms = html::forms(html);
     assert_eq!(forms.len(), 2);
     let b = Browser::new("a@b.c", "pw");
     let f = pick(&forms).unwrap();

@@ -1,15 +1,17 @@
 //! Durability: a session acknowledged to a client survives `kill -9` of the server (SQLite WAL
 //! with synchronous = FULL), and bad configuration stops start-up with one clear message.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
+use std::process::Command;
 use std::time::Duration;
+
+use ward_testkit::process::{free_port, Launcher};
 
 use crate::support::{Cli, ADMIN_EMAIL, ADMIN_PASSWORD, WARD};
 
-fn start(data: &std::path::Path, port: u16) -> (Child, String) {
-    let mut child = Command::new(WARD)
+/// `ward server` on a fixed port (a restart answers at the same URL), its data in `data`.
+fn launcher(data: &std::path::Path, port: u16) -> Launcher {
+    let dir = data.parent().unwrap();
+    Launcher::new(WARD, dir)
         .args([
             "server",
             "--listen",
@@ -19,33 +21,15 @@ fn start(data: &std::path::Path, port: u16) -> (Child, String) {
         .arg(data)
         .env("WARD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .current_dir(data.parent().unwrap())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("ready line")
-        .to_string();
-    (child, url)
+        .current_dir(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_survives_kill_9_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (mut server, url) = start(&data, port);
+    let server = launcher(&data, free_port()).start();
+    let url = server.url.clone();
     let cli = Cli::new();
     // Sign in through the device flow, approved in the pages like a user would.
     let running = cli.spawn(&[
@@ -72,18 +56,11 @@ async fn session_survives_kill_9_and_restart() {
     let out = running.finish(Duration::from_secs(60)).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     // kill -9 right after the session was acknowledged: no graceful shutdown, no flush.
-    Command::new("kill")
-        .args(["-9", &server.id().to_string()])
-        .status()
-        .unwrap();
-    let _ = server.wait();
-    let (mut server, _) = start(&data, port);
+    let _server = server.restart_after_kill_9();
     // The session is still there: the CLI's credentials work against the restarted server.
     let profile = cli.run(&["api", "/api/profile"]).await;
     assert_eq!(profile.code, 0, "{}", profile.stderr);
     assert!(profile.stdout.contains(ADMIN_EMAIL), "{}", profile.stdout);
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]

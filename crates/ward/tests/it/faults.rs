@@ -7,43 +7,34 @@
 //! request that was in flight when the server died — never "unknown", which would mean an
 //! acknowledged rotation was lost — and no earlier token works again.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use ward_testkit::process::{free_port, Launcher, Process};
+
 use crate::support::{Server, ADMIN_EMAIL, ADMIN_PASSWORD, WARD};
 
 const CLIENTS: usize = 32;
 
-/// A `ward server` process on a fixed port, so a restart answers at the same URL.
-struct Process {
-    child: Child,
-    url: String,
-}
-
-impl Process {
-    fn start(dir: &std::path::Path, port: u16, database_url: Option<&str>) -> Process {
-        Self::start_as(dir, port, database_url, None)
-    }
-
-    /// With `public_url`: a replica answers as the issuer the replicas share.
-    fn start_as(
-        dir: &std::path::Path,
-        port: u16,
-        database_url: Option<&str>,
-        public_url: Option<&str>,
-    ) -> Process {
-        let config = dir.join("ward.toml");
-        std::fs::write(
-            &config,
-            "terminal_sign_in = true\n[rate_limits]\nsignin_per_ip = 1000\ndevice_codes_per_ip = 1000\n",
-        )
-        .unwrap();
-        let mut cmd = Command::new(WARD);
-        cmd.args([
+/// A `ward server` on a fixed port (a restart answers at the same URL), its data and logs in
+/// `dir`; with `public_url`, a replica answering as the issuer the replicas share.
+fn launcher(
+    dir: &std::path::Path,
+    port: u16,
+    database_url: Option<&str>,
+    public_url: Option<&str>,
+) -> Launcher {
+    let config = dir.join("ward.toml");
+    std::fs::write(
+        &config,
+        "terminal_sign_in = true\n[rate_limits]\nsignin_per_ip = 1000\ndevice_codes_per_ip = 1000\n",
+    )
+    .unwrap();
+    let mut launcher = Launcher::new(WARD, dir)
+        .args([
             "server",
             "--listen",
             &format!("127.0.0.1:{port}"),
@@ -53,71 +44,18 @@ impl Process {
         .arg("--data-dir")
         .arg(dir.join("data"))
         .env("WARD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        // The log (tracing writes to stderr), appended to across restarts.
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("server.err"))
-                .unwrap(),
-        );
-        if let Some(url) = database_url {
-            cmd.env("WARD_DATABASE_URL", url);
-        }
-        if let Some(url) = public_url {
-            cmd.env("WARD_PUBLIC_URL", url);
-        }
-        let mut child = cmd.spawn().unwrap();
-        // Everything the server prints goes to server.log, read on a thread for its life.
-        let stdout = child.stdout.take().unwrap();
-        let log = dir.join("server.log");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(u) = line.trim().strip_prefix("listening on ") {
-                    let _ = tx.send(u.trim().to_owned());
-                }
-                let _ = writeln!(file, "{line}");
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server did not start");
-        Process { child, url }
+        .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    if let Some(url) = database_url {
+        launcher = launcher.env("WARD_DATABASE_URL", url);
     }
-
-    fn kill_9(mut self) {
-        Command::new("kill")
-            .args(["-9", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let _ = self.child.wait();
+    if let Some(url) = public_url {
+        launcher = launcher.env("WARD_PUBLIC_URL", url);
     }
+    launcher
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn start(dir: &std::path::Path, port: u16, database_url: Option<&str>) -> Process {
+    launcher(dir, port, database_url, None).start()
 }
 
 /// A fresh PostgreSQL database for one server.
@@ -197,7 +135,7 @@ async fn refresh(http: &reqwest::Client, url: &str, token: &str) -> Option<(u16,
 async fn rotations_survive_kill_9(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = Process::start(dir.path(), port, database_url.as_deref());
+    let server = start(dir.path(), port, database_url.as_deref());
     let url = server.url.clone();
     let mut first = Vec::new();
     for _ in 0..CLIENTS {
@@ -233,7 +171,7 @@ async fn rotations_survive_kill_9(database_url: Option<String>) {
     let acknowledged: usize = given.iter().map(|g| g.lock().unwrap().len() - 1).sum();
     assert!(acknowledged >= CLIENTS, "only {acknowledged} rotations");
 
-    let server = Process::start(dir.path(), port, database_url.as_deref());
+    let server = start(dir.path(), port, database_url.as_deref());
     let http = Server::http();
     let mut live = 0;
     for (i, tokens) in given.iter().enumerate() {
@@ -414,8 +352,8 @@ async fn postgres_restarted_under_load() {
     std::os::unix::fs::symlink(a_dir.join("data"), b_dir.join("data")).unwrap();
     let a_port = free_port();
     let issuer = format!("http://127.0.0.1:{a_port}");
-    let a = Process::start_as(&a_dir, a_port, Some(&pg.url()), Some(&issuer));
-    let b = Process::start_as(&b_dir, free_port(), Some(&pg.url()), Some(&issuer));
+    let a = launcher(&a_dir, a_port, Some(&pg.url()), Some(&issuer)).start();
+    let b = launcher(&b_dir, free_port(), Some(&pg.url()), Some(&issuer)).start();
 
     let http = Server::http();
     let refresh_token = sign_in(&a.url).await;
@@ -512,7 +450,7 @@ async fn postgres_restarted_under_load() {
 
     // B's change listener subscribes again (the cache TTL covers the gap meanwhile).
     let subscribed = || {
-        std::fs::read_to_string(b_dir.join("server.err"))
+        std::fs::read_to_string(b.log_path())
             .unwrap_or_default()
             .matches("listening for changes from other replicas")
             .count()
@@ -522,7 +460,7 @@ async fn postgres_restarted_under_load() {
         assert!(
             waited.elapsed() < Duration::from_secs(10),
             "B's change listener did not reconnect:\n{}",
-            std::fs::read_to_string(b_dir.join("server.err")).unwrap_or_default()
+            std::fs::read_to_string(b.log_path()).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -611,7 +549,7 @@ impl Drop for SmallDisk {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_on_a_full_disk() {
     let disk = SmallDisk::mount(16);
-    let server = Process::start(disk.dir.path(), free_port(), None);
+    let server = start(disk.dir.path(), free_port(), None);
     let http = Server::http();
     let refresh_token = sign_in(&server.url).await;
     let (status, tokens) = refresh(&http, &server.url, &refresh_token).await.unwrap();
@@ -636,7 +574,7 @@ async fn sqlite_on_a_full_disk() {
         }
     }
     assert!(refused >= 3, "the writes never ran out of space");
-    let log = std::fs::read_to_string(disk.dir.path().join("server.err")).unwrap();
+    let log = server.log();
     assert!(log.contains("database unavailable"), "{log}");
     // Reads keep working.
     let r = http

@@ -6,18 +6,11 @@
 use std::time::Duration;
 
 use crate::support::{Cli, Server};
-use crate::webdriver::{find_browser, Driver};
 use crate::{assert_ok, login_pkce};
+use ward_testkit::browser::{find_browser, Driver};
+use ward_testkit::html::input_value as hidden;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The value of the hidden input `name` in `html`.
-fn hidden(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&amp;", "&"))
-}
 
 struct Device {
     http: reqwest::Client,
@@ -229,12 +222,10 @@ async fn verify_without_code_is_approved_on_another_device() {
 async fn verify_in_a_terminal_is_approved_in_chromium() {
     let Some((chromium, chromedriver)) = find_browser() else {
         // A missing component fails the test unless skipping was asked for.
-        assert!(
-            std::env::var("WARD_TEST_ALLOW_SKIP").is_ok_and(|v| v == "1"),
-            "verify_in_a_terminal_is_approved_in_chromium needs Debian's chromium and \
-             chromium-driver; install them (.ci/packages.sh) or set WARD_TEST_ALLOW_SKIP=1"
+        ward_testkit::missing_component(
+            "verify_in_a_terminal_is_approved_in_chromium",
+            "Debian's chromium and chromium-driver",
         );
-        eprintln!("SKIPPED verify_in_a_terminal_is_approved_in_chromium: no Chromium");
         return;
     };
     let server = Server::start();

@@ -1,14 +1,15 @@
-//! Test fixtures: a real `ward server` per test (temp SQLite data dir, port 0) and the real
-//! `ward` CLI run with a private config dir, the file credential store, and a `$BROWSER` that
-//! only records the URLs it is asked to open (the test then plays the user in [`Browser`]).
+//! Test fixtures: a real `ward server` per test (temp SQLite data dir, port 0, started by the
+//! test kit's launcher) and the real `ward` CLI run with a private config dir, the file
+//! credential store, and a `$BROWSER` that only records the URLs it is asked to open (the test
+//! then plays the user in [`Browser`]).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ward_testkit::process::{Launcher, Process};
 
 pub const WARD: &str = env!("CARGO_BIN_EXE_ward");
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -18,7 +19,9 @@ pub struct Server {
     pub url: String,
     pub admin_email: String,
     pub admin_password: String,
-    child: std::process::Child,
+    process: Process,
+    /// Its configuration, data and logs, removed after the process is gone.
+    #[allow(dead_code)]
     pub dir: tempfile::TempDir,
 }
 
@@ -30,7 +33,6 @@ impl Server {
     /// Starts a server with extra `ward.toml` lines.
     pub fn start_with(toml: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let config = dir.path().join("ward.toml");
         std::fs::write(
             &config,
@@ -39,43 +41,17 @@ impl Server {
             ),
         )
         .unwrap();
-        let mut cmd = std::process::Command::new(WARD);
-        cmd.args(["server", "--listen", "127.0.0.1:0", "--config"])
+        let process = Launcher::new(WARD, dir.path())
+            .args(["server", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .env("WARD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("WARD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env_remove("HTTPS_PROXY")
-            .env_remove("HTTP_PROXY")
-            .env_remove("ALL_PROXY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "server did not start:\n{}",
-                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
-                );
-            }
-        };
+            .start();
         // The bootstrap admin from the environment; if the server generated one instead, it
         // printed the credentials once to stderr.
-        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        let log = process.log();
         let printed = |key: &str| {
             log.lines()
                 .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_owned()))
@@ -85,17 +61,17 @@ impl Server {
             _ => (ADMIN_EMAIL.to_owned(), ADMIN_PASSWORD.to_owned()),
         };
         Self {
-            url,
+            url: process.url.clone(),
             admin_email,
             admin_password,
-            child,
+            process,
             dir,
         }
     }
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// A user who knows the admin's password.
@@ -103,8 +79,9 @@ impl Server {
         crate::browser::Browser::new(&self.admin_email, &self.admin_password)
     }
 
+    /// The server's log (its stderr).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        self.process.log()
     }
 
     /// How many requests to `path` the server logged with `status` (one log line per request,
@@ -157,13 +134,6 @@ impl Server {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -152,11 +152,7 @@ async fn branding_on_every_page(b: Backend) {
 
     // Signed in as the admin: every account and admin page.
     d.goto(&format!("{base}/account")).await;
-    d.type_into("#email", ADMIN_EMAIL).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", ADMIN_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     d.wait_path("/account").await;
     for path in [
         "/",

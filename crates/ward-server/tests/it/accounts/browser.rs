@@ -35,11 +35,7 @@ async fn account_flows_in_chromium(b: Backend) {
     // The admin signs in here; another session of theirs is a CLI sign-in.
     let other = cli_tokens(&server).await;
     d.goto(&format!("{base}/account")).await;
-    d.type_into("#email", ADMIN_EMAIL).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", ADMIN_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     d.wait_path("/account").await;
 
     // Change the password: a weak one is refused with the rule, then a good one.
@@ -135,11 +131,7 @@ async fn account_flows_in_chromium(b: Backend) {
     // The admin deletes the user.
     d.delete_cookies().await;
     d.goto(&format!("{base}/admin/users")).await;
-    d.type_into("#email", ADMIN_EMAIL).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", NEW_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(ADMIN_EMAIL, NEW_PASSWORD).await;
     d.wait_path("/admin/users").await;
     d.click(&format!("#delete-{} summary", dev.id)).await;
     d.click(&format!("#delete-{} input[name=confirm]", dev.id))

@@ -85,11 +85,7 @@ async fn email_change_in_chromium(b: Backend) {
     let mut shots = Vec::new();
     let shot = |name: &str| format!("email-change-{tag}-{name}");
     d.goto(&format!("{base}/account")).await;
-    d.type_into("#email", OLD).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", USER_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(OLD, USER_PASSWORD).await;
     d.wait_path("/account").await;
     d.click("#change-email").await;
     d.wait_path("/account/email").await;

@@ -19,11 +19,7 @@ fn with_smtp(raw: &mut RawConfig, port: u16, pki: &Pki) {
 
 async fn sign_in_admin(d: &Driver, base: &str, path: &str) {
     d.goto(&format!("{base}{path}")).await;
-    d.type_into("#email", ADMIN_EMAIL).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", ADMIN_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     d.wait_path(path).await;
 }
 
@@ -152,11 +148,7 @@ async fn approval_in_chromium(b: Backend) {
 
     // Signing in while waiting: a clear page, no session.
     d.goto(&format!("{base}/login")).await;
-    d.type_into("#email", asker).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", USER_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(asker, USER_PASSWORD).await;
     d.wait_source("waits for an administrator").await;
     shots.push(d.screenshot(&shot("03-sign-in-waits")).await);
 
@@ -189,11 +181,7 @@ async fn approval_in_chromium(b: Backend) {
     // Now the person signs in.
     d.delete_cookies().await;
     d.goto(&format!("{base}/login")).await;
-    d.type_into("#email", asker).await;
-    d.click("form[action='/login'] button[type=submit]").await;
-    d.type_into("#password", USER_PASSWORD).await;
-    d.click("form[action='/login/password'] button[type=submit]")
-        .await;
+    d.sign_in_with_password(asker, USER_PASSWORD).await;
     d.wait_path("/account").await;
     assert!(d.text("#profile").await.contains(asker));
     shots.push(d.screenshot(&shot("05-approved-signed-in")).await);
