@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod registration;
+
 /// The built-in public client used by `ward login` (SPEC §2.2).
 pub const CLI_CLIENT_ID: &str = "ward-cli";
 /// RFC 8628 §3.4 grant type.

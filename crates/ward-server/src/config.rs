@@ -15,6 +15,9 @@ use url::Url;
 use ward_core::roles::{Role, RoleMap};
 use ward_core::scope::DEFAULT_RESOURCES;
 
+mod registration;
+pub use registration::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -198,6 +201,10 @@ pub struct RawConfig {
     /// `[[trust]]`: workload identity federation (SPEC §2.15), validated in `trust::config`.
     #[serde(default)]
     pub trust: Vec<crate::trust::config::RawTrust>,
+    /// `[registration]`: dynamic client registration (SPEC §2.15), validated in
+    /// `config::registration`.
+    #[serde(default)]
+    pub registration: RawRegistration,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -503,6 +510,7 @@ impl Default for RawConfig {
             dpop: Default::default(),
             ssh: Default::default(),
             trust: Vec::new(),
+            registration: RawRegistration::default(),
         }
     }
 }
@@ -541,6 +549,7 @@ const ENV_SECTIONS: &[&str] = &[
     "proxy",
     "events",
     "dpop",
+    "registration",
 ];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[
@@ -741,6 +750,8 @@ pub struct Config {
     pub ssh: crate::ssh::config::SshConfig,
     /// `[[trust]]` (SPEC §2.15).
     pub trust: Vec<crate::trust::config::TrustConfig>,
+    /// `[registration]` (SPEC §2.15).
+    pub registration: RegistrationConfig,
 }
 
 // Built once at start-up; boxing the GitHub URLs would only add noise.
@@ -1395,6 +1406,7 @@ impl RawConfig {
             events: crate::events::config::validate(&self.webhooks, &self.events)?,
             dpop: self.dpop.validate()?,
             trust: crate::trust::config::validate(&self.trust)?,
+            registration: self.registration.validate(&self.resources)?,
             ssh: crate::ssh::config::validate(
                 &self.ssh,
                 &self.roles.keys().cloned().collect::<Vec<_>>(),

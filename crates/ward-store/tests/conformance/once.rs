@@ -58,6 +58,7 @@ async fn authorization_code_is_redeemed_once(store: &SqlStore) {
         created_at: NOW,
         expires_at: NOW.plus_secs(60),
         session_id: None,
+        resource: None,
     };
     store.insert_auth_code(&code).await.unwrap();
     let answers = race(store, |s, _| async move {
