@@ -101,7 +101,10 @@ impl ValidMetadata {
 ///
 /// # Errors
 /// The first problem found, with the RFC 7591 §3.2.2 code it answers.
-pub fn validate(meta: &ClientMetadata, max_scopes: &[String]) -> Result<ValidMetadata, MetadataError> {
+pub fn validate(
+    meta: &ClientMetadata,
+    max_scopes: &[String],
+) -> Result<ValidMetadata, MetadataError> {
     let bad = |d: String| Err(MetadataError::Metadata(d));
     let redirect_uris = match &meta.redirect_uris {
         Some(uris) if !uris.is_empty() => uris.clone(),
@@ -240,15 +243,18 @@ pub fn redirect_allowed(requested: &str, registered: &[String]) -> bool {
     if asked.scheme() != "http" || !is_loopback_ip(&asked) || asked.fragment().is_some() {
         return false;
     }
-    registered.iter().filter_map(|r| Url::parse(r).ok()).any(|r| {
-        r.scheme() == "http"
-            && is_loopback_ip(&r)
-            && r.host() == asked.host()
-            && r.path() == asked.path()
-            && r.query() == asked.query()
-            && asked.username().is_empty()
-            && asked.password().is_none()
-    })
+    registered
+        .iter()
+        .filter_map(|r| Url::parse(r).ok())
+        .any(|r| {
+            r.scheme() == "http"
+                && is_loopback_ip(&r)
+                && r.host() == asked.host()
+                && r.path() == asked.path()
+                && r.query() == asked.query()
+                && asked.username().is_empty()
+                && asked.password().is_none()
+        })
 }
 
 /// Whether every entry of `max_scopes` is an OIDC scope or a known permission (checked at
@@ -275,7 +281,11 @@ mod tests {
     }
 
     fn max() -> Vec<String> {
-        vec!["openid".into(), "offline_access".into(), "containers:read".into()]
+        vec![
+            "openid".into(),
+            "offline_access".into(),
+            "containers:read".into(),
+        ]
     }
 
     #[test]
@@ -333,7 +343,10 @@ mod tests {
         assert_eq!(e.code(), "invalid_redirect_uri");
         let mut m = meta(&["https://a.example/cb"]);
         m.grant_types = Some(vec!["client_credentials".into()]);
-        assert_eq!(validate(&m, &max()).unwrap_err().code(), "invalid_client_metadata");
+        assert_eq!(
+            validate(&m, &max()).unwrap_err().code(),
+            "invalid_client_metadata"
+        );
         m.grant_types = Some(vec!["refresh_token".into()]);
         assert!(validate(&m, &max()).is_err());
         m.grant_types = None;

@@ -10,11 +10,11 @@ use crate::account::{AccountLink, OutboxMail};
 use crate::clock::Timestamp;
 use crate::events::{AttemptOutcome, WebhookAttempt, WebhookMessage};
 use crate::machine::ServiceAccount;
-use crate::registration::{RegisteredClient, RegistrationToken};
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
     Session, SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
 };
+use crate::registration::{RegisteredClient, RegistrationToken};
 use crate::stepup::{SshCaKey, VerifyRequest};
 use crate::StoreError;
 

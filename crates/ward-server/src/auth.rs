@@ -83,11 +83,7 @@ impl Caller {
                 match Grant::from_scope(&scope, resources) {
                     Grant::Permissions(p) => Grant::Permissions(
                         p.into_iter()
-                            .filter(|s| {
-                                client
-                                    .as_ref()
-                                    .map_or(registered, |c| c.declares_scope(s))
-                            })
+                            .filter(|s| client.as_ref().map_or(registered, |c| c.declares_scope(s)))
                             .collect(),
                     ),
                     whole => whole,

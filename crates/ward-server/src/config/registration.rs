@@ -103,7 +103,11 @@ mod tests {
             mode: "maybe".into(),
             ..RawRegistration::default()
         };
-        assert!(bad_mode.validate(&[]).unwrap_err().to_string().contains("registration.mode"));
+        assert!(bad_mode
+            .validate(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("registration.mode"));
         let bad_scope = RawRegistration {
             max_scopes: vec!["admin:write".into()],
             ..RawRegistration::default()

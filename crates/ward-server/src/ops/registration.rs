@@ -74,7 +74,10 @@ pub async fn register(
         RegistrationMode::Token => Some(spend_token(state, ip, bearer).await?),
         _ => None,
     };
-    let client_id = format!("{REGISTERED_CLIENT_PREFIX}{}", random_id(state.random.as_ref()));
+    let client_id = format!(
+        "{REGISTERED_CLIENT_PREFIX}{}",
+        random_id(state.random.as_ref())
+    );
     let secret = (!valid.is_public()).then(|| new_opaque_secret(state.random.as_ref()));
     let client = RegisteredClient {
         client_id: client_id.clone(),
@@ -118,7 +121,11 @@ pub async fn register(
 }
 
 /// Spends the initial access token `bearer` for one registration; its id.
-async fn spend_token(state: &AppState, ip: Option<&str>, bearer: Option<&str>) -> ApiResult<String> {
+async fn spend_token(
+    state: &AppState,
+    ip: Option<&str>,
+    bearer: Option<&str>,
+) -> ApiResult<String> {
     let refused = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", why);
     let Some(token) = bearer else {
         return Err(refused(
@@ -251,7 +258,12 @@ pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<ClientInfo
 /// # Errors
 /// 403 without `admin:write`; 409 for a configured client (it lives in the configuration
 /// file); 404 for an unknown one.
-pub async fn remove(state: &AppState, caller: &Caller, ip: Option<&str>, id: &str) -> ApiResult<()> {
+pub async fn remove(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    id: &str,
+) -> ApiResult<()> {
     authz::require_admin(state, caller, true)?;
     if id == CLI_CLIENT_ID || state.config.clients.iter().any(|c| c.id == id) {
         return Err(ApiError::conflict(format!(

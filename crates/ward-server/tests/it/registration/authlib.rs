@@ -62,7 +62,10 @@ fn authlib_python(test: &str) -> Option<PathBuf> {
     if imports_ok(&python) {
         return Some(python);
     }
-    missing_component(test, "python3 with venv and pip, and PyPI (Authlib, requests)");
+    missing_component(
+        test,
+        "python3 with venv and pip, and PyPI (Authlib, requests)",
+    );
     None
 }
 
@@ -120,7 +123,9 @@ async fn sign_in(python: &Path, server: &TestServer, browser: &Browser, client: 
     let url = start["url"].as_str().unwrap();
     let (mut status, mut page, location) = browser.get(url).await;
     if location.starts_with("/login") {
-        let back = browser.sign_in_through(url, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let back = browser
+            .sign_in_through(url, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await;
         (status, page, _) = browser.get(&back).await;
     }
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -171,7 +176,10 @@ async fn authlib_open(b: Backend) {
     let server = start(b, "open").await;
     let capped = register(&python, &server, "openid containers:write", None).await;
     assert_eq!(capped["status"], 400, "{capped}");
-    assert_eq!(capped["body"]["error"], "invalid_client_metadata", "{capped}");
+    assert_eq!(
+        capped["body"]["error"], "invalid_client_metadata",
+        "{capped}"
+    );
     let v = register(&python, &server, &MAX_SCOPES.join(" "), None).await;
     assert_eq!(v["registration_endpoint"], server.url("/oauth/register"));
     assert_eq!(v["status"], 201, "{v}");
@@ -182,8 +190,7 @@ async fn authlib_open(b: Backend) {
     assert_eq!(done["api_status"], 200, "{done}");
     // Scope strings come back sorted (decision on scopes in api.md).
     assert_eq!(
-        done["token"]["scope"],
-        "containers:read offline_access openid",
+        done["token"]["scope"], "containers:read offline_access openid",
         "{done}"
     );
     let refreshed = done["refreshed"]["refresh_token"].as_str().unwrap();
@@ -220,8 +227,9 @@ async fn authlib_token(b: Backend) {
         assert_eq!(v["body"]["error"], "invalid_token", "{v}");
     }
     let admin = admin(&server).await;
-    let r = crate::machine::admin_post(&server, &admin, "/api/admin/registration-tokens", json!({}))
-        .await;
+    let r =
+        crate::machine::admin_post(&server, &admin, "/api/admin/registration-tokens", json!({}))
+            .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let t: Value = r.json().await.unwrap();
     let v = register(

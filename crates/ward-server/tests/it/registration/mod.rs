@@ -116,7 +116,10 @@ async fn code_for(
     }
     assert_eq!(status, StatusCode::OK, "a consent page every time: {page}");
     assert!(page.contains("unverified application"), "{page}");
-    assert!(page.contains("Agent Smith") && page.contains(client_id), "{page}");
+    assert!(
+        page.contains("Agent Smith") && page.contains(client_id),
+        "{page}"
+    );
     let r = browser.submit_form(&page, &[("decision", "allow")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let to = location_of(&r);
@@ -224,7 +227,11 @@ async fn each_mode(b: Backend) {
     assert!(v["client_id"].as_str().unwrap().starts_with("reg_"));
     assert!(v.get("client_secret").is_none(), "a public client: {v}");
     assert!(v["client_id_issued_at"].as_i64().unwrap() > 0);
-    assert_eq!(v["scope"], MAX_SCOPES.join(" "), "all of max_scopes by default");
+    assert_eq!(
+        v["scope"],
+        MAX_SCOPES.join(" "),
+        "all of max_scopes by default"
+    );
     assert_eq!(v["grant_types"], json!(["authorization_code"]));
     // Confidential by default (RFC 7591 §2: client_secret_basic): a secret, shown once.
     let (status, v) = register(&open, json!({"redirect_uris": [REDIRECT]}), None).await;
@@ -293,7 +300,11 @@ async fn each_mode(b: Backend) {
 async fn bad_metadata(b: Backend) {
     let server = start(b, "open").await;
     for (meta, code, says) in [
-        (json!({}), "invalid_redirect_uri", "redirect_uris is required"),
+        (
+            json!({}),
+            "invalid_redirect_uri",
+            "redirect_uris is required",
+        ),
         (
             json!({"redirect_uris": ["http://agent.example.com/cb"]}),
             "invalid_redirect_uri",
@@ -382,7 +393,10 @@ async fn code_flow(b: Backend) {
     // Consent again, although the user allowed it before (a configured client would not ask).
     let (verifier, challenge) = pkce_pair();
     let code = code_for(&server, &browser, id, &challenge, "openid", None).await;
-    assert_eq!(redeem(&server, id, &code, &verifier, None).await.0, StatusCode::OK);
+    assert_eq!(
+        redeem(&server, id, &code, &verifier, None).await.0,
+        StatusCode::OK
+    );
     // Outside what it registered: back to the client as invalid_scope.
     let url = reqwest::Url::parse_with_params(
         &server.url("/oauth/authorize"),
@@ -444,7 +458,10 @@ async fn confidential_client(b: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(wrong).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
+    assert_eq!(
+        error_code(wrong).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
     let none = redeem(&server, id, &code, &verifier, None).await;
     assert_eq!(none.0, StatusCode::UNAUTHORIZED, "{}", none.1);
     let r = server
@@ -466,7 +483,15 @@ async fn admin_list_and_remove(b: Backend) {
     let id = client["client_id"].as_str().unwrap().to_string();
     let browser = server.browser();
     let (verifier, challenge) = pkce_pair();
-    let code = code_for(&server, &browser, &id, &challenge, "openid offline_access", None).await;
+    let code = code_for(
+        &server,
+        &browser,
+        &id,
+        &challenge,
+        "openid offline_access",
+        None,
+    )
+    .await;
     let (_, tokens) = redeem(&server, &id, &code, &verifier, None).await;
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
@@ -513,7 +538,10 @@ async fn admin_list_and_remove(b: Backend) {
     let (status, v) = refresh(&server, &id, &refresh_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the client is gone: {v}");
     assert_eq!(v["error"], "invalid_client");
-    assert_eq!(profile_status(&server, &access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        profile_status(&server, &access).await,
+        StatusCode::UNAUTHORIZED
+    );
     // Through /api/auth/refresh (no client authentication) the session is revoked too.
     let r = server
         .api()
@@ -550,7 +578,10 @@ async fn rate_limited(b: Backend) {
     let server = start_with(b, "open", |c| c.registration.per_ip = 2).await;
     let meta = json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
     for _ in 0..2 {
-        assert_eq!(register(&server, meta.clone(), None).await.0, StatusCode::CREATED);
+        assert_eq!(
+            register(&server, meta.clone(), None).await.0,
+            StatusCode::CREATED
+        );
     }
     let r = server
         .api()
@@ -584,7 +615,10 @@ async fn resource_bound_to_code(b: Backend) {
         get(&server, token, "/api/containers/c1").await.status(),
         StatusCode::OK
     );
-    assert_eq!(profile_status(&server, token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        profile_status(&server, token).await,
+        StatusCode::UNAUTHORIZED
+    );
     // The same resource named again: fine.
     let (verifier, challenge) = pkce_pair();
     let code = code_for(&server, &browser, id, &challenge, scope, Some(&containers)).await;
