@@ -259,10 +259,10 @@ pub fn redirect_allowed(requested: &str, registered: &[String]) -> bool {
 
 /// Whether every entry of `max_scopes` is an OIDC scope or a known permission (checked at
 /// start-up); the first that is not.
-pub fn first_unknown_scope<'a>(
-    max_scopes: &'a [String],
+pub fn first_unknown_scope(
+    max_scopes: &[String],
     is_permission: impl Fn(&str) -> bool,
-) -> Option<&'a str> {
+) -> Option<&str> {
     max_scopes
         .iter()
         .map(String::as_str)
