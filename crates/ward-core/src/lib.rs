@@ -20,6 +20,7 @@ pub mod path;
 pub mod pkce;
 pub mod random;
 pub mod redirect;
+pub mod registration;
 pub mod roles;
 pub mod scope;
 pub mod secret;

@@ -133,6 +133,8 @@ pub struct AuthCode {
     pub expires_at: Timestamp,
     /// The session the first exchange created: revoked if the code is presented again.
     pub session_id: Option<String>,
+    /// RFC 8707 §2.2: the `resource` named at the authorization request; the token's `aud`.
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

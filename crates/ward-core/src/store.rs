@@ -14,6 +14,7 @@ use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
     Session, SigningKeyRecord, TotpEnrolment, User, WebauthnCeremony, WebauthnCredential,
 };
+use crate::registration::{RegisteredClient, RegistrationToken};
 use crate::stepup::{SshCaKey, VerifyRequest};
 use crate::StoreError;
 
@@ -640,6 +641,27 @@ pub trait StepUpStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
+/// Dynamic client registration (RFC 7591): registered clients and initial access tokens.
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    async fn insert_registered_client(&self, client: &RegisteredClient) -> StoreResult<()>;
+    async fn registered_client(&self, client_id: &str) -> StoreResult<Option<RegisteredClient>>;
+    /// Every registered client, newest first.
+    async fn registered_clients(&self) -> StoreResult<Vec<RegisteredClient>>;
+    /// Removes the client, revokes every session issued to it (its refresh tokens and access
+    /// tokens stop working) and forgets what users consented to give it, in one transaction.
+    /// Returns whether it existed.
+    async fn delete_registered_client(&self, client_id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn insert_registration_token(&self, token: &RegistrationToken) -> StoreResult<()>;
+    /// Spends the initial access token with `token_hash` for one registration, atomically: a
+    /// single-use token exactly once, any token only before it expires. Returns its id.
+    async fn use_registration_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<String>>;
+}
+
 /// Everything ward keeps.
 #[async_trait]
 pub trait Store:
@@ -649,6 +671,7 @@ pub trait Store:
     + KeyStore
     + ApiTokenStore
     + ServiceAccountStore
+    + RegistrationStore
     + AuditStore
     + EventStore
     + MfaStore

@@ -8,6 +8,7 @@ mod admin;
 mod events;
 mod locks;
 mod mfa;
+pub mod registration;
 mod sessions;
 mod ssh;
 mod tokens;

@@ -76,10 +76,14 @@ impl Caller {
             // what it asked for), within the scopes the client is declared with today.
             Credential::ClientToken | Credential::ClientCredentials | Credential::Delegated => {
                 let client = crate::oauth::client::Client::find(state, &client_id);
+                // A registered client's token holds only scopes it registered (checked when
+                // the code was issued; a registered client never changes), and removing the
+                // client revokes the token's session: no store read per request (decision 221).
+                let registered = crate::oauth::client::is_registered_id(&client_id);
                 match Grant::from_scope(&scope, resources) {
                     Grant::Permissions(p) => Grant::Permissions(
                         p.into_iter()
-                            .filter(|s| client.as_ref().is_some_and(|c| c.declares_scope(s)))
+                            .filter(|s| client.as_ref().map_or(registered, |c| c.declares_scope(s)))
                             .collect(),
                     ),
                     whole => whole,

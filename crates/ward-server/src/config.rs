@@ -40,11 +40,13 @@ fn invalid(key: &str, value: impl ToString, expected: &str) -> ConfigError {
 mod env;
 mod idp;
 mod raw;
+mod registration;
 mod validate;
 
 pub use env::*;
 pub use idp::*;
 pub use raw::*;
+pub use registration::*;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -166,6 +168,8 @@ pub struct Config {
     pub ssh: crate::ssh::config::SshConfig,
     /// `[[trust]]` (SPEC §2.15).
     pub trust: Vec<crate::trust::config::TrustConfig>,
+    /// `[registration]` (SPEC §2.15).
+    pub registration: RegistrationConfig,
 }
 
 #[cfg(test)]

@@ -193,6 +193,7 @@ fn routes(state: AppState) -> Router {
             get(oauth::end_session::end_session).post(oauth::end_session::end_session_post),
         )
         .route("/oauth/introspect", post(oauth::introspect::introspect))
+        .route("/oauth/register", post(oauth::register::register))
         .route(
             "/oauth/userinfo",
             get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo_post),
@@ -252,6 +253,15 @@ fn routes(state: AppState) -> Router {
         .route(
             "/api/admin/service-accounts",
             get(api::service_accounts::list).post(api::service_accounts::create),
+        )
+        .route("/api/admin/clients", get(api::clients::list))
+        .route(
+            "/api/admin/clients/{client_id}",
+            delete(api::clients::delete),
+        )
+        .route(
+            "/api/admin/registration-tokens",
+            post(api::clients::create_token),
         )
         .route(
             "/api/admin/service-accounts/{id}",

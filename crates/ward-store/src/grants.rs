@@ -11,7 +11,7 @@ use crate::codec::{get, join, list, opt_time, time};
 use crate::{backend, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, \
-    nonce, auth_time, amr, device_id, device_name, created_at, expires_at, session_id";
+    nonce, auth_time, amr, device_id, device_name, created_at, expires_at, session_id, resource";
 
 fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
     Ok(AuthCode {
@@ -29,6 +29,7 @@ fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
         session_id: get(row, "session_id")?,
+        resource: get(row, "resource")?,
     })
 }
 
@@ -64,8 +65,8 @@ impl GrantStore for SqlStore {
     async fn insert_auth_code(&self, c: &AuthCode) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope, \
-             code_challenge, nonce, auth_time, amr, device_id, device_name, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             code_challenge, nonce, auth_time, amr, device_id, device_name, created_at, expires_at, \
+             resource) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -80,6 +81,7 @@ impl GrantStore for SqlStore {
         .bind(&c.device_name)
         .bind(c.created_at.0)
         .bind(c.expires_at.0)
+        .bind(&c.resource)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -17,6 +17,7 @@ mod keys;
 mod mail;
 mod mfa;
 mod rate_limits;
+mod registration;
 mod service_accounts;
 mod sessions;
 mod signup;

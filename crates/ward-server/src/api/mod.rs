@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod admin_accounts;
 pub mod auth;
+pub mod clients;
 pub mod events;
 pub mod invitations;
 pub mod mfa;

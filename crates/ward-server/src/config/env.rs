@@ -36,6 +36,7 @@ const ENV_SECTIONS: &[&str] = &[
     "proxy",
     "events",
     "dpop",
+    "registration",
 ];
 /// Variables the CLI reads; the server ignores them without a warning.
 const CLI_ENV: &[&str] = &[

@@ -163,6 +163,10 @@ pub struct RawConfig {
     /// `[[trust]]`: workload identity federation (SPEC §2.15), validated in `trust::config`.
     #[serde(default)]
     pub trust: Vec<crate::trust::config::RawTrust>,
+    /// `[registration]`: dynamic client registration (SPEC §2.15), validated in
+    /// `config::registration`.
+    #[serde(default)]
+    pub registration: RawRegistration,
 }
 
 /// An upstream identity provider (`[[idp]]`, SPEC §2.5).
@@ -468,6 +472,7 @@ impl Default for RawConfig {
             dpop: Default::default(),
             ssh: Default::default(),
             trust: Vec::new(),
+            registration: RawRegistration::default(),
         }
     }
 }

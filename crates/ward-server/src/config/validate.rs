@@ -380,6 +380,7 @@ impl RawConfig {
             events: crate::events::config::validate(&self.webhooks, &self.events)?,
             dpop: self.dpop.validate()?,
             trust: crate::trust::config::validate(&self.trust)?,
+            registration: self.registration.validate(&self.resources)?,
             ssh: crate::ssh::config::validate(
                 &self.ssh,
                 &self.roles.keys().cloned().collect::<Vec<_>>(),

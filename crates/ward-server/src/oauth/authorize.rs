@@ -41,6 +41,8 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     pub device_id: Option<String>,
     pub device_name: Option<String>,
+    /// RFC 8707: the audience the code's token gets (`None`: ward itself).
+    pub resource: Option<String>,
 }
 
 enum Rejection {
@@ -62,11 +64,26 @@ fn short(p: &HashMap<String, String>, name: &str, max: usize) -> Option<String> 
     param(p, name).map(|v| v.chars().take(max).collect())
 }
 
-fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRequest, Rejection> {
+/// The request checked, its client looked up (a registered client in the store).
+async fn validate(
+    state: &AppState,
+    p: &HashMap<String, String>,
+) -> Result<Result<AuthorizeRequest, Rejection>, ApiError> {
+    let client = match param(p, "client_id") {
+        Some(id) => Client::lookup(state, id).await?,
+        None => None,
+    };
+    Ok(check(state, p, client))
+}
+
+fn check(
+    state: &AppState,
+    p: &HashMap<String, String>,
+    client: Option<Client>,
+) -> Result<AuthorizeRequest, Rejection> {
     let client_id = param(p, "client_id")
         .ok_or_else(|| Rejection::Page("The request has no client_id.".into()))?;
-    let client = Client::find(state, client_id)
-        .ok_or_else(|| Rejection::Page(format!("Unknown client {client_id:?}.")))?;
+    let client = client.ok_or_else(|| Rejection::Page(format!("Unknown client {client_id:?}.")))?;
     let redirect_uri = param(p, "redirect_uri")
         .ok_or_else(|| Rejection::Page("The request has no redirect_uri.".into()))?;
     if !client.redirect_allowed(redirect_uri) {
@@ -111,11 +128,14 @@ fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRe
         }
         (None, _) => {}
     }
-    // RFC 8707 §2: an unknown resource is refused here; the token request names it again to
-    // get a token for it (decision 212).
-    if let Some(resource) = param(p, "resource") {
-        crate::oauth::resource::audience(state, resource).map_err(back)?;
-    }
+    // RFC 8707 §2: an unknown resource is refused here; a known one is stored with the code
+    // and becomes the token's audience (decision 212, amended by 223).
+    let resource = match param(p, "resource") {
+        Some(r) => crate::oauth::resource::audience(state, r)
+            .map_err(back)?
+            .or_else(|| Some(state.issuer.clone())),
+        None => None,
+    };
     let scope = ScopeSet::parse(param(p, "scope").unwrap_or("openid"));
     if let Some(bad) = scope.first_rejected(|s| client.allows_scope(state, s)) {
         return Err(back(OAuthError::new(
@@ -132,6 +152,7 @@ fn validate(state: &AppState, p: &HashMap<String, String>) -> Result<AuthorizeRe
         login_hint: short(p, "login_hint", 254),
         device_id: short(p, "device_id", 128),
         device_name: short(p, "device_name", 128),
+        resource,
         client,
     })
 }
@@ -253,7 +274,7 @@ pub async fn authorize(
             ))
         }
     };
-    let request = match validate(&state, &params) {
+    let request = match validate(&state, &params).await? {
         Ok(r) => r,
         Err(r) => return Ok(reject(&state, r)),
     };
@@ -266,14 +287,19 @@ pub async fn authorize(
             return Ok(refused);
         }
     }
-    // `ward-cli` always asks (it names the device); a configured client asks once, and again
-    // whenever it wants more than the user granted it (SPEC §2.11).
-    if matches!(request.client, Client::Cli) || !consented(&state, &user, &request).await? {
+    // `ward-cli` always asks (it names the device), and so does a registered client (SPEC
+    // §2.15: nobody vouched for it); a configured client asks once, and again whenever it
+    // wants more than the user granted it (SPEC §2.11).
+    if matches!(request.client, Client::Cli | Client::Registered(_))
+        || !consented(&state, &user, &request).await?
+    {
         let (jar, token) = csrf::token(&state, jar);
         let scopes = request.scope.iter().map(str::to_string).collect();
         let page = consent::render(Consent {
             user: &user,
             client_id: request.client.id(),
+            unverified: matches!(request.client, Client::Registered(_))
+                .then(|| request.client.registered_name()),
             device_name: request.device_name.as_deref(),
             scopes,
             action: "/oauth/authorize/decision",
@@ -350,7 +376,7 @@ pub async fn decision(
 ) -> Result<Response, ApiError> {
     let query = form.require("request")?.to_string();
     let params = parse_params(query.as_bytes())?;
-    let request = match validate(&state, &params) {
+    let request = match validate(&state, &params).await? {
         Ok(r) => r,
         Err(r) => return Ok(reject(&state, r)),
     };
@@ -423,6 +449,7 @@ async fn issue_code(
         created_at: now,
         expires_at: now.plus_secs(CODE_LIFETIME_SECS),
         session_id: None,
+        resource: request.resource.clone(),
     };
     state.store.insert_auth_code(&record).await?;
     let mut pairs = vec![("code", code.as_str())];

@@ -1,13 +1,15 @@
-//! OAuth clients: the built-in public `ward-cli` and the confidential or public clients declared
-//! under `[[clients]]`, and client authentication (RFC 6749 §2.3.1: `client_secret_basic` or
+//! OAuth clients: the built-in public `ward-cli`, the confidential or public clients declared
+//! under `[[clients]]`, the clients registered at `POST /oauth/register` (RFC 7591, kept in the
+//! store), and client authentication (RFC 6749 §2.3.1: `client_secret_basic` or
 //! `client_secret_post`).
 
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ward_core::redirect::redirect_allowed;
+use ward_core::registration::{RegisteredClient, REGISTERED_CLIENT_PREFIX};
 use ward_core::scope::{Permission, OIDC_SCOPES};
-use ward_core::token::constant_time_eq;
+use ward_core::token::{constant_time_eq, token_hash};
 use ward_core::OAuthError;
 use ward_proto::CLI_CLIENT_ID;
 
@@ -21,9 +23,18 @@ use crate::state::AppState;
 pub enum Client {
     Cli,
     Configured(ClientConfig),
+    /// Registered by itself (RFC 7591): untrusted, always asks for consent, named on the consent
+    /// page as unverified.
+    Registered(RegisteredClient),
+}
+
+/// Whether `id` has the shape of a registered client's id.
+pub fn is_registered_id(id: &str) -> bool {
+    id.starts_with(REGISTERED_CLIENT_PREFIX)
 }
 
 impl Client {
+    /// `ward-cli` or a configured client; registered clients need [`Client::lookup`].
     pub fn find(state: &AppState, id: &str) -> Option<Client> {
         if id == CLI_CLIENT_ID {
             return Some(Client::Cli);
@@ -37,10 +48,38 @@ impl Client {
             .map(Client::Configured)
     }
 
+    /// Any client by id: `ward-cli` and the configuration first (unchanged, no store read),
+    /// then, for an id with the registered prefix, the store.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn lookup(state: &AppState, id: &str) -> Result<Option<Client>, ApiError> {
+        if let Some(found) = Client::find(state, id) {
+            return Ok(Some(found));
+        }
+        if !is_registered_id(id) {
+            return Ok(None);
+        }
+        Ok(state
+            .store
+            .registered_client(id)
+            .await?
+            .map(Client::Registered))
+    }
+
     pub fn id(&self) -> &str {
         match self {
             Client::Cli => CLI_CLIENT_ID,
             Client::Configured(c) => &c.id,
+            Client::Registered(c) => &c.client_id,
+        }
+    }
+
+    /// The name a registered client gave itself, if any.
+    pub fn registered_name(&self) -> Option<&str> {
+        match self {
+            Client::Registered(c) => c.client_name.as_deref(),
+            _ => None,
         }
     }
 
@@ -48,13 +87,29 @@ impl Client {
         match self {
             Client::Cli => true,
             Client::Configured(c) => c.secret.is_none(),
+            Client::Registered(c) => c.secret_hash.is_none(),
+        }
+    }
+
+    /// Whether `given` is this confidential client's secret (constant time); `None` for a
+    /// public client.
+    fn secret_matches(&self, given: &str) -> Option<bool> {
+        match self {
+            Client::Cli => None,
+            Client::Configured(c) => c
+                .secret
+                .as_ref()
+                .map(|expected| constant_time_eq(expected.as_bytes(), given.as_bytes())),
+            Client::Registered(c) => c.secret_hash.as_ref().map(|expected| {
+                constant_time_eq(expected.as_bytes(), token_hash(given).as_bytes())
+            }),
         }
     }
 
     /// Whether every grant must come with a DPoP proof (`[[clients]] require_dpop`).
     pub fn requires_dpop(&self) -> bool {
         match self {
-            Client::Cli => false,
+            Client::Cli | Client::Registered(_) => false,
             Client::Configured(c) => c.require_dpop,
         }
     }
@@ -66,6 +121,7 @@ impl Client {
                 "authorization_code" | "refresh_token" | ward_proto::DEVICE_CODE_GRANT_TYPE
             ),
             Client::Configured(c) => c.grant_types.iter().any(|g| g == grant),
+            Client::Registered(c) => c.grant_types.iter().any(|g| g == grant),
         }
     }
 
@@ -73,6 +129,9 @@ impl Client {
         match self {
             Client::Cli => redirect_allowed(uri, &[], true),
             Client::Configured(c) => redirect_allowed(uri, &c.redirect_uris, false),
+            Client::Registered(c) => {
+                ward_core::registration::redirect_allowed(uri, &c.redirect_uris)
+            }
         }
     }
 
@@ -81,18 +140,25 @@ impl Client {
         match self {
             Client::Cli => true,
             Client::Configured(c) => c.scopes.iter().any(|s| s == scope),
+            Client::Registered(c) => c.scopes.iter().any(|s| s == scope),
         }
     }
 
     /// Whether this client may ask for `scope`. The CLI may ask for any configured permission
     /// (what it gets is still bounded by the user's role); other clients for what they list.
+    /// A registered client only for what it registered, OIDC scopes included
+    /// (`[registration] max_scopes` caps those too).
     pub fn allows_scope(&self, state: &AppState, scope: &str) -> bool {
+        if let Client::Registered(c) = self {
+            return c.scopes.iter().any(|s| s == scope);
+        }
         if OIDC_SCOPES.contains(&scope) {
             return true;
         }
         match self {
             Client::Cli => Permission::parse(scope, &state.config.resources).is_some(),
             Client::Configured(c) => c.scopes.iter().any(|s| s == scope),
+            Client::Registered(_) => false,
         }
     }
 }
@@ -134,16 +200,14 @@ pub async fn authenticate(
             form.get("client_secret").map(str::to_string),
         ),
     };
-    let client = Client::find(state, &id)
+    let client = Client::lookup(state, &id)
+        .await?
         .ok_or_else(|| ApiError::from(OAuthError::invalid_client("unknown client")))?;
-    match (&client, secret) {
-        (
-            Client::Configured(ClientConfig {
-                secret: Some(expected),
-                ..
-            }),
-            Some(given),
-        ) => {
+    match secret {
+        Some(given) => {
+            if client.is_public() {
+                return Err(OAuthError::invalid_client("public clients have no secret").into());
+            }
             let limits = state.config.rate_limits;
             let now = state.clock.now();
             let (bucket, limit) = ("client_auth_failures", limits.token_failures_per_client);
@@ -152,7 +216,7 @@ pub async fn authenticate(
                 .limiter
                 .check(bucket, &key, limit, limits.window_secs, now)
                 .await?;
-            if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+            if client.secret_matches(&given) == Some(true) {
                 Ok(client)
             } else {
                 // Counted; this attempt answers invalid_client whatever the count says.
@@ -166,14 +230,10 @@ pub async fn authenticate(
                 Err(OAuthError::invalid_client("client authentication failed").into())
             }
         }
-        (
-            Client::Configured(ClientConfig {
-                secret: Some(_), ..
-            }),
-            None,
-        ) => Err(OAuthError::invalid_client("client authentication required").into()),
-        (_, Some(_)) => Err(OAuthError::invalid_client("public clients have no secret").into()),
-        (_, None) => Ok(client),
+        None if !client.is_public() => {
+            Err(OAuthError::invalid_client("client authentication required").into())
+        }
+        None => Ok(client),
     }
 }
 

@@ -40,6 +40,10 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     if state.config.device_flow {
         doc["device_authorization_endpoint"] = json!(url("/oauth/device/code"));
     }
+    if state.config.registration.mode != crate::config::RegistrationMode::Off {
+        // RFC 8414 §2 / RFC 7591.
+        doc["registration_endpoint"] = json!(url("/oauth/register"));
+    }
     if state.config.terminal_sign_in {
         // ward: `ward login --auth-flow password` (decision 164).
         doc["ward_terminal_sign_in_endpoint"] = json!(url("/api/auth/terminal-sign-in"));

@@ -179,7 +179,7 @@ pub async fn delegation(
     let Client::Configured(actor) = client else {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
-            "ward-cli cannot act for another user: delegation needs a configured client",
+            "only a configured client may act for another user (delegation)",
         )
         .into());
     };

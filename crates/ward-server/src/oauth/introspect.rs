@@ -58,6 +58,8 @@ pub async fn introspect(
     // SPEC §2.11: a client sees its own tokens; a resource server (`introspect = true`) any.
     let may_see = |issued_to: &str| match &client {
         client::Client::Configured(c) => c.introspect || c.id == issued_to,
+        // A confidential registered client sees its own tokens, never others'.
+        client::Client::Registered(c) => c.client_id == issued_to,
         client::Client::Cli => false,
     };
     if is_refresh_token_shape(token, &state.config.token_prefix) {

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod end_session;
 pub mod exchange;
 pub mod introspect;
+pub mod register;
 pub mod resource;
 pub mod revoke;
 pub mod token;

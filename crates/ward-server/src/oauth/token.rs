@@ -182,8 +182,13 @@ async fn grant(
     let proof = request_proof(state, headers, "/oauth/token", client.requires_dpop()).await?;
     let proof = proof.as_ref();
     let result = match grant {
+        // The code may carry its own resource (RFC 8707 §2.2): the grant sets the audience.
         "authorization_code" => {
-            authorization_code(state, &client, form, ip, user_agent, proof).await
+            return record(
+                state,
+                "authorization_code",
+                authorization_code(state, &client, form, ip, user_agent, proof, audience).await,
+            );
         }
         "refresh_token" => {
             let token = form.require("refresh_token")?;
@@ -204,6 +209,15 @@ async fn grant(
         TOKEN_EXCHANGE_GRANT => "token_exchange",
         g => g,
     };
+    record(state, kind, result)
+}
+
+/// Counts the grant's outcome in the metrics.
+fn record(
+    state: &AppState,
+    kind: &str,
+    result: ApiResult<TokenResponse>,
+) -> ApiResult<TokenResponse> {
     match &result {
         Ok(_) => state.metrics.auth_event(kind, "ok"),
         Err(e) => state.metrics.auth_event(kind, e.code),
@@ -260,7 +274,7 @@ async fn load_user(state: &AppState, user_id: &str) -> ApiResult<User> {
 fn channel_for(client: &Client) -> Channel {
     match client {
         Client::Cli => Channel::Cli,
-        Client::Configured(_) => Channel::Web,
+        Client::Configured(_) | Client::Registered(_) => Channel::Web,
     }
 }
 
@@ -275,6 +289,7 @@ async fn authorization_code(
     ip: Option<String>,
     user_agent: Option<String>,
     proof: Option<&VerifiedProof>,
+    asked_audience: Option<String>,
 ) -> ApiResult<TokenResponse> {
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
@@ -331,6 +346,7 @@ async fn authorization_code(
         }
         (None, None) => {}
     }
+    let audience = bound_audience(state, record.resource.as_deref(), form, asked_audience)?;
     let user = load_user(state, &record.user_id).await?;
     let request = SessionRequest {
         client_id: client.id().to_string(),
@@ -356,7 +372,32 @@ async fn authorization_code(
         .store
         .set_auth_code_session(&hash, &issued.session.id)
         .await?;
-    Ok(issued.response)
+    resource::with_audience(state, issued.response, audience.as_deref()).await
+}
+
+/// RFC 8707 §2.2: the audience of a code's token. A `resource` named at the authorization
+/// request is bound to the code: the token request may repeat it or leave it out, and naming
+/// another is `invalid_target`. Without one, the token request's `resource` decides.
+fn bound_audience(
+    state: &AppState,
+    bound: Option<&str>,
+    form: &FormParams,
+    asked: Option<String>,
+) -> ApiResult<Option<String>> {
+    let Some(bound) = bound else {
+        return Ok(asked);
+    };
+    let bound_audience = resource::audience(state, bound).map_err(ApiError::from)?;
+    if form.get("resource").is_some() && asked != bound_audience {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            format!(
+                "the authorization request named the resource {bound}: the token request may not name another"
+            ),
+        )
+        .into());
+    }
+    Ok(bound_audience)
 }
 
 /// Refresh with rotation (RFC 9700 §4.14.2). `client` is `None` for `/api/auth/refresh`,
@@ -386,7 +427,10 @@ pub async fn refresh(
         }
         // RFC 6749 §6: a confidential client must authenticate to refresh, so its tokens are
         // refreshed at /oauth/token only.
-        None if Client::find(state, &session.client_id).is_some_and(|c| !c.is_public()) => {
+        None if Client::lookup(state, &session.client_id)
+            .await?
+            .is_some_and(|c| !c.is_public()) =>
+        {
             return Err(OAuthError::invalid_client(
                 "this refresh token belongs to a confidential client: use /oauth/token with client authentication",
             )

@@ -13,6 +13,7 @@ pub mod passkey;
 pub mod password;
 pub mod reauth;
 pub mod recovery;
+pub mod registration;
 pub mod service_accounts;
 pub mod sessions;
 pub mod signin;

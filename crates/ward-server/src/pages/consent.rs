@@ -23,6 +23,9 @@ pub fn refuse_guest(user: &User) -> Option<Response> {
 pub struct Consent<'a> {
     pub user: &'a User,
     pub client_id: &'a str,
+    /// A client that registered itself (RFC 7591), with the name it gave, if any: the page
+    /// says it is unverified (SPEC §2.15).
+    pub unverified: Option<Option<&'a str>>,
     pub device_name: Option<&'a str>,
     pub scopes: Vec<String>,
     /// Where the decision is posted.
@@ -91,6 +94,8 @@ fn capitalize(s: &str) -> String {
 pub fn render(c: Consent<'_>) -> Response {
     let title = if c.client_id == ward_proto::CLI_CLIENT_ID {
         "Authorize CLI access".to_string()
+    } else if c.unverified.is_some() {
+        "Authorize an unverified application".to_string()
     } else {
         format!("Authorize {}", c.client_id)
     };
@@ -103,6 +108,10 @@ pub fn render(c: Consent<'_>) -> Response {
                     "The command-line client on " strong { (device) } " wants to act as "
                 } @else if c.client_id == ward_proto::CLI_CLIENT_ID {
                     "The command-line client wants to act as "
+                } @else if let Some(name) = c.unverified {
+                    "An " strong { "unverified application" }
+                    @if let Some(name) = name { " calling itself " q { (name) } }
+                    " (client " code { (c.client_id) } ") wants to act as "
                 } @else {
                     strong { (c.client_id) } " wants to act as "
                 }
@@ -112,6 +121,13 @@ pub fn render(c: Consent<'_>) -> Response {
                 p { "It will be able to:" }
                 ul class="scopes" {
                     @for s in &c.scopes { li { (describe(s)) } }
+                }
+            }
+            @if c.unverified.is_some() {
+                p class="error" role="alert" {
+                    "This application registered itself with this server. Nobody has checked who "
+                    "made it or whether its name is true: allow it only if you know it and "
+                    "started this sign-in yourself."
                 }
             }
             @if let Some(d) = &c.device { (device_request(d)) }

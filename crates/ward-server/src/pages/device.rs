@@ -123,6 +123,7 @@ pub async fn submit_code(
     let page = consent::render(Consent {
         user: &user,
         client_id: &grant.client_id,
+        unverified: None,
         device_name: grant.device_name.as_deref(),
         scopes: grant
             .scope

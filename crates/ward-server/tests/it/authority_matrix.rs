@@ -113,6 +113,8 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
     ("post", "/oauth/device/code", Public, ""),
     ("post", "/oauth/revoke", Public, ""),
     ("post", "/oauth/introspect", Public, ""),
+    // Off in this server: 404 to everyone, never a refusal of the credential.
+    ("post", "/oauth/register", Public, "{}"),
     ("get", "/oauth/logout", SelfEnding, ""),
     ("post", "/oauth/logout", SelfEnding, ""),
     ("get", "/oauth/userinfo", Identity, ""),
@@ -184,6 +186,9 @@ const TABLE: &[(&str, &str, Group, &str)] = &[
         r#"{"current_password":"not it","new_password":"violet anchor drizzle 31"}"#,
     ),
     ("get", "/api/admin/service-accounts", AdminRead, ""),
+    ("get", "/api/admin/clients", AdminRead, ""),
+    ("delete", "/api/admin/clients/{client_id}", AdminWrite, ""),
+    ("post", "/api/admin/registration-tokens", AdminWrite, "{}"),
     // The name is taken after the first allowed credential: a 409, not a refusal.
     (
         "post",
@@ -393,6 +398,7 @@ fn concrete(path: &str) -> String {
     path.replace("{kind}", "terminal")
         .replace("{id}", "no-such-id")
         .replace("{token_id}", "no-such-token")
+        .replace("{client_id}", "reg_no-such-client")
         .replace("{name}", "x")
         .replace("{action}", "disable")
         .replace("{decision}", "approve")

@@ -32,6 +32,7 @@ mod openapi;
 mod pages_browser;
 mod proxy;
 mod receiver;
+mod registration;
 mod replicas;
 mod schema_fixes;
 mod sessions;

@@ -8,9 +8,10 @@ use ward_core::model::{
     AuthCode, ChallengePurpose, DeviceGrant, DeviceGrantStatus, LockTicket, MfaChallenge,
     WebauthnCeremony,
 };
+use ward_core::registration::RegistrationToken;
 use ward_core::store::{
-    CodeRedemption, DpopStore, GrantStore, MfaStore, RateLimitStore, RefreshRotation, SessionStore,
-    UserStore, WebauthnStore,
+    CodeRedemption, DpopStore, GrantStore, MfaStore, RateLimitStore, RefreshRotation,
+    RegistrationStore, SessionStore, UserStore, WebauthnStore,
 };
 use ward_store::SqlStore;
 
@@ -58,6 +59,7 @@ async fn authorization_code_is_redeemed_once(store: &SqlStore) {
         created_at: NOW,
         expires_at: NOW.plus_secs(60),
         session_id: None,
+        resource: None,
     };
     store.insert_auth_code(&code).await.unwrap();
     let answers = race(store, |s, _| async move {
@@ -315,7 +317,39 @@ async fn rate_limit_hits_are_not_lost(store: &SqlStore) {
     assert_eq!(store.rate_limit_hits("signin:ada", 2000).await.unwrap(), 0);
 }
 
+/// RFC 7591 initial access tokens: a single-use one registers exactly one client; a reusable
+/// one serves every racer until it expires.
+async fn registration_token_is_spent_once(store: &SqlStore) {
+    for (id, single_use) in [("iat-once", true), ("iat-many", false)] {
+        store
+            .insert_registration_token(&RegistrationToken {
+                id: id.into(),
+                token_hash: format!("{id}-hash"),
+                created_at: NOW,
+                expires_at: NOW.plus_secs(60),
+                created_by: None,
+                single_use,
+            })
+            .await
+            .unwrap();
+        let answers = race(store, move |s, _| async move {
+            s.use_registration_token(&format!("{id}-hash"), NOW.plus_secs(1))
+                .await
+                .unwrap()
+        })
+        .await;
+        let used = answers.iter().filter(|a| a.as_deref() == Some(id)).count();
+        assert_eq!(used, if single_use { 1 } else { RACERS }, "{id}");
+    }
+    let expired = store
+        .use_registration_token("iat-many-hash", NOW.plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(expired, None);
+}
+
 conformance!(
+    registration_token_is_spent_once,
     authorization_code_is_redeemed_once,
     refresh_token_rotates_once_and_a_replay_revokes,
     device_grant_is_decided_once_and_consumed_once,
