@@ -32,6 +32,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: Option<super::service_accounts::ServiceAccountsCommand>,
     },
+    /// OAuth clients, configured and registered (RFC 7591): list, delete a registered one.
+    Clients {
+        #[command(subcommand)]
+        command: Option<super::clients::ClientsCommand>,
+    },
     /// The audit log, newest first.
     Audit(AuditArgs),
     /// Follow the live event stream (every audit event as it happens); reconnects and resumes
@@ -184,6 +189,13 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> CliResult {
             super::service_accounts::run(
                 ctx,
                 command.unwrap_or(super::service_accounts::ServiceAccountsCommand::List),
+            )
+            .await
+        }
+        AdminCommand::Clients { command } => {
+            super::clients::run(
+                ctx,
+                command.unwrap_or(super::clients::ClientsCommand::List),
             )
             .await
         }

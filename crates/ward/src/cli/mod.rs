@@ -17,6 +17,7 @@ mod password;
 mod profiles;
 mod progress;
 mod reauth;
+mod clients;
 mod service_accounts;
 mod sessions;
 mod ssh;

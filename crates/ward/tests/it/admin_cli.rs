@@ -421,3 +421,48 @@ async fn service_accounts_commands() {
         missing.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_commands_list_and_remove_a_registered_client() {
+    let server = Server::start_with("[registration]\nmode = \"open\"");
+    let cli = Cli::new();
+    login_pkce(&server, &cli).await;
+    // An agent registers itself (RFC 7591).
+    let registered: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/oauth/register", server.url))
+        .json(&serde_json::json!({
+            "client_name": "Notes agent",
+            "redirect_uris": ["http://127.0.0.1:8976/callback"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = registered["client_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("reg_"), "{registered}");
+
+    let list = cli.run(&["admin", "clients", "list"]).await;
+    assert_ok(&list);
+    eprintln!("$ ward admin clients list\n{}", list.stdout);
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{id} not listed: {}", list.stdout));
+    assert!(row.contains("registered") && row.contains("Notes agent") && row.contains("public"), "{row}");
+    assert!(list.stdout.lines().any(|l| l.starts_with("ward-cli") && l.contains("configured")));
+
+    // A configured client cannot be removed; the refusal says why.
+    let refused = cli.run(&["admin", "clients", "delete", "ward-cli"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("Error:"), "{}", refused.stderr);
+
+    let removed = cli.run(&["admin", "clients", "delete", &id]).await;
+    assert_ok(&removed);
+    let list = cli.run(&["admin", "clients", "list", "--output", "json"]).await;
+    assert_ok(&list);
+    assert!(!list.stdout.contains(&id), "{}", list.stdout);
+}
