@@ -226,14 +226,18 @@ pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<V
         None => None,
     };
     let sessions = live_sessions(state, user_id.as_deref()).await?;
-    let users = state.store.list_users().await?;
+    let ids: Vec<String> = sessions.iter().map(|s| s.user_id.clone()).collect();
+    let emails: std::collections::HashMap<String, String> = state
+        .store
+        .users_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
     Ok(sessions
         .iter()
         .map(|s| SessionInfo {
-            email: users
-                .iter()
-                .find(|u| u.id == s.user_id)
-                .map(|u| u.email.clone()),
+            email: emails.get(&s.user_id).cloned(),
             ..SessionInfo::new(s, None)
         })
         .collect())

@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup};
 use serde::Deserialize;
 use ward_core::model::AuditQuery;
+use ward_core::store::UserCursor;
 
 use crate::api::admin::{create_user_record, patch_user_record, CreateUser, PatchUser};
 use crate::api::sessions::{admin_sessions, resolve_user, revoke_session, Via};
@@ -27,6 +28,9 @@ use crate::state::AppState;
 
 /// Events per audit page.
 const AUDIT_PAGE: i64 = 50;
+
+/// Users per users page.
+const USERS_PAGE: i64 = 100;
 
 /// Event types offered in the audit filter (any other type can be typed in).
 const EVENT_TYPES: [&str; 21] = [
@@ -60,6 +64,8 @@ pub struct AdminQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
     before: Option<String>,
+    /// The users page's cursor (keyset paging).
+    after: Option<String>,
 }
 
 fn done_message(done: Option<&str>) -> Option<&'static str> {
@@ -129,13 +135,15 @@ pub async fn users_page(
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
-    render_users(
+    let after = q.after.as_deref().and_then(UserCursor::parse);
+    render_users_after(
         &state,
         jar,
         &caller,
         done_message(q.done.as_deref()),
         None,
         None,
+        after.as_ref(),
     )
     .await
 }
@@ -148,7 +156,29 @@ async fn render_users(
     error: Option<&str>,
     link: Option<&MadeLink>,
 ) -> Result<Response, ApiError> {
-    let users = state.store.list_users().await?;
+    render_users_after(state, jar, caller, ok, error, link, None).await
+}
+
+/// The users page from the cursor `after` (the first page without one).
+async fn render_users_after(
+    state: &AppState,
+    jar: CookieJar,
+    caller: &Caller,
+    ok: Option<&str>,
+    error: Option<&str>,
+    link: Option<&MadeLink>,
+    after: Option<&UserCursor>,
+) -> Result<Response, ApiError> {
+    let users = state.store.users_page(after, USERS_PAGE).await?;
+    let total = state.store.count_users().await?;
+    let next = (users.len() as i64 == USERS_PAGE)
+        .then(|| users.last())
+        .flatten()
+        .map(|u| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("after", &UserCursor::after(u).encode());
+            format!("/admin/users?{}", q.finish())
+        });
     let waiting: std::collections::HashSet<String> = state
         .store
         .pending_users()
@@ -170,7 +200,7 @@ async fn render_users(
                 }
             }
             section class="panel" aria-labelledby="users-h" {
-                h2 id="users-h" { "All users " span class="count" { (users.len()) } }
+                h2 id="users-h" { "All users " span class="count" { (total) } }
                 div class="table-wrap" {
                     table {
                         thead { tr { th { "User" } th { "Role" } th { "Status" } th { "Created" } th { span class="sr-only" { "Actions" } } } }
@@ -238,6 +268,12 @@ async fn render_users(
                                 }
                             }
                         }
+                    }
+                }
+                @if after.is_some() || next.is_some() {
+                    nav class="pager" aria-label="Pages" {
+                        @if after.is_some() { a href="/admin/users" { "← First" } }
+                        @if let Some(n) = &next { a href=(n) { "Next →" } }
                     }
                 }
             }
@@ -566,9 +602,15 @@ pub async fn audit_page(
             })
             .await?
     };
+    // The emails of the users this page names, not of every user.
+    let named: Vec<String> = rows
+        .iter()
+        .flat_map(|(e, _)| [e.actor_user_id.clone(), e.target.clone()])
+        .flatten()
+        .collect();
     let emails: HashMap<String, String> = state
         .store
-        .list_users()
+        .users_by_ids(&named)
         .await?
         .into_iter()
         .map(|u| (u.id, u.email))

@@ -32,6 +32,7 @@ mod pages_browser;
 mod proxy;
 mod receiver;
 mod replicas;
+mod scale;
 mod schema_fixes;
 mod sessions;
 mod sessions_api;

@@ -134,7 +134,8 @@ async fn user_id(ctx: &Ctx, user: &str) -> CliResult<String> {
     if !user.contains('@') {
         return Ok(user.to_owned());
     }
-    let v = call_api(ctx, "GET", "/api/admin/users", None).await?;
+    let path = format!("/api/admin/users{}", query(&[("email", Some(user))]));
+    let v = call_api(ctx, "GET", &path, None).await?;
     v["users"]
         .as_array()
         .and_then(|users| {
@@ -147,6 +148,26 @@ async fn user_id(ctx: &Ctx, user: &str) -> CliResult<String> {
         .and_then(|u| u["id"].as_str())
         .map(str::to_owned)
         .ok_or_else(|| CliError::new(format!("no user with email {user}")))
+}
+
+/// Every user, following the API's pages (`next` → `after`), as one `{"users": [...]}`.
+async fn all_users(ctx: &Ctx) -> CliResult<Value> {
+    let mut users = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = format!(
+            "/api/admin/users{}",
+            query(&[("limit", Some("1000")), ("after", after.as_deref())])
+        );
+        let v = call_api(ctx, "GET", &path, None).await?;
+        if let Some(page) = v["users"].as_array() {
+            users.extend(page.iter().cloned());
+        }
+        match v["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return Ok(json!({ "users": users })),
+        }
+    }
 }
 
 fn print_user(ctx: &Ctx, v: &Value, what: &str) {
@@ -217,7 +238,7 @@ async fn sessions(ctx: &Ctx, command: AdminSessionsCommand) -> CliResult {
 async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
     match command {
         UsersCommand::List => {
-            let v = call_api(ctx, "GET", "/api/admin/users", None).await?;
+            let v = all_users(ctx).await?;
             if ctx.json() {
                 print_json(&v);
                 return Ok(());
