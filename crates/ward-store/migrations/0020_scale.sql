@@ -11,11 +11,11 @@ CREATE INDEX users_role ON users (role, created_at);
 -- Everyone's live sessions, newest first (`GET /api/admin/sessions`, /admin/sessions).
 CREATE INDEX sessions_created ON sessions (created_at, id);
 -- The sweeper finds dead sessions by each way a session dies (expiry, idle deadline,
--- revocation) and guests by channel, a batch at a time.
+-- revocation), and guests (a partial index: only their rows), a batch at a time.
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
 CREATE INDEX sessions_idle_deadline ON sessions ((last_seen_at + idle_timeout));
 CREATE INDEX sessions_revoked_at ON sessions (revoked_at);
-CREATE INDEX sessions_channel ON sessions (channel, expires_at);
+CREATE INDEX sessions_guest ON sessions (expires_at) WHERE channel = 'guest';
 
 -- The audit log filtered by a user as target, or by an event type, newest first.
 CREATE INDEX audit_events_target ON audit_events (target, at);
