@@ -20,3 +20,6 @@ CREATE INDEX sessions_guest ON sessions (expires_at) WHERE channel = 'guest';
 -- The audit log filtered by a user as target, or by an event type, newest first.
 CREATE INDEX audit_events_target ON audit_events (target, at);
 CREATE INDEX audit_events_type ON audit_events (event_type, at, seq);
+
+-- The sweeper deletes delivered mail by when it was sent.
+CREATE INDEX mail_outbox_sent ON mail_outbox (sent_at);

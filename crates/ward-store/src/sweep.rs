@@ -72,16 +72,30 @@ impl SqlStore {
         key: &'static str,
         cutoff: Timestamp,
     ) -> StoreResult<u64> {
+        self.delete_batched(table, key, "expires_at <= $1", cutoff.0)
+            .await
+    }
+
+    /// Deletes the rows of `table` (keyed by `key`) that match `condition` (SQL of ours, with
+    /// `$1` bound to `bound`), at most `SweepStats::BATCH` rows per statement, each statement its
+    /// own transaction. Rows of other tables that reference them go by `ON DELETE CASCADE`.
+    pub(crate) async fn delete_batched(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        condition: &'static str,
+        bound: i64,
+    ) -> StoreResult<u64> {
         let sql = format!(
             "DELETE FROM {table} WHERE ({key}) IN \
-             (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT {})",
+             (SELECT {key} FROM {table} WHERE {condition} LIMIT {})",
             SweepStats::BATCH
         );
         let mut total = 0u64;
         loop {
             let started = Instant::now();
             let done = sqlx::query(&sql)
-                .bind(cutoff.0)
+                .bind(bound)
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
