@@ -270,18 +270,18 @@ impl SessionStore for SqlStore {
         let rows = match user_id {
             Some(user_id) => {
                 sqlx::query(&of_user)
-                .bind(user_id)
-                .bind(now.0)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
+                    .bind(user_id)
+                    .bind(now.0)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
             }
             None => {
                 sqlx::query(&of_all)
-                .bind(now.0)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
+                    .bind(now.0)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
             }
         }
         .map_err(backend)?;

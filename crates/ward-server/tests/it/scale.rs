@@ -72,7 +72,11 @@ async fn count(server: &TestServer, sql: &str) -> i64 {
 
 /// Signs the admin in (password form) and validates a token, `rounds` times; returns the worst
 /// sign-in and the worst validation.
-async fn traffic(server: &TestServer, token: &str, until: impl Fn() -> bool) -> (Duration, Duration, u32) {
+async fn traffic(
+    server: &TestServer,
+    token: &str,
+    until: impl Fn() -> bool,
+) -> (Duration, Duration, u32) {
     let (mut worst_signin, mut worst_validate, mut rounds) = (Duration::ZERO, Duration::ZERO, 0);
     loop {
         let t = Instant::now();
@@ -91,7 +95,11 @@ async fn traffic(server: &TestServer, token: &str, until: impl Fn() -> bool) -> 
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "a validation during the sweep failed");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "a validation during the sweep failed"
+        );
         worst_validate = worst_validate.max(t.elapsed());
         rounds += 1;
         if until() {
@@ -110,7 +118,11 @@ async fn sweep_deletes_in_bounded_batches(b: Backend) {
     .await;
     let token = admin_token(&server).await;
     seed_dead_sessions(&server).await;
-    let seeded = count(&server, "SELECT COUNT(*) FROM sessions WHERE id LIKE 'dead%'").await;
+    let seeded = count(
+        &server,
+        "SELECT COUNT(*) FROM sessions WHERE id LIKE 'dead%'",
+    )
+    .await;
     assert_eq!(seeded, DEAD);
 
     // Before the sweep: the same traffic, for the comparison printed below.
@@ -142,11 +154,19 @@ async fn sweep_deletes_in_bounded_batches(b: Backend) {
 
     assert_eq!(report.sessions, u64::try_from(DEAD).unwrap());
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM sessions WHERE id LIKE 'dead%'").await,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM sessions WHERE id LIKE 'dead%'"
+        )
+        .await,
         0
     );
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash LIKE 'deadtoken%'").await,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash LIKE 'deadtoken%'"
+        )
+        .await,
         0
     );
     // The structural bound: no delete transaction touched more than BATCH rows, so the write
@@ -213,7 +233,11 @@ async fn admin_users_page_by_key(b: Backend) {
         assert_eq!(status, StatusCode::OK, "{page}");
         let users = page["users"].as_array().unwrap();
         assert!(users.len() <= 2);
-        emails.extend(users.iter().map(|u| u["email"].as_str().unwrap().to_string()));
+        emails.extend(
+            users
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_string()),
+        );
         match page["next"].as_str() {
             Some(next) => {
                 query = format!("?limit=2&after={}", urlencode(next));
@@ -228,7 +252,10 @@ async fn admin_users_page_by_key(b: Backend) {
         .iter()
         .map(|u| u["email"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(emails, all, "paging by key lists the same users in the same order");
+    assert_eq!(
+        emails, all,
+        "paging by key lists the same users in the same order"
+    );
     assert_eq!(all.len(), 7);
 
     let (status, one) = users_page(&server, &token, "?email=P3%40page.example").await;
