@@ -6,6 +6,7 @@
 #   bench/scale.sh [--postgres] [--users 1000000] [--small 1000] [--duration 5s]
 #                  [--concurrency 32] [--threads 2] [--large-db URL] [--no-build]
 #
+# SCALE_BIN=path runs that binary instead of building one (use with --no-build).
 # Each database is seeded by bench/seed_scale.py (bulk SQL: N users, 10 N sessions with their
 # refresh tokens, N API tokens, 10 N audit events). --large-db reuses an already seeded large
 # database (sqlite://PATH or postgres://…) instead of seeding one (seeding 1M takes minutes).
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS="$2"; shift ;;
     --large-db) LARGE_DB="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "scale: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -69,7 +70,8 @@ if [ "$BUILD" = 1 ]; then
   echo "scale: building ward (release)..." >&2
   (cd "$ROOT" && cargo build --release -p ward --quiet)
 fi
-WARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/ward"
+# SCALE_BIN overrides the binary (e.g. a `--profile profiling` build, with --no-build).
+WARD_BIN="${SCALE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ward}"
 
 sql() { # URL SQL -> one value
   case "$1" in
@@ -117,7 +119,8 @@ load() {
   read -r rps p50 p99 errs < <(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
-print(f"{r[\"requests\"] / (r[\"duration_us\"] / 1e6):.0f} {r[\"p50_us\"] / 1000:.2f} {r[\"p99_us\"] / 1000:.2f} {r[\"errors\"]}")' "$line")
+rps = r["requests"] / (r["duration_us"] / 1e6)
+print("%.0f %.2f %.2f %d" % (rps, r["p50_us"] / 1000, r["p99_us"] / 1000, r["errors"]))' "$line")
   RPS["$key/$size"]=$rps; P50["$key/$size"]=$p50; P99["$key/$size"]=$p99
   [ "$errs" != 0 ] && echo "scale: $errs errors in $key at $size (see $out)" >&2 && cat "$out" >&2
   true

@@ -114,10 +114,17 @@ def hex64(expr):
     return HEX["fn"](expr, 64)
 
 
+# Sealed under the master key of the data directory of ward's one start, which is thrown away:
+# ward makes new ones at its next start, whatever its data directory.
+SEALED = ("signing_keys", "ssh_ca_keys")
+
+
 def seed_sqlite(path, n, email):
     import sqlite3
     HEX["fn"] = lambda e, w: f"printf('%0{w}x', {e})"
     db = sqlite3.connect(path, isolation_level=None)
+    for table in SEALED:
+        db.execute(f"DELETE FROM {table}")
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = OFF")
     db.execute("PRAGMA cache_size = -1048576")  # 1 GiB of page cache during the seed
@@ -161,6 +168,8 @@ def psql_out(url, sql):
 
 def seed_postgres(url, n, email):
     HEX["fn"] = lambda e, w: f"lpad(to_hex(({e})::bigint), {w}, '0')"
+    for table in SEALED:
+        psql(url, f"DELETE FROM {table}")
     admin_hash = psql_out(url, f"SELECT password_hash FROM users WHERE email = '{email}'")
     tables = ",".join(f"'{t}'" for t in BIG)
     # Secondary indexes only: those behind a primary key or UNIQUE constraint stay.
