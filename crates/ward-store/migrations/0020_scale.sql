@@ -7,6 +7,9 @@
 CREATE INDEX users_created ON users (created_at, email);
 -- The sweeper's guest clean-up looks for users of one role.
 CREATE INDEX users_role ON users (role, created_at);
+-- Sign-ups waiting for approval (the users page shows them on every render): a partial index
+-- holds only those rows.
+CREATE INDEX users_pending ON users (created_at, id) WHERE pending_approval = 1;
 
 -- Everyone's live sessions, newest first (`GET /api/admin/sessions`, /admin/sessions).
 CREATE INDEX sessions_created ON sessions (created_at, id);
