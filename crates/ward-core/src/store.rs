@@ -337,6 +337,15 @@ pub trait SessionStore: Send + Sync {
         now: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<Session>>;
+    /// [`SessionStore::live_sessions`] older than `before` (`(created_at, id)`, newest first:
+    /// keyset paging for the admin list).
+    async fn live_sessions_before(
+        &self,
+        user_id: Option<&str>,
+        now: Timestamp,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>>;
     /// Deletes sessions (and their refresh tokens) that stopped working, by expiry, idle
     /// timeout or revocation, at or before `cutoff` (`guest_cutoff` for `guest` sessions).
     /// Returns how many sessions were deleted.

@@ -255,36 +255,39 @@ impl SessionStore for SqlStore {
         now: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<Session>> {
-        // Two statements rather than `($2 = '' OR user_id = $2)`: each has an index that serves
-        // it (sessions_user_id; sessions_created from migration 0020) where the combined one
-        // scans every session.
-        let of_user = format!(
-            "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 \
-             AND s.revoked_at IS NULL AND s.expires_at > $2 \
-             ORDER BY s.created_at DESC, s.id DESC LIMIT $3"
+        self.live_sessions_before(user_id, now, None, limit).await
+    }
+
+    async fn live_sessions_before(
+        &self,
+        user_id: Option<&str>,
+        now: Timestamp,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>> {
+        // The user's filter only when given, rather than `($n = '' OR user_id = $n)`: each form
+        // has an index that serves it (sessions_user_id; sessions_created from migration 0020)
+        // where the combined one scans every session. The cursor `(created_at, id)` is a range
+        // on created_at the index can seek.
+        let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
+        let of_user = if user_id.is_some() {
+            " AND s.user_id = $5"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > $1 \
+             AND s.created_at <= $2 AND (s.created_at < $2 OR s.id < $3){of_user} ORDER BY s.created_at DESC, s.id DESC LIMIT $4"
         );
-        let of_all = format!(
-            "SELECT {COLUMNS} FROM sessions s WHERE s.revoked_at IS NULL \
-             AND s.expires_at > $1 ORDER BY s.created_at DESC, s.id DESC LIMIT $2"
-        );
-        let rows = match user_id {
-            Some(user_id) => {
-                sqlx::query(&of_user)
-                    .bind(user_id)
-                    .bind(now.0)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            None => {
-                sqlx::query(&of_all)
-                    .bind(now.0)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
+        let mut q = sqlx::query(&sql)
+            .bind(now.0)
+            .bind(before_at)
+            .bind(before_id)
+            .bind(limit);
+        if let Some(u) = user_id {
+            q = q.bind(u);
         }
-        .map_err(backend)?;
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(session).collect()
     }
 

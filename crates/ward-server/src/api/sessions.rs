@@ -79,6 +79,9 @@ impl SessionInfo {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
+    /// `GET /api/admin/sessions`: pass as `before` for the next (older) page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// The live sessions of `user_id` (or everyone's), usable right now.
@@ -110,7 +113,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
         .iter()
         .map(|s| SessionInfo::new(s, current_id(&caller)))
         .collect();
-    Ok(Json(SessionList { sessions }))
+    Ok(Json(SessionList {
+        sessions,
+        next: None,
+    }))
 }
 
 /// Who revoked a session, recorded as the audit event's `via`.
@@ -205,6 +211,24 @@ pub async fn revoke(
 pub struct AdminListParams {
     /// A user id or an email address.
     pub user: Option<String>,
+    /// Sessions per page, 1 to 500 (default 500).
+    pub limit: Option<i64>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+}
+
+/// One page of the admin sessions list: the sessions, and the cursor of the next page.
+pub struct AdminSessions {
+    pub sessions: Vec<SessionInfo>,
+    pub next: Option<String>,
+}
+
+/// Reads `<created_at>.<id>`, the cursor `GET /api/admin/sessions` answers as `next`.
+pub fn parse_session_cursor(text: &str) -> ApiResult<(i64, String)> {
+    text.split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| ApiError::bad_request("malformed cursor in before"))
 }
 
 /// Resolves `?user=` (an id, or an email when it has an `@`) to a user id.
@@ -219,13 +243,34 @@ pub async fn resolve_user(state: &AppState, user: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::not_found(format!("no user {user:?}")))
 }
 
-/// The live sessions for the admin views, each with its user's email.
-pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<Vec<SessionInfo>> {
+/// A page of live sessions for the admin views, each with its user's email, newest first.
+pub async fn admin_sessions(
+    state: &AppState,
+    user: Option<&str>,
+    before: Option<&str>,
+    limit: Option<i64>,
+) -> ApiResult<AdminSessions> {
+    let limit = limit.unwrap_or(LIST_LIMIT);
+    if !(1..=LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {LIST_LIMIT}"
+        )));
+    }
+    let before = before.map(parse_session_cursor).transpose()?;
     let user_id = match user.map(str::trim).filter(|u| !u.is_empty()) {
         Some(u) => Some(resolve_user(state, u).await?),
         None => None,
     };
-    let sessions = live_sessions(state, user_id.as_deref()).await?;
+    let now = state.clock.now();
+    let page = state
+        .store
+        .live_sessions_before(user_id.as_deref(), now, before, limit)
+        .await?;
+    // From the page as read, before the idle filter, so that no session is skipped.
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|s| format!("{}.{}", s.created_at.0, s.id)))
+        .flatten();
+    let sessions: Vec<Session> = page.into_iter().filter(|s| s.is_usable(now)).collect();
     let ids: Vec<String> = sessions.iter().map(|s| s.user_id.clone()).collect();
     let emails: std::collections::HashMap<String, String> = state
         .store
@@ -234,13 +279,14 @@ pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<V
         .into_iter()
         .map(|u| (u.id, u.email))
         .collect();
-    Ok(sessions
+    let sessions = sessions
         .iter()
         .map(|s| SessionInfo {
             email: emails.get(&s.user_id).cloned(),
             ..SessionInfo::new(s, None)
         })
-        .collect())
+        .collect();
+    Ok(AdminSessions { sessions, next })
 }
 
 /// `GET /api/admin/sessions?user=`: everyone's live sessions (admins only).
@@ -252,7 +298,8 @@ pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<V
     security(("bearer" = []), ("session_cookie" = [])),
     params(AdminListParams),
     responses(
-        (status = 200, description = "Live sessions, each with its user's email", body = SessionList),
+        (status = 200, description = "A page of live sessions, each with its user's email", body = SessionList),
+        (status = 400, description = "Malformed cursor or limit", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
@@ -264,15 +311,25 @@ pub async fn admin_list(
     Query(params): Query<AdminListParams>,
 ) -> ApiResult<Json<SessionList>> {
     authz::require_admin(&state, &caller, false)?;
-    let sessions = admin_sessions(&state, params.user.as_deref()).await?;
-    let sessions: Vec<SessionInfo> = sessions
+    let page = admin_sessions(
+        &state,
+        params.user.as_deref(),
+        params.before.as_deref(),
+        params.limit,
+    )
+    .await?;
+    let sessions: Vec<SessionInfo> = page
+        .sessions
         .into_iter()
         .map(|s| SessionInfo {
             current: current_id(&caller) == Some(s.id.as_str()),
             ..s
         })
         .collect();
-    Ok(Json(SessionList { sessions }))
+    Ok(Json(SessionList {
+        sessions,
+        next: page.next,
+    }))
 }
 
 /// `DELETE /api/admin/sessions/{id}`: revokes anyone's session (admins only).

@@ -453,11 +453,21 @@ pub async fn sessions_page(
         Err(r) => return Ok(r),
     };
     let filter = q.user.clone().unwrap_or_default();
-    let (sessions, error) = match admin_sessions(&state, Some(&filter)).await {
-        Ok(s) => (s, None),
-        Err(e) if e.status.is_client_error() => (Vec::new(), Some(e.description)),
-        Err(e) => return Err(e),
-    };
+    let (sessions, next, error) =
+        match admin_sessions(&state, Some(&filter), q.before.as_deref(), None).await {
+            Ok(page) => (page.sessions, page.next, None),
+            Err(e) if e.status.is_client_error() => (Vec::new(), None, Some(e.description)),
+            Err(e) => return Err(e),
+        };
+    let older = next.map(|cursor| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if !filter.is_empty() {
+            q.append_pair("user", &filter);
+        }
+        q.append_pair("before", &cursor);
+        format!("/admin/sessions?{}", q.finish())
+    });
+    let paged = q.before.is_some();
     let current = caller.session.as_ref().map(|s| s.id.clone());
     let ok = done_message(q.done.as_deref());
     Ok(frame(
@@ -513,6 +523,12 @@ pub async fn sessions_page(
                                     }
                                 }
                             }
+                        }
+                    }
+                    @if paged || older.is_some() {
+                        nav class="pager" aria-label="Pages" {
+                            @if paged { a href="/admin/sessions" { "← Newest" } }
+                            @if let Some(o) = &older { a href=(o) { "Older →" } }
                         }
                     }
                 }

@@ -108,7 +108,11 @@ async fn traffic(
     }
 }
 
-on_both_backends!(sweep_deletes_in_bounded_batches, admin_users_page_by_key);
+on_both_backends!(
+    sweep_deletes_in_bounded_batches,
+    admin_users_page_by_key,
+    admin_sessions_page_by_key
+);
 
 async fn sweep_deletes_in_bounded_batches(b: Backend) {
     let server = TestServer::start_with(b, |c| {
@@ -271,6 +275,63 @@ async fn admin_users_page_by_key(b: Backend) {
         let (status, body) = users_page(&server, &token, query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert!(body.to_string().contains(what), "{query}: {body}");
+    }
+}
+
+async fn admin_get(server: &TestServer, token: &str, path: &str) -> (StatusCode, Value) {
+    let r = server
+        .api()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn admin_sessions_page_by_key(b: Backend) {
+    let server = TestServer::start(b).await;
+    let token = admin_token(&server).await;
+    // Five more sessions, a second apart so that the order is by time as well as by id.
+    for _ in 0..5 {
+        server.clock.advance(1);
+        cli_tokens(&server).await;
+    }
+    let (status, all) = admin_get(&server, &token, "/api/admin/sessions").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert!(all.get("next").is_none(), "one page holds them all: {all}");
+    let all: Vec<String> = all["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(all.len(), 6);
+    let mut paged = Vec::new();
+    let mut path = "/api/admin/sessions?limit=2".to_string();
+    loop {
+        let (status, page) = admin_get(&server, &token, &path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        paged.extend(
+            page["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/admin/sessions?limit=2&before={}", urlencode(next)),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged, all,
+        "paging by key lists the same sessions, newest first"
+    );
+    for query in ["?limit=0", "?limit=501", "?before=nonsense", "?before=12."] {
+        let (status, body) =
+            admin_get(&server, &token, &format!("/api/admin/sessions{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
     }
 }
 
