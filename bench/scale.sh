@@ -54,10 +54,10 @@ need "$WRK"; need python3; need curl; need sqlite3
 [ "$POSTGRES" = 1 ] && need psql
 
 WORK="$(mktemp -d /tmp/ward-scale.XXXXXX)"
-WARD_PID=""
 DBS=()
+declare -A PID
 cleanup() {
-  [ -n "$WARD_PID" ] && kill "$WARD_PID" 2>/dev/null || true
+  for p in "${PID[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for d in "${DBS[@]:-}"; do
     [ -n "$d" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
@@ -100,16 +100,18 @@ seed() {
 ROWS=()
 declare -A P50 P99 RPS REST PEAK SEEDS
 
-# load SIZE KEY SCRIPT [ENV=VALUE...]: wrk with the RSS of ward sampled every 100 ms.
+declare -A PORT CRED USERS_AFTER AUDIT_BEFORE ADMIN_TOKEN
+
+# load SIZE KEY SCRIPT [ENV=VALUE...]: wrk against SIZE's server, its RSS sampled every 100 ms.
 load() {
-  local size="$1" key="$2" script="$3" out line peak=0 rss
+  local size="$1" key="$2" script="$3" out line peak=0 rss pid="${PID[$1]}"
   shift 3
   out="$WORK/wrk-$key-$size.out"
   env "$@" BENCH_THREADS="$THREADS" "$WRK" -t "$THREADS" -c "$CONC" -d "$DURATION" \
-    --timeout 10s -s "$BENCH_LUA_DIR/$script" "http://127.0.0.1:$WARD_PORT" > "$out" 2>&1 &
+    --timeout 10s -s "$BENCH_LUA_DIR/$script" "http://127.0.0.1:${PORT[$size]}" > "$out" 2>&1 &
   local wrk_pid=$!
   while kill -0 "$wrk_pid" 2>/dev/null; do
-    rss=$(rss_kb "$WARD_PID"); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+    rss=$(rss_kb "$pid"); [ "${rss:-0}" -gt "$peak" ] && peak=$rss
     sleep 0.1
   done
   wait "$wrk_pid" || true
@@ -126,11 +128,12 @@ print("%.0f %.2f %.2f %d" % (rps, r["p50_us"] / 1000, r["p99_us"] / 1000, r["err
   true
 }
 
-# measure SIZE DB_URL
-measure() {
-  local size="$1" url="$2" creds="$WORK/creds-$1"
+# start SIZE DB_URL PORT: ward on the database, credentials, cursors in the middle of the lists.
+start() {
+  local size="$1" url="$2" port="$3" creds="$WORK/creds-$1"
+  PORT[$size]=$port; CRED[$size]=$creds
   cat > "$WORK/ward-$size.toml" <<TOML
-listen = "127.0.0.1:$WARD_PORT"
+listen = "127.0.0.1:$port"
 data_dir = "$WORK/data-$size"
 database_url = "$url"
 bootstrap_admin_email = "$ADMIN_EMAIL"
@@ -151,41 +154,46 @@ scopes = ["containers:read"]
 TOML
   WARD_LOG=${WARD_LOG:-info} "$WARD_BIN" server --config "$WORK/ward-$size.toml" \
     > "$WORK/ward-$size.log" 2>&1 &
-  WARD_PID=$!
+  PID[$size]=$!
   for _ in $(seq 1 6000); do
-    curl -sf -o /dev/null "http://127.0.0.1:$WARD_PORT/readyz" && break
-    kill -0 "$WARD_PID" 2>/dev/null || { tail -20 "$WORK/ward-$size.log" >&2; exit 1; }
+    curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
+    kill -0 "${PID[$size]}" 2>/dev/null || { tail -20 "$WORK/ward-$size.log" >&2; exit 1; }
     sleep 0.01
   done
   mkdir -p "$creds"
-  python3 "$BENCH_DIR/setup.py" ward "$WARD_PORT" "$creds" "$(( CONC * 4 ))" \
+  python3 "$BENCH_DIR/setup.py" ward "$port" "$creds" "$(( CONC * 4 ))" \
     "$ADMIN_EMAIL" "$ADMIN_PASSWORD" bench "$SECRET"
   # An admin API token for the admin lists (setup.py's is scoped to containers:read).
-  local admin_token
-  admin_token=$(curl -sf -H "Cookie: $(cat "$creds/session_cookie")" \
+  ADMIN_TOKEN[$size]=$(curl -sf -H "Cookie: $(cat "$creds/session_cookie")" \
     -H 'Content-Type: application/json' -d '{"name":"scale","scopes":["admin:read"]}' \
-    "http://127.0.0.1:$WARD_PORT/api/tokens" | python3 -c 'import json,sys; t=json.load(sys.stdin); print(t.get("token") or t["secret"])')
-  sleep 1
-  REST[$size]=$(rss_kb "$WARD_PID")
+    "http://127.0.0.1:$port/api/tokens" | python3 -c 'import json,sys; t=json.load(sys.stdin); print(t.get("token") or t["secret"])')
   # Cursors in the middle of the lists: a page deep in them costs what the first page costs.
-  local n=$(( size / 2 )) users_after audit_before
-  users_after=$(sql "$url" "SELECT created_at || '.' || email FROM users WHERE email = 'user$n@scale.example'")
-  audit_before=$(sql "$url" "SELECT at || '.' || seq FROM audit_events WHERE seq = $(( size * 5 ))")
-  local A=(BENCH_AUTH="Bearer $admin_token")
-  load "$size" validate_api get.lua BENCH_PATH=/api/auth/validate BENCH_AUTH="Bearer $(cat "$creds/api_token")"
-  load "$size" validate_jwt get.lua BENCH_PATH=/api/auth/validate BENCH_AUTH="Bearer $(cat "$creds/access_token")"
-  load "$size" users get.lua BENCH_PATH=/api/admin/users "${A[@]}"
-  load "$size" users_deep get.lua BENCH_PATH="/api/admin/users?after=${users_after/@/%40}" "${A[@]}"
-  load "$size" audit get.lua BENCH_PATH=/api/admin/audit "${A[@]}"
-  load "$size" audit_deep get.lua BENCH_PATH="/api/admin/audit?before=$audit_before" "${A[@]}"
-  load "$size" sessions get.lua BENCH_PATH=/api/sessions BENCH_AUTH="Bearer $admin_token"
-  load "$size" admin_sessions get.lua BENCH_PATH=/api/admin/sessions "${A[@]}"
-  load "$size" refresh refresh.lua BENCH_PATH=/oauth/token BENCH_AUTH="$BASIC" \
-    BENCH_TOKENS="$creds/refresh_tokens"
-  load "$size" signin post_form.lua BENCH_PATH=/login/password \
-    BENCH_COOKIE="ward_csrf=$(cat "$creds/csrf_cookie")" \
-    BENCH_BODY="csrf_token=$(cat "$creds/csrf")&email=${ADMIN_EMAIL/@/%40}&password=$ADMIN_PASSWORD&return_to=%2F"
-  kill "$WARD_PID"; wait "$WARD_PID" 2>/dev/null || true; WARD_PID=""
+  USERS_AFTER[$size]=$(sql "$url" "SELECT created_at || '.' || email FROM users WHERE email = 'user$(( size / 2 ))@scale.example'")
+  AUDIT_BEFORE[$size]=$(sql "$url" "SELECT at || '.' || seq FROM audit_events WHERE seq = $(( size * 5 ))")
+}
+
+# scenario KEY SCRIPT ENV...: the small database, then the large one, back to back (so that the
+# machine's drift falls on both alike). @CRED@ (the credentials directory), @API@, @JWT@,
+# @CSRF@, @CSRFC@ (setup.py's API token, access token and CSRF pair), @ADMIN@ (an admin:read
+# API token), @AFTER@ and @BEFORE@ (cursors) in ENV are replaced per size.
+scenario() {
+  local key="$1" script="$2" size args a
+  shift 2
+  for size in "$SMALL" "$LARGE"; do
+    args=()
+    for a in "$@"; do
+      a=${a//@CRED@/${CRED[$size]}}
+      a=${a//@API@/$(cat "${CRED[$size]}/api_token")}
+      a=${a//@JWT@/$(cat "${CRED[$size]}/access_token")}
+      a=${a//@CSRF@/$(cat "${CRED[$size]}/csrf")}
+      a=${a//@CSRFC@/$(cat "${CRED[$size]}/csrf_cookie")}
+      a=${a//@ADMIN@/${ADMIN_TOKEN[$size]}}
+      a=${a//@AFTER@/${USERS_AFTER[$size]/@/%40}}
+      a=${a//@BEFORE@/${AUDIT_BEFORE[$size]}}
+      args+=("$a")
+    done
+    load "$size" "$key" "$script" "${args[@]}"
+  done
 }
 
 BACKEND=$([ "$POSTGRES" = 1 ] && echo postgres || echo sqlite)
@@ -197,8 +205,23 @@ else
   seed "$LARGE"; SEEDS[$LARGE]="$SEED_LINE"
 fi
 LARGE_URL="$DB_URL"
-measure "$SMALL" "$SMALL_DB"
-measure "$LARGE" "$LARGE_URL"
+start "$SMALL" "$SMALL_DB" "$WARD_PORT"
+start "$LARGE" "$LARGE_URL" "$(( WARD_PORT + 1 ))"
+sleep 1
+REST[$SMALL]=$(rss_kb "${PID[$SMALL]}"); REST[$LARGE]=$(rss_kb "${PID[$LARGE]}")
+
+scenario validate_api get.lua BENCH_PATH=/api/auth/validate "BENCH_AUTH=Bearer @API@"
+scenario validate_jwt get.lua BENCH_PATH=/api/auth/validate "BENCH_AUTH=Bearer @JWT@"
+scenario users get.lua BENCH_PATH=/api/admin/users "BENCH_AUTH=Bearer @ADMIN@"
+scenario users_deep get.lua "BENCH_PATH=/api/admin/users?after=@AFTER@" "BENCH_AUTH=Bearer @ADMIN@"
+scenario audit get.lua BENCH_PATH=/api/admin/audit "BENCH_AUTH=Bearer @ADMIN@"
+scenario audit_deep get.lua "BENCH_PATH=/api/admin/audit?before=@BEFORE@" "BENCH_AUTH=Bearer @ADMIN@"
+scenario sessions get.lua BENCH_PATH=/api/sessions "BENCH_AUTH=Bearer @ADMIN@"
+scenario admin_sessions get.lua "BENCH_PATH=/api/admin/sessions?limit=50" "BENCH_AUTH=Bearer @ADMIN@"
+scenario refresh refresh.lua BENCH_PATH=/oauth/token "BENCH_AUTH=$BASIC" "BENCH_TOKENS=@CRED@/refresh_tokens"
+scenario signin post_form.lua BENCH_PATH=/login/password "BENCH_COOKIE=ward_csrf=@CSRFC@" \
+  "BENCH_BODY=csrf_token=@CSRF@&email=${ADMIN_EMAIL/@/%40}&password=$ADMIN_PASSWORD&return_to=%2F"
+kill "${PID[$SMALL]}" "${PID[$LARGE]}"; wait 2>/dev/null || true
 
 ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print(f'{float(a)/float(b):.2f}' if a and b and float(b) else 'n/a')" "${1:-}" "${2:-}"; }
 echo
