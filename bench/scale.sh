@@ -132,6 +132,9 @@ print("%.0f %.2f %.2f %d" % (rps, r["p50_us"] / 1000, r["p99_us"] / 1000, r["err
 start() {
   local size="$1" url="$2" port="$3" creds="$WORK/creds-$1"
   PORT[$size]=$port; CRED[$size]=$creds
+  # Keys sealed under another data directory's master key (a reused database's last run): ward
+  # makes new ones.
+  sql "$url" "DELETE FROM signing_keys; DELETE FROM ssh_ca_keys" >/dev/null
   cat > "$WORK/ward-$size.toml" <<TOML
 listen = "127.0.0.1:$port"
 data_dir = "$WORK/data-$size"
