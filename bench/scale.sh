@@ -135,6 +135,9 @@ start() {
   # Keys sealed under another data directory's master key (a reused database's last run): ward
   # makes new ones.
   sql "$url" "DELETE FROM signing_keys; DELETE FROM ssh_ca_keys" >/dev/null
+  # The admin's sessions from a reused database's last run: each run starts with the same number
+  # (setup.py's), so that `GET /api/sessions` lists as many at both sizes.
+  sql "$url" "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = '$ADMIN_EMAIL')); DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = '$ADMIN_EMAIL')" >/dev/null
   cat > "$WORK/ward-$size.toml" <<TOML
 listen = "127.0.0.1:$port"
 data_dir = "$WORK/data-$size"
