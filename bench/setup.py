@@ -9,7 +9,8 @@ token.
 peer: asks the bench-only /bench/mint endpoint for N refresh tokens and gets a
 client_credentials token (opaque, for introspection).
 
-Writes files into OUT_DIR: refresh_tokens, access_token, api_token, cc_token, csrf.
+Writes files into OUT_DIR: refresh_tokens, access_token, api_token, cc_token, csrf,
+csrf_cookie, session_cookie.
 """
 import base64
 import http.client
@@ -63,6 +64,7 @@ def ward(port, out, n, email, password, client_id, secret):
     session = [c.split(";")[0] for c in cookies if c.startswith("ward_session=")]
     if resp.status // 100 != 3 or not session:
         sys.exit(f"ward sign-in failed: {resp.status} {body[:200]!r}")
+    write(out, "session_cookie", session[0])
     auth = basic(client_id, secret)
     refresh_tokens, access = [], None
     for i in range(n):

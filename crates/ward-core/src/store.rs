@@ -27,7 +27,14 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
+    /// Every user. Unbounded: for tests and small tools only; lists that people or clients page
+    /// through use [`UserStore::users_page`].
     async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Up to `limit` users in `(created_at, email)` order, after the cursor `after` (keyset
+    /// paging: the cost of a page does not grow with how far into the list it is).
+    async fn users_page(&self, after: Option<&UserCursor>, limit: i64) -> StoreResult<Vec<User>>;
+    /// The users among `ids` (unknown ids are left out), in no particular order.
+    async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>>;
     /// Returns false when there is no such user.
     async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool>;
     /// The emails of every account at `domain` (normalised, without `@`): the candidates a new
@@ -329,6 +336,15 @@ pub trait SessionStore: Send + Sync {
         &self,
         user_id: Option<&str>,
         now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>>;
+    /// [`SessionStore::live_sessions`] older than `before` (`(created_at, id)`, newest first:
+    /// keyset paging for the admin list).
+    async fn live_sessions_before(
+        &self,
+        user_id: Option<&str>,
+        now: Timestamp,
+        before: Option<(i64, String)>,
         limit: i64,
     ) -> StoreResult<Vec<Session>>;
     /// Deletes sessions (and their refresh tokens) that stopped working, by expiry, idle
@@ -686,4 +702,56 @@ pub trait Store:
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;
+    /// What the sweeper's deletes have done so far in this process (for tests and metrics).
+    fn sweep_stats(&self) -> SweepStats {
+        SweepStats::default()
+    }
+}
+
+/// The position after a user in the `(created_at, email)` order of [`UserStore::users_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCursor {
+    pub created_at: i64,
+    pub email: String,
+}
+
+impl UserCursor {
+    /// The cursor of the page after `user`.
+    pub fn after(user: &User) -> Self {
+        UserCursor {
+            created_at: user.created_at.0,
+            email: user.email.clone(),
+        }
+    }
+
+    /// Reads `<created_at>.<email>` (what [`UserCursor::encode`] writes); `None` when malformed.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (at, email) = text.split_once('.')?;
+        Some(UserCursor {
+            created_at: at.parse().ok()?,
+            email: email.to_string(),
+        })
+    }
+
+    /// `<created_at>.<email>`: opaque to clients, who pass it back as `after`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at, self.email)
+    }
+}
+
+/// The sweeper deletes in batches of at most [`SweepStats::BATCH`] rows, each batch its own short
+/// transaction, so that no sweep holds the write lock for long.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Delete transactions run.
+    pub batches: u64,
+    /// The most rows one batch deleted (from one table).
+    pub max_rows: u64,
+    /// The longest one batch's transaction took, in microseconds.
+    pub max_micros: u64,
+}
+
+impl SweepStats {
+    /// The most rows one delete transaction of the sweeper touches per table.
+    pub const BATCH: i64 = 500;
 }

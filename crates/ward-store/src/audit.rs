@@ -47,25 +47,40 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_events(&self, q: &AuditQuery) -> StoreResult<Vec<(AuditEvent, (i64, i64))>> {
-        // Optional filters are written as `($n IS NULL OR column = $n)` so that one statement
-        // serves every combination; the cursor compares (at, seq) lexicographically.
+        // Only the filters given are written into the statement (rather than `($1 = '' OR …)`
+        // for every one), so that the planner can use the index that serves them: audit_events_at
+        // when unfiltered, the actor, target and type indexes (migration 0020) otherwise. The
+        // cursor compares (at, seq) lexicographically, as a range on `at` the index can seek.
         let (before_at, before_seq) = q.before.unwrap_or((i64::MAX, i64::MAX));
-        let rows = sqlx::query(
+        let user_id = q.user_id.as_deref().filter(|u| !u.is_empty());
+        let event_type = q.event_type.as_deref().filter(|t| !t.is_empty());
+        let mut filters = String::new();
+        if user_id.is_some() {
+            filters.push_str(" AND (actor_user_id = $4 OR target = $4)");
+        }
+        if event_type.is_some() {
+            filters.push_str(if user_id.is_some() {
+                " AND event_type = $5"
+            } else {
+                " AND event_type = $4"
+            });
+        }
+        let sql = format!(
             "SELECT id, seq, at, event_type, outcome, actor_user_id, actor_ip, target, detail \
-             FROM audit_events \
-             WHERE ($1 = '' OR actor_user_id = $1 OR target = $1) \
-               AND ($2 = '' OR event_type = $2) \
-               AND (at < $3 OR (at = $3 AND seq < $4)) \
-             ORDER BY at DESC, seq DESC LIMIT $5",
-        )
-        .bind(q.user_id.clone().unwrap_or_default())
-        .bind(q.event_type.clone().unwrap_or_default())
-        .bind(before_at)
-        .bind(before_seq)
-        .bind(q.limit.clamp(1, 500))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+             FROM audit_events WHERE at <= $1 AND (at < $1 OR seq < $2){filters} \
+             ORDER BY at DESC, seq DESC LIMIT $3"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(before_at)
+            .bind(before_seq)
+            .bind(q.limit.clamp(1, 500));
+        if let Some(u) = user_id {
+            query = query.bind(u);
+        }
+        if let Some(t) = event_type {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(event).collect()
     }
 }

@@ -81,11 +81,6 @@ impl DpopStore for SqlStore {
     }
 
     async fn delete_expired_dpop_jtis(&self, now: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM dpop_jtis WHERE expires_at <= $1")
-            .bind(now.0)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
+        self.delete_expired("dpop_jtis", now).await
     }
 }

@@ -307,23 +307,13 @@ impl EventStore for SqlStore {
     }
 
     async fn delete_old_webhook_messages(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let old = "SELECT id FROM webhook_outbox WHERE status <> 'pending' AND created_at <= $1";
-        sqlx::query(&format!(
-            "DELETE FROM webhook_attempts WHERE message_id IN ({old})"
-        ))
-        .bind(cutoff.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let done = sqlx::query(
-            "DELETE FROM webhook_outbox WHERE status <> 'pending' AND created_at <= $1",
+        // In batches (sweep.rs); a message's attempts go with it (ON DELETE CASCADE).
+        self.delete_batched(
+            "webhook_outbox",
+            "id",
+            "status <> 'pending' AND created_at <= $1",
+            cutoff.0,
         )
-        .bind(cutoff.0)
-        .execute(&mut *tx)
         .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(done.rows_affected())
     }
 }

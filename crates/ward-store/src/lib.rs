@@ -22,6 +22,7 @@ mod service_accounts;
 mod sessions;
 mod signup;
 mod stepup;
+mod sweep;
 mod users;
 mod webauthn;
 mod writer;
@@ -57,6 +58,8 @@ pub struct SqlStore {
     /// Orders audit events written within the same second (monotonic per process, seeded from
     /// the wall clock in microseconds so that restarts keep increasing).
     seq: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// What the sweeper's batched deletes did (see sweep.rs).
+    sweep_stats: std::sync::Arc<sweep::Stats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +148,7 @@ pub async fn connect_with(url: &str, options: StoreOptions) -> Result<SqlStore, 
         stop: std::sync::Arc::new(tokio::sync::watch::channel(()).0),
         pool,
         seq: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(seq_seed())),
+        sweep_stats: std::sync::Arc::default(),
     })
 }
 
@@ -161,18 +165,24 @@ impl SqlStore {
         self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
     /// Deletes the rows of `table` whose `expires_at` is at or before `cutoff` (the sweeper's
-    /// statement for every short-lived table; `table` is one of ours, never input).
+    /// statement for every short-lived table; `table` is one of ours, never input), in batches
+    /// of at most `SweepStats::BATCH` rows (sweep.rs).
     pub(crate) async fn delete_expired(
         &self,
         table: &'static str,
         cutoff: ward_core::clock::Timestamp,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
-            .bind(cutoff.0)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
+        let key = match table {
+            "auth_codes" => "code_hash",
+            "device_grants" => "device_code_hash",
+            "mfa_challenges" | "account_links" => "token_hash",
+            "lock_tickets" => "ticket_hash",
+            "idp_pending" => "state_hash",
+            "dpop_jtis" => "jti_hash",
+            "lock_graces" => "holder, kind, resource_id",
+            _ => "id",
+        };
+        self.delete_expired_keyed(table, key, cutoff).await
     }
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -226,5 +236,9 @@ impl Store for SqlStore {
             .await
             .map(|_| ())
             .map_err(backend)
+    }
+
+    fn sweep_stats(&self) -> ward_core::store::SweepStats {
+        self.sweep_stats.get()
     }
 }

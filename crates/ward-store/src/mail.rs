@@ -130,12 +130,12 @@ impl MailStore for SqlStore {
     }
 
     async fn delete_sent_mail(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at <= $1")
-                .bind(cutoff.0)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        Ok(done.rows_affected())
+        self.delete_batched(
+            "mail_outbox",
+            "id",
+            "sent_at IS NOT NULL AND sent_at <= $1",
+            cutoff.0,
+        )
+        .await
     }
 }

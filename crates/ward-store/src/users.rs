@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::User;
-use ward_core::store::{StoreResult, UserStore};
+use ward_core::store::{StoreResult, UserCursor, UserStore};
 
 use crate::changes::Change;
 use crate::codec::{flag, get, time};
@@ -99,6 +99,50 @@ impl UserStore for SqlStore {
         .await
         .map_err(backend)?;
         rows.iter().map(user).collect()
+    }
+
+    async fn users_page(&self, after: Option<&UserCursor>, limit: i64) -> StoreResult<Vec<User>> {
+        // Keyset paging on the users_created index (migration 0020): `(created_at, email) >
+        // cursor` written out, since row-value comparisons are not portable to every planner.
+        let (at, email) = match after {
+            Some(c) => (c.created_at, c.email.clone()),
+            None => (i64::MIN, String::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM users WHERE created_at >= $1 \
+             AND (created_at > $1 OR email > $2) ORDER BY created_at, email LIMIT $3"
+        ))
+        .bind(at)
+        .bind(email)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(user).collect()
+    }
+
+    async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut found = Vec::with_capacity(ids.len());
+        // In chunks, well under every backend's limit on binds per statement.
+        for chunk in ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT {COLUMNS} FROM users WHERE id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+            for r in &rows {
+                found.push(user(r)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>> {

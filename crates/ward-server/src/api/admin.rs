@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use ward_core::model::AuditQuery;
+use ward_core::store::UserCursor;
 use ward_proto::ErrorBody;
 pub use ward_proto::{AuditEvent, AuditPage, CreateUser, PatchUser, UserInfo, UserList};
 
@@ -19,15 +20,31 @@ use crate::extract::{ApiJson, ClientIp};
 use crate::state::AppState;
 use crate::time::rfc3339;
 
-/// `GET /api/admin/users`: every user (admins only).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Users per page, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+    /// Only the user with this email (at most one).
+    pub email: Option<String>,
+}
+
+/// Users per page of `GET /api/admin/users` when `limit` is absent.
+const USERS_PAGE: i64 = 100;
+
+/// `GET /api/admin/users`: users in creation order, a page at a time (admins only).
 #[utoipa::path(
     get,
     path = "/api/admin/users",
     operation_id = "admin_list_users",
     tag = "admin",
     security(("bearer" = []), ("session_cookie" = [])),
+    params(UserListParams),
     responses(
-        (status = 200, description = "All users", body = UserList),
+        (status = 200, description = "A page of users", body = UserList),
+        (status = 400, description = "Malformed cursor or limit", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
     )
@@ -35,11 +52,36 @@ use crate::time::rfc3339;
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
+    Query(params): Query<UserListParams>,
 ) -> ApiResult<Json<UserList>> {
     authz::require_admin(&state, &caller, false)?;
-    let users = state.store.list_users().await?;
+    if let Some(email) = params.email.as_deref() {
+        let found = state
+            .store
+            .user_by_email(&ward_core::model::normalize_email(email))
+            .await?;
+        return Ok(Json(UserList {
+            users: found.iter().map(user_info).collect(),
+            next: None,
+        }));
+    }
+    let limit = params.limit.unwrap_or(USERS_PAGE);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+    }
+    let after = match params.after.as_deref() {
+        Some(c) => Some(
+            UserCursor::parse(c)
+                .ok_or_else(|| ApiError::bad_request("malformed cursor in after"))?,
+        ),
+        None => None,
+    };
+    let users = state.store.users_page(after.as_ref(), limit).await?;
+    let next = (users.len() as i64 == limit)
+        .then(|| users.last().map(|u| UserCursor::after(u).encode()))
+        .flatten();
     let users: Vec<UserInfo> = users.iter().map(user_info).collect();
-    Ok(Json(UserList { users }))
+    Ok(Json(UserList { users, next }))
 }
 
 /// `POST /api/admin/users`: creates a user (admins only).

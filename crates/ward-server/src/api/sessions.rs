@@ -41,7 +41,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
         .iter()
         .map(|s| session_info(s, current_id(&caller)))
         .collect();
-    Ok(Json(SessionList { sessions }))
+    Ok(Json(SessionList {
+        sessions,
+        next: None,
+    }))
 }
 
 /// `DELETE /api/sessions/{id}`: revokes one of the caller's sessions.
@@ -74,6 +77,24 @@ pub async fn revoke(
 pub struct AdminListParams {
     /// A user id or an email address.
     pub user: Option<String>,
+    /// Sessions per page, 1 to 500 (default 500).
+    pub limit: Option<i64>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+}
+
+/// One page of the admin sessions list: the sessions, and the cursor of the next page.
+pub struct AdminSessions {
+    pub sessions: Vec<SessionInfo>,
+    pub next: Option<String>,
+}
+
+/// Reads `<created_at>.<id>`, the cursor `GET /api/admin/sessions` answers as `next`.
+pub fn parse_session_cursor(text: &str) -> ApiResult<(i64, String)> {
+    text.split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| ApiError::bad_request("malformed cursor in before"))
 }
 
 /// `GET /api/admin/sessions?user=`: everyone's live sessions (admins only).
@@ -85,7 +106,8 @@ pub struct AdminListParams {
     security(("bearer" = []), ("session_cookie" = [])),
     params(AdminListParams),
     responses(
-        (status = 200, description = "Live sessions, each with its user's email", body = SessionList),
+        (status = 200, description = "A page of live sessions, each with its user's email", body = SessionList),
+        (status = 400, description = "Malformed cursor or limit", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
@@ -97,15 +119,25 @@ pub async fn admin_list(
     Query(params): Query<AdminListParams>,
 ) -> ApiResult<Json<SessionList>> {
     authz::require_admin(&state, &caller, false)?;
-    let sessions = admin_sessions(&state, params.user.as_deref()).await?;
-    let sessions: Vec<SessionInfo> = sessions
+    let page = admin_sessions(
+        &state,
+        params.user.as_deref(),
+        params.before.as_deref(),
+        params.limit,
+    )
+    .await?;
+    let sessions: Vec<SessionInfo> = page
+        .sessions
         .into_iter()
         .map(|s| SessionInfo {
             current: current_id(&caller) == Some(s.id.as_str()),
             ..s
         })
         .collect();
-    Ok(Json(SessionList { sessions }))
+    Ok(Json(SessionList {
+        sessions,
+        next: page.next,
+    }))
 }
 
 /// `DELETE /api/admin/sessions/{id}`: revokes anyone's session (admins only).

@@ -123,24 +123,64 @@ pub async fn resolve_user(state: &AppState, user: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::not_found(format!("no user {user:?}")))
 }
 
-/// The live sessions for the admin views, each with its user's email.
-pub async fn admin_sessions(state: &AppState, user: Option<&str>) -> ApiResult<Vec<SessionInfo>> {
+/// One page of the admin sessions list: the sessions, and the cursor of the next page.
+pub struct AdminSessions {
+    pub sessions: Vec<SessionInfo>,
+    pub next: Option<String>,
+}
+
+/// Reads `<created_at>.<id>`, the cursor `GET /api/admin/sessions` answers as `next`.
+pub fn parse_session_cursor(text: &str) -> ApiResult<(i64, String)> {
+    text.split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| ApiError::bad_request("malformed cursor in before"))
+}
+
+/// A page of live sessions for the admin views, each with its user's email, newest first.
+pub async fn admin_sessions(
+    state: &AppState,
+    user: Option<&str>,
+    before: Option<&str>,
+    limit: Option<i64>,
+) -> ApiResult<AdminSessions> {
+    let limit = limit.unwrap_or(LIST_LIMIT);
+    if !(1..=LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {LIST_LIMIT}"
+        )));
+    }
+    let before = before.map(parse_session_cursor).transpose()?;
     let user_id = match user.map(str::trim).filter(|u| !u.is_empty()) {
         Some(u) => Some(resolve_user(state, u).await?),
         None => None,
     };
-    let sessions = live_sessions(state, user_id.as_deref()).await?;
-    let users = state.store.list_users().await?;
-    Ok(sessions
+    let now = state.clock.now();
+    let page = state
+        .store
+        .live_sessions_before(user_id.as_deref(), now, before, limit)
+        .await?;
+    // From the page as read, before the idle filter, so that no session is skipped.
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|s| format!("{}.{}", s.created_at.0, s.id)))
+        .flatten();
+    let sessions: Vec<Session> = page.into_iter().filter(|s| s.is_usable(now)).collect();
+    let ids: Vec<String> = sessions.iter().map(|s| s.user_id.clone()).collect();
+    let emails: std::collections::HashMap<String, String> = state
+        .store
+        .users_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    let sessions = sessions
         .iter()
         .map(|s| SessionInfo {
-            email: users
-                .iter()
-                .find(|u| u.id == s.user_id)
-                .map(|u| u.email.clone()),
+            email: emails.get(&s.user_id).cloned(),
             ..session_info(s, None)
         })
-        .collect())
+        .collect();
+    Ok(AdminSessions { sessions, next })
 }
 
 /// The caller's own session id, if it has one.

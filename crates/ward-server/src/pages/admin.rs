@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup};
 use serde::Deserialize;
 use ward_core::model::AuditQuery;
+use ward_core::store::UserCursor;
 
 use crate::auth::Caller;
 use crate::authz;
@@ -30,6 +31,9 @@ use ward_proto::{CreateUser, PatchUser};
 
 /// Events per audit page.
 const AUDIT_PAGE: i64 = 50;
+
+/// Users per users page.
+const USERS_PAGE: i64 = 100;
 
 /// Event types offered in the audit filter (any other type can be typed in).
 const EVENT_TYPES: [&str; 21] = [
@@ -63,6 +67,8 @@ pub struct AdminQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
     before: Option<String>,
+    /// The users page's cursor (keyset paging).
+    after: Option<String>,
 }
 
 fn done_message(done: Option<&str>) -> Option<&'static str> {
@@ -124,13 +130,15 @@ pub async fn users_page(
     Query(q): Query<AdminQuery>,
 ) -> PageResult {
     let caller = admin_caller(&state, &jar, "/admin/users", false).await?;
-    Ok(render_users(
+    let after = q.after.as_deref().and_then(UserCursor::parse);
+    Ok(render_users_after(
         &state,
         jar,
         &caller,
         done_message(q.done.as_deref()),
         None,
         None,
+        after.as_ref(),
     )
     .await?)
 }
@@ -143,7 +151,29 @@ async fn render_users(
     error: Option<&str>,
     link: Option<&MadeLink>,
 ) -> Result<Response, ApiError> {
-    let users = state.store.list_users().await?;
+    render_users_after(state, jar, caller, ok, error, link, None).await
+}
+
+/// The users page from the cursor `after` (the first page without one).
+async fn render_users_after(
+    state: &AppState,
+    jar: CookieJar,
+    caller: &Caller,
+    ok: Option<&str>,
+    error: Option<&str>,
+    link: Option<&MadeLink>,
+    after: Option<&UserCursor>,
+) -> Result<Response, ApiError> {
+    let users = state.store.users_page(after, USERS_PAGE).await?;
+    let total = state.store.count_users().await?;
+    let next = (users.len() as i64 == USERS_PAGE)
+        .then(|| users.last())
+        .flatten()
+        .map(|u| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("after", &UserCursor::after(u).encode());
+            format!("/admin/users?{}", q.finish())
+        });
     let waiting: std::collections::HashSet<String> = state
         .store
         .pending_users()
@@ -165,7 +195,7 @@ async fn render_users(
                 }
             }
             section class="panel" aria-labelledby="users-h" {
-                h2 id="users-h" { "All users " span class="count" { (users.len()) } }
+                h2 id="users-h" { "All users " span class="count" { (total) } }
                 div class="table-wrap" {
                     table {
                         thead { tr { th { "User" } th { "Role" } th { "Status" } th { "Created" } th { span class="sr-only" { "Actions" } } } }
@@ -233,6 +263,12 @@ async fn render_users(
                                 }
                             }
                         }
+                    }
+                }
+                @if after.is_some() || next.is_some() {
+                    nav class="pager" aria-label="Pages" {
+                        @if after.is_some() { a href="/admin/users" { "← First" } }
+                        @if let Some(n) = &next { a href=(n) { "Next →" } }
                     }
                 }
             }
@@ -403,11 +439,21 @@ pub async fn sessions_page(
 ) -> PageResult {
     let caller = admin_caller(&state, &jar, "/admin/sessions", false).await?;
     let filter = q.user.clone().unwrap_or_default();
-    let (sessions, error) = match admin_sessions(&state, Some(&filter)).await {
-        Ok(s) => (s, None),
-        Err(e) if e.status.is_client_error() => (Vec::new(), Some(e.description)),
-        Err(e) => return Err(e.into()),
-    };
+    let (sessions, next, error) =
+        match admin_sessions(&state, Some(&filter), q.before.as_deref(), None).await {
+            Ok(page) => (page.sessions, page.next, None),
+            Err(e) if e.status.is_client_error() => (Vec::new(), None, Some(e.description)),
+            Err(e) => return Err(e.into()),
+        };
+    let older = next.map(|cursor| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if !filter.is_empty() {
+            q.append_pair("user", &filter);
+        }
+        q.append_pair("before", &cursor);
+        format!("/admin/sessions?{}", q.finish())
+    });
+    let paged = q.before.is_some();
     let current = caller.session.as_ref().map(|s| s.id.clone());
     let ok = done_message(q.done.as_deref());
     Ok(frame(
@@ -463,6 +509,12 @@ pub async fn sessions_page(
                                     }
                                 }
                             }
+                        }
+                    }
+                    @if paged || older.is_some() {
+                        nav class="pager" aria-label="Pages" {
+                            @if paged { a href="/admin/sessions" { "← Newest" } }
+                            @if let Some(o) = &older { a href=(o) { "Older →" } }
                         }
                     }
                 }
@@ -545,9 +597,15 @@ pub async fn audit_page(
             })
             .await?
     };
+    // The emails of the users this page names, not of every user.
+    let named: Vec<String> = rows
+        .iter()
+        .flat_map(|(e, _)| [e.actor_user_id.clone(), e.target.clone()])
+        .flatten()
+        .collect();
     let emails: HashMap<String, String> = state
         .store
-        .list_users()
+        .users_by_ids(&named)
         .await?
         .into_iter()
         .map(|u| (u.id, u.email))

@@ -34,6 +34,7 @@ mod proxy;
 mod receiver;
 mod registration;
 mod replicas;
+mod scale;
 mod schema_fixes;
 mod sessions;
 mod sessions_api;

@@ -144,12 +144,33 @@ async fn user_id(ctx: &Ctx, user: &str) -> CliResult<String> {
     if !user.contains('@') {
         return Ok(user.to_owned());
     }
-    let list: UserList = decode(USERS, call_api(ctx, "GET", USERS, None).await?)?;
+    let path = format!("{USERS}{}", query(&[("email", Some(user))]));
+    let list: UserList = decode(&path, call_api(ctx, "GET", &path, None).await?)?;
     list.users
         .into_iter()
         .find(|u| u.email.eq_ignore_ascii_case(user))
         .map(|u| u.id)
         .ok_or_else(|| CliError::new(format!("no user with email {user}")))
+}
+
+/// Every user, following the API's pages (`next` → `after`), as one `{"users": [...]}`.
+async fn all_users(ctx: &Ctx) -> CliResult<Value> {
+    let mut users = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = format!(
+            "{USERS}{}",
+            query(&[("limit", Some("1000")), ("after", after.as_deref())])
+        );
+        let page: UserList = decode(&path, call_api(ctx, "GET", &path, None).await?)?;
+        users.extend(page.users);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => {
+                return Ok(to_body(&UserList { users, next: None }));
+            }
+        }
+    }
 }
 
 fn print_user(ctx: &Ctx, path: &str, v: Value, what: &str) -> CliResult {
@@ -232,7 +253,7 @@ async fn sessions(ctx: &Ctx, command: AdminSessionsCommand) -> CliResult {
 async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
     match command {
         UsersCommand::List => {
-            let v = call_api(ctx, "GET", USERS, None).await?;
+            let v = all_users(ctx).await?;
             if ctx.json() {
                 print_json(&v);
                 return Ok(());
