@@ -83,20 +83,6 @@ pub struct AdminListParams {
     pub before: Option<String>,
 }
 
-/// One page of the admin sessions list: the sessions, and the cursor of the next page.
-pub struct AdminSessions {
-    pub sessions: Vec<SessionInfo>,
-    pub next: Option<String>,
-}
-
-/// Reads `<created_at>.<id>`, the cursor `GET /api/admin/sessions` answers as `next`.
-pub fn parse_session_cursor(text: &str) -> ApiResult<(i64, String)> {
-    text.split_once('.')
-        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
-        .filter(|(_, id)| !id.is_empty())
-        .ok_or_else(|| ApiError::bad_request("malformed cursor in before"))
-}
-
 /// `GET /api/admin/sessions?user=`: everyone's live sessions (admins only).
 #[utoipa::path(
     get,
