@@ -354,10 +354,15 @@ fn eddsa_signatures_by_another_key_tampered_or_cut_are_refused() {
     assert_eq!(verify(&format!("{input}.!!")), Err(DpopError::Signature));
     // A P-256 key under alg EdDSA, and a short or small-order Ed25519 key.
     let p = key(7);
-    assert!(matches!(
-        verify(&proof_with(&p, |h| h.alg = Algorithm::EdDSA, claims())),
-        Err(DpopError::Key(_))
-    ));
+    let mixed = proof_with(
+        &k,
+        |h| {
+            h.alg = Algorithm::EdDSA;
+            h.jwk = Some(serde_json::from_value(p.jwk.clone()).unwrap());
+        },
+        claims(),
+    );
+    assert!(matches!(verify(&mixed), Err(DpopError::Key(_))));
     for x in [
         URL_SAFE_NO_PAD.encode([1u8; 31]),
         // The identity point: small order, any signature would do for it.

@@ -27,10 +27,11 @@ alg = sys.argv[2] if len(sys.argv) > 2 else "ES256"
 if os.path.exists(path):
     with open(path, "rb") as f:
         key = serialization.load_pem_private_key(f.read(), password=None)
-elif alg == "EdDSA":
-    key = ed25519.Ed25519PrivateKey.generate()
 else:
-    key = ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
     with open(path, "wb") as f:
         f.write(
             key.private_bytes(

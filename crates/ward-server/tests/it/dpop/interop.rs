@@ -176,8 +176,9 @@ async fn python_proofs_accepted(b: Backend, key_name: &str) {
             .send()
     };
     let r = get("/api/profile", &proofs[0]).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let status = r.status();
     let profile: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{profile}");
     assert_eq!(profile["email"], ADMIN_EMAIL);
     let r = get("/api/containers/c1", &proofs[1]).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
