@@ -348,9 +348,9 @@ fn check_header(text: &str) -> Result<CheckedHeader, DpopError> {
             }
             ProofKey::Ed25519(key)
         }
-        _ => ProofKey::Es256(
-            DecodingKey::from_jwk(&jwk).map_err(|_| DpopError::Key("unreadable"))?,
-        ),
+        _ => {
+            ProofKey::Es256(DecodingKey::from_jwk(&jwk).map_err(|_| DpopError::Key("unreadable"))?)
+        }
     };
     let jkt = thumbprint(&jwk).ok_or(DpopError::Key("unsupported key type"))?;
     Ok(CheckedHeader { key, jkt })
