@@ -1,5 +1,6 @@
-//! DPoP proofs (RFC 9449) made by the client: a P-256 key per profile, kept in the profile's
-//! credential store like its tokens, and a fresh proof for every request.
+//! DPoP proofs (RFC 9449) made by the client: a key per profile, kept in the profile's
+//! credential store like its tokens, and a fresh proof for every request. New keys are Ed25519
+//! (EdDSA) when the server advertises it, P-256 (ES256) otherwise (decision 181).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,16 +15,29 @@ use url::Url;
 /// Why a key could not be read or a proof made.
 #[derive(Debug, thiserror::Error)]
 pub enum DpopKeyError {
-    #[error("the stored DPoP key is not a P-256 private key")]
+    #[error("the stored DPoP key is not a P-256 or Ed25519 private key")]
     BadKey,
     #[error("cannot sign a DPoP proof: {0}")]
     Sign(String),
 }
 
-/// A profile's proof-of-possession key (ES256).
+/// How an Ed25519 key's stored form starts; a P-256 key (the older, default form) is the bare
+/// base64url scalar.
+const ED25519_PREFIX: &str = "ed25519:";
+
+/// The private part of a [`DpopKey`].
+#[derive(Clone)]
+enum Secret {
+    P256(p256::SecretKey),
+    /// The RFC 8032 seed.
+    Ed25519([u8; 32]),
+}
+
+/// A profile's proof-of-possession key: ES256 (P-256) or EdDSA (Ed25519).
 #[derive(Clone)]
 pub struct DpopKey {
-    secret: p256::SecretKey,
+    secret: Secret,
+    alg: Algorithm,
     encoding: EncodingKey,
     jwk: jsonwebtoken::jwk::Jwk,
     thumbprint: String,
@@ -50,7 +64,7 @@ struct ProofClaims<'a> {
 }
 
 impl DpopKey {
-    /// A new random key.
+    /// A new random P-256 (ES256) key.
     pub fn generate() -> DpopKey {
         loop {
             let mut bytes = [0u8; 32];
@@ -62,15 +76,64 @@ impl DpopKey {
         }
     }
 
+    /// A new random Ed25519 (EdDSA) key: cheaper for the server to verify (decision 181).
+    pub fn generate_ed25519() -> DpopKey {
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        // Every 32-byte seed is a valid key.
+        Self::from_seed(seed).unwrap_or_else(|_| Self::generate())
+    }
+
+    /// A new key for a server that verifies `algs` (its `dpop_signing_alg_values_supported`):
+    /// Ed25519 when it lists EdDSA, P-256 when it lists ES256, none otherwise.
+    pub fn for_server(algs: &[String]) -> Option<DpopKey> {
+        if algs.iter().any(|a| a == "EdDSA") {
+            Some(Self::generate_ed25519())
+        } else if algs.iter().any(|a| a == "ES256") {
+            Some(Self::generate())
+        } else {
+            None
+        }
+    }
+
     /// The key stored by [`DpopKey::to_secret`].
     ///
     /// # Errors
     /// [`DpopKeyError::BadKey`] for anything else.
     pub fn from_secret(text: &str) -> Result<DpopKey, DpopKeyError> {
+        let text = text.trim();
+        if let Some(seed) = text.strip_prefix(ED25519_PREFIX) {
+            let seed: [u8; 32] = URL_SAFE_NO_PAD
+                .decode(seed)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or(DpopKeyError::BadKey)?;
+            return Self::from_seed(seed);
+        }
         let bytes = URL_SAFE_NO_PAD
-            .decode(text.trim())
+            .decode(text)
             .map_err(|_| DpopKeyError::BadKey)?;
         Self::from_scalar(&bytes)
+    }
+
+    fn from_seed(seed: [u8; 32]) -> Result<DpopKey, DpopKeyError> {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let der = signing.to_pkcs8_der().map_err(|_| DpopKeyError::BadKey)?;
+        let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+        // RFC 7638: the required members in lexicographic order, no whitespace.
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+        let thumbprint = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+        let jwk = serde_json::from_value(serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "x": x,
+        }))
+        .map_err(|_| DpopKeyError::BadKey)?;
+        Ok(DpopKey {
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            secret: Secret::Ed25519(seed),
+            alg: Algorithm::EdDSA,
+            jwk,
+            thumbprint,
+        })
     }
 
     fn from_scalar(bytes: &[u8]) -> Result<DpopKey, DpopKeyError> {
@@ -90,15 +153,28 @@ impl DpopKey {
         .map_err(|_| DpopKeyError::BadKey)?;
         Ok(DpopKey {
             encoding: EncodingKey::from_ec_der(der.as_bytes()),
-            secret,
+            secret: Secret::P256(secret),
+            alg: Algorithm::ES256,
             jwk,
             thumbprint,
         })
     }
 
-    /// The private scalar, base64url: what the credential store keeps.
+    /// The proofs' algorithm: `ES256` or `EdDSA`.
+    pub fn alg(&self) -> &'static str {
+        match self.alg {
+            Algorithm::EdDSA => "EdDSA",
+            _ => "ES256",
+        }
+    }
+
+    /// What the credential store keeps: a P-256 key's private scalar (base64url), or
+    /// `ed25519:` and an Ed25519 key's seed (base64url).
     pub fn to_secret(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.secret.to_bytes())
+        match &self.secret {
+            Secret::P256(secret) => URL_SAFE_NO_PAD.encode(secret.to_bytes()),
+            Secret::Ed25519(seed) => format!("{ED25519_PREFIX}{}", URL_SAFE_NO_PAD.encode(seed)),
+        }
     }
 
     /// RFC 7638 thumbprint: the `cnf.jkt` of tokens bound to this key.
@@ -133,7 +209,7 @@ impl DpopKey {
             ath: access_token.map(|t| URL_SAFE_NO_PAD.encode(Sha256::digest(t.as_bytes()))),
             nonce,
         };
-        let mut header = Header::new(Algorithm::ES256);
+        let mut header = Header::new(self.alg);
         header.typ = Some("dpop+jwt".into());
         header.jwk = Some(self.jwk.clone());
         jsonwebtoken::encode(&header, &claims, &self.encoding)
@@ -151,6 +227,33 @@ mod tests {
         let again = DpopKey::from_secret(&key.to_secret()).unwrap();
         assert_eq!(key.thumbprint(), again.thumbprint());
         assert!(DpopKey::from_secret("not a key").is_err());
+    }
+
+    #[test]
+    fn an_ed25519_key_survives_its_stored_form_and_signs_eddsa() {
+        let key = DpopKey::generate_ed25519();
+        assert!(key.to_secret().starts_with(ED25519_PREFIX));
+        let again = DpopKey::from_secret(&key.to_secret()).unwrap();
+        assert_eq!(key.thumbprint(), again.thumbprint());
+        assert_eq!(again.alg(), "EdDSA");
+        assert!(DpopKey::from_secret("ed25519:c2hvcnQ").is_err());
+        let url = Url::parse("https://ward.example/api/profile").unwrap();
+        let proof = again.proof("GET", &url, None, None, 1).unwrap();
+        let header = proof.split('.').next().unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["jwk"]["kty"], "OKP");
+        assert_eq!(header["jwk"]["crv"], "Ed25519");
+    }
+
+    #[test]
+    fn the_server_s_algorithms_choose_the_key() {
+        let algs = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let alg = |a: &[&str]| DpopKey::for_server(&algs(a)).map(|k| k.alg());
+        assert_eq!(alg(&["ES256", "EdDSA"]), Some("EdDSA"));
+        assert_eq!(alg(&["ES256"]), Some("ES256"));
+        assert_eq!(alg(&["RS256"]), None);
     }
 
     #[test]

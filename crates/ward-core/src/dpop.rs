@@ -3,7 +3,7 @@
 //! nonce rule and the replay cache are the caller's.
 //!
 //! The JWS itself (signature, algorithm, the public key in the header) is `jsonwebtoken`'s
-//! work; this module adds what RFC 9449 §4.3 asks on top: `typ`, a public key only, `htm`,
+//! work (ES256 through ring), with Ed25519 signatures verified by `ed25519-dalek`; this module adds what RFC 9449 §4.3 asks on top: `typ`, a public key only, `htm`,
 //! `htu` (compared after the same path normalisation as every route, SPEC §2.12), the `iat`
 //! window, `ath`, the nonce, and the RFC 7638 thumbprint that `cnf.jkt` names.
 
@@ -126,9 +126,45 @@ struct RawHeader {
 /// What a proof header establishes once checked (`typ`, an acceptable public key for `alg`):
 /// the verification key and its thumbprint.
 struct CheckedHeader {
-    alg: Algorithm,
-    key: DecodingKey,
+    key: ProofKey,
     jkt: String,
+}
+
+/// A proof's public key, ready to verify signatures with (parsed once per header).
+enum ProofKey {
+    /// ES256 through `jsonwebtoken` (ring).
+    Es256(DecodingKey),
+    /// EdDSA (Ed25519) through `ed25519-dalek`, strict RFC 8032 verification (decision 180):
+    /// small-order keys and non-canonical signatures are refused.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl ProofKey {
+    /// Whether `signature` (base64url, as in the proof) signs `input` under this key.
+    fn verifies(&self, input: &[u8], signature: &str) -> bool {
+        match self {
+            ProofKey::Es256(key) => {
+                jsonwebtoken::crypto::verify(signature, input, key, Algorithm::ES256)
+                    .unwrap_or(false)
+            }
+            ProofKey::Ed25519(key) => {
+                // An Ed25519 signature is exactly 64 bytes (86 base64url characters); the
+                // buffer has room for base64's conservative length estimate.
+                let mut bytes = [0u8; 72];
+                if URL_SAFE_NO_PAD.decode_slice(signature, &mut bytes).ok()
+                    != Some(ed25519_dalek::SIGNATURE_LENGTH)
+                {
+                    return false;
+                }
+                let Ok(signature) =
+                    ed25519_dalek::Signature::from_slice(&bytes[..ed25519_dalek::SIGNATURE_LENGTH])
+                else {
+                    return false;
+                };
+                key.verify_strict(input, &signature).is_ok()
+            }
+        }
+    }
 }
 
 /// Headers already checked and seen with a valid signature, by their exact base64url text. A
@@ -221,11 +257,8 @@ fn verify_with(
     };
     // The JWS signing input is the proof up to its second dot.
     let signing_input = &proof[..header_text.len() + 1 + payload.len()];
-    // The signature itself is `jsonwebtoken`'s (ring's) work.
-    let valid =
-        jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &header.key, header.alg)
-            .map_err(|_| DpopError::Signature)?;
-    if !valid {
+    // The signature itself is a crypto crate's work (ring for ES256, ed25519-dalek for EdDSA).
+    if !header.key.verifies(signing_input.as_bytes(), signature) {
         return Err(DpopError::Signature);
     }
     if let (Some(c), None) = (cache, &cached) {
@@ -301,9 +334,26 @@ fn check_header(text: &str) -> Result<CheckedHeader, DpopError> {
     if private {
         return Err(DpopError::Key("it holds a private key"));
     }
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| DpopError::Key("unreadable"))?;
+    let key = match (&jwk.algorithm, alg) {
+        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+            let bytes: [u8; ed25519_dalek::PUBLIC_KEY_LENGTH] = URL_SAFE_NO_PAD
+                .decode(&p.x)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or(DpopError::Key("an Ed25519 x must be 32 bytes"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| DpopError::Key("not an Ed25519 point"))?;
+            if key.is_weak() {
+                return Err(DpopError::Key("a small-order Ed25519 key"));
+            }
+            ProofKey::Ed25519(key)
+        }
+        _ => {
+            ProofKey::Es256(DecodingKey::from_jwk(&jwk).map_err(|_| DpopError::Key("unreadable"))?)
+        }
+    };
     let jkt = thumbprint(&jwk).ok_or(DpopError::Key("unsupported key type"))?;
-    Ok(CheckedHeader { alg, key, jkt })
+    Ok(CheckedHeader { key, jkt })
 }
 
 /// `htu` names the request: same origin (one of `expected.origins`), and the same path after

@@ -288,3 +288,132 @@ fn first_header(k: &Key) -> Option<String> {
         .next()
         .map(str::to_owned)
 }
+
+/// An Ed25519 key (decision 180) from a fixed seed, and its proofs.
+fn ed_key(seed: u8) -> Key {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    let der = signing.to_pkcs8_der().unwrap();
+    Key {
+        encoding: EncodingKey::from_ed_der(der.as_bytes()),
+        jwk: serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519",
+            "x": URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
+        }),
+    }
+}
+
+fn ed_proof(key: &Key, claims: serde_json::Value) -> String {
+    proof_with(key, |h| h.alg = Algorithm::EdDSA, claims)
+}
+
+#[test]
+fn an_eddsa_proof_is_verified_and_gives_the_okp_thumbprint() {
+    let k = ed_key(3);
+    let verified = verify(&ed_proof(&k, claims())).unwrap();
+    let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(
+        format!(
+            r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+            k.jwk["x"].as_str().unwrap()
+        )
+        .as_bytes(),
+    ));
+    assert_eq!(verified.jkt, expected);
+    // Each claim is still checked.
+    assert_eq!(
+        verify(&ed_proof(&k, with("htm", "POST".into()))),
+        Err(DpopError::Method)
+    );
+    assert_eq!(
+        verify(&ed_proof(&k, with("ath", "x".into()))),
+        Err(DpopError::AccessTokenHash)
+    );
+}
+
+#[test]
+fn eddsa_signatures_by_another_key_tampered_or_cut_are_refused() {
+    let k = ed_key(3);
+    // Another key's signature under this key's header.
+    let forged = proof_with(
+        &ed_key(4),
+        |h| {
+            h.alg = Algorithm::EdDSA;
+            h.jwk = Some(serde_json::from_value(k.jwk.clone()).unwrap());
+        },
+        claims(),
+    );
+    assert_eq!(verify(&forged), Err(DpopError::Signature));
+    let good = ed_proof(&k, claims());
+    let (input, sig) = good.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bytes[0] ^= 1;
+    let tampered = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&bytes));
+    assert_eq!(verify(&tampered), Err(DpopError::Signature));
+    let cut = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&bytes[..63]));
+    assert_eq!(verify(&cut), Err(DpopError::Signature));
+    assert_eq!(verify(&format!("{input}.!!")), Err(DpopError::Signature));
+    // A P-256 key under alg EdDSA, and a short or small-order Ed25519 key.
+    let p = key(7);
+    let mixed = proof_with(
+        &k,
+        |h| {
+            h.alg = Algorithm::EdDSA;
+            h.jwk = Some(serde_json::from_value(p.jwk.clone()).unwrap());
+        },
+        claims(),
+    );
+    assert!(matches!(verify(&mixed), Err(DpopError::Key(_))));
+    for x in [
+        URL_SAFE_NO_PAD.encode([1u8; 31]),
+        // The identity point: small order, any signature would do for it.
+        URL_SAFE_NO_PAD.encode({
+            let mut id = [0u8; 32];
+            id[0] = 1;
+            id
+        }),
+    ] {
+        let weak = proof_with(
+            &k,
+            |h| {
+                h.alg = Algorithm::EdDSA;
+                h.jwk = Some(
+                    serde_json::from_value(
+                        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+                    )
+                    .unwrap(),
+                );
+            },
+            claims(),
+        );
+        assert!(matches!(verify(&weak), Err(DpopError::Key(_))), "{x}");
+    }
+}
+
+#[test]
+fn a_remembered_eddsa_header_still_needs_a_valid_signature_and_claims() {
+    let cache = HeaderCache::default();
+    let origins = [ORIGIN.to_string()];
+    let expected = ExpectedRequest {
+        method: "GET",
+        origins: &origins,
+        path: "/api/profile",
+    };
+    let check = |proof: &str| cache.verify(proof, &expected, NOW, Some("tok"), None);
+    let k = ed_key(3);
+    let first = check(&ed_proof(&k, claims())).unwrap();
+    let again = check(&ed_proof(&k, with("jti", "j2".into()))).unwrap();
+    assert_eq!((first.jkt, again.jti.as_str()), (again.jkt.clone(), "j2"));
+    let forged = proof_with(
+        &ed_key(4),
+        |h| {
+            h.alg = Algorithm::EdDSA;
+            h.jwk = Some(serde_json::from_value(k.jwk.clone()).unwrap());
+        },
+        claims(),
+    );
+    assert_eq!(check(&forged), Err(DpopError::Signature));
+    assert_eq!(
+        check(&ed_proof(&k, with("iat", (NOW.0 - 61).into()))),
+        Err(DpopError::IssuedAt)
+    );
+}

@@ -54,5 +54,34 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// One DPoP proof verified through the per-process header cache (a remembered header, as on
+/// the hot path: signature and claims, no header parsing), ES256 against EdDSA (decision 180).
+#[allow(clippy::expect_used)]
+fn dpop(c: &mut Criterion) {
+    use ward_client::dpop::DpopKey;
+    use ward_core::dpop::{ExpectedRequest, HeaderCache};
+    let now = Timestamp(1_800_000_000);
+    let url = url::Url::parse("https://id.example.com/api/profile").expect("url");
+    let origins = ["https://id.example.com".to_string()];
+    let expected = ExpectedRequest {
+        method: "GET",
+        origins: &origins,
+        path: "/api/profile",
+    };
+    for key in [DpopKey::generate(), DpopKey::generate_ed25519()] {
+        let cache = HeaderCache::default();
+        let when = u64::try_from(now.0).expect("positive");
+        let proof = key
+            .proof("GET", &url, Some("token"), None, when)
+            .expect("proof");
+        cache
+            .verify(&proof, &expected, now, Some("token"), None)
+            .expect("valid");
+        c.bench_function(&format!("dpop proof verify ({})", key.alg()), |b| {
+            b.iter(|| cache.verify(black_box(&proof), &expected, now, Some("token"), None))
+        });
+    }
+}
+
+criterion_group!(benches, bench, dpop);
 criterion_main!(benches);

@@ -1,5 +1,6 @@
 //! DPoP benchmark (not a test): `GET /api/auth/validate` with a bearer access token against the
-//! same with a DPoP-bound token and a proof per request (SPEC §2.16), and the proxy likewise.
+//! same with a DPoP-bound token and a proof per request (SPEC §2.16), ES256 and EdDSA proofs,
+//! and the proxy likewise.
 //! wrk's Lua cannot sign, so this is its own small load generator: `CONNECTIONS` keep-alive
 //! workers on one reqwest client, for `SECONDS` each scenario, all proofs made before the clock
 //! starts (every request still needs a fresh `jti`, so the server's replay insert is measured).
@@ -161,12 +162,19 @@ fn main() {
             refresh: true,
         }))
         .await;
+        // The same with an Ed25519 key (EdDSA proofs, decision 181).
+        let ed_key = DpopKey::generate_ed25519();
+        let ed_bound = session(Some(Binding {
+            jkt: ed_key.thumbprint().to_string(),
+            refresh: true,
+        }))
+        .await;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(conns)
             .build()
             .unwrap();
-        println!("| scenario | bearer req/s | DPoP req/s | DPoP / bearer |");
-        println!("|---|---|---|---|");
+        println!("| scenario | bearer req/s | DPoP ES256 req/s | ES256 / bearer | DPoP EdDSA req/s | EdDSA / bearer |");
+        println!("|---|---|---|---|---|---|");
         for (name, path) in [
             ("validate", "/api/auth/validate"),
             ("proxy", "/api/containers/c1"),
@@ -176,24 +184,33 @@ fn main() {
             // Enough proofs for a generous rate; made before the clock starts.
             let count = usize::try_from(secs).unwrap() * 20_000;
             let now = u64::try_from(SystemClock.now().0).unwrap();
-            let proofs: Vec<Headers> = (0..count)
-                .map(|_| {
-                    vec![
-                        ("authorization", format!("DPoP {bound}")),
-                        (
-                            "dpop",
-                            key.proof("GET", &target, Some(&bound), None, now).unwrap(),
-                        ),
-                    ]
-                })
-                .collect();
+            let pool = |key: &DpopKey, token: &str| -> Arc<Mutex<Vec<Headers>>> {
+                let proofs = (0..count)
+                    .map(|_| {
+                        vec![
+                            ("authorization", format!("DPoP {token}")),
+                            (
+                                "dpop",
+                                key.proof("GET", &target, Some(token), None, now).unwrap(),
+                            ),
+                        ]
+                    })
+                    .collect();
+                Arc::new(Mutex::new(proofs))
+            };
+            let (es_proofs, ed_proofs) = (pool(&key, &bound), pool(&ed_key, &ed_bound));
             let plain = vec![("authorization", format!("Bearer {bearer}"))];
             let none = Arc::new(Mutex::new(Vec::new()));
-            // Warm-up, then the two runs.
+            // Warm-up, then the three runs.
             load(&http, &url, none.clone(), Some(plain.clone()), 1, conns).await;
             let b = load(&http, &url, none, Some(plain), secs, conns).await;
-            let d = load(&http, &url, Arc::new(Mutex::new(proofs)), None, secs, conns).await;
-            println!("| {name} | {b:.0} | {d:.0} | {:.0} % |", 100.0 * d / b);
+            let d = load(&http, &url, es_proofs, None, secs, conns).await;
+            let e = load(&http, &url, ed_proofs, None, secs, conns).await;
+            println!(
+                "| {name} | {b:.0} | {d:.0} | {:.0} % | {e:.0} | {:.0} % |",
+                100.0 * d / b,
+                100.0 * e / b
+            );
         }
     });
 }

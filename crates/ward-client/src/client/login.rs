@@ -58,12 +58,9 @@ impl Client {
                 ),
             });
         }
-        // SPEC §2.16: a new key per sign-in, when the server binds tokens to ES256 keys.
-        let key = discovery
-            .dpop_signing_alg_values_supported
-            .iter()
-            .any(|a| a == "ES256")
-            .then(crate::dpop::DpopKey::generate);
+        // SPEC §2.16: a new key per sign-in, when the server binds tokens to keys; Ed25519
+        // when it verifies EdDSA (cheaper for it), else P-256 (decision 181).
+        let key = crate::dpop::DpopKey::for_server(&discovery.dpop_signing_alg_values_supported);
         let tokens = loop {
             let attempt = match flow {
                 AuthFlow::Password => {

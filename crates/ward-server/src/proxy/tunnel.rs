@@ -24,8 +24,9 @@ use super::websocket::{
     RECHECK,
 };
 
-/// Bytes read from the TCP upstream per message.
-const CHUNK: usize = 256 * 1024;
+/// Bytes read from the TCP upstream per message, at most (decision 182). The read buffer
+/// becomes the message itself (no copy); it is reclaimed once the message is written out.
+const CHUNK: usize = 1024 * 1024;
 
 pub(super) struct Tunnel<'a> {
     pub state: &'a AppState,
@@ -53,7 +54,7 @@ impl Tunnel<'_> {
         let _ = stream.set_nodelay(true);
         tracing::info!(target: "ward::proxy", route = %prefix, user_id = %self.caller.user.id, "tcp tunnel opened");
         let (mut up_rd, mut up_wr) = stream.into_split();
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recheck.tick().await;
@@ -78,15 +79,17 @@ impl Tunnel<'_> {
                         break;
                     }
                 }
-                n = up_rd.read(&mut buf) => {
-                    let n = match n {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let chunk = axum::body::Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                n = up_rd.read_buf(&mut buf) => {
+                    if !matches!(n, Ok(n) if n > 0) {
+                        break;
+                    }
+                    // The bytes read become the message; the buffer's storage comes back to
+                    // `buf` when tungstenite has written the message and dropped it.
+                    let chunk = buf.split().freeze();
                     if client_tx.send(Message::Binary(chunk)).await.is_err() {
                         break;
                     }
+                    buf.reserve(CHUNK);
                 }
                 _ = recheck.tick() => {
                     match still_valid(self.state, self.watch).await {

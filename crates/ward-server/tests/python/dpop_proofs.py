@@ -1,9 +1,9 @@
 """DPoP proofs (RFC 9449) made by PyJWT and cryptography, an implementation independent of
 ward's, for ward's interoperability tests (crates/ward-server/tests/it/dpop/interop.rs).
 
-Usage: dpop_proofs.py KEY_FILE < requests.json
-KEY_FILE holds a P-256 private key (PEM); it is created when missing, so several calls sign with
-one key. stdin: [{"htm", "htu", "iat", "token"?, "nonce"?}, ...].
+Usage: dpop_proofs.py KEY_FILE [ES256|EdDSA] < requests.json
+KEY_FILE holds a P-256 (ES256, the default) or Ed25519 (EdDSA) private key (PEM); it is created
+when missing, so several calls sign with one key. stdin: [{"htm", "htu", "iat", "token"?, "nonce"?}, ...].
 stdout: {"jkt": RFC 7638 thumbprint, "proofs": [one proof per request]}.
 """
 import base64
@@ -15,7 +15,7 @@ import uuid
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 
 def b64url(data: bytes) -> str:
@@ -23,11 +23,15 @@ def b64url(data: bytes) -> str:
 
 
 path = sys.argv[1]
+alg = sys.argv[2] if len(sys.argv) > 2 else "ES256"
 if os.path.exists(path):
     with open(path, "rb") as f:
         key = serialization.load_pem_private_key(f.read(), password=None)
 else:
-    key = ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
     with open(path, "wb") as f:
         f.write(
             key.private_bytes(
@@ -37,8 +41,12 @@ else:
             )
         )
 
-public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-jwk = {k: public[k] for k in ("kty", "crv", "x", "y")}
+if alg == "EdDSA":
+    public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    jwk = {k: public[k] for k in ("kty", "crv", "x")}
+else:
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    jwk = {k: public[k] for k in ("kty", "crv", "x", "y")}
 canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":"))
 jkt = b64url(hashlib.sha256(canonical.encode()).digest())
 
@@ -50,6 +58,6 @@ for r in json.load(sys.stdin):
     if r.get("nonce"):
         claims["nonce"] = r["nonce"]
     proofs.append(
-        jwt.encode(claims, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": jwk})
+        jwt.encode(claims, key, algorithm=alg, headers={"typ": "dpop+jwt", "jwk": jwk})
     )
 print(json.dumps({"jkt": jkt, "proofs": proofs}))

@@ -164,7 +164,10 @@ async fn pkce_login_through_browser_then_status_and_token() {
     // tokens alone are useless: `ward api` above signed, a copied access token is refused, a
     // copied refresh token too, and `ward token` says what to use instead.
     let creds = cli.credentials();
-    assert!(creds["default"]["dpop_key"].is_string());
+    // The server lists EdDSA, so the key is Ed25519 (decision 181).
+    assert!(creds["default"]["dpop_key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with("ed25519:")));
     let copied = creds["default"]["access_token"].as_str().unwrap();
     let r = Server::http()
         .get(format!("{}/api/profile", server.url))

@@ -74,9 +74,16 @@ fn pyjwt_python(test: &str) -> Option<PathBuf> {
 /// Proofs for `requests` signed by Python with the key in `key_file`: its thumbprint, the proofs.
 fn python_proofs(python: &Path, key_file: &Path, requests: &Value) -> (String, Vec<String>) {
     use std::io::Write;
+    // The key file's name says its algorithm: `*.ed25519.pem` for EdDSA.
+    let alg = if key_file.to_string_lossy().ends_with(".ed25519.pem") {
+        "EdDSA"
+    } else {
+        "ES256"
+    };
     let mut child = std::process::Command::new(python)
         .arg(proof_script())
         .arg(key_file)
+        .arg(alg)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -100,13 +107,25 @@ fn python_proofs(python: &Path, key_file: &Path, requests: &Value) -> (String, V
 }
 
 async fn python_proofs_are_accepted(b: Backend) {
+    python_proofs_accepted(b, "key.pem").await;
+}
+
+/// The same with Ed25519 keys and EdDSA proofs from PyJWT (decision 180: ward verifies them with
+/// `ed25519-dalek`, so another implementation's signatures must pass it).
+async fn python_eddsa_proofs_are_accepted(b: Backend) {
+    python_proofs_accepted(b, "key.ed25519.pem").await;
+}
+
+on_both_backends!(python_proofs_are_accepted, python_eddsa_proofs_are_accepted);
+
+async fn python_proofs_accepted(b: Backend, key_name: &str) {
     let Some(python) = pyjwt_python("python_proofs_are_accepted") else {
         return;
     };
     let upstream = backend().await;
     let server = TestServer::start_with(b, |c| routes(c, &upstream)).await;
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key.pem");
+    let key_file = dir.path().join(key_name);
     let iat = server.clock_now();
 
     // The token endpoint binds the token to Python's key.
@@ -157,8 +176,9 @@ async fn python_proofs_are_accepted(b: Backend) {
             .send()
     };
     let r = get("/api/profile", &proofs[0]).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let status = r.status();
     let profile: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{profile}");
     assert_eq!(profile["email"], ADMIN_EMAIL);
     let r = get("/api/containers/c1", &proofs[1]).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -169,8 +189,6 @@ async fn python_proofs_are_accepted(b: Backend) {
     );
     assert!(challenge.contains("htu does not match"), "{challenge}");
 }
-
-on_both_backends!(python_proofs_are_accepted);
 
 fn unix_now() -> u64 {
     use ward_core::Clock;
@@ -183,6 +201,17 @@ fn unix_now() -> u64 {
 /// or with another key's proof.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ward_client_proofs_are_accepted_by_node_oidc_provider() {
+    node_oidc_provider_accepts(DpopKey::generate(), "ES256").await;
+}
+
+/// The same with the Ed25519 key `ward-client` makes when the server lists EdDSA (decision 181).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ward_client_eddsa_proofs_are_accepted_by_node_oidc_provider() {
+    node_oidc_provider_accepts(DpopKey::generate_ed25519(), "EdDSA").await;
+}
+
+async fn node_oidc_provider_accepts(key: DpopKey, alg: &str) {
+    assert_eq!(key.alg(), alg);
     const REDIRECT: &str = "http://127.0.0.1:9/callback";
     let provider = OidcProvider::start(REDIRECT).await;
     let issuer = provider.issuer.clone();
@@ -203,7 +232,7 @@ async fn ward_client_proofs_are_accepted_by_node_oidc_provider() {
     assert!(meta["dpop_signing_alg_values_supported"]
         .as_array()
         .unwrap()
-        .contains(&json!("ES256")));
+        .contains(&json!(alg)));
 
     // The authorization code, through the provider's auto-approving interaction.
     let (verifier, challenge) = pkce_pair();
@@ -239,7 +268,6 @@ async fn ward_client_proofs_are_accepted_by_node_oidc_provider() {
     }
     let code = code.expect("the provider redirects back with a code");
 
-    let key = DpopKey::generate();
     let token_url = reqwest::Url::parse(&endpoint("token_endpoint")).unwrap();
     let proof = key
         .proof("POST", &token_url, None, None, unix_now())
