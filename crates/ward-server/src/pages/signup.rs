@@ -24,9 +24,8 @@ use crate::audit::{self, Audit};
 use crate::auth::web_session;
 use crate::config::idp_for_email;
 use crate::csrf;
-use crate::csrf::CsrfForm;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, UserAgent};
+use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::pages::login::{after_password, login_url, safe_return_to, SignedIn};
 use crate::pages::{csrf_field, error_page, no_store, page};
 use crate::state::AppState;
@@ -145,12 +144,14 @@ pub async fn submit_signup(
     jar: CookieJar,
     ClientIp(ip): ClientIp,
     UserAgent(user_agent): UserAgent,
-    CsrfForm(form): CsrfForm,
+    form: FormParams,
 ) -> Result<Response, ApiError> {
     let mode = state.config.signup;
     if !mode.form_open() {
         return Ok(signup_off(&state));
     }
+    // After the mode check: with sign-up off, every POST is a 404, token or not.
+    crate::csrf::verify(&state, &jar, form.get("csrf_token").unwrap_or_default())?;
     let return_to = safe_return_to(form.get("return_to"));
     let limits = state.config.rate_limits;
     let hit = state

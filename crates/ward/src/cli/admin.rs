@@ -214,11 +214,7 @@ pub async fn run(ctx: &Ctx, command: AdminCommand) -> CliResult {
             .await
         }
         AdminCommand::Clients { command } => {
-            super::clients::run(
-                ctx,
-                command.unwrap_or(super::clients::ClientsCommand::List),
-            )
-            .await
+            super::clients::run(ctx, command.unwrap_or(super::clients::ClientsCommand::List)).await
         }
         AdminCommand::Audit(args) => audit(ctx, args).await,
         AdminCommand::Events(args) => super::events::follow(ctx, args).await,

@@ -47,7 +47,10 @@ pub async fn run(ctx: &Ctx, command: ClientsCommand) -> CliResult {
                     ]
                 })
                 .collect();
-            print_table(&["ID", "KIND", "NAME", "TYPE", "SCOPES", "REGISTERED"], rows);
+            print_table(
+                &["ID", "KIND", "NAME", "TYPE", "SCOPES", "REGISTERED"],
+                rows,
+            );
             Ok(())
         }
         ClientsCommand::Delete { client_id } => {

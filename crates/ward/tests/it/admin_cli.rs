@@ -452,8 +452,14 @@ async fn clients_commands_list_and_remove_a_registered_client() {
         .lines()
         .find(|l| l.starts_with(&id))
         .unwrap_or_else(|| panic!("{id} not listed: {}", list.stdout));
-    assert!(row.contains("registered") && row.contains("Notes agent") && row.contains("public"), "{row}");
-    assert!(list.stdout.lines().any(|l| l.starts_with("ward-cli") && l.contains("configured")));
+    assert!(
+        row.contains("registered") && row.contains("Notes agent") && row.contains("public"),
+        "{row}"
+    );
+    assert!(list
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("ward-cli") && l.contains("configured")));
 
     // A configured client cannot be removed; the refusal says why.
     let refused = cli.run(&["admin", "clients", "delete", "ward-cli"]).await;
@@ -462,7 +468,9 @@ async fn clients_commands_list_and_remove_a_registered_client() {
 
     let removed = cli.run(&["admin", "clients", "delete", &id]).await;
     assert_ok(&removed);
-    let list = cli.run(&["admin", "clients", "list", "--output", "json"]).await;
+    let list = cli
+        .run(&["admin", "clients", "list", "--output", "json"])
+        .await;
     assert_ok(&list);
     assert!(!list.stdout.contains(&id), "{}", list.stdout);
 }
