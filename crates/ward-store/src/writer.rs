@@ -5,7 +5,8 @@
 //! waking the next writer). A caller is answered only after the commit that holds its write, so
 //! durability is unchanged; writes in a batch apply in queue order, as if committed one by one.
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 use ward_core::store::{RefreshRotation, StoreResult};
 use ward_core::StoreError;
@@ -122,7 +123,12 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 async fn commit_all(pool: &AnyPool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    let mut conn = begin(pool).await?;
+    let result = apply_all(&mut conn, jobs).await;
+    end(conn, result).await
+}
+
+async fn apply_all(conn: &mut AnyConnection, jobs: &[Job]) -> StoreResult<Vec<Done>> {
     // Proof ids touch no row the other writes do, so they go first, many per statement: a
     // statement's trip to SQLite's thread costs more than the insert itself.
     let jtis: Vec<(&str, i64)> = jobs
@@ -132,25 +138,52 @@ async fn commit_all(pool: &AnyPool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
             _ => None,
         })
         .collect();
-    let mut fresh = crate::dpop::record_many_in(&mut tx, &jtis)
-        .await?
-        .into_iter();
+    let mut fresh = crate::dpop::record_many_in(conn, &jtis).await?.into_iter();
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {
         done.push(match &job.write {
             Write::DpopJti { .. } => Done::JtiRecorded(fresh.next().unwrap_or(false)),
-            other => apply(&mut tx, other).await?,
+            other => apply(conn, other).await?,
         });
     }
-    tx.commit().await.map_err(backend)?;
     Ok(done)
 }
 
 async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Done> {
-    let mut tx = pool.begin().await.map_err(backend)?;
-    let done = apply(&mut tx, write).await?;
-    tx.commit().await.map_err(backend)?;
-    Ok(done)
+    let mut conn = begin(pool).await?;
+    let result = apply(&mut conn, write).await;
+    end(conn, result).await
+}
+
+/// A connection with a transaction begun by an explicit `BEGIN`. A connection left inside a
+/// transaction by an earlier failure makes this `BEGIN` fail (an error, never a write that
+/// silently joins someone else's uncommitted transaction).
+async fn begin(pool: &AnyPool) -> StoreResult<PoolConnection<Any>> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    if let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
+        conn.detach();
+        return Err(backend(e));
+    }
+    Ok(conn)
+}
+
+/// Commits when every write applied; otherwise, and when the `COMMIT` itself fails, rolls back
+/// at once. SQLite may keep the transaction open after a failed statement or `COMMIT` (a full
+/// disk, SQLITE_FULL); a connection returned to the pool like that would hold its next user's
+/// writes uncommitted, invisible to every other connection, while the caller is told they
+/// succeeded. So the rollback runs here, and a connection that cannot roll back is closed.
+async fn end<T>(mut conn: PoolConnection<Any>, result: StoreResult<T>) -> StoreResult<T> {
+    let result = match result {
+        Ok(done) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => return Ok(done),
+            Err(e) => Err(backend(e)),
+        },
+        Err(e) => Err(e),
+    };
+    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+        conn.detach();
+    }
+    result
 }
 
 async fn apply(conn: &mut AnyConnection, write: &Write) -> StoreResult<Done> {
