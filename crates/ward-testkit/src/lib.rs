@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod html;
 pub mod process;
+pub mod python;
 
 /// A component a test needs is missing: a failure, unless the person running the tests asked
 /// for skipping with `WARD_TEST_ALLOW_SKIP=1` (then the skip is printed, never silent).

@@ -4,7 +4,6 @@
 //! panva's node-oidc-provider, at its token endpoint and at its UserInfo resource.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
@@ -25,50 +24,14 @@ fn proof_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/dpop_proofs.py")
 }
 
-fn imports_ok(python: &Path) -> bool {
-    std::process::Command::new(python)
-        .args(["-c", "import jwt, cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The venv's python with PyJWT and cryptography, made once; `None` (after
-/// `missing_component`) when python3 or PyPI is unavailable.
+/// The venv's python with the packages above (`ward_testkit::python`).
 fn pyjwt_python(test: &str) -> Option<PathBuf> {
-    static ONCE: Mutex<()> = Mutex::new(());
-    let _once = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "dpop-python-{}",
-        PYTHON_PACKAGES.join("-").replace("==", "-")
-    ));
-    let python = venv.join("bin/python");
-    if imports_ok(&python) {
-        return Some(python);
-    }
-    // Made aside and renamed into place: another test process may be doing the same.
-    let scratch = venv.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let made = std::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&scratch)
-        .status()
-        .is_ok_and(|s| s.success())
-        && std::process::Command::new(scratch.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(PYTHON_PACKAGES)
-            .status()
-            .is_ok_and(|s| s.success());
-    if made && std::fs::rename(&scratch, &venv).is_err() {
-        let _ = std::fs::remove_dir_all(&scratch);
-    }
-    if imports_ok(&python) {
-        return Some(python);
-    }
-    missing_component(
+    ward_testkit::python::venv(
         test,
-        "python3 with venv and pip, and PyPI (PyJWT, cryptography)",
-    );
-    None
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        PYTHON_PACKAGES,
+        "import jwt, cryptography",
+    )
 }
 
 /// Proofs for `requests` signed by Python with the key in `key_file`: its thumbprint, the proofs.

@@ -6,7 +6,6 @@
 //! mode, with capped scopes, and after removal.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -23,50 +22,14 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/authlib_client.py")
 }
 
-fn imports_ok(python: &Path) -> bool {
-    std::process::Command::new(python)
-        .args(["-c", "import authlib, requests"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The venv's python with Authlib, made once; `None` (after `missing_component`) when python3
-/// or PyPI is unavailable.
+/// The venv's python with the packages above (`ward_testkit::python`).
 fn authlib_python(test: &str) -> Option<PathBuf> {
-    static ONCE: Mutex<()> = Mutex::new(());
-    let _once = ONCE.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "authlib-python-{}",
-        PYTHON_PACKAGES.join("-").replace("==", "-")
-    ));
-    let python = venv.join("bin/python");
-    if imports_ok(&python) {
-        return Some(python);
-    }
-    // Made aside and renamed into place: another test process may be doing the same.
-    let scratch = venv.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    let made = std::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&scratch)
-        .status()
-        .is_ok_and(|s| s.success())
-        && std::process::Command::new(scratch.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(PYTHON_PACKAGES)
-            .status()
-            .is_ok_and(|s| s.success());
-    if made && std::fs::rename(&scratch, &venv).is_err() {
-        let _ = std::fs::remove_dir_all(&scratch);
-    }
-    if imports_ok(&python) {
-        return Some(python);
-    }
-    missing_component(
+    ward_testkit::python::venv(
         test,
-        "python3 with venv and pip, and PyPI (Authlib, requests)",
-    );
-    None
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        PYTHON_PACKAGES,
+        "import authlib, requests",
+    )
 }
 
 /// Runs one command of `authlib_client.py` (off the async workers: it calls the server).
