@@ -61,6 +61,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "service_account.deleted",
     "service_account.token_created",
     "service_account.token_revoked",
+    "client.registered",
+    "client.removed",
+    "registration_token.created",
 ];
 
 /// `[[webhooks]]`: where to POST which events.
