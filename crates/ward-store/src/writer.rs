@@ -123,9 +123,12 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 async fn commit_all(pool: &AnyPool, jobs: &[Job]) -> StoreResult<Vec<Done>> {
-    let mut conn = begin(pool).await?;
-    let result = apply_all(&mut conn, jobs).await;
-    end(conn, result).await
+    let mut tx = Tx::begin(pool).await?;
+    let result = match tx.conn() {
+        Ok(conn) => apply_all(conn, jobs).await,
+        Err(e) => Err(e),
+    };
+    tx.end(result).await
 }
 
 async fn apply_all(conn: &mut AnyConnection, jobs: &[Job]) -> StoreResult<Vec<Done>> {
@@ -150,40 +153,71 @@ async fn apply_all(conn: &mut AnyConnection, jobs: &[Job]) -> StoreResult<Vec<Do
 }
 
 async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Done> {
-    let mut conn = begin(pool).await?;
-    let result = apply(&mut conn, write).await;
-    end(conn, result).await
-}
-
-/// A connection with a transaction begun by an explicit `BEGIN`. A connection left inside a
-/// transaction by an earlier failure makes this `BEGIN` fail (an error, never a write that
-/// silently joins someone else's uncommitted transaction).
-async fn begin(pool: &AnyPool) -> StoreResult<PoolConnection<Any>> {
-    let mut conn = pool.acquire().await.map_err(backend)?;
-    if let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
-        conn.detach();
-        return Err(backend(e));
-    }
-    Ok(conn)
-}
-
-/// Commits when every write applied; otherwise, and when the `COMMIT` itself fails, rolls back
-/// at once. SQLite may keep the transaction open after a failed statement or `COMMIT` (a full
-/// disk, SQLITE_FULL); a connection returned to the pool like that would hold its next user's
-/// writes uncommitted, invisible to every other connection, while the caller is told they
-/// succeeded. So the rollback runs here, and a connection that cannot roll back is closed.
-async fn end<T>(mut conn: PoolConnection<Any>, result: StoreResult<T>) -> StoreResult<T> {
-    let result = match result {
-        Ok(done) => match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => return Ok(done),
-            Err(e) => Err(backend(e)),
-        },
+    let mut tx = Tx::begin(pool).await?;
+    let result = match tx.conn() {
+        Ok(conn) => apply(conn, write).await,
         Err(e) => Err(e),
     };
-    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-        conn.detach();
+    tx.end(result).await
+}
+
+/// A transaction begun and ended by explicit statements on a pooled connection.
+///
+/// SQLite may keep a transaction open after a failed statement or `COMMIT` (a full disk,
+/// SQLITE_FULL); a connection returned to the pool like that would hold its next user's writes
+/// uncommitted, invisible to every other connection, while the caller is told they succeeded.
+/// So [`Tx::end`] rolls back at once after any failure, and a connection that cannot be rolled
+/// back, or whose `Tx` is dropped before it ended (a cancelled request on PostgreSQL's direct
+/// path), is closed instead of going back to the pool.
+struct Tx {
+    conn: Option<PoolConnection<Any>>,
+}
+
+impl Tx {
+    /// `BEGIN` on a pooled connection. A connection left inside a transaction makes `BEGIN`
+    /// fail: an error, never a write that silently joins someone else's transaction.
+    async fn begin(pool: &AnyPool) -> StoreResult<Tx> {
+        let mut conn = pool.acquire().await.map_err(backend)?;
+        if let Err(e) = sqlx::query("BEGIN").execute(&mut *conn).await {
+            conn.detach();
+            return Err(backend(e));
+        }
+        Ok(Tx { conn: Some(conn) })
     }
-    result
+
+    /// The connection, until `end` takes it (which consumes the `Tx`).
+    fn conn(&mut self) -> StoreResult<&mut AnyConnection> {
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| StoreError::Backend("the transaction has ended".into()))
+    }
+
+    /// Commits when every write applied; otherwise, and when `COMMIT` itself fails, rolls back.
+    async fn end<T>(mut self, result: StoreResult<T>) -> StoreResult<T> {
+        let Some(mut conn) = self.conn.take() else {
+            return result;
+        };
+        let result = match result {
+            Ok(done) => match sqlx::query("COMMIT").execute(&mut *conn).await {
+                Ok(_) => return Ok(done),
+                Err(e) => Err(backend(e)),
+            },
+            Err(e) => Err(e),
+        };
+        if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+            conn.detach();
+        }
+        result
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        // Dropped before `end`: closing the connection rolls its transaction back.
+        if let Some(conn) = self.conn.take() {
+            conn.detach();
+        }
+    }
 }
 
 async fn apply(conn: &mut AnyConnection, write: &Write) -> StoreResult<Done> {
