@@ -153,8 +153,8 @@ async fn user_id(ctx: &Ctx, user: &str) -> CliResult<String> {
         .ok_or_else(|| CliError::new(format!("no user with email {user}")))
 }
 
-/// Every user, following the API's pages (`next` → `after`), as one `{"users": [...]}`.
-async fn all_users(ctx: &Ctx) -> CliResult<Value> {
+/// Every user, following the API's pages (`next` → `after`).
+async fn all_users(ctx: &Ctx) -> CliResult<UserList> {
     let mut users = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -166,9 +166,7 @@ async fn all_users(ctx: &Ctx) -> CliResult<Value> {
         users.extend(page.users);
         match page.next {
             Some(next) => after = Some(next),
-            None => {
-                return Ok(to_body(&UserList { users, next: None }));
-            }
+            None => return Ok(UserList { users, next: None }),
         }
     }
 }
@@ -249,12 +247,11 @@ async fn sessions(ctx: &Ctx, command: AdminSessionsCommand) -> CliResult {
 async fn users(ctx: &Ctx, command: UsersCommand) -> CliResult {
     match command {
         UsersCommand::List => {
-            let v = all_users(ctx).await?;
+            let list = all_users(ctx).await?;
             if ctx.json() {
-                print_json(&v);
+                print_json(&to_body(&list));
                 return Ok(());
             }
-            let list: UserList = decode(USERS, v)?;
             let rows = list
                 .users
                 .into_iter()
