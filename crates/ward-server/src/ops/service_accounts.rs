@@ -7,7 +7,6 @@ use ward_core::clock::Timestamp;
 use ward_core::machine::{name_problem, ServiceAccount, SERVICE_ACCOUNT_ID_PREFIX};
 use ward_core::model::ApiToken;
 use ward_core::random::random_id;
-use ward_core::token::{new_api_token, token_hash};
 use ward_core::StoreError;
 
 use crate::audit::{self, Audit};
@@ -183,18 +182,8 @@ pub async fn issue_token(
     if req.expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::bad_request("expires_at must be in the future"));
     }
-    let secret = new_api_token(&state.config.token_prefix, state.random.as_ref());
-    let record = ApiToken {
-        id: random_id(state.random.as_ref()),
-        user_id: account.id.clone(),
-        name: name.to_string(),
-        token_hash: token_hash(&secret),
-        scopes,
-        created_at: now,
-        expires_at: req.expires_at,
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let (record, secret) =
+        super::tokens::new_token_record(state, &account.id, name, scopes, now, req.expires_at);
     state.store.insert_service_account_token(&record).await?;
     audit::record(
         state,

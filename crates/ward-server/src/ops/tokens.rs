@@ -64,18 +64,7 @@ pub async fn create_token(
     if expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::bad_request("expires_at must be in the future"));
     }
-    let secret = new_api_token(&state.config.token_prefix, state.random.as_ref());
-    let record = ApiToken {
-        id: random_id(state.random.as_ref()),
-        user_id: caller.user.id.clone(),
-        name: name.to_string(),
-        token_hash: token_hash(&secret),
-        scopes,
-        created_at: now,
-        expires_at,
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let (record, secret) = new_token_record(state, &caller.user.id, name, scopes, now, expires_at);
     state.store.insert_api_token(&record).await?;
     audit::record(
         state,
@@ -95,6 +84,30 @@ pub async fn create_token(
     )
     .await;
     Ok((record, secret))
+}
+
+/// A new API token of `owner` (a user, or a service account) and its secret, shown once.
+pub fn new_token_record(
+    state: &AppState,
+    owner: &str,
+    name: &str,
+    scopes: Vec<String>,
+    now: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> (ApiToken, String) {
+    let secret = new_api_token(&state.config.token_prefix, state.random.as_ref());
+    let record = ApiToken {
+        id: random_id(state.random.as_ref()),
+        user_id: owner.to_string(),
+        name: name.to_string(),
+        token_hash: token_hash(&secret),
+        scopes,
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    (record, secret)
 }
 
 /// Revokes one of the caller's API tokens (the API and the account page).
