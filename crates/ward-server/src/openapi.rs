@@ -1,18 +1,22 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of every `/api/…` and `/oauth/…` route,
 //! generated from the handlers' `#[utoipa::path]` annotations and the wire types' `ToSchema`.
-//! `tests/it/openapi.rs` checks it against the route table in `routes.rs`.
+//! The paths come from the router itself ([`crate::routes::api_routes`], `utoipa-axum`): a
+//! route is documented because it is served. This module holds what is not per route: the
+//! document's head, the security schemes, and the edge's answers every operation can get.
+
+use std::sync::OnceLock;
 
 use axum::extract::State;
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::state::AppState;
-use crate::{api, oauth};
 
+/// The document's head; [`crate::routes::api_routes`] adds every path.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -21,83 +25,8 @@ use crate::{api, oauth};
                        body is `{\"error\", \"error_description\"}` (RFC 6749 §5.2).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(
-        document,
-        oauth::authorize::authorize,
-        oauth::authorize::decision,
-        oauth::token::token,
-        oauth::device::device_authorization,
-        oauth::revoke::revoke,
-        oauth::end_session::end_session,
-        oauth::end_session::end_session_post,
-        oauth::introspect::introspect,
-        oauth::register::register,
-        oauth::userinfo::userinfo,
-        oauth::userinfo::userinfo_post,
-        api::profile::profile,
-        crate::proxy::forward_auth::validate,
-        api::auth::refresh,
-        api::auth::logout,
-        api::auth::tool_token,
-        api::auth::terminal_sign_in,
-        api::auth::reauth,
-        api::auth::guest,
-        api::sessions::list,
-        api::sessions::revoke,
-        api::tokens::list,
-        api::tokens::create,
-        api::tokens::validate,
-        api::tokens::revoke,
-        api::admin::list_users,
-        api::admin::create_user,
-        api::admin::patch_user,
-        api::admin::audit_log,
-        api::events::stream,
-        api::webhooks::deliveries,
-        api::webhooks::resend,
-        api::admin_accounts::recovery_link,
-        api::admin_accounts::reset_mfa,
-        api::admin_accounts::delete_user,
-        api::invitations::create,
-        api::invitations::list,
-        api::invitations::approve,
-        api::invitations::deny,
-        api::service_accounts::list,
-        api::service_accounts::create,
-        api::service_accounts::delete,
-        api::service_accounts::create_token,
-        api::service_accounts::revoke_token,
-        api::clients::list,
-        api::clients::delete,
-        api::clients::create_token,
-        api::account::change_password,
-        api::account::change_email,
-        api::sessions::admin_list,
-        api::sessions::admin_revoke,
-        api::mfa::status,
-        api::mfa::setup,
-        api::mfa::confirm,
-        api::mfa::verify,
-        api::mfa::disable,
-        api::mfa::regenerate_backup_codes,
-        api::webauthn::register_start,
-        api::webauthn::register_finish,
-        api::webauthn::authenticate_start,
-        api::webauthn::authenticate_finish,
-        api::webauthn::list,
-        api::webauthn::remove,
-        api::security::status,
-        api::security::lock,
-        api::security::unlock,
-        api::security::verify,
-        api::security::verify_start,
-        api::stepup::request,
-        api::stepup::poll,
-        api::ssh::ca,
-        api::ssh::certificate,
-    ),
     components(schemas(ward_proto::ErrorBody)),
-    modifiers(&SecuritySchemes, &PathEdge),
+    modifiers(&SecuritySchemes),
     tags(
         (name = "oauth", description = "OAuth 2.0 / OpenID Connect"),
         (name = "auth", description = "Validation (also forward-auth), refresh, logout, guests"),
@@ -222,7 +151,14 @@ impl utoipa::Modify for PathEdge {
 
 /// The document, with the configured public URL as its server.
 pub fn document_for(public_url: &str) -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    let mut doc = DOCUMENT
+        .get_or_init(|| {
+            let mut doc = crate::routes::api_routes().into_openapi();
+            PathEdge.modify(&mut doc);
+            doc
+        })
+        .clone();
     doc.servers = Some(vec![Server::new(public_url)]);
     doc
 }

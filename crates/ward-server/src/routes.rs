@@ -3,9 +3,12 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -172,178 +175,13 @@ fn routes(state: AppState) -> Router {
             "/.well-known/oauth-protected-resource/{*prefix}",
             get(oauth::discovery::protected_resource),
         )
-        .route("/oauth/authorize", get(oauth::authorize::authorize))
-        .route(
-            "/oauth/authorize/decision",
-            post(oauth::authorize::decision),
-        )
         .route("/cli-login", get(oauth::authorize::authorize))
         .route(
             "/cli-login/success",
             get(oauth::authorize::cli_login_success),
         )
-        .route("/oauth/token", post(oauth::token::token))
-        .route(
-            "/oauth/device/code",
-            post(oauth::device::device_authorization),
-        )
-        .route("/oauth/revoke", post(oauth::revoke::revoke))
-        .route(
-            "/oauth/logout",
-            get(oauth::end_session::end_session).post(oauth::end_session::end_session_post),
-        )
-        .route("/oauth/introspect", post(oauth::introspect::introspect))
-        .route("/oauth/register", post(oauth::register::register))
-        .route(
-            "/oauth/userinfo",
-            get(oauth::userinfo::userinfo).post(oauth::userinfo::userinfo_post),
-        )
-        // ward API. Every `/api/…` and `/oauth/…` route is in the OpenAPI document
-        // (`openapi.rs`); `tests/it/openapi.rs` reads this table to check it.
-        .route("/api/openapi.json", get(openapi::document))
-        .route("/api/profile", get(api::profile::profile))
-        .route(
-            "/api/auth/validate",
-            get(crate::proxy::forward_auth::validate),
-        )
-        .route("/api/auth/refresh", post(api::auth::refresh))
-        .route("/api/auth/logout", post(api::auth::logout))
-        .route("/api/auth/tool-token", post(api::auth::tool_token))
-        .route(
-            "/api/auth/terminal-sign-in",
-            post(api::auth::terminal_sign_in),
-        )
-        .route("/api/auth/reauth", post(api::auth::reauth))
-        .route("/api/auth/guest", post(api::auth::guest))
-        .route("/api/sessions", get(api::sessions::list))
-        .route("/api/sessions/{id}", delete(api::sessions::revoke))
-        .route(
-            "/api/tokens",
-            get(api::tokens::list).post(api::tokens::create),
-        )
-        .route("/api/tokens/validate", get(api::tokens::validate))
-        .route("/api/tokens/{id}", delete(api::tokens::revoke))
-        .route(
-            "/api/admin/users",
-            get(api::admin::list_users).post(api::admin::create_user),
-        )
-        .route(
-            "/api/admin/users/{id}",
-            patch(api::admin::patch_user).delete(api::admin_accounts::delete_user),
-        )
-        .route(
-            "/api/admin/users/{id}/recovery",
-            post(api::admin_accounts::recovery_link),
-        )
-        .route(
-            "/api/admin/users/{id}/mfa/reset",
-            post(api::admin_accounts::reset_mfa),
-        )
-        .route(
-            "/api/admin/users/{id}/approve",
-            post(api::invitations::approve),
-        )
-        .route("/api/admin/users/{id}/deny", post(api::invitations::deny))
-        .route(
-            "/api/admin/invitations",
-            get(api::invitations::list).post(api::invitations::create),
-        )
-        .route("/api/account/password", post(api::account::change_password))
-        .route("/api/account/email", post(api::account::change_email))
-        .route(
-            "/api/admin/service-accounts",
-            get(api::service_accounts::list).post(api::service_accounts::create),
-        )
-        .route("/api/admin/clients", get(api::clients::list))
-        .route(
-            "/api/admin/clients/{client_id}",
-            delete(api::clients::delete),
-        )
-        .route(
-            "/api/admin/registration-tokens",
-            post(api::clients::create_token),
-        )
-        .route(
-            "/api/admin/service-accounts/{id}",
-            delete(api::service_accounts::delete),
-        )
-        .route(
-            "/api/admin/service-accounts/{id}/tokens",
-            post(api::service_accounts::create_token),
-        )
-        .route(
-            "/api/admin/service-accounts/{id}/tokens/{token_id}",
-            delete(api::service_accounts::revoke_token),
-        )
-        .route("/api/admin/audit", get(api::admin::audit_log))
-        .route("/api/admin/events", get(api::events::stream))
-        .route(
-            "/api/admin/webhooks/deliveries",
-            get(api::webhooks::deliveries),
-        )
-        .route(
-            "/api/admin/webhooks/deliveries/{id}/resend",
-            post(api::webhooks::resend),
-        )
-        .route("/api/admin/sessions", get(api::sessions::admin_list))
-        .route(
-            "/api/admin/sessions/{id}",
-            delete(api::sessions::admin_revoke),
-        )
-        .route("/api/mfa", get(api::mfa::status))
-        .route("/api/mfa/totp/setup", post(api::mfa::setup))
-        .route("/api/mfa/totp/confirm", post(api::mfa::confirm))
-        .route("/api/mfa/verify", post(api::mfa::verify))
-        .route("/api/mfa/disable", post(api::mfa::disable))
-        .route(
-            "/api/mfa/backup-codes",
-            post(api::mfa::regenerate_backup_codes),
-        )
-        .route(
-            "/api/mfa/webauthn/register/start",
-            post(api::webauthn::register_start),
-        )
-        .route(
-            "/api/mfa/webauthn/register/finish",
-            post(api::webauthn::register_finish),
-        )
-        .route(
-            "/api/mfa/webauthn/authenticate/start",
-            post(api::webauthn::authenticate_start),
-        )
-        .route(
-            "/api/mfa/webauthn/authenticate/finish",
-            post(api::webauthn::authenticate_finish),
-        )
-        .route("/api/mfa/webauthn/credentials", get(api::webauthn::list))
-        .route(
-            "/api/mfa/webauthn/credentials/{id}",
-            delete(api::webauthn::remove),
-        )
-        .route("/api/security/{kind}/{id}", get(api::security::status))
-        .route(
-            "/api/security/{kind}/{id}/mfa-lock",
-            post(api::security::lock),
-        )
-        .route(
-            "/api/security/{kind}/{id}/mfa-unlock",
-            post(api::security::unlock),
-        )
-        .route(
-            "/api/security/{kind}/{id}/verify",
-            post(api::security::verify),
-        )
-        .route(
-            "/api/security/{kind}/{id}/verify/start",
-            post(api::security::verify_start),
-        )
-        .route(
-            "/api/security/{kind}/{id}/verify/request",
-            post(api::stepup::request),
-        )
-        .route("/api/security/verify/poll", post(api::stepup::poll))
-        .route("/api/ssh/ca", get(api::ssh::ca))
-        .route("/api/ssh/certificates", post(api::ssh::certificate))
+        // ward API: every `/api/…` and `/oauth/…` route with its OpenAPI operation.
+        .merge(api_routes().split_for_parts().0)
         .route(
             "/approve/{id}",
             get(pages::approve::approve_page).post(pages::approve::submit),
@@ -418,4 +256,93 @@ async fn method_not_allowed(uri: axum::http::Uri, headers: axum::http::HeaderMap
         "this route does not accept that method",
     )
     .into_response()
+}
+
+/// Every `/api/…` and `/oauth/…` route, registered with its `#[utoipa::path]` operation: the
+/// router and the OpenAPI document (`openapi.rs`) come from this one list, so a route cannot be
+/// served undocumented or documented unserved. Handlers sharing a path share a `routes!`.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    use crate::proxy::forward_auth;
+    use api::{
+        account, admin, admin_accounts, auth, clients, events, invitations, mfa, profile, security,
+        service_accounts, sessions, ssh, stepup, tokens, webauthn, webhooks,
+    };
+    use oauth::{authorize, device, end_session, introspect, register, revoke, token, userinfo};
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi::document))
+        // OAuth 2.0 / OpenID Connect
+        .routes(routes!(authorize::authorize))
+        .routes(routes!(authorize::decision))
+        .routes(routes!(token::token))
+        .routes(routes!(device::device_authorization))
+        .routes(routes!(revoke::revoke))
+        .routes(routes!(
+            end_session::end_session,
+            end_session::end_session_post
+        ))
+        .routes(routes!(introspect::introspect))
+        .routes(routes!(register::register))
+        .routes(routes!(userinfo::userinfo, userinfo::userinfo_post))
+        // Who the caller is; validation and the CLI's session
+        .routes(routes!(profile::profile))
+        .routes(routes!(forward_auth::validate))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::tool_token))
+        .routes(routes!(auth::terminal_sign_in))
+        .routes(routes!(auth::reauth))
+        .routes(routes!(auth::guest))
+        // The caller's sessions, API tokens and account
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::validate))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::change_email))
+        // Admins: users, invitations, machine identities, clients, audit, events, sessions
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::patch_user, admin_accounts::delete_user))
+        .routes(routes!(admin_accounts::recovery_link))
+        .routes(routes!(admin_accounts::reset_mfa))
+        .routes(routes!(invitations::approve))
+        .routes(routes!(invitations::deny))
+        .routes(routes!(invitations::list, invitations::create))
+        .routes(routes!(service_accounts::list, service_accounts::create))
+        .routes(routes!(service_accounts::delete))
+        .routes(routes!(service_accounts::create_token))
+        .routes(routes!(service_accounts::revoke_token))
+        .routes(routes!(clients::list))
+        .routes(routes!(clients::delete))
+        .routes(routes!(clients::create_token))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(events::stream))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::resend))
+        .routes(routes!(sessions::admin_list))
+        .routes(routes!(sessions::admin_revoke))
+        // Second factors
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::setup))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::verify))
+        .routes(routes!(mfa::disable))
+        .routes(routes!(mfa::regenerate_backup_codes))
+        .routes(routes!(webauthn::register_start))
+        .routes(routes!(webauthn::register_finish))
+        .routes(routes!(webauthn::authenticate_start))
+        .routes(routes!(webauthn::authenticate_finish))
+        .routes(routes!(webauthn::list))
+        .routes(routes!(webauthn::remove))
+        // Per-resource MFA locks and step-up
+        .routes(routes!(security::status))
+        .routes(routes!(security::lock))
+        .routes(routes!(security::unlock))
+        .routes(routes!(security::verify))
+        .routes(routes!(security::verify_start))
+        .routes(routes!(stepup::request))
+        .routes(routes!(stepup::poll))
+        // SSH certificates
+        .routes(routes!(ssh::ca))
+        .routes(routes!(ssh::certificate))
 }
