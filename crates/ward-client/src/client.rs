@@ -25,7 +25,7 @@ use crate::params::Params;
 use crate::pkce::{AuthorizeRequest, CallbackCheck, Loopback, Pkce};
 use crate::progress::{Event, Progress, Silent};
 use crate::random;
-use crate::secret::Secret;
+use crate::Secret;
 
 mod alias;
 mod bound;
@@ -489,11 +489,11 @@ fn device_hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
+    use crate::clock::{Clock, ManualClock};
 
     #[test]
     fn cached_token_is_used_until_the_margin() {
-        let clock = FixedClock::at_unix(10_000);
+        let clock = ManualClock::at_unix(10_000);
         let c = Credential::Session {
             access_token: Secret::new("at"),
             access_expires_at: 10_000 + 3600,
@@ -504,9 +504,9 @@ mod tests {
             usable(&c, clock.unix()).unwrap().source,
             TokenOrigin::Cached
         );
-        clock.advance(Duration::from_secs(3600 - 61));
+        clock.advance(3600 - 61);
         assert!(usable(&c, clock.unix()).is_some());
-        clock.advance(Duration::from_secs(1));
+        clock.advance(1);
         assert!(usable(&c, clock.unix()).is_none());
         let api = Credential::ApiToken {
             token: Secret::new("ward_x"),

@@ -1,58 +1,9 @@
-//! The one place that reads the wall clock; everything else takes a `Clock`, so flows can be
-//! tested at a fixed time and stepped forward without sleeping.
+//! Time for the client: the clock is ward's one [`Clock`] (ward-proto), re-exported here; this
+//! module adds how the CLI writes and reads times.
 
-use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-/// A source of the current time.
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// The current wall-clock time.
-    fn now(&self) -> SystemTime;
-
-    /// Seconds since the Unix epoch (0 for a clock set before 1970).
-    fn unix(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-}
-
-/// The real clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods)] // the single sanctioned wall-clock read
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// A clock that stands still until told to move; for tests.
-#[derive(Debug)]
-pub struct FixedClock(Mutex<SystemTime>);
-
-impl FixedClock {
-    /// A clock fixed at `unix` seconds since the epoch.
-    pub fn at_unix(unix: u64) -> Self {
-        Self(Mutex::new(UNIX_EPOCH + Duration::from_secs(unix)))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        if let Ok(mut t) = self.0.lock() {
-            *t += by;
-        }
-    }
-}
-
-impl Clock for FixedClock {
-    fn now(&self) -> SystemTime {
-        self.0.lock().map(|t| *t).unwrap_or(UNIX_EPOCH)
-    }
-}
+pub use ward_proto::clock::{Clock, ManualClock, SystemClock, Timestamp};
 
 /// Formats Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn format_utc(unix: u64) -> String {
@@ -96,12 +47,5 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("nonsense"), None);
         assert_eq!(format_rfc3339(1_767_225_600), "2026-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn fixed_clock_steps() {
-        let c = FixedClock::at_unix(100);
-        c.advance(Duration::from_secs(5));
-        assert_eq!(c.unix(), 105);
     }
 }

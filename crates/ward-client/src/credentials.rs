@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{io_error, Error, Kind, Result};
 use crate::fsutil;
-use crate::secret::Secret;
+use crate::Secret;
 
 /// The secret part of a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

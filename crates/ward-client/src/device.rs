@@ -104,8 +104,8 @@ impl DevicePoller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, FixedClock};
-    use crate::secret::Secret;
+    use crate::clock::{Clock, ManualClock};
+    use crate::Secret;
 
     fn auth(interval: Option<u64>, expires_in: u64) -> DeviceAuthorization {
         DeviceAuthorization {
@@ -127,24 +127,24 @@ mod tests {
 
     #[test]
     fn pending_keeps_interval_and_slow_down_adds_five() {
-        let clock = FixedClock::at_unix(1_000);
+        let clock = ManualClock::at_unix(1_000);
         let mut p = DevicePoller::new(&auth(None, 600), clock.unix(), Duration::from_secs(300));
         assert_eq!(
             p.first(clock.unix()).unwrap(),
             Step::Wait(Duration::from_secs(5))
         );
-        clock.advance(Duration::from_secs(5));
+        clock.advance(5);
         assert_eq!(
             p.on_error(&err("authorization_pending"), clock.unix())
                 .unwrap(),
             Step::Wait(Duration::from_secs(5))
         );
-        clock.advance(Duration::from_secs(5));
+        clock.advance(5);
         assert_eq!(
             p.on_error(&err("slow_down"), clock.unix()).unwrap(),
             Step::SlowedDown(Duration::from_secs(10))
         );
-        clock.advance(Duration::from_secs(10));
+        clock.advance(10);
         assert_eq!(
             p.on_error(&err("authorization_pending"), clock.unix())
                 .unwrap(),
@@ -154,16 +154,16 @@ mod tests {
 
     #[test]
     fn deadline_is_min_of_code_expiry_and_timeout() {
-        let clock = FixedClock::at_unix(0);
+        let clock = ManualClock::at_unix(0);
         let mut p = DevicePoller::new(&auth(Some(5), 600), clock.unix(), Duration::from_secs(12));
-        clock.advance(Duration::from_secs(10));
+        clock.advance(10);
         // Never waits past the deadline.
         assert_eq!(
             p.on_error(&err("authorization_pending"), clock.unix())
                 .unwrap(),
             Step::Wait(Duration::from_secs(2))
         );
-        clock.advance(Duration::from_secs(2));
+        clock.advance(2);
         let e = p
             .on_error(&err("authorization_pending"), clock.unix())
             .unwrap_err();

@@ -30,16 +30,17 @@ mod params;
 pub mod pkce;
 mod progress;
 mod random;
-mod secret;
 
 pub use browser::open_browser;
 pub use client::{
     validate_alias, AccessToken, AliasSource, Client, EventStream, LoginOptions, LoginOutcome,
     ServerEvent, Status, TerminalPrompt, TokenOrigin, REFRESH_MARGIN,
 };
-pub use clock::{format_rfc3339, format_utc, parse_rfc3339, Clock, FixedClock, SystemClock};
+pub use clock::{
+    format_rfc3339, format_utc, parse_rfc3339, Clock, ManualClock, SystemClock, Timestamp,
+};
 pub use error::{Error, Result};
 pub use flow::AuthFlow;
 pub use params::Params;
 pub use progress::{Event, Progress, Silent};
-pub use secret::Secret;
+pub use ward_proto::secret::Secret;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{network_error, Error, Kind, Result};
-use crate::secret::Secret;
+use crate::Secret;
 
 /// OIDC discovery document (the fields the client uses).
 #[derive(Debug, Clone, Deserialize)]

@@ -14,7 +14,7 @@ use url::Url;
 use crate::error::{Error, Kind, Result};
 use crate::progress::{Event, Progress};
 use crate::random;
-use crate::secret::Secret;
+use crate::Secret;
 
 /// A PKCE verifier and its S256 challenge.
 #[derive(Debug, Clone)]

@@ -4,8 +4,10 @@
 
 pub mod account;
 pub mod agent;
+pub mod audit;
 pub mod authority;
-pub mod clock;
+/// Shared with `ward-client` through the wire crate: one clock, one secret type.
+pub use ward_proto::{clock, secret};
 pub mod device;
 pub mod dpop;
 pub mod email;
@@ -23,7 +25,6 @@ pub mod redirect;
 pub mod registration;
 pub mod roles;
 pub mod scope;
-pub mod secret;
 pub mod stepup;
 pub mod store;
 pub mod token;

@@ -1,14 +1,17 @@
 //! Wire types shared by the ward server and `ward-client`: OAuth 2.0 / OIDC bodies, ward API
-//! bodies and error codes. Only serde; no IO. With the `openapi` feature each type also
+//! bodies and error codes, and the two things both sides hold: the [`clock`] and [`secret`]s.
+//! Only serde; no IO but the wall clock. With the `openapi` feature each type also
 //! derives `utoipa::ToSchema`, for the server's OpenAPI document.
 
 use serde::{Deserialize, Serialize};
 
 mod admin;
+pub mod clock;
 mod events;
 mod locks;
 mod mfa;
 pub mod registration;
+pub mod secret;
 mod sessions;
 mod ssh;
 mod tokens;

@@ -162,7 +162,7 @@ impl Client {
                     let _ = http
                         .post(rev)
                         .form(&[
-                            ("token", old.expose()),
+                            ("token", old.expose().as_str()),
                             ("token_type_hint", "refresh_token"),
                             ("client_id", &self.params.client_id),
                         ])

@@ -262,7 +262,7 @@ impl Client {
                     .http()?
                     .post(&rev)
                     .form(&[
-                        ("token", refresh.expose()),
+                        ("token", refresh.expose().as_str()),
                         ("token_type_hint", "refresh_token"),
                         ("client_id", &self.params.client_id),
                     ])

@@ -14,7 +14,7 @@ use super::{Client, LoginOptions};
 use crate::error::{network_error, Error, Kind, Result};
 use crate::oauth::{self, Discovery, OAuthErrorBody, TokenError, TokenResponse};
 use crate::progress::Event;
-use crate::secret::Secret;
+use crate::Secret;
 
 /// How many codes may be typed before the sign-in gives up (the server's budget still rules).
 const CODE_TRIES: usize = 3;

@@ -12,18 +12,6 @@ use super::refusal;
 use crate::harness::*;
 use crate::on_both_backends;
 
-/// The client reads the server's manual clock, so its proofs' `iat` follow `advance`.
-#[derive(Debug)]
-struct ServerClock(ward_core::clock::ManualClock);
-
-impl ward_client::Clock for ServerClock {
-    fn now(&self) -> std::time::SystemTime {
-        use ward_core::Clock;
-        let secs = u64::try_from(self.0.now().0).unwrap();
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
-    }
-}
-
 fn now(server: &TestServer) -> u64 {
     u64::try_from(server.clock_now()).unwrap()
 }
@@ -134,7 +122,7 @@ async fn resources_ask_for_a_nonce_when_required(b: Backend) {
         config_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     })
-    .with_clock(std::sync::Arc::new(ServerClock(server.clock.clone())));
+    .with_clock(std::sync::Arc::new(server.clock.clone()));
     let token = AccessToken {
         token: Secret::new(access.clone()),
         expires_at: None,
