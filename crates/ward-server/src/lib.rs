@@ -16,6 +16,7 @@ pub mod events;
 pub mod extract;
 pub mod guest;
 pub mod hashing;
+pub mod html;
 pub mod idp;
 pub mod issue;
 pub mod jwt;

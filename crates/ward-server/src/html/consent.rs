@@ -4,13 +4,13 @@ use axum::response::Response;
 use maud::html;
 use ward_core::model::User;
 
-use crate::pages::{csrf_field, no_store, page};
+use super::{csrf_field, no_store, page};
 
 /// Guests cannot approve a CLI or device sign-in (SPEC §2.13): its session would outlive the
 /// guest's hard limit. `Some(page)` saying why, for a guest.
 pub fn refuse_guest(user: &User) -> Option<Response> {
     (user.role == crate::guest::GUEST_ROLE).then(|| {
-        crate::pages::message_page(
+        super::message_page(
             axum::http::StatusCode::FORBIDDEN,
             "Guests cannot sign in devices",
             "You are signed in as a guest. A guest session cannot approve a command-line or \

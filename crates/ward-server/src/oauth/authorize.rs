@@ -3,6 +3,7 @@
 //! redirected (RFC 6749 §4.1.2.1); every other error goes back to the client.
 
 use std::collections::HashMap;
+use ward_core::audit::Outcome;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -20,10 +21,10 @@ use crate::csrf;
 use crate::csrf::CsrfForm;
 use crate::error::ApiError;
 use crate::extract::parse_params;
+use crate::html::consent::{self, Consent};
+use crate::html::login_url;
+use crate::html::{message_page, no_store, page};
 use crate::oauth::client::Client;
-use crate::pages::consent::{self, Consent};
-use crate::pages::login::login_url;
-use crate::pages::{message_page, no_store, page};
 use crate::state::AppState;
 
 /// Authorization codes live 60 seconds (SPEC §2.2).
@@ -394,7 +395,7 @@ pub async fn decision(
             record_consent(&state, &user, &request).await?;
             crate::audit::record(
                 &state,
-                crate::audit::Audit::new("consent.granted", "ok")
+                crate::audit::Audit::new("consent.granted", Outcome::Ok)
                     .actor(&user.id)
                     .target(request.client.id())
                     .detail(serde_json::json!({"scope": request.scope.to_string()})),
@@ -405,7 +406,7 @@ pub async fn decision(
         Some("deny") => {
             crate::audit::record(
                 &state,
-                crate::audit::Audit::new("consent.denied", "ok")
+                crate::audit::Audit::new("consent.denied", Outcome::Ok)
                     .actor(&user.id)
                     .target(request.client.id())
                     .detail(serde_json::json!({"scope": request.scope.to_string()})),

@@ -16,10 +16,10 @@ use crate::auth::{web_session, SESSION_COOKIE};
 use crate::csrf;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, FormParams};
+use crate::html::{csrf_field, error_page, message_page, no_store, page};
 use crate::ops::logout::{
     self as logout, check_end_session, end_hinted_session, EndSessionRequest, Via,
 };
-use crate::pages::{csrf_field, error_page, message_page, no_store, page};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use maud::html;
+use ward_core::audit::Outcome;
 
 use crate::auth::web_session;
 use crate::csrf;
@@ -181,7 +182,7 @@ pub async fn totp_confirm(
         .await?;
     crate::audit::record(
         &state,
-        crate::audit::Audit::new("mfa.enabled", "ok")
+        crate::audit::Audit::new("mfa.enabled", Outcome::Ok)
             .actor(&user.id)
             .target(&user.id),
     )

@@ -14,7 +14,7 @@ use crate::csrf;
 use crate::csrf::CsrfForm;
 use crate::error::ApiError;
 use crate::extract::ClientIp;
-use crate::pages::consent::{self, Consent, DeviceRequest};
+use crate::html::consent::{self, Consent, DeviceRequest};
 use crate::pages::login::login_url;
 use crate::pages::{csrf_field, message_page, no_store, page};
 use crate::ratelimit::Attempt;
@@ -241,7 +241,7 @@ pub async fn decision(
             } else {
                 "device.denied"
             },
-            "ok",
+            ward_core::audit::Outcome::Ok,
         )
         .actor(&user.id)
         .ip(ip.as_deref())

@@ -10,6 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
 use ward_core::account::{LinkProblem, LinkPurpose};
+use ward_core::audit::Outcome;
 use ward_core::model::{is_plausible_email, normalize_email};
 use ward_core::token::token_hash;
 
@@ -141,7 +142,7 @@ async fn send_reset(state: &AppState, email: &str, ip: Option<&str>) -> Result<(
     crate::mail::enqueue(state, &user.email, "password_reset", rendered).await?;
     audit::record(
         state,
-        Audit::new("password.reset_requested", "ok")
+        Audit::new("password.reset_requested", Outcome::Ok)
             .ip(ip)
             .target(&user.id),
     )
@@ -170,7 +171,7 @@ pub async fn verify_email(
         Some(user_id) => {
             audit::record(
                 &state,
-                Audit::new("email.verified", "ok")
+                Audit::new("email.verified", Outcome::Ok)
                     .actor(&user_id)
                     .ip(ip.as_deref())
                     .target(&user_id),

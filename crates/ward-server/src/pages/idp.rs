@@ -3,6 +3,7 @@
 //! MFA applies exactly as after a password (the same challenge, the same policy).
 
 use std::collections::HashMap;
+use ward_core::audit::Outcome;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -44,7 +45,11 @@ pub async fn fail(
     if let Some(e) = email {
         detail["email"] = serde_json::json!(e);
     }
-    audit::record(state, Audit::new("signin", "failed").ip(ip).detail(detail)).await;
+    audit::record(
+        state,
+        Audit::new("signin", Outcome::Failed).ip(ip).detail(detail),
+    )
+    .await;
     let (status, title, message) = failure.page(&idp.name);
     message_page(status, title, &message)
 }
@@ -161,7 +166,7 @@ pub async fn callback(
     if created {
         audit::record(
             &state,
-            Audit::new("user.created", "ok")
+            Audit::new("user.created", Outcome::Ok)
                 .actor(&user.id)
                 .ip(ip_ref)
                 .target(&user.id)
@@ -178,7 +183,7 @@ pub async fn callback(
     // factor passed.
     audit::record(
         &state,
-        Audit::new("idp.authenticated", "ok")
+        Audit::new("idp.authenticated", Outcome::Ok)
             .actor(&user.id)
             .ip(ip_ref)
             .target(&user.id)

@@ -34,17 +34,7 @@ pub fn safe_return_to(return_to: Option<&str>) -> String {
     ward_core::redirect::after_sign_in(return_to)
 }
 
-/// `/login?return_to=…` for the given local path.
-pub fn login_url(return_to: &str, login_hint: Option<&str>) -> String {
-    let mut url = String::from("/login?");
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("return_to", return_to);
-    if let Some(hint) = login_hint {
-        q.append_pair("login_hint", hint);
-    }
-    url.push_str(&q.finish());
-    url
-}
+pub use crate::html::login_url;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::html;
+use ward_core::audit::Outcome;
 use ward_core::model::{ChallengePurpose, MfaChallenge, User};
 use ward_core::token::{new_opaque_secret, token_hash};
 
@@ -171,7 +172,11 @@ pub async fn submit_code(
             &state,
             Audit::new(
                 "mfa.verify",
-                if limited { "rate_limited" } else { "failed" },
+                if limited {
+                    Outcome::RateLimited
+                } else {
+                    Outcome::Failed
+                },
             )
             .target(&user.id)
             .ip(ip.as_deref())
@@ -218,7 +223,7 @@ async fn void_challenge(
     if consumed.is_some() {
         audit::record(
             state,
-            Audit::new("mfa.challenge_voided", "ok")
+            Audit::new("mfa.challenge_voided", Outcome::Ok)
                 .target(&user.id)
                 .ip(ip)
                 .detail(serde_json::json!({"purpose": "signin"})),
@@ -265,7 +270,7 @@ async fn complete(
     }
     audit::record(
         state,
-        Audit::new("mfa.verify", "ok")
+        Audit::new("mfa.verify", Outcome::Ok)
             .actor(&user.id)
             .ip(ip.as_deref())
             .detail(serde_json::json!({"purpose": "signin"})),
@@ -339,7 +344,7 @@ pub async fn submit_enrol(
     };
     audit::record(
         &state,
-        Audit::new("mfa.enabled", "ok")
+        Audit::new("mfa.enabled", Outcome::Ok)
             .actor(&user.id)
             .ip(ip.as_deref())
             .target(&user.id),

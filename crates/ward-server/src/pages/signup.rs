@@ -17,6 +17,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
 use ward_core::account::SignupMode;
+use ward_core::audit::Outcome;
 use ward_core::model::normalize_email;
 
 use crate::accounts::{create_local_user, NewLocalUser};
@@ -220,7 +221,7 @@ pub async fn submit_signup(
     };
     audit::record(
         &state,
-        Audit::new("user.created", "ok")
+        Audit::new("user.created", Outcome::Ok)
             .actor(&user.id)
             .ip(ip.as_deref())
             .target(&user.id)
