@@ -336,12 +336,53 @@ pub struct WebauthnCredential {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// What a WebAuthn ceremony is for; a ceremony finishes only as the kind it was started as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CeremonyKind {
+    /// Adding a security key or passkey to the account.
+    Register,
+    /// Passwordless sign-in with a discoverable credential.
+    Signin,
+    /// The second factor of a sign-in that is waiting for one.
+    Mfa,
+    /// A fresh check of a signed-in caller (`/reauth`, `amr` refresh).
+    StepUp,
+    /// A lock, an unlock, a ticket or an approval of a per-resource MFA lock.
+    Resource,
+}
+
+impl CeremonyKind {
+    /// The name stored with the ceremony (and, for sign-in, MFA and step-up, the `mode` a
+    /// client asks for).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Register => "register",
+            CeremonyKind::Signin => "signin",
+            CeremonyKind::Mfa => "mfa",
+            CeremonyKind::StepUp => "step-up",
+            CeremonyKind::Resource => "resource",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CeremonyKind> {
+        [
+            CeremonyKind::Register,
+            CeremonyKind::Signin,
+            CeremonyKind::Mfa,
+            CeremonyKind::StepUp,
+            CeremonyKind::Resource,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+}
+
 /// A WebAuthn ceremony in progress (registration or authentication), single use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebauthnCeremony {
     pub id: String,
     pub user_id: Option<String>,
-    /// `register`, `mfa`, `signin` or `step-up`.
+    /// A [`CeremonyKind`]'s name.
     pub kind: String,
     /// The library's serialized ceremony state.
     pub state: String,

@@ -2,6 +2,7 @@
 //! create them: one place that checks the email, hashes the password off the runtime and
 //! inserts the user.
 
+use ward_core::audit::Outcome;
 use ward_core::email::LookAlike;
 use ward_core::model::{is_plausible_email, normalize_email, User};
 use ward_core::random::random_id;
@@ -134,7 +135,7 @@ pub async fn set_local_login(
     }
     crate::audit::record(
         state,
-        crate::audit::Audit::new("user.local_login", "ok")
+        crate::audit::Audit::new("user.local_login", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id)

@@ -3,6 +3,7 @@
 //! (`target: ward::audit`). Details never hold a secret.
 
 use serde_json::Value;
+use ward_core::audit::Outcome;
 use ward_core::model::AuditEvent;
 use ward_core::random::random_id;
 
@@ -11,7 +12,7 @@ use crate::state::AppState;
 /// What happened; `target` is the id the event is about.
 pub struct Audit<'a> {
     pub event_type: &'a str,
-    pub outcome: &'a str,
+    pub outcome: Outcome,
     pub actor_user_id: Option<&'a str>,
     pub actor_ip: Option<&'a str>,
     pub target: Option<&'a str>,
@@ -19,7 +20,7 @@ pub struct Audit<'a> {
 }
 
 impl<'a> Audit<'a> {
-    pub fn new(event_type: &'a str, outcome: &'a str) -> Self {
+    pub fn new(event_type: &'a str, outcome: Outcome) -> Self {
         Audit {
             event_type,
             outcome,

@@ -5,6 +5,7 @@
 //! disabled owner takes their tokens' power with them.
 
 use axum::http::StatusCode;
+use ward_core::audit::Outcome;
 use ward_core::authority::Denial;
 use ward_core::scope::{Permission, ADMIN_RESOURCE};
 
@@ -32,7 +33,7 @@ pub fn require(state: &AppState, caller: &Caller, permission: &Permission) -> Re
 fn audit_denial(state: &AppState, caller: &Caller, permission: &str) {
     crate::audit::record_soon(
         state,
-        crate::audit::Audit::new("policy.denied", "denied")
+        crate::audit::Audit::new("policy.denied", Outcome::Denied)
             .actor(&caller.user.id)
             .detail(serde_json::json!({
                 "permission": permission,

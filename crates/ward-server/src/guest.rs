@@ -6,6 +6,7 @@
 //! A guest is named `guest-<12 hex>@guest.invalid`: `.invalid` is reserved (RFC 2606 §2), so
 //! the address can never belong to anyone or collide with a real account.
 
+use ward_core::audit::Outcome;
 use ward_core::model::{Channel, Session, User};
 use ward_core::random::random_id;
 use ward_proto::TokenResponse;
@@ -106,7 +107,7 @@ pub async fn start_guest(
     state.metrics.auth_event("guest", "ok");
     audit::record(
         state,
-        Audit::new("guest.created", "ok")
+        Audit::new("guest.created", Outcome::Ok)
             .actor(&user.id)
             .ip(session.ip.as_deref())
             .target(&session.id)

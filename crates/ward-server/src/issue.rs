@@ -1,5 +1,6 @@
 //! Starting sessions and minting the tokens that belong to them.
 
+use ward_core::audit::Outcome;
 use ward_core::clock::Timestamp;
 use ward_core::model::{Channel, Session, User};
 use ward_core::random::random_id;
@@ -123,7 +124,7 @@ pub async fn start_token_session(
     // flows, third-party clients, guests), not only the pages' password step.
     crate::audit::record(
         state,
-        crate::audit::Audit::new("signin", "ok")
+        crate::audit::Audit::new("signin", Outcome::Ok)
             .actor(&user.id)
             .ip(req.ip.as_deref())
             .target(&session.id)

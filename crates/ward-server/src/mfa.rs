@@ -3,6 +3,7 @@
 //! by every replica and every place a code is accepted; 429 with `Retry-After` once spent).
 
 use axum::http::StatusCode;
+use ward_core::audit::Outcome;
 use ward_core::mfa;
 use ward_core::model::{amr_is_multi_factor, Session, User};
 
@@ -163,11 +164,11 @@ pub async fn verify_code(state: &AppState, user_id: &str, code: &str) -> Result<
 
 /// The audit outcome of a code check: `ok`, `failed` (evaluated and wrong) or `rate_limited`
 /// (refused unread).
-pub fn outcome<T>(result: &Result<T, ApiError>) -> &'static str {
+pub fn outcome<T>(result: &Result<T, ApiError>) -> Outcome {
     match result {
-        Ok(_) => "ok",
-        Err(e) if e.retry_after.is_some() => "rate_limited",
-        Err(_) => "failed",
+        Ok(_) => Outcome::Ok,
+        Err(e) if e.retry_after.is_some() => Outcome::RateLimited,
+        Err(_) => Outcome::Failed,
     }
 }
 

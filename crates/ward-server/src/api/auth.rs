@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ward_core::audit::Outcome;
 use ward_proto::{
     ErrorBody, RefreshRequest, RefreshResponse, TerminalSignInRequest, TerminalSignInResponse,
     TokenResponse,
@@ -147,7 +148,7 @@ pub async fn logout(
         .await?;
     audit::record(
         &state,
-        Audit::new("session.revoked", "ok")
+        Audit::new("session.revoked", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip.as_deref())
             .target(&session.id)

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use ward_core::audit::Outcome;
 use ward_proto::ErrorBody;
 
 use crate::audit::{self, Audit};
@@ -79,7 +80,7 @@ pub async fn confirm(
     }
     audit::record(
         &state,
-        Audit::new("mfa.enabled", "ok")
+        Audit::new("mfa.enabled", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip.as_deref())
             .target(&caller.user.id),

@@ -15,6 +15,16 @@ use crate::ops::locks::{self, Proof};
 use crate::state::AppState;
 pub use ward_proto::{LockChanged, LockStatus, Ticket};
 
+/// The resource a lock guards, as the path names it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ResourcePath {
+    /// A resource kind from `mfa.lock_kinds`
+    pub kind: String,
+    /// The resource id: 1-128 letters, digits, - _ . :
+    pub id: String,
+}
+
 /// A second factor: a TOTP or backup `code`, or a passkey: the `ceremony` id from
 /// `POST /api/security/{kind}/{id}/verify/start` and `webauthn`, the browser's
 /// `PublicKeyCredential` from `navigator.credentials.get` as JSON.
@@ -53,10 +63,7 @@ pub struct PasskeyCeremony {
     operation_id = "security_status",
     tag = "security",
     security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
-        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
-    ),
+    params(ResourcePath),
     responses(
         (status = 200, description = "The lock state", body = LockStatus),
         (status = 400, description = "Malformed resource id", body = ErrorBody),
@@ -68,7 +75,7 @@ pub struct PasskeyCeremony {
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
+    Path(ResourcePath { kind, id }): Path<ResourcePath>,
 ) -> ApiResult<Json<LockStatus>> {
     let locked_by = locks::status(&state, &caller, &kind, &id).await?;
     let admin = crate::authz::is_admin_role(&state, &caller.user.role);
@@ -88,10 +95,7 @@ pub async fn status(
     operation_id = "security_lock",
     tag = "security",
     security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
-        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
-    ),
+    params(ResourcePath),
     request_body = ProofBody,
     responses(
         (status = 200, description = "Locked", body = LockChanged),
@@ -107,7 +111,7 @@ pub async fn lock(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
+    Path(ResourcePath { kind, id }): Path<ResourcePath>,
     ApiJson(body): ApiJson<ProofBody>,
 ) -> ApiResult<Json<LockChanged>> {
     let proof = body.proof()?;
@@ -128,10 +132,7 @@ pub async fn lock(
     operation_id = "security_unlock",
     tag = "security",
     security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
-        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
-    ),
+    params(ResourcePath),
     request_body = ProofBody,
     responses(
         (status = 200, description = "Unlocked", body = LockChanged),
@@ -146,7 +147,7 @@ pub async fn unlock(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
+    Path(ResourcePath { kind, id }): Path<ResourcePath>,
     ApiJson(body): ApiJson<ProofBody>,
 ) -> ApiResult<Json<LockChanged>> {
     let proof = body.proof()?;
@@ -166,10 +167,7 @@ pub async fn unlock(
     operation_id = "security_verify",
     tag = "security",
     security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
-        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
-    ),
+    params(ResourcePath),
     request_body = ProofBody,
     responses(
         (status = 200, description = "A ticket", body = Ticket),
@@ -183,7 +181,7 @@ pub async fn verify(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
+    Path(ResourcePath { kind, id }): Path<ResourcePath>,
     ApiJson(body): ApiJson<ProofBody>,
 ) -> ApiResult<Json<Ticket>> {
     let proof = body.proof()?;
@@ -202,10 +200,7 @@ pub async fn verify(
     operation_id = "security_verify_start",
     tag = "security",
     security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
-        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
-    ),
+    params(ResourcePath),
     responses(
         (status = 200, description = "The WebAuthn request options for the caller's security keys and passkeys", body = PasskeyCeremony),
         (status = 400, description = "Malformed id, or no security key or passkey registered", body = ErrorBody),
@@ -217,7 +212,7 @@ pub async fn verify(
 pub async fn verify_start(
     State(state): State<AppState>,
     caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
+    Path(ResourcePath { kind, id }): Path<ResourcePath>,
 ) -> ApiResult<Json<PasskeyCeremony>> {
     let started = locks::start_passkey(&state, &caller, &kind, &id).await?;
     Ok(Json(PasskeyCeremony {

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use ward_proto::ErrorBody;
 
+use super::security::ResourcePath;
 use crate::api::security::Ticket;
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -23,10 +24,7 @@ pub use ward_proto::{PollBody, VerifyRequestStarted};
     operation_id = "security_verify_request",
     tag = "security",
     security(("bearer" = []), ("session_cookie" = [])),
-    params(
-        ("kind" = String, Path, description = "A resource kind from `mfa.lock_kinds`"),
-        ("id" = String, Path, description = "The resource id: 1-128 letters, digits, - _ . :"),
-    ),
+    params(ResourcePath),
     responses(
         (status = 200, description = "The request, to be approved at `approve_url`", body = VerifyRequestStarted),
         (status = 400, description = "Malformed id, a credential that cannot hold a ticket, or MFA not enabled", body = ErrorBody),
@@ -39,7 +37,7 @@ pub async fn request(
     ClientIp(ip): ClientIp,
     UserAgent(ua): UserAgent,
     caller: Caller,
-    Path((kind, id)): Path<(String, String)>,
+    Path(ResourcePath { kind, id }): Path<ResourcePath>,
 ) -> ApiResult<Json<VerifyRequestStarted>> {
     resource(&state, &kind, &id)?;
     let holder = ticket_holder(&caller)?;

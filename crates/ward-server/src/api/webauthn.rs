@@ -7,7 +7,8 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use ward_core::model::{User, WebauthnCredential};
+use ward_core::audit::Outcome;
+use ward_core::model::{CeremonyKind, User, WebauthnCredential};
 use ward_proto::ErrorBody;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
@@ -133,7 +134,13 @@ pub async fn register_start(
             Some(existing),
         )
         .map_err(ApiError::internal)?;
-    let ceremony = save_ceremony(&state, Some(&caller.user.id), "register", &registration).await?;
+    let ceremony = save_ceremony(
+        &state,
+        Some(&caller.user.id),
+        CeremonyKind::Register,
+        &registration,
+    )
+    .await?;
     let options = prefer_resident_key(serde_json::to_value(options).map_err(ApiError::internal)?);
     Ok(Json(Ceremony { ceremony, options }))
 }
@@ -175,7 +182,7 @@ pub async fn register_finish(
     crate::api::mfa::refuse_guests(&caller)?;
     crate::authz::require_account_security(&state, &caller)?;
     let rp = relying_party(&state)?;
-    let ceremony = take_ceremony(&state, &body.ceremony, Some("register")).await?;
+    let ceremony = take_ceremony(&state, &body.ceremony, Some(CeremonyKind::Register)).await?;
     if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
         return Err(ApiError::bad_request(
             "this ceremony belongs to someone else",
@@ -202,7 +209,7 @@ pub async fn register_finish(
     state.store.insert_webauthn_credential(&record).await?;
     audit::record(
         &state,
-        Audit::new("mfa.webauthn_registered", "ok")
+        Audit::new("mfa.webauthn_registered", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip.as_deref())
             .target(&record.credential_id)
@@ -251,8 +258,8 @@ pub async fn authenticate_start(
     ApiJson(body): ApiJson<AuthenticateStart>,
 ) -> ApiResult<Json<Ceremony>> {
     let rp = relying_party(&state)?;
-    let started = match body.mode.as_str() {
-        "signin" => {
+    let started = match CeremonyKind::parse(&body.mode) {
+        Some(CeremonyKind::Signin) => {
             // Anyone may start one, and each writes a ceremony row: limited per address.
             let limits = state.config.rate_limits;
             state
@@ -269,24 +276,25 @@ pub async fn authenticate_start(
                 .start_discoverable_authentication()
                 .map_err(ApiError::internal)?;
             Started {
-                ceremony: save_ceremony(&state, None, "signin", &auth).await?,
+                ceremony: save_ceremony(&state, None, CeremonyKind::Signin, &auth).await?,
                 options: serde_json::to_value(options).map_err(ApiError::internal)?,
             }
         }
-        "mfa" => {
+        Some(CeremonyKind::Mfa) => {
             let (challenge, user) = pending(&state, &jar).await?.ok_or_else(|| {
                 ApiError::unauthorized("no sign-in is waiting for a second factor")
             })?;
-            start_for_user(&state, &user.id, "mfa", &challenge.token_hash).await?
+            start_for_user(&state, &user.id, CeremonyKind::Mfa, &challenge.token_hash).await?
         }
-        "step-up" => {
+        Some(CeremonyKind::StepUp) => {
             let target = crate::dpop::Target::own(&state, &axum::http::Method::POST, PATH_START);
             let caller = crate::auth::caller_from_headers(&state, &headers, &target).await?;
-            start_for_user(&state, &caller.user.id, "step-up", &()).await?
+            start_for_user(&state, &caller.user.id, CeremonyKind::StepUp, &()).await?
         }
-        other => {
+        _ => {
             return Err(ApiError::bad_request(format!(
-                "mode {other:?}: expected signin, mfa or step-up"
+                "mode {:?}: expected signin, mfa or step-up",
+                body.mode
             )))
         }
     };
@@ -335,8 +343,8 @@ pub async fn authenticate_finish(
     let rp = relying_party(&state)?;
     let now = state.clock.now();
     let ceremony = take_ceremony(&state, &body.ceremony, None).await?;
-    match ceremony.kind.as_str() {
-        "signin" => {
+    match CeremonyKind::parse(&ceremony.kind) {
+        Some(CeremonyKind::Signin) => {
             let auth: DiscoverableAuthentication =
                 serde_json::from_str(&ceremony.state).map_err(ApiError::internal)?;
             let (handle, cred_id) = rp
@@ -364,7 +372,7 @@ pub async fn authenticate_finish(
             {
                 audit::record(
                     &state,
-                    Audit::new("signin", "denied")
+                    Audit::new("signin", Outcome::Denied)
                         .ip(ip.as_deref())
                         .target(&user.id)
                         .detail(serde_json::json!({
@@ -393,7 +401,7 @@ pub async fn authenticate_finish(
             let to = safe_return_to(body.return_to.as_deref());
             Ok((jar, Json(Authenticated::redirect(to))).into_response())
         }
-        "mfa" => {
+        Some(CeremonyKind::Mfa) => {
             let user_id = ceremony.user_id.clone().unwrap_or_default();
             let challenge_hash: String =
                 finish_taken(&state, &user_id, &ceremony, &body.credential).await?;
@@ -409,7 +417,7 @@ pub async fn authenticate_finish(
             let user = enabled_user(&state, &user_id).await?;
             audit::record(
                 &state,
-                Audit::new("mfa.verify", "ok")
+                Audit::new("mfa.verify", Outcome::Ok)
                     .actor(&user.id)
                     .ip(ip.as_deref())
                     .detail(json!({"purpose": "signin", "method": "webauthn"})),
@@ -430,7 +438,7 @@ pub async fn authenticate_finish(
             .await?;
             Ok((jar, Json(Authenticated::redirect(challenge.return_to))).into_response())
         }
-        "step-up" => {
+        Some(CeremonyKind::StepUp) => {
             let target = crate::dpop::Target::own(&state, &axum::http::Method::POST, PATH_FINISH);
             let caller = crate::auth::caller_from_headers(&state, &headers, &target).await?;
             finish_taken::<()>(&state, &caller.user.id, &ceremony, &body.credential).await?;

@@ -2,6 +2,7 @@
 //! again". Shared by `GET /api/admin/webhooks/deliveries` and the `/admin/webhooks` page.
 
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::events::{WebhookAttempt, WebhookMessage};
 
 use crate::audit::{self, Audit};
@@ -99,7 +100,7 @@ pub async fn resend(
         .ok_or_else(|| ApiError::not_found("no such webhook delivery"))?;
     audit::record(
         state,
-        Audit::new("webhook.resent", "ok")
+        Audit::new("webhook.resent", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id)

@@ -14,6 +14,7 @@
 
 use axum::http::HeaderMap;
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::dpop::VerifiedProof;
 use ward_core::exchange::{
     delegated_scope, ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE, MAX_WORKLOAD_TTL,
@@ -43,7 +44,7 @@ pub fn is_workload(form: &FormParams) -> bool {
 fn refused(state: &AppState, ip: Option<&str>, kind: &str, reason: &str, issuer: Option<&str>) {
     audit::record_soon(
         state,
-        Audit::new("token.exchanged", "failed")
+        Audit::new("token.exchanged", Outcome::Failed)
             .ip(ip)
             .detail(json!({"kind": kind, "reason": reason, "issuer": issuer})),
     );
@@ -139,7 +140,7 @@ pub async fn workload(
         .unwrap_or_default();
     audit::record(
         state,
-        Audit::new("token.exchanged", "ok")
+        Audit::new("token.exchanged", Outcome::Ok)
             .actor(&account.id)
             .ip(ip)
             .target(&account.id)
@@ -262,7 +263,7 @@ pub async fn delegation(
     .await?;
     audit::record(
         state,
-        Audit::new("token.exchanged", "ok")
+        Audit::new("token.exchanged", Outcome::Ok)
             .actor(&subject.user.id)
             .ip(ip)
             .target(&session.id)

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use ward_core::audit::Outcome;
 use ward_core::token::{is_refresh_token_shape, token_hash};
 use ward_proto::ErrorBody;
 
@@ -74,7 +75,7 @@ pub async fn revoke(
         if state.store.revoke_session(&session.id, now).await? {
             audit::record(
                 &state,
-                Audit::new("session.revoked", "ok")
+                Audit::new("session.revoked", Outcome::Ok)
                     .actor(&session.user_id)
                     .target(&session.id)
                     .detail(serde_json::json!({"via": "oauth_revoke"})),

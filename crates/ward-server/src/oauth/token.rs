@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ward_core::audit::Outcome;
 use ward_core::device::{decide_poll, PollDecision, SLOW_DOWN_STEP_SECS};
 use ward_core::dpop::{check_binding, VerifiedProof};
 use ward_core::model::{Channel, User};
@@ -304,7 +305,7 @@ async fn authorization_code(
                     // Announced like any revocation (SPEC §2.18: webhooks and the stream).
                     crate::audit::record(
                         state,
-                        crate::audit::Audit::new("session.revoked", "ok")
+                        crate::audit::Audit::new("session.revoked", Outcome::Ok)
                             .target(sid)
                             .detail(
                                 serde_json::json!({"via": "code_reuse", "client_id": c.client_id}),
@@ -470,7 +471,7 @@ pub async fn refresh(
             // announced like any other (SPEC §2.18).
             crate::audit::record(
                 state,
-                crate::audit::Audit::new("session.revoked", "ok")
+                crate::audit::Audit::new("session.revoked", Outcome::Ok)
                     .actor(&session.user_id)
                     .target(&session_id)
                     .detail(

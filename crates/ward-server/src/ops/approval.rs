@@ -5,6 +5,7 @@
 //! deletes the request); the person is mailed either way when `[smtp]` is set.
 
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::model::User;
 
 use crate::accounts::{build_local_user, insert_checked, NewLocalUser};
@@ -28,7 +29,7 @@ pub async fn request(state: &AppState, ip: Option<&str>, new: NewLocalUser) -> A
     };
     audit::record(
         state,
-        Audit::new("user.requested", "ok")
+        Audit::new("user.requested", Outcome::Ok)
             .actor(&user.id)
             .ip(ip)
             .target(&user.id)
@@ -85,7 +86,7 @@ pub async fn approve(
     }
     audit::record(
         state,
-        Audit::new("user.approved", "ok")
+        Audit::new("user.approved", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id),
@@ -116,7 +117,7 @@ pub async fn deny(
         caller,
         ip,
         id,
-        Audit::new("user.denied", "ok").detail(json!({"email": user.email})),
+        Audit::new("user.denied", Outcome::Ok).detail(json!({"email": user.email})),
     )
     .await?;
     let rendered = crate::mail::templates::access_decided(state, &user, false);

@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use ward_core::account::LinkPurpose;
+use ward_core::audit::Outcome;
 use ward_core::model::{is_plausible_email, normalize_email, User};
 use ward_core::StoreError;
 
@@ -116,7 +117,7 @@ pub async fn change(
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     audit::record(
         state,
-        Audit::new("email.changed", "ok")
+        Audit::new("email.changed", Outcome::Ok)
             .actor(&user.id)
             .ip(ip)
             .target(&user.id)

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 use ward_core::account::{AccountLink, LinkProblem, LinkPurpose};
+use ward_core::audit::Outcome;
 use ward_core::model::{is_plausible_email, normalize_email, User};
 use ward_core::random::random_id;
 use ward_core::token::{new_opaque_secret, token_hash};
@@ -99,7 +100,7 @@ pub async fn invite(
     }
     audit::record(
         state,
-        Audit::new("invitation.created", "ok")
+        Audit::new("invitation.created", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .detail(json!({"email": email, "role": role, "mailed": mailed})),
@@ -204,7 +205,7 @@ pub async fn redeem(
     }
     audit::record(
         state,
-        Audit::new("user.created", "ok")
+        Audit::new("user.created", Outcome::Ok)
             .actor(&user.id)
             .ip(ip)
             .target(&user.id)

@@ -5,6 +5,8 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use ward_core::audit::Outcome;
+use ward_core::model::CeremonyKind;
 use ward_core::token::token_hash;
 use webauthn_rs::prelude::PublicKeyCredential;
 
@@ -18,7 +20,7 @@ use crate::state::AppState;
 
 /// The ceremony kind of passkey checks for locks and approvals; what each is for is its bound
 /// value ([`resource_bound`], `approve:{request id}`).
-pub const CEREMONY_KIND: &str = "resource";
+pub const CEREMONY_KIND: CeremonyKind = CeremonyKind::Resource;
 
 /// A second factor for a lock, an unlock, a ticket or an approval.
 #[derive(Debug)]
@@ -130,7 +132,7 @@ pub fn may_manage_locks(state: &AppState, caller: &Caller, kind: &str) -> ApiRes
     }
     audit::record_soon(
         state,
-        Audit::new("policy.denied", "denied")
+        Audit::new("policy.denied", Outcome::Denied)
             .actor(&caller.user.id)
             .detail(json!({
                 "permission": format!("locks of {kind}"),
@@ -187,6 +189,19 @@ pub async fn prove(
     result
 }
 
+/// [`prove`] for an act on the resource `target` (`kind/id`) itself: a lock, an unlock, a
+/// ticket; a passkey ceremony must have been started for that resource.
+async fn prove_for_resource(
+    state: &AppState,
+    caller: &Caller,
+    ip: Option<&str>,
+    proof: &Proof,
+    target: &str,
+) -> ApiResult<()> {
+    let bound = resource_bound(target);
+    prove(state, &caller.user.id, ip, proof, &bound, target).await
+}
+
 async fn passkey_for(
     state: &AppState,
     user_id: &str,
@@ -220,15 +235,7 @@ pub async fn lock(
     resource(state, kind, id)?;
     may_manage_locks(state, caller, kind)?;
     let target = format!("{kind}/{id}");
-    prove(
-        state,
-        &caller.user.id,
-        ip,
-        proof,
-        &resource_bound(&target),
-        &target,
-    )
-    .await?;
+    prove_for_resource(state, caller, ip, proof, &target).await?;
     if !state
         .store
         .lock_resource(kind, id, &caller.user.id, state.clock.now())
@@ -238,7 +245,7 @@ pub async fn lock(
     }
     audit::record(
         state,
-        Audit::new("lock", "ok")
+        Audit::new("lock", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&target),
@@ -267,21 +274,13 @@ pub async fn unlock(
             "only the user who locked it, or an admin, can unlock it",
         ));
     }
-    prove(
-        state,
-        &caller.user.id,
-        ip,
-        proof,
-        &resource_bound(&target),
-        &target,
-    )
-    .await?;
+    prove_for_resource(state, caller, ip, proof, &target).await?;
     state.store.unlock_resource(kind, id).await?;
     // A later lock starts from nothing: no grace window survives an unlock.
     state.store.delete_lock_graces(kind, id).await?;
     audit::record(
         state,
-        Audit::new("unlock", "ok")
+        Audit::new("unlock", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&target),
@@ -303,15 +302,7 @@ pub async fn verify(
     resource(state, kind, id)?;
     let holder = ticket_holder(caller)?;
     let target = format!("{kind}/{id}");
-    prove(
-        state,
-        &caller.user.id,
-        ip,
-        proof,
-        &resource_bound(&target),
-        &target,
-    )
-    .await?;
+    prove_for_resource(state, caller, ip, proof, &target).await?;
     let (ticket, row) = stepup::new_ticket(state, &holder, kind, id);
     state.store.insert_lock_ticket(&row).await?;
     stepup::begin_grace(state, &holder, kind, id, row.created_at).await?;

@@ -1,6 +1,7 @@
 //! Ending a browser session: the sign-out button and OpenID Connect RP-Initiated Logout
 //! (`/oauth/logout`) both come here, so both revoke the session and record it the same way.
 
+use ward_core::audit::Outcome;
 use ward_core::model::Session;
 
 use crate::audit::{self, Audit};
@@ -52,7 +53,7 @@ pub async fn end_session(
         }
         audit::record(
             state,
-            Audit::new("session.revoked", "ok")
+            Audit::new("session.revoked", Outcome::Ok)
                 .actor(user_id)
                 .ip(ip)
                 .target(&session.id)

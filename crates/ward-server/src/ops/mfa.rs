@@ -2,6 +2,7 @@
 //! (`/account/mfa`): a code checked and audited, MFA turned off, backup codes replaced.
 
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::mfa;
 
 use crate::audit::{self, Audit};
@@ -46,7 +47,7 @@ pub async fn disable(
     state.store.remove_mfa(&caller.user.id).await?;
     audit::record(
         state,
-        Audit::new("mfa.disabled", "ok")
+        Audit::new("mfa.disabled", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&caller.user.id),
@@ -75,7 +76,7 @@ pub async fn regenerate_backup_codes(
         .await?;
     audit::record(
         state,
-        Audit::new("mfa.backup_codes", "ok")
+        Audit::new("mfa.backup_codes", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&caller.user.id),
@@ -103,7 +104,7 @@ pub async fn remove_security_key(
     }
     audit::record(
         state,
-        Audit::new("mfa.webauthn_removed", "ok")
+        Audit::new("mfa.webauthn_removed", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id),

@@ -13,7 +13,7 @@ use webauthn_rs::prelude::{
     AuthenticationResult, Passkey, PasskeyAuthentication, PublicKeyCredential, Webauthn,
 };
 
-use ward_core::model::WebauthnCeremony;
+use ward_core::model::{CeremonyKind, WebauthnCeremony};
 use ward_core::random::random_id;
 
 use crate::error::{ApiError, ApiResult};
@@ -59,7 +59,7 @@ fn gone() -> ApiError {
 pub async fn save(
     state: &AppState,
     user_id: Option<&str>,
-    kind: &str,
+    kind: CeremonyKind,
     data: &impl Serialize,
 ) -> ApiResult<String> {
     let now = state.clock.now();
@@ -69,7 +69,7 @@ pub async fn save(
         .insert_webauthn_ceremony(&WebauthnCeremony {
             id: id.clone(),
             user_id: user_id.map(str::to_string),
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             state: serde_json::to_string(data).map_err(ApiError::internal)?,
             created_at: now,
             expires_at: now.plus_secs(CEREMONY_SECS),
@@ -79,12 +79,16 @@ pub async fn save(
 }
 
 /// Takes (uses up) a ceremony; `kind`, when given, must match.
-pub async fn take(state: &AppState, id: &str, kind: Option<&str>) -> ApiResult<WebauthnCeremony> {
+pub async fn take(
+    state: &AppState,
+    id: &str,
+    kind: Option<CeremonyKind>,
+) -> ApiResult<WebauthnCeremony> {
     state
         .store
         .take_webauthn_ceremony(id, state.clock.now())
         .await?
-        .filter(|c| kind.is_none_or(|k| c.kind == k))
+        .filter(|c| kind.is_none_or(|k| c.kind == k.as_str()))
         .ok_or_else(gone)
 }
 
@@ -119,7 +123,7 @@ pub async fn record_use(
 pub async fn start_for_user(
     state: &AppState,
     user_id: &str,
-    kind: &str,
+    kind: CeremonyKind,
     bound: &impl Serialize,
 ) -> ApiResult<Started> {
     let rp = relying_party(state)?;
@@ -146,7 +150,7 @@ pub async fn start_for_user(
 pub async fn finish_for_user<B: DeserializeOwned>(
     state: &AppState,
     user_id: &str,
-    kind: &str,
+    kind: CeremonyKind,
     ceremony: &str,
     credential: &PublicKeyCredential,
 ) -> ApiResult<B> {

@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 use ward_core::account::{check_new_password, PasswordRule};
+use ward_core::audit::Outcome;
 use ward_core::model::User;
 
 use crate::audit::{self, Audit};
@@ -60,7 +61,7 @@ pub async fn change(
     if let Err(e) = checked {
         audit::record(
             state,
-            Audit::new("password.changed", "failed")
+            Audit::new("password.changed", Outcome::Failed)
                 .actor(&caller.user.id)
                 .ip(ip)
                 .target(&caller.user.id)
@@ -104,7 +105,7 @@ pub async fn change(
     }
     audit::record(
         state,
-        Audit::new("password.changed", "ok")
+        Audit::new("password.changed", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&caller.user.id)

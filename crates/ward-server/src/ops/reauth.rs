@@ -2,6 +2,7 @@
 //! with no MFA enrolled, the password), so account-security operations accept the session for
 //! `security.reauth_window` more.
 
+use ward_core::audit::Outcome;
 use ward_core::clock::Timestamp;
 
 use crate::audit::{self, Audit};
@@ -56,7 +57,7 @@ pub async fn reauthenticate(
             ("password", check_password(state, caller, password).await)
         }
     };
-    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    let outcome = Outcome::of(result.is_ok());
     audit::record(
         state,
         Audit::new("reauth", outcome)

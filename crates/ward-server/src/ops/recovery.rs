@@ -5,6 +5,7 @@
 
 use serde_json::json;
 use ward_core::account::{AccountLink, LinkProblem, LinkPurpose};
+use ward_core::audit::Outcome;
 use ward_core::model::User;
 use ward_core::token::token_hash;
 
@@ -84,7 +85,7 @@ pub async fn redeem(
     };
     audit::record(
         state,
-        Audit::new(event, "ok")
+        Audit::new(event, Outcome::Ok)
             .actor(&user.id)
             .ip(ip)
             .target(&user.id)

@@ -6,6 +6,7 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::random::random_id;
 use ward_core::registration::{
     validate, RegisteredClient, RegistrationToken, REGISTERED_CLIENT_PREFIX,
@@ -94,7 +95,7 @@ pub async fn register(
     state.store.insert_registered_client(&client).await?;
     audit::record(
         state,
-        Audit::new("client.registered", "ok")
+        Audit::new("client.registered", Outcome::Ok)
             .ip(ip)
             .target(&client_id)
             .detail(json!({
@@ -141,7 +142,7 @@ async fn spend_token(
         None => {
             audit::record(
                 state,
-                Audit::new("client.registered", "failed")
+                Audit::new("client.registered", Outcome::Failed)
                     .ip(ip)
                     .detail(json!({"reason": "invalid initial access token"})),
             )
@@ -187,7 +188,7 @@ pub async fn create_token(
     state.store.insert_registration_token(&record).await?;
     audit::record(
         state,
-        Audit::new("registration_token.created", "ok")
+        Audit::new("registration_token.created", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&record.id)
@@ -280,7 +281,7 @@ pub async fn remove(
     }
     audit::record(
         state,
-        Audit::new("client.removed", "ok")
+        Audit::new("client.removed", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id),

@@ -3,6 +3,7 @@
 //! it never signs in interactively (it is not a user: see `ward_core::machine`).
 
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::clock::Timestamp;
 use ward_core::machine::{name_problem, ServiceAccount, SERVICE_ACCOUNT_ID_PREFIX};
 use ward_core::model::ApiToken;
@@ -85,7 +86,7 @@ pub async fn create(
     }
     audit::record(
         state,
-        Audit::new("service_account.created", "ok")
+        Audit::new("service_account.created", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&account.id)
@@ -123,7 +124,7 @@ pub async fn delete(
     }
     audit::record(
         state,
-        Audit::new("service_account.deleted", "ok")
+        Audit::new("service_account.deleted", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id)
@@ -187,7 +188,7 @@ pub async fn issue_token(
     state.store.insert_service_account_token(&record).await?;
     audit::record(
         state,
-        Audit::new("service_account.token_created", "ok")
+        Audit::new("service_account.token_created", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&record.id)
@@ -224,7 +225,7 @@ pub async fn revoke_token(
     }
     audit::record(
         state,
-        Audit::new("service_account.token_revoked", "ok")
+        Audit::new("service_account.token_revoked", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(token_id)

@@ -2,6 +2,7 @@
 //! shared by the API (`/api/sessions`, `/api/admin/sessions`) and the account and admin pages.
 
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::clock::Timestamp;
 use ward_core::model::{normalize_email, Session};
 use ward_proto::SessionInfo;
@@ -96,7 +97,7 @@ pub async fn revoke_session(
     }
     audit::record(
         state,
-        Audit::new("session.revoked", "ok")
+        Audit::new("session.revoked", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id)

@@ -3,6 +3,7 @@
 //! company domain to its identity provider, keeps a sign-up that waits for approval quiet, and
 //! audits the outcome; the adapters only turn [`PasswordCheck`] into a page or a JSON answer.
 
+use ward_core::audit::Outcome;
 use ward_core::model::User;
 
 use crate::audit::{self, Audit};
@@ -74,7 +75,7 @@ pub async fn check_password<'a>(
     if let Some(idp) = crate::idp::required_idp(state, email, user_id).await? {
         state.limiter.release(attempt).await;
         state.metrics.auth_event(method, "routed_to_idp");
-        let mut event = Audit::new("signin", "denied")
+        let mut event = Audit::new("signin", Outcome::Denied)
             .ip(ip)
             .detail(serde_json::json!({
                 "email": email, "method": method, "reason": "routed_to_idp", "idp": idp.name,
@@ -93,7 +94,7 @@ pub async fn check_password<'a>(
             state.metrics.auth_event(method, "pending_approval");
             audit::record(
                 state,
-                Audit::new("signin", "denied").ip(ip).target(&u.id).detail(
+                Audit::new("signin", Outcome::Denied).ip(ip).target(&u.id).detail(
                     serde_json::json!({"email": email, "method": method, "reason": "pending_approval"}),
                 ),
             )
@@ -110,7 +111,7 @@ pub async fn check_password<'a>(
         user => {
             // The reservation stays counted.
             state.metrics.auth_event(method, "failed");
-            let mut event = Audit::new("signin", "failed")
+            let mut event = Audit::new("signin", Outcome::Failed)
                 .ip(ip)
                 .detail(serde_json::json!({"email": email, "method": method}));
             if let Some(u) = user.as_ref() {

@@ -4,6 +4,7 @@
 use serde_json::json;
 use ssh_key::public::KeyData;
 use ssh_key::{HashAlg, PublicKey};
+use ward_core::audit::Outcome;
 use ward_core::scope::Permission;
 
 use crate::audit::{self, Audit};
@@ -164,7 +165,7 @@ pub async fn issue(
         .map_err(|e| ApiError::internal(format!("ssh certificate encoding: {e}")))?;
     audit::record(
         state,
-        Audit::new("ssh.certificate", "ok")
+        Audit::new("ssh.certificate", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(ask.host.unwrap_or(""))

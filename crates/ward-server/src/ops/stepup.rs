@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::model::LockTicket;
 use ward_core::random::random_string;
 use ward_core::stepup::{
@@ -181,7 +182,7 @@ pub async fn poll(
             .await?;
             audit::record(
                 state,
-                Audit::new("lock.ticket", "ok")
+                Audit::new("lock.ticket", Outcome::Ok)
                     .actor(&request.user_id)
                     .ip(ip)
                     .target(&target)
@@ -271,7 +272,7 @@ pub async fn decide(
             } else {
                 "lock.denied"
             },
-            "ok",
+            Outcome::Ok,
         )
         .actor(&caller.user.id)
         .ip(ip)

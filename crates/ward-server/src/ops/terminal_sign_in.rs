@@ -9,6 +9,7 @@
 //! grant, the session and the password and MFA budgets are the ones every other path uses.
 
 use axum::http::StatusCode;
+use ward_core::audit::Outcome;
 use ward_core::authority::FIRST_PARTY_CLIENTS;
 use ward_core::device::normalize_user_code;
 use ward_core::model::{normalize_email, DeviceGrant};
@@ -137,7 +138,7 @@ pub async fn approve(
     }
     audit::record(
         state,
-        Audit::new("device.approved", "ok")
+        Audit::new("device.approved", Outcome::Ok)
             .actor(&user.id)
             .ip(ip)
             .target(&grant.user_code)

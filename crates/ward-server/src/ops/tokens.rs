@@ -1,6 +1,7 @@
 //! API tokens: creating and revoking a user's own, shared by `/api/tokens` and the account page.
 
 use serde_json::json;
+use ward_core::audit::Outcome;
 use ward_core::clock::Timestamp;
 use ward_core::model::ApiToken;
 use ward_core::random::random_id;
@@ -68,7 +69,7 @@ pub async fn create_token(
     state.store.insert_api_token(&record).await?;
     audit::record(
         state,
-        Audit::new("token.created", "ok")
+        Audit::new("token.created", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&record.id)
@@ -126,7 +127,7 @@ pub async fn revoke_token(
     }
     audit::record(
         state,
-        Audit::new("token.revoked", "ok")
+        Audit::new("token.revoked", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id),

@@ -4,6 +4,7 @@
 //! request must prove the session's key.
 
 use axum::http::{header, HeaderMap, StatusCode};
+use ward_core::audit::Outcome;
 use ward_core::authority::CredentialKind;
 use ward_proto::{TokenResponse, CLI_CLIENT_ID};
 
@@ -58,7 +59,7 @@ pub async fn issue(
     .await?;
     crate::audit::record(
         state,
-        crate::audit::Audit::new("token.exchanged", "ok")
+        crate::audit::Audit::new("token.exchanged", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip.as_deref())
             .target(&session.id)

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use ward_core::account::{AccountLink, LinkPurpose};
+use ward_core::audit::Outcome;
 use ward_core::model::User;
 use ward_core::token::{new_opaque_secret, token_hash};
 
@@ -107,7 +108,7 @@ pub async fn recovery_link(
         issue_link(state, LinkPurpose::Recovery, &user, Some(&caller.user.id)).await?;
     audit::record(
         state,
-        Audit::new("user.recovery_link", "ok")
+        Audit::new("user.recovery_link", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&user.id)
@@ -139,7 +140,7 @@ pub async fn reset_mfa(
     }
     audit::record(
         state,
-        Audit::new("mfa.reset", "ok")
+        Audit::new("mfa.reset", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(id),
@@ -171,7 +172,7 @@ pub async fn delete_user(
         caller,
         ip,
         id,
-        Audit::new("user.deleted", "ok").detail(json!({"role": user.role})),
+        Audit::new("user.deleted", Outcome::Ok).detail(json!({"role": user.role})),
     )
     .await?;
     Ok(user)
@@ -243,7 +244,7 @@ pub async fn create_user_record(
     .await?;
     audit::record(
         state,
-        Audit::new("user.created", "ok")
+        Audit::new("user.created", Outcome::Ok)
             .actor(&caller.user.id)
             .ip(ip)
             .target(&user.id)
@@ -290,7 +291,7 @@ pub async fn patch_user_record(
             state.store.set_user_role(id, role).await?;
             audit::record(
                 state,
-                Audit::new("role.changed", "ok")
+                Audit::new("role.changed", Outcome::Ok)
                     .actor(&caller.user.id)
                     .ip(ip)
                     .target(id)
@@ -309,7 +310,7 @@ pub async fn patch_user_record(
             };
             audit::record(
                 state,
-                Audit::new(event, "ok")
+                Audit::new(event, Outcome::Ok)
                     .actor(&caller.user.id)
                     .ip(ip)
                     .target(id),

@@ -4,6 +4,7 @@
 //! passkey sign-in API.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use ward_core::audit::Outcome;
 use ward_core::model::{Channel, MfaChallenge, User};
 use ward_core::token::token_hash;
 
@@ -57,7 +58,7 @@ pub async fn finish_sign_in(
     }
     audit::record(
         state,
-        Audit::new("signin", "ok")
+        Audit::new("signin", Outcome::Ok)
             .actor(&user.id)
             .ip(session.ip.as_deref())
             .target(&session.id)

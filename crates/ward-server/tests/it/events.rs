@@ -155,7 +155,11 @@ async fn every_event_type_arrives_signed(b: Backend) {
         .collect();
     for t in EVENT_TYPES {
         if !seen_by_flows.contains(*t) {
-            audit::record(&server.state, Audit::new(t, "ok").target("synthetic")).await;
+            audit::record(
+                &server.state,
+                Audit::new(t, ward_core::audit::Outcome::Ok).target("synthetic"),
+            )
+            .await;
         }
     }
     wait_for(

@@ -190,7 +190,7 @@ async fn pages_are_complete(b: Backend) {
     assert_eq!(error_code(r).await.1, "method_not_allowed");
     ward_server::audit::record(
         &server.state,
-        ward_server::audit::Audit::new("lock", "ok").target("terminal/t1"),
+        ward_server::audit::Audit::new("lock", ward_core::audit::Outcome::Ok).target("terminal/t1"),
     )
     .await;
     let (_, audit, _) = browser.get("/admin/audit").await;
@@ -354,7 +354,7 @@ async fn every_page_and_link_works_for_an_admin(b: Backend) {
     for target in ["terminal/t1", "container/0123456789abcdef0123456789abcdef"] {
         ward_server::audit::record(
             &server.state,
-            ward_server::audit::Audit::new("lock", "ok").target(target),
+            ward_server::audit::Audit::new("lock", ward_core::audit::Outcome::Ok).target(target),
         )
         .await;
     }

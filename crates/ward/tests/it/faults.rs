@@ -193,8 +193,9 @@ async fn rotations_survive_kill_9(database_url: Option<String>) {
             assert_eq!(status, 400, "client {i}: an old token worked: {body}");
         }
     }
-    // Most clients had no rotation committed-but-unanswered.
-    assert!(live >= CLIENTS / 2, "only {live} of {CLIENTS} live");
+    // How many of the in-flight rotations committed before the kill is up to timing (each
+    // client always has one in flight: it loops until a request goes unanswered), so `live` is
+    // reported, not bounded: durability is the per-client check above.
     println!(
         "{acknowledged} rotations acknowledged before kill -9; after restart {live} of {CLIENTS} last tokens live, the rest used up by the request in flight"
     );
