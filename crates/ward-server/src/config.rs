@@ -37,6 +37,34 @@ fn invalid(key: &str, value: impl ToString, expected: &str) -> ConfigError {
     }
 }
 
+/// A secret given either inline (`field`) or as a file (`field_file`, read and trimmed), never
+/// both; `key` is the table (`idps.corp`, `webhooks[0]`), `missing` what to ask for when neither
+/// is set.
+pub fn inline_or_file(
+    key: &str,
+    field: &str,
+    inline: &Option<String>,
+    file: &Option<String>,
+    missing: &str,
+) -> Result<String, ConfigError> {
+    match (inline, file) {
+        (Some(s), None) => Ok(s.clone()),
+        (None, Some(f)) => Ok(std::fs::read_to_string(f)
+            .map_err(|e| ConfigError::Read {
+                path: f.clone(),
+                reason: e.to_string(),
+            })?
+            .trim()
+            .to_string()),
+        (Some(_), Some(f)) => Err(invalid(
+            &format!("{key}.{field}_file"),
+            f,
+            &format!("either {field} or {field}_file, not both"),
+        )),
+        (None, None) => Err(invalid(&format!("{key}.{field}"), "", missing)),
+    }
+}
+
 mod env;
 mod idp;
 mod raw;

@@ -175,30 +175,13 @@ pub(super) fn validate_idps(raw: &[RawIdp]) -> Result<Vec<IdpConfig>, ConfigErro
                 "the client id registered at the IdP",
             ));
         }
-        let client_secret = match (&r.client_secret, &r.client_secret_file) {
-            (Some(s), None) => s.clone(),
-            (None, Some(f)) => std::fs::read_to_string(f)
-                .map_err(|e| ConfigError::Read {
-                    path: f.clone(),
-                    reason: e.to_string(),
-                })?
-                .trim()
-                .to_string(),
-            (Some(_), Some(f)) => {
-                return Err(invalid(
-                    &format!("{key}.client_secret_file"),
-                    f,
-                    "either client_secret or client_secret_file, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(invalid(
-                    &format!("{key}.client_secret"),
-                    "",
-                    "the client secret registered at the IdP (or client_secret_file)",
-                ))
-            }
-        };
+        let client_secret = super::inline_or_file(
+            &key,
+            "client_secret",
+            &r.client_secret,
+            &r.client_secret_file,
+            "the client secret registered at the IdP (or client_secret_file)",
+        )?;
         if client_secret.is_empty() {
             return Err(invalid(
                 &format!("{key}.client_secret"),

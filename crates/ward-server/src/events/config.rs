@@ -201,30 +201,13 @@ pub fn validate(hooks: &[RawWebhook], raw: &RawEvents) -> Result<EventsConfig, C
                 "a URL no other webhook has (merge their events instead)",
             ));
         }
-        let text = match (&h.secret, &h.secret_file) {
-            (Some(s), None) => s.clone(),
-            (None, Some(f)) => std::fs::read_to_string(f)
-                .map_err(|e| ConfigError::Read {
-                    path: f.clone(),
-                    reason: e.to_string(),
-                })?
-                .trim()
-                .to_string(),
-            (Some(_), Some(f)) => {
-                return Err(invalid(
-                    &format!("{key}.secret_file"),
-                    f,
-                    "either secret or secret_file, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(invalid(
-                    &format!("{key}.secret"),
-                    "",
-                    "a Standard Webhooks secret (whsec_…), or secret_file",
-                ))
-            }
-        };
+        let text = crate::config::inline_or_file(
+            &key,
+            "secret",
+            &h.secret,
+            &h.secret_file,
+            "a Standard Webhooks secret (whsec_…), or secret_file",
+        )?;
         let secret = WebhookSecret::parse(&text)
             .map_err(|e| invalid(&format!("{key}.secret"), "[redacted]", &e.to_string()))?;
         if h.events.is_empty() {

@@ -9,6 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 use ward_core::clock::Timestamp;
+use ward_core::model::CeremonyKind;
 
 use crate::error::ApiError;
 
@@ -86,20 +87,19 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
 
 /// "Sign in with a passkey" (WebAuthn, discoverable credential; needs JavaScript).
 pub fn passkey_signin(return_to: &str) -> Markup {
-    html! {
-        div class="alt-signin" {
-            button type="button" class="secondary" data-webauthn="signin" data-return-to=(return_to) { "Sign in with a passkey" }
-            p id="webauthn-status" class="muted" role="status" {}
-        }
-        script src="/static/webauthn.js" defer {}
-    }
+    webauthn_button(CeremonyKind::Signin, "Sign in with a passkey", return_to)
 }
 
 /// "Use your security key" for the second step of a sign-in.
 pub fn security_key_button(return_to: &str) -> Markup {
+    webauthn_button(CeremonyKind::Mfa, "Use your security key", return_to)
+}
+
+/// A button that runs a WebAuthn ceremony of `kind` in `webauthn.js`, with its status line.
+fn webauthn_button(kind: CeremonyKind, label: &str, return_to: &str) -> Markup {
     html! {
         div class="alt-signin" {
-            button type="button" class="secondary" data-webauthn="mfa" data-return-to=(return_to) { "Use your security key" }
+            button type="button" class="secondary" data-webauthn=(kind.as_str()) data-return-to=(return_to) { (label) }
             p id="webauthn-status" class="muted" role="status" {}
         }
         script src="/static/webauthn.js" defer {}
