@@ -225,7 +225,19 @@ fn main() {
 
     let auth = format!("Authorization: Bearer {token}");
     let api_auth = format!("Authorization: Bearer {api_token}");
-    let nginx = Nginx::start(&backend.to_string());
+    let peers: Vec<(&str, Peer)> = [
+        (
+            "nginx proxy_pass, no auth (peer)",
+            Peer::nginx(&backend.to_string()),
+        ),
+        (
+            "Caddy reverse_proxy, no auth (peer)",
+            Peer::caddy(&backend.to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, peer)| peer.map(|p| (name, p)))
+    .collect();
     let work_rounds: u32 = std::env::var("PROXY_BENCH_WORK_ROUNDS")
         .ok()
         .map(|v| v.parse().expect("PROXY_BENCH_WORK_ROUNDS is a number"))
@@ -248,12 +260,8 @@ fn main() {
             ),
             ("through ward (access token)", ward, Some(auth.as_str())),
         ];
-        if let Some(n) = &nginx {
-            targets.push((
-                "nginx plain proxy_pass, no auth (peer)",
-                format!("{}{path}", n.url),
-                None,
-            ));
+        for (name, peer) in &peers {
+            targets.push((name, format!("{}{path}", peer.url), None));
         }
         for (_, url, header) in &targets {
             wrk(url, *header, 2, conns, threads); // warm-up
@@ -263,6 +271,7 @@ fn main() {
         );
         println!("|---|---|---|---|---|---|---|---|");
         let mut direct: Option<WrkResult> = None;
+        let mut rates: Vec<(&str, f64)> = Vec::new();
         for (name, url, header) in &targets {
             let before = thread_cpu_ticks("ward");
             let r = wrk(url, *header, secs, conns, threads);
@@ -283,12 +292,26 @@ fn main() {
                 r.p50_ms - base.p50_ms,
                 r.p99_ms - base.p99_ms
             );
+            rates.push((name, r.rps));
             if direct.is_none() {
                 direct = Some(r);
             }
         }
+        let rate = |prefix: &str| {
+            rates
+                .iter()
+                .find(|(n, _)| n.starts_with(prefix))
+                .map(|(_, r)| *r)
+        };
+        if let Some(ward) = rate("through ward (API token)") {
+            for peer in ["nginx", "Caddy"] {
+                if let Some(p) = rate(peer) {
+                    println!("\nward (API token) / {peer}: {:.2}", ward / p);
+                }
+            }
+        }
     }
-    drop(nginx);
+    drop(peers);
     println!();
     if std::env::var_os("PROXY_BENCH_BREAKDOWN").is_some() {
         println!("### ward alone (no upstream)\n");
@@ -322,28 +345,39 @@ fn main() {
     drop(backend_rt);
 }
 
-/// nginx as a plain reverse proxy (no authentication) to the backend: a peer for what one
-/// proxy hop costs on this machine. `None` when nginx is not installed.
-struct Nginx {
+/// A peer proxy in its own process (nginx or Caddy), a plain reverse proxy to the backend with no
+/// authentication: what one proxy hop costs on this machine. `None` when it is not installed.
+/// Each gets as many workers as ward has threads (2), so the comparison is core for core.
+struct Peer {
     child: std::process::Child,
     url: String,
     _dir: tempfile::TempDir,
 }
 
-impl Nginx {
-    fn start(backend: &str) -> Option<Nginx> {
-        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .iter()
-            .find(|p| std::path::Path::new(p).exists())?;
+fn installed(candidates: &[&'static str]) -> Option<&'static str> {
+    candidates
+        .iter()
+        .copied()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Peer {
+    /// nginx with keep-alive to the upstream, no access log.
+    fn nginx(backend: &str) -> Option<Peer> {
+        let binary = installed(&["/usr/sbin/nginx", "/usr/bin/nginx"])?;
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let d = dir.path().display();
         let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
+            "daemon off; worker_processes 2; pid {d}/nginx.pid;
 error_log {d}/error.log warn; events {{ worker_connections 1024; }}
 http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p;
 fastcgi_temp_path {d}/f; uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
@@ -361,7 +395,39 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
             .arg(dir.path().join("nginx.conf"))
             .spawn()
             .unwrap();
-        for _ in 0..200 {
+        Some(Peer::ready(child, port, dir))
+    }
+
+    /// Caddy's `reverse_proxy` (keep-alive by default), no admin endpoint, no access log.
+    fn caddy(backend: &str) -> Option<Peer> {
+        let binary = installed(&["/usr/bin/caddy", "/usr/local/bin/caddy"])?;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = format!(
+            "{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}}\n\
+             http://127.0.0.1:{port} {{\n\treverse_proxy {backend}\n}}\n"
+        );
+        let file = dir.path().join("Caddyfile");
+        std::fs::write(&file, conf).unwrap();
+        let child = Command::new(binary)
+            .arg("run")
+            .arg("--adapter")
+            .arg("caddyfile")
+            .arg("--config")
+            .arg(&file)
+            .env("GOMAXPROCS", "2")
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Some(Peer::ready(child, port, dir))
+    }
+
+    fn ready(child: std::process::Child, port: u16, dir: tempfile::TempDir) -> Peer {
+        for _ in 0..500 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
             }
@@ -369,16 +435,28 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
             #[allow(clippy::disallowed_methods)]
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        Some(Nginx {
+        Peer {
             child,
             url: format!("http://127.0.0.1:{port}"),
             _dir: dir,
-        })
+        }
     }
 }
 
-impl Drop for Nginx {
+impl Drop for Peer {
     fn drop(&mut self) {
+        // SIGTERM first: nginx's master then stops its workers (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..300 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
