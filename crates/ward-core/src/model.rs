@@ -317,10 +317,64 @@ pub struct LockTicket {
     pub expires_at: Timestamp,
 }
 
+/// An authentication method reference (RFC 8176) that ward records in a session's `amr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Amr {
+    /// A password.
+    Pwd,
+    /// A one-time code: TOTP or a backup code.
+    Otp,
+    /// A hardware-bound key: a security key or passkey (WebAuthn).
+    Hwk,
+    /// A software-bound key.
+    Swk,
+    /// Signed in at a federated identity provider (ward's own value, as Keycloak and Azure AD use).
+    Fed,
+    /// More than one factor.
+    Mfa,
+}
+
+impl Amr {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Amr::Pwd => "pwd",
+            Amr::Otp => "otp",
+            Amr::Hwk => "hwk",
+            Amr::Swk => "swk",
+            Amr::Fed => "fed",
+            Amr::Mfa => "mfa",
+        }
+    }
+
+    /// Whether `amr` holds this method.
+    pub fn is_in(self, amr: &[String]) -> bool {
+        amr.iter().any(|m| m == self.as_str())
+    }
+}
+
+impl From<Amr> for String {
+    fn from(amr: Amr) -> String {
+        amr.as_str().to_string()
+    }
+}
+
 /// Whether the methods in `amr` (RFC 8176) include a second factor.
 pub fn amr_is_multi_factor(amr: &[String]) -> bool {
-    amr.iter()
-        .any(|m| matches!(m.as_str(), "otp" | "hwk" | "swk" | "mfa"))
+    [Amr::Otp, Amr::Hwk, Amr::Swk, Amr::Mfa]
+        .iter()
+        .any(|m| m.is_in(amr))
+}
+
+/// The `amr` after a second factor `method`: the first factor's, plus `method` and `mfa`, each
+/// once.
+pub fn amr_with(amr: &[String], method: Amr) -> Vec<String> {
+    let mut out = amr.to_vec();
+    for m in [method, Amr::Mfa] {
+        if !m.is_in(&out) {
+            out.push(m.into());
+        }
+    }
+    out
 }
 
 /// A registered WebAuthn credential (security key or passkey). `passkey` is the library's
@@ -404,4 +458,34 @@ pub struct IdpPending {
     pub login_hint: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_factor_adds_its_method_and_mfa_once() {
+        let pwd: Vec<String> = vec![Amr::Pwd.into()];
+        assert!(!amr_is_multi_factor(&pwd));
+        let after = amr_with(&pwd, Amr::Otp);
+        assert_eq!(after, ["pwd", "otp", "mfa"]);
+        assert!(amr_is_multi_factor(&after));
+        assert_eq!(amr_with(&after, Amr::Hwk), ["pwd", "otp", "mfa", "hwk"]);
+        assert_eq!(amr_with(&after, Amr::Otp), after);
+    }
+
+    #[test]
+    fn ceremony_kinds_read_back_their_names() {
+        for kind in [
+            CeremonyKind::Register,
+            CeremonyKind::Signin,
+            CeremonyKind::Mfa,
+            CeremonyKind::StepUp,
+            CeremonyKind::Resource,
+        ] {
+            assert_eq!(CeremonyKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(CeremonyKind::parse("step_up"), None);
+    }
 }

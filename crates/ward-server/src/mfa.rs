@@ -172,18 +172,7 @@ pub fn outcome<T>(result: &Result<T, ApiError>) -> Outcome {
     }
 }
 
-/// The `amr` values after a second factor: the first factor's plus `method` and `mfa`.
-pub fn amr_with(amr: &[String], method: &str) -> Vec<String> {
-    let mut out = amr.to_vec();
-    for m in [method, "mfa"] {
-        if !out.iter().any(|x| x == m) {
-            out.push(m.to_string());
-        }
-    }
-    out
-}
-
 /// After a TOTP or backup code (RFC 8176 `otp`).
 pub fn amr_with_otp(amr: &[String]) -> Vec<String> {
-    amr_with(amr, "otp")
+    ward_core::model::amr_with(amr, ward_core::model::Amr::Otp)
 }

@@ -8,7 +8,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ward_core::audit::Outcome;
-use ward_core::model::{CeremonyKind, User, WebauthnCredential};
+use ward_core::model::{amr_with, Amr, CeremonyKind, User, WebauthnCredential};
 use ward_proto::ErrorBody;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
@@ -19,7 +19,6 @@ use crate::audit::{self, Audit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, UserAgent};
-use crate::mfa::amr_with;
 use crate::ops::passkey::{
     failed as webauthn_failed, finish_taken, passkeys_of, record_use, relying_party,
     save as save_ceremony, start_for_user, take as take_ceremony, Started,
@@ -391,7 +390,7 @@ pub async fn authenticate_finish(
                 jar,
                 &user,
                 SignedIn {
-                    amr: vec!["hwk".into(), "mfa".into()],
+                    amr: vec![Amr::Hwk.into(), Amr::Mfa.into()],
                     ip,
                     user_agent,
                     method: "passkey",
@@ -429,7 +428,7 @@ pub async fn authenticate_finish(
                 jar,
                 &user,
                 SignedIn {
-                    amr: amr_with(&challenge.amr, "hwk"),
+                    amr: amr_with(&challenge.amr, Amr::Hwk),
                     ip,
                     user_agent,
                     method: "password+webauthn",
@@ -447,7 +446,7 @@ pub async fn authenticate_finish(
                     .store
                     .mark_session_mfa(
                         &session.id,
-                        &amr_with(&session.amr, "hwk"),
+                        &amr_with(&session.amr, Amr::Hwk),
                         state.clock.now(),
                     )
                     .await?;

@@ -100,7 +100,7 @@ pub async fn approve(
             "this account must choose a new password first; sign in with a browser once",
         ));
     }
-    let mut amr = vec!["pwd".to_string()];
+    let mut amr: Vec<String> = vec![ward_core::model::Amr::Pwd.into()];
     if crate::mfa::is_enabled(state, &user.id).await? {
         let Some(code) = typed.code.as_deref().filter(|c| !c.trim().is_empty()) else {
             return Err(refused(

@@ -21,7 +21,7 @@ use crate::pages::message_page;
 use crate::state::AppState;
 
 /// The RFC 8176 method recorded for a sign-in at an upstream IdP ("federated").
-pub const AMR_FEDERATED: &str = "fed";
+pub const AMR_FEDERATED: &str = ward_core::model::Amr::Fed.as_str();
 
 /// Records the failure and renders its page.
 pub async fn fail(

@@ -96,7 +96,7 @@ pub async fn submit_invite(
         &user,
         "/account",
         SignedIn {
-            amr: vec!["pwd".into()],
+            amr: vec![ward_core::model::Amr::Pwd.into()],
             ip,
             user_agent,
             method: "invitation",

@@ -228,7 +228,7 @@ pub async fn submit_password(
         &user,
         &return_to,
         SignedIn {
-            amr: vec!["pwd".into()],
+            amr: vec![ward_core::model::Amr::Pwd.into()],
             ip,
             user_agent,
             method: "password",

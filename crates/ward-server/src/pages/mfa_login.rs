@@ -277,7 +277,7 @@ async fn complete(
     )
     .await;
     // The first factor was a password or an upstream IdP (`fed`).
-    let method = if challenge.amr.iter().any(|m| m == "fed") {
+    let method = if ward_core::model::Amr::Fed.is_in(&challenge.amr) {
         "idp+totp"
     } else {
         "password+totp"

@@ -173,7 +173,7 @@ async fn submit(
         &user,
         "/account",
         SignedIn {
-            amr: vec!["pwd".into()],
+            amr: vec![ward_core::model::Amr::Pwd.into()],
             ip,
             user_agent,
             method: purpose.as_str(),

@@ -241,7 +241,7 @@ pub async fn submit_signup(
         &user,
         &return_to,
         SignedIn {
-            amr: vec!["pwd".into()],
+            amr: vec![ward_core::model::Amr::Pwd.into()],
             ip,
             user_agent,
             method: "signup",
