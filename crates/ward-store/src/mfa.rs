@@ -1,42 +1,65 @@
 //! MFA: TOTP enrolments, backup codes, sign-in challenges, resource locks and tickets.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::{ChallengePurpose, LockTicket, MfaChallenge, TotpEnrolment};
 use ward_core::store::{MfaStore, StoreResult};
 use ward_core::StoreError;
 
 use crate::changes::Change;
-use crate::codec::{flag, get, join, list, time};
+use crate::codec::{join, unknown, Flag, Time, Words};
 use crate::{backend, SqlStore};
 
-fn enrolment(row: &AnyRow) -> StoreResult<TotpEnrolment> {
-    Ok(TotpEnrolment {
-        user_id: get(row, "user_id")?,
-        secret_enc: get(row, "secret_enc")?,
-        confirmed: flag(row, "confirmed")?,
-        last_step: get(row, "last_step")?,
-        created_at: time(row, "created_at")?,
-    })
+#[derive(sqlx::FromRow)]
+struct EnrolmentRow {
+    user_id: String,
+    secret_enc: String,
+    confirmed: Flag,
+    last_step: i64,
+    created_at: Time,
+}
+
+impl From<EnrolmentRow> for TotpEnrolment {
+    fn from(r: EnrolmentRow) -> Self {
+        TotpEnrolment {
+            user_id: r.user_id,
+            secret_enc: r.secret_enc,
+            confirmed: r.confirmed.0,
+            last_step: r.last_step,
+            created_at: r.created_at.0,
+        }
+    }
 }
 
 const CHALLENGE_COLUMNS: &str =
     "token_hash, user_id, purpose, return_to, amr, created_at, expires_at";
 
-fn challenge(row: &AnyRow) -> StoreResult<MfaChallenge> {
-    let purpose: String = get(row, "purpose")?;
-    Ok(MfaChallenge {
-        token_hash: get(row, "token_hash")?,
-        user_id: get(row, "user_id")?,
-        purpose: ChallengePurpose::parse(&purpose).ok_or_else(|| {
-            StoreError::Backend(format!("unknown challenge purpose {purpose:?}").into())
-        })?,
-        return_to: get(row, "return_to")?,
-        amr: list(row, "amr")?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-    })
+/// A row of [`CHALLENGE_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct ChallengeRow {
+    token_hash: String,
+    user_id: String,
+    purpose: String,
+    return_to: String,
+    amr: Words,
+    created_at: Time,
+    expires_at: Time,
+}
+
+impl TryFrom<ChallengeRow> for MfaChallenge {
+    type Error = StoreError;
+    fn try_from(r: ChallengeRow) -> Result<Self, StoreError> {
+        Ok(MfaChallenge {
+            purpose: ChallengePurpose::parse(&r.purpose)
+                .ok_or_else(|| unknown("challenge purpose", &r.purpose))?,
+            token_hash: r.token_hash,
+            user_id: r.user_id,
+            return_to: r.return_to,
+            amr: r.amr.0,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+        })
+    }
 }
 
 impl SqlStore {
@@ -65,14 +88,14 @@ impl SqlStore {
 #[async_trait]
 impl MfaStore for SqlStore {
     async fn totp_enrolment(&self, user_id: &str) -> StoreResult<Option<TotpEnrolment>> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, EnrolmentRow>(
             "SELECT user_id, secret_enc, confirmed, last_step, created_at FROM mfa_totp WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(enrolment).transpose()
+        Ok(row.map(TotpEnrolment::from))
     }
 
     async fn begin_totp_enrolment(
@@ -184,14 +207,13 @@ impl MfaStore for SqlStore {
     }
 
     async fn backup_codes_remaining(&self, user_id: &str) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL",
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user_id)
         .fetch_one(&self.pool)
         .await
-        .map_err(backend)?;
-        get(&row, "n")
+        .map_err(backend)
     }
 
     async fn insert_mfa_challenge(&self, c: &MfaChallenge) -> StoreResult<()> {
@@ -213,14 +235,15 @@ impl MfaStore for SqlStore {
     }
 
     async fn mfa_challenge(&self, token_hash: &str) -> StoreResult<Option<MfaChallenge>> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, ChallengeRow>(&format!(
             "SELECT {CHALLENGE_COLUMNS} FROM mfa_challenges WHERE token_hash = $1 AND consumed_at IS NULL"
         ))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(challenge).transpose()
+        .map_err(backend)?
+        .map(MfaChallenge::try_from)
+        .transpose()
     }
 
     async fn consume_mfa_challenge(
@@ -228,7 +251,7 @@ impl MfaStore for SqlStore {
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<MfaChallenge>> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, ChallengeRow>(&format!(
             "UPDATE mfa_challenges SET consumed_at = $1 \
              WHERE token_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
              RETURNING {CHALLENGE_COLUMNS}"
@@ -237,8 +260,9 @@ impl MfaStore for SqlStore {
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(challenge).transpose()
+        .map_err(backend)?
+        .map(MfaChallenge::try_from)
+        .transpose()
     }
 
     async fn mark_session_mfa(
@@ -297,15 +321,14 @@ impl MfaStore for SqlStore {
     }
 
     async fn resource_lock(&self, kind: &str, id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query(
+        sqlx::query_scalar(
             "SELECT locked_by FROM resource_locks WHERE kind = $1 AND resource_id = $2",
         )
         .bind(kind)
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(|r| get(r, "locked_by")).transpose()
+        .map_err(backend)
     }
 
     async fn insert_lock_ticket(&self, t: &LockTicket) -> StoreResult<()> {
