@@ -26,7 +26,13 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Every user counted: a read of the whole table, for tests and tools. A page shown on every
+    /// view uses [`UserStore::count_users_up_to`].
     async fn count_users(&self) -> StoreResult<i64>;
+    /// The number of users, counted no further than `cap` (`min(count, cap)`): a bounded read
+    /// however many users there are. Ask for one more than you will show to tell "exactly
+    /// `cap`" from "more".
+    async fn count_users_up_to(&self, cap: i64) -> StoreResult<i64>;
     /// Every user. Unbounded: for tests and small tools only; lists that people or clients page
     /// through use [`UserStore::users_page`].
     async fn list_users(&self) -> StoreResult<Vec<User>>;

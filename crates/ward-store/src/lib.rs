@@ -41,6 +41,7 @@ use ward_core::StoreError;
 
 pub use cache::DEFAULT_TTL as DEFAULT_CACHE_TTL;
 pub use changes::{Change, Changes, CHANNEL};
+pub use users::EMAIL_DOMAIN;
 
 /// The SQL store. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]

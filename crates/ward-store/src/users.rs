@@ -19,6 +19,11 @@ pub(crate) const DEPENDENTS: [&str; 6] = [
     "idp_links",
 ];
 
+/// What follows the last `@` of a user's email, as SQL both backends run: the expression of the
+/// index users_email_domain (migration 0022), which a query must repeat exactly to be served by
+/// it. (`rtrim` strips from the right every character of the email but `@`.)
+pub const EMAIL_DOMAIN: &str = "substr(email, length(rtrim(email, replace(email, '@', ''))) + 1)";
+
 pub(crate) const COLUMNS: &str =
     "id, email, name, password_hash, role, disabled, created_at, email_verified";
 
@@ -106,6 +111,15 @@ impl UserStore for SqlStore {
             .map_err(backend)
     }
 
+    async fn count_users_up_to(&self, cap: i64) -> StoreResult<i64> {
+        // The inner LIMIT stops the read after `cap` rows (of the smallest index, on SQLite).
+        sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT $1) capped")
+            .bind(cap.max(0))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let rows = sqlx::query_as::<_, UserRow>(&format!(
             "SELECT {COLUMNS} FROM users ORDER BY created_at, email"
@@ -159,13 +173,13 @@ impl UserStore for SqlStore {
     }
 
     async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>> {
-        // `substr`/`length` rather than LIKE: a domain may hold `_`, LIKE's wildcard.
-        let suffix = format!("@{domain}");
-        sqlx::query_scalar(
-            "SELECT email FROM users WHERE length(email) > length($1) \
-             AND substr(email, length(email) - length($1) + 1) = $1",
-        )
-        .bind(&suffix)
+        // On the users_email_domain index (migration 0022): the expression is the indexed one.
+        // A domain holds no `@`, so "after the last @ is `domain`" is "ends with @`domain`";
+        // the length keeps the rule that the local part is not empty.
+        sqlx::query_scalar(&format!(
+            "SELECT email FROM users WHERE {EMAIL_DOMAIN} = $1 AND length(email) > length($1) + 1"
+        ))
+        .bind(domain)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)
