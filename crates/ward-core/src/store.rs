@@ -26,7 +26,13 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Every user counted: a read of the whole table, for tests and tools. A page shown on every
+    /// view uses [`UserStore::count_users_up_to`].
     async fn count_users(&self) -> StoreResult<i64>;
+    /// The number of users, counted no further than `cap` (`min(count, cap)`): a bounded read
+    /// however many users there are. Ask for one more than you will show to tell "exactly
+    /// `cap`" from "more".
+    async fn count_users_up_to(&self, cap: i64) -> StoreResult<i64>;
     /// Every user. Unbounded: for tests and small tools only; lists that people or clients page
     /// through use [`UserStore::users_page`].
     async fn list_users(&self) -> StoreResult<Vec<User>>;
@@ -106,8 +112,9 @@ pub trait ServiceAccountStore: Send + Sync {
     async fn touch_service_account_token(&self, id: &str, now: Timestamp) -> StoreResult<()>;
 }
 
+/// A user's TOTP second factor: its enrolment, the steps it accepted, and its backup codes.
 #[async_trait]
-pub trait MfaStore: Send + Sync {
+pub trait TotpStore: Send + Sync {
     async fn totp_enrolment(&self, user_id: &str) -> StoreResult<Option<TotpEnrolment>>;
     /// Stores a new, unconfirmed secret, replacing an earlier unconfirmed one. False when the
     /// user already has confirmed TOTP.
@@ -134,7 +141,12 @@ pub trait MfaStore: Send + Sync {
     async fn use_backup_code(&self, user_id: &str, hash: &str, now: Timestamp)
         -> StoreResult<bool>;
     async fn backup_codes_remaining(&self, user_id: &str) -> StoreResult<i64>;
+}
 
+/// Second-factor challenges pending between a password and a second factor, and the mark a
+/// session gets once it passed one.
+#[async_trait]
+pub trait MfaChallengeStore: Send + Sync {
     async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> StoreResult<()>;
     async fn mfa_challenge(&self, token_hash: &str) -> StoreResult<Option<MfaChallenge>>;
     /// Consumes a live challenge exactly once.
@@ -151,7 +163,14 @@ pub trait MfaStore: Send + Sync {
         amr: &[String],
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// Deletes the sign-in challenges that expired at or before `cutoff` (consumed or not).
+    /// Returns how many were deleted.
+    async fn delete_expired_mfa_challenges(&self, cutoff: Timestamp) -> StoreResult<u64>;
+}
 
+/// Resource locks, and the single-use tickets that let one session through a lock.
+#[async_trait]
+pub trait LockStore: Send + Sync {
     /// Locks a resource; false when it is locked already.
     async fn lock_resource(
         &self,
@@ -173,9 +192,6 @@ pub trait MfaStore: Send + Sync {
         id: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// Deletes the sign-in challenges that expired at or before `cutoff` (consumed or not).
-    /// Returns how many were deleted.
-    async fn delete_expired_mfa_challenges(&self, cutoff: Timestamp) -> StoreResult<u64>;
     /// Deletes the lock tickets that expired at or before `cutoff` (used or not). Returns how
     /// many were deleted.
     async fn delete_expired_lock_tickets(&self, cutoff: Timestamp) -> StoreResult<u64>;
@@ -690,7 +706,9 @@ pub trait Store:
     + RegistrationStore
     + AuditStore
     + EventStore
-    + MfaStore
+    + TotpStore
+    + MfaChallengeStore
+    + LockStore
     + WebauthnStore
     + IdpStore
     + RateLimitStore

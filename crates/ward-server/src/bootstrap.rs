@@ -28,7 +28,7 @@ pub async fn ensure_admin(
     now: Timestamp,
     random: &dyn Random,
 ) -> Result<Bootstrap, StartError> {
-    if store.count_users().await? > 0 {
+    if store.count_users_up_to(1).await? > 0 {
         return Ok(Bootstrap::Existing);
     }
     let (email, password, generated) = match &config.bootstrap_admin {

@@ -1,34 +1,48 @@
 //! The account lifecycle: passwords, single-use account links, MFA reset, user deletion.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::account::{AccountLink, LinkPurpose};
 use ward_core::clock::Timestamp;
 use ward_core::store::{AccountStore, StoreResult};
 use ward_core::StoreError;
 
 use crate::changes::Change;
-use crate::codec::{flag, get, opt_time, time};
+use crate::codec::{opt, unknown, Flag, Time};
 use crate::{backend, SqlStore};
 
 pub(crate) const LINK_COLUMNS: &str =
     "token_hash, purpose, user_id, email, role, created_by, created_at, expires_at, used_at";
 
-pub(crate) fn link(row: &AnyRow) -> StoreResult<AccountLink> {
-    let purpose: String = get(row, "purpose")?;
-    Ok(AccountLink {
-        token_hash: get(row, "token_hash")?,
-        purpose: LinkPurpose::parse(&purpose).ok_or_else(|| {
-            StoreError::Backend(format!("unknown link purpose {purpose:?}").into())
-        })?,
-        user_id: get(row, "user_id")?,
-        email: get(row, "email")?,
-        role: get(row, "role")?,
-        created_by: get(row, "created_by")?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-        used_at: opt_time(row, "used_at")?,
-    })
+/// A row of [`LINK_COLUMNS`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct LinkRow {
+    token_hash: String,
+    purpose: String,
+    user_id: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+    created_by: Option<String>,
+    created_at: Time,
+    expires_at: Time,
+    used_at: Option<Time>,
+}
+
+impl TryFrom<LinkRow> for AccountLink {
+    type Error = StoreError;
+    fn try_from(r: LinkRow) -> Result<Self, StoreError> {
+        Ok(AccountLink {
+            purpose: LinkPurpose::parse(&r.purpose)
+                .ok_or_else(|| unknown("link purpose", &r.purpose))?,
+            token_hash: r.token_hash,
+            user_id: r.user_id,
+            email: r.email,
+            role: r.role,
+            created_by: r.created_by,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+            used_at: opt(r.used_at),
+        })
+    }
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -84,15 +98,13 @@ async fn store_password(tx: &mut Tx<'_>, user_id: &str, hash: &str) -> StoreResu
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn password_change_required(&self, user_id: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT password_change_required FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        match row {
-            Some(r) => flag(&r, "password_change_required"),
-            None => Ok(false),
-        }
+        let found: Option<Flag> =
+            sqlx::query_scalar("SELECT password_change_required FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(found.is_some_and(|f| f.0))
     }
 
     async fn set_password_change_required(
@@ -159,14 +171,15 @@ impl AccountStore for SqlStore {
     }
 
     async fn account_link(&self, token_hash: &str) -> StoreResult<Option<AccountLink>> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, LinkRow>(&format!(
             "SELECT {LINK_COLUMNS} FROM account_links WHERE token_hash = $1"
         ))
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(link).transpose()
+        .map_err(backend)?
+        .map(AccountLink::try_from)
+        .transpose()
     }
 
     async fn redeem_password_link(
@@ -191,12 +204,12 @@ impl AccountStore for SqlStore {
         if done.rows_affected() != 1 {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT user_id FROM account_links WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let user_id: String = get(&row, "user_id")?;
+        let user_id: String =
+            sqlx::query_scalar("SELECT user_id FROM account_links WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
         if !store_password(&mut tx, &user_id, password_hash).await? {
             return Ok(None);
         }
@@ -301,13 +314,12 @@ impl AccountStore for SqlStore {
         if done.rows_affected() != 1 {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT user_id, email FROM account_links WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let user_id: String = get(&row, "user_id")?;
-        let email: Option<String> = get(&row, "email")?;
+        let (user_id, email): (String, Option<String>) =
+            sqlx::query_as("SELECT user_id, email FROM account_links WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
         // Only the address the link was sent to: an address changed since is not verified.
         let verified =
             sqlx::query("UPDATE users SET email_verified = 1 WHERE id = $1 AND email = $2")

@@ -1,30 +1,46 @@
 //! API tokens.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::ApiToken;
 use ward_core::store::{ApiTokenStore, StoreResult};
 
 use crate::changes::Change;
-use crate::codec::{get, join, list, opt_time, time};
+use crate::codec::{join, opt, Time, Words};
 use crate::{backend, SqlStore};
 
 const COLUMNS: &str =
     "id, user_id, name, token_hash, scopes, created_at, expires_at, last_used_at, revoked_at";
 
-fn api_token(row: &AnyRow) -> StoreResult<ApiToken> {
-    Ok(ApiToken {
-        id: get(row, "id")?,
-        user_id: get(row, "user_id")?,
-        name: get(row, "name")?,
-        token_hash: get(row, "token_hash")?,
-        scopes: list(row, "scopes")?,
-        created_at: time(row, "created_at")?,
-        expires_at: opt_time(row, "expires_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-    })
+/// A row of [`COLUMNS`], and of a service account's token (whose `service_account_id` is
+/// selected as `user_id`, see service_accounts.rs).
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    id: String,
+    user_id: String,
+    name: String,
+    token_hash: String,
+    scopes: Words,
+    created_at: Time,
+    expires_at: Option<Time>,
+    last_used_at: Option<Time>,
+    revoked_at: Option<Time>,
+}
+
+impl From<TokenRow> for ApiToken {
+    fn from(r: TokenRow) -> Self {
+        ApiToken {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            token_hash: r.token_hash,
+            scopes: r.scopes.0,
+            created_at: r.created_at.0,
+            expires_at: opt(r.expires_at),
+            last_used_at: opt(r.last_used_at),
+            revoked_at: opt(r.revoked_at),
+        }
+    }
 }
 
 #[async_trait]
@@ -54,14 +70,14 @@ impl ApiTokenStore for SqlStore {
             return Ok(Some(t));
         }
         let generation = self.cache.api_tokens.generation();
-        let row = sqlx::query(&format!(
+        let found = sqlx::query_as::<_, TokenRow>(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"
         ))
         .bind(hash)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        let found = row.as_ref().map(api_token).transpose()?;
+        .map_err(backend)?
+        .map(ApiToken::from);
         if let Some(t) = &found {
             self.cache.api_tokens.put(hash, t, generation);
         }
@@ -69,14 +85,14 @@ impl ApiTokenStore for SqlStore {
     }
 
     async fn api_tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, TokenRow>(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(api_token).collect()
+        Ok(rows.into_iter().map(ApiToken::from).collect())
     }
 
     async fn revoke_api_token(&self, user_id: &str, id: &str, now: Timestamp) -> StoreResult<bool> {

@@ -1,26 +1,46 @@
 //! The audit log.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::model::{AuditEvent, AuditQuery};
 use ward_core::store::{AuditStore, StoreResult};
 
-use crate::codec::{get, time};
+use crate::codec::Time;
 use crate::{backend, SqlStore};
 
-fn event(row: &AnyRow) -> StoreResult<(AuditEvent, (i64, i64))> {
-    let e = AuditEvent {
-        id: get(row, "id")?,
-        at: time(row, "at")?,
-        event_type: get(row, "event_type")?,
-        outcome: get(row, "outcome")?,
-        actor_user_id: get(row, "actor_user_id")?,
-        actor_ip: get(row, "actor_ip")?,
-        target: get(row, "target")?,
-        detail: get(row, "detail")?,
-    };
-    let cursor = (e.at.0, get(row, "seq")?);
-    Ok((e, cursor))
+/// The columns of an [`AuditRow`].
+pub(crate) const COLUMNS: &str =
+    "id, seq, at, event_type, outcome, actor_user_id, actor_ip, target, detail";
+
+/// A row of [`COLUMNS`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: String,
+    seq: i64,
+    at: Time,
+    event_type: String,
+    outcome: String,
+    actor_user_id: Option<String>,
+    actor_ip: Option<String>,
+    target: Option<String>,
+    detail: String,
+}
+
+impl AuditRow {
+    /// The event, and its place in the log: `(at, seq)`.
+    pub(crate) fn with_cursor(self) -> (AuditEvent, (i64, i64)) {
+        let cursor = (self.at.0 .0, self.seq);
+        let e = AuditEvent {
+            id: self.id,
+            at: self.at.0,
+            event_type: self.event_type,
+            outcome: self.outcome,
+            actor_user_id: self.actor_user_id,
+            actor_ip: self.actor_ip,
+            target: self.target,
+            detail: self.detail,
+        };
+        (e, cursor)
+    }
 }
 
 #[async_trait]
@@ -66,11 +86,10 @@ impl AuditStore for SqlStore {
             });
         }
         let sql = format!(
-            "SELECT id, seq, at, event_type, outcome, actor_user_id, actor_ip, target, detail \
-             FROM audit_events WHERE at <= $1 AND (at < $1 OR seq < $2){filters} \
+            "SELECT {COLUMNS} FROM audit_events WHERE at <= $1 AND (at < $1 OR seq < $2){filters} \
              ORDER BY at DESC, seq DESC LIMIT $3"
         );
-        let mut query = sqlx::query(&sql)
+        let mut query = sqlx::query_as::<_, AuditRow>(&sql)
             .bind(before_at)
             .bind(before_seq)
             .bind(q.limit.clamp(1, 500));
@@ -81,6 +100,6 @@ impl AuditStore for SqlStore {
             query = query.bind(t);
         }
         let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(event).collect()
+        Ok(rows.into_iter().map(AuditRow::with_cursor).collect())
     }
 }

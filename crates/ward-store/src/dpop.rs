@@ -1,7 +1,7 @@
 //! DPoP proof ids (RFC 9449 §11.1), shared by every replica through the database.
 
 use async_trait::async_trait;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use ward_core::clock::Timestamp;
 use ward_core::store::{DpopStore, StoreResult};
 use ward_core::StoreError;
@@ -49,13 +49,11 @@ pub(crate) async fn record_many_in(
              ON CONFLICT (jti_hash) DO NOTHING RETURNING jti_hash",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
         for (hash, expires_at) in chunk {
             query = query.bind(*hash).bind(*expires_at);
         }
-        for row in query.fetch_all(&mut *conn).await.map_err(backend)? {
-            inserted.insert(row.try_get::<String, _>(0).map_err(backend)?);
-        }
+        inserted.extend(query.fetch_all(&mut *conn).await.map_err(backend)?);
     }
     // Of the same id twice in one batch, the insert made one row: the first asker gets it.
     Ok(ids.iter().map(|(hash, _)| inserted.remove(*hash)).collect())

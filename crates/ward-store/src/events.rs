@@ -6,7 +6,6 @@
 //! writer at a time makes the `UPDATE … RETURNING` atomic).
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use ward_core::clock::Timestamp;
 use ward_core::events::{AttemptOutcome, DeliveryStatus, WebhookAttempt, WebhookMessage};
@@ -14,48 +13,84 @@ use ward_core::model::AuditEvent;
 use ward_core::store::{EventStore, StoreResult};
 use ward_core::StoreError;
 
-use crate::codec::{get, opt_time, time};
+use crate::audit::{AuditRow, COLUMNS as AUDIT_COLUMNS};
+use crate::codec::{opt, unknown, Time};
 use crate::{backend, SqlStore};
 
 const MESSAGE_COLUMNS: &str = "id, seq, webhook, event_id, event_type, payload, created_at, \
     status, attempts, next_attempt_at, give_up_at, last_status, last_error, delivered_at";
 
-fn message(row: &AnyRow) -> StoreResult<(WebhookMessage, (i64, i64))> {
-    let status: String = get(row, "status")?;
-    let m = WebhookMessage {
-        id: get(row, "id")?,
-        webhook: get(row, "webhook")?,
-        event_id: get(row, "event_id")?,
-        event_type: get(row, "event_type")?,
-        payload: get(row, "payload")?,
-        created_at: time(row, "created_at")?,
-        status: DeliveryStatus::parse(&status).ok_or_else(|| {
-            StoreError::Backend(format!("unknown delivery status {status:?}").into())
-        })?,
-        attempts: get(row, "attempts")?,
-        next_attempt_at: time(row, "next_attempt_at")?,
-        give_up_at: time(row, "give_up_at")?,
-        last_status: get(row, "last_status")?,
-        last_error: get(row, "last_error")?,
-        delivered_at: opt_time(row, "delivered_at")?,
-    };
-    let cursor = (m.created_at.0, get(row, "seq")?);
-    Ok((m, cursor))
+/// A row of [`MESSAGE_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: String,
+    seq: i64,
+    webhook: String,
+    event_id: String,
+    event_type: String,
+    payload: String,
+    created_at: Time,
+    status: String,
+    attempts: i64,
+    next_attempt_at: Time,
+    give_up_at: Time,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+    delivered_at: Option<Time>,
 }
 
-fn audit_row(row: &AnyRow) -> StoreResult<(AuditEvent, (i64, i64))> {
-    let e = AuditEvent {
-        id: get(row, "id")?,
-        at: time(row, "at")?,
-        event_type: get(row, "event_type")?,
-        outcome: get(row, "outcome")?,
-        actor_user_id: get(row, "actor_user_id")?,
-        actor_ip: get(row, "actor_ip")?,
-        target: get(row, "target")?,
-        detail: get(row, "detail")?,
-    };
-    let cursor = (e.at.0, get(row, "seq")?);
-    Ok((e, cursor))
+impl MessageRow {
+    /// The message, and its place in the outbox: `(created_at, seq)`.
+    fn with_cursor(self) -> StoreResult<(WebhookMessage, (i64, i64))> {
+        let cursor = (self.created_at.0 .0, self.seq);
+        let m = WebhookMessage {
+            status: DeliveryStatus::parse(&self.status)
+                .ok_or_else(|| unknown("delivery status", &self.status))?,
+            id: self.id,
+            webhook: self.webhook,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            payload: self.payload,
+            created_at: self.created_at.0,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at.0,
+            give_up_at: self.give_up_at.0,
+            last_status: self.last_status,
+            last_error: self.last_error,
+            delivered_at: opt(self.delivered_at),
+        };
+        Ok((m, cursor))
+    }
+}
+
+impl TryFrom<MessageRow> for WebhookMessage {
+    type Error = StoreError;
+    fn try_from(r: MessageRow) -> Result<Self, StoreError> {
+        r.with_cursor().map(|(m, _)| m)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    message_id: String,
+    attempt: i64,
+    at: Time,
+    status_code: Option<i64>,
+    error: Option<String>,
+    duration_ms: i64,
+}
+
+impl From<AttemptRow> for WebhookAttempt {
+    fn from(r: AttemptRow) -> Self {
+        WebhookAttempt {
+            message_id: r.message_id,
+            attempt: r.attempt,
+            at: r.at.0,
+            status_code: r.status_code,
+            error: r.error,
+            duration_ms: r.duration_ms,
+        }
+    }
 }
 
 /// Inserts the audit event with `seq` on `conn` (inside the caller's transaction).
@@ -119,15 +154,11 @@ impl EventStore for SqlStore {
     }
 
     async fn audit_cursor(&self, id: &str) -> StoreResult<Option<(i64, i64)>> {
-        let row = sqlx::query("SELECT at, seq FROM audit_events WHERE id = $1")
+        sqlx::query_as("SELECT at, seq FROM audit_events WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
-        match row {
-            Some(r) => Ok(Some((get(&r, "at")?, get(&r, "seq")?))),
-            None => Ok(None),
-        }
+            .map_err(backend)
     }
 
     async fn audit_events_after(
@@ -135,18 +166,17 @@ impl EventStore for SqlStore {
         after: (i64, i64),
         limit: i64,
     ) -> StoreResult<Vec<(AuditEvent, (i64, i64))>> {
-        let rows = sqlx::query(
-            "SELECT id, seq, at, event_type, outcome, actor_user_id, actor_ip, target, detail \
-             FROM audit_events WHERE at > $1 OR (at = $1 AND seq > $2) \
-             ORDER BY at, seq LIMIT $3",
-        )
+        let rows = sqlx::query_as::<_, AuditRow>(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE at > $1 OR (at = $1 AND seq > $2) \
+             ORDER BY at, seq LIMIT $3"
+        ))
         .bind(after.0)
         .bind(after.1)
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(audit_row).collect()
+        Ok(rows.into_iter().map(AuditRow::with_cursor).collect())
     }
 
     async fn claim_webhook_messages(
@@ -169,7 +199,7 @@ impl EventStore for SqlStore {
                ORDER BY next_attempt_at, created_at LIMIT $4{lock}) \
              RETURNING {MESSAGE_COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as::<_, MessageRow>(&sql)
             .bind(claim)
             .bind(lease_until.0)
             .bind(now.0)
@@ -177,7 +207,7 @@ impl EventStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        rows.iter().map(|r| message(r).map(|(m, _)| m)).collect()
+        rows.into_iter().map(WebhookMessage::try_from).collect()
     }
 
     async fn finish_webhook_attempt(
@@ -233,7 +263,7 @@ impl EventStore for SqlStore {
         limit: i64,
     ) -> StoreResult<Vec<(WebhookMessage, (i64, i64))>> {
         let (before_at, before_seq) = before.unwrap_or((i64::MAX, i64::MAX));
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, MessageRow>(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM webhook_outbox \
              WHERE created_at < $1 OR (created_at = $1 AND seq < $2) \
              ORDER BY created_at DESC, seq DESC LIMIT $3"
@@ -244,18 +274,19 @@ impl EventStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(message).collect()
+        rows.into_iter().map(MessageRow::with_cursor).collect()
     }
 
     async fn webhook_message(&self, id: &str) -> StoreResult<Option<WebhookMessage>> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, MessageRow>(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM webhook_outbox WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(|r| message(r).map(|(m, _)| m)).transpose()
+        .map_err(backend)?
+        .map(WebhookMessage::try_from)
+        .transpose()
     }
 
     async fn webhook_attempts(&self, message_ids: &[String]) -> StoreResult<Vec<WebhookAttempt>> {
@@ -268,23 +299,12 @@ impl EventStore for SqlStore {
              FROM webhook_attempts WHERE message_id IN ({}) ORDER BY message_id, attempt",
             marks.join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as::<_, AttemptRow>(&sql);
         for id in message_ids {
             q = q.bind(id);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(WebhookAttempt {
-                    message_id: get(r, "message_id")?,
-                    attempt: get(r, "attempt")?,
-                    at: time(r, "at")?,
-                    status_code: get(r, "status_code")?,
-                    error: get(r, "error")?,
-                    duration_ms: get(r, "duration_ms")?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(WebhookAttempt::from).collect())
     }
 
     async fn resend_webhook_message(

@@ -1,63 +1,105 @@
 //! Authorization codes and device grants: each consumed by one atomic statement.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::{AuthCode, DeviceGrant, DeviceGrantStatus};
 use ward_core::store::{CodeRedemption, GrantStore, StoreResult};
 use ward_core::StoreError;
 
-use crate::codec::{get, join, list, opt_time, time};
+use crate::codec::{join, opt, unknown, Time, Words};
 use crate::{backend, SqlStore};
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, \
     nonce, auth_time, amr, device_id, device_name, created_at, expires_at, session_id, resource";
 
-fn auth_code(row: &AnyRow) -> StoreResult<AuthCode> {
-    Ok(AuthCode {
-        code_hash: get(row, "code_hash")?,
-        client_id: get(row, "client_id")?,
-        user_id: get(row, "user_id")?,
-        redirect_uri: get(row, "redirect_uri")?,
-        scope: get(row, "scope")?,
-        code_challenge: get(row, "code_challenge")?,
-        nonce: get(row, "nonce")?,
-        auth_time: time(row, "auth_time")?,
-        amr: list(row, "amr")?,
-        device_id: get(row, "device_id")?,
-        device_name: get(row, "device_name")?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-        session_id: get(row, "session_id")?,
-        resource: get(row, "resource")?,
-    })
+/// A row of [`CODE_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: String,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    scope: String,
+    code_challenge: Option<String>,
+    nonce: Option<String>,
+    auth_time: Time,
+    amr: Words,
+    device_id: Option<String>,
+    device_name: Option<String>,
+    created_at: Time,
+    expires_at: Time,
+    session_id: Option<String>,
+    resource: Option<String>,
+}
+
+impl From<CodeRow> for AuthCode {
+    fn from(r: CodeRow) -> Self {
+        AuthCode {
+            code_hash: r.code_hash,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            redirect_uri: r.redirect_uri,
+            scope: r.scope,
+            code_challenge: r.code_challenge,
+            nonce: r.nonce,
+            auth_time: r.auth_time.0,
+            amr: r.amr.0,
+            device_id: r.device_id,
+            device_name: r.device_name,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+            session_id: r.session_id,
+            resource: r.resource,
+        }
+    }
 }
 
 const GRANT_COLUMNS: &str = "device_code_hash, user_code, client_id, scope, device_id, \
     device_name, created_at, expires_at, poll_interval, prev_polled_at, status, user_id, \
     auth_time, amr, requested_ip";
 
-fn device_grant(row: &AnyRow) -> StoreResult<DeviceGrant> {
-    let status: String = get(row, "status")?;
-    Ok(DeviceGrant {
-        device_code_hash: get(row, "device_code_hash")?,
-        user_code: get(row, "user_code")?,
-        client_id: get(row, "client_id")?,
-        scope: get(row, "scope")?,
-        device_id: get(row, "device_id")?,
-        device_name: get(row, "device_name")?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-        interval: get(row, "poll_interval")?,
-        last_polled_at: opt_time(row, "prev_polled_at")?,
-        status: DeviceGrantStatus::parse(&status).ok_or_else(|| {
-            StoreError::Backend(format!("unknown grant status {status:?}").into())
-        })?,
-        user_id: get(row, "user_id")?,
-        auth_time: opt_time(row, "auth_time")?,
-        amr: list(row, "amr")?,
-        requested_ip: get(row, "requested_ip")?,
-    })
+/// A row of [`GRANT_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    device_code_hash: String,
+    user_code: String,
+    client_id: String,
+    scope: String,
+    device_id: Option<String>,
+    device_name: Option<String>,
+    created_at: Time,
+    expires_at: Time,
+    poll_interval: i64,
+    prev_polled_at: Option<Time>,
+    status: String,
+    user_id: Option<String>,
+    auth_time: Option<Time>,
+    amr: Words,
+    requested_ip: Option<String>,
+}
+
+impl TryFrom<GrantRow> for DeviceGrant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> Result<Self, StoreError> {
+        Ok(DeviceGrant {
+            status: DeviceGrantStatus::parse(&r.status)
+                .ok_or_else(|| unknown("grant status", &r.status))?,
+            device_code_hash: r.device_code_hash,
+            user_code: r.user_code,
+            client_id: r.client_id,
+            scope: r.scope,
+            device_id: r.device_id,
+            device_name: r.device_name,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+            interval: r.poll_interval,
+            last_polled_at: opt(r.prev_polled_at),
+            user_id: r.user_id,
+            auth_time: opt(r.auth_time),
+            amr: r.amr.0,
+            requested_ip: r.requested_ip,
+        })
+    }
 }
 
 #[async_trait]
@@ -93,7 +135,7 @@ impl GrantStore for SqlStore {
         code_hash: &str,
         now: Timestamp,
     ) -> StoreResult<CodeRedemption> {
-        let redeemed = sqlx::query(&format!(
+        let redeemed = sqlx::query_as::<_, CodeRow>(&format!(
             "UPDATE auth_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL \
              RETURNING {CODE_COLUMNS}"
         ))
@@ -103,9 +145,9 @@ impl GrantStore for SqlStore {
         .await
         .map_err(backend)?;
         if let Some(row) = redeemed {
-            return Ok(CodeRedemption::Redeemed(auth_code(&row)?));
+            return Ok(CodeRedemption::Redeemed(row.into()));
         }
-        let used = sqlx::query(&format!(
+        let used = sqlx::query_as::<_, CodeRow>(&format!(
             "SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1"
         ))
         .bind(code_hash)
@@ -113,7 +155,7 @@ impl GrantStore for SqlStore {
         .await
         .map_err(backend)?;
         Ok(match used {
-            Some(row) => CodeRedemption::AlreadyUsed(auth_code(&row)?),
+            Some(row) => CodeRedemption::AlreadyUsed(row.into()),
             None => CodeRedemption::Unknown,
         })
     }
@@ -129,13 +171,12 @@ impl GrantStore for SqlStore {
     }
 
     async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
-        row.as_ref().map(|r| get(r, "scope")).transpose()
+            .map_err(backend)
     }
 
     async fn record_consent(
@@ -185,14 +226,15 @@ impl GrantStore for SqlStore {
     }
 
     async fn device_grant_by_user_code(&self, user_code: &str) -> StoreResult<Option<DeviceGrant>> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, GrantRow>(&format!(
             "SELECT {GRANT_COLUMNS} FROM device_grants WHERE user_code = $1"
         ))
         .bind(user_code)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(device_grant).transpose()
+        .map_err(backend)?
+        .map(DeviceGrant::try_from)
+        .transpose()
     }
 
     async fn decide_device_grant(
@@ -233,7 +275,7 @@ impl GrantStore for SqlStore {
     ) -> StoreResult<Option<DeviceGrant>> {
         // Right-hand sides of SET see the old row (SQL standard, SQLite and PostgreSQL alike),
         // so prev_polled_at receives the previous poll's time in the same atomic statement.
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, GrantRow>(&format!(
             "UPDATE device_grants SET prev_polled_at = last_polled_at, last_polled_at = $1 \
              WHERE device_code_hash = $2 RETURNING {GRANT_COLUMNS}"
         ))
@@ -241,8 +283,9 @@ impl GrantStore for SqlStore {
         .bind(device_code_hash)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(device_grant).transpose()
+        .map_err(backend)?
+        .map(DeviceGrant::try_from)
+        .transpose()
     }
 
     async fn slow_down_device_grant(&self, device_code_hash: &str, by: i64) -> StoreResult<()> {

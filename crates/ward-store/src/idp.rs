@@ -1,27 +1,40 @@
 //! Federation: pending upstream sign-ins and (IdP, subject) → user links.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::{IdpPending, User};
 use ward_core::store::{IdpStore, StoreResult};
 
-use crate::codec::{get, time};
+use crate::codec::Time;
 use crate::{backend, SqlStore};
 
 const PENDING_COLUMNS: &str =
     "state_hash, idp, binding_hash, return_to, login_hint, created_at, expires_at";
 
-fn pending(row: &AnyRow) -> StoreResult<IdpPending> {
-    Ok(IdpPending {
-        state_hash: get(row, "state_hash")?,
-        idp: get(row, "idp")?,
-        binding_hash: get(row, "binding_hash")?,
-        return_to: get(row, "return_to")?,
-        login_hint: get(row, "login_hint")?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-    })
+/// A row of [`PENDING_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    state_hash: String,
+    idp: String,
+    binding_hash: String,
+    return_to: String,
+    login_hint: Option<String>,
+    created_at: Time,
+    expires_at: Time,
+}
+
+impl From<PendingRow> for IdpPending {
+    fn from(r: PendingRow) -> Self {
+        IdpPending {
+            state_hash: r.state_hash,
+            idp: r.idp,
+            binding_hash: r.binding_hash,
+            return_to: r.return_to,
+            login_hint: r.login_hint,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+        }
+    }
 }
 
 #[async_trait]
@@ -48,7 +61,7 @@ impl IdpStore for SqlStore {
         state_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<IdpPending>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, PendingRow>(&format!(
             "UPDATE idp_pending SET consumed_at = $1 \
              WHERE state_hash = $2 AND consumed_at IS NULL \
              RETURNING {PENDING_COLUMNS}"
@@ -58,17 +71,16 @@ impl IdpStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(pending).transpose()
+        Ok(row.map(IdpPending::from))
     }
 
     async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT user_id FROM idp_links WHERE idp = $1 AND subject = $2")
+        sqlx::query_scalar("SELECT user_id FROM idp_links WHERE idp = $1 AND subject = $2")
             .bind(idp)
             .bind(subject)
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
-        row.as_ref().map(|r| get(r, "user_id")).transpose()
+            .map_err(backend)
     }
 
     async fn insert_idp_link(

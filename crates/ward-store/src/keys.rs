@@ -1,37 +1,48 @@
 //! Signing keys (the private half arrives already encrypted).
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::SigningKeyRecord;
 use ward_core::store::{KeyStore, StoreResult};
 
 use crate::changes::Change;
-use crate::codec::{get, opt_time, time};
+use crate::codec::{opt, Time};
 use crate::{backend, SqlStore};
 
-fn key(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
-    Ok(SigningKeyRecord {
-        kid: get(row, "kid")?,
-        alg: get(row, "alg")?,
-        public_jwk: get(row, "public_jwk")?,
-        private_key_enc: get(row, "private_key_enc")?,
-        created_at: time(row, "created_at")?,
-        retired_at: opt_time(row, "retired_at")?,
-    })
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    alg: String,
+    public_jwk: String,
+    private_key_enc: String,
+    created_at: Time,
+    retired_at: Option<Time>,
+}
+
+impl From<KeyRow> for SigningKeyRecord {
+    fn from(r: KeyRow) -> Self {
+        SigningKeyRecord {
+            kid: r.kid,
+            alg: r.alg,
+            public_jwk: r.public_jwk,
+            private_key_enc: r.private_key_enc,
+            created_at: r.created_at.0,
+            retired_at: opt(r.retired_at),
+        }
+    }
 }
 
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, KeyRow>(
             "SELECT kid, alg, public_jwk, private_key_enc, created_at, retired_at \
              FROM signing_keys ORDER BY created_at DESC, kid",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(key).collect()
+        Ok(rows.into_iter().map(SigningKeyRecord::from).collect())
     }
 
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {

@@ -14,8 +14,9 @@ mod events;
 mod grants;
 mod idp;
 mod keys;
+mod locks;
 mod mail;
-mod mfa;
+mod mfa_challenges;
 mod rate_limits;
 mod registration;
 mod service_accounts;
@@ -23,6 +24,7 @@ mod sessions;
 mod signup;
 mod stepup;
 mod sweep;
+mod totp;
 mod users;
 mod webauthn;
 mod writer;
@@ -39,6 +41,7 @@ use ward_core::StoreError;
 
 pub use cache::DEFAULT_TTL as DEFAULT_CACHE_TTL;
 pub use changes::{Change, Changes, CHANNEL};
+pub use users::EMAIL_DOMAIN;
 
 /// The SQL store. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]

@@ -1,30 +1,46 @@
 //! The mail outbox.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::account::OutboxMail;
 use ward_core::clock::Timestamp;
 use ward_core::store::{MailStore, StoreResult};
 
-use crate::codec::{get, opt_time, time};
+use crate::codec::{opt, Time};
 use crate::{backend, SqlStore};
 
 const COLUMNS: &str = "id, recipient, subject, kind, body_enc, created_at, attempts, \
                        next_attempt_at, last_error, sent_at";
 
-fn mail(row: &AnyRow) -> StoreResult<OutboxMail> {
-    Ok(OutboxMail {
-        id: get(row, "id")?,
-        recipient: get(row, "recipient")?,
-        subject: get(row, "subject")?,
-        kind: get(row, "kind")?,
-        body_enc: get(row, "body_enc")?,
-        created_at: time(row, "created_at")?,
-        attempts: get(row, "attempts")?,
-        next_attempt_at: time(row, "next_attempt_at")?,
-        last_error: get(row, "last_error")?,
-        sent_at: opt_time(row, "sent_at")?,
-    })
+/// A row of [`COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct MailRow {
+    id: String,
+    recipient: String,
+    subject: String,
+    kind: String,
+    body_enc: String,
+    created_at: Time,
+    attempts: i64,
+    next_attempt_at: Time,
+    last_error: Option<String>,
+    sent_at: Option<Time>,
+}
+
+impl From<MailRow> for OutboxMail {
+    fn from(r: MailRow) -> Self {
+        OutboxMail {
+            id: r.id,
+            recipient: r.recipient,
+            subject: r.subject,
+            kind: r.kind,
+            body_enc: r.body_enc,
+            created_at: r.created_at.0,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at.0,
+            last_error: r.last_error,
+            sent_at: opt(r.sent_at),
+        }
+    }
 }
 
 #[async_trait]
@@ -55,7 +71,7 @@ impl MailStore for SqlStore {
         lease_secs: i64,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMail>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, MailRow>(&format!(
             "SELECT {COLUMNS} FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT $2"
         ))
@@ -65,8 +81,8 @@ impl MailStore for SqlStore {
         .await
         .map_err(backend)?;
         let mut claimed = Vec::new();
-        for row in &rows {
-            let m = mail(row)?;
+        for row in rows {
+            let m = OutboxMail::from(row);
             // Whoever moves `next_attempt_at` first owns this attempt.
             let done = sqlx::query(
                 "UPDATE mail_outbox SET next_attempt_at = $1 \
@@ -118,7 +134,7 @@ impl MailStore for SqlStore {
     }
 
     async fn undelivered_mail(&self, limit: i64) -> StoreResult<Vec<OutboxMail>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, MailRow>(&format!(
             "SELECT {COLUMNS} FROM mail_outbox WHERE sent_at IS NULL \
              ORDER BY created_at, id LIMIT $1"
         ))
@@ -126,7 +142,7 @@ impl MailStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(mail).collect()
+        Ok(rows.into_iter().map(OutboxMail::from).collect())
     }
 
     async fn delete_sent_mail(&self, cutoff: Timestamp) -> StoreResult<u64> {

@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use ward_core::store::{RateLimitStore, StoreResult};
 
-use crate::codec::get;
 use crate::{backend, SqlStore};
 
 #[async_trait]
@@ -16,7 +15,7 @@ impl RateLimitStore for SqlStore {
     ) -> StoreResult<i64> {
         // One atomic statement on both backends (SQLite ≥ 3.35 for RETURNING): concurrent hits
         // on any replica serialize on the row, and each sees the count including its own.
-        let row = sqlx::query(
+        sqlx::query_scalar(
             "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, $3) \
              ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + $3 \
              RETURNING count",
@@ -26,18 +25,19 @@ impl RateLimitStore for SqlStore {
         .bind(add)
         .fetch_one(&self.pool)
         .await
-        .map_err(backend)?;
-        get(&row, "count")
+        .map_err(backend)
     }
 
     async fn rate_limit_hits(&self, key: &str, window_start: i64) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2")
-            .bind(key)
-            .bind(window_start)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map_or(Ok(0), |r| get(r, "count"))
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2",
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(count.unwrap_or(0))
     }
 
     async fn delete_rate_limits_before(&self, window_start: i64) -> StoreResult<u64> {

@@ -3,31 +3,47 @@
 //! takes effect at once on every replica.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::registration::{RegisteredClient, RegistrationToken};
 use ward_core::store::{RegistrationStore, StoreResult};
 
 use crate::changes::Change;
-use crate::codec::{get, join, list, time};
+use crate::codec::{join, Time, Words};
 use crate::{backend, SqlStore};
 
 const CLIENT_COLUMNS: &str = "client_id, secret_hash, client_name, redirect_uris, grant_types, \
     scopes, token_endpoint_auth_method, created_at, registered_ip, registration_token_id";
 
-fn client(row: &AnyRow) -> StoreResult<RegisteredClient> {
-    Ok(RegisteredClient {
-        client_id: get(row, "client_id")?,
-        secret_hash: get(row, "secret_hash")?,
-        client_name: get(row, "client_name")?,
-        redirect_uris: list(row, "redirect_uris")?,
-        grant_types: list(row, "grant_types")?,
-        scopes: list(row, "scopes")?,
-        token_endpoint_auth_method: get(row, "token_endpoint_auth_method")?,
-        created_at: time(row, "created_at")?,
-        registered_ip: get(row, "registered_ip")?,
-        registration_token_id: get(row, "registration_token_id")?,
-    })
+/// A row of [`CLIENT_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    secret_hash: Option<String>,
+    client_name: Option<String>,
+    redirect_uris: Words,
+    grant_types: Words,
+    scopes: Words,
+    token_endpoint_auth_method: String,
+    created_at: Time,
+    registered_ip: Option<String>,
+    registration_token_id: Option<String>,
+}
+
+impl From<ClientRow> for RegisteredClient {
+    fn from(r: ClientRow) -> Self {
+        RegisteredClient {
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            client_name: r.client_name,
+            redirect_uris: r.redirect_uris.0,
+            grant_types: r.grant_types.0,
+            scopes: r.scopes.0,
+            token_endpoint_auth_method: r.token_endpoint_auth_method,
+            created_at: r.created_at.0,
+            registered_ip: r.registered_ip,
+            registration_token_id: r.registration_token_id,
+        }
+    }
 }
 
 #[async_trait]
@@ -56,24 +72,24 @@ impl RegistrationStore for SqlStore {
     }
 
     async fn registered_client(&self, client_id: &str) -> StoreResult<Option<RegisteredClient>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, ClientRow>(&format!(
             "SELECT {CLIENT_COLUMNS} FROM registered_clients WHERE client_id = $1"
         ))
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(client).transpose()
+        Ok(row.map(RegisteredClient::from))
     }
 
     async fn registered_clients(&self) -> StoreResult<Vec<RegisteredClient>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, ClientRow>(&format!(
             "SELECT {CLIENT_COLUMNS} FROM registered_clients ORDER BY created_at DESC, client_id"
         ))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(client).collect()
+        Ok(rows.into_iter().map(RegisteredClient::from).collect())
     }
 
     async fn delete_registered_client(&self, client_id: &str, now: Timestamp) -> StoreResult<bool> {
@@ -83,7 +99,7 @@ impl RegistrationStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let revoked = sqlx::query(
+        let revoked: Vec<String> = sqlx::query_scalar(
             "UPDATE sessions SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL \
              RETURNING id",
         )
@@ -98,10 +114,7 @@ impl RegistrationStore for SqlStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        let changes = revoked
-            .iter()
-            .map(|row| get::<String>(row, "id").map(Change::Session))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let changes: Vec<Change> = revoked.into_iter().map(Change::Session).collect();
         if !changes.is_empty() {
             self.changed(&changes).await;
         }
@@ -132,7 +145,7 @@ impl RegistrationStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<Option<String>> {
         // One statement: under any concurrency a single-use token is spent exactly once.
-        let row = sqlx::query(
+        sqlx::query_scalar(
             "UPDATE registration_tokens SET used_at = $1, uses = uses + 1 \
              WHERE token_hash = $2 AND expires_at > $1 AND (single_use = 0 OR used_at IS NULL) \
              RETURNING id",
@@ -141,7 +154,6 @@ impl RegistrationStore for SqlStore {
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend)?;
-        row.as_ref().map(|r| get(r, "id")).transpose()
+        .map_err(backend)
     }
 }

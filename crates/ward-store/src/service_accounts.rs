@@ -3,41 +3,42 @@
 //! effect at once on every replica.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::machine::ServiceAccount;
 use ward_core::model::ApiToken;
 use ward_core::store::{ServiceAccountStore, StoreResult};
 
-use crate::codec::{get, join, list, opt_time, time};
+use crate::api_tokens::TokenRow;
+use crate::codec::{join, Time};
 use crate::{backend, SqlStore};
 
 const ACCOUNT_COLUMNS: &str = "id, name, role, created_at, created_by";
 const TOKEN_COLUMNS: &str = "id, service_account_id, name, token_hash, scopes, created_at, \
                              expires_at, last_used_at, revoked_at";
+/// [`TOKEN_COLUMNS`] read as a [`TokenRow`]: the account is the token's holder.
+const TOKEN_SELECT: &str = "id, service_account_id AS user_id, name, token_hash, scopes, \
+                            created_at, expires_at, last_used_at, revoked_at";
 
-fn account(row: &AnyRow) -> StoreResult<ServiceAccount> {
-    Ok(ServiceAccount {
-        id: get(row, "id")?,
-        name: get(row, "name")?,
-        role: get(row, "role")?,
-        created_at: time(row, "created_at")?,
-        created_by: get(row, "created_by")?,
-    })
+/// A row of [`ACCOUNT_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    name: String,
+    role: String,
+    created_at: Time,
+    created_by: Option<String>,
 }
 
-fn token(row: &AnyRow) -> StoreResult<ApiToken> {
-    Ok(ApiToken {
-        id: get(row, "id")?,
-        user_id: get(row, "service_account_id")?,
-        name: get(row, "name")?,
-        token_hash: get(row, "token_hash")?,
-        scopes: list(row, "scopes")?,
-        created_at: time(row, "created_at")?,
-        expires_at: opt_time(row, "expires_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-    })
+impl From<AccountRow> for ServiceAccount {
+    fn from(r: AccountRow) -> Self {
+        ServiceAccount {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            created_at: r.created_at.0,
+            created_by: r.created_by,
+        }
+    }
 }
 
 #[async_trait]
@@ -59,24 +60,24 @@ impl ServiceAccountStore for SqlStore {
     }
 
     async fn service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, AccountRow>(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM service_accounts ORDER BY name"
         ))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(account).collect()
+        Ok(rows.into_iter().map(ServiceAccount::from).collect())
     }
 
     async fn service_account_by_id(&self, id: &str) -> StoreResult<Option<ServiceAccount>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, AccountRow>(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM service_accounts WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(account).transpose()
+        Ok(row.map(ServiceAccount::from))
     }
 
     async fn delete_service_account(&self, id: &str) -> StoreResult<bool> {
@@ -116,23 +117,23 @@ impl ServiceAccountStore for SqlStore {
     }
 
     async fn service_account_tokens(&self, account_id: &str) -> StoreResult<Vec<ApiToken>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM service_account_tokens WHERE service_account_id = $1 \
+        let rows = sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_SELECT} FROM service_account_tokens WHERE service_account_id = $1 \
              ORDER BY created_at DESC, id"
         ))
         .bind(account_id)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(token).collect()
+        Ok(rows.into_iter().map(ApiToken::from).collect())
     }
 
     async fn service_account_token_by_hash(
         &self,
         hash: &str,
     ) -> StoreResult<Option<(ApiToken, ServiceAccount)>> {
-        let Some(row) = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM service_account_tokens WHERE token_hash = $1"
+        let Some(row) = sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_SELECT} FROM service_account_tokens WHERE token_hash = $1"
         ))
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -141,7 +142,7 @@ impl ServiceAccountStore for SqlStore {
         else {
             return Ok(None);
         };
-        let found = token(&row)?;
+        let found = ApiToken::from(row);
         Ok(self
             .service_account_by_id(&found.user_id)
             .await?

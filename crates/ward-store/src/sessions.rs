@@ -1,7 +1,6 @@
 //! Sessions and their refresh tokens.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use ward_core::clock::Timestamp;
 use ward_core::model::{Channel, Session};
@@ -9,7 +8,7 @@ use ward_core::store::{RefreshRotation, SessionStore, StoreResult};
 use ward_core::StoreError;
 
 use crate::changes::Change;
-use crate::codec::{flag, get, join, list, opt_time, time};
+use crate::codec::{join, opt, unknown, Flag, Time, Words};
 use crate::writer::{Done, Write};
 use crate::{backend, SqlStore};
 
@@ -17,43 +16,77 @@ const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.channel, s.scope, s.devic
     s.device_name, s.ip, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, \
     s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at, s.verified_at, s.dpop_jkt";
 
-fn session(row: &AnyRow) -> StoreResult<Session> {
-    let channel: String = get(row, "channel")?;
-    Ok(Session {
-        id: get(row, "id")?,
-        user_id: get(row, "user_id")?,
-        client_id: get(row, "client_id")?,
-        channel: Channel::parse(&channel)
-            .ok_or_else(|| StoreError::Backend(format!("unknown channel {channel:?}").into()))?,
-        scope: get(row, "scope")?,
-        device_id: get(row, "device_id")?,
-        device_name: get(row, "device_name")?,
-        ip: get(row, "ip")?,
-        user_agent: get(row, "user_agent")?,
-        created_at: time(row, "created_at")?,
-        last_seen_at: time(row, "last_seen_at")?,
-        expires_at: time(row, "expires_at")?,
-        idle_timeout: get(row, "idle_timeout")?,
-        mfa_verified: flag(row, "mfa_verified")?,
-        amr: list(row, "amr")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-        // Rows written before migration 0010 count as verified when they were created.
-        verified_at: match opt_time(row, "verified_at")? {
-            Some(t) => t,
-            None => time(row, "created_at")?,
-        },
-        dpop_jkt: get(row, "dpop_jkt")?,
-    })
+/// A row of [`COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    user_id: String,
+    client_id: String,
+    channel: String,
+    scope: String,
+    device_id: Option<String>,
+    device_name: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: Time,
+    last_seen_at: Time,
+    expires_at: Time,
+    idle_timeout: i64,
+    mfa_verified: Flag,
+    amr: Words,
+    revoked_at: Option<Time>,
+    verified_at: Option<Time>,
+    dpop_jkt: Option<String>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            channel: Channel::parse(&r.channel).ok_or_else(|| unknown("channel", &r.channel))?,
+            id: r.id,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            scope: r.scope,
+            device_id: r.device_id,
+            device_name: r.device_name,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            created_at: r.created_at.0,
+            last_seen_at: r.last_seen_at.0,
+            expires_at: r.expires_at.0,
+            idle_timeout: r.idle_timeout,
+            mfa_verified: r.mfa_verified.0,
+            amr: r.amr.0,
+            revoked_at: opt(r.revoked_at),
+            // Rows written before migration 0010 count as verified when they were created.
+            verified_at: opt(r.verified_at).unwrap_or(r.created_at.0),
+            dpop_jkt: r.dpop_jkt,
+        })
+    }
+}
+
+/// A session joined with one of its refresh tokens.
+#[derive(sqlx::FromRow)]
+struct SessionTokenRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    token_rotated_at: Option<Time>,
+}
+
+fn sessions(rows: Vec<SessionRow>) -> StoreResult<Vec<Session>> {
+    rows.into_iter().map(Session::try_from).collect()
 }
 
 impl SqlStore {
     async fn one_session(&self, sql: &str, key: &str) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(sql)
+        sqlx::query_as::<_, SessionRow>(sql)
             .bind(key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend)?;
-        row.as_ref().map(session).transpose()
+            .map_err(backend)?
+            .map(Session::try_from)
+            .transpose()
     }
 }
 
@@ -137,7 +170,7 @@ impl SessionStore for SqlStore {
         &self,
         hash: &str,
     ) -> StoreResult<Option<(Session, bool)>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SessionTokenRow>(&format!(
             "SELECT {COLUMNS}, r.rotated_at AS token_rotated_at FROM sessions s \
              JOIN refresh_tokens r ON r.session_id = s.id WHERE r.token_hash = $1"
         ))
@@ -147,8 +180,8 @@ impl SessionStore for SqlStore {
         .map_err(backend)?;
         match row {
             Some(row) => Ok(Some((
-                session(&row)?,
-                opt_time(&row, "token_rotated_at")?.is_none(),
+                Session::try_from(row.session)?,
+                row.token_rotated_at.is_none(),
             ))),
             None => Ok(None),
         }
@@ -239,14 +272,14 @@ impl SessionStore for SqlStore {
     }
 
     async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 ORDER BY s.created_at DESC"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(session).collect()
+        sessions(rows)
     }
 
     async fn live_sessions(
@@ -279,7 +312,7 @@ impl SessionStore for SqlStore {
             "SELECT {COLUMNS} FROM sessions s WHERE s.revoked_at IS NULL AND s.expires_at > $1 \
              AND s.created_at <= $2 AND (s.created_at < $2 OR s.id < $3){of_user} ORDER BY s.created_at DESC, s.id DESC LIMIT $4"
         );
-        let mut q = sqlx::query(&sql)
+        let mut q = sqlx::query_as::<_, SessionRow>(&sql)
             .bind(now.0)
             .bind(before_at)
             .bind(before_id)
@@ -288,7 +321,7 @@ impl SessionStore for SqlStore {
             q = q.bind(u);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(session).collect()
+        sessions(rows)
     }
 
     async fn delete_dead_sessions(
@@ -320,7 +353,7 @@ pub(crate) async fn rotate_in(
     // The first statement writes, so SQLite takes its write lock at once (waiting on
     // busy_timeout) and PostgreSQL locks the row: concurrent presentations serialize here
     // and exactly one sees `rotated_at IS NULL` (within a batch, in queue order).
-    let rotated = sqlx::query(
+    let rotated: Option<String> = sqlx::query_scalar(
         "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL \
          RETURNING session_id",
     )
@@ -329,8 +362,7 @@ pub(crate) async fn rotate_in(
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
-    let outcome = if let Some(row) = rotated {
-        let session_id: String = get(&row, "session_id")?;
+    let outcome = if let Some(session_id) = rotated {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
         )
@@ -345,14 +377,14 @@ pub(crate) async fn rotate_in(
         touch_in(conn, &session_id, now).await?;
         RefreshRotation::Rotated { session_id }
     } else {
-        let known = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-            .bind(old_hash)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(old_hash)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
         match known {
-            Some(row) => {
-                let session_id: String = get(&row, "session_id")?;
+            Some(session_id) => {
                 sqlx::query(
                     "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
                 )

@@ -6,10 +6,10 @@ use ward_core::clock::Timestamp;
 use ward_core::model::User;
 use ward_core::store::{SignupStore, StoreResult};
 
-use crate::accounts::{link, LINK_COLUMNS};
+use crate::accounts::{LinkRow, LINK_COLUMNS};
 use crate::changes::Change;
-use crate::codec::flag;
-use crate::users::{user, COLUMNS};
+use crate::codec::Flag;
+use crate::users::{UserRow, COLUMNS};
 use crate::{backend, SqlStore};
 
 const INSERT_USER: &str = "INSERT INTO users (id, email, name, password_hash, role, disabled, \
@@ -69,7 +69,7 @@ impl SignupStore for SqlStore {
     }
 
     async fn open_invitations(&self, now: Timestamp) -> StoreResult<Vec<AccountLink>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, LinkRow>(&format!(
             "SELECT {LINK_COLUMNS} FROM account_links WHERE purpose = 'invite' \
              AND used_at IS NULL AND expires_at > $1 ORDER BY created_at DESC, token_hash"
         ))
@@ -77,7 +77,7 @@ impl SignupStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(link).collect()
+        rows.into_iter().map(AccountLink::try_from).collect()
     }
 
     async fn redeem_invitation(
@@ -113,25 +113,23 @@ impl SignupStore for SqlStore {
     }
 
     async fn pending_approval(&self, user_id: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT pending_approval FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        match row {
-            Some(r) => flag(&r, "pending_approval"),
-            None => Ok(false),
-        }
+        let found: Option<Flag> =
+            sqlx::query_scalar("SELECT pending_approval FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(found.is_some_and(|f| f.0))
     }
 
     async fn pending_users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, UserRow>(&format!(
             "SELECT {COLUMNS} FROM users WHERE pending_approval = 1 ORDER BY created_at, id"
         ))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(user).collect()
+        Ok(rows.into_iter().map(User::from).collect())
     }
 
     async fn approve_user(&self, user_id: &str) -> StoreResult<bool> {

@@ -1,39 +1,79 @@
 //! Step-up from anywhere (SPEC §2.17): grace windows and approval requests.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::LockTicket;
 use ward_core::stepup::{SshCaKey, VerifyRequest, VerifyRequestStatus};
 use ward_core::store::{StepUpStore, StoreResult};
 use ward_core::StoreError;
 
-use crate::codec::{get, opt_time, time};
+use crate::codec::{opt, unknown, Time};
 use crate::{backend, SqlStore};
 
 const REQUEST_COLUMNS: &str = "id, user_id, holder, kind, resource_id, device_name, ip, \
      user_agent, status, created_at, expires_at, interval_secs, last_polled_at, decided_at";
 
-fn request(row: &AnyRow) -> StoreResult<VerifyRequest> {
-    let status: String = get(row, "status")?;
-    Ok(VerifyRequest {
-        id: get(row, "id")?,
-        user_id: get(row, "user_id")?,
-        holder: get(row, "holder")?,
-        kind: get(row, "kind")?,
-        resource_id: get(row, "resource_id")?,
-        device_name: get(row, "device_name")?,
-        ip: get(row, "ip")?,
-        user_agent: get(row, "user_agent")?,
-        status: VerifyRequestStatus::parse(&status).ok_or_else(|| {
-            StoreError::Backend(format!("unknown request status {status:?}").into())
-        })?,
-        created_at: time(row, "created_at")?,
-        expires_at: time(row, "expires_at")?,
-        interval: get(row, "interval_secs")?,
-        last_polled_at: opt_time(row, "last_polled_at")?,
-        decided_at: opt_time(row, "decided_at")?,
-    })
+/// A row of [`REQUEST_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: String,
+    user_id: String,
+    holder: String,
+    kind: String,
+    resource_id: String,
+    device_name: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    status: String,
+    created_at: Time,
+    expires_at: Time,
+    interval_secs: i64,
+    last_polled_at: Option<Time>,
+    decided_at: Option<Time>,
+}
+
+impl TryFrom<RequestRow> for VerifyRequest {
+    type Error = StoreError;
+    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
+        Ok(VerifyRequest {
+            status: VerifyRequestStatus::parse(&r.status)
+                .ok_or_else(|| unknown("request status", &r.status))?,
+            id: r.id,
+            user_id: r.user_id,
+            holder: r.holder,
+            kind: r.kind,
+            resource_id: r.resource_id,
+            device_name: r.device_name,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+            interval: r.interval_secs,
+            last_polled_at: opt(r.last_polled_at),
+            decided_at: opt(r.decided_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CaKeyRow {
+    id: String,
+    public_key: String,
+    private_enc: String,
+    created_at: Time,
+    retired_at: Option<Time>,
+}
+
+impl From<CaKeyRow> for SshCaKey {
+    fn from(r: CaKeyRow) -> Self {
+        SshCaKey {
+            id: r.id,
+            public_key: r.public_key,
+            private_enc: r.private_enc,
+            created_at: r.created_at.0,
+            retired_at: opt(r.retired_at),
+        }
+    }
 }
 
 #[async_trait]
@@ -69,7 +109,7 @@ impl StepUpStore for SqlStore {
         kind: &str,
         id: &str,
     ) -> StoreResult<Option<Timestamp>> {
-        let row = sqlx::query(
+        let until: Option<Time> = sqlx::query_scalar(
             "SELECT expires_at FROM lock_graces \
              WHERE holder = $1 AND kind = $2 AND resource_id = $3",
         )
@@ -79,7 +119,7 @@ impl StepUpStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(|r| time(r, "expires_at")).transpose()
+        Ok(until.map(Timestamp::from))
     }
 
     async fn delete_lock_graces(&self, kind: &str, id: &str) -> StoreResult<()> {
@@ -122,14 +162,14 @@ impl StepUpStore for SqlStore {
     }
 
     async fn verify_request(&self, id: &str) -> StoreResult<Option<VerifyRequest>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, RequestRow>(&format!(
             "SELECT {REQUEST_COLUMNS} FROM verify_requests WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(request).transpose()
+        row.map(VerifyRequest::try_from).transpose()
     }
 
     async fn record_verify_poll(&self, id: &str, now: Timestamp, interval: i64) -> StoreResult<()> {
@@ -216,24 +256,14 @@ impl StepUpStore for SqlStore {
     }
 
     async fn ssh_ca_keys(&self) -> StoreResult<Vec<SshCaKey>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, CaKeyRow>(
             "SELECT id, public_key, private_enc, created_at, retired_at FROM ssh_ca_keys \
              ORDER BY CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END, created_at DESC, id DESC",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SshCaKey {
-                    id: get(r, "id")?,
-                    public_key: get(r, "public_key")?,
-                    private_enc: get(r, "private_enc")?,
-                    created_at: time(r, "created_at")?,
-                    retired_at: opt_time(r, "retired_at")?,
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(SshCaKey::from).collect())
     }
 
     async fn insert_ssh_ca_key(

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use ward_core::clock::Timestamp;
 use ward_core::store::{StoreResult, SweepStats};
 
-use crate::codec::get;
 use crate::{backend, SqlStore};
 
 /// Shortest pause between two batches: lets a waiting writer take the lock.
@@ -121,16 +120,12 @@ impl SqlStore {
         let mut total = 0u64;
         loop {
             // A read outside the transaction: it neither takes nor waits for the write lock.
-            let rows = sqlx::query(&pick)
+            let mut ids: Vec<String> = sqlx::query_scalar(&pick)
                 .bind(cutoff.0)
                 .bind(guest_cutoff.0)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?;
-            let mut ids: Vec<String> = rows
-                .iter()
-                .map(|r| get(r, "id"))
-                .collect::<StoreResult<_>>()?;
             // A session dead for several reasons is picked once per reason.
             ids.sort_unstable();
             ids.dedup();

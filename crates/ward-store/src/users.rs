@@ -1,13 +1,12 @@
 //! Users.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::User;
 use ward_core::store::{StoreResult, UserCursor, UserStore};
 
 use crate::changes::Change;
-use crate::codec::{flag, get, time};
+use crate::codec::{Flag, Time};
 use crate::{backend, SqlStore};
 
 /// The tables besides `sessions` and `api_tokens` whose `user_id` references `users(id)`.
@@ -20,20 +19,40 @@ pub(crate) const DEPENDENTS: [&str; 6] = [
     "idp_links",
 ];
 
+/// What follows the last `@` of a user's email, as SQL both backends run: the expression of the
+/// index users_email_domain (migration 0022), which a query must repeat exactly to be served by
+/// it. (`rtrim` strips from the right every character of the email but `@`.)
+pub const EMAIL_DOMAIN: &str = "substr(email, length(rtrim(email, replace(email, '@', ''))) + 1)";
+
 pub(crate) const COLUMNS: &str =
     "id, email, name, password_hash, role, disabled, created_at, email_verified";
 
-pub(crate) fn user(row: &AnyRow) -> StoreResult<User> {
-    Ok(User {
-        id: get(row, "id")?,
-        email: get(row, "email")?,
-        name: get(row, "name")?,
-        password_hash: get(row, "password_hash")?,
-        role: get(row, "role")?,
-        disabled: flag(row, "disabled")?,
-        created_at: time(row, "created_at")?,
-        email_verified: flag(row, "email_verified")?,
-    })
+/// A row of [`COLUMNS`].
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    password_hash: Option<String>,
+    role: String,
+    disabled: Flag,
+    created_at: Time,
+    email_verified: Flag,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            password_hash: r.password_hash,
+            role: r.role,
+            disabled: r.disabled.0,
+            created_at: r.created_at.0,
+            email_verified: r.email_verified.0,
+        }
+    }
 }
 
 #[async_trait]
@@ -62,12 +81,13 @@ impl UserStore for SqlStore {
             return Ok(Some(u));
         }
         let generation = self.cache.users.generation();
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        let found = row.as_ref().map(user).transpose()?;
+        let found =
+            sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+                .map(User::from);
         if let Some(u) = &found {
             self.cache.users.put(id, u, generation);
         }
@@ -75,30 +95,39 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(user).transpose()
+        let row =
+            sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(User::from))
     }
 
     async fn count_users(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
             .await
-            .map_err(backend)?;
-        get(&row, "n")
+            .map_err(backend)
+    }
+
+    async fn count_users_up_to(&self, cap: i64) -> StoreResult<i64> {
+        // The inner LIMIT stops the read after `cap` rows (of the smallest index, on SQLite).
+        sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM users LIMIT $1) capped")
+            .bind(cap.max(0))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
     }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, UserRow>(&format!(
             "SELECT {COLUMNS} FROM users ORDER BY created_at, email"
         ))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(user).collect()
+        Ok(rows.into_iter().map(User::from).collect())
     }
 
     async fn users_page(&self, after: Option<&UserCursor>, limit: i64) -> StoreResult<Vec<User>> {
@@ -108,7 +137,7 @@ impl UserStore for SqlStore {
             Some(c) => (c.created_at, c.email.clone()),
             None => (i64::MIN, String::new()),
         };
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, UserRow>(&format!(
             "SELECT {COLUMNS} FROM users WHERE created_at >= $1 \
              AND (created_at > $1 OR email > $2) ORDER BY created_at, email LIMIT $3"
         ))
@@ -118,7 +147,7 @@ impl UserStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(user).collect()
+        Ok(rows.into_iter().map(User::from).collect())
     }
 
     async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
@@ -133,42 +162,36 @@ impl UserStore for SqlStore {
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("SELECT {COLUMNS} FROM users WHERE id IN ({list})");
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_as::<_, UserRow>(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
             let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
-            for r in &rows {
-                found.push(user(r)?);
-            }
+            found.extend(rows.into_iter().map(User::from));
         }
         Ok(found)
     }
 
     async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>> {
-        // `substr`/`length` rather than LIKE: a domain may hold `_`, LIKE's wildcard.
-        let suffix = format!("@{domain}");
-        let rows = sqlx::query(
-            "SELECT email FROM users WHERE length(email) > length($1) \
-             AND substr(email, length(email) - length($1) + 1) = $1",
-        )
-        .bind(&suffix)
+        // On the users_email_domain index (migration 0022): the expression is the indexed one.
+        // A domain holds no `@`, so "after the last @ is `domain`" is "ends with @`domain`";
+        // the length keeps the rule that the local part is not empty.
+        sqlx::query_scalar(&format!(
+            "SELECT email FROM users WHERE {EMAIL_DOMAIN} = $1 AND length(email) > length($1) + 1"
+        ))
+        .bind(domain)
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
-        rows.iter().map(|r| get(r, "email")).collect()
+        .map_err(backend)
     }
 
     async fn user_local_login(&self, id: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT local_login FROM users WHERE id = $1")
+        let found: Option<Flag> = sqlx::query_scalar("SELECT local_login FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        match row {
-            Some(r) => flag(&r, "local_login"),
-            None => Ok(false),
-        }
+        Ok(found.is_some_and(|f| f.0))
     }
 
     async fn set_user_local_login(&self, id: &str, local_login: bool) -> StoreResult<bool> {

@@ -1,25 +1,60 @@
 //! WebAuthn credentials and ceremonies.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use ward_core::clock::Timestamp;
 use ward_core::model::{WebauthnCeremony, WebauthnCredential};
 use ward_core::store::{StoreResult, WebauthnStore};
 
-use crate::codec::{get, opt_time, time};
+use crate::codec::{opt, Time};
 use crate::{backend, SqlStore};
 
 const CREDENTIAL_COLUMNS: &str = "credential_id, user_id, name, passkey, created_at, last_used_at";
 
-fn credential(row: &AnyRow) -> StoreResult<WebauthnCredential> {
-    Ok(WebauthnCredential {
-        credential_id: get(row, "credential_id")?,
-        user_id: get(row, "user_id")?,
-        name: get(row, "name")?,
-        passkey: get(row, "passkey")?,
-        created_at: time(row, "created_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
-    })
+/// A row of [`CREDENTIAL_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    credential_id: String,
+    user_id: String,
+    name: String,
+    passkey: String,
+    created_at: Time,
+    last_used_at: Option<Time>,
+}
+
+impl From<CredentialRow> for WebauthnCredential {
+    fn from(r: CredentialRow) -> Self {
+        WebauthnCredential {
+            credential_id: r.credential_id,
+            user_id: r.user_id,
+            name: r.name,
+            passkey: r.passkey,
+            created_at: r.created_at.0,
+            last_used_at: opt(r.last_used_at),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CeremonyRow {
+    id: String,
+    user_id: Option<String>,
+    kind: String,
+    state: String,
+    created_at: Time,
+    expires_at: Time,
+}
+
+impl From<CeremonyRow> for WebauthnCeremony {
+    fn from(r: CeremonyRow) -> Self {
+        WebauthnCeremony {
+            id: r.id,
+            user_id: r.user_id,
+            kind: r.kind,
+            state: r.state,
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.0,
+        }
+    }
 }
 
 #[async_trait]
@@ -44,28 +79,28 @@ impl WebauthnStore for SqlStore {
         &self,
         user_id: &str,
     ) -> StoreResult<Vec<WebauthnCredential>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, CredentialRow>(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE user_id = $1 ORDER BY created_at"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(credential).collect()
+        Ok(rows.into_iter().map(WebauthnCredential::from).collect())
     }
 
     async fn webauthn_credential(
         &self,
         credential_id: &str,
     ) -> StoreResult<Option<WebauthnCredential>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, CredentialRow>(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE credential_id = $1"
         ))
         .bind(credential_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(credential).transpose()
+        Ok(row.map(WebauthnCredential::from))
     }
 
     async fn update_webauthn_credential(
@@ -122,7 +157,7 @@ impl WebauthnStore for SqlStore {
         id: &str,
         now: Timestamp,
     ) -> StoreResult<Option<WebauthnCeremony>> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, CeremonyRow>(
             "UPDATE webauthn_ceremonies SET consumed_at = $1 \
              WHERE id = $2 AND consumed_at IS NULL AND expires_at > $1 \
              RETURNING id, user_id, kind, state, created_at, expires_at",
@@ -132,17 +167,7 @@ impl WebauthnStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        match row {
-            Some(r) => Ok(Some(WebauthnCeremony {
-                id: get(&r, "id")?,
-                user_id: get(&r, "user_id")?,
-                kind: get(&r, "kind")?,
-                state: get(&r, "state")?,
-                created_at: time(&r, "created_at")?,
-                expires_at: time(&r, "expires_at")?,
-            })),
-            None => Ok(None),
-        }
+        Ok(row.map(WebauthnCeremony::from))
     }
 
     async fn delete_expired_webauthn_ceremonies(&self, cutoff: Timestamp) -> StoreResult<u64> {

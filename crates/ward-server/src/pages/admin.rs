@@ -35,6 +35,19 @@ const AUDIT_PAGE: i64 = 50;
 /// Users per users page.
 const USERS_PAGE: i64 = 100;
 
+/// The users page counts users this far and no further (a bounded read on every view; past it
+/// the page says "10000+").
+const USERS_COUNTED: i64 = 10_000;
+
+/// The users page's count of `counted` users, read with a cap of [`USERS_COUNTED`] + 1.
+fn users_total(counted: i64) -> String {
+    if counted > USERS_COUNTED {
+        format!("{USERS_COUNTED}+")
+    } else {
+        counted.to_string()
+    }
+}
+
 /// Event types offered in the audit filter (any other type can be typed in).
 const EVENT_TYPES: [&str; 21] = [
     "signin",
@@ -165,7 +178,7 @@ async fn render_users_after(
     after: Option<&UserCursor>,
 ) -> Result<Response, ApiError> {
     let users = state.store.users_page(after, USERS_PAGE).await?;
-    let total = state.store.count_users().await?;
+    let total = users_total(state.store.count_users_up_to(USERS_COUNTED + 1).await?);
     let next = (users.len() as i64 == USERS_PAGE)
         .then(|| users.last())
         .flatten()

@@ -111,7 +111,8 @@ async fn traffic(
 on_both_backends!(
     sweep_deletes_in_bounded_batches,
     admin_users_page_by_key,
-    admin_sessions_page_by_key
+    admin_sessions_page_by_key,
+    admin_users_page_counts_up_to_a_cap
 );
 
 async fn sweep_deletes_in_bounded_batches(b: Backend) {
@@ -337,4 +338,43 @@ async fn admin_sessions_page_by_key(b: Backend) {
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `n` users seeded in one statement, created long ago (so that they sort before the admin).
+async fn seed_users(server: &TestServer, from: i64, n: i64) {
+    let mut conn = db(server).await;
+    sqlx::query(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+         INSERT INTO users (id, email, name, password_hash, role, disabled, created_at) \
+         SELECT 'seeded' || i, 'u' || i || '@count.example', 'Seeded', NULL, 'user', 0, 1 FROM n",
+        last = from + n - 1
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// The users page counts users no further than 10,000 (a bounded read on every view, not a
+/// count of a million rows) and says so past that: exactly 10,000 is shown as such, one more
+/// as "10000+".
+async fn admin_users_page_counts_up_to_a_cap(b: Backend) {
+    let server = TestServer::start(b).await;
+    let admin = server.browser();
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let count = |page: &str| {
+        let (_, rest) = page.split_once("<span class=\"count\">").unwrap();
+        rest.split_once('<').unwrap().0.to_string()
+    };
+    let (status, page, _) = admin.get("/admin/users").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(count(&page), "1", "the bootstrap admin");
+
+    seed_users(&server, 1, 9_999).await;
+    let (_, page, _) = admin.get("/admin/users").await;
+    assert_eq!(count(&page), "10000");
+
+    seed_users(&server, 10_000, 1).await;
+    let (_, page, _) = admin.get("/admin/users").await;
+    assert_eq!(count(&page), "10000+");
 }

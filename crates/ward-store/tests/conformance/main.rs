@@ -11,6 +11,7 @@
 mod fixtures;
 mod once;
 mod records;
+mod users;
 
 /// Runs each async test function once on SQLite and once on PostgreSQL.
 #[macro_export]

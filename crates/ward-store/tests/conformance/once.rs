@@ -10,8 +10,8 @@ use ward_core::model::{
 };
 use ward_core::registration::RegistrationToken;
 use ward_core::store::{
-    CodeRedemption, DpopStore, GrantStore, MfaStore, RateLimitStore, RefreshRotation,
-    RegistrationStore, SessionStore, UserStore, WebauthnStore,
+    CodeRedemption, DpopStore, GrantStore, LockStore, MfaChallengeStore, RateLimitStore,
+    RefreshRotation, RegistrationStore, SessionStore, TotpStore, UserStore, WebauthnStore,
 };
 use ward_store::SqlStore;
 
