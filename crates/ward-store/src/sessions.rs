@@ -15,7 +15,8 @@ use crate::{backend, SqlStore};
 
 const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.channel, s.scope, s.device_id, \
     s.device_name, s.ip, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, \
-    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at, s.verified_at, s.dpop_jkt";
+    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at, s.verified_at, s.dpop_jkt, \
+    s.resource";
 
 fn session(row: &AnyRow) -> StoreResult<Session> {
     let channel: String = get(row, "channel")?;
@@ -43,6 +44,7 @@ fn session(row: &AnyRow) -> StoreResult<Session> {
             None => time(row, "created_at")?,
         },
         dpop_jkt: get(row, "dpop_jkt")?,
+        resource: get(row, "resource")?,
     })
 }
 
@@ -69,8 +71,8 @@ impl SessionStore for SqlStore {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, channel, scope, device_id, device_name, \
              ip, user_agent, created_at, last_seen_at, expires_at, idle_timeout, mfa_verified, \
-             amr, revoked_at, cookie_hash, verified_at, dpop_jkt) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             amr, revoked_at, cookie_hash, verified_at, dpop_jkt, resource) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&s.id)
         .bind(&s.user_id)
@@ -91,6 +93,7 @@ impl SessionStore for SqlStore {
         .bind(cookie_hash)
         .bind(s.verified_at.0)
         .bind(&s.dpop_jkt)
+        .bind(&s.resource)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;

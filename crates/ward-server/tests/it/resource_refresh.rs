@@ -237,7 +237,10 @@ async fn device_grant_keeps_the_resource(b: Backend) {
     let r = server
         .api()
         .post(server.url("/oauth/device/code"))
-        .form(&[("client_id", "ward-cli"), ("scope", "openid offline_access")])
+        .form(&[
+            ("client_id", "ward-cli"),
+            ("scope", "openid offline_access"),
+        ])
         .send()
         .await
         .unwrap();
@@ -327,10 +330,69 @@ async fn unbound_session_may_narrow_each_refresh(b: Backend) {
     assert_eq!(profile_status(&server, access).await, StatusCode::OK);
 }
 
+/// RFC 8693 delegation keeps the subject token's audience: a token for route A (from a bound
+/// session, or narrowed at a refresh of an unbound one) is not exchanged for one that works
+/// at route B.
+async fn delegation_keeps_the_subject_audience(b: Backend) {
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let server = crate::authority::start_with(b, |c| {
+        c.clients.push(ward_server::config::RawClient {
+            id: "agent".into(),
+            secret: Some("agent-secret-0123456789".into()),
+            grant_types: vec![EXCHANGE.into()],
+            scopes: vec!["containers:read".into(), "convox:app:read".into()],
+            ..Default::default()
+        });
+    })
+    .await;
+    let delegate = |subject: String, resource: Option<String>| {
+        let server = &server;
+        async move {
+            let mut form = vec![
+                ("grant_type", EXCHANGE.to_string()),
+                ("subject_token", subject),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token".to_string(),
+                ),
+            ];
+            if let Some(r) = resource {
+                form.push(("resource", r));
+            }
+            let r = server
+                .api()
+                .post(server.url("/oauth/token"))
+                .basic_auth("agent", Some("agent-secret-0123456789"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            body(r).await
+        }
+    };
+    let a = server.url(ROUTE_A);
+    let bound = cli_tokens_for(&server, Some(&a), None).await;
+    let unbound = cli_tokens_for(&server, None, None).await;
+    let (status, v) = refresh(&server, &tokens(&unbound).1, Some(&a), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    for subject in [tokens(&bound).0, tokens(&v).0] {
+        let (status, v) = delegate(subject.clone(), None).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        only_route_a(&server, v["access_token"].as_str().unwrap()).await;
+        let (status, v) = delegate(subject, Some(server.url(ROUTE_B))).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_target")),
+            "{v}"
+        );
+    }
+}
+
 on_both_backends!(
     refresh_keeps_the_resource,
     refresh_keeps_the_code_bound_resource,
     device_grant_keeps_the_resource,
     dpop_bound_refresh_keeps_the_resource,
     unbound_session_may_narrow_each_refresh,
+    delegation_keeps_the_subject_audience,
 );
