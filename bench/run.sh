@@ -3,9 +3,11 @@
 # driven by the same load generator (wrk) at the same concurrency. Prints one Markdown table.
 #
 #   bench/run.sh [--postgres] [--duration 10s] [--concurrency 32] [--threads 2] [--no-peer]
-#                [--only LIST] [--no-build]
+#                [--only LIST] [--no-build] [--bin PATH]
 #
 # --only takes a comma list of scenario keys: cc,introspect,refresh,validate,signin,healthz.
+# --bin runs that ward binary (another build, e.g. an older commit's) instead of building;
+# it implies --no-build.
 # See docs/benchmarks.md.
 set -euo pipefail
 
@@ -16,6 +18,7 @@ POSTGRES=0
 PEER=1
 ONLY=""
 BUILD=1
+WARD_BIN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) POSTGRES=1 ;;
@@ -25,7 +28,8 @@ while [ $# -gt 0 ]; do
     --no-peer) PEER=0 ;;
     --only) ONLY="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --bin) WARD_BIN="$2"; BUILD=0; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,7 +71,8 @@ if [ "$BUILD" = 1 ]; then
   (cd "$ROOT" && cargo build --release -p ward --quiet)
 fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-WARD_BIN="$TARGET_DIR/release/ward"
+WARD_BIN="${WARD_BIN:-$TARGET_DIR/release/ward}"
+[ -x "$WARD_BIN" ] || { echo "bench: no ward binary at $WARD_BIN" >&2; exit 1; }
 
 if [ "$PEER" = 1 ] && [ ! -d "$BENCH_DIR/peer/node_modules/oidc-provider" ]; then
   echo "bench: installing the peer (npm ci)..." >&2

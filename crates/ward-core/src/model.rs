@@ -94,6 +94,9 @@ pub struct Session {
     /// RFC 9449: the thumbprint of the key this session's refresh token is bound to (public
     /// clients that proved a key at sign-in); a refresh must prove the same key.
     pub dpop_jkt: Option<String>,
+    /// RFC 8707 §2.2: the resource (a route's URL) the session's grant was given for, the
+    /// audience of every access token it issues; `None` for ward itself (unrestricted).
+    pub resource: Option<String>,
 }
 
 impl Session {

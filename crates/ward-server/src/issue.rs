@@ -77,6 +77,7 @@ fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
         // Signing in proved the password (and the second factor, when enrolled) at auth_time.
         verified_at: req.auth_time,
         dpop_jkt: None,
+        resource: None,
     }
 }
 
@@ -95,7 +96,7 @@ pub async fn start_web_session(
     Ok((session, cookie))
 }
 
-/// Starts a token session (CLI, app) and returns its first tokens.
+/// Starts a token session (CLI, app) for ward itself and returns its first tokens.
 pub async fn start_token_session(
     state: &AppState,
     user: &User,
@@ -103,12 +104,27 @@ pub async fn start_token_session(
     with_refresh: bool,
     dpop: Option<&Binding>,
 ) -> ApiResult<Issued> {
+    start_token_session_for(state, user, req, with_refresh, dpop, None).await
+}
+
+/// [`start_token_session`] for a `resource` (RFC 8707: a route's URL, `None` for ward): the
+/// session remembers it, so its access tokens, the first and every refreshed one, have that
+/// audience.
+pub async fn start_token_session_for(
+    state: &AppState,
+    user: &User,
+    req: &SessionRequest,
+    with_refresh: bool,
+    dpop: Option<&Binding>,
+    resource: Option<&str>,
+) -> ApiResult<Issued> {
     let req = &SessionRequest {
         scope: bound_scope(state, user, &req.scope),
         ..req.clone()
     };
     let mut session = new_session(state, user, req);
     session.dpop_jkt = dpop.filter(|b| b.refresh).map(|b| b.jkt.clone());
+    session.resource = resource.map(str::to_string);
     let jkt = dpop.map(|b| b.jkt.as_str());
     let refresh =
         with_refresh.then(|| new_refresh_token(&state.config.token_prefix, state.random.as_ref()));
@@ -226,6 +242,7 @@ pub async fn access_token_for(
 
 /// [`access_token_for`] with an RFC 8693 `act` claim (a delegated token, `actor` acting for
 /// `user`), or without one. A principal without an email (a service account) gets no `email`.
+/// The audience is the session's resource (RFC 8707), else ward.
 #[allow(clippy::too_many_arguments)]
 pub async fn access_token_acting(
     state: &AppState,
@@ -242,7 +259,9 @@ pub async fn access_token_acting(
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: user.id.clone(),
-        aud: state.issuer.clone(),
+        aud: session
+            .and_then(|s| s.resource.clone())
+            .unwrap_or_else(|| state.issuer.clone()),
         exp: now.0 + i64::try_from(ttl).unwrap_or(0),
         iat: now.0,
         jti: random_id(state.random.as_ref()),

@@ -14,7 +14,8 @@ use crate::{backend, SqlStore};
 
 const COLUMNS: &str = "s.id, s.user_id, s.client_id, s.channel, s.scope, s.device_id, \
     s.device_name, s.ip, s.user_agent, s.created_at, s.last_seen_at, s.expires_at, \
-    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at, s.verified_at, s.dpop_jkt";
+    s.idle_timeout, s.mfa_verified, s.amr, s.revoked_at, s.verified_at, s.dpop_jkt, \
+    s.resource";
 
 /// A row of [`COLUMNS`].
 #[derive(sqlx::FromRow)]
@@ -37,6 +38,7 @@ struct SessionRow {
     revoked_at: Option<Time>,
     verified_at: Option<Time>,
     dpop_jkt: Option<String>,
+    resource: Option<String>,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -62,6 +64,7 @@ impl TryFrom<SessionRow> for Session {
             // Rows written before migration 0010 count as verified when they were created.
             verified_at: opt(r.verified_at).unwrap_or(r.created_at.0),
             dpop_jkt: r.dpop_jkt,
+            resource: r.resource,
         })
     }
 }
@@ -102,8 +105,8 @@ impl SessionStore for SqlStore {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, channel, scope, device_id, device_name, \
              ip, user_agent, created_at, last_seen_at, expires_at, idle_timeout, mfa_verified, \
-             amr, revoked_at, cookie_hash, verified_at, dpop_jkt) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             amr, revoked_at, cookie_hash, verified_at, dpop_jkt, resource) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&s.id)
         .bind(&s.user_id)
@@ -124,6 +127,7 @@ impl SessionStore for SqlStore {
         .bind(cookie_hash)
         .bind(s.verified_at.0)
         .bind(&s.dpop_jkt)
+        .bind(&s.resource)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;

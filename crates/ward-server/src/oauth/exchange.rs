@@ -30,6 +30,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::FormParams;
 use crate::issue;
 use crate::oauth::client::{self, Client};
+use crate::oauth::resource;
 use crate::state::AppState;
 
 /// Whether this request is a workload's exchange (no client authentication needed).
@@ -248,6 +249,10 @@ pub async fn delegation(
             .collect::<Vec<_>>()
             .join(" "),
     };
+    // RFC 8707: a token for a route may not be exchanged for one that works elsewhere.
+    let audience =
+        resource::delegated_audience(state, subject.audience.as_deref(), form.get("resource"))
+            .map_err(ApiError::from)?;
     let jkt = proof.map(|p| p.jkt.as_str());
     let ttl = issue::access_ttl(state, Some(&session));
     let access_token = issue::access_token_acting(
@@ -270,7 +275,7 @@ pub async fn delegation(
             .detail(json!({"kind": "delegation", "actor": actor.id, "scope": scope})),
     )
     .await;
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: issue::token_type(jkt),
         expires_in: ttl,
@@ -278,5 +283,10 @@ pub async fn delegation(
         scope: Some(scope),
         id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE.to_string()),
-    })
+    };
+    // Signed with the session's audience; re-signed when the subject's differs from it.
+    if audience == session.resource {
+        return Ok(response);
+    }
+    resource::with_audience(state, response, audience.as_deref()).await
 }

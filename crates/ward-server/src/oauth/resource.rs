@@ -1,6 +1,8 @@
 //! Resource indicators (RFC 8707, SPEC §2.15) and audiences. A token's `aud` is ward itself (the
-//! issuer, decision 3) unless the client named a `resource` at the token endpoint: then it is
-//! that resource, which must be ward or a proxied route's public URL (`<public_url><prefix>`).
+//! issuer, decision 3) unless the client named a `resource` (at the token endpoint, or at
+//! `/oauth/authorize` for a code): then it is that resource, which must be ward or a proxied
+//! route's public URL (`<public_url><prefix>`). A session remembers the resource its grant was
+//! given for, and its refreshes keep it ([`refreshed_audience`]).
 //! Such a token is accepted only where its audience names the target: the route's proxy and
 //! forward-auth, never another route and never ward's own API ([`check`]).
 
@@ -52,6 +54,62 @@ pub fn requested(state: &AppState, form: &crate::extract::FormParams) -> ApiResu
     match form.get("resource") {
         None => Ok(None),
         Some(r) => audience(state, r).map_err(ApiError::from),
+    }
+}
+
+/// RFC 8707 §2.2 at a refresh: the audience of the refreshed access token. A session granted
+/// for a resource (`bound`) keeps it: the refresh may name it again or name none, and naming
+/// another (ward itself included) is `invalid_target`. A session granted for ward may narrow
+/// each refresh to `named` (an audience only narrows where a token works, decision 212).
+///
+/// # Errors
+/// `invalid_target` naming both resources, or an unknown `named` one.
+pub fn refreshed_audience(
+    state: &AppState,
+    bound: Option<&str>,
+    named: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    kept_audience(state, bound, named, |b, n| {
+        format!(
+            "this refresh token was granted for the resource {b}: a refresh may name it or none, not {n}"
+        )
+    })
+}
+
+/// [`refreshed_audience`] for a delegation (RFC 8693): the new token keeps the audience of
+/// the subject token, or narrows a ward one.
+///
+/// # Errors
+/// `invalid_target` naming both resources, or an unknown `named` one.
+pub fn delegated_audience(
+    state: &AppState,
+    subject: Option<&str>,
+    named: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    kept_audience(state, subject, named, |b, n| {
+        format!(
+            "the subject token's audience is {b}: a token exchange may name it or none, not {n}"
+        )
+    })
+}
+
+fn kept_audience(
+    state: &AppState,
+    bound: Option<&str>,
+    named: Option<&str>,
+    refusal: impl FnOnce(&str, &str) -> String,
+) -> Result<Option<String>, OAuthError> {
+    let Some(named) = named else {
+        return Ok(bound.map(str::to_string));
+    };
+    let asked = audience(state, named)?;
+    match bound {
+        None => Ok(asked),
+        Some(b) if asked.as_deref() == Some(b) => Ok(asked),
+        Some(b) => Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            refusal(b, named),
+        )),
     }
 }
 

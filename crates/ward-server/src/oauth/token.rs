@@ -182,28 +182,25 @@ async fn grant(
     }
     let proof = request_proof(state, headers, "/oauth/token", client.requires_dpop()).await?;
     let proof = proof.as_ref();
+    // Grants that start or continue a session give its tokens the session's audience
+    // (RFC 8707 §2.2: the code's, or the refresh token's, resource); a delegation keeps its
+    // subject token's; client credentials are re-signed for the one asked.
     let result = match grant {
-        // The code may carry its own resource (RFC 8707 §2.2): the grant sets the audience.
         "authorization_code" => {
-            return record(
-                state,
-                "authorization_code",
-                authorization_code(state, &client, form, ip, user_agent, proof, audience).await,
-            );
+            authorization_code(state, &client, form, ip, user_agent, proof, audience).await
         }
         "refresh_token" => {
             let token = form.require("refresh_token")?;
-            refresh(state, Some(&client), token, proof).await
+            refresh_for(state, Some(&client), token, proof, form.get("resource")).await
         }
-        "client_credentials" => client_credentials(state, &client, form, proof).await,
-        TOKEN_EXCHANGE_GRANT => {
-            exchange::delegation(state, ip.as_deref(), &client, form, proof).await
+        DEVICE_CODE_GRANT_TYPE => {
+            device_code(state, &client, form, ip, user_agent, proof, audience).await
         }
-        _ => device_code(state, &client, form, ip, user_agent, proof).await,
-    };
-    let result = match result {
-        Ok(r) => resource::with_audience(state, r, audience.as_deref()).await,
-        Err(e) => Err(e),
+        "client_credentials" => match client_credentials(state, &client, form, proof).await {
+            Ok(r) => resource::with_audience(state, r, audience.as_deref()).await,
+            Err(e) => Err(e),
+        },
+        _ => exchange::delegation(state, ip.as_deref(), &client, form, proof).await,
     };
     let kind = match grant {
         DEVICE_CODE_GRANT_TYPE => "device_code",
@@ -361,19 +358,20 @@ async fn authorization_code(
         auth_time: record.auth_time,
         nonce: record.nonce.clone(),
     };
-    let issued = issue::start_token_session(
+    let issued = issue::start_token_session_for(
         state,
         &user,
         &request,
         wants_refresh(client),
         binding(client, proof).as_ref(),
+        audience.as_deref(),
     )
     .await?;
     state
         .store
         .set_auth_code_session(&hash, &issued.session.id)
         .await?;
-    resource::with_audience(state, issued.response, audience.as_deref()).await
+    Ok(issued.response)
 }
 
 /// RFC 8707 §2.2: the audience of a code's token. A `resource` named at the authorization
@@ -402,12 +400,25 @@ fn bound_audience(
 }
 
 /// Refresh with rotation (RFC 9700 §4.14.2). `client` is `None` for `/api/auth/refresh`,
-/// where the session's own client is implied.
+/// where the session's own client is implied. The token keeps the session's audience.
 pub async fn refresh(
     state: &AppState,
     client: Option<&Client>,
     token: &str,
     proof: Option<&VerifiedProof>,
+) -> ApiResult<TokenResponse> {
+    refresh_for(state, client, token, proof, None).await
+}
+
+/// [`refresh`] with the token request's `resource` (RFC 8707 §2.2,
+/// [`resource::refreshed_audience`]): checked before the refresh token rotates, so a refused
+/// request does not use it up.
+pub async fn refresh_for(
+    state: &AppState,
+    client: Option<&Client>,
+    token: &str,
+    proof: Option<&VerifiedProof>,
+    named: Option<&str>,
 ) -> ApiResult<TokenResponse> {
     if !is_refresh_token_shape(token, &state.config.token_prefix) {
         return Err(OAuthError::invalid_grant("malformed refresh token").into());
@@ -458,6 +469,8 @@ pub async fn refresh(
             Some(_) => {}
         }
     }
+    let audience = resource::refreshed_audience(state, session.resource.as_deref(), named)
+        .map_err(ApiError::from)?;
     let new_token = new_refresh_token(&state.config.token_prefix, state.random.as_ref());
     match state
         .store
@@ -503,7 +516,7 @@ pub async fn refresh(
         jkt,
     )
     .await?;
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: issue::token_type(jkt),
         expires_in: issue::access_ttl(state, Some(&session)),
@@ -511,7 +524,14 @@ pub async fn refresh(
         scope: Some(session.scope.clone()),
         id_token: None,
         issued_token_type: None,
-    })
+    };
+    // The token has the session's audience; a session for ward may narrow this one.
+    match audience {
+        Some(a) if session.resource.is_none() => {
+            resource::with_audience(state, response, Some(&a)).await
+        }
+        _ => Ok(response),
+    }
 }
 
 async fn client_credentials(
@@ -559,6 +579,7 @@ async fn device_code(
     ip: Option<String>,
     user_agent: Option<String>,
     proof: Option<&VerifiedProof>,
+    audience: Option<String>,
 ) -> ApiResult<TokenResponse> {
     let device_code = form.require("device_code")?;
     let hash = token_hash(device_code);
@@ -606,12 +627,13 @@ async fn device_code(
                 auth_time: grant.auth_time.unwrap_or(now),
                 nonce: None,
             };
-            Ok(issue::start_token_session(
+            Ok(issue::start_token_session_for(
                 state,
                 &user,
                 &request,
                 wants_refresh(client),
                 binding(client, proof).as_ref(),
+                audience.as_deref(),
             )
             .await?
             .response)

@@ -34,6 +34,7 @@ mod proxy;
 mod receiver;
 mod registration;
 mod replicas;
+mod resource_refresh;
 mod scale;
 mod schema_fixes;
 mod sessions;

@@ -89,5 +89,6 @@ pub fn session(user_id: &str) -> Session {
         revoked_at: None,
         verified_at: NOW,
         dpop_jkt: None,
+        resource: None,
     }
 }

@@ -86,7 +86,7 @@ pub async fn admin(server: &TestServer) -> String {
 
 /// Runs the registered client's authorization request in `browser` (signing in when needed)
 /// and allows it on the consent page, which must call it unverified; returns the code.
-async fn code_for(
+pub async fn code_for(
     server: &TestServer,
     browser: &Browser,
     client_id: &str,
@@ -132,7 +132,7 @@ async fn code_for(
         .expect("code")
 }
 
-async fn redeem(
+pub async fn redeem(
     server: &TestServer,
     client_id: &str,
     code: &str,
@@ -161,7 +161,7 @@ async fn redeem(
     .await
 }
 
-async fn refresh(server: &TestServer, client_id: &str, token: &str) -> (StatusCode, Value) {
+pub async fn refresh(server: &TestServer, client_id: &str, token: &str) -> (StatusCode, Value) {
     body(
         server
             .api()
