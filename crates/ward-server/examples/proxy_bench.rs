@@ -404,7 +404,7 @@ location / {{ proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pa
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let conf = format!(
-            "{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}}\n\
+            "{{\n\tadmin off\n\tauto_https off\n}}\n\
              http://127.0.0.1:{port} {{\n\treverse_proxy {backend}\n}}\n"
         );
         let file = dir.path().join("Caddyfile");
