@@ -43,6 +43,7 @@ pub mod webauthn;
 mod bootstrap;
 mod routes;
 
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -119,7 +120,15 @@ impl Prepared {
         };
         let mailer = tokio::spawn(mail::deliver::deliver_forever(self.state.clone()));
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
+        // TCP_NODELAY on every accepted connection (axum 0.8 no longer sets it): a response
+        // written in more than one segment, such as a proxied one whose body streams after
+        // its headers, would otherwise wait on Nagle's algorithm for the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY could not be set");
+            }
+        });
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();

@@ -31,6 +31,7 @@ mod oauth_errors;
 mod openapi;
 mod pages_browser;
 mod proxy;
+mod proxy_latency;
 mod receiver;
 mod registration;
 mod replicas;
