@@ -86,7 +86,7 @@ pub async fn protected_resource_root(State(state): State<AppState>) -> Response 
             &ward_core::scope::ADMIN_RESOURCE.to_string(),
         ))
         .flat_map(|r| {
-            ward_core::scope::ACTIONS
+            ward_core::scope::Action::ALL
                 .iter()
                 .map(move |a| format!("{r}:{a}"))
         })
