@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::clock::Timestamp;
 use crate::roles::Role;
-use crate::scope::{is_oidc_scope, Permission, ScopeSet, ACTIONS, ADMIN_RESOURCE};
+use crate::scope::{is_oidc_scope, Action, Permission, ScopeSet, ADMIN_RESOURCE};
 
 /// ward's own clients: the CLI (`ward-cli`) and guest sessions started by the API
 /// (`ward-guest`). Their tokens carry the whole role, like ward's own pages.
@@ -176,9 +176,9 @@ impl Authority {
                 .collect(),
             Grant::WholeRole => {
                 let admin = [ADMIN_RESOURCE.to_string()];
-                let mut out = Vec::with_capacity((resources.len() + 1) * ACTIONS.len());
+                let mut out = Vec::with_capacity((resources.len() + 1) * Action::ALL.len());
                 for resource in resources.iter().chain(admin.iter()) {
-                    for action in ACTIONS {
+                    for action in Action::ALL {
                         out.push(format!("{resource}:{action}"));
                     }
                 }

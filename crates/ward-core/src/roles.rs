@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::scope::Permission;
+use crate::scope::{Action, Permission};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
@@ -55,10 +55,10 @@ impl RoleMap {
         let mut out = Vec::new();
         let admin = [crate::scope::ADMIN_RESOURCE.to_string()];
         for resource in resources.iter().chain(admin.iter()) {
-            for action in crate::scope::ACTIONS {
+            for action in Action::ALL {
                 let p = Permission {
                     resource: resource.clone(),
-                    action: action.to_string(),
+                    action,
                 };
                 if r.grants(&p) {
                     out.push(p.to_string());
@@ -99,7 +99,7 @@ mod tests {
         ]);
         let p = |s: &str| Permission {
             resource: s.split(':').next().unwrap().into(),
-            action: s.split(':').nth(1).unwrap().into(),
+            action: Action::parse(s.split(':').nth(1).unwrap()).unwrap(),
         };
         assert_eq!(
             map.least_role_granting(&p("containers:read")),

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
-pub const ACTIONS: [&str; 3] = ["read", "write", "delete"];
 pub const DEFAULT_RESOURCES: [&str; 5] = ["agent", "containers", "ssh", "snippets", "recordings"];
 /// The admin API's resource (`admin:read`, `admin:write`): always known, whatever is configured.
 pub const ADMIN_RESOURCE: &str = "admin";
@@ -17,10 +16,44 @@ pub fn is_oidc_scope(scope: &str) -> bool {
     OIDC_SCOPES.contains(&scope)
 }
 
+/// What a permission allows on its resource. Written in lower case after the resource's last
+/// `:` (`containers:read`); these three are all there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Read,
+    Write,
+    Delete,
+}
+
+impl Action {
+    /// Every action, in the order permissions are listed (`read`, `write`, `delete`).
+    pub const ALL: [Action; 3] = [Action::Read, Action::Write, Action::Delete];
+
+    /// The action's name in a permission: `read`, `write` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+            Action::Delete => "delete",
+        }
+    }
+
+    /// The action named `s` (exactly, lower case), if it is one.
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Permission {
     pub resource: String,
-    pub action: String,
+    pub action: Action,
 }
 
 impl Permission {
@@ -29,9 +62,10 @@ impl Permission {
     pub fn parse(s: &str, resources: &[String]) -> Option<Permission> {
         let (resource, action) = s.rsplit_once(':')?;
         let known = resource == ADMIN_RESOURCE || resources.iter().any(|r| r == resource);
-        (known && ACTIONS.contains(&action)).then(|| Permission {
+        let action = Action::parse(action)?;
+        known.then(|| Permission {
             resource: resource.to_string(),
-            action: action.to_string(),
+            action,
         })
     }
 }
@@ -100,9 +134,13 @@ mod tests {
         let namespaced = vec!["convox:app".to_string()];
         let p = Permission::parse("convox:app:delete", &namespaced).unwrap();
         assert_eq!(
-            (p.resource.as_str(), p.action.as_str()),
-            ("convox:app", "delete")
+            (p.resource.as_str(), p.action),
+            ("convox:app", Action::Delete)
         );
         assert!(Permission::parse("convox:delete", &namespaced).is_none());
+        assert!(Permission::parse("containers:READ", &resources).is_none());
+        for a in Action::ALL {
+            assert_eq!(Action::parse(&a.to_string()), Some(a));
+        }
     }
 }

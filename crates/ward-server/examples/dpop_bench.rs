@@ -149,7 +149,7 @@ fn main() {
                     auth_time: SystemClock.now(),
                     nonce: None,
                 };
-                start_token_session(&state, &user, &request, false, binding.as_ref())
+                start_token_session(&state, &user, &request, false, binding.as_ref(), None)
                     .await
                     .unwrap()
                     .response

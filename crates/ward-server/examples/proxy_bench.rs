@@ -203,6 +203,7 @@ fn main() {
             },
             false,
             None,
+            None,
         )
         .await
         .unwrap();

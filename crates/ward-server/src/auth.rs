@@ -43,7 +43,7 @@ pub struct Caller {
     /// What this credential may do (SPEC §2.11), computed once for the request.
     pub authority: Authority,
     /// The token's audience when it is not ward itself: a proxied route's URL (RFC 8707). Such
-    /// a token works only at that route ([`crate::oauth::resource::check`]).
+    /// a token works only at that route ([`crate::ops::audience::check`]).
     pub audience: Option<String>,
 }
 
@@ -75,11 +75,11 @@ impl Caller {
             // A configured client: what the user consented to (or, acting on its own behalf,
             // what it asked for), within the scopes the client is declared with today.
             Credential::ClientToken | Credential::ClientCredentials | Credential::Delegated => {
-                let client = crate::oauth::client::Client::find(state, &client_id);
+                let client = crate::ops::client::Client::find(state, &client_id);
                 // A registered client's token holds only scopes it registered (checked when
                 // the code was issued; a registered client never changes), and removing the
                 // client revokes the token's session: no store read per request (decision 221).
-                let registered = crate::oauth::client::is_registered_id(&client_id);
+                let registered = crate::ops::client::is_registered_id(&client_id);
                 match Grant::from_scope(&scope, resources) {
                     Grant::Permissions(p) => Grant::Permissions(
                         p.into_iter()
@@ -135,7 +135,7 @@ impl FromRequestParts<AppState> for Caller {
             } else {
                 None
             };
-            crate::oauth::resource::check(
+            crate::ops::audience::check(
                 state,
                 caller.audience.as_deref(),
                 route.map(|r| r.prefix.as_str()),
@@ -314,7 +314,7 @@ pub async fn authenticate_token(
     let now = state.clock.now();
     let keys = state.keys().await;
     let claims = jwt::verify_access_token_for(&keys, token, &state.issuer, now, |aud| {
-        crate::oauth::resource::is_route_resource(state, aud)
+        crate::ops::audience::is_route_resource(state, aud)
     })
     .map_err(|e| match e {
         JwtError::Expired => ApiError::unauthorized("access token expired"),

@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use ward_core::audit::Outcome;
 use ward_core::authority::Denial;
-use ward_core::scope::{Permission, ADMIN_RESOURCE};
+use ward_core::scope::{Action, Permission, ADMIN_RESOURCE};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -97,7 +97,7 @@ pub fn is_admin_role(state: &AppState, role: &str) -> bool {
 pub fn admin_permission(write: bool) -> Permission {
     Permission {
         resource: ADMIN_RESOURCE.into(),
-        action: if write { "write" } else { "read" }.into(),
+        action: if write { Action::Write } else { Action::Read },
     }
 }
 

@@ -8,7 +8,7 @@ use ward_core::dpop::{self, DpopError, ExpectedRequest, HeaderCache, NonceKey, V
 use ward_core::token::token_hash;
 
 use crate::config::ConfigError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::keys::MasterKey;
 use crate::state::AppState;
 
@@ -188,6 +188,35 @@ pub async fn verify(
         return Err(Refusal::Proof(DpopError::Replayed));
     }
     Ok(verified)
+}
+
+/// The DPoP proof of a token request (RFC 9449 §5), verified against `POST path` and recorded;
+/// `None` without one, unless `required`.
+///
+/// # Errors
+/// 400 `invalid_dpop_proof` (or `use_dpop_nonce`) naming the failed check.
+pub async fn token_request_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    required: bool,
+) -> ApiResult<Option<VerifiedProof>> {
+    let header = proof_header(headers).map_err(|e| Refusal::from(e).at_token_endpoint(state))?;
+    let Some(proof) = header else {
+        if required {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_dpop_proof",
+                "this client must send a DPoP proof with every token request",
+            ));
+        }
+        return Ok(None);
+    };
+    let target = Target::own(state, &Method::POST, path);
+    verify(state, proof, &target, None, state.config.dpop.require_nonce)
+        .await
+        .map(Some)
+        .map_err(|e| e.at_token_endpoint(state))
 }
 
 /// Why a proof was not accepted: the proof itself, or the store failed.

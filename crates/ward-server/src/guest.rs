@@ -95,7 +95,7 @@ pub async fn start_guest(
             (session.clone(), GuestStart::Web { session, cookie })
         }
         GuestChannel::Api => {
-            let issued = start_token_session(state, &user, &request, true, None).await?;
+            let issued = start_token_session(state, &user, &request, true, None, None).await?;
             (
                 issued.session,
                 GuestStart::Api {

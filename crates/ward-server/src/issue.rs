@@ -96,21 +96,10 @@ pub async fn start_web_session(
     Ok((session, cookie))
 }
 
-/// Starts a token session (CLI, app) for ward itself and returns its first tokens.
+/// Starts a token session (CLI, app) and returns its first tokens. With a `resource` (RFC 8707:
+/// a route's URL; `None` for ward itself) the session remembers it, so its access tokens, the
+/// first and every refreshed one, have that audience.
 pub async fn start_token_session(
-    state: &AppState,
-    user: &User,
-    req: &SessionRequest,
-    with_refresh: bool,
-    dpop: Option<&Binding>,
-) -> ApiResult<Issued> {
-    start_token_session_for(state, user, req, with_refresh, dpop, None).await
-}
-
-/// [`start_token_session`] for a `resource` (RFC 8707: a route's URL, `None` for ward): the
-/// session remembers it, so its access tokens, the first and every refreshed one, have that
-/// audience.
-pub async fn start_token_session_for(
     state: &AppState,
     user: &User,
     req: &SessionRequest,
@@ -152,8 +141,13 @@ pub async fn start_token_session_for(
             })),
     )
     .await;
-    let access_token =
-        access_token(state, user, Some(&session), &req.client_id, &req.scope, jkt).await?;
+    let access_token = access_token(
+        state,
+        user,
+        Some(&session),
+        AccessGrant::new(&req.client_id, &req.scope, jkt),
+    )
+    .await?;
     let id_token = if ScopeSet::parse(&req.scope).contains("openid") {
         Some(
             id_token(
@@ -207,90 +201,91 @@ pub fn access_ttl(state: &AppState, session: Option<&Session>) -> u64 {
     u64::try_from(ttl.max(1)).unwrap_or(1)
 }
 
+/// What an access token says beyond its user and session: the fields of one grant.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessGrant<'a> {
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    /// RFC 9449: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    pub jkt: Option<&'a str>,
+    /// At most this many seconds (never past the session); `None`: the configured lifetime.
+    pub ttl: Option<u64>,
+    /// RFC 8693 `act`: the client acting for the user (a delegated token).
+    pub actor: Option<&'a str>,
+    /// RFC 8707: the token's audience, a route's URL; `None`: the session's resource, else ward
+    /// (the issuer). Minted in, never re-signed afterwards (decision 231).
+    pub audience: Option<&'a str>,
+}
+
+impl<'a> AccessGrant<'a> {
+    /// A grant for `client_id` with `scope`, bound to `jkt` when there is one; the default
+    /// lifetime, no actor, the session's audience.
+    pub fn new(client_id: &'a str, scope: &'a str, jkt: Option<&'a str>) -> Self {
+        AccessGrant {
+            client_id,
+            scope,
+            jkt,
+            ttl: None,
+            actor: None,
+            audience: None,
+        }
+    }
+}
+
+/// A user's access token: on `session` (its `sid`, `amr`, lifetime and resource) or, for a
+/// principal without one (a workload's service account), alone. A principal without an email
+/// (a service account) gets no `email`.
 pub async fn access_token(
     state: &AppState,
     user: &User,
     session: Option<&Session>,
-    client_id: &str,
-    scope: &str,
-    jkt: Option<&str>,
-) -> ApiResult<String> {
-    access_token_for(
-        state,
-        user,
-        session,
-        client_id,
-        scope,
-        jkt,
-        access_ttl(state, session),
-    )
-    .await
-}
-
-/// An access token living `ttl` seconds (never past its session).
-pub async fn access_token_for(
-    state: &AppState,
-    user: &User,
-    session: Option<&Session>,
-    client_id: &str,
-    scope: &str,
-    jkt: Option<&str>,
-    ttl: u64,
-) -> ApiResult<String> {
-    access_token_acting(state, user, session, client_id, scope, jkt, ttl, None).await
-}
-
-/// [`access_token_for`] with an RFC 8693 `act` claim (a delegated token, `actor` acting for
-/// `user`), or without one. A principal without an email (a service account) gets no `email`.
-/// The audience is the session's resource (RFC 8707), else ward.
-#[allow(clippy::too_many_arguments)]
-pub async fn access_token_acting(
-    state: &AppState,
-    user: &User,
-    session: Option<&Session>,
-    client_id: &str,
-    scope: &str,
-    jkt: Option<&str>,
-    ttl: u64,
-    actor: Option<&str>,
+    grant: AccessGrant<'_>,
 ) -> ApiResult<String> {
     let now = state.clock.now();
-    let ttl = ttl.min(access_ttl(state, session));
+    let longest = access_ttl(state, session);
+    let ttl = grant.ttl.map_or(longest, |t| t.min(longest));
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: user.id.clone(),
-        aud: session
-            .and_then(|s| s.resource.clone())
+        aud: grant
+            .audience
+            .map(str::to_string)
+            .or_else(|| session.and_then(|s| s.resource.clone()))
             .unwrap_or_else(|| state.issuer.clone()),
         exp: now.0 + i64::try_from(ttl).unwrap_or(0),
         iat: now.0,
         jti: random_id(state.random.as_ref()),
-        client_id: client_id.to_string(),
+        client_id: grant.client_id.to_string(),
         sid: session.map(|s| s.id.clone()),
-        scope: scope.to_string(),
+        scope: grant.scope.to_string(),
         roles: vec![user.role.clone()],
         email: (!user.email.is_empty()).then(|| user.email.clone()),
         amr: session.map(|s| s.amr.clone()).unwrap_or_default(),
-        cnf: jkt.map(|jkt| crate::jwt::Confirmation { jkt: jkt.into() }),
-        act: actor.map(|a| crate::jwt::Actor { sub: a.to_string() }),
+        cnf: grant
+            .jkt
+            .map(|jkt| crate::jwt::Confirmation { jkt: jkt.into() }),
+        act: grant
+            .actor
+            .map(|a| crate::jwt::Actor { sub: a.to_string() }),
     };
     let keys = state.keys().await;
     jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)
 }
 
 /// An access token for a client acting on its own behalf (client_credentials): no user, no
-/// session, no refresh token.
+/// session, no refresh token. Its audience is `audience` (RFC 8707: a route's URL), else ward.
 pub async fn client_access_token(
     state: &AppState,
     client_id: &str,
     scope: &str,
     jkt: Option<&str>,
+    audience: Option<&str>,
 ) -> ApiResult<String> {
     let now = state.clock.now();
     let claims = AccessClaims {
         iss: state.issuer.clone(),
         sub: client_id.to_string(),
-        aud: state.issuer.clone(),
+        aud: audience.map_or_else(|| state.issuer.clone(), str::to_string),
         exp: now.0 + state.config.access_token_ttl,
         iat: now.0,
         jti: random_id(state.random.as_ref()),

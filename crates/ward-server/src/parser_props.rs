@@ -93,11 +93,11 @@ proptest! {
     /// Basic credentials (RFC 6749 §2.3.1): never a panic; what was form-encoded round-trips.
     #[test]
     fn basic_credentials(s in text(), id in "[^:]{0,20}", secret in "\\PC{0,30}") {
-        let _ = crate::oauth::client::parse_basic(&s);
-        let _ = crate::oauth::client::parse_basic(&STANDARD.encode(s.as_bytes()));
+        let _ = crate::ops::client::parse_basic(&s);
+        let _ = crate::ops::client::parse_basic(&STANDARD.encode(s.as_bytes()));
         let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
         let b64 = STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret)));
-        prop_assert_eq!(crate::oauth::client::parse_basic(&b64).unwrap(), (id, secret));
+        prop_assert_eq!(crate::ops::client::parse_basic(&b64).unwrap(), (id, secret));
     }
 
     /// Form bodies: a repeated parameter is refused, distinct ones round-trip.

@@ -57,20 +57,7 @@ impl LockStore for SqlStore {
     }
 
     async fn insert_lock_ticket(&self, t: &LockTicket) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO lock_tickets (ticket_hash, session_id, kind, resource_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&t.ticket_hash)
-        .bind(&t.session_id)
-        .bind(&t.kind)
-        .bind(&t.resource_id)
-        .bind(t.created_at.0)
-        .bind(t.expires_at.0)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_ticket(&self.pool, t).await
     }
 
     async fn use_lock_ticket(
@@ -100,4 +87,26 @@ impl LockStore for SqlStore {
     async fn delete_expired_lock_tickets(&self, cutoff: Timestamp) -> StoreResult<u64> {
         self.delete_expired("lock_tickets", cutoff).await
     }
+}
+
+/// Stores a lock ticket, on the pool or inside a caller's transaction (a step-up approval
+/// issues its ticket in the transaction that marks the request used).
+pub(crate) async fn insert_ticket<'e, E>(executor: E, t: &LockTicket) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO lock_tickets (ticket_hash, session_id, kind, resource_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&t.ticket_hash)
+    .bind(&t.session_id)
+    .bind(&t.kind)
+    .bind(&t.resource_id)
+    .bind(t.created_at.0)
+    .bind(t.expires_at.0)
+    .execute(executor)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }

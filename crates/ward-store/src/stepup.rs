@@ -234,19 +234,7 @@ impl StepUpStore for SqlStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO lock_tickets (ticket_hash, session_id, kind, resource_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&t.ticket_hash)
-        .bind(&t.session_id)
-        .bind(&t.kind)
-        .bind(&t.resource_id)
-        .bind(t.created_at.0)
-        .bind(t.expires_at.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        crate::locks::insert_ticket(&mut *tx, t).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }

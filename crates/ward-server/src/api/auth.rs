@@ -17,9 +17,13 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, UserAgent};
 use crate::guest::{start_guest, GuestChannel, GuestStart};
-use crate::oauth::token;
 use crate::state::AppState;
 pub use ward_proto::{ReauthRequest, Reauthenticated};
+
+/// Answers that carry credentials are not cached (RFC 6749 §5.1).
+fn no_store() -> [(axum::http::header::HeaderName, &'static str); 1] {
+    [(axum::http::header::CACHE_CONTROL, "no-store")]
+}
 
 /// `POST /api/auth/refresh`: a new access token and a rotated refresh token for a public
 /// client's (or a guest's) session.
@@ -40,13 +44,16 @@ pub async fn refresh(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    let proof = token::request_proof(&state, &headers, "/api/auth/refresh", false).await?;
-    let tokens = token::refresh(&state, None, &req.refresh_token, proof.as_ref()).await?;
+    let proof =
+        crate::dpop::token_request_proof(&state, &headers, "/api/auth/refresh", false).await?;
+    let tokens =
+        crate::ops::refresh::refresh(&state, None, &req.refresh_token, proof.as_ref(), None)
+            .await?;
     let refresh_token = tokens
         .refresh_token
         .ok_or_else(|| ApiError::internal("refresh without a new refresh token"))?;
     Ok((
-        token::refresh_headers(),
+        no_store(),
         Json(RefreshResponse {
             access_token: tokens.access_token,
             expires_in: tokens.expires_in,
@@ -79,7 +86,7 @@ pub async fn tool_token(
     caller: Caller,
 ) -> ApiResult<Response> {
     let response = crate::ops::tool_token::issue(&state, &caller, &headers, ip).await?;
-    Ok((token::refresh_headers(), Json(response)).into_response())
+    Ok((no_store(), Json(response)).into_response())
 }
 
 /// `POST /api/auth/terminal-sign-in`: `ward login --auth-flow password` (decision 164). The
@@ -112,7 +119,7 @@ pub async fn terminal_sign_in(
     };
     let approved = crate::ops::terminal_sign_in::approve(&state, typed, ip.as_deref()).await?;
     Ok((
-        token::refresh_headers(),
+        no_store(),
         Json(TerminalSignInResponse {
             email: approved.email,
             amr: approved.amr,
@@ -180,7 +187,7 @@ pub async fn guest(
     let (_, start) = start_guest(&state, GuestChannel::Api, ip, user_agent).await?;
     match start {
         GuestStart::Api { response } => {
-            Ok((StatusCode::OK, token::refresh_headers(), Json(response)).into_response())
+            Ok((StatusCode::OK, no_store(), Json(response)).into_response())
         }
         GuestStart::Web { .. } => Err(ApiError::internal("guest API start gave a web session")),
     }

@@ -24,7 +24,7 @@ use crate::extract::parse_params;
 use crate::html::consent::{self, Consent};
 use crate::html::login_url;
 use crate::html::{message_page, no_store, page};
-use crate::oauth::client::Client;
+use crate::ops::client::Client;
 use crate::state::AppState;
 
 /// Authorization codes live 60 seconds (SPEC §2.2).
@@ -132,7 +132,7 @@ fn check(
     // RFC 8707 §2: an unknown resource is refused here; a known one is stored with the code
     // and becomes the token's audience (decision 212, amended by 223).
     let resource = match param(p, "resource") {
-        Some(r) => crate::oauth::resource::audience(state, r)
+        Some(r) => crate::ops::audience::audience(state, r)
             .map_err(back)?
             .or_else(|| Some(state.issuer.clone())),
         None => None,

@@ -14,7 +14,7 @@ use ward_proto::{DeviceAuthorizationResponse, ErrorBody, DEVICE_CODE_GRANT_TYPE}
 
 use crate::error::ApiResult;
 use crate::extract::{ClientIp, FormParams};
-use crate::oauth::client;
+use crate::ops::client;
 use crate::state::AppState;
 
 /// The form of `POST /oauth/device/code` (documentation only).

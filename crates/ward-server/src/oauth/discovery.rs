@@ -61,13 +61,6 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Where a route's RFC 9728 metadata is: `/.well-known/oauth-protected-resource<prefix>`
-/// (§3.1: the well-known segment goes between the host and the resource's path).
-pub fn resource_metadata_url(state: &AppState, prefix: &str) -> String {
-    let path = if prefix == "/" { "" } else { prefix };
-    state.url(&format!("/.well-known/oauth-protected-resource{path}"))
-}
-
 fn resource_document(state: &AppState, resource: String, scopes: Vec<String>) -> Response {
     let doc = json!({
         "resource": resource,
@@ -93,7 +86,7 @@ pub async fn protected_resource_root(State(state): State<AppState>) -> Response 
             &ward_core::scope::ADMIN_RESOURCE.to_string(),
         ))
         .flat_map(|r| {
-            ward_core::scope::ACTIONS
+            ward_core::scope::Action::ALL
                 .iter()
                 .map(move |a| format!("{r}:{a}"))
         })

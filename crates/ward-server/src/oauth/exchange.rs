@@ -28,9 +28,9 @@ use crate::audit::{self, Audit};
 use crate::auth::Credential;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::FormParams;
-use crate::issue;
-use crate::oauth::client::{self, Client};
-use crate::oauth::resource;
+use crate::issue::{self, AccessGrant};
+use crate::ops::audience;
+use crate::ops::client::{self, Client};
 use crate::state::AppState;
 
 /// Whether this request is a workload's exchange (no client authentication needed).
@@ -55,7 +55,8 @@ fn grant_error(description: impl std::fmt::Display) -> ApiError {
     OAuthError::invalid_grant(description).into()
 }
 
-/// The workload's exchange: `[[trust]]` → a service account's access token.
+/// The workload's exchange: `[[trust]]` → a service account's access token, for `audience`
+/// (RFC 8707: a route's URL; `None` for ward).
 ///
 /// # Errors
 /// `invalid_grant` naming what failed (audited); `invalid_scope` for a scope the service
@@ -67,6 +68,7 @@ pub async fn workload(
     headers: &HeaderMap,
     form: &FormParams,
     proof: Option<&VerifiedProof>,
+    audience: Option<&str>,
 ) -> ApiResult<TokenResponse> {
     // A client may be named (ward-cli, or a configured client that lists the grant); none is
     // needed.
@@ -132,8 +134,17 @@ pub async fn workload(
     let ttl = u64::try_from(ttl).unwrap_or(3600);
     let jkt = proof.map(|p| p.jkt.as_str());
     let principal = account.principal();
-    let access_token =
-        issue::access_token_for(state, &principal, None, &client_id, &scope, jkt, ttl).await?;
+    let access_token = issue::access_token(
+        state,
+        &principal,
+        None,
+        AccessGrant {
+            ttl: Some(ttl),
+            audience,
+            ..AccessGrant::new(&client_id, &scope, jkt)
+        },
+    )
+    .await?;
     let subject = accepted
         .claims
         .get("sub")
@@ -251,19 +262,22 @@ pub async fn delegation(
     };
     // RFC 8707: a token for a route may not be exchanged for one that works elsewhere.
     let audience =
-        resource::delegated_audience(state, subject.audience.as_deref(), form.get("resource"))
+        audience::delegated_audience(state, subject.audience.as_deref(), form.get("resource"))
             .map_err(ApiError::from)?;
     let jkt = proof.map(|p| p.jkt.as_str());
     let ttl = issue::access_ttl(state, Some(&session));
-    let access_token = issue::access_token_acting(
+    // The subject's audience, or the one a ward token narrows this to; without either, the
+    // session's.
+    let access_token = issue::access_token(
         state,
         &subject.user,
         Some(&session),
-        &actor.id,
-        &scope,
-        jkt,
-        ttl,
-        Some(&actor.id),
+        AccessGrant {
+            ttl: Some(ttl),
+            actor: Some(&actor.id),
+            audience: audience.as_deref(),
+            ..AccessGrant::new(&actor.id, &scope, jkt)
+        },
     )
     .await?;
     audit::record(
@@ -275,7 +289,7 @@ pub async fn delegation(
             .detail(json!({"kind": "delegation", "actor": actor.id, "scope": scope})),
     )
     .await;
-    let response = TokenResponse {
+    Ok(TokenResponse {
         access_token,
         token_type: issue::token_type(jkt),
         expires_in: ttl,
@@ -283,10 +297,5 @@ pub async fn delegation(
         scope: Some(scope),
         id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE.to_string()),
-    };
-    // Signed with the session's audience; re-signed when the subject's differs from it.
-    if audience == session.resource {
-        return Ok(response);
-    }
-    resource::with_audience(state, response, audience.as_deref()).await
+    })
 }

@@ -11,7 +11,7 @@ use ward_proto::{ErrorBody, IntrospectionResponse};
 use crate::error::ApiResult;
 use crate::extract::{ClientIp, FormParams};
 use crate::jwt;
-use crate::oauth::client;
+use crate::ops::client;
 use crate::state::AppState;
 
 /// The form of `POST /oauth/introspect` (documentation only).
@@ -89,7 +89,7 @@ pub async fn introspect(
     }
     let keys = state.keys().await;
     let Ok(claims) = jwt::verify_access_token_for(&keys, token, &state.issuer, now, |aud| {
-        crate::oauth::resource::is_route_resource(&state, aud)
+        crate::ops::audience::is_route_resource(&state, aud)
     }) else {
         return Ok(inactive);
     };

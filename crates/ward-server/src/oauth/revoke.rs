@@ -11,7 +11,7 @@ use crate::audit::{self, Audit};
 use crate::error::ApiResult;
 use crate::extract::{ClientIp, FormParams};
 use crate::jwt;
-use crate::oauth::client;
+use crate::ops::client;
 use crate::state::AppState;
 
 /// The form of `POST /oauth/revoke` (documentation only).
@@ -61,7 +61,7 @@ pub async fn revoke(
     } else {
         let keys = state.keys().await;
         match jwt::verify_access_token_for(&keys, token, &state.issuer, now, |aud| {
-            crate::oauth::resource::is_route_resource(&state, aud)
+            crate::ops::audience::is_route_resource(&state, aud)
         }) {
             Ok(claims) => match claims.sid {
                 Some(sid) => state.store.session_by_id(&sid).await?,

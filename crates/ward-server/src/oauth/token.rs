@@ -2,27 +2,28 @@
 //! rotation and reuse detection, device code (RFC 8628 §3.4), client credentials.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ward_core::audit::Outcome;
 use ward_core::device::{decide_poll, PollDecision, SLOW_DOWN_STEP_SECS};
-use ward_core::dpop::{check_binding, VerifiedProof};
-use ward_core::model::{Channel, User};
+use ward_core::dpop::VerifiedProof;
+use ward_core::model::Channel;
 use ward_core::pkce;
 use ward_core::scope::ScopeSet;
-use ward_core::store::{CodeRedemption, RefreshRotation};
-use ward_core::token::{is_refresh_token_shape, new_refresh_token, token_hash};
+use ward_core::store::CodeRedemption;
+use ward_core::token::token_hash;
 use ward_core::{OAuthError, OAuthErrorCode};
 use ward_proto::{ErrorBody, TokenResponse, DEVICE_CODE_GRANT_TYPE};
 
-use crate::dpop::{self, Target};
-
+use crate::dpop::{self, token_request_proof};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, FormParams, UserAgent};
 use crate::issue::{self, Binding, SessionRequest};
-use crate::oauth::client::{self, Client};
-use crate::oauth::{exchange, resource};
+use crate::oauth::exchange;
+use crate::ops::audience;
+use crate::ops::client::{self, Client};
+use crate::ops::refresh::{self, load_user};
 use crate::state::AppState;
 use ward_core::exchange::TOKEN_EXCHANGE_GRANT;
 
@@ -135,15 +136,19 @@ async fn grant(
 ) -> ApiResult<TokenResponse> {
     // RFC 8707: a named resource becomes the access token's audience; unknown ones are refused
     // before anything else happens.
-    let audience = resource::requested(state, form)?;
+    let audience = audience::requested(state, form)?;
     // RFC 8693 workload identity: the `[[trust]]` entry is the policy, no client need sign in.
     if exchange::is_workload(form) {
-        let proof = request_proof(state, headers, "/oauth/token", false).await?;
-        let result =
-            match exchange::workload(state, ip.as_deref(), headers, form, proof.as_ref()).await {
-                Ok(r) => resource::with_audience(state, r, audience.as_deref()).await,
-                Err(e) => Err(e),
-            };
+        let proof = token_request_proof(state, headers, "/oauth/token", false).await?;
+        let result = exchange::workload(
+            state,
+            ip.as_deref(),
+            headers,
+            form,
+            proof.as_ref(),
+            audience.as_deref(),
+        )
+        .await;
         match &result {
             Ok(_) => state.metrics.auth_event("token_exchange", "ok"),
             Err(e) => state.metrics.auth_event("token_exchange", e.code),
@@ -180,26 +185,25 @@ async fn grant(
         )
         .into());
     }
-    let proof = request_proof(state, headers, "/oauth/token", client.requires_dpop()).await?;
+    let proof = token_request_proof(state, headers, "/oauth/token", client.requires_dpop()).await?;
     let proof = proof.as_ref();
     // Grants that start or continue a session give its tokens the session's audience
     // (RFC 8707 §2.2: the code's, or the refresh token's, resource); a delegation keeps its
-    // subject token's; client credentials are re-signed for the one asked.
+    // subject token's; client credentials have the one asked, minted in.
     let result = match grant {
         "authorization_code" => {
             authorization_code(state, &client, form, ip, user_agent, proof, audience).await
         }
         "refresh_token" => {
             let token = form.require("refresh_token")?;
-            refresh_for(state, Some(&client), token, proof, form.get("resource")).await
+            refresh::refresh(state, Some(&client), token, proof, form.get("resource")).await
         }
         DEVICE_CODE_GRANT_TYPE => {
             device_code(state, &client, form, ip, user_agent, proof, audience).await
         }
-        "client_credentials" => match client_credentials(state, &client, form, proof).await {
-            Ok(r) => resource::with_audience(state, r, audience.as_deref()).await,
-            Err(e) => Err(e),
-        },
+        "client_credentials" => {
+            client_credentials(state, &client, form, proof, audience.as_deref()).await
+        }
         _ => exchange::delegation(state, ip.as_deref(), &client, form, proof).await,
     };
     let kind = match grant {
@@ -223,36 +227,6 @@ fn record(
     result
 }
 
-/// The DPoP proof of a token request (RFC 9449 §5), verified against `POST path` and recorded;
-/// `None` without one, unless `required`.
-///
-/// # Errors
-/// 400 `invalid_dpop_proof` (or `use_dpop_nonce`) naming the failed check.
-pub async fn request_proof(
-    state: &AppState,
-    headers: &HeaderMap,
-    path: &str,
-    required: bool,
-) -> ApiResult<Option<VerifiedProof>> {
-    let header =
-        dpop::proof_header(headers).map_err(|e| dpop::Refusal::from(e).at_token_endpoint(state))?;
-    let Some(proof) = header else {
-        if required {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_dpop_proof",
-                "this client must send a DPoP proof with every token request",
-            ));
-        }
-        return Ok(None);
-    };
-    let target = Target::own(state, &Method::POST, path);
-    dpop::verify(state, proof, &target, None, state.config.dpop.require_nonce)
-        .await
-        .map(Some)
-        .map_err(|e| e.at_token_endpoint(state))
-}
-
 /// A new session's binding: the proof's key, for the refresh token too when the client is
 /// public (RFC 9449 §5).
 fn binding(client: &Client, proof: Option<&VerifiedProof>) -> Option<Binding> {
@@ -260,13 +234,6 @@ fn binding(client: &Client, proof: Option<&VerifiedProof>) -> Option<Binding> {
         jkt: p.jkt.clone(),
         refresh: client.is_public(),
     })
-}
-
-async fn load_user(state: &AppState, user_id: &str) -> ApiResult<User> {
-    match state.store.user_by_id(user_id).await? {
-        Some(u) if !u.disabled => Ok(u),
-        _ => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),
-    }
 }
 
 fn channel_for(client: &Client) -> Channel {
@@ -358,7 +325,7 @@ async fn authorization_code(
         auth_time: record.auth_time,
         nonce: record.nonce.clone(),
     };
-    let issued = issue::start_token_session_for(
+    let issued = issue::start_token_session(
         state,
         &user,
         &request,
@@ -386,7 +353,7 @@ fn bound_audience(
     let Some(bound) = bound else {
         return Ok(asked);
     };
-    let bound_audience = resource::audience(state, bound).map_err(ApiError::from)?;
+    let bound_audience = audience::audience(state, bound).map_err(ApiError::from)?;
     if form.get("resource").is_some() && asked != bound_audience {
         return Err(OAuthError::new(
             OAuthErrorCode::InvalidTarget,
@@ -399,146 +366,12 @@ fn bound_audience(
     Ok(bound_audience)
 }
 
-/// Refresh with rotation (RFC 9700 §4.14.2). `client` is `None` for `/api/auth/refresh`,
-/// where the session's own client is implied. The token keeps the session's audience.
-pub async fn refresh(
-    state: &AppState,
-    client: Option<&Client>,
-    token: &str,
-    proof: Option<&VerifiedProof>,
-) -> ApiResult<TokenResponse> {
-    refresh_for(state, client, token, proof, None).await
-}
-
-/// [`refresh`] with the token request's `resource` (RFC 8707 §2.2,
-/// [`resource::refreshed_audience`]): checked before the refresh token rotates, so a refused
-/// request does not use it up.
-pub async fn refresh_for(
-    state: &AppState,
-    client: Option<&Client>,
-    token: &str,
-    proof: Option<&VerifiedProof>,
-    named: Option<&str>,
-) -> ApiResult<TokenResponse> {
-    if !is_refresh_token_shape(token, &state.config.token_prefix) {
-        return Err(OAuthError::invalid_grant("malformed refresh token").into());
-    }
-    let hash = token_hash(token);
-    let now = state.clock.now();
-    let (session, _current) = state
-        .store
-        .session_by_refresh_token_hash(&hash)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
-    match client {
-        Some(c) if c.id() != session.client_id => {
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was issued to another client",
-            )
-            .into());
-        }
-        // RFC 6749 §6: a confidential client must authenticate to refresh, so its tokens are
-        // refreshed at /oauth/token only.
-        None if Client::lookup(state, &session.client_id)
-            .await?
-            .is_some_and(|c| !c.is_public()) =>
-        {
-            return Err(OAuthError::invalid_client(
-                "this refresh token belongs to a confidential client: use /oauth/token with client authentication",
-            )
-            .into());
-        }
-        _ => {}
-    }
-    if let Some(reason) = session.unusable_reason(now) {
-        return Err(OAuthError::invalid_grant(reason).into());
-    }
-    // RFC 9449 §5: a bound refresh token is used only with a proof of its key; checked before
-    // rotation, so a thief's attempt does not use the token up.
-    if let Some(bound) = &session.dpop_jkt {
-        let refused = |why: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", why);
-        match proof {
-            None => {
-                return Err(refused(
-                    "this refresh token is bound to a DPoP key: send a DPoP proof made with it",
-                ))
-            }
-            Some(p) if check_binding(bound, p).is_err() => {
-                return Err(refused("this refresh token is bound to another DPoP key"))
-            }
-            Some(_) => {}
-        }
-    }
-    let audience = resource::refreshed_audience(state, session.resource.as_deref(), named)
-        .map_err(ApiError::from)?;
-    let new_token = new_refresh_token(&state.config.token_prefix, state.random.as_ref());
-    match state
-        .store
-        .rotate_refresh_token(&hash, &token_hash(&new_token), now)
-        .await?
-    {
-        RefreshRotation::Rotated { .. } => {}
-        RefreshRotation::Reused { session_id } => {
-            tracing::warn!(target: "ward::auth", event = "refresh.reused", session_id = %session_id, "rotated refresh token presented again; session revoked");
-            // The session was live a moment ago (checked above): this is its revocation,
-            // announced like any other (SPEC §2.18).
-            crate::audit::record(
-                state,
-                crate::audit::Audit::new("session.revoked", Outcome::Ok)
-                    .actor(&session.user_id)
-                    .target(&session_id)
-                    .detail(
-                        serde_json::json!({"via": "refresh_reuse", "user_id": session.user_id}),
-                    ),
-            )
-            .await;
-            return Err(OAuthError::invalid_grant(
-                "refresh token already used; the session is revoked",
-            )
-            .into());
-        }
-        RefreshRotation::Unknown => {
-            return Err(OAuthError::invalid_grant("unknown refresh token").into())
-        }
-    }
-    let user = load_user(state, &session.user_id).await?;
-    if !crate::mfa::policy_allows(state, &user, &session) {
-        return Err(OAuthError::invalid_grant(crate::auth::MFA_POLICY_MESSAGE).into());
-    }
-    state.store.touch_session(&session.id, now).await?;
-    let jkt = proof.map(|p| p.jkt.as_str());
-    let access_token = issue::access_token(
-        state,
-        &user,
-        Some(&session),
-        &session.client_id,
-        &session.scope,
-        jkt,
-    )
-    .await?;
-    let response = TokenResponse {
-        access_token,
-        token_type: issue::token_type(jkt),
-        expires_in: issue::access_ttl(state, Some(&session)),
-        refresh_token: Some(new_token),
-        scope: Some(session.scope.clone()),
-        id_token: None,
-        issued_token_type: None,
-    };
-    // The token has the session's audience; a session for ward may narrow this one.
-    match audience {
-        Some(a) if session.resource.is_none() => {
-            resource::with_audience(state, response, Some(&a)).await
-        }
-        _ => Ok(response),
-    }
-}
-
 async fn client_credentials(
     state: &AppState,
     client: &Client,
     form: &FormParams,
     proof: Option<&VerifiedProof>,
+    audience: Option<&str>,
 ) -> ApiResult<TokenResponse> {
     let Client::Configured(config) = client else {
         return Err(OAuthError::new(
@@ -560,7 +393,7 @@ async fn client_credentials(
     }
     let scope = requested.to_string();
     let jkt = proof.map(|p| p.jkt.as_str());
-    let access_token = issue::client_access_token(state, &config.id, &scope, jkt).await?;
+    let access_token = issue::client_access_token(state, &config.id, &scope, jkt, audience).await?;
     Ok(TokenResponse {
         access_token,
         token_type: issue::token_type(jkt),
@@ -627,7 +460,7 @@ async fn device_code(
                 auth_time: grant.auth_time.unwrap_or(now),
                 nonce: None,
             };
-            Ok(issue::start_token_session_for(
+            Ok(issue::start_token_session(
                 state,
                 &user,
                 &request,
@@ -639,9 +472,4 @@ async fn device_code(
             .response)
         }
     }
-}
-
-/// Used by `/api/auth/refresh`.
-pub fn refresh_headers() -> [(header::HeaderName, &'static str); 1] {
-    [(header::CACHE_CONTROL, "no-store")]
 }

@@ -4,6 +4,8 @@
 //! and returns domain results or an [`ApiError`](crate::error::ApiError).
 
 pub mod approval;
+pub mod audience;
+pub mod client;
 pub mod email;
 pub mod invitations;
 pub mod locks;
@@ -13,6 +15,7 @@ pub mod passkey;
 pub mod password;
 pub mod reauth;
 pub mod recovery;
+pub mod refresh;
 pub mod registration;
 pub mod service_accounts;
 pub mod sessions;

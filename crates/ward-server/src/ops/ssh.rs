@@ -5,7 +5,7 @@ use serde_json::json;
 use ssh_key::public::KeyData;
 use ssh_key::{HashAlg, PublicKey};
 use ward_core::audit::Outcome;
-use ward_core::scope::Permission;
+use ward_core::scope::{Action, Permission};
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -111,7 +111,7 @@ pub async fn issue(
     }
     let permission = Permission {
         resource: "ssh".into(),
-        action: "write".into(),
+        action: Action::Write,
     };
     crate::authz::require(state, caller, &permission)?;
     let subject = subject_key(ask.public_key)?;

@@ -47,14 +47,14 @@ pub async fn issue(
         ));
     };
     let expires_in = TOOL_TOKEN_TTL_SECS.min(crate::issue::access_ttl(state, Some(session)));
-    let access_token = crate::issue::access_token_for(
+    let access_token = crate::issue::access_token(
         state,
         &caller.user,
         Some(session),
-        CLI_CLIENT_ID,
-        &caller.scope,
-        None,
-        expires_in,
+        crate::issue::AccessGrant {
+            ttl: Some(expires_in),
+            ..crate::issue::AccessGrant::new(CLI_CLIENT_ID, &caller.scope, None)
+        },
     )
     .await?;
     crate::audit::record(

@@ -25,7 +25,7 @@ pub async fn forward(proxy: &Proxy, state: &AppState, route: &Route, request: Re
         Err(mut e) => {
             // RFC 9728 §5.1: a client that was refused learns where to read how to get in.
             if e.status == StatusCode::UNAUTHORIZED {
-                e.resource_metadata = Some(crate::oauth::discovery::resource_metadata_url(
+                e.resource_metadata = Some(crate::ops::audience::resource_metadata_url(
                     state,
                     &route.prefix,
                 ));

@@ -165,7 +165,7 @@ pub fn authorize(
     caller: &Caller,
 ) -> Result<(), ApiError> {
     // RFC 8707: a token for another route (or for ward only) is not for this one.
-    crate::oauth::resource::check(state, caller.audience.as_deref(), Some(&route.prefix))?;
+    crate::ops::audience::check(state, caller.audience.as_deref(), Some(&route.prefix))?;
     match route.permissions.for_method(method) {
         Needed::Permission(p) => crate::authz::require(state, caller, p),
         Needed::MethodNotAllowed => Err(ApiError::new(

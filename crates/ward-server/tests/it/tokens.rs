@@ -407,7 +407,7 @@ async fn scope_and_role_matrix(b: Backend) {
             )
         };
         for resource in ward_core::scope::DEFAULT_RESOURCES {
-            for action in ward_core::scope::ACTIONS {
+            for action in ward_core::scope::Action::ALL.map(|a| a.as_str()) {
                 let permission = format!("{resource}:{action}");
                 let expected = role_grants(role, resource, action);
                 // Session cookie.

@@ -4,13 +4,12 @@
 //! route's public URL (`<public_url><prefix>`). A session remembers the resource its grant was
 //! given for, and its refreshes keep it ([`refreshed_audience`]).
 //! Such a token is accepted only where its audience names the target: the route's proxy and
-//! forward-auth, never another route and never ward's own API ([`check`]).
+//! forward-auth, never another route and never ward's own API ([`check`]). The audience is
+//! minted into the token ([`crate::issue::AccessGrant::audience`]), never re-signed afterwards.
 
 use ward_core::{OAuthError, OAuthErrorCode};
-use ward_proto::TokenResponse;
 
 use crate::error::{ApiError, ApiResult};
-use crate::jwt;
 use crate::state::AppState;
 
 /// The audience `resource` names: `None` for ward itself (the issuer), else the route's URL.
@@ -113,31 +112,6 @@ fn kept_audience(
     }
 }
 
-/// The response with its access token re-signed for `audience` (the grant signed it for ward).
-///
-/// # Errors
-/// Internal: the token just signed does not verify.
-pub async fn with_audience(
-    state: &AppState,
-    mut response: TokenResponse,
-    audience: Option<&str>,
-) -> ApiResult<TokenResponse> {
-    let Some(audience) = audience else {
-        return Ok(response);
-    };
-    let keys = state.keys().await;
-    let mut claims = jwt::verify_access_token(
-        &keys,
-        &response.access_token,
-        &state.issuer,
-        state.clock.now(),
-    )
-    .map_err(|e| ApiError::internal(format!("re-signing for a resource: {e:?}")))?;
-    claims.aud = audience.to_string();
-    response.access_token = jwt::sign_access_token(&keys, &claims).map_err(ApiError::internal)?;
-    Ok(response)
-}
-
 /// Whether a token whose audience is `aud` (`None`: ward itself) may be used at the route with
 /// `route_prefix` (`None`: ward's own API).
 ///
@@ -155,4 +129,11 @@ pub fn check(state: &AppState, aud: Option<&str>, route_prefix: Option<&str>) ->
         "this token's audience is {aud}: it is not accepted at {}",
         here.unwrap_or_else(|| format!("{}'s own API", state.issuer))
     )))
+}
+
+/// Where a route's RFC 9728 metadata is: `/.well-known/oauth-protected-resource<prefix>`
+/// (§3.1: the well-known segment goes between the host and the resource's path).
+pub fn resource_metadata_url(state: &AppState, prefix: &str) -> String {
+    let path = if prefix == "/" { "" } else { prefix };
+    state.url(&format!("/.well-known/oauth-protected-resource{path}"))
 }
