@@ -64,7 +64,7 @@ if ! "$VENV/bin/python" -c "import aiohttp, sys; sys.exit(aiohttp.__version__ !=
 fi
 
 ARGS=(--bin "$WARD_BIN" --duration "$(secs "$DURATION")" --warmup "$(secs "$WARMUP")"
-  --rate "$RATE" --port "${WARD_PORT:-18090}" --backend-port "${BACKEND_PORT:-18091}")
+  --rate "$RATE" --port "${SOAK_PORT:-18090}" --backend-port "${SOAK_BACKEND_PORT:-18091}")
 PGDB=""
 cleanup() {
   if [ -n "$PGDB" ]; then
