@@ -9,7 +9,7 @@
 #
 # Durations take s, m or h. --bin runs that ward binary (e.g. the profiling build) instead of
 # building one with `cargo build --release -p ward`. --rate multiplies every rate of the mix
-# (the default is about 70 operations a second). The driver is bench/soak.py (aiohttp, pinned,
+# (the default is about 62 operations a second). The driver is bench/soak.py (aiohttp, pinned,
 # installed into a venv under /tmp on first use); see docs/benchmarks.md, "Soak".
 set -euo pipefail
 
