@@ -52,7 +52,10 @@ pub fn redirect_allowed(requested: &str, registered: &[String], loopback_any_por
 }
 
 /// `http://127.0.0.1:<port>/callback` or `http://[::1]:<port>/callback`, nothing more: no user
-/// info, no query, no fragment, and never the name `localhost` (RFC 8252 §8.3).
+/// info, no query, no fragment, and never the name `localhost` (RFC 8252 §8.3). The port must be
+/// written, and any port means any, 80 included: the `url` crate drops a scheme's default port
+/// (`http://127.0.0.1:80/callback` parses with `port() == None`), so the written port is read off
+/// the text rather than the parsed URL.
 pub fn is_loopback_callback(uri: &str) -> bool {
     let Ok(url) = Url::parse(uri) else {
         return false;
@@ -63,13 +66,22 @@ pub fn is_loopback_callback(uri: &str) -> bool {
         _ => false,
     };
     url.scheme() == "http"
+        && uri.starts_with("http://")
         && loopback_host
-        && url.port().is_some()
+        && has_written_port(uri)
         && url.path() == "/callback"
         && url.query().is_none()
         && url.fragment().is_none()
         && url.username().is_empty()
         && url.password().is_none()
+}
+
+/// Whether the authority of `http://HOST:PORT/callback` ends in `:digits` (an IPv6 host alone
+/// ends in `]`).
+fn has_written_port(uri: &str) -> bool {
+    uri.strip_suffix("/callback")
+        .and_then(|authority| authority.rsplit_once(':'))
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -153,6 +165,11 @@ mod tests {
         assert!(is_loopback_callback("http://127.0.0.1:9876/callback"));
         assert!(is_loopback_callback("http://127.0.0.1:51234/callback"));
         assert!(is_loopback_callback("http://[::1]:9876/callback"));
+        // Any port is any port: 80 is the scheme's default, which the URL parser forgets.
+        assert!(is_loopback_callback("http://127.0.0.1:80/callback"));
+        assert!(is_loopback_callback("http://[::1]:80/callback"));
+        assert!(!is_loopback_callback("http://[::1]/callback"));
+        assert!(!is_loopback_callback("HTTP://127.0.0.1:9876/callback"));
         assert!(!is_loopback_callback("http://localhost:9876/callback"));
         assert!(!is_loopback_callback("https://127.0.0.1:9876/callback"));
         assert!(!is_loopback_callback("http://127.0.0.1/callback"));
