@@ -5,7 +5,21 @@
 //! [`crate::random::random_id`]); serde sees them as plain strings (`#[serde(transparent)]`), so
 //! the database columns, the JSON on the wire and the OpenAPI document do not change. Only the
 //! Rust types do: the store's methods take `&UserId` or `&SessionId`, and the compiler refuses a
-//! session id handed to a method that wants a user id.
+//! session id handed to a method that wants a user id:
+//!
+//! ```compile_fail
+//! use ward_core::{SessionId, UserId};
+//! fn sessions_of_user(_user: &UserId) {}
+//! let session = SessionId::from("0123");
+//! sessions_of_user(&session); // expected `&UserId`, found `&SessionId`
+//! ```
+//!
+//! ```
+//! use ward_core::{SessionId, UserId};
+//! fn sessions_of_user(_user: &UserId) {}
+//! sessions_of_user(&UserId::from("0123"));
+//! assert_eq!(SessionId::from("0123").as_str(), "0123");
+//! ```
 
 use std::borrow::Borrow;
 use std::fmt;
