@@ -114,6 +114,6 @@ pub async fn introspect(
         aud: Some(claims.aud),
         iss: Some(claims.iss),
         jti: Some(claims.jti),
-        sid: claims.sid.map(Into::into),
+        sid: claims.sid.map(ward_core::SessionId::into_string),
     }))
 }

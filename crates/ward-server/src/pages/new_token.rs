@@ -32,7 +32,7 @@ struct Sealed {
 }
 
 fn session_of(caller: &Caller) -> Option<String> {
-    (caller.session.as_ref().map(|s| s.id.clone())).map(Into::into)
+    caller.session.as_ref().map(|s| s.id.to_string())
 }
 
 fn removal() -> Cookie<'static> {

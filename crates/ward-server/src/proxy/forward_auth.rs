@@ -137,7 +137,7 @@ pub async fn validate(
         user_id: caller.user.id.to_string(),
         email: caller.user.email.clone(),
         roles: vec![caller.user.role.clone()],
-        session_id: (caller.session.as_ref().map(|s| s.id.clone())).map(Into::into),
+        session_id: caller.session.as_ref().map(|s| s.id.to_string()),
         scope: caller.scope.clone(),
         permissions: caller
             .authority
