@@ -211,7 +211,7 @@ fn stdout_writer() -> (
     use std::io::Write;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
     let writer = std::thread::spawn(move || {
-        let mut stdout = std::io::stdout().lock();
+        let mut stdout = raw_stdout();
         while let Some(chunk) = rx.blocking_recv() {
             if stdout.write_all(&chunk).is_err() {
                 return;
@@ -223,4 +223,18 @@ fn stdout_writer() -> (
         let _ = stdout.flush();
     });
     (tx, writer)
+}
+
+/// Standard output without Rust's `LineWriter`: a duplicate of file descriptor 1 as a `File`.
+/// `Stdout` looks for the last newline in every write (a `memrchr` over each megabyte the
+/// tunnel delivers, 6 % of the CPU of a download in `perf`); a tunnel carries bytes, not lines,
+/// and the writer flushes nothing it holds back. Falls back to `Stdout` if fd 1 cannot be
+/// duplicated.
+fn raw_stdout() -> Box<dyn std::io::Write> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stdout.lock()),
+    }
 }
