@@ -14,6 +14,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod exchange;
+pub mod ids;
 pub mod machine;
 pub mod mfa;
 pub mod model;
@@ -31,5 +32,6 @@ pub mod token;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{OAuthError, OAuthErrorCode, StoreError};
+pub use ids::{SessionId, UserId};
 pub use random::Random;
 pub use secret::Secret;

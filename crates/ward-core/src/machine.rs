@@ -35,7 +35,7 @@ impl ServiceAccount {
 /// with its own role): it exists only for the length of a request.
 pub fn machine_principal(id: &str, name: &str, role: &str, created_at: Timestamp) -> User {
     User {
-        id: id.to_string(),
+        id: crate::ids::UserId::from(id),
         email: String::new(),
         name: name.to_string(),
         password_hash: None,

@@ -1,10 +1,11 @@
 //! The records ward keeps: users, sessions, authorization codes, device grants, signing keys.
 
 use crate::clock::Timestamp;
+use crate::ids::{SessionId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     /// Lowercased at the edge (see [`normalize_email`]).
     pub email: String,
     pub name: String,
@@ -70,8 +71,8 @@ impl Channel {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub id: String,
-    pub user_id: String,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub client_id: String,
     pub channel: Channel,
     pub scope: String,
@@ -123,7 +124,7 @@ impl Session {
 pub struct AuthCode {
     pub code_hash: String,
     pub client_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub redirect_uri: String,
     pub scope: String,
     pub code_challenge: Option<String>,
@@ -135,7 +136,7 @@ pub struct AuthCode {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     /// The session the first exchange created: revoked if the code is presented again.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// RFC 8707 §2.2: the `resource` named at the authorization request; the token's `aud`.
     pub resource: Option<String>,
 }
@@ -184,7 +185,7 @@ pub struct DeviceGrant {
     pub interval: i64,
     pub last_polled_at: Option<Timestamp>,
     pub status: DeviceGrantStatus,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub auth_time: Option<Timestamp>,
     pub amr: Vec<String>,
     /// The client address that asked for this grant (`POST /oauth/device/code`).
@@ -262,7 +263,7 @@ pub struct AuditQuery {
 /// A user's TOTP enrolment; `confirmed` once a first code was accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpEnrolment {
-    pub user_id: String,
+    pub user_id: UserId,
     /// Sealed under the master key by the server.
     pub secret_enc: String,
     pub confirmed: bool,
@@ -300,7 +301,7 @@ impl ChallengePurpose {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaChallenge {
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub purpose: ChallengePurpose,
     pub return_to: String,
     /// Methods used so far (e.g. `pwd`).
@@ -386,7 +387,7 @@ pub fn amr_with(amr: &[String], method: Amr) -> Vec<String> {
 pub struct WebauthnCredential {
     /// Base64url credential id.
     pub credential_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub passkey: String,
     pub created_at: Timestamp,
@@ -438,7 +439,7 @@ impl CeremonyKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebauthnCeremony {
     pub id: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// A [`CeremonyKind`]'s name.
     pub kind: String,
     /// The library's serialized ceremony state.

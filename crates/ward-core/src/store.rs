@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::account::{AccountLink, OutboxMail};
 use crate::clock::Timestamp;
 use crate::events::{AttemptOutcome, WebhookAttempt, WebhookMessage};
+use crate::ids::{SessionId, UserId};
 use crate::machine::ServiceAccount;
 use crate::model::{
     ApiToken, AuditEvent, AuditQuery, AuthCode, DeviceGrant, IdpPending, LockTicket, MfaChallenge,
@@ -24,7 +25,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait UserStore: Send + Sync {
     /// Fails with [`StoreError::Conflict`] when the email is taken.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Every user counted: a read of the whole table, for tests and tools. A page shown on every
     /// view uses [`UserStore::count_users_up_to`].
@@ -40,21 +41,21 @@ pub trait UserStore: Send + Sync {
     /// paging: the cost of a page does not grow with how far into the list it is).
     async fn users_page(&self, after: Option<&UserCursor>, limit: i64) -> StoreResult<Vec<User>>;
     /// The users among `ids` (unknown ids are left out), in no particular order.
-    async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>>;
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     /// Returns false when there is no such user.
-    async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool>;
+    async fn set_user_role(&self, id: &UserId, role: &str) -> StoreResult<bool>;
     /// The emails of every account at `domain` (normalised, without `@`): the candidates a new
     /// address could be confused with.
     async fn user_emails_at_domain(&self, domain: &str) -> StoreResult<Vec<String>>;
     /// Whether an admin allowed this account to sign in with a password or passkey although its
     /// email domain is routed to an identity provider (break-glass). False for no such user.
-    async fn user_local_login(&self, id: &str) -> StoreResult<bool>;
+    async fn user_local_login(&self, id: &UserId) -> StoreResult<bool>;
     /// Returns false when there is no such user.
-    async fn set_user_local_login(&self, id: &str, local_login: bool) -> StoreResult<bool>;
+    async fn set_user_local_login(&self, id: &UserId, local_login: bool) -> StoreResult<bool>;
     /// Disabling also revokes every session and API token of the user, in one transaction.
     async fn set_user_disabled(
         &self,
-        id: &str,
+        id: &UserId,
         disabled: bool,
         now: Timestamp,
     ) -> StoreResult<bool>;
@@ -115,12 +116,12 @@ pub trait ServiceAccountStore: Send + Sync {
 /// A user's TOTP second factor: its enrolment, the steps it accepted, and its backup codes.
 #[async_trait]
 pub trait TotpStore: Send + Sync {
-    async fn totp_enrolment(&self, user_id: &str) -> StoreResult<Option<TotpEnrolment>>;
+    async fn totp_enrolment(&self, user_id: &UserId) -> StoreResult<Option<TotpEnrolment>>;
     /// Stores a new, unconfirmed secret, replacing an earlier unconfirmed one. False when the
     /// user already has confirmed TOTP.
     async fn begin_totp_enrolment(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         secret_enc: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
@@ -128,19 +129,23 @@ pub trait TotpStore: Send + Sync {
     /// replacing any earlier set, in one transaction. False when nothing was pending.
     async fn confirm_totp_enrolment(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         step: i64,
         backup_code_hashes: &[String],
     ) -> StoreResult<bool>;
     /// Accepts a TOTP step once: false when `step` is not newer than the last accepted one.
-    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    async fn accept_totp_step(&self, user_id: &UserId, step: i64) -> StoreResult<bool>;
     /// Removes TOTP and backup codes.
-    async fn remove_mfa(&self, user_id: &str) -> StoreResult<()>;
-    async fn replace_backup_codes(&self, user_id: &str, hashes: &[String]) -> StoreResult<()>;
+    async fn remove_mfa(&self, user_id: &UserId) -> StoreResult<()>;
+    async fn replace_backup_codes(&self, user_id: &UserId, hashes: &[String]) -> StoreResult<()>;
     /// Marks a backup code used, exactly once; false when unknown or used.
-    async fn use_backup_code(&self, user_id: &str, hash: &str, now: Timestamp)
-        -> StoreResult<bool>;
-    async fn backup_codes_remaining(&self, user_id: &str) -> StoreResult<i64>;
+    async fn use_backup_code(
+        &self,
+        user_id: &UserId,
+        hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn backup_codes_remaining(&self, user_id: &UserId) -> StoreResult<i64>;
 }
 
 /// Second-factor challenges pending between a password and a second factor, and the mark a
@@ -159,7 +164,7 @@ pub trait MfaChallengeStore: Send + Sync {
     /// Also records `now` as the session's last verification (`verified_at`).
     async fn mark_session_mfa(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         amr: &[String],
         now: Timestamp,
     ) -> StoreResult<()>;
@@ -202,7 +207,7 @@ pub trait WebauthnStore: Send + Sync {
     async fn insert_webauthn_credential(&self, credential: &WebauthnCredential) -> StoreResult<()>;
     async fn webauthn_credentials_of_user(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> StoreResult<Vec<WebauthnCredential>>;
     async fn webauthn_credential(
         &self,
@@ -217,7 +222,7 @@ pub trait WebauthnStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn delete_webauthn_credential(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         credential_id: &str,
     ) -> StoreResult<bool>;
     async fn insert_webauthn_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()>;
@@ -306,9 +311,9 @@ pub trait EventStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshRotation {
     /// The token was current; it is now rotated and the new one stored. Carries the session id.
-    Rotated { session_id: String },
+    Rotated { session_id: SessionId },
     /// The token had already been rotated: a replay. The whole session is now revoked.
-    Reused { session_id: String },
+    Reused { session_id: SessionId },
     /// No such token.
     Unknown,
 }
@@ -322,7 +327,7 @@ pub trait SessionStore: Send + Sync {
         refresh_token_hash: Option<&str>,
         cookie_hash: Option<&str>,
     ) -> StoreResult<()>;
-    async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>>;
+    async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>>;
     async fn session_by_cookie_hash(&self, cookie_hash: &str) -> StoreResult<Option<Session>>;
     /// The session a refresh token belongs to, and whether the token is still current (not
     /// yet rotated).
@@ -331,11 +336,12 @@ pub trait SessionStore: Send + Sync {
         hash: &str,
     ) -> StoreResult<Option<(Session, bool)>>;
     /// Records activity, extending the idle deadline.
-    async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+    async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()>;
     /// Re-authentication (password, or a second factor): the session's `verified_at` is `now`.
-    async fn mark_session_reauthenticated(&self, id: &str, now: Timestamp) -> StoreResult<()>;
+    async fn mark_session_reauthenticated(&self, id: &SessionId, now: Timestamp)
+        -> StoreResult<()>;
     /// Revokes a session (idempotent). Returns whether it was live before.
-    async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn revoke_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<bool>;
     /// Atomically marks `old_hash` rotated and stores `new_hash` for the same session; on a
     /// replay of an already-rotated token, revokes the session (RFC 9700 §4.14.2).
     async fn rotate_refresh_token(
@@ -344,13 +350,13 @@ pub trait SessionStore: Send + Sync {
         new_hash: &str,
         now: Timestamp,
     ) -> StoreResult<RefreshRotation>;
-    async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>>;
+    async fn sessions_of_user(&self, user_id: &UserId) -> StoreResult<Vec<Session>>;
     /// Sessions neither revoked nor past their absolute expiry at `now`, newest first, at most
     /// `limit`; only `user_id`'s when given. (Idle ones are left to the caller's
     /// [`Session::is_usable`] check: the idle deadline moves with every use.)
     async fn live_sessions(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         now: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<Session>>;
@@ -358,7 +364,7 @@ pub trait SessionStore: Send + Sync {
     /// keyset paging for the admin list).
     async fn live_sessions_before(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         now: Timestamp,
         before: Option<(i64, String)>,
         limit: i64,
@@ -393,13 +399,21 @@ pub trait GrantStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<CodeRedemption>;
     /// Links the session created by a redeemed code, so a replay can revoke it.
-    async fn set_auth_code_session(&self, code_hash: &str, session_id: &str) -> StoreResult<()>;
+    async fn set_auth_code_session(
+        &self,
+        code_hash: &str,
+        session_id: &SessionId,
+    ) -> StoreResult<()>;
     /// The scopes `user_id` consented to give `client_id`, if ever asked.
-    async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>>;
+    async fn consented_scope(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<String>>;
     /// Records (replaces) what `user_id` consented to give `client_id`.
     async fn record_consent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         scope: &str,
         now: Timestamp,
@@ -412,7 +426,7 @@ pub trait GrantStore: Send + Sync {
     async fn decide_device_grant(
         &self,
         user_code: &str,
-        approved_by: Option<(&str, Timestamp, &[String])>,
+        approved_by: Option<(&UserId, Timestamp, &[String])>,
         now: Timestamp,
     ) -> StoreResult<bool>;
     /// Records a poll; returns the grant with `last_polled_at` set to the poll *before* this
@@ -478,14 +492,14 @@ pub trait IdpStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Option<IdpPending>>;
     /// The ward user linked to this upstream identity.
-    async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<String>>;
+    async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<UserId>>;
     /// Links an upstream identity to an existing user; [`StoreError::Conflict`] when the
     /// identity is linked already.
     async fn insert_idp_link(
         &self,
         idp: &str,
         subject: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
     ) -> StoreResult<()>;
     /// Creates the user and its link in one transaction; [`StoreError::Conflict`] when the
@@ -502,20 +516,20 @@ pub trait IdpStore: Send + Sync {
 pub trait AccountStore: Send + Sync {
     /// Whether the user must choose a new password before anything else (the generated
     /// bootstrap admin). False for no such user.
-    async fn password_change_required(&self, user_id: &str) -> StoreResult<bool>;
+    async fn password_change_required(&self, user_id: &UserId) -> StoreResult<bool>;
     /// Returns false when there is no such user.
     async fn set_password_change_required(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         required: bool,
     ) -> StoreResult<bool>;
     /// Stores a new password hash, clears "must change", and revokes every session of the user
     /// but `keep_session`, in one transaction. Returns false when there is no such user.
     async fn set_password(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         password_hash: &str,
-        keep_session: Option<&str>,
+        keep_session: Option<&SessionId>,
         now: Timestamp,
     ) -> StoreResult<bool>;
     /// Stores a link, deleting the unused links of the same purpose for the same user (a new
@@ -533,15 +547,15 @@ pub trait AccountStore: Send + Sync {
         password_hash: &str,
         remove_factors: bool,
         now: Timestamp,
-    ) -> StoreResult<Option<String>>;
+    ) -> StoreResult<Option<UserId>>;
     /// Removes every second factor of the user (TOTP, backup codes, security keys, pending
     /// sign-in challenges) and revokes all their sessions, in one transaction. False for no
     /// such user.
-    async fn reset_mfa(&self, user_id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn reset_mfa(&self, user_id: &UserId, now: Timestamp) -> StoreResult<bool>;
     /// Deletes the user with their sessions, refresh tokens, API tokens, factors, consents,
     /// upstream links and account links, in one transaction. Audit events stay. False for no
     /// such user.
-    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+    async fn delete_user(&self, user_id: &UserId) -> StoreResult<bool>;
     /// Deletes the links that expired at or before `cutoff` (used or not); returns how many.
     async fn delete_expired_account_links(&self, cutoff: Timestamp) -> StoreResult<u64>;
     /// Uses a live verification link exactly once and marks the user's address verified, if
@@ -551,7 +565,7 @@ pub trait AccountStore: Send + Sync {
         &self,
         token_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<String>>;
+    ) -> StoreResult<Option<UserId>>;
 }
 
 /// Sign-up by invitation or approval, and email change (SPEC §2.14).
@@ -575,14 +589,14 @@ pub trait SignupStore: Send + Sync {
     /// approved). [`StoreError::Conflict`] when the email is taken.
     async fn insert_pending_user(&self, user: &User) -> StoreResult<()>;
     /// Whether the account waits for approval. False for no such user.
-    async fn pending_approval(&self, user_id: &str) -> StoreResult<bool>;
+    async fn pending_approval(&self, user_id: &UserId) -> StoreResult<bool>;
     /// The accounts waiting for approval, oldest first.
     async fn pending_users(&self) -> StoreResult<Vec<User>>;
     /// Approves a waiting account (enables it), exactly once. False when it was not waiting.
-    async fn approve_user(&self, user_id: &str) -> StoreResult<bool>;
+    async fn approve_user(&self, user_id: &UserId) -> StoreResult<bool>;
     /// Sets the account's email, unverified until a link proves it. False for no such user;
     /// [`StoreError::Conflict`] when another account has it.
-    async fn change_email(&self, user_id: &str, email: &str) -> StoreResult<bool>;
+    async fn change_email(&self, user_id: &UserId, email: &str) -> StoreResult<bool>;
 }
 
 /// The mail outbox (SPEC §2.14): mail is written here in the request and sent by a background

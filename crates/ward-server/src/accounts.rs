@@ -5,8 +5,8 @@
 use ward_core::audit::Outcome;
 use ward_core::email::LookAlike;
 use ward_core::model::{is_plausible_email, normalize_email, User};
-use ward_core::random::random_id;
 use ward_core::StoreError;
+use ward_core::UserId;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -84,7 +84,7 @@ pub async fn build_local_user(state: &AppState, new: NewLocalUser) -> Result<Use
         None => None,
     };
     let user = User {
-        id: random_id(state.random.as_ref()),
+        id: UserId::random(state.random.as_ref()),
         name: new
             .name
             .map(|n| n.trim().to_string())
@@ -124,7 +124,7 @@ pub async fn set_local_login(
     state: &AppState,
     caller: &crate::auth::Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
     local_login: bool,
 ) -> Result<(), ApiError> {
     if state.store.user_local_login(id).await? == local_login {
@@ -136,9 +136,9 @@ pub async fn set_local_login(
     crate::audit::record(
         state,
         crate::audit::Audit::new("user.local_login", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(id)
+            .target(id.as_str())
             .detail(serde_json::json!({ "local_login": local_login })),
     )
     .await;

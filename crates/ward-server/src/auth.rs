@@ -17,6 +17,8 @@ use ward_core::authority::{is_first_party_client, Authority, Grant};
 use ward_core::clock::Timestamp;
 use ward_core::model::{ApiToken, Session, User};
 use ward_core::token::{api_token_checksum_ok, token_hash};
+use ward_core::SessionId;
+use ward_core::UserId;
 
 use crate::dpop::{self, Target};
 use crate::error::ApiError;
@@ -362,7 +364,11 @@ pub async fn authenticate_token(
             }
             (Some(session), user)
         }
-        None => match state.store.user_by_id(&claims.sub).await? {
+        None => match state
+            .store
+            .user_by_id(&UserId::from(claims.sub.as_str()))
+            .await?
+        {
             Some(u) if !u.disabled => (None, u),
             // client_credentials tokens have the client as subject and no user.
             _ => return Err(ApiError::unauthorized("no such user, or user disabled")),
@@ -457,7 +463,11 @@ pub async fn authenticate_api_token(state: &AppState, token: &str) -> Result<Cal
     if let Some(reason) = record.unusable_reason(now) {
         return Err(ApiError::unauthorized(reason));
     }
-    let user = match state.store.user_by_id(&record.user_id).await? {
+    let user = match state
+        .store
+        .user_by_id(&UserId::from(record.user_id.as_str()))
+        .await?
+    {
         Some(u) if !u.disabled => u,
         _ => return Err(ApiError::unauthorized("the token's owner is disabled")),
     };
@@ -528,7 +538,10 @@ async fn service_account_token(state: &AppState, hash: &str) -> Result<Caller, A
 /// proxy's re-check of open WebSockets: the session is usable now (not revoked, expired or
 /// idle), its user exists and is enabled, and the MFA policy is met. Records activity now and
 /// then.
-pub async fn live_session(state: &AppState, session_id: &str) -> Result<(Session, User), ApiError> {
+pub async fn live_session(
+    state: &AppState,
+    session_id: &SessionId,
+) -> Result<(Session, User), ApiError> {
     let session = state
         .store
         .session_by_id(session_id)

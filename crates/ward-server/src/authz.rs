@@ -34,7 +34,7 @@ fn audit_denial(state: &AppState, caller: &Caller, permission: &str) {
     crate::audit::record_soon(
         state,
         crate::audit::Audit::new("policy.denied", Outcome::Denied)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .detail(serde_json::json!({
                 "permission": permission,
                 "credential": caller.credential.as_str(),

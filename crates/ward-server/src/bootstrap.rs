@@ -3,9 +3,10 @@
 
 use ward_core::clock::Timestamp;
 use ward_core::model::{is_plausible_email, normalize_email, User};
-use ward_core::random::{random_id, random_string, BASE62};
+use ward_core::random::{random_string, BASE62};
 use ward_core::store::Store;
 use ward_core::Random;
+use ward_core::UserId;
 
 use crate::config::Config;
 use crate::hashing::PasswordPool;
@@ -49,7 +50,7 @@ pub async fn ensure_admin(
         .await
         .map_err(|e| StartError::Bootstrap(format!("bootstrap_admin_password: {e}")))?;
     let user = User {
-        id: random_id(random),
+        id: UserId::random(random),
         name: email.split('@').next().unwrap_or("admin").to_string(),
         email: email.clone(),
         password_hash: Some(hash),

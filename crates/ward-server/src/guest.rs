@@ -8,7 +8,7 @@
 
 use ward_core::audit::Outcome;
 use ward_core::model::{Channel, Session, User};
-use ward_core::random::random_id;
+use ward_core::UserId;
 use ward_proto::TokenResponse;
 
 use crate::audit::{self, Audit};
@@ -61,8 +61,8 @@ pub async fn start_guest(
             now,
         )
         .await?;
-    let id = random_id(state.random.as_ref());
-    let short: String = id.chars().take(12).collect();
+    let id = UserId::random(state.random.as_ref());
+    let short: String = id.as_str().chars().take(12).collect();
     let user = User {
         email: format!("guest-{short}@{GUEST_EMAIL_DOMAIN}"),
         name: format!("Guest {}", short.chars().take(4).collect::<String>()),
@@ -108,9 +108,9 @@ pub async fn start_guest(
     audit::record(
         state,
         Audit::new("guest.created", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(session.ip.as_deref())
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(serde_json::json!({
                 "channel": match start { GuestStart::Web { .. } => "web", GuestStart::Api { .. } => "api" },
                 "expires_at": crate::time::rfc3339(session.expires_at),

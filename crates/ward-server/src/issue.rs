@@ -6,6 +6,7 @@ use ward_core::model::{Channel, Session, User};
 use ward_core::random::random_id;
 use ward_core::scope::ScopeSet;
 use ward_core::token::{new_refresh_token, token_hash};
+use ward_core::SessionId;
 use ward_proto::TokenResponse;
 
 use crate::error::{ApiError, ApiResult};
@@ -58,7 +59,7 @@ pub fn session_lifetime(state: &AppState, channel: Channel) -> i64 {
 fn new_session(state: &AppState, user: &User, req: &SessionRequest) -> Session {
     let now = state.clock.now();
     Session {
-        id: random_id(state.random.as_ref()),
+        id: SessionId::random(state.random.as_ref()),
         user_id: user.id.clone(),
         client_id: req.client_id.clone(),
         channel: req.channel,
@@ -130,9 +131,9 @@ pub async fn start_token_session(
     crate::audit::record(
         state,
         crate::audit::Audit::new("signin", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(req.ip.as_deref())
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(serde_json::json!({
                 "channel": req.channel.as_str(),
                 "client_id": req.client_id,
@@ -246,7 +247,7 @@ pub async fn access_token(
     let ttl = grant.ttl.map_or(longest, |t| t.min(longest));
     let claims = AccessClaims {
         iss: state.issuer.clone(),
-        sub: user.id.clone(),
+        sub: user.id.to_string(),
         aud: grant
             .audience
             .map(str::to_string)
@@ -313,7 +314,7 @@ async fn id_token(
     let now = state.clock.now();
     let claims = IdClaims {
         iss: state.issuer.clone(),
-        sub: user.id.clone(),
+        sub: user.id.to_string(),
         aud: client_id.to_string(),
         exp: now.0 + state.config.access_token_ttl,
         iat: now.0,
@@ -322,7 +323,7 @@ async fn id_token(
         email: user.email.clone(),
         email_verified: user.email_verified,
         name: user.name.clone(),
-        sid: session.id.clone(),
+        sid: session.id.to_string(),
         amr: session.amr.clone(),
     };
     let keys = state.keys().await;

@@ -21,7 +21,7 @@ pub struct AccessClaims {
     pub jti: String,
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub sid: Option<ward_core::SessionId>,
     pub scope: String,
     #[serde(default)]
     pub roles: Vec<String>,

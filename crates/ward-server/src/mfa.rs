@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use ward_core::audit::Outcome;
 use ward_core::mfa;
 use ward_core::model::{amr_is_multi_factor, Session, User};
+use ward_core::UserId;
 
 use crate::error::ApiError;
 use crate::ratelimit::LimitError;
@@ -67,7 +68,7 @@ pub fn backup_hashes(state: &AppState, user_id: &str, codes: &[String]) -> Vec<S
 }
 
 /// The user's confirmed TOTP secret, if MFA is on.
-pub async fn totp_secret(state: &AppState, user_id: &str) -> Result<Option<Vec<u8>>, ApiError> {
+pub async fn totp_secret(state: &AppState, user_id: &UserId) -> Result<Option<Vec<u8>>, ApiError> {
     match state.store.totp_enrolment(user_id).await? {
         Some(e) if e.confirmed => {
             let secret = state
@@ -82,12 +83,12 @@ pub async fn totp_secret(state: &AppState, user_id: &str) -> Result<Option<Vec<u
 
 /// MFA is on when the user has confirmed TOTP or registered a security key.
 /// MFA is on when the user has confirmed TOTP or registered a security key.
-pub async fn is_enabled(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+pub async fn is_enabled(state: &AppState, user_id: &UserId) -> Result<bool, ApiError> {
     Ok(!methods(state, user_id).await?.is_empty())
 }
 
 /// The second factors a user has: `totp`, `backup_code`, `webauthn`.
-pub async fn methods(state: &AppState, user_id: &str) -> Result<Vec<&'static str>, ApiError> {
+pub async fn methods(state: &AppState, user_id: &UserId) -> Result<Vec<&'static str>, ApiError> {
     let mut out = Vec::new();
     if state
         .store
@@ -121,13 +122,17 @@ pub fn policy_allows(state: &AppState, user: &User, session: &Session) -> bool {
 
 /// Checks a TOTP or backup code for `user`, consuming it. The guess is counted before it is
 /// evaluated; over the budget: 429 with `Retry-After`, the code unread.
-pub async fn verify_code(state: &AppState, user_id: &str, code: &str) -> Result<Factor, ApiError> {
+pub async fn verify_code(
+    state: &AppState,
+    user_id: &UserId,
+    code: &str,
+) -> Result<Factor, ApiError> {
     let Some(secret) = totp_secret(state, user_id).await? else {
         return Err(ApiError::bad_request(
             "multi-factor authentication is not enabled",
         ));
     };
-    let attempt = reserve_guess(state, user_id).await?;
+    let attempt = reserve_guess(state, user_id.as_str()).await?;
     let now = state.clock.now();
     let accepted = if mfa::is_totp_shaped(code) {
         match mfa::matching_step(&secret, code, now).map_err(ApiError::internal)? {
@@ -138,7 +143,7 @@ pub async fn verify_code(state: &AppState, user_id: &str, code: &str) -> Result<
     } else {
         match mfa::normalize_backup_code(code) {
             Some(normalized) => {
-                let hash = mfa::backup_code_hash(&pepper(state), user_id, &normalized);
+                let hash = mfa::backup_code_hash(&pepper(state), user_id.as_str(), &normalized);
                 if state.store.use_backup_code(user_id, &hash, now).await? {
                     let remaining = state.store.backup_codes_remaining(user_id).await?;
                     Some(Factor::Backup { remaining })

@@ -5,6 +5,7 @@ use ward_core::account::{AccountLink, LinkPurpose};
 use ward_core::clock::Timestamp;
 use ward_core::store::{AccountStore, StoreResult};
 use ward_core::StoreError;
+use ward_core::{SessionId, UserId};
 
 use crate::changes::Change;
 use crate::codec::{opt, unknown, Flag, Time};
@@ -97,10 +98,10 @@ async fn store_password(tx: &mut Tx<'_>, user_id: &str, hash: &str) -> StoreResu
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    async fn password_change_required(&self, user_id: &str) -> StoreResult<bool> {
+    async fn password_change_required(&self, user_id: &UserId) -> StoreResult<bool> {
         let found: Option<Flag> =
             sqlx::query_scalar("SELECT password_change_required FROM users WHERE id = $1")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -109,12 +110,12 @@ impl AccountStore for SqlStore {
 
     async fn set_password_change_required(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         required: bool,
     ) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE users SET password_change_required = $1 WHERE id = $2")
             .bind(i64::from(required))
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -123,16 +124,22 @@ impl AccountStore for SqlStore {
 
     async fn set_password(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         password_hash: &str,
-        keep_session: Option<&str>,
+        keep_session: Option<&SessionId>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        if !store_password(&mut tx, user_id, password_hash).await? {
+        if !store_password(&mut tx, user_id.as_str(), password_hash).await? {
             return Ok(false);
         }
-        revoke_sessions(&mut tx, user_id, keep_session, now).await?;
+        revoke_sessions(
+            &mut tx,
+            user_id.as_str(),
+            keep_session.map(SessionId::as_str),
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(backend)?;
         self.changed(&[Change::User(user_id.to_string())]).await;
         Ok(true)
@@ -188,7 +195,7 @@ impl AccountStore for SqlStore {
         password_hash: &str,
         remove: bool,
         now: Timestamp,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<Option<UserId>> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // The conditional UPDATE is the "exactly once": a second use finds `used_at` set.
         let done = sqlx::query(
@@ -219,16 +226,16 @@ impl AccountStore for SqlStore {
         }
         tx.commit().await.map_err(backend)?;
         self.changed(&[Change::User(user_id.clone())]).await;
-        Ok(Some(user_id))
+        Ok(Some(user_id.into()))
     }
 
-    async fn reset_mfa(&self, user_id: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn reset_mfa(&self, user_id: &UserId, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // A write first, not a read: on SQLite a transaction that reads and then writes fails
         // with SQLITE_BUSY (no waiting) when another connection wrote in between, which a
         // concurrent request does; a first write takes the lock, waiting its turn.
         let exists = sqlx::query("UPDATE users SET id = id WHERE id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?
@@ -237,20 +244,20 @@ impl AccountStore for SqlStore {
         if !exists {
             return Ok(false);
         }
-        remove_factors(&mut tx, user_id).await?;
-        revoke_sessions(&mut tx, user_id, None, now).await?;
+        remove_factors(&mut tx, user_id.as_str()).await?;
+        revoke_sessions(&mut tx, user_id.as_str(), None, now).await?;
         tx.commit().await.map_err(backend)?;
         self.changed(&[Change::User(user_id.to_string())]).await;
         Ok(true)
     }
 
-    async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+    async fn delete_user(&self, user_id: &UserId) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "DELETE FROM refresh_tokens WHERE session_id IN \
              (SELECT id FROM sessions WHERE user_id = $1)",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -258,7 +265,7 @@ impl AccountStore for SqlStore {
             "DELETE FROM lock_tickets WHERE session_id IN \
              (SELECT id FROM sessions WHERE user_id = $1)",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -267,7 +274,7 @@ impl AccountStore for SqlStore {
             .chain(crate::users::DEPENDENTS)
         {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -276,13 +283,13 @@ impl AccountStore for SqlStore {
         // may finish.
         for table in ["auth_codes", "device_grants", "verify_requests"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
         }
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -299,7 +306,7 @@ impl AccountStore for SqlStore {
         &self,
         token_hash: &str,
         now: Timestamp,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<Option<UserId>> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "UPDATE account_links SET used_at = $1 \
@@ -333,6 +340,6 @@ impl AccountStore for SqlStore {
         }
         tx.commit().await.map_err(backend)?;
         self.changed(&[Change::User(user_id.clone())]).await;
-        Ok(Some(user_id))
+        Ok(Some(user_id.into()))
     }
 }

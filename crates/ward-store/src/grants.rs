@@ -5,6 +5,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::{AuthCode, DeviceGrant, DeviceGrantStatus};
 use ward_core::store::{CodeRedemption, GrantStore, StoreResult};
 use ward_core::StoreError;
+use ward_core::{SessionId, UserId};
 
 use crate::codec::{join, opt, unknown, Time, Words};
 use crate::{backend, SqlStore};
@@ -37,7 +38,7 @@ impl From<CodeRow> for AuthCode {
         AuthCode {
             code_hash: r.code_hash,
             client_id: r.client_id,
-            user_id: r.user_id,
+            user_id: r.user_id.into(),
             redirect_uri: r.redirect_uri,
             scope: r.scope,
             code_challenge: r.code_challenge,
@@ -48,7 +49,7 @@ impl From<CodeRow> for AuthCode {
             device_name: r.device_name,
             created_at: r.created_at.0,
             expires_at: r.expires_at.0,
-            session_id: r.session_id,
+            session_id: r.session_id.map(Into::into),
             resource: r.resource,
         }
     }
@@ -94,7 +95,7 @@ impl TryFrom<GrantRow> for DeviceGrant {
             expires_at: r.expires_at.0,
             interval: r.poll_interval,
             last_polled_at: opt(r.prev_polled_at),
-            user_id: r.user_id,
+            user_id: r.user_id.map(Into::into),
             auth_time: opt(r.auth_time),
             amr: r.amr.0,
             requested_ip: r.requested_ip,
@@ -112,7 +113,7 @@ impl GrantStore for SqlStore {
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
-        .bind(&c.user_id)
+        .bind(c.user_id.as_str())
         .bind(&c.redirect_uri)
         .bind(&c.scope)
         .bind(&c.code_challenge)
@@ -160,9 +161,13 @@ impl GrantStore for SqlStore {
         })
     }
 
-    async fn set_auth_code_session(&self, code_hash: &str, session_id: &str) -> StoreResult<()> {
+    async fn set_auth_code_session(
+        &self,
+        code_hash: &str,
+        session_id: &SessionId,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE auth_codes SET session_id = $1 WHERE code_hash = $2")
-            .bind(session_id)
+            .bind(session_id.as_str())
             .bind(code_hash)
             .execute(&self.pool)
             .await
@@ -170,9 +175,13 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
-    async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+    async fn consented_scope(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+    ) -> StoreResult<Option<String>> {
         sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await
@@ -181,7 +190,7 @@ impl GrantStore for SqlStore {
 
     async fn record_consent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client_id: &str,
         scope: &str,
         now: Timestamp,
@@ -191,7 +200,7 @@ impl GrantStore for SqlStore {
              ON CONFLICT (user_id, client_id) \
              DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(client_id)
         .bind(scope)
         .bind(now.0)
@@ -240,13 +249,13 @@ impl GrantStore for SqlStore {
     async fn decide_device_grant(
         &self,
         user_code: &str,
-        approved_by: Option<(&str, Timestamp, &[String])>,
+        approved_by: Option<(&UserId, Timestamp, &[String])>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let (status, user_id, auth_time, amr) = match approved_by {
             Some((user, at, amr)) => (
                 DeviceGrantStatus::Approved,
-                Some(user),
+                Some(user.as_str()),
                 Some(at.0),
                 join(amr),
             ),

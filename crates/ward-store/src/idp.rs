@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use ward_core::clock::Timestamp;
 use ward_core::model::{IdpPending, User};
 use ward_core::store::{IdpStore, StoreResult};
+use ward_core::UserId;
 
 use crate::codec::Time;
 use crate::{backend, SqlStore};
@@ -74,20 +75,22 @@ impl IdpStore for SqlStore {
         Ok(row.map(IdpPending::from))
     }
 
-    async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT user_id FROM idp_links WHERE idp = $1 AND subject = $2")
-            .bind(idp)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)
+    async fn idp_link(&self, idp: &str, subject: &str) -> StoreResult<Option<UserId>> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM idp_links WHERE idp = $1 AND subject = $2")
+                .bind(idp)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(found.map(UserId::from))
     }
 
     async fn insert_idp_link(
         &self,
         idp: &str,
         subject: &str,
-        user_id: &str,
+        user_id: &UserId,
         now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query(
@@ -95,7 +98,7 @@ impl IdpStore for SqlStore {
         )
         .bind(idp)
         .bind(subject)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(now.0)
         .execute(&self.pool)
         .await
@@ -109,7 +112,7 @@ impl IdpStore for SqlStore {
             "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&u.id)
+        .bind(u.id.as_str())
         .bind(&u.email)
         .bind(&u.name)
         .bind(&u.password_hash)
@@ -124,7 +127,7 @@ impl IdpStore for SqlStore {
         )
         .bind(idp)
         .bind(subject)
-        .bind(&u.id)
+        .bind(u.id.as_str())
         .bind(u.created_at.0)
         .execute(&mut *tx)
         .await

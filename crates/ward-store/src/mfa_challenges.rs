@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use ward_core::clock::Timestamp;
 use ward_core::model::{ChallengePurpose, MfaChallenge};
 use ward_core::store::{MfaChallengeStore, StoreResult};
+use ward_core::SessionId;
 use ward_core::StoreError;
 
 use crate::changes::Change;
@@ -33,7 +34,7 @@ impl TryFrom<ChallengeRow> for MfaChallenge {
             purpose: ChallengePurpose::parse(&r.purpose)
                 .ok_or_else(|| unknown("challenge purpose", &r.purpose))?,
             token_hash: r.token_hash,
-            user_id: r.user_id,
+            user_id: r.user_id.into(),
             return_to: r.return_to,
             amr: r.amr.0,
             created_at: r.created_at.0,
@@ -50,7 +51,7 @@ impl MfaChallengeStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&c.token_hash)
-        .bind(&c.user_id)
+        .bind(c.user_id.as_str())
         .bind(c.purpose.as_str())
         .bind(&c.return_to)
         .bind(join(&c.amr))
@@ -95,7 +96,7 @@ impl MfaChallengeStore for SqlStore {
 
     async fn mark_session_mfa(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         amr: &[String],
         now: Timestamp,
     ) -> StoreResult<()> {
@@ -104,7 +105,7 @@ impl MfaChallengeStore for SqlStore {
         )
         .bind(join(amr))
         .bind(now.0)
-        .bind(session_id)
+        .bind(session_id.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -6,6 +6,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::{Channel, Session};
 use ward_core::store::{RefreshRotation, SessionStore, StoreResult};
 use ward_core::StoreError;
+use ward_core::{SessionId, UserId};
 
 use crate::changes::Change;
 use crate::codec::{join, opt, unknown, Flag, Time, Words};
@@ -46,8 +47,8 @@ impl TryFrom<SessionRow> for Session {
     fn try_from(r: SessionRow) -> Result<Self, StoreError> {
         Ok(Session {
             channel: Channel::parse(&r.channel).ok_or_else(|| unknown("channel", &r.channel))?,
-            id: r.id,
-            user_id: r.user_id,
+            id: r.id.into(),
+            user_id: r.user_id.into(),
             client_id: r.client_id,
             scope: r.scope,
             device_id: r.device_id,
@@ -108,8 +109,8 @@ impl SessionStore for SqlStore {
              amr, revoked_at, cookie_hash, verified_at, dpop_jkt, resource) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
-        .bind(&s.id)
-        .bind(&s.user_id)
+        .bind(s.id.as_str())
+        .bind(s.user_id.as_str())
         .bind(&s.client_id)
         .bind(s.channel.as_str())
         .bind(&s.scope)
@@ -136,7 +137,7 @@ impl SessionStore for SqlStore {
                 "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
             )
             .bind(hash)
-            .bind(&s.id)
+            .bind(s.id.as_str())
             .bind(s.created_at.0)
             .execute(&mut *tx)
             .await
@@ -145,19 +146,19 @@ impl SessionStore for SqlStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn session_by_id(&self, id: &str) -> StoreResult<Option<Session>> {
-        if let Some(s) = self.cache.sessions.get(id) {
+    async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>> {
+        if let Some(s) = self.cache.sessions.get(id.as_str()) {
             return Ok(Some(s));
         }
         let generation = self.cache.sessions.generation();
         let found = self
             .one_session(
                 &format!("SELECT {COLUMNS} FROM sessions s WHERE s.id = $1"),
-                id,
+                id.as_str(),
             )
             .await?;
         if let Some(s) = &found {
-            self.cache.sessions.put(id, s, generation);
+            self.cache.sessions.put(id.as_str(), s, generation);
         }
         Ok(found)
     }
@@ -191,10 +192,15 @@ impl SessionStore for SqlStore {
         }
     }
 
-    async fn touch_session(&self, id: &str, now: Timestamp) -> StoreResult<()> {
+    async fn touch_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<()> {
         // Already recorded at `now` or later by this process (a rotation commits its own touch):
         // the UPDATE below would change nothing.
-        if self.cache.touched.get(id).is_some_and(|t| t >= now.0) {
+        if self
+            .cache
+            .touched
+            .get(id.as_str())
+            .is_some_and(|t| t >= now.0)
+        {
             return Ok(());
         }
         self.writer
@@ -203,7 +209,7 @@ impl SessionStore for SqlStore {
                 now: now.0,
             })
             .await?;
-        self.cache.sessions.update_key(id, |s| {
+        self.cache.sessions.update_key(id.as_str(), |s| {
             if s.last_seen_at < now {
                 s.last_seen_at = now;
             }
@@ -211,10 +217,14 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn mark_session_reauthenticated(&self, id: &str, now: Timestamp) -> StoreResult<()> {
+    async fn mark_session_reauthenticated(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET verified_at = $1 WHERE id = $2")
             .bind(now.0)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -222,11 +232,11 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn revoke_session(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn revoke_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now.0)
-                .bind(id)
+                .bind(id.as_str())
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -255,15 +265,18 @@ impl SessionStore for SqlStore {
                 match &r {
                     RefreshRotation::Rotated { session_id } => {
                         let generation = self.cache.touched.generation();
-                        self.cache.touched.put(session_id, &now.0, generation);
-                        self.cache.sessions.update_key(session_id, |s| {
+                        self.cache
+                            .touched
+                            .put(session_id.as_str(), &now.0, generation);
+                        self.cache.sessions.update_key(session_id.as_str(), |s| {
                             if s.last_seen_at < now {
                                 s.last_seen_at = now;
                             }
                         });
                     }
                     RefreshRotation::Reused { session_id } => {
-                        self.changed(&[Change::Session(session_id.clone())]).await;
+                        self.changed(&[Change::Session(session_id.clone().into())])
+                            .await;
                     }
                     RefreshRotation::Unknown => {}
                 }
@@ -275,11 +288,11 @@ impl SessionStore for SqlStore {
         }
     }
 
-    async fn sessions_of_user(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+    async fn sessions_of_user(&self, user_id: &UserId) -> StoreResult<Vec<Session>> {
         let rows = sqlx::query_as::<_, SessionRow>(&format!(
             "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 ORDER BY s.created_at DESC"
         ))
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
@@ -288,7 +301,7 @@ impl SessionStore for SqlStore {
 
     async fn live_sessions(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         now: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<Session>> {
@@ -297,7 +310,7 @@ impl SessionStore for SqlStore {
 
     async fn live_sessions_before(
         &self,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
         now: Timestamp,
         before: Option<(i64, String)>,
         limit: i64,
@@ -322,7 +335,7 @@ impl SessionStore for SqlStore {
             .bind(before_id)
             .bind(limit);
         if let Some(u) = user_id {
-            q = q.bind(u);
+            q = q.bind(u.as_str());
         }
         let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
         sessions(rows)
@@ -379,7 +392,9 @@ pub(crate) async fn rotate_in(
         // A refresh is activity: recorded in the same commit, so that the caller's
         // `touch_session` finds nothing left to write (see `touch_session`).
         touch_in(conn, &session_id, now).await?;
-        RefreshRotation::Rotated { session_id }
+        RefreshRotation::Rotated {
+            session_id: session_id.into(),
+        }
     } else {
         let known: Option<String> =
             sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
@@ -397,7 +412,9 @@ pub(crate) async fn rotate_in(
                 .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
-                RefreshRotation::Reused { session_id }
+                RefreshRotation::Reused {
+                    session_id: session_id.into(),
+                }
             }
             None => RefreshRotation::Unknown,
         }

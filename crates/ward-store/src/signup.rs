@@ -5,6 +5,7 @@ use ward_core::account::AccountLink;
 use ward_core::clock::Timestamp;
 use ward_core::model::User;
 use ward_core::store::{SignupStore, StoreResult};
+use ward_core::UserId;
 
 use crate::accounts::{LinkRow, LINK_COLUMNS};
 use crate::changes::Change;
@@ -21,7 +22,7 @@ async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     pending: bool,
 ) -> StoreResult<()> {
     sqlx::query(INSERT_USER)
-        .bind(&u.id)
+        .bind(u.id.as_str())
         .bind(&u.email)
         .bind(&u.name)
         .bind(&u.password_hash)
@@ -112,10 +113,10 @@ impl SignupStore for SqlStore {
         insert(&self.pool, u, true).await
     }
 
-    async fn pending_approval(&self, user_id: &str) -> StoreResult<bool> {
+    async fn pending_approval(&self, user_id: &UserId) -> StoreResult<bool> {
         let found: Option<Flag> =
             sqlx::query_scalar("SELECT pending_approval FROM users WHERE id = $1")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -132,12 +133,12 @@ impl SignupStore for SqlStore {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    async fn approve_user(&self, user_id: &str) -> StoreResult<bool> {
+    async fn approve_user(&self, user_id: &UserId) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE users SET pending_approval = 0, disabled = 0 \
              WHERE id = $1 AND pending_approval = 1",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -145,10 +146,10 @@ impl SignupStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn change_email(&self, user_id: &str, email: &str) -> StoreResult<bool> {
+    async fn change_email(&self, user_id: &UserId, email: &str) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE users SET email = $1, email_verified = 0 WHERE id = $2")
             .bind(email)
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -5,6 +5,7 @@ use ward_core::clock::Timestamp;
 use ward_core::model::TotpEnrolment;
 use ward_core::store::{StoreResult, TotpStore};
 use ward_core::StoreError;
+use ward_core::UserId;
 
 use crate::codec::{Flag, Time};
 use crate::{backend, SqlStore};
@@ -21,7 +22,7 @@ struct EnrolmentRow {
 impl From<EnrolmentRow> for TotpEnrolment {
     fn from(r: EnrolmentRow) -> Self {
         TotpEnrolment {
-            user_id: r.user_id,
+            user_id: r.user_id.into(),
             secret_enc: r.secret_enc,
             confirmed: r.confirmed.0,
             last_step: r.last_step,
@@ -55,11 +56,11 @@ impl SqlStore {
 
 #[async_trait]
 impl TotpStore for SqlStore {
-    async fn totp_enrolment(&self, user_id: &str) -> StoreResult<Option<TotpEnrolment>> {
+    async fn totp_enrolment(&self, user_id: &UserId) -> StoreResult<Option<TotpEnrolment>> {
         let row = sqlx::query_as::<_, EnrolmentRow>(
             "SELECT user_id, secret_enc, confirmed, last_step, created_at FROM mfa_totp WHERE user_id = $1",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
@@ -68,13 +69,13 @@ impl TotpStore for SqlStore {
 
     async fn begin_totp_enrolment(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         secret_enc: &str,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1 AND confirmed = 0")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -82,7 +83,7 @@ impl TotpStore for SqlStore {
             "INSERT INTO mfa_totp (user_id, secret_enc, confirmed, last_step, created_at) \
              VALUES ($1, $2, 0, 0, $3)",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(secret_enc)
         .bind(now.0)
         .execute(&mut *tx)
@@ -101,7 +102,7 @@ impl TotpStore for SqlStore {
 
     async fn confirm_totp_enrolment(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         step: i64,
         hashes: &[String],
     ) -> StoreResult<bool> {
@@ -110,54 +111,54 @@ impl TotpStore for SqlStore {
             "UPDATE mfa_totp SET confirmed = 1, last_step = $1 WHERE user_id = $2 AND confirmed = 0",
         )
         .bind(step)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        Self::insert_backup_codes(&mut tx, user_id, hashes).await?;
+        Self::insert_backup_codes(&mut tx, user_id.as_str(), hashes).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
 
-    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+    async fn accept_totp_step(&self, user_id: &UserId, step: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE mfa_totp SET last_step = $1 WHERE user_id = $2 AND confirmed = 1 AND last_step < $1",
         )
         .bind(step)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn remove_mfa(&self, user_id: &str) -> StoreResult<()> {
+    async fn remove_mfa(&self, user_id: &UserId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         sqlx::query("DELETE FROM mfa_backup_codes WHERE user_id = $1")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
-    async fn replace_backup_codes(&self, user_id: &str, hashes: &[String]) -> StoreResult<()> {
+    async fn replace_backup_codes(&self, user_id: &UserId, hashes: &[String]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        Self::insert_backup_codes(&mut tx, user_id, hashes).await?;
+        Self::insert_backup_codes(&mut tx, user_id.as_str(), hashes).await?;
         tx.commit().await.map_err(backend)
     }
 
     async fn use_backup_code(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         hash: &str,
         now: Timestamp,
     ) -> StoreResult<bool> {
@@ -166,7 +167,7 @@ impl TotpStore for SqlStore {
              WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
         )
         .bind(now.0)
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(hash)
         .execute(&self.pool)
         .await
@@ -174,11 +175,11 @@ impl TotpStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn backup_codes_remaining(&self, user_id: &str) -> StoreResult<i64> {
+    async fn backup_codes_remaining(&self, user_id: &UserId) -> StoreResult<i64> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM mfa_backup_codes WHERE user_id = $1 AND used_at IS NULL",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(backend)

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use ward_core::clock::Timestamp;
 use ward_core::model::User;
 use ward_core::store::{StoreResult, UserCursor, UserStore};
+use ward_core::UserId;
 
 use crate::changes::Change;
 use crate::codec::{Flag, Time};
@@ -43,7 +44,7 @@ pub(crate) struct UserRow {
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
         User {
-            id: r.id,
+            id: r.id.into(),
             email: r.email,
             name: r.name,
             password_hash: r.password_hash,
@@ -62,7 +63,7 @@ impl UserStore for SqlStore {
             "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, \
              email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&u.id)
+        .bind(u.id.as_str())
         .bind(&u.email)
         .bind(&u.name)
         .bind(&u.password_hash)
@@ -76,20 +77,20 @@ impl UserStore for SqlStore {
         Ok(())
     }
 
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        if let Some(u) = self.cache.users.get(id) {
+    async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
+        if let Some(u) = self.cache.users.get(id.as_str()) {
             return Ok(Some(u));
         }
         let generation = self.cache.users.generation();
         let found =
             sqlx::query_as::<_, UserRow>(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-                .bind(id)
+                .bind(id.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?
                 .map(User::from);
         if let Some(u) = &found {
-            self.cache.users.put(id, u, generation);
+            self.cache.users.put(id.as_str(), u, generation);
         }
         Ok(found)
     }
@@ -150,8 +151,8 @@ impl UserStore for SqlStore {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
-        let mut ids: Vec<&String> = ids.iter().collect();
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let mut ids: Vec<&str> = ids.iter().map(UserId::as_str).collect();
         ids.sort_unstable();
         ids.dedup();
         let mut found = Vec::with_capacity(ids.len());
@@ -185,29 +186,29 @@ impl UserStore for SqlStore {
         .map_err(backend)
     }
 
-    async fn user_local_login(&self, id: &str) -> StoreResult<bool> {
+    async fn user_local_login(&self, id: &UserId) -> StoreResult<bool> {
         let found: Option<Flag> = sqlx::query_scalar("SELECT local_login FROM users WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
         Ok(found.is_some_and(|f| f.0))
     }
 
-    async fn set_user_local_login(&self, id: &str, local_login: bool) -> StoreResult<bool> {
+    async fn set_user_local_login(&self, id: &UserId, local_login: bool) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE users SET local_login = $1 WHERE id = $2")
             .bind(i64::from(local_login))
-            .bind(id)
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn set_user_role(&self, id: &str, role: &str) -> StoreResult<bool> {
+    async fn set_user_role(&self, id: &UserId, role: &str) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -217,7 +218,7 @@ impl UserStore for SqlStore {
 
     async fn set_user_disabled(
         &self,
-        id: &str,
+        id: &UserId,
         disabled: bool,
         now: Timestamp,
     ) -> StoreResult<bool> {
@@ -228,7 +229,7 @@ impl UserStore for SqlStore {
              pending_approval = CASE WHEN $1 = 0 THEN 0 ELSE pending_approval END WHERE id = $2",
         )
         .bind(i64::from(disabled))
-        .bind(id)
+        .bind(id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -240,7 +241,7 @@ impl UserStore for SqlStore {
                 "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
             )
             .bind(now.0)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -248,7 +249,7 @@ impl UserStore for SqlStore {
                 "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
             )
             .bind(now.0)
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;

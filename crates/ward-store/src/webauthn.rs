@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use ward_core::clock::Timestamp;
 use ward_core::model::{WebauthnCeremony, WebauthnCredential};
 use ward_core::store::{StoreResult, WebauthnStore};
+use ward_core::UserId;
 
 use crate::codec::{opt, Time};
 use crate::{backend, SqlStore};
@@ -25,7 +26,7 @@ impl From<CredentialRow> for WebauthnCredential {
     fn from(r: CredentialRow) -> Self {
         WebauthnCredential {
             credential_id: r.credential_id,
-            user_id: r.user_id,
+            user_id: r.user_id.into(),
             name: r.name,
             passkey: r.passkey,
             created_at: r.created_at.0,
@@ -48,7 +49,7 @@ impl From<CeremonyRow> for WebauthnCeremony {
     fn from(r: CeremonyRow) -> Self {
         WebauthnCeremony {
             id: r.id,
-            user_id: r.user_id,
+            user_id: r.user_id.map(Into::into),
             kind: r.kind,
             state: r.state,
             created_at: r.created_at.0,
@@ -65,7 +66,7 @@ impl WebauthnStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&c.credential_id)
-        .bind(&c.user_id)
+        .bind(c.user_id.as_str())
         .bind(&c.name)
         .bind(&c.passkey)
         .bind(c.created_at.0)
@@ -77,12 +78,12 @@ impl WebauthnStore for SqlStore {
 
     async fn webauthn_credentials_of_user(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> StoreResult<Vec<WebauthnCredential>> {
         let rows = sqlx::query_as::<_, CredentialRow>(&format!(
             "SELECT {CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE user_id = $1 ORDER BY created_at"
         ))
-        .bind(user_id)
+        .bind(user_id.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
@@ -121,13 +122,13 @@ impl WebauthnStore for SqlStore {
 
     async fn delete_webauthn_credential(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         credential_id: &str,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "DELETE FROM webauthn_credentials WHERE user_id = $1 AND credential_id = $2",
         )
-        .bind(user_id)
+        .bind(user_id.as_str())
         .bind(credential_id)
         .execute(&self.pool)
         .await
@@ -141,7 +142,7 @@ impl WebauthnStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&c.id)
-        .bind(&c.user_id)
+        .bind(c.user_id.as_ref().map(UserId::as_str))
         .bind(&c.kind)
         .bind(&c.state)
         .bind(c.created_at.0)

@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use ward_core::model::AuditQuery;
 use ward_core::store::UserCursor;
+use ward_core::UserId;
 use ward_proto::ErrorBody;
 pub use ward_proto::{AuditEvent, AuditPage, CreateUser, PatchUser, UserInfo, UserList};
 
@@ -133,7 +134,7 @@ pub async fn patch_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     ApiJson(req): ApiJson<PatchUser>,
 ) -> ApiResult<Json<UserInfo>> {
     let after = patch_user_record(&state, &caller, ip.as_deref(), &id, req).await?;
@@ -190,7 +191,11 @@ pub async fn audit_log(
     }
     // `user` is an id or an email.
     let user_id = match params.user.as_deref().map(str::trim) {
-        Some(u) if u.contains('@') => Some(crate::api::sessions::resolve_user(&state, u).await?),
+        Some(u) if u.contains('@') => Some(
+            crate::api::sessions::resolve_user(&state, u)
+                .await?
+                .into_string(),
+        ),
         Some("") | None => None,
         Some(u) => Some(u.to_string()),
     };

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use ward_core::UserId;
 use ward_proto::{ErrorBody, RecoveryLink};
 
 use crate::auth::Caller;
@@ -34,7 +35,7 @@ pub async fn recovery_link(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<(StatusCode, Json<RecoveryLink>)> {
     let made = crate::ops::users::recovery_link(&state, &caller, ip.as_deref(), &id).await?;
     Ok((
@@ -66,7 +67,7 @@ pub async fn reset_mfa(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     crate::ops::users::reset_mfa(&state, &caller, ip.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -93,7 +94,7 @@ pub async fn delete_user(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     crate::ops::users::delete_user(&state, &caller, ip.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)

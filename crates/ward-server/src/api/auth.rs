@@ -156,9 +156,9 @@ pub async fn logout(
     audit::record(
         &state,
         Audit::new("session.revoked", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip.as_deref())
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(serde_json::json!({"via": "logout"})),
     )
     .await;

@@ -81,8 +81,8 @@ pub async fn stream(
         None => None,
     };
     let credential = Credential {
-        user_id: caller.user.id.clone(),
-        session_id: caller.session.as_ref().map(|s| s.id.clone()),
+        user_id: caller.user.id.to_string(),
+        session_id: caller.session.as_ref().map(|s| s.id.to_string()),
         api_token_id: caller.api_token.as_ref().map(|t| t.id.clone()),
     };
     let events = subscribe(&state, after, types, credential);

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use ward_core::UserId;
 use ward_proto::{ErrorBody, Invitation, InvitationList, InvitationRequest};
 
 use crate::auth::Caller;
@@ -109,7 +110,7 @@ pub async fn approve(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     crate::ops::approval::approve(&state, &caller, ip.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -136,7 +137,7 @@ pub async fn deny(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     crate::ops::approval::deny(&state, &caller, ip.as_deref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)

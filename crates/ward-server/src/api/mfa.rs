@@ -81,9 +81,9 @@ pub async fn confirm(
     audit::record(
         &state,
         Audit::new("mfa.enabled", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip.as_deref())
-            .target(&caller.user.id),
+            .target(caller.user.id.as_str()),
     )
     .await;
     Ok(Json(BackupCodes {

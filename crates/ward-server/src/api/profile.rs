@@ -42,7 +42,7 @@ pub async fn profile(
         roles: vec![caller.user.role.clone()],
         guest: crate::authz::is_guest(&caller),
         session: caller.session.as_ref().map(|s| ProfileSession {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             channel: s.channel.as_str().to_string(),
             expires_at: rfc3339(s.expires_at),
         }),
@@ -51,7 +51,7 @@ pub async fn profile(
             methods: mfa_methods.iter().map(|m| m.to_string()).collect(),
         },
         credential: Some(caller.credential.as_str().to_string()),
-        id: caller.user.id,
+        id: caller.user.id.into(),
         email: caller.user.email,
         name: caller.user.name,
         limits,

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
+use ward_core::SessionId;
 use ward_proto::ErrorBody;
 
 use crate::auth::Caller;
@@ -66,7 +67,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<StatusCode> {
     revoke_session(&state, &caller, ip.as_deref(), &id, Via::User).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -145,7 +146,7 @@ pub async fn admin_revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
 ) -> ApiResult<StatusCode> {
     authz::require_admin(&state, &caller, true)?;
     revoke_session(&state, &caller, ip.as_deref(), &id, Via::Admin).await?;

@@ -41,7 +41,10 @@ pub struct TokenValidation {
     )
 )]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TokenList>> {
-    let tokens = state.store.api_tokens_of_user(&caller.user.id).await?;
+    let tokens = state
+        .store
+        .api_tokens_of_user(caller.user.id.as_str())
+        .await?;
     let tokens: Vec<TokenInfo> = tokens.iter().map(token_info).collect();
     Ok(Json(TokenList { tokens }))
 }
@@ -144,7 +147,7 @@ pub async fn validate(caller: Caller) -> ApiResult<Json<TokenValidation>> {
     Ok(Json(TokenValidation {
         id: token.id.clone(),
         name: token.name.clone(),
-        user_id: caller.user.id.clone(),
+        user_id: caller.user.id.to_string(),
         email: caller.user.email.clone(),
         role: caller.user.role.clone(),
         scopes: token.scopes.clone(),

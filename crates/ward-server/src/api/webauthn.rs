@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ward_core::audit::Outcome;
 use ward_core::model::{amr_with, Amr, CeremonyKind, User, WebauthnCredential};
+use ward_core::UserId;
 use ward_proto::ErrorBody;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
@@ -118,7 +119,7 @@ pub async fn register_start(
     crate::api::mfa::refuse_guests(&caller)?;
     crate::authz::require_account_security(&state, &caller)?;
     let rp = relying_party(&state)?;
-    let handle = user_handle(&caller.user.id)
+    let handle = user_handle(caller.user.id.as_str())
         .ok_or_else(|| ApiError::internal("user id is not 128-bit hex"))?;
     let existing: Vec<_> = passkeys_of(&state, &caller.user.id)
         .await?
@@ -135,7 +136,7 @@ pub async fn register_start(
         .map_err(ApiError::internal)?;
     let ceremony = save_ceremony(
         &state,
-        Some(&caller.user.id),
+        Some(caller.user.id.as_str()),
         CeremonyKind::Register,
         &registration,
     )
@@ -182,7 +183,7 @@ pub async fn register_finish(
     crate::authz::require_account_security(&state, &caller)?;
     let rp = relying_party(&state)?;
     let ceremony = take_ceremony(&state, &body.ceremony, Some(CeremonyKind::Register)).await?;
-    if ceremony.user_id.as_deref() != Some(caller.user.id.as_str()) {
+    if ceremony.user_id.as_ref() != Some(&caller.user.id) {
         return Err(ApiError::bad_request(
             "this ceremony belongs to someone else",
         ));
@@ -209,7 +210,7 @@ pub async fn register_finish(
     audit::record(
         &state,
         Audit::new("mfa.webauthn_registered", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip.as_deref())
             .target(&record.credential_id)
             .detail(json!({"name": name})),
@@ -373,7 +374,7 @@ pub async fn authenticate_finish(
                     &state,
                     Audit::new("signin", Outcome::Denied)
                         .ip(ip.as_deref())
-                        .target(&user.id)
+                        .target(user.id.as_str())
                         .detail(serde_json::json!({
                             "email": user.email, "method": "passkey",
                             "reason": "routed_to_idp", "idp": idp.name,
@@ -401,7 +402,10 @@ pub async fn authenticate_finish(
             Ok((jar, Json(Authenticated::redirect(to))).into_response())
         }
         Some(CeremonyKind::Mfa) => {
-            let user_id = ceremony.user_id.clone().unwrap_or_default();
+            let user_id = ceremony
+                .user_id
+                .clone()
+                .unwrap_or_else(|| UserId::from(String::new()));
             let challenge_hash: String =
                 finish_taken(&state, &user_id, &ceremony, &body.credential).await?;
             let challenge = state
@@ -417,7 +421,7 @@ pub async fn authenticate_finish(
             audit::record(
                 &state,
                 Audit::new("mfa.verify", Outcome::Ok)
-                    .actor(&user.id)
+                    .actor(user.id.as_str())
                     .ip(ip.as_deref())
                     .detail(json!({"purpose": "signin", "method": "webauthn"})),
             )
@@ -462,7 +466,7 @@ pub async fn authenticate_finish(
     }
 }
 
-async fn enabled_user(state: &AppState, user_id: &str) -> ApiResult<User> {
+async fn enabled_user(state: &AppState, user_id: &UserId) -> ApiResult<User> {
     match state.store.user_by_id(user_id).await? {
         Some(u) if !u.disabled => Ok(u),
         _ => Err(ApiError::unauthorized("no such user, or user disabled")),

@@ -101,7 +101,7 @@ pub async fn resend(
     audit::record(
         state,
         Audit::new("webhook.resent", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(id)
             .detail(json!({"webhook": message.webhook, "event_id": message.event_id})),

@@ -12,6 +12,7 @@ pub mod oidc;
 
 use std::collections::HashMap;
 use std::time::Duration;
+use ward_core::UserId;
 
 use axum::http::StatusCode;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -20,7 +21,6 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use url::Url;
 use ward_core::model::{normalize_email, IdpPending, User};
-use ward_core::random::random_id;
 use ward_core::token::{new_opaque_secret, token_hash};
 use ward_core::StoreError;
 
@@ -238,7 +238,7 @@ impl IdpFailure {
 pub async fn required_idp<'a>(
     state: &'a AppState,
     email: &str,
-    user_id: Option<&str>,
+    user_id: Option<&UserId>,
 ) -> Result<Option<&'a IdpConfig>, StoreError> {
     let Some(idp) = crate::config::idp_for_email(&state.config.idps, email) else {
         return Ok(None);
@@ -484,7 +484,7 @@ pub async fn resolve_account(
             return Err(IdpFailure::LookAlike { email, why });
         }
         let user = User {
-            id: random_id(state.random.as_ref()),
+            id: UserId::random(state.random.as_ref()),
             email: email.clone(),
             name: who.name.clone().unwrap_or_default(),
             password_hash: None,

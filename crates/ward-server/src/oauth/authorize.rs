@@ -396,7 +396,7 @@ pub async fn decision(
             crate::audit::record(
                 &state,
                 crate::audit::Audit::new("consent.granted", Outcome::Ok)
-                    .actor(&user.id)
+                    .actor(user.id.as_str())
                     .target(request.client.id())
                     .detail(serde_json::json!({"scope": request.scope.to_string()})),
             )
@@ -407,7 +407,7 @@ pub async fn decision(
             crate::audit::record(
                 &state,
                 crate::audit::Audit::new("consent.denied", Outcome::Ok)
-                    .actor(&user.id)
+                    .actor(user.id.as_str())
                     .target(request.client.id())
                     .detail(serde_json::json!({"scope": request.scope.to_string()})),
             )

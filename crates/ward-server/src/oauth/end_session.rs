@@ -135,13 +135,13 @@ async fn respond(
     let plan = check_end_session(state, request).await?;
     let session = web_session(state, &jar).await?;
     if let Some((session, user)) = &session {
-        if !confirmed && !plan.names_user(&user.id) {
+        if !confirmed && !plan.names_user(user.id.as_str()) {
             return Ok(confirm_page(state, jar, request));
         }
         logout::end_session(
             state,
             session,
-            &user.id,
+            user.id.as_str(),
             ip,
             Via::EndSession,
             plan.client_id.as_deref(),

@@ -283,9 +283,9 @@ pub async fn delegation(
     audit::record(
         state,
         Audit::new("token.exchanged", Outcome::Ok)
-            .actor(&subject.user.id)
+            .actor(subject.user.id.as_str())
             .ip(ip)
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(json!({"kind": "delegation", "actor": actor.id, "scope": scope})),
     )
     .await;

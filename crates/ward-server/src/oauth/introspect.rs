@@ -78,11 +78,11 @@ pub async fn introspect(
             active: true,
             scope: Some(session.scope.clone()),
             client_id: Some(session.client_id.clone()),
-            sub: Some(session.user_id.clone()),
+            sub: Some(session.user_id.to_string()),
             exp: Some(session.expires_at.0),
             iat: Some(session.created_at.0),
             token_type: Some("refresh_token".into()),
-            sid: Some(session.id),
+            sid: Some(session.id.into()),
             iss: Some(state.issuer.clone()),
             ..IntrospectionResponse::default()
         }));
@@ -114,6 +114,6 @@ pub async fn introspect(
         aud: Some(claims.aud),
         iss: Some(claims.iss),
         jti: Some(claims.jti),
-        sid: claims.sid,
+        sid: claims.sid.map(ward_core::SessionId::into_string),
     }))
 }

@@ -76,8 +76,8 @@ pub async fn revoke(
             audit::record(
                 &state,
                 Audit::new("session.revoked", Outcome::Ok)
-                    .actor(&session.user_id)
-                    .target(&session.id)
+                    .actor(session.user_id.as_str())
+                    .target(session.id.as_str())
                     .detail(serde_json::json!({"via": "oauth_revoke"})),
             )
             .await;

@@ -270,7 +270,7 @@ async fn authorization_code(
                     crate::audit::record(
                         state,
                         crate::audit::Audit::new("session.revoked", Outcome::Ok)
-                            .target(sid)
+                            .target(sid.as_str())
                             .detail(
                                 serde_json::json!({"via": "code_reuse", "client_id": c.client_id}),
                             ),
@@ -445,7 +445,7 @@ async fn device_code(
             }
             let user_id = grant
                 .user_id
-                .as_deref()
+                .as_ref()
                 .ok_or_else(|| ApiError::internal("approved device grant without a user"))?;
             let user = load_user(state, user_id).await?;
             let request = SessionRequest {

@@ -29,7 +29,7 @@ pub struct UserInfoClaims {
 )]
 pub async fn userinfo(caller: Caller) -> Json<UserInfoClaims> {
     Json(UserInfoClaims {
-        sub: caller.user.id,
+        sub: caller.user.id.into(),
         email: caller.user.email,
         email_verified: caller.user.email_verified,
         name: caller.user.name,

@@ -7,6 +7,7 @@
 use serde_json::json;
 use ward_core::audit::Outcome;
 use ward_core::model::User;
+use ward_core::UserId;
 
 use crate::accounts::{build_local_user, insert_checked, NewLocalUser};
 use crate::audit::{self, Audit};
@@ -30,9 +31,9 @@ pub async fn request(state: &AppState, ip: Option<&str>, new: NewLocalUser) -> A
     audit::record(
         state,
         Audit::new("user.requested", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(json!({"email": user.email, "role": user.role, "method": "signup"})),
     )
     .await;
@@ -51,7 +52,7 @@ pub async fn pending(state: &AppState, caller: &Caller) -> ApiResult<Vec<User>> 
     Ok(state.store.pending_users().await?)
 }
 
-async fn waiting(state: &AppState, id: &str) -> ApiResult<User> {
+async fn waiting(state: &AppState, id: &UserId) -> ApiResult<User> {
     let user = state
         .store
         .user_by_id(id)
@@ -74,7 +75,7 @@ pub async fn approve(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
     let user = waiting(state, id).await?;
@@ -87,9 +88,9 @@ pub async fn approve(
     audit::record(
         state,
         Audit::new("user.approved", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(id),
+            .target(id.as_str()),
     )
     .await;
     let rendered = crate::mail::templates::access_decided(state, &user, true);
@@ -108,7 +109,7 @@ pub async fn deny(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
     let user = waiting(state, id).await?;

@@ -118,9 +118,9 @@ pub async fn change(
     audit::record(
         state,
         Audit::new("email.changed", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(json!({"from": user.email, "to": updated.email})),
     )
     .await;

@@ -7,9 +7,9 @@ use serde_json::json;
 use ward_core::account::{AccountLink, LinkProblem, LinkPurpose};
 use ward_core::audit::Outcome;
 use ward_core::model::{is_plausible_email, normalize_email, User};
-use ward_core::random::random_id;
 use ward_core::token::{new_opaque_secret, token_hash};
 use ward_core::StoreError;
+use ward_core::UserId;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -83,7 +83,7 @@ pub async fn invite(
         user_id: None,
         email: Some(email.clone()),
         role: Some(role.clone()),
-        created_by: Some(caller.user.id.clone()),
+        created_by: Some(caller.user.id.to_string()),
         created_at: now,
         expires_at: now.plus_secs(LinkPurpose::Invite.lifetime_secs()),
         used_at: None,
@@ -101,7 +101,7 @@ pub async fn invite(
     audit::record(
         state,
         Audit::new("invitation.created", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .detail(json!({"email": email, "role": role, "mailed": mailed})),
     )
@@ -158,7 +158,7 @@ pub async fn redeem(
     let email = link.email.clone().unwrap_or_default();
     let name = name.trim();
     let mut user = User {
-        id: random_id(state.random.as_ref()),
+        id: UserId::random(state.random.as_ref()),
         name: if name.is_empty() {
             email.split('@').next().unwrap_or_default().to_string()
         } else {
@@ -206,9 +206,9 @@ pub async fn redeem(
     audit::record(
         state,
         Audit::new("user.created", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(json!({
                 "email": user.email,
                 "role": user.role,

@@ -8,6 +8,7 @@ use serde_json::json;
 use ward_core::audit::Outcome;
 use ward_core::model::CeremonyKind;
 use ward_core::token::token_hash;
+use ward_core::UserId;
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::audit::{self, Audit};
@@ -79,7 +80,7 @@ pub fn resource_bound(target: &str) -> String {
 /// no session.
 pub fn holder(caller: &Caller) -> Option<String> {
     match (&caller.session, &caller.api_token) {
-        (Some(s), _) => Some(s.id.clone()),
+        (Some(s), _) => Some(s.id.to_string()),
         (None, Some(t)) => Some(format!("token:{}", t.id)),
         _ => None,
     }
@@ -133,7 +134,7 @@ pub fn may_manage_locks(state: &AppState, caller: &Caller, kind: &str) -> ApiRes
     audit::record_soon(
         state,
         Audit::new("policy.denied", Outcome::Denied)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .detail(json!({
                 "permission": format!("locks of {kind}"),
                 "credential": caller.credential.as_str(),
@@ -162,7 +163,7 @@ pub async fn start_passkey(
 /// gives it back.
 pub async fn prove(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     ip: Option<&str>,
     proof: &Proof,
     bound: &str,
@@ -180,7 +181,7 @@ pub async fn prove(
     audit::record(
         state,
         Audit::new("mfa.verify", crate::mfa::outcome(&result))
-            .actor(user_id)
+            .actor(user_id.as_str())
             .ip(ip)
             .target(target)
             .detail(json!({"purpose": "resource", "method": proof.method()})),
@@ -204,13 +205,13 @@ async fn prove_for_resource(
 
 async fn passkey_for(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     ceremony: &str,
     credential: &PublicKeyCredential,
     bound: &str,
 ) -> ApiResult<()> {
     passkey::relying_party(state)?;
-    let attempt = crate::mfa::reserve_guess(state, user_id).await?;
+    let attempt = crate::mfa::reserve_guess(state, user_id.as_str()).await?;
     let started_for: String =
         passkey::finish_for_user(state, user_id, CEREMONY_KIND, ceremony, credential).await?;
     if started_for != bound {
@@ -238,7 +239,7 @@ pub async fn lock(
     prove_for_resource(state, caller, ip, proof, &target).await?;
     if !state
         .store
-        .lock_resource(kind, id, &caller.user.id, state.clock.now())
+        .lock_resource(kind, id, caller.user.id.as_str(), state.clock.now())
         .await?
     {
         return Err(ApiError::conflict(format!("{target} is already locked")));
@@ -246,7 +247,7 @@ pub async fn lock(
     audit::record(
         state,
         Audit::new("lock", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(&target),
     )
@@ -281,7 +282,7 @@ pub async fn unlock(
     audit::record(
         state,
         Audit::new("unlock", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(&target),
     )

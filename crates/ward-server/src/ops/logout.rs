@@ -3,6 +3,7 @@
 
 use ward_core::audit::Outcome;
 use ward_core::model::Session;
+use ward_core::SessionId;
 
 use crate::audit::{self, Audit};
 use crate::error::ApiError;
@@ -56,7 +57,7 @@ pub async fn end_session(
             Audit::new("session.revoked", Outcome::Ok)
                 .actor(user_id)
                 .ip(ip)
-                .target(&session.id)
+                .target(session.id.as_str())
                 .detail(detail),
         )
         .await;
@@ -79,7 +80,7 @@ pub struct EndSession {
     /// The relying party, from `client_id` or the hint's audience.
     pub client_id: Option<String>,
     /// The hint's `sub` and `sid`: the user and the relying party's own session.
-    pub hinted: Option<(String, String)>,
+    pub hinted: Option<(String, SessionId)>,
     /// Where to send the browser afterwards, `state` already appended.
     pub redirect: Option<String>,
 }
@@ -180,7 +181,7 @@ pub async fn check_end_session(
     };
     Ok(EndSession {
         client_id,
-        hinted: hint.map(|h| (h.sub, h.sid)),
+        hinted: hint.map(|h| (h.sub, SessionId::from(h.sid))),
         redirect,
     })
 }

@@ -4,6 +4,7 @@
 use serde_json::json;
 use ward_core::audit::Outcome;
 use ward_core::mfa;
+use ward_core::UserId;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -26,7 +27,7 @@ pub async fn checked(
     audit::record(
         state,
         Audit::new("mfa.verify", outcome)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .detail(json!({ "purpose": purpose })),
     )
@@ -48,9 +49,9 @@ pub async fn disable(
     audit::record(
         state,
         Audit::new("mfa.disabled", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(&caller.user.id),
+            .target(caller.user.id.as_str()),
     )
     .await;
     crate::mail::notice(state, &caller.user, crate::mail::Notice::MfaDisabled).await;
@@ -71,15 +72,15 @@ pub async fn regenerate_backup_codes(
         .store
         .replace_backup_codes(
             &caller.user.id,
-            &backup_hashes(state, &caller.user.id, &codes),
+            &backup_hashes(state, caller.user.id.as_str(), &codes),
         )
         .await?;
     audit::record(
         state,
         Audit::new("mfa.backup_codes", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(&caller.user.id),
+            .target(caller.user.id.as_str()),
     )
     .await;
     Ok(codes)
@@ -105,7 +106,7 @@ pub async fn remove_security_key(
     audit::record(
         state,
         Audit::new("mfa.webauthn_removed", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(id),
     )
@@ -124,7 +125,11 @@ pub fn qr_svg(data: &str) -> ApiResult<String> {
 }
 
 /// The enrolment material for a new secret: what the account page and `ward mfa enable` show.
-pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> ApiResult<TotpSetup> {
+pub async fn start_enrolment(
+    state: &AppState,
+    user_id: &UserId,
+    email: &str,
+) -> ApiResult<TotpSetup> {
     let secret = mfa::new_totp_secret(state.random.as_ref());
     let sealed = state
         .master_key
@@ -151,7 +156,7 @@ pub async fn start_enrolment(state: &AppState, user_id: &str, email: &str) -> Ap
 /// Confirms a pending enrolment with a first code; returns the backup codes (shown once).
 pub async fn finish_enrolment(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     code: &str,
 ) -> ApiResult<Vec<String>> {
     let enrolment = state
@@ -163,7 +168,7 @@ pub async fn finish_enrolment(
             ApiError::bad_request("no enrolment in progress: start with /api/mfa/totp/setup")
         })?;
     let now = state.clock.now();
-    let attempt = crate::mfa::reserve_guess(state, user_id).await?;
+    let attempt = crate::mfa::reserve_guess(state, user_id.as_str()).await?;
     let secret = state
         .master_key
         .open("totp", &enrolment.secret_enc)
@@ -174,7 +179,11 @@ pub async fn finish_enrolment(
     let codes = mfa::new_backup_codes(state.random.as_ref());
     if !state
         .store
-        .confirm_totp_enrolment(user_id, step, &backup_hashes(state, user_id, &codes))
+        .confirm_totp_enrolment(
+            user_id,
+            step,
+            &backup_hashes(state, user_id.as_str(), &codes),
+        )
         .await?
     {
         return Err(ApiError::conflict("the enrolment was already confirmed"));

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use ward_core::UserId;
 use webauthn_rs::prelude::{
     AuthenticationResult, Passkey, PasskeyAuthentication, PublicKeyCredential, Webauthn,
 };
@@ -68,7 +69,7 @@ pub async fn save(
         .store
         .insert_webauthn_ceremony(&WebauthnCeremony {
             id: id.clone(),
-            user_id: user_id.map(str::to_string),
+            user_id: user_id.map(UserId::from),
             kind: kind.as_str().to_string(),
             state: serde_json::to_string(data).map_err(ApiError::internal)?,
             created_at: now,
@@ -93,7 +94,7 @@ pub async fn take(
 }
 
 /// The user's registered credentials.
-pub async fn passkeys_of(state: &AppState, user_id: &str) -> ApiResult<Vec<Passkey>> {
+pub async fn passkeys_of(state: &AppState, user_id: &UserId) -> ApiResult<Vec<Passkey>> {
     state
         .store
         .webauthn_credentials_of_user(user_id)
@@ -122,7 +123,7 @@ pub async fn record_use(
 /// bound to `bound` (what it is for). 400 when the user has no security key.
 pub async fn start_for_user(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     kind: CeremonyKind,
     bound: &impl Serialize,
 ) -> ApiResult<Started> {
@@ -136,7 +137,7 @@ pub async fn start_for_user(
     let (options, auth) = rp
         .start_passkey_authentication(&passkeys)
         .map_err(ApiError::internal)?;
-    let ceremony = save(state, Some(user_id), kind, &(auth, bound)).await?;
+    let ceremony = save(state, Some(user_id.as_str()), kind, &(auth, bound)).await?;
     Ok(Started {
         ceremony,
         options: serde_json::to_value(options).map_err(ApiError::internal)?,
@@ -149,7 +150,7 @@ pub async fn start_for_user(
 /// ceremony was bound to; the caller compares it with what is being done.
 pub async fn finish_for_user<B: DeserializeOwned>(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     kind: CeremonyKind,
     ceremony: &str,
     credential: &PublicKeyCredential,
@@ -161,12 +162,12 @@ pub async fn finish_for_user<B: DeserializeOwned>(
 /// [`finish_for_user`] for a ceremony already taken (by a caller that dispatches on its kind).
 pub async fn finish_taken<B: DeserializeOwned>(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     ceremony: &WebauthnCeremony,
     credential: &PublicKeyCredential,
 ) -> ApiResult<B> {
     let rp = relying_party(state)?;
-    if ceremony.user_id.as_deref() != Some(user_id) {
+    if ceremony.user_id.as_ref() != Some(user_id) {
         return Err(ApiError::bad_request(
             "this ceremony belongs to someone else",
         ));

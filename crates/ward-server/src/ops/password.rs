@@ -62,9 +62,9 @@ pub async fn change(
         audit::record(
             state,
             Audit::new("password.changed", Outcome::Failed)
-                .actor(&caller.user.id)
+                .actor(caller.user.id.as_str())
                 .ip(ip)
-                .target(&caller.user.id)
+                .target(caller.user.id.as_str())
                 .detail(json!({"reason": e.code})),
         )
         .await;
@@ -98,7 +98,7 @@ pub async fn change(
         .count();
     if !state
         .store
-        .set_password(&caller.user.id, &hash, keep.as_deref(), now)
+        .set_password(&caller.user.id, &hash, keep.as_ref(), now)
         .await?
     {
         return Err(ApiError::not_found("no such user"));
@@ -106,9 +106,9 @@ pub async fn change(
     audit::record(
         state,
         Audit::new("password.changed", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(&caller.user.id)
+            .target(caller.user.id.as_str())
             .detail(json!({"sessions_revoked": others})),
     )
     .await;

@@ -61,9 +61,9 @@ pub async fn reauthenticate(
     audit::record(
         state,
         Audit::new("reauth", outcome)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(serde_json::json!({ "method": method })),
     )
     .await;

@@ -8,6 +8,7 @@ use ward_core::account::{AccountLink, LinkProblem, LinkPurpose};
 use ward_core::audit::Outcome;
 use ward_core::model::User;
 use ward_core::token::token_hash;
+use ward_core::UserId;
 
 use crate::audit::{self, Audit};
 use crate::error::{ApiError, ApiResult};
@@ -29,7 +30,7 @@ pub async fn check(
         return Ok(Err(problem));
     }
     let user = match link.user_id.as_deref() {
-        Some(id) => state.store.user_by_id(id).await?,
+        Some(id) => state.store.user_by_id(&UserId::from(id)).await?,
         None => None,
     };
     match user {
@@ -86,9 +87,9 @@ pub async fn redeem(
     audit::record(
         state,
         Audit::new(event, Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(json!({"factors_removed": remove_factors, "sessions_revoked": true})),
     )
     .await;

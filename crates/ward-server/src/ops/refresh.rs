@@ -9,6 +9,7 @@ use ward_core::model::User;
 use ward_core::store::RefreshRotation;
 use ward_core::token::{is_refresh_token_shape, new_refresh_token, token_hash};
 use ward_core::OAuthError;
+use ward_core::UserId;
 use ward_proto::TokenResponse;
 
 use crate::error::{ApiError, ApiResult};
@@ -21,7 +22,7 @@ use crate::state::AppState;
 ///
 /// # Errors
 /// `invalid_grant` when the user is gone or disabled.
-pub async fn load_user(state: &AppState, user_id: &str) -> ApiResult<User> {
+pub async fn load_user(state: &AppState, user_id: &UserId) -> ApiResult<User> {
     match state.store.user_by_id(user_id).await? {
         Some(u) if !u.disabled => Ok(u),
         _ => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),
@@ -109,8 +110,8 @@ pub async fn refresh(
             crate::audit::record(
                 state,
                 crate::audit::Audit::new("session.revoked", Outcome::Ok)
-                    .actor(&session.user_id)
-                    .target(&session_id)
+                    .actor(session.user_id.as_str())
+                    .target(session_id.as_str())
                     .detail(
                         serde_json::json!({"via": "refresh_reuse", "user_id": session.user_id}),
                     ),

@@ -182,14 +182,14 @@ pub async fn create_token(
         token_hash: token_hash(&token),
         created_at: now,
         expires_at: now.plus_secs(ttl),
-        created_by: Some(caller.user.id.clone()),
+        created_by: Some(caller.user.id.to_string()),
         single_use: req.single_use.unwrap_or(true),
     };
     state.store.insert_registration_token(&record).await?;
     audit::record(
         state,
         Audit::new("registration_token.created", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(&record.id)
             .detail(json!({"expires_at": record.expires_at.0, "single_use": record.single_use})),
@@ -282,7 +282,7 @@ pub async fn remove(
     audit::record(
         state,
         Audit::new("client.removed", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(id),
     )

@@ -73,7 +73,7 @@ pub async fn create(
         name: name.to_string(),
         role: role.to_string(),
         created_at: state.clock.now(),
-        created_by: Some(caller.user.id.clone()),
+        created_by: Some(caller.user.id.to_string()),
     };
     match state.store.insert_service_account(&account).await {
         Ok(()) => {}
@@ -87,7 +87,7 @@ pub async fn create(
     audit::record(
         state,
         Audit::new("service_account.created", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(&account.id)
             .detail(json!({"name": account.name, "role": account.role})),
@@ -125,7 +125,7 @@ pub async fn delete(
     audit::record(
         state,
         Audit::new("service_account.deleted", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(id)
             .detail(json!({"name": account.name})),
@@ -189,7 +189,7 @@ pub async fn issue_token(
     audit::record(
         state,
         Audit::new("service_account.token_created", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(&record.id)
             .detail(json!({
@@ -226,7 +226,7 @@ pub async fn revoke_token(
     audit::record(
         state,
         Audit::new("service_account.token_revoked", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(token_id)
             .detail(json!({"service_account": id})),

@@ -5,6 +5,8 @@ use serde_json::json;
 use ward_core::audit::Outcome;
 use ward_core::clock::Timestamp;
 use ward_core::model::{normalize_email, Session};
+use ward_core::SessionId;
+use ward_core::UserId;
 use ward_proto::SessionInfo;
 
 use crate::audit::{self, Audit};
@@ -20,8 +22,8 @@ pub const LIST_LIMIT: i64 = 500;
 /// A session as the API shows it; `current` is the caller's session id.
 pub fn session_info(s: &Session, current: Option<&str>) -> SessionInfo {
     SessionInfo {
-        id: s.id.clone(),
-        user_id: s.user_id.clone(),
+        id: s.id.to_string(),
+        user_id: s.user_id.to_string(),
         email: None,
         channel: s.channel.as_str().to_string(),
         client_id: s.client_id.clone(),
@@ -44,7 +46,7 @@ pub fn session_info(s: &Session, current: Option<&str>) -> SessionInfo {
 }
 
 /// The live sessions of `user_id` (or everyone's), usable right now.
-pub async fn live_sessions(state: &AppState, user_id: Option<&str>) -> ApiResult<Vec<Session>> {
+pub async fn live_sessions(state: &AppState, user_id: Option<&UserId>) -> ApiResult<Vec<Session>> {
     let now = state.clock.now();
     let sessions = state.store.live_sessions(user_id, now, LIST_LIMIT).await?;
     Ok(sessions.into_iter().filter(|s| s.is_usable(now)).collect())
@@ -74,12 +76,12 @@ pub async fn revoke_session(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &SessionId,
     via: Via,
 ) -> ApiResult<Session> {
     // Revoking another of one's own sessions is account security; ending the current one
     // (signing out) is not.
-    if via == Via::User && current_id(caller) != Some(id) {
+    if via == Via::User && current_id(caller) != Some(id.as_str()) {
         authz::require_account_security(state, caller)?;
     }
     let session = state
@@ -98,14 +100,14 @@ pub async fn revoke_session(
     audit::record(
         state,
         Audit::new("session.revoked", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(id)
+            .target(id.as_str())
             .detail(json!({
                 "via": via.as_str(),
                 "user_id": session.user_id,
                 "channel": session.channel.as_str(),
-                "current": current_id(caller) == Some(id),
+                "current": current_id(caller) == Some(id.as_str()),
             })),
     )
     .await;
@@ -113,11 +115,11 @@ pub async fn revoke_session(
 }
 
 /// Resolves `?user=` (an id, or an email when it has an `@`) to a user id.
-pub async fn resolve_user(state: &AppState, user: &str) -> ApiResult<String> {
+pub async fn resolve_user(state: &AppState, user: &str) -> ApiResult<UserId> {
     let found = if user.contains('@') {
         state.store.user_by_email(&normalize_email(user)).await?
     } else {
-        state.store.user_by_id(user).await?
+        state.store.user_by_id(&UserId::from(user)).await?
     };
     found
         .map(|u| u.id)
@@ -159,15 +161,15 @@ pub async fn admin_sessions(
     let now = state.clock.now();
     let page = state
         .store
-        .live_sessions_before(user_id.as_deref(), now, before, limit)
+        .live_sessions_before(user_id.as_ref(), now, before, limit)
         .await?;
     // From the page as read, before the idle filter, so that no session is skipped.
     let next = (page.len() as i64 == limit)
         .then(|| page.last().map(|s| format!("{}.{}", s.created_at.0, s.id)))
         .flatten();
     let sessions: Vec<Session> = page.into_iter().filter(|s| s.is_usable(now)).collect();
-    let ids: Vec<String> = sessions.iter().map(|s| s.user_id.clone()).collect();
-    let emails: std::collections::HashMap<String, String> = state
+    let ids: Vec<UserId> = sessions.iter().map(|s| s.user_id.clone()).collect();
+    let emails: std::collections::HashMap<UserId, String> = state
         .store
         .users_by_ids(&ids)
         .await?

@@ -71,7 +71,7 @@ pub async fn check_password<'a>(
     };
 
     let user = state.store.user_by_email(email).await?;
-    let user_id = user.as_ref().map(|u| u.id.as_str());
+    let user_id = user.as_ref().map(|u| &u.id);
     if let Some(idp) = crate::idp::required_idp(state, email, user_id).await? {
         state.limiter.release(attempt).await;
         state.metrics.auth_event(method, "routed_to_idp");
@@ -81,7 +81,7 @@ pub async fn check_password<'a>(
                 "email": email, "method": method, "reason": "routed_to_idp", "idp": idp.name,
             }));
         if let Some(id) = user_id {
-            event = event.target(id);
+            event = event.target(id.as_str());
         }
         audit::record(state, event).await;
         return Ok(PasswordCheck::RoutedToIdp(idp));
@@ -94,7 +94,7 @@ pub async fn check_password<'a>(
             state.metrics.auth_event(method, "pending_approval");
             audit::record(
                 state,
-                Audit::new("signin", Outcome::Denied).ip(ip).target(&u.id).detail(
+                Audit::new("signin", Outcome::Denied).ip(ip).target(u.id.as_str()).detail(
                     serde_json::json!({"email": email, "method": method, "reason": "pending_approval"}),
                 ),
             )
@@ -115,7 +115,7 @@ pub async fn check_password<'a>(
                 .ip(ip)
                 .detail(serde_json::json!({"email": email, "method": method}));
             if let Some(u) = user.as_ref() {
-                event = event.target(&u.id);
+                event = event.target(u.id.as_str());
             }
             audit::record(state, event).await;
             Ok(PasswordCheck::Refused {

@@ -166,7 +166,7 @@ pub async fn issue(
     audit::record(
         state,
         Audit::new("ssh.certificate", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(ask.host.unwrap_or(""))
             .detail(json!({

@@ -91,7 +91,7 @@ pub async fn request(
             "vr_{}",
             random_string(state.random.as_ref(), REQUEST_ID_ALPHABET, 26)
         ),
-        user_id: caller.user.id.clone(),
+        user_id: caller.user.id.to_string(),
         holder: holder.to_string(),
         kind: kind.to_string(),
         resource_id: id.to_string(),
@@ -221,8 +221,8 @@ pub async fn start_approval_passkey(
     caller: &Caller,
     id: &str,
 ) -> ApiResult<crate::ops::passkey::Started> {
-    let request = for_owner(state, &caller.user.id, id).await?;
-    if let Some(why) = approval_refusal(&request, &caller.user.id, state.clock.now()) {
+    let request = for_owner(state, caller.user.id.as_str(), id).await?;
+    if let Some(why) = approval_refusal(&request, caller.user.id.as_str(), state.clock.now()) {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", why));
     }
     crate::ops::passkey::start_for_user(
@@ -242,9 +242,9 @@ pub async fn decide(
     approve: Option<&Proof>,
     ip: Option<&str>,
 ) -> ApiResult<VerifyRequest> {
-    let request = for_owner(state, &caller.user.id, id).await?;
+    let request = for_owner(state, caller.user.id.as_str(), id).await?;
     let now = state.clock.now();
-    if let Some(why) = approval_refusal(&request, &caller.user.id, now) {
+    if let Some(why) = approval_refusal(&request, caller.user.id.as_str(), now) {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", why));
     }
     let target = format!("{}/{}", request.kind, request.resource_id);
@@ -255,7 +255,7 @@ pub async fn decide(
     }
     if !state
         .store
-        .decide_verify_request(&request.id, &caller.user.id, approved, now)
+        .decide_verify_request(&request.id, caller.user.id.as_str(), approved, now)
         .await?
     {
         return Err(ApiError::new(
@@ -274,7 +274,7 @@ pub async fn decide(
             },
             Outcome::Ok,
         )
-        .actor(&caller.user.id)
+        .actor(caller.user.id.as_str())
         .ip(ip)
         .target(&target)
         .detail(json!({

@@ -113,7 +113,7 @@ pub async fn approve(
         audit::record(
             state,
             Audit::new("mfa.verify", crate::mfa::outcome(&checked))
-                .target(&user.id)
+                .target(user.id.as_str())
                 .ip(ip)
                 .detail(serde_json::json!({"purpose": "signin", "method": METHOD})),
         )
@@ -139,7 +139,7 @@ pub async fn approve(
     audit::record(
         state,
         Audit::new("device.approved", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip)
             .target(&grant.user_code)
             .detail(serde_json::json!({"method": METHOD, "amr": amr})),

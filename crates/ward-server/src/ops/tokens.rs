@@ -65,12 +65,19 @@ pub async fn create_token(
     if expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::bad_request("expires_at must be in the future"));
     }
-    let (record, secret) = new_token_record(state, &caller.user.id, name, scopes, now, expires_at);
+    let (record, secret) = new_token_record(
+        state,
+        caller.user.id.as_str(),
+        name,
+        scopes,
+        now,
+        expires_at,
+    );
     state.store.insert_api_token(&record).await?;
     audit::record(
         state,
         Audit::new("token.created", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(&record.id)
             .detail(json!({"name": record.name, "scopes": record.scopes})),
@@ -120,7 +127,7 @@ pub async fn revoke_token(
 ) -> ApiResult<()> {
     if !state
         .store
-        .revoke_api_token(&caller.user.id, id, state.clock.now())
+        .revoke_api_token(caller.user.id.as_str(), id, state.clock.now())
         .await?
     {
         return Err(ApiError::not_found("no such live API token of yours"));
@@ -128,7 +135,7 @@ pub async fn revoke_token(
     audit::record(
         state,
         Audit::new("token.revoked", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
             .target(id),
     )

@@ -60,9 +60,9 @@ pub async fn issue(
     crate::audit::record(
         state,
         crate::audit::Audit::new("token.exchanged", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip.as_deref())
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(serde_json::json!({"scope": caller.scope, "expires_in": expires_in})),
     )
     .await;

@@ -7,6 +7,7 @@ use ward_core::account::{AccountLink, LinkPurpose};
 use ward_core::audit::Outcome;
 use ward_core::model::User;
 use ward_core::token::{new_opaque_secret, token_hash};
+use ward_core::UserId;
 
 use crate::audit::{self, Audit};
 use crate::auth::Caller;
@@ -39,7 +40,7 @@ pub async fn issue_link(
     let link = AccountLink {
         token_hash: token_hash(&secret),
         purpose,
-        user_id: Some(user.id.clone()),
+        user_id: Some(user.id.to_string()),
         email: Some(user.email.clone()),
         role: None,
         created_by: created_by.map(str::to_string),
@@ -67,7 +68,7 @@ pub struct MadeLink {
     pub user: User,
 }
 
-async fn target(state: &AppState, id: &str) -> ApiResult<User> {
+async fn target(state: &AppState, id: &UserId) -> ApiResult<User> {
     state
         .store
         .user_by_id(id)
@@ -86,7 +87,7 @@ pub async fn recovery_link(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
 ) -> ApiResult<MadeLink> {
     authz::require_admin(state, caller, true)?;
     let user = target(state, id).await?;
@@ -104,14 +105,19 @@ pub async fn recovery_link(
             user.email
         )));
     }
-    let (url, expires_at) =
-        issue_link(state, LinkPurpose::Recovery, &user, Some(&caller.user.id)).await?;
+    let (url, expires_at) = issue_link(
+        state,
+        LinkPurpose::Recovery,
+        &user,
+        Some(caller.user.id.as_str()),
+    )
+    .await?;
     audit::record(
         state,
         Audit::new("user.recovery_link", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(json!({"expires_at": crate::time::rfc3339(expires_at)})),
     )
     .await;
@@ -131,7 +137,7 @@ pub async fn reset_mfa(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
     let user = target(state, id).await?;
@@ -141,9 +147,9 @@ pub async fn reset_mfa(
     audit::record(
         state,
         Audit::new("mfa.reset", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(id),
+            .target(id.as_str()),
     )
     .await;
     crate::mail::notice(state, &user, crate::mail::Notice::MfaReset).await;
@@ -158,10 +164,10 @@ pub async fn delete_user(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
-    if id == caller.user.id {
+    if *id == caller.user.id {
         return Err(ApiError::conflict(
             "you cannot delete your own account; ask another admin",
         ));
@@ -185,20 +191,27 @@ pub async fn remove_account<'a>(
     state: &AppState,
     caller: &'a Caller,
     ip: Option<&'a str>,
-    id: &'a str,
+    id: &'a UserId,
     event: Audit<'a>,
 ) -> ApiResult<()> {
     if !state.store.delete_user(id).await? {
         return Err(ApiError::not_found("no such user"));
     }
-    audit::record(state, event.actor(&caller.user.id).ip(ip).target(id)).await;
+    audit::record(
+        state,
+        event
+            .actor(caller.user.id.as_str())
+            .ip(ip)
+            .target(id.as_str()),
+    )
+    .await;
     Ok(())
 }
 
 /// A user as the admin API shows it.
 pub fn user_info(u: &User) -> UserInfo {
     UserInfo {
-        id: u.id.clone(),
+        id: u.id.to_string(),
         email: u.email.clone(),
         name: u.name.clone(),
         role: u.role.clone(),
@@ -245,9 +258,9 @@ pub async fn create_user_record(
     audit::record(
         state,
         Audit::new("user.created", Outcome::Ok)
-            .actor(&caller.user.id)
+            .actor(caller.user.id.as_str())
             .ip(ip)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(json!({"email": user.email, "role": user.role})),
     )
     .await;
@@ -259,7 +272,7 @@ pub async fn patch_user_record(
     state: &AppState,
     caller: &Caller,
     ip: Option<&str>,
-    id: &str,
+    id: &UserId,
     req: PatchUser,
 ) -> ApiResult<User> {
     authz::require_admin(state, caller, true)?;
@@ -273,7 +286,7 @@ pub async fn patch_user_record(
         .user_by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
-    if id == caller.user.id
+    if *id == caller.user.id
         && (req.disabled == Some(true)
             || req
                 .role
@@ -292,9 +305,9 @@ pub async fn patch_user_record(
             audit::record(
                 state,
                 Audit::new("role.changed", Outcome::Ok)
-                    .actor(&caller.user.id)
+                    .actor(caller.user.id.as_str())
                     .ip(ip)
-                    .target(id)
+                    .target(id.as_str())
                     .detail(json!({"from": before.role, "to": role})),
             )
             .await;
@@ -311,9 +324,9 @@ pub async fn patch_user_record(
             audit::record(
                 state,
                 Audit::new(event, Outcome::Ok)
-                    .actor(&caller.user.id)
+                    .actor(caller.user.id.as_str())
                     .ip(ip)
-                    .target(id),
+                    .target(id.as_str()),
             )
             .await;
         }

@@ -59,9 +59,9 @@ pub async fn finish_sign_in(
     audit::record(
         state,
         Audit::new("signin", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(session.ip.as_deref())
-            .target(&session.id)
+            .target(session.id.as_str())
             .detail(
                 serde_json::json!({"method": how.method, "channel": "web", "amr": session.amr}),
             ),

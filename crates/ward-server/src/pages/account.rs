@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use maud::{html, Markup};
 use serde::Deserialize;
+use ward_core::SessionId;
 
 use crate::auth::{Caller, SESSION_COOKIE};
 use crate::authz;
@@ -167,7 +168,7 @@ async fn tokens_panel(
     let now = state.clock.now();
     let tokens: Vec<_> = state
         .store
-        .api_tokens_of_user(&caller.user.id)
+        .api_tokens_of_user(caller.user.id.as_str())
         .await?
         .into_iter()
         .filter(|t| t.unusable_reason(now).is_none())
@@ -357,7 +358,7 @@ pub async fn revoke_session_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     _csrf: CsrfForm,
 ) -> PageResult {
     let caller = page_caller(&state, &jar, "/account").await?;

@@ -183,8 +183,8 @@ pub async fn totp_confirm(
     crate::audit::record(
         &state,
         crate::audit::Audit::new("mfa.enabled", Outcome::Ok)
-            .actor(&user.id)
-            .target(&user.id),
+            .actor(user.id.as_str())
+            .target(user.id.as_str()),
     )
     .await;
     Ok(super::backup_codes_page(&codes, PATH, "Done"))

@@ -3,6 +3,8 @@
 //! Actions go through the admin API's functions, so they write the same audit events.
 
 use std::collections::HashMap;
+use ward_core::SessionId;
+use ward_core::UserId;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -187,7 +189,7 @@ async fn render_users_after(
             q.append_pair("after", &UserCursor::after(u).encode());
             format!("/admin/users?{}", q.finish())
         });
-    let waiting: std::collections::HashSet<String> = state
+    let waiting: std::collections::HashSet<UserId> = state
         .store
         .pending_users()
         .await?
@@ -351,7 +353,7 @@ pub async fn user_action_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    Path((id, action)): Path<(String, String)>,
+    Path((id, action)): Path<(UserId, String)>,
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let caller = admin_caller(&state, &jar, "/admin/users", true).await?;
@@ -496,7 +498,7 @@ pub async fn sessions_page(
                                 thead { tr { th { "User" } th { "Device" } th { "Kind" } th { "IP" } th { "Signed in" } th { "Last active" } th { "Expires" } th { span class="sr-only" { "Actions" } } } }
                                 tbody {
                                     @for s in &sessions {
-                                        @let this = current.as_deref() == Some(s.id.as_str());
+                                        @let this = current.as_ref().map(SessionId::as_str) == Some(s.id.as_str());
                                         tr class=[this.then_some("current")] {
                                             td { (s.email.as_deref().unwrap_or(&s.user_id)) }
                                             td {
@@ -549,7 +551,7 @@ pub async fn revoke_session_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    Path(id): Path<String>,
+    Path(id): Path<SessionId>,
     CsrfForm(form): CsrfForm,
 ) -> PageResult {
     let caller = admin_caller(&state, &jar, "/admin/sessions", true).await?;
@@ -584,7 +586,7 @@ pub async fn audit_page(
     let user_id = match user_filter.trim() {
         "" => None,
         u => match resolve_user(&state, u).await {
-            Ok(id) => Some(id),
+            Ok(id) => Some(id.into_string()),
             // An id that is no user any more (a swept guest) still filters.
             Err(_) if !u.contains('@') => Some(u.to_string()),
             Err(e) => {
@@ -611,12 +613,13 @@ pub async fn audit_page(
             .await?
     };
     // The emails of the users this page names, not of every user.
-    let named: Vec<String> = rows
+    let named: Vec<UserId> = rows
         .iter()
         .flat_map(|(e, _)| [e.actor_user_id.clone(), e.target.clone()])
         .flatten()
+        .map(UserId::from)
         .collect();
-    let emails: HashMap<String, String> = state
+    let emails: HashMap<UserId, String> = state
         .store
         .users_by_ids(&named)
         .await?
@@ -649,7 +652,7 @@ pub async fn audit_page(
     };
     let who = |id: &Option<String>| -> Markup {
         match id {
-            Some(id) => match emails.get(id) {
+            Some(id) => match emails.get(id.as_str()) {
                 Some(email) => html! { span title=(id) { (email) } },
                 None => short_id(id),
             },

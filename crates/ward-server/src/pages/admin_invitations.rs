@@ -9,6 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use maud::html;
 use serde::Deserialize;
 use ward_core::account::SignupMode;
+use ward_core::UserId;
 
 use crate::auth::Caller;
 use crate::csrf::CsrfForm;
@@ -191,7 +192,7 @@ pub async fn decide_form(
     State(state): State<AppState>,
     jar: CookieJar,
     ClientIp(ip): ClientIp,
-    Path((id, decision)): Path<(String, String)>,
+    Path((id, decision)): Path<(UserId, String)>,
     _csrf: CsrfForm,
 ) -> PageResult {
     let caller = admin_caller(&state, &jar, PATH, true).await?;

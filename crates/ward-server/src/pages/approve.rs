@@ -40,13 +40,13 @@ pub async fn approve_page(
     Path(id): Path<String>,
 ) -> PageResult {
     let caller = page_caller(&state, &jar, &here(&id)).await?;
-    let request = match stepup::for_owner(&state, &caller.user.id, &id).await {
+    let request = match stepup::for_owner(&state, caller.user.id.as_str(), &id).await {
         Ok(r) => r,
         Err(e) if e.status.is_client_error() => return Ok(error_page(&e)),
         Err(e) => return Err(e.into()),
     };
     let now = state.clock.now();
-    if let Some(why) = ward_core::stepup::approval_refusal(&request, &caller.user.id, now) {
+    if let Some(why) = ward_core::stepup::approval_refusal(&request, caller.user.id.as_str(), now) {
         return Ok(message_page(StatusCode::CONFLICT, "Cannot approve", why));
     }
     Ok(render(&state, jar, &caller, &request, None, StatusCode::OK).await?)
@@ -134,7 +134,7 @@ pub async fn submit(
         }
         // A wrong code shows the form again with the reason; the rest is a message page.
         Err(e) if e.status == StatusCode::BAD_REQUEST && e.retry_after.is_none() => {
-            match stepup::for_owner(&state, &caller.user.id, &id).await {
+            match stepup::for_owner(&state, caller.user.id.as_str(), &id).await {
                 Ok(request) => Ok(render(
                     &state,
                     jar,

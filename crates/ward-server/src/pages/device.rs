@@ -96,7 +96,7 @@ pub async fn submit_code(
             now,
         )
         .await?;
-    let attempt = reserve_guess(&state, &user.id).await?;
+    let attempt = reserve_guess(&state, user.id.as_str()).await?;
     let typed = form.get("user_code").unwrap_or_default();
     let (jar, token) = csrf::token(&state, jar);
     let grant = match normalize_user_code(typed) {
@@ -188,13 +188,9 @@ pub async fn decision(
         return Ok(refused);
     }
     // The user code is a guess here too (SPEC §2.13): counted before it is looked up.
-    let attempt = reserve_guess(&state, &user.id).await?;
+    let attempt = reserve_guess(&state, user.id.as_str()).await?;
     let now = state.clock.now();
-    let approved_by = approve.then_some((
-        user.id.as_str(),
-        session.verified_at,
-        session.amr.as_slice(),
-    ));
+    let approved_by = approve.then_some((&user.id, session.verified_at, session.amr.as_slice()));
     let code = normalize_user_code(form.get("user_code").unwrap_or_default());
     if approve && form.get("confirm_other_network") != Some("yes") {
         let grant = match &code {
@@ -243,7 +239,7 @@ pub async fn decision(
             },
             ward_core::audit::Outcome::Ok,
         )
-        .actor(&user.id)
+        .actor(user.id.as_str())
         .ip(ip.as_deref())
         .target(form.get("user_code").unwrap_or_default()),
     )

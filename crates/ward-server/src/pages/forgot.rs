@@ -144,7 +144,7 @@ async fn send_reset(state: &AppState, email: &str, ip: Option<&str>) -> Result<(
         state,
         Audit::new("password.reset_requested", Outcome::Ok)
             .ip(ip)
-            .target(&user.id),
+            .target(user.id.as_str()),
     )
     .await;
     Ok(())
@@ -172,9 +172,9 @@ pub async fn verify_email(
             audit::record(
                 &state,
                 Audit::new("email.verified", Outcome::Ok)
-                    .actor(&user_id)
+                    .actor(user_id.as_str())
                     .ip(ip.as_deref())
-                    .target(&user_id),
+                    .target(user_id.as_str()),
             )
             .await;
             Ok(no_store(page(

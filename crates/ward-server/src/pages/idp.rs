@@ -167,9 +167,9 @@ pub async fn callback(
         audit::record(
             &state,
             Audit::new("user.created", Outcome::Ok)
-                .actor(&user.id)
+                .actor(user.id.as_str())
                 .ip(ip_ref)
-                .target(&user.id)
+                .target(user.id.as_str())
                 .detail(serde_json::json!({
                     "email": user.email,
                     "role": user.role,
@@ -184,9 +184,9 @@ pub async fn callback(
     audit::record(
         &state,
         Audit::new("idp.authenticated", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip_ref)
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(serde_json::json!({
                 "idp": idp.name,
                 "subject": who.subject,

@@ -167,7 +167,7 @@ pub async fn submit_email(
         // A break-glass account (`local_login`) gets the password form; every other address
         // at a routed domain goes to its IdP.
         let user = state.store.user_by_email(&email).await?;
-        let user_id = user.as_ref().map(|u| u.id.as_str());
+        let user_id = user.as_ref().map(|u| &u.id);
         if let Some(idp) = crate::idp::required_idp(&state, &email, user_id).await? {
             return Ok(super::idp::send_to_idp(
                 &state,
@@ -340,7 +340,15 @@ pub async fn logout(
     _csrf: CsrfForm,
 ) -> Result<Response, ApiError> {
     if let Some((session, user)) = web_session(&state, &jar).await? {
-        end_session(&state, &session, &user.id, ip.as_deref(), Via::Logout, None).await?;
+        end_session(
+            &state,
+            &session,
+            user.id.as_str(),
+            ip.as_deref(),
+            Via::Logout,
+            None,
+        )
+        .await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
     Ok((jar, Redirect::to("/")).into_response())

@@ -178,7 +178,7 @@ pub async fn submit_code(
                     Outcome::Failed
                 },
             )
-            .target(&user.id)
+            .target(user.id.as_str())
             .ip(ip.as_deref())
             .detail(serde_json::json!({"purpose": "signin"})),
         )
@@ -224,7 +224,7 @@ async fn void_challenge(
         audit::record(
             state,
             Audit::new("mfa.challenge_voided", Outcome::Ok)
-                .target(&user.id)
+                .target(user.id.as_str())
                 .ip(ip)
                 .detail(serde_json::json!({"purpose": "signin"})),
         )
@@ -271,7 +271,7 @@ async fn complete(
     audit::record(
         state,
         Audit::new("mfa.verify", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip.as_deref())
             .detail(serde_json::json!({"purpose": "signin"})),
     )
@@ -345,9 +345,9 @@ pub async fn submit_enrol(
     audit::record(
         &state,
         Audit::new("mfa.enabled", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip.as_deref())
-            .target(&user.id),
+            .target(user.id.as_str()),
     )
     .await;
     let (jar, return_to) = complete(&state, jar, challenge, &user, ip, user_agent).await?;

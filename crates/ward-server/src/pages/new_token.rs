@@ -32,7 +32,7 @@ struct Sealed {
 }
 
 fn session_of(caller: &Caller) -> Option<String> {
-    caller.session.as_ref().map(|s| s.id.clone())
+    caller.session.as_ref().map(|s| s.id.to_string())
 }
 
 fn removal() -> Cookie<'static> {
@@ -50,7 +50,7 @@ pub fn stash(
     secret: String,
 ) -> Result<CookieJar, ApiError> {
     let sealed = Sealed {
-        user: caller.user.id.clone(),
+        user: caller.user.id.to_string(),
         session: session_of(caller),
         expires: state.clock.now().plus_secs(LIFETIME_SECS).0,
         name,

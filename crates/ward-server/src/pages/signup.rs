@@ -222,9 +222,9 @@ pub async fn submit_signup(
     audit::record(
         &state,
         Audit::new("user.created", Outcome::Ok)
-            .actor(&user.id)
+            .actor(user.id.as_str())
             .ip(ip.as_deref())
-            .target(&user.id)
+            .target(user.id.as_str())
             .detail(
                 serde_json::json!({"email": user.email, "role": user.role, "method": "signup"}),
             ),

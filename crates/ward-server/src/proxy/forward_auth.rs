@@ -134,10 +134,10 @@ pub async fn validate(
         authz::require(&state, &caller, &permission)?;
     }
     let body = ValidateResponse {
-        user_id: caller.user.id.clone(),
+        user_id: caller.user.id.to_string(),
         email: caller.user.email.clone(),
         roles: vec![caller.user.role.clone()],
-        session_id: caller.session.as_ref().map(|s| s.id.clone()),
+        session_id: caller.session.as_ref().map(|s| s.id.to_string()),
         scope: caller.scope.clone(),
         permissions: caller
             .authority

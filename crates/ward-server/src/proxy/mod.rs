@@ -219,11 +219,11 @@ pub fn identity_headers_with(
             out.push((HeaderName::from_static(name), v));
         }
     };
-    add("x-ward-user-id", &caller.user.id);
+    add("x-ward-user-id", caller.user.id.as_str());
     add("x-ward-email", &caller.user.email);
     add("x-ward-roles", &caller.user.role);
     if let Some(session) = &caller.session {
-        add("x-ward-session-id", &session.id);
+        add("x-ward-session-id", session.id.as_str());
     }
     add("x-ward-scopes", &permissions.join(" "));
     add("x-ward-credential", caller.credential.header_value());

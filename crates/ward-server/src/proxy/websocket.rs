@@ -22,6 +22,7 @@
 //! last-seen time fresh, so an active terminal does not count as idle.
 
 use std::time::Duration;
+use ward_core::SessionId;
 
 use axum::extract::ws::{self, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
@@ -71,7 +72,7 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 #[derive(Clone)]
 pub(super) enum Watch {
     Session {
-        id: String,
+        id: SessionId,
     },
     /// A credential without a session (e.g. an API token): re-validated as a whole.
     Bearer(String),

@@ -274,7 +274,7 @@ async fn reloading_after_creating_a_token_creates_no_duplicate(b: Backend) {
     let tokens = server
         .state
         .store
-        .api_tokens_of_user(&admin.id)
+        .api_tokens_of_user(admin.id.as_str())
         .await
         .unwrap();
     assert_eq!(tokens.len(), 1, "one token, not a duplicate");

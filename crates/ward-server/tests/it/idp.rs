@@ -842,7 +842,7 @@ async fn ward_as_upstream_idp(b: Backend) {
         downstream
             .state
             .store
-            .idp_link("upstream", &upstream_admin.id)
+            .idp_link("upstream", upstream_admin.id.as_str())
             .await
             .unwrap(),
         Some(u.id)

@@ -4,6 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use ward_core::{SessionId, UserId};
 
 use crate::harness::*;
 use crate::on_both_backends;
@@ -34,7 +35,7 @@ async fn delete(server: &TestServer, bearer: &str, path: &str) -> StatusCode {
         .status()
 }
 
-fn sid_of(tokens: &Value) -> String {
+fn sid_of(tokens: &Value) -> SessionId {
     // The access token's `sid` claim, read without verifying (the server verifies).
     use base64::Engine;
     let jwt = tokens["access_token"].as_str().unwrap();
@@ -45,7 +46,7 @@ fn sid_of(tokens: &Value) -> String {
             .unwrap(),
     )
     .unwrap();
-    claims["sid"].as_str().unwrap().to_string()
+    SessionId::from(claims["sid"].as_str().unwrap())
 }
 
 /// A member (role `user`) signed in through the pages: their browser holds a web session.
@@ -516,8 +517,8 @@ async fn sweeper_deletes_dead_sessions_and_expired_guests(b: Backend) {
         "/api/profile",
     )
     .await;
-    let guest_id = profile["id"].as_str().unwrap().to_string();
-    let guest_sid = profile["session"]["id"].as_str().unwrap().to_string();
+    let guest_id = UserId::from(profile["id"].as_str().unwrap());
+    let guest_sid = SessionId::from(profile["session"]["id"].as_str().unwrap());
     let store = server.state.store.clone();
     // A real user demoted to the guest role, with no session: never swept.
     let r = server
@@ -530,7 +531,7 @@ async fn sweeper_deletes_dead_sessions_and_expired_guests(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let demoted: Value = r.json().await.unwrap();
-    let demoted_id = demoted["id"].as_str().unwrap();
+    let demoted_id = UserId::from(demoted["id"].as_str().unwrap());
     // The guests' domain is reserved.
     let r = server
         .api()
@@ -556,7 +557,7 @@ async fn sweeper_deletes_dead_sessions_and_expired_guests(b: Backend) {
     assert!(store.session_by_id(&guest_sid).await.unwrap().is_none());
     assert!(store.user_by_id(&guest_id).await.unwrap().is_none());
     assert!(store.session_by_id(&revoked_sid).await.unwrap().is_some());
-    assert!(store.user_by_id(demoted_id).await.unwrap().is_some());
+    assert!(store.user_by_id(&demoted_id).await.unwrap().is_some());
     let r = server
         .api()
         .post(server.url("/api/auth/refresh"))

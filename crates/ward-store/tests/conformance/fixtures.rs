@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::Connection;
 use ward_core::clock::Timestamp;
 use ward_core::model::{Channel, Session, User};
+use ward_core::{SessionId, UserId};
 use ward_store::SqlStore;
 
 /// A store on a database of its own; the SQLite file lives as long as this.
@@ -58,7 +59,7 @@ pub const NOW: Timestamp = Timestamp(1_800_000_000);
 
 pub fn user(email: &str) -> User {
     User {
-        id: format!("u{}", unique()),
+        id: UserId::from(format!("u{}", unique())),
         email: email.into(),
         name: email.split('@').next().unwrap_or_default().into(),
         password_hash: None,
@@ -69,10 +70,10 @@ pub fn user(email: &str) -> User {
     }
 }
 
-pub fn session(user_id: &str) -> Session {
+pub fn session(user_id: &UserId) -> Session {
     Session {
-        id: format!("s{}", unique()),
-        user_id: user_id.into(),
+        id: SessionId::from(format!("s{}", unique())),
+        user_id: user_id.clone(),
         client_id: "ward-cli".into(),
         channel: Channel::Cli,
         scope: "openid".into(),

@@ -13,6 +13,7 @@ use ward_core::store::{
     CodeRedemption, DpopStore, GrantStore, LockStore, MfaChallengeStore, RateLimitStore,
     RefreshRotation, RegistrationStore, SessionStore, TotpStore, UserStore, WebauthnStore,
 };
+use ward_core::UserId;
 use ward_store::SqlStore;
 
 use crate::conformance;
@@ -36,7 +37,7 @@ where
         .collect()
 }
 
-async fn a_user(store: &SqlStore) -> String {
+async fn a_user(store: &SqlStore) -> UserId {
     let u = user(&format!("{}@example.com", unique()));
     store.insert_user(&u).await.unwrap();
     u.id
@@ -143,7 +144,7 @@ async fn device_grant_is_decided_once_and_consumed_once(store: &SqlStore) {
         async move {
             let amr = vec!["pwd".to_string()];
             // Half approve, half deny: only the first decision counts.
-            let by = (i % 2 == 0).then_some((user_id.as_str(), NOW, amr.as_slice()));
+            let by = (i % 2 == 0).then_some((&*user_id, NOW, amr.as_slice()));
             s.decide_device_grant("BCDFGHJK", by, NOW.plus_secs(1))
                 .await
                 .unwrap()
@@ -262,7 +263,7 @@ async fn challenge_ceremony_ticket_and_proof_are_used_once(store: &SqlStore) {
     store
         .insert_lock_ticket(&LockTicket {
             ticket_hash: "ticket".into(),
-            session_id: s.id.clone(),
+            session_id: s.id.to_string(),
             kind: "terminal".into(),
             resource_id: "t1".into(),
             created_at: NOW,
@@ -276,16 +277,22 @@ async fn challenge_ceremony_ticket_and_proof_are_used_once(store: &SqlStore) {
         .await
         .unwrap());
     assert!(!store
-        .use_lock_ticket("ticket", &s.id, "terminal", "t2", NOW)
+        .use_lock_ticket("ticket", s.id.as_str(), "terminal", "t2", NOW)
         .await
         .unwrap());
     let session_id = Arc::new(s.id.clone());
     let used = race(store, |st, _| {
         let session_id = session_id.clone();
         async move {
-            st.use_lock_ticket("ticket", &session_id, "terminal", "t1", NOW.plus_secs(1))
-                .await
-                .unwrap()
+            st.use_lock_ticket(
+                "ticket",
+                session_id.as_str(),
+                "terminal",
+                "t1",
+                NOW.plus_secs(1),
+            )
+            .await
+            .unwrap()
         }
     })
     .await;

@@ -22,9 +22,12 @@ async fn emails_are_unique_and_users_are_found(store: &SqlStore) {
         Some(ada.clone())
     );
     assert_eq!(store.user_by_id(&ada.id).await.unwrap(), Some(ada.clone()));
-    assert_eq!(store.user_by_id("nobody").await.unwrap(), None);
+    assert_eq!(store.user_by_id(&"nobody".into()).await.unwrap(), None);
     assert!(store.set_user_role(&ada.id, "admin").await.unwrap());
-    assert!(!store.set_user_role("nobody", "admin").await.unwrap());
+    assert!(!store
+        .set_user_role(&"nobody".into(), "admin")
+        .await
+        .unwrap());
     assert_eq!(
         store.user_by_id(&ada.id).await.unwrap().unwrap().role,
         "admin"
@@ -42,7 +45,7 @@ async fn disabling_revokes_sessions_and_tokens_at_once(store: &SqlStore) {
     store.insert_session(&s, Some("rt"), None).await.unwrap();
     let token = ApiToken {
         id: format!("t{}", unique()),
-        user_id: ada.id.clone(),
+        user_id: ada.id.to_string(),
         name: "ci".into(),
         token_hash: "token-hash".into(),
         scopes: vec!["containers:read".into()],
@@ -69,7 +72,10 @@ async fn disabling_revokes_sessions_and_tokens_at_once(store: &SqlStore) {
         t.unusable_reason(NOW.plus_secs(6)),
         Some("API token revoked")
     );
-    assert!(!store.set_user_disabled("nobody", true, NOW).await.unwrap());
+    assert!(!store
+        .set_user_disabled(&"nobody".into(), true, NOW)
+        .await
+        .unwrap());
 }
 
 fn event(i: i64, at: i64) -> AuditEvent {

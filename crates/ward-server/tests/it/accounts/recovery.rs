@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use ward_core::UserId;
 
 use super::*;
 use crate::mfa::enrol;
@@ -43,7 +44,7 @@ async fn use_link(browser: &Browser, url: &str, new: &str) -> reqwest::Response 
 async fn recovery_link_resets_password_and_factors(b: Backend) {
     let server = TestServer::start(b).await;
     let admin = admin_token(&server).await;
-    let dev_id = create_user(&server, &admin, DEV, "user").await;
+    let dev_id = UserId::from(create_user(&server, &admin, DEV, "user").await);
     let dev = access(&cli_tokens_of(&server, DEV, USER_PASSWORD).await);
     enrol(&server, &dev).await;
     assert!(server
@@ -55,13 +56,13 @@ async fn recovery_link_resets_password_and_factors(b: Backend) {
         .is_some());
 
     // Only admins make links, for users that exist.
-    let (status, _) = recovery_link(&server, &dev, &dev_id).await;
+    let (status, _) = recovery_link(&server, &dev, dev_id.as_str()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = recovery_link(&server, &admin, "no-such-user").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, first) = recovery_link(&server, &admin, &dev_id).await;
+    let (status, first) = recovery_link(&server, &admin, dev_id.as_str()).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
-    let (status, link) = recovery_link(&server, &admin, &dev_id).await;
+    let (status, link) = recovery_link(&server, &admin, dev_id.as_str()).await;
     assert_eq!(status, StatusCode::CREATED, "{link}");
     let url = link["url"].as_str().unwrap().to_string();
     assert!(url.starts_with(&server.url("/recover?token=")), "{url}");
@@ -142,7 +143,7 @@ async fn recovery_link_resets_password_and_factors(b: Backend) {
     assert!(page.contains("This link was already used"), "{page}");
 
     // Expired: says so, and cannot be used by a direct POST either.
-    let (_, late) = recovery_link(&server, &admin, &dev_id).await;
+    let (_, late) = recovery_link(&server, &admin, dev_id.as_str()).await;
     let late_url = late["url"].as_str().unwrap().to_string();
     let (_, form, _) = browser.get(&late_url).await;
     server.clock.advance(24 * 3600);
@@ -176,8 +177,8 @@ async fn recovery_link_resets_password_and_factors(b: Backend) {
 async fn recovery_link_raced(b: Backend) {
     let server = TestServer::start(b).await;
     let admin = admin_token(&server).await;
-    let dev_id = create_user(&server, &admin, DEV, "user").await;
-    let (_, link) = recovery_link(&server, &admin, &dev_id).await;
+    let dev_id = UserId::from(create_user(&server, &admin, DEV, "user").await);
+    let (_, link) = recovery_link(&server, &admin, dev_id.as_str()).await;
     let url = link["url"].as_str().unwrap().to_string();
     let mut forms = Vec::new();
     for i in 0..8 {
@@ -216,7 +217,7 @@ async fn recovery_link_raced(b: Backend) {
 async fn admin_resets_mfa(b: Backend) {
     let server = TestServer::start(b).await;
     let admin = admin_token(&server).await;
-    let dev_id = create_user(&server, &admin, DEV, "user").await;
+    let dev_id = UserId::from(create_user(&server, &admin, DEV, "user").await);
     let dev = access(&cli_tokens_of(&server, DEV, USER_PASSWORD).await);
     enrol(&server, &dev).await;
     let (status, _) = call(
@@ -273,7 +274,7 @@ async fn admin_resets_mfa(b: Backend) {
 async fn admin_deletes_a_user(b: Backend) {
     let server = TestServer::start(b).await;
     let admin = admin_token(&server).await;
-    let dev_id = create_user(&server, &admin, DEV, "user").await;
+    let dev_id = UserId::from(create_user(&server, &admin, DEV, "user").await);
     let dev_tokens = cli_tokens_of(&server, DEV, USER_PASSWORD).await;
     let dev = access(&dev_tokens);
     enrol(&server, &dev).await;
@@ -287,7 +288,7 @@ async fn admin_deletes_a_user(b: Backend) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let api_token = created["token"].as_str().unwrap().to_string();
-    let (_, link) = recovery_link(&server, &admin, &dev_id).await;
+    let (_, link) = recovery_link(&server, &admin, dev_id.as_str()).await;
 
     let me = call(&server, &admin, "GET", "/api/profile", None).await.1["id"]
         .as_str()
@@ -345,7 +346,11 @@ async fn admin_deletes_a_user(b: Backend) {
     let store = &server.state.store;
     assert!(store.user_by_id(&dev_id).await.unwrap().is_none());
     assert!(store.sessions_of_user(&dev_id).await.unwrap().is_empty());
-    assert!(store.api_tokens_of_user(&dev_id).await.unwrap().is_empty());
+    assert!(store
+        .api_tokens_of_user(dev_id.as_str())
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store.totp_enrolment(&dev_id).await.unwrap().is_none());
     let (status, _, _) = server.browser().get(link["url"].as_str().unwrap()).await;
     assert_eq!(
