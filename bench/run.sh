@@ -35,44 +35,20 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$BENCH_DIR")"
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 WARD_PORT=${WARD_PORT:-18080}
 PEER_PORT=${PEER_PORT:-13000}
-SECRET="bench-secret-0123456789"
-ADMIN_EMAIL="admin@bench.local"
-ADMIN_PASSWORD="bench-admin-password"
 WRK=${WRK:-wrk}
 export BENCH_LUA_DIR="$BENCH_DIR/lua"
-BASIC="Basic $(printf 'bench:%s' "$SECRET" | base64 | tr -d '\n')"
 
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
-now_ms() { date +%s%3N; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-need() { command -v "$1" >/dev/null || { echo "bench: $1 is required" >&2; exit 1; }; }
-need "$WRK"; need python3; need curl
+need "$WRK" wrk; need python3; need curl
 [ "$PEER" = 1 ] && need node
 
-WORK="$(mktemp -d /tmp/ward-bench.XXXXXX)"
-PIDS=()
-PGDB=""
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "$PGDB" ]; then
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [ "$BUILD" = 1 ]; then
-  echo "bench: building ward (release)..." >&2
-  (cd "$ROOT" && cargo build --release -p ward --quiet)
-fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-WARD_BIN="${WARD_BIN:-$TARGET_DIR/release/ward}"
-[ -x "$WARD_BIN" ] || { echo "bench: no ward binary at $WARD_BIN" >&2; exit 1; }
+bench_work ward-bench
+ward_binary release
 
 if [ "$PEER" = 1 ] && [ ! -d "$BENCH_DIR/peer/node_modules/oidc-provider" ]; then
   echo "bench: installing the peer (npm ci)..." >&2
@@ -81,36 +57,14 @@ fi
 
 # --- ward --------------------------------------------------------------------------------
 if [ "$POSTGRES" = 1 ]; then
-  need psql
-  PGDB="ward_bench_$$"
-  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB" >/dev/null
-  DB_LINE="database_url = \"postgres://postgres@127.0.0.1:5432/$PGDB\""
+  pg_database "ward_bench_$$"
   BACKEND=postgres
 else
-  DB_LINE=""
+  DB_URL=""
   BACKEND=sqlite
 fi
-cat > "$WORK/ward.toml" <<TOML
-listen = "127.0.0.1:$WARD_PORT"
-data_dir = "$WORK/ward-data"
-$DB_LINE
-bootstrap_admin_email = "$ADMIN_EMAIL"
-bootstrap_admin_password = "$ADMIN_PASSWORD"
-
-# Generous: the benchmark signs in far more often than any limit meant for people.
-[rate_limits]
-window = "1h"
-signin_per_ip = 4000000000
-signin_failures_per_account = 4000000000
-user_code_per_ip = 4000000000
-
-[[clients]]
-id = "bench"
-secret = "$SECRET"
-redirect_uris = ["http://127.0.0.1:1/callback"]
-grant_types = ["authorization_code", "refresh_token", "client_credentials"]
-scopes = ["containers:read"]
-TOML
+python3 "$BENCH_DIR/setup.py" config --port "$WARD_PORT" --data-dir "$WORK/ward-data" \
+  ${DB_URL:+--database-url "$DB_URL"} > "$WORK/ward.toml"
 
 wait_ready() { # URL PID -> prints ms since $2 started (caller sets T0)
   local url="$1" pid="$2"

@@ -36,42 +36,22 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$BENCH_DIR")"
+BENCH_NAME=scale
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 WARD_PORT=${WARD_PORT:-18081}
-SECRET="bench-secret-0123456789"
-ADMIN_EMAIL="admin@bench.local"
-ADMIN_PASSWORD="bench-admin-password"
 WRK=${WRK:-wrk}
 export BENCH_LUA_DIR="$BENCH_DIR/lua"
-BASIC="Basic $(printf 'bench:%s' "$SECRET" | base64 | tr -d '\n')"
-PG="postgres://postgres@127.0.0.1:5432"
 
-now_ms() { date +%s%3N; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-need() { command -v "$1" >/dev/null || { echo "scale: $1 is required" >&2; exit 1; }; }
-need "$WRK"; need python3; need curl; need sqlite3
-[ "$POSTGRES" = 1 ] && need psql
+need "$WRK" wrk; need python3; need curl; need sqlite3 sqlite3
+[ "$POSTGRES" = 1 ] && need psql postgresql-client
 
-WORK="$(mktemp -d /tmp/ward-scale.XXXXXX)"
-DBS=()
+bench_work ward-scale
+# The servers by database size (their pids are in PIDS too, for the cleanup on exit).
 declare -A PID
-cleanup() {
-  for p in "${PID[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for d in "${DBS[@]:-}"; do
-    [ -n "$d" ] && psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [ "$BUILD" = 1 ]; then
-  echo "scale: building ward (release)..." >&2
-  (cd "$ROOT" && cargo build --release -p ward --quiet)
-fi
 # SCALE_BIN overrides the binary (e.g. a `--profile profiling` build, with --no-build).
-WARD_BIN="${SCALE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ward}"
+WARD_BIN="${SCALE_BIN:-}"
+ward_binary release
 
 sql() { # URL SQL -> one value
   case "$1" in
@@ -82,12 +62,9 @@ sql() { # URL SQL -> one value
 
 # seed SIZE -> sets DB_URL and SEED_LINE
 seed() {
-  local n="$1" name
+  local n="$1"
   if [ "$POSTGRES" = 1 ]; then
-    name="ward_scale_${n}_$$"
-    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $name" >/dev/null
-    DBS+=("$name")
-    DB_URL="$PG/$name"
+    pg_database "ward_scale_${n}_$$"
   else
     mkdir -p "$WORK/db-$n"
     DB_URL="sqlite://$WORK/db-$n/ward.db"
@@ -143,29 +120,12 @@ start() {
   # The admin's sessions from a reused database's last run: each run starts with the same number
   # (setup.py's), so that `GET /api/sessions` lists as many at both sizes.
   sql "$url" "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = '$ADMIN_EMAIL')); DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = '$ADMIN_EMAIL')" >/dev/null
-  cat > "$WORK/ward-$size.toml" <<TOML
-listen = "127.0.0.1:$port"
-data_dir = "$WORK/data-$size"
-database_url = "$url"
-bootstrap_admin_email = "$ADMIN_EMAIL"
-bootstrap_admin_password = "$ADMIN_PASSWORD"
-
-[rate_limits]
-window = "1h"
-signin_per_ip = 4000000000
-signin_failures_per_account = 4000000000
-user_code_per_ip = 4000000000
-
-[[clients]]
-id = "bench"
-secret = "$SECRET"
-redirect_uris = ["http://127.0.0.1:1/callback"]
-grant_types = ["authorization_code", "refresh_token", "client_credentials"]
-scopes = ["containers:read"]
-TOML
+  python3 "$BENCH_DIR/setup.py" config --port "$port" --data-dir "$WORK/data-$size" \
+    --database-url "$url" > "$WORK/ward-$size.toml"
   WARD_LOG=${WARD_LOG:-info} "$WARD_BIN" server --config "$WORK/ward-$size.toml" \
     > "$WORK/ward-$size.log" 2>&1 &
   PID[$size]=$!
+  PIDS+=("$!")
   for _ in $(seq 1 6000); do
     curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break
     kill -0 "${PID[$size]}" 2>/dev/null || { tail -20 "$WORK/ward-$size.log" >&2; exit 1; }

@@ -1,5 +1,12 @@
 #!/usr/bin/env python3
-"""Prepares credentials for bench/run.sh (standard library only).
+"""Prepares ward for the benchmarks in bench/ (standard library only): its configuration, then
+credentials.
+
+config: prints the ward.toml every benchmark starts from: the listen address, the data
+directory (and a PostgreSQL URL when given), the bootstrap admin, rate limits no person would
+need (a benchmark signs in far more often), the confidential client `bench`, and the routes
+asked for (`--route PREFIX=URL`, `--ws-route PREFIX=URL`, `--tcp-route PREFIX=HOST:PORT`, each
+needing containers:read).
 
 ward: signs the bootstrap admin in through the pages (GET /login for the CSRF pair, POST
 /login/password), runs the authorization code flow of the confidential client N times to get
@@ -12,6 +19,7 @@ client_credentials token (opaque, for introspection).
 Writes files into OUT_DIR: refresh_tokens, access_token, api_token, cc_token, csrf,
 csrf_cookie, session_cookie.
 """
+import argparse
 import base64
 import http.client
 import json
@@ -39,6 +47,48 @@ def form(fields):
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+# The credentials every benchmark's ward is configured with.
+ADMIN_EMAIL = "admin@bench.local"
+ADMIN_PASSWORD = "bench-admin-password"
+CLIENT = "bench"
+SECRET = "bench-secret-0123456789"
+
+
+def config(port, data_dir, database_url="", routes=(), ws_routes=(), tcp_routes=()):
+    """The ward.toml of a benchmark (see the module's docstring)."""
+    db = f'database_url = "{database_url}"\n' if database_url else ""
+    text = f"""listen = "127.0.0.1:{port}"
+data_dir = "{data_dir}"
+{db}bootstrap_admin_email = "{ADMIN_EMAIL}"
+bootstrap_admin_password = "{ADMIN_PASSWORD}"
+
+# Generous: a benchmark signs in far more often than any limit meant for people.
+[rate_limits]
+window = "1h"
+signin_per_ip = 4000000000
+signin_failures_per_account = 4000000000
+user_code_per_ip = 4000000000
+
+[[clients]]
+id = "{CLIENT}"
+secret = "{SECRET}"
+redirect_uris = ["http://127.0.0.1:1/callback"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+scopes = ["containers:read"]
+"""
+    for kind, entries in (("upstream", routes), ("ws", ws_routes), ("tcp", tcp_routes)):
+        for entry in entries:
+            prefix, target = entry.split("=", 1)
+            text += f'\n[[routes]]\nprefix = "{prefix}"\n'
+            if kind == "tcp":
+                text += f'tcp = "{target}"\n'
+            else:
+                text += f'upstream = "{target}"\n'
+            if kind == "ws":
+                text += "websocket = true\n"
+            text += 'permission = "containers:read"\n'
+    return text
 
 
 def write(out, name, text):
@@ -127,7 +177,22 @@ def peer(port, out, n, client_id, secret):
     write(out, "cc_token", json.loads(body)["access_token"])
 
 
+def config_main(argv):
+    p = argparse.ArgumentParser(prog="setup.py config", description="prints a benchmark's ward.toml")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--database-url", default="")
+    p.add_argument("--route", action="append", default=[], metavar="PREFIX=URL")
+    p.add_argument("--ws-route", action="append", default=[], metavar="PREFIX=URL")
+    p.add_argument("--tcp-route", action="append", default=[], metavar="PREFIX=HOST:PORT")
+    a = p.parse_args(argv)
+    sys.stdout.write(config(a.port, a.data_dir, a.database_url, a.route, a.ws_route, a.tcp_route))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "config":
+        config_main(sys.argv[2:])
+        sys.exit(0)
     kind, port, out, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     if kind == "ward":
         ward(port, out, n, *sys.argv[5:9])

@@ -42,10 +42,7 @@ from aiohttp import web
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import setup  # noqa: E402  bench/setup.py: the admin's sign-in, refresh tokens, API token
 
-SECRET = "bench-secret-0123456789"
-ADMIN_EMAIL = "admin@bench.local"
-ADMIN_PASSWORD = "bench-admin-password"
-CLIENT = "bench"
+SECRET, ADMIN_EMAIL, ADMIN_PASSWORD, CLIENT = setup.SECRET, setup.ADMIN_EMAIL, setup.ADMIN_PASSWORD, setup.CLIENT
 KINDS = ["signin", "refresh", "val_jwt", "val_api", "proxy_get", "proxy_post", "ws_churn",
          "ws_long"]
 # Operations per second of each kind at --rate 1 (ws_long: messages, paced by the connections).
@@ -358,15 +355,33 @@ class Soak:
         if tasks:
             await asyncio.gather(*tasks)
 
+    async def gauges(self):
+        """What ward holds that grows with use, from /metrics: database connections open and the
+        access tokens remembered as verified (-1 when unreadable)."""
+        found = {"db_open": -1, "verified": -1}
+        names = {'ward_db_connections{state="open"}': "db_open",
+                 "ward_verified_access_tokens": "verified"}
+        try:
+            async with self.session.get(self.base + "/metrics") as resp:
+                for line in (await resp.text()).splitlines():
+                    name, _, value = line.rpartition(" ")
+                    if name in names:
+                        found[names[name]] = int(float(value))
+        except (aiohttp.ClientError, ValueError):
+            pass
+        return found
+
     async def sampler(self, pid, samples, t0, until):
         while True:
             s = proc_sample(pid)
             s["t"] = time.monotonic() - t0
             s["driver_cpu"] = self_cpu()
+            s.update(await self.gauges())
             samples.append(s)
             if self.args.verbose:
                 print(f"soak: t={s['t']:6.0f}s rss={s['rss'] / 1024:.1f} MB fds={s['fds']} "
-                      f"threads={s['threads']} " + " ".join(
+                      f"threads={s['threads']} db_open={s['db_open']} "
+                      f"verified={s['verified']} " + " ".join(
                           f"{k}={self.counts[k]}" for k in KINDS), file=sys.stderr, flush=True)
             if time.monotonic() + self.args.sample > until + 0.5:
                 break
@@ -417,39 +432,10 @@ def wait_ready(url, proc, seconds=60):
 
 
 def write_config(path, args, work, backend_port):
-    db = f'database_url = "{args.database_url}"' if args.database_url else ""
+    upstream = f"http://127.0.0.1:{backend_port}"
     with open(path, "w") as f:
-        f.write(f"""listen = "127.0.0.1:{args.port}"
-data_dir = "{work}/ward-data"
-{db}
-bootstrap_admin_email = "{ADMIN_EMAIL}"
-bootstrap_admin_password = "{ADMIN_PASSWORD}"
-
-# The soak signs in far more often than any limit meant for people.
-[rate_limits]
-window = "1h"
-signin_per_ip = 4000000000
-signin_failures_per_account = 4000000000
-user_code_per_ip = 4000000000
-
-[[clients]]
-id = "{CLIENT}"
-secret = "{SECRET}"
-redirect_uris = ["http://127.0.0.1:1/callback"]
-grant_types = ["authorization_code", "refresh_token", "client_credentials"]
-scopes = ["containers:read"]
-
-[[routes]]
-prefix = "/api/echo"
-upstream = "http://127.0.0.1:{backend_port}"
-permission = "containers:read"
-
-[[routes]]
-prefix = "/ws/echo"
-upstream = "http://127.0.0.1:{backend_port}"
-websocket = true
-permission = "containers:read"
-""")
+        f.write(setup.config(args.port, f"{work}/ward-data", args.database_url,
+                             routes=[f"/api/echo={upstream}"], ws_routes=[f"/ws/echo={upstream}"]))
 
 
 def fmt_mb(kb):
@@ -510,6 +496,9 @@ def report(args, soak, rest, samples, after, backend_stats, elapsed):
             print(f"  {kind}: {what} (x{n})")
         print()
     print("RSS samples after warm-up (MB): " + " ".join(fmt_mb(x) for x in rss))
+    print("Database connections open, same samples: " + " ".join(str(s["db_open"]) for s in warm))
+    print("Access tokens remembered as verified, same samples: "
+          + " ".join(str(s["verified"]) for s in warm))
     print()
     leaked_ws = backend_stats.get("ws_open", 0) != 0
     passed = ok_rss and errors == 0 and not leaked_ws

@@ -44,18 +44,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$BENCH_DIR")"
+BENCH_NAME=soak
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 VENV=${SOAK_VENV:-/tmp/ward-soak-venv}
 AIOHTTP_VERSION=3.14.5
 
-if [ "$BUILD" = 1 ]; then
-  echo "soak: building ward (release)..." >&2
-  (cd "$ROOT" && cargo build --release -p ward --quiet)
-fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-WARD_BIN="${WARD_BIN:-$TARGET_DIR/release/ward}"
-[ -x "$WARD_BIN" ] || { echo "soak: no ward binary at $WARD_BIN" >&2; exit 1; }
+ward_binary release
 
 if ! "$VENV/bin/python" -c "import aiohttp, sys; sys.exit(aiohttp.__version__ != '$AIOHTTP_VERSION')" 2>/dev/null; then
   echo "soak: installing aiohttp $AIOHTTP_VERSION into $VENV..." >&2
@@ -65,18 +60,9 @@ fi
 
 ARGS=(--bin "$WARD_BIN" --duration "$(secs "$DURATION")" --warmup "$(secs "$WARMUP")"
   --rate "$RATE" --port "${SOAK_PORT:-18090}" --backend-port "${SOAK_BACKEND_PORT:-18091}")
-PGDB=""
-cleanup() {
-  if [ -n "$PGDB" ]; then
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
 if [ "$POSTGRES" = 1 ]; then
-  command -v psql >/dev/null || { echo "soak: psql is required" >&2; exit 1; }
-  PGDB="ward_soak_$$"
-  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB" >/dev/null
-  ARGS+=(--database-url "postgres://postgres@127.0.0.1:5432/$PGDB" --backend-name PostgreSQL)
+  pg_database "ward_soak_$$"
+  ARGS+=(--database-url "$DB_URL" --backend-name PostgreSQL)
 fi
 
 "$VENV/bin/python" "$BENCH_DIR/soak.py" "${ARGS[@]}" "${EXTRA[@]}"

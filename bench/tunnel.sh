@@ -32,53 +32,19 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$BENCH_DIR")"
-need() { command -v "$1" >/dev/null || { echo "tunnel bench: $1 is required (apt-get install -y $2)" >&2; exit 1; }; }
+BENCH_NAME="tunnel bench"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 need socat socat; need python3 python3; need curl curl
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now_ns() { date +%s%N; }
 
-if [ "$BUILD" = 1 ]; then
-  echo "tunnel bench: building ward ($PROFILE)..." >&2
-  (cd "$ROOT" && cargo build --profile "$PROFILE" --locked -p ward --bin ward --quiet)
-fi
-WARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ward"
-
-WORK="$(mktemp -d /tmp/ward-tunnel-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+WARD_BIN=""
+ward_binary "$PROFILE"
+bench_work ward-tunnel-bench
 
 WARD_PORT=$(free_port); SOURCE_PORT=$(free_port); SINK_PORT=$(free_port)
-ADMIN_EMAIL="admin@bench.local"; ADMIN_PASSWORD="bench-admin-password"; SECRET="bench-secret-0123456789"
-cat > "$WORK/ward.toml" <<TOML
-listen = "127.0.0.1:$WARD_PORT"
-data_dir = "$WORK/ward-data"
-bootstrap_admin_email = "$ADMIN_EMAIL"
-bootstrap_admin_password = "$ADMIN_PASSWORD"
-
-[[clients]]
-id = "bench"
-secret = "$SECRET"
-redirect_uris = ["http://127.0.0.1:1/callback"]
-grant_types = ["authorization_code", "refresh_token", "client_credentials"]
-scopes = ["containers:read"]
-
-[[routes]]
-prefix = "/tcp/source"
-tcp = "127.0.0.1:$SOURCE_PORT"
-permission = "containers:read"
-
-[[routes]]
-prefix = "/tcp/sink"
-tcp = "127.0.0.1:$SINK_PORT"
-permission = "containers:read"
-TOML
+python3 "$BENCH_DIR/setup.py" config --port "$WARD_PORT" --data-dir "$WORK/ward-data" \
+  --tcp-route "/tcp/source=127.0.0.1:$SOURCE_PORT" --tcp-route "/tcp/sink=127.0.0.1:$SINK_PORT" \
+  > "$WORK/ward.toml"
 
 # The services: one sends BYTES and closes, one swallows everything (a connection each).
 socat -u -b 262144 "OPEN:/dev/zero,readbytes=$BYTES" "TCP-LISTEN:$SOURCE_PORT,bind=127.0.0.1,reuseaddr,fork" &

@@ -65,8 +65,8 @@ pub fn is_loopback_callback(uri: &str) -> bool {
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         _ => false,
     };
-    url.scheme() == "http"
-        && uri.starts_with("http://")
+    // The text's own scheme, lower case (the parser would accept `HTTP://` too).
+    uri.starts_with("http://")
         && loopback_host
         && has_written_port(uri)
         && url.path() == "/callback"
@@ -180,6 +180,11 @@ mod tests {
         ));
         assert!(!is_loopback_callback("http://user@127.0.0.1:9876/callback"));
         assert!(!is_loopback_callback("http://127.0.0.2:9876/callback"));
+        // Dot segments parse to `/callback` but are not the text a client registers or sends:
+        // the token endpoint compares `redirect_uri` exactly.
+        assert!(!is_loopback_callback("http://127.0.0.1:9876/x/../callback"));
+        assert!(!is_loopback_callback("http://127.0.0.1:9876/./callback"));
+        assert!(!is_loopback_callback("http://127.0.0.1:9876/%2e/callback"));
     }
 
     #[test]

@@ -738,6 +738,19 @@ pub trait Store:
     fn sweep_stats(&self) -> SweepStats {
         SweepStats::default()
     }
+    /// The database connections this process holds now (for metrics).
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats::default()
+    }
+}
+
+/// The database connection pool at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (in use and idle).
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
 }
 
 /// The position after a user in the `(created_at, email)` order of [`UserStore::users_page`].

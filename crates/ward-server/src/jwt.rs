@@ -179,7 +179,7 @@ pub fn verify_access_token_for(
     if now.0 >= data.claims.exp {
         return Err(JwtError::Expired);
     }
-    keys.remember_verified(token, std::sync::Arc::new(data.claims.clone()));
+    keys.remember_verified(token, std::sync::Arc::new(data.claims.clone()), now);
     Ok(data.claims)
 }
 

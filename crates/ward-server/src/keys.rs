@@ -147,14 +147,22 @@ pub struct KeyRing {
     signing: EcdsaKeyPair,
     public: HashMap<String, PublicKey>,
     jwks: serde_json::Value,
-    /// Access tokens whose signature, issuer and audience this ring has verified, with their
-    /// claims: an ES256 verification costs more than the rest of a validation. Expiry is still
-    /// checked on every use; a reload (rotation) starts a new ring and so an empty cache.
-    verified: std::sync::RwLock<HashMap<String, std::sync::Arc<crate::jwt::AccessClaims>>>,
+    /// Access tokens whose signature, issuer and audience this ring has verified, by the
+    /// SHA-256 of their text, with their claims: an ES256 verification costs more than the rest
+    /// of a validation. Expiry is still checked on every use; a reload (rotation) starts a new
+    /// ring and so an empty cache.
+    verified: std::sync::RwLock<HashMap<[u8; 32], std::sync::Arc<crate::jwt::AccessClaims>>>,
 }
 
-/// Most verified tokens remembered (about 1 KB each).
+/// Most verified tokens remembered (their claims, about 0.8 KB each: a digest, not the token's
+/// text, is the key).
 const VERIFIED_CAPACITY: usize = 10_000;
+
+/// The key of a token in [`KeyRing`]'s verified cache: a collision-resistant digest, so that no
+/// other text finds a verified token's claims.
+fn verified_key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
 
 impl KeyRing {
     pub fn signing_kid(&self) -> &str {
@@ -179,17 +187,33 @@ impl KeyRing {
 
     /// The claims of `token` if this ring has verified it before.
     pub fn verified(&self, token: &str) -> Option<std::sync::Arc<crate::jwt::AccessClaims>> {
-        self.verified.read().ok()?.get(token).cloned()
+        let key = verified_key(token);
+        self.verified.read().ok()?.get(&key).cloned()
     }
 
-    /// Remembers a verified token.
-    pub fn remember_verified(&self, token: &str, claims: std::sync::Arc<crate::jwt::AccessClaims>) {
+    /// Remembers a verified token. When the cache is full, expired tokens go first (they would
+    /// be refused anyway), and everything if that is not enough.
+    pub fn remember_verified(
+        &self,
+        token: &str,
+        claims: std::sync::Arc<crate::jwt::AccessClaims>,
+        now: Timestamp,
+    ) {
+        let key = verified_key(token);
         if let Ok(mut verified) = self.verified.write() {
             if verified.len() >= VERIFIED_CAPACITY {
-                verified.clear();
+                verified.retain(|_, c| c.exp > now.0);
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
             }
-            verified.insert(token.to_string(), claims);
+            verified.insert(key, claims);
         }
+    }
+
+    /// Verified tokens remembered now (for tests and metrics).
+    pub fn verified_len(&self) -> usize {
+        self.verified.read().map(|v| v.len()).unwrap_or(0)
     }
 
     /// Loads the keys from the store, generating the first one when there is none.
@@ -342,4 +366,59 @@ fn generate(
         created_at: now,
         retired_at: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::AccessClaims;
+    use std::sync::Arc;
+
+    fn claims(exp: i64) -> Arc<AccessClaims> {
+        Arc::new(AccessClaims {
+            iss: "https://ward.test".into(),
+            sub: "u".into(),
+            aud: "https://ward.test".into(),
+            exp,
+            iat: 0,
+            jti: "j".into(),
+            client_id: "c".into(),
+            sid: None,
+            scope: String::new(),
+            roles: Vec::new(),
+            email: None,
+            amr: Vec::new(),
+            cnf: None,
+            act: None,
+        })
+    }
+
+    #[test]
+    fn verified_tokens_are_found_by_their_exact_text() {
+        let ring = KeyRing::ephemeral(&ward_core::random::OsRandom, Timestamp(0)).unwrap();
+        ring.remember_verified("a.b.c", claims(100), Timestamp(0));
+        assert!(ring.verified("a.b.c").is_some());
+        assert!(ring.verified("a.b.d").is_none());
+        assert!(ring.verified("a.b.c ").is_none());
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_tokens_first() {
+        let ring = KeyRing::ephemeral(&ward_core::random::OsRandom, Timestamp(0)).unwrap();
+        let now = Timestamp(1_000);
+        ring.remember_verified("live", claims(2_000), now);
+        for i in 1..VERIFIED_CAPACITY {
+            ring.remember_verified(&format!("expired {i}"), claims(500), now);
+        }
+        assert_eq!(ring.verified_len(), VERIFIED_CAPACITY);
+        ring.remember_verified("new", claims(2_000), now);
+        assert_eq!(ring.verified_len(), 2);
+        assert!(ring.verified("live").is_some() && ring.verified("new").is_some());
+        // Full of live tokens: everything goes, the new one stays.
+        for i in 2..VERIFIED_CAPACITY {
+            ring.remember_verified(&format!("live {i}"), claims(2_000), now);
+        }
+        ring.remember_verified("newest", claims(2_000), now);
+        assert_eq!(ring.verified_len(), 1);
+    }
 }

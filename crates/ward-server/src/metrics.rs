@@ -50,6 +50,15 @@ pub struct Metrics {
     /// Event-stream subscribers connected now, and those dropped for reading too slowly.
     pub stream_subscribers: Gauge,
     pub stream_dropped: Counter,
+    /// Set when `/metrics` is read: database connections open and idle, and the access tokens
+    /// whose signature is remembered as verified (what a process holds that grows with use).
+    pub db_connections: Family<StateLabel, Gauge>,
+    pub verified_tokens: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: &'static str,
 }
 
 impl Default for Metrics {
@@ -96,8 +105,22 @@ impl Default for Metrics {
             "Event-stream subscribers dropped for falling behind",
             stream_dropped.clone(),
         );
+        let db_connections = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "db_connections",
+            "Database connections of this process by state (open, idle), when /metrics was read",
+            db_connections.clone(),
+        );
+        let verified_tokens = Gauge::default();
+        registry.register(
+            "verified_access_tokens",
+            "Access tokens whose signature this process remembers as verified",
+            verified_tokens.clone(),
+        );
         Metrics {
             registry,
+            db_connections,
+            verified_tokens,
             requests,
             auth_events,
             request_seconds,
@@ -126,6 +149,17 @@ impl Metrics {
             .inc();
         self.webhook_delivery_seconds.observe(seconds);
     }
+    /// The gauges that are read rather than counted, set just before a scrape.
+    pub fn observe(&self, pool: ward_core::store::PoolStats, verified_tokens: usize) {
+        for (state, n) in [("open", pool.open), ("idle", pool.idle)] {
+            self.db_connections
+                .get_or_create(&StateLabel { state })
+                .set(i64::from(n));
+        }
+        self.verified_tokens
+            .set(i64::try_from(verified_tokens).unwrap_or(i64::MAX));
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {

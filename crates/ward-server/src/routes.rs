@@ -224,6 +224,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let verified = state.keys.read().await.verified_len();
+    state.metrics.observe(state.store.pool_stats(), verified);
     (
         [(
             header::CONTENT_TYPE,

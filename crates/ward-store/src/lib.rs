@@ -244,4 +244,11 @@ impl Store for SqlStore {
     fn sweep_stats(&self) -> ward_core::store::SweepStats {
         self.sweep_stats.get()
     }
+
+    fn pool_stats(&self) -> ward_core::store::PoolStats {
+        ward_core::store::PoolStats {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        }
+    }
 }
