@@ -213,7 +213,10 @@ async fn operational_endpoints_and_headers(b: Backend) {
         .find_map(|l| l.strip_prefix("ward_db_connections{state=\"open\"} "))
         .and_then(|v| v.trim().parse::<i64>().ok());
     assert!(open.is_some_and(|n| n >= 1), "{metrics}");
-    assert!(metrics.contains("ward_verified_access_tokens "), "{metrics}");
+    assert!(
+        metrics.contains("ward_verified_access_tokens "),
+        "{metrics}"
+    );
     let meta: serde_json::Value = api
         .get(server.url("/.well-known/openid-configuration"))
         .send()
